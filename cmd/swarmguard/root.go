@@ -1,0 +1,224 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/user"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/swarmguard/swarmguard/operator"
+	"github.com/swarmguard/swarmguard/swarm"
+)
+
+// app is what every command shares: the streams, the global flags, and (once loaded) the configuration,
+// the logger and the engine client.
+type app struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+
+	// global flags
+	configFile string
+	logLevel   string
+	logFormat  string
+	host       string
+	apiTimeout string
+	format     string
+	output     string
+
+	cfg    operator.Config
+	log    *slog.Logger
+	client *swarm.Client
+}
+
+// commandBuilders are the top-level commands; each file registers its own in init, so that adding a
+// command never edits a shared list.
+var commandBuilders []func(*app) *cobra.Command
+
+func register(f func(*app) *cobra.Command) { commandBuilders = append(commandBuilders, f) }
+
+// rotateBuilders are the subcommands of `swarmguard rotate`.
+var rotateBuilders []func(*app) *cobra.Command
+
+func registerRotate(f func(*app) *cobra.Command) { rotateBuilders = append(rotateBuilders, f) }
+
+// reportBuilders are the subcommands of `swarmguard report` (besides the full report itself).
+var reportBuilders []func(*app) *cobra.Command
+
+func registerReport(f func(*app) *cobra.Command) { reportBuilders = append(reportBuilders, f) }
+
+// Main runs the CLI and returns the process exit code.
+func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr}
+	root := newRoot(a)
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if a.client != nil {
+		_ = a.client.Close()
+	}
+	if err == nil {
+		return ExitOK
+	}
+	code := exitCode(err)
+	var ee *exitError
+	if !(errors.As(err, &ee) && ee.silent) {
+		fmt.Fprintf(stderr, "swarmguard: %s\n", strings.TrimSpace(err.Error()))
+	}
+	if isUsage(err) {
+		code = ExitUsage
+	}
+	return code
+}
+
+// isUsage recognises cobra's own usage errors (unknown flag or command, wrong argument count), which cobra
+// returns as plain errors.
+func isUsage(err error) bool {
+	var ue *usageError
+	return errors.As(err, &ue)
+}
+
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+func newRoot(a *app) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "swarmguard",
+		Short: "Keep a Docker Swarm's security state where its operators say it should be",
+		Long: `swarmguard rotates join tokens, the autolock unlock key and the root CA on policy, escrows the unlock key
+to Vault, watches every node's certificate, finds unencrypted overlay networks, syncs secrets from Vault into
+versioned Docker secrets, and reports on all of it (CIS Docker Benchmark section 7).
+
+Exit codes: 0 ok; 1 an action or check failed; 2 bad usage or configuration; 3 not connected to a usable
+swarm manager.`,
+		Example: `  swarmguard status
+  swarmguard config check --config /etc/swarmguard/config.yaml
+  swarmguard rotate join-token worker --reason "token leaked in CI log"
+  swarmguard report --format html --output report.html`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	pf := root.PersistentFlags()
+	pf.StringVar(&a.configFile, "config", "", "configuration file (YAML); env SWARMGUARD_CONFIG")
+	pf.StringVar(&a.logLevel, "log-level", "", "log level: debug, info, warn, error (default info)")
+	pf.StringVar(&a.logFormat, "log-format", "", "log format: text or json (default: text on a terminal, JSON otherwise)")
+	pf.StringVar(&a.host, "host", "", "Docker daemon address (default: DOCKER_HOST, else the local socket)")
+	pf.StringVar(&a.apiTimeout, "api-timeout", "", "timeout of each Engine API call (default 30s)")
+	pf.StringVar(&a.format, "format", "", "output format (table, json, ...; each command lists its own)")
+	pf.StringVarP(&a.output, "output", "o", "", "write the output to this file instead of stdout")
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return &usageError{fmt.Errorf("%w (see `%s --help`)", err, c.CommandPath())}
+	})
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		// Commands that need no configuration (version, completion, help) skip loading it.
+		if cmd.Annotations["config"] == "none" {
+			return nil
+		}
+		return a.load(cmd)
+	}
+
+	rotate := &cobra.Command{
+		Use:   "rotate",
+		Short: "Rotate a credential now: join tokens, the unlock key, the root CA, a synced secret",
+		Example: `  swarmguard rotate join-token all --reason "quarterly"
+  swarmguard rotate unlock-key --reason "key shown in a screen share"`,
+		Args: noArgs,
+	}
+	for _, b := range rotateBuilders {
+		rotate.AddCommand(b(a))
+	}
+	if rotate.HasSubCommands() {
+		root.AddCommand(rotate)
+	}
+	for _, b := range commandBuilders {
+		c := b(a)
+		if c.Name() == "report" {
+			for _, rb := range reportBuilders {
+				c.AddCommand(rb(a))
+			}
+		}
+		root.AddCommand(c)
+	}
+	for _, c := range root.Commands() {
+		setUsageArgs(c)
+	}
+	return root
+}
+
+// setUsageArgs makes argument-count errors usage errors (exit 2) throughout the tree.
+func setUsageArgs(c *cobra.Command) {
+	if c.Args != nil {
+		inner := c.Args
+		c.Args = func(cmd *cobra.Command, args []string) error {
+			if err := inner(cmd, args); err != nil {
+				return &usageError{fmt.Errorf("%w (see `%s --help`)", err, cmd.CommandPath())}
+			}
+			return nil
+		}
+	}
+	if c.RunE == nil && c.Run == nil && c.HasSubCommands() {
+		// A bare group command ("swarmguard rotate") prints its help and is a usage error.
+		c.RunE = func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return &usageError{fmt.Errorf("unknown command %q for %q (see `%s --help`)", args[0], cmd.CommandPath(), cmd.CommandPath())}
+			}
+			_ = cmd.Help()
+			return silentExit(ExitUsage)
+		}
+	}
+	for _, sub := range c.Commands() {
+		setUsageArgs(sub)
+	}
+}
+
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return fmt.Errorf("unknown command %q for %q", args[0], cmd.CommandPath())
+	}
+	return nil
+}
+
+// engine returns the engine client, checked to be a usable swarm manager.
+func (a *app) engine(ctx context.Context) (*swarm.Client, swarm.Self, error) {
+	if a.client == nil {
+		c, err := swarm.New(swarm.Options{Host: a.cfg.Docker.Host, APITimeout: a.cfg.Docker.APITimeout.D()})
+		if err != nil {
+			return nil, swarm.Self{}, &exitError{code: ExitNoSwarm, err: err}
+		}
+		a.client = c
+	}
+	self, err := a.client.Check(ctx)
+	if err != nil {
+		return nil, self, err
+	}
+	return a.client, self, nil
+}
+
+// ledger is the configured ledger on the engine.
+func (a *app) ledger(c *swarm.Client) *swarm.Ledger {
+	return c.NewLedger(a.cfg.Ledger.Name, a.cfg.Ledger.MaxPerKind)
+}
+
+// actor names who acts from the CLI: the user and the host.
+func actor() string {
+	u := "unknown"
+	if cur, err := user.Current(); err == nil && cur.Username != "" {
+		u = cur.Username
+	} else if s := os.Getenv("USER"); s != "" {
+		u = s
+	}
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		h = "unknown-host"
+	}
+	return "cli:" + u + "@" + h
+}

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/swarmguard/swarmguard/operator"
+)
+
+func init() { register(newStatusCmd) }
+
+func newStatusCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "status",
+		Short: "Show the swarm as swarmguard sees it: nodes, root CA, certificate expiry, autolock, the ledger",
+		Example: `  swarmguard status
+  swarmguard status --format json | jq '.nodes[] | select(.leader)'`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			f, err := a.outputFormat("table", "json")
+			if err != nil {
+				return err
+			}
+			c, _, err := a.engine(cmd.Context())
+			if err != nil {
+				return err
+			}
+			st, err := operator.ReadStatus(cmd.Context(), c, c.Host(), a.ledger(c))
+			if err != nil {
+				return err
+			}
+			if err := a.writeOutput(func(w io.Writer) error {
+				if f == "json" {
+					return writeJSON(w, st)
+				}
+				return statusTable(w, st)
+			}); err != nil {
+				return err
+			}
+			if st.LedgerError != "" {
+				return failed(fmt.Errorf("the ledger could not be read: %s", st.LedgerError))
+			}
+			return nil
+		},
+	}
+}
+
+func statusTable(w io.Writer, st operator.Status) error {
+	fmt.Fprintf(w, "swarm %s (created %s)\n", st.Swarm.ID, st.Swarm.CreatedAt.Format(time.RFC3339))
+	fmt.Fprintf(w, "self: node %s, %s, engine %s, API %s, via %s\n", st.Self.NodeID, st.Self.Role, st.Self.EngineVersion, st.Self.APIVersion, st.Self.Host)
+	fmt.Fprintf(w, "root CA: %s, valid until %s", st.CA.Subject, st.CA.NotAfter.Format(time.RFC3339))
+	if st.Swarm.RootRotationInProgress {
+		fmt.Fprint(w, " (root rotation in progress)")
+	}
+	fmt.Fprintf(w, "\nnode certificate expiry: %s\nautolock: %v\n\n", st.NodeCertExpiry, st.Autolock)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tHOSTNAME\tROLE\tLEADER\tSTATE\tAVAILABILITY\tENGINE\tADDR")
+	for _, n := range st.Nodes {
+		leader := ""
+		if n.Leader {
+			leader = "leader"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.ID, n.Hostname, n.Role, leader, n.State, n.Availability, n.EngineVersion, n.Addr)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	if len(st.Ledger) == 0 && st.LedgerError == "" {
+		fmt.Fprintln(w, "ledger: nothing recorded yet")
+		return nil
+	}
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "LEDGER KIND\tAT\tACTOR\tRESULT\tREASON")
+	for _, e := range st.Ledger {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.Kind, e.At, e.Actor, e.Result, e.Reason)
+	}
+	return tw.Flush()
+}

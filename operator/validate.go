@@ -1,0 +1,262 @@
+package operator
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+)
+
+// scheduleParser is the one cron parser of swarmguard: config check and the scheduler both use it, so a
+// schedule that passes the check is one the scheduler runs. Five fields, descriptors (@daily, @every 1h)
+// and a CRON_TZ= or TZ= prefix.
+var scheduleParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+
+// ParseSchedule parses a schedule as the scheduler will.
+func ParseSchedule(spec string) (cron.Schedule, error) { return scheduleParser.Parse(spec) }
+
+// ScheduleParser returns the parser the scheduler must be built with (cron.WithParser).
+func ScheduleParser() cron.Parser { return scheduleParser }
+
+var mappingName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.]*$`)
+
+// maxSecretNameLen is Docker's limit on object names (64), less the "-<8 hex>" version suffix.
+const maxSecretNameLen = 64 - 9
+
+// Validate checks the rules a decoded configuration must follow, across fields, and says which key to change.
+// It collects every problem. It does not touch the filesystem: see FileProblems.
+func (c Config) Validate() Problems {
+	var ps Problems
+	add := func(key, format string, args ...any) { ps = append(ps, Problem{key, fmt.Sprintf(format, args...)}) }
+
+	oneOf := func(key, val string, allowed ...string) {
+		for _, a := range allowed {
+			if val == a {
+				return
+			}
+		}
+		add(key, "%q is not one of %s", val, strings.Join(allowed, ", "))
+	}
+	schedule := func(key, spec string) {
+		if spec == "" {
+			add(key, "is empty; give a cron expression (example: \"CRON_TZ=UTC 0 3 * * *\" or \"@every 1h\")")
+			return
+		}
+		if _, err := ParseSchedule(spec); err != nil {
+			add(key, "%q is not a valid schedule: %v (example: \"CRON_TZ=UTC 0 3 * * *\" or \"@every 1h\")", spec, err)
+		}
+	}
+	positive := func(key string, d Duration) {
+		if d <= 0 {
+			add(key, "must be a positive duration (example: 720h)")
+		}
+	}
+
+	oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
+	oneOf("log.format", c.Log.Format, "auto", "text", "json")
+	if c.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+			add("listen", "%q is not host:port (example: \":9323\" or \"127.0.0.1:9323\")", c.Listen)
+		}
+	}
+	positive("docker.api_timeout", c.Docker.APITimeout)
+	if c.Ledger.Name == "" {
+		add("ledger.name", "is empty; use the default swarmguard-state unless you run several instances")
+	}
+	if c.Ledger.MaxPerKind < 1 || c.Ledger.MaxPerKind > 500 {
+		add("ledger.max_per_kind", "%d is out of range 1..500 (the ledger must stay far below Raft's 1.5 MB limit)", c.Ledger.MaxPerKind)
+	}
+	if c.Lease.Name == "" {
+		add("lease.name", "is empty; use the default swarmguard-lease")
+	}
+	if c.Lease.TTL < Duration(2*time.Second) {
+		add("lease.ttl", "%s is below 2s; replicas renew every third of it (example: 30s)", c.Lease.TTL)
+	}
+	if c.Lease.Wait < 0 {
+		add("lease.wait", "must not be negative")
+	}
+
+	schedule("tokens.schedule", c.Tokens.Schedule)
+	positive("tokens.worker.max_age", c.Tokens.Worker.MaxAge)
+	positive("tokens.manager.max_age", c.Tokens.Manager.MaxAge)
+	kvPath("tokens.publish.vault_path", c.Tokens.Publish.VaultPath, add)
+
+	oneOf("autolock.mode", c.Autolock.Mode, ModeEnforce, ModeAudit, ModeOff)
+	schedule("autolock.schedule", c.Autolock.Schedule)
+	positive("autolock.rotate.max_age", c.Autolock.Rotate.MaxAge)
+	kvPath("autolock.escrow.vault_path", c.Autolock.Escrow.VaultPath, add)
+
+	oneOf("pki.mode", c.PKI.Mode, ModeEnforce, ModeAudit)
+	if c.PKI.NodeCertExpiry < Duration(time.Hour) {
+		add("pki.node_cert_expiry", "%s is below Swarm's minimum of 1h (example: 2160h)", c.PKI.NodeCertExpiry)
+	}
+	warnW, werr := ParseWindow(c.PKI.WarnBefore)
+	if werr != nil {
+		add("pki.warn_before", "%v", werr)
+	}
+	critW, cerr := ParseWindow(c.PKI.CriticalBefore)
+	if cerr != nil {
+		add("pki.critical_before", "%v", cerr)
+	}
+	if werr == nil && cerr == nil && warnW.Percent == critW.Percent && critW.Value > warnW.Value {
+		add("pki.critical_before", "%s is wider than pki.warn_before %s; the critical window must lie inside the warning one", c.PKI.CriticalBefore, c.PKI.WarnBefore)
+	}
+	if c.PKI.ControlSocket == "" {
+		add("pki.control_socket", "is empty; use /var/run/docker/swarm/control.sock (the stack mounts it)")
+	}
+	schedule("pki.schedule", c.PKI.Schedule)
+	schedule("pki.ca.schedule", c.PKI.CA.Schedule)
+	if c.PKI.CA.MaxAge != 0 && c.PKI.CA.MaxAge < Duration(24*time.Hour) {
+		add("pki.ca.max_age", "%s is below 24h; a root rotation reissues every certificate in the swarm (example: 8760h)", c.PKI.CA.MaxAge)
+	}
+
+	schedule("networks.schedule", c.Networks.Schedule)
+	if c.Networks.RemediateSubnet != "" {
+		if _, _, err := net.ParseCIDR(c.Networks.RemediateSubnet); err != nil {
+			add("networks.remediate_subnet", "%q is not a CIDR subnet (example: 10.20.0.0/24)", c.Networks.RemediateSubnet)
+		}
+	}
+
+	if c.Vault.Address != "" {
+		if u, err := url.Parse(c.Vault.Address); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			add("vault.address", "%q is not an http(s) URL (example: https://vault.internal:8200)", c.Vault.Address)
+		}
+	}
+	positive("vault.timeout", c.Vault.Timeout)
+	oneOf("vault.auth.method", c.Vault.Auth.Method, "token", "approle")
+	if c.Vault.Auth.Method == "approle" {
+		if c.Vault.Auth.RoleIDFile == "" {
+			add("vault.auth.role_id_file", "is required when vault.auth.method is approle")
+		}
+		if c.Vault.Auth.SecretIDFile == "" {
+			add("vault.auth.secret_id_file", "is required when vault.auth.method is approle")
+		}
+	}
+
+	positive("secrets.rollout_timeout", c.Secrets.RolloutTimeout)
+	seen := map[string]int{}
+	for i, m := range c.Secrets.Mappings {
+		key := fmt.Sprintf("secrets.mappings[%d]", i)
+		switch {
+		case m.Name == "":
+			add(key+".name", "is required")
+		case len(m.Name) > maxSecretNameLen || !mappingName.MatchString(m.Name):
+			add(key+".name", "%q is not a valid secret name: letters, digits, '_' and '.', at most %d characters", m.Name, maxSecretNameLen)
+		default:
+			if j, dup := seen[m.Name]; dup {
+				add(key+".name", "%q is also the name of secrets.mappings[%d]; names must be unique", m.Name, j)
+			}
+			seen[m.Name] = i
+		}
+		if m.From.Path == "" {
+			add(key+".from.path", "is required (as `vault kv get` takes it, example: secret/apps/db)")
+		} else {
+			kvPath(key+".from.path", m.From.Path, add)
+		}
+		switch {
+		case m.From.Key == "" && m.Template == "":
+			add(key+".from.key", "give either from.key (one field) or template")
+		case m.From.Key != "" && m.Template != "":
+			add(key+".template", "give either from.key or template, not both")
+		}
+		if m.Refresh < Duration(time.Second) {
+			add(key+".refresh", "must be at least 1s (example: 1m)")
+		}
+		if m.KeepVersions < 0 {
+			add(key+".keep_versions", "must not be negative")
+		}
+	}
+	for i, w := range c.Notify.Webhooks {
+		key := fmt.Sprintf("notify.webhooks[%d]", i)
+		if u, err := url.Parse(w.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			add(key+".url", "is not an http(s) URL")
+		}
+		if w.Timeout <= 0 {
+			add(key+".timeout", "must be a positive duration (example: 10s)")
+		}
+	}
+	if c.Report.FailOn != "" {
+		oneOf("report.fail_on", c.Report.FailOn, "warn", "fail")
+	}
+	return ps
+}
+
+func kvPath(key, p string, add func(string, string, ...any)) {
+	if p == "" {
+		return
+	}
+	if strings.HasPrefix(p, "/") || strings.HasSuffix(p, "/") || !strings.Contains(p, "/") || strings.Contains(p, "//") {
+		add(key, "%q is not a Vault KV path as `vault kv get` takes it (example: secret/apps/db)", p)
+	}
+}
+
+// Window is a time window before a certificate's expiry: an absolute duration, or a percentage of its validity.
+type Window struct {
+	Percent bool
+	Value   float64 // percent (0..100) or seconds
+}
+
+// Before returns the window's length for a certificate valid for validity.
+func (w Window) Before(validity time.Duration) time.Duration {
+	if w.Percent {
+		return time.Duration(float64(validity) * w.Value / 100)
+	}
+	return time.Duration(w.Value * float64(time.Second))
+}
+
+// ParseWindow reads "168h" or "20%".
+func ParseWindow(s string) (Window, error) {
+	if s == "" {
+		return Window{}, fmt.Errorf("is empty; give a duration or a percentage of validity (example: 168h or 20%%)")
+	}
+	if strings.HasSuffix(s, "%") {
+		p, err := strconv.ParseFloat(strings.TrimSuffix(s, "%"), 64)
+		if err != nil || p <= 0 || p >= 100 {
+			return Window{}, fmt.Errorf("%q is not a percentage between 0 and 100 (example: 20%%)", s)
+		}
+		return Window{Percent: true, Value: p}, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return Window{}, fmt.Errorf("%q is neither a duration nor a percentage (example: 168h or 20%%)", s)
+	}
+	return Window{Value: d.Seconds()}, nil
+}
+
+// FileProblems checks the files the configuration names: each must be readable here. `run` refuses to start
+// on any of them; `config check` prints them as warnings (it may run where those files do not exist).
+// The HMAC key is required as soon as one mapping exists.
+func (c Config) FileProblems() Problems {
+	var ps Problems
+	check := func(key, path string) {
+		if path == "" {
+			return
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			ps = append(ps, Problem{key, fmt.Sprintf("cannot read %s: %v", path, err)})
+			return
+		}
+		_ = f.Close()
+	}
+	check("vault.tls.ca_file", c.Vault.TLS.CAFile)
+	check("vault.auth.token_file", c.Vault.Auth.TokenFile)
+	if c.Vault.Auth.Method == "approle" {
+		check("vault.auth.role_id_file", c.Vault.Auth.RoleIDFile)
+		check("vault.auth.secret_id_file", c.Vault.Auth.SecretIDFile)
+	}
+	if len(c.Secrets.Mappings) > 0 && c.Secrets.HMACKeyFile == "" {
+		ps = append(ps, Problem{"secrets.hmac_key_file", "is required when secrets.mappings is not empty (a Docker secret of the stack holding at least 32 random bytes)"})
+	}
+	check("secrets.hmac_key_file", c.Secrets.HMACKeyFile)
+	for i, w := range c.Notify.Webhooks {
+		check(fmt.Sprintf("notify.webhooks[%d].secret_file", i), w.SecretFile)
+	}
+	return ps
+}
