@@ -1,0 +1,38 @@
+package operator
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"time"
+)
+
+// Task is one domain's reconcile pass (observe, decide, act), run by the controller on its schedule while
+// this replica holds the lease, once at start-up (a check missed while the operator was down runs then), and
+// once by `swarmguard run --once`. A pass must be safe to repeat at any point.
+type Task struct {
+	// Name labels the loop in logs and metrics: tokens, autolock, certs, networks, secrets.
+	Name string
+	// Schedule says when to look (cron, CRON_TZ= allowed; parsed with ParseSchedule).
+	Schedule string
+	// Run does one pass. It returns an error when an action or a read failed; the controller backs off and
+	// retries, and other loops go on.
+	Run func(ctx context.Context, env TaskEnv) error
+}
+
+// TaskEnv is what a pass is given.
+type TaskEnv struct {
+	// DryRun: decide and print what would be done to Out, change nothing.
+	DryRun bool
+	// Actor is recorded in the ledger: the replica's node ID for the controller, user@host for the CLI.
+	Actor string
+	// Reason is recorded in the ledger ("scheduled: worker token older than 720h", or the CLI's --reason).
+	Reason string
+	Log    *slog.Logger
+	Now    func() time.Time
+	// Out receives human-readable plans and results (stdout for run --once; io.Discard in the controller).
+	Out io.Writer
+	// StillHolder re-checks, right before a mutating step, that this process still holds the lease
+	// (a stale leader must do nothing). It returns an error when the lease was lost.
+	StillHolder func(ctx context.Context) error
+}
