@@ -86,7 +86,11 @@ func decodeStruct(path string, raw map[string]any, v reflect.Value, probs *Probl
 	for _, k := range names {
 		i, ok := idx[strings.ToLower(k)]
 		if !ok {
-			*probs = append(*probs, Problem{join(path, k), fmt.Sprintf("unknown key (known keys under %s: %s)", orTop(path), strings.Join(keys, ", "))})
+			msg := fmt.Sprintf("unknown key (known keys under %s: %s)", orTop(path), strings.Join(keys, ", "))
+			if s := closest(strings.ToLower(k), keys); s != "" {
+				msg = fmt.Sprintf("unknown key; did you mean %q? (known keys under %s: %s)", s, orTop(path), strings.Join(keys, ", "))
+			}
+			*probs = append(*probs, Problem{join(path, k), msg})
 			continue
 		}
 		decodeValue(join(path, k), raw[k], v.Field(i), probs)
@@ -166,7 +170,7 @@ func decodeValue(path string, raw any, v reflect.Value, probs *Problems) {
 			n, ok = int64(i), err == nil
 		}
 		if !ok {
-			bad("%v is not a whole number", raw)
+			bad("%s is not a whole number", quoted(raw))
 			return
 		}
 		v.SetInt(n)
@@ -272,4 +276,42 @@ func Keys() []string {
 	}
 	walk("", reflect.TypeOf(Config{}))
 	return out
+}
+
+func quoted(x any) string {
+	if s, ok := x.(string); ok {
+		return strconv.Quote(s)
+	}
+	return fmt.Sprint(x)
+}
+
+// closest returns the known key within edit distance 2 of k, for "did you mean".
+func closest(k string, keys []string) string {
+	best, bestD := "", 3
+	for _, c := range keys {
+		if d := editDistance(k, c); d < bestD {
+			best, bestD = c, d
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
 }

@@ -106,6 +106,11 @@ swarm manager.`,
   swarmguard report --format html --output report.html`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Args:          noArgs,
+		Annotations:   map[string]string{"config": "none"},
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return cmd.Help()
+		},
 	}
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.configFile, "config", "", "configuration file (YAML); env SWARMGUARD_CONFIG")
@@ -148,10 +153,34 @@ swarm manager.`,
 		}
 		root.AddCommand(c)
 	}
+	root.InitDefaultCompletionCmd()
+	root.InitDefaultHelpCmd()
 	for _, c := range root.Commands() {
-		setUsageArgs(c)
+		switch c.Name() {
+		case "completion":
+			c.Example = "  source <(swarmguard completion bash)\n  swarmguard completion zsh > \"${fpath[1]}/_swarmguard\""
+			noConfig(c)
+		case "help":
+			c.Example = "  swarmguard help rotate"
+			noConfig(c)
+		}
 	}
+	setUsageArgs(root)
 	return root
+}
+
+// noConfig marks a command tree as needing no configuration.
+func noConfig(c *cobra.Command) {
+	if c.Annotations == nil {
+		c.Annotations = map[string]string{}
+	}
+	c.Annotations["config"] = "none"
+	if c.Example == "" {
+		c.Example = "  " + c.CommandPath()
+	}
+	for _, sub := range c.Commands() {
+		noConfig(sub)
+	}
 }
 
 // setUsageArgs makes argument-count errors usage errors (exit 2) throughout the tree.
