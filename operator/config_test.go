@@ -1,0 +1,116 @@
+package operator
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDecodeConfig(t *testing.T) {
+	cases := []struct {
+		name  string
+		raw   map[string]any
+		check func(Config) bool
+		probs []string
+	}{
+		{"empty keeps defaults", map[string]any{}, func(c Config) bool { return c.Tokens.Worker.MaxAge == Duration(720*time.Hour) && c.Tokens.Adopt }, nil},
+		{"duration", map[string]any{"tokens": map[string]any{"worker": map[string]any{"max_age": "168h"}}}, func(c Config) bool { return c.Tokens.Worker.MaxAge == Duration(168*time.Hour) }, nil},
+		{"zero duration", map[string]any{"pki": map[string]any{"ca": map[string]any{"max_age": 0}}}, func(c Config) bool { return c.PKI.CA.MaxAge == 0 }, nil},
+		{"duration without unit", map[string]any{"lease": map[string]any{"ttl": 30}}, nil, []string{"lease.ttl: 30 has no unit"}},
+		{"negative duration", map[string]any{"lease": map[string]any{"ttl": "-1s"}}, nil, []string{"lease.ttl: \"-1s\" is negative"}},
+		{"bool from env string", map[string]any{"tokens": map[string]any{"adopt": "false"}}, func(c Config) bool { return !c.Tokens.Adopt }, nil},
+		{"list from env string", map[string]any{"networks": map[string]any{"exempt": "a, b"}}, func(c Config) bool { return strings.Join(c.Networks.Exempt, "|") == "a|b" }, nil},
+		{"mapping defaults", map[string]any{"secrets": map[string]any{"mappings": []any{map[string]any{"name": "x", "from": map[string]any{"path": "secret/x", "key": "k"}}}}},
+			func(c Config) bool { m := c.Secrets.Mappings[0]; return m.KeepVersions == 2 && m.Refresh == Duration(time.Minute) }, nil},
+		{"labels", map[string]any{"secrets": map[string]any{"mappings": []any{map[string]any{"labels": map[string]any{"team": "x", "n": 3, "bad": []any{1}}}}}},
+			nil, []string{"secrets.mappings[0].labels.bad: must be a single value, not a list"}},
+		{"unknown nested", map[string]any{"vault": map[string]any{"auth": map[string]any{"methd": "token"}}}, nil, []string{`vault.auth.methd: unknown key; did you mean "method"?`}},
+		{"struct given scalar", map[string]any{"vault": "https://x"}, nil, []string{"vault: must be a mapping of keys"}},
+		{"list given scalar", map[string]any{"secrets": map[string]any{"mappings": "x"}}, nil, []string{"secrets.mappings: must be a list"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, probs := DecodeConfig(DefaultConfig(), tc.raw)
+			if len(probs) != len(tc.probs) {
+				t.Fatalf("DecodeConfig(%v) problems = %v; want %v", tc.raw, probs, tc.probs)
+			}
+			for i, want := range tc.probs {
+				if !strings.HasPrefix(probs[i].String(), want) {
+					t.Errorf("problem %d = %q; want prefix %q", i, probs[i], want)
+				}
+			}
+			if tc.check != nil && !tc.check(cfg) {
+				t.Errorf("DecodeConfig(%v) = %+v; check failed", tc.raw, cfg)
+			}
+		})
+	}
+}
+
+func TestDefaultConfigValid(t *testing.T) {
+	if ps := DefaultConfig().Validate(); len(ps) != 0 {
+		t.Fatalf("DefaultConfig().Validate() = %v; want none", ps)
+	}
+	d := DefaultConfig()
+	if d.Autolock.Mode != ModeAudit || d.PKI.Mode != ModeAudit || d.PKI.CA.MaxAge != 0 || !d.Tokens.Adopt {
+		t.Errorf("defaults are not observe-only: %+v", d)
+	}
+}
+
+func TestParseWindow(t *testing.T) {
+	cases := []struct {
+		in      string
+		want    time.Duration // for a 100h validity
+		wantErr bool
+	}{
+		{"20%", 20 * time.Hour, false},
+		{"168h", 168 * time.Hour, false},
+		{"0%", 0, true},
+		{"100%", 0, true},
+		{"-5h", 0, true},
+		{"", 0, true},
+		{"soon", 0, true},
+	}
+	for _, tc := range cases {
+		w, err := ParseWindow(tc.in)
+		if (err != nil) != tc.wantErr {
+			t.Errorf("ParseWindow(%q) error = %v; want error %v", tc.in, err, tc.wantErr)
+			continue
+		}
+		if err == nil && w.Before(100*time.Hour) != tc.want {
+			t.Errorf("ParseWindow(%q).Before(100h) = %s; want %s", tc.in, w.Before(100*time.Hour), tc.want)
+		}
+	}
+}
+
+func TestParseScheduleTZ(t *testing.T) {
+	s, err := ParseSchedule("CRON_TZ=Europe/Berlin 0 3 * * *")
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := s.Next(time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC))
+	if want := time.Date(2026, 11, 27, 2, 0, 0, 0, time.UTC); !next.Equal(want) {
+		t.Errorf("Next = %s; want %s (03:00 Berlin)", next.UTC(), want)
+	}
+	for _, bad := range []string{"61 * * * *", "* * * *", "CRON_TZ=Mars/Base 0 3 * * *", "@fortnightly"} {
+		if _, err := ParseSchedule(bad); err == nil {
+			t.Errorf("ParseSchedule(%q) = nil; want an error", bad)
+		}
+	}
+}
+
+func TestKeysCoverEveryLeaf(t *testing.T) {
+	keys := strings.Join(Keys(), " ")
+	for _, k := range []string{"tokens.worker.max_age", "vault.auth.method", "pki.ca.max_age", "secrets.mappings", "notify.webhooks", "listen"} {
+		if !strings.Contains(" "+keys+" ", " "+k+" ") {
+			t.Errorf("Keys() lacks %s", k)
+		}
+	}
+}
+
+func TestDurationString(t *testing.T) {
+	for d, want := range map[Duration]string{Duration(720 * time.Hour): "720h", Duration(90 * time.Second): "1m30s", Duration(time.Minute): "1m", 0: "0s"} {
+		if got := d.String(); got != want {
+			t.Errorf("Duration(%d).String() = %q; want %q", int64(d), got, want)
+		}
+	}
+}
