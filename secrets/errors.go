@@ -1,0 +1,90 @@
+package secrets
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/hashicorp/vault/api"
+)
+
+// Sentinel errors. Callers use errors.Is; a failed read is never "absent":
+// only ErrNotFound means the thing is not there.
+var (
+	// ErrNotFound: the path, version or key does not exist in Vault.
+	ErrNotFound = errors.New("not found")
+	// ErrPermissionDenied: Vault refused the token for this path.
+	ErrPermissionDenied = errors.New("permission denied")
+	// ErrUnreachable: Vault could not be asked, or answered that it cannot
+	// serve now (sealed, standby, 5xx). Nothing may be concluded from it.
+	ErrUnreachable = errors.New("vault unreachable")
+	// ErrConflict: a KV v2 check-and-set did not match the current version.
+	ErrConflict = errors.New("check-and-set conflict")
+	// ErrInvalid: bad input (mapping, template, value too large).
+	ErrInvalid = errors.New("invalid")
+
+	// ErrInUse is what an [Engine] returns when Docker refuses to remove a
+	// secret because a service uses it. The clean-up counts it as in use.
+	ErrInUse = errors.New("secret in use")
+	// ErrExists is what an [Engine] returns when a secret of that name
+	// exists already. A create that meets it found its work done.
+	ErrExists = errors.New("already exists")
+	// ErrEngineConflict is what an [Engine] returns when a service update
+	// was written against an old version (update out of sequence).
+	ErrEngineConflict = errors.New("service version conflict")
+	// ErrEngineNotFound is what an [Engine] returns for a missing object.
+	ErrEngineNotFound = errors.New("engine object not found")
+)
+
+// PolicyFile is the least policy swarmguard needs, shipped in the repository.
+const PolicyFile = "configs/vault-policy.hcl"
+
+// vaultError turns what the Vault client returned into one of the sentinels,
+// with a message that says what we did and what to do. op is a lower-case
+// verb phrase ("reading", "writing"), path the API path we used.
+func vaultError(op, path string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var re *api.ResponseError
+	if errors.As(err, &re) {
+		switch {
+		case re.StatusCode == http.StatusForbidden:
+			return fmt.Errorf("%s %q: %w: the vault token may not do this; attach the policy in %s to swarmguard's token or role",
+				op, path, ErrPermissionDenied, PolicyFile)
+		case re.StatusCode == http.StatusNotFound:
+			return fmt.Errorf("%s %q: %w", op, path, ErrNotFound)
+		case re.StatusCode == http.StatusBadRequest && mentions(re, "check-and-set"):
+			// Vault answers a CAS mismatch with a plain 400; its message is the only mark.
+			return fmt.Errorf("%s %q: %w", op, path, ErrConflict)
+		case re.StatusCode >= 500 || re.StatusCode == http.StatusTooManyRequests:
+			return fmt.Errorf("%s %q: %w: vault answered %d%s", op, path, ErrUnreachable, re.StatusCode, vaultMessages(re))
+		default:
+			return fmt.Errorf("%s %q: vault answered %d%s", op, path, re.StatusCode, vaultMessages(re))
+		}
+	}
+	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrPermissionDenied) || errors.Is(err, ErrUnreachable) || errors.Is(err, ErrConflict) {
+		return fmt.Errorf("%s %q: %w", op, path, err)
+	}
+	// Transport errors: refused, DNS, TLS, timeout, cancelled.
+	return fmt.Errorf("%s %q: %w: %w", op, path, ErrUnreachable, err)
+}
+
+func mentions(re *api.ResponseError, s string) bool {
+	for _, e := range re.Errors {
+		if strings.Contains(e, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// vaultMessages gives Vault's own error strings, never a raw body (which
+// could echo a request).
+func vaultMessages(re *api.ResponseError) string {
+	if re.RawError || len(re.Errors) == 0 {
+		return ""
+	}
+	return ": " + strings.Join(re.Errors, "; ")
+}

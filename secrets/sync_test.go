@@ -1,0 +1,328 @@
+package secrets
+
+import (
+	"bytes"
+	"errors"
+	"log/slog"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// fakeClock advances by each wait, so rollouts and timeouts need no sleeping.
+type fakeClock struct{ now time.Time }
+
+func (c *fakeClock) Now() time.Time { return c.now }
+func (c *fakeClock) After(d time.Duration) <-chan time.Time {
+	c.now = c.now.Add(d)
+	ch := make(chan time.Time, 1)
+	ch <- c.now
+	return ch
+}
+
+var (
+	hmacKey = SensitiveString("test-hmac-key")
+	dbMap   = Mapping{Name: "db_password", FromPath: "secret/apps/db", FromKey: "password", KeepVersions: 1}
+)
+
+func newSyncer(e *fakeEngine, src *fakeSource, logs *bytes.Buffer) *Syncer {
+	c := &fakeClock{now: t0}
+	return &Syncer{Engine: e, Source: src, Key: hmacKey, Now: c.Now, After: c.After,
+		Log: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+}
+
+// nameFor is the Docker secret name a value gets.
+func nameFor(t *testing.T, m Mapping, val string) string {
+	t.Helper()
+	d, err := m.Desire(hmacKey, NewValue(m.FromPath, 1, map[string]string{m.FromKey: val}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d.Name
+}
+
+func secretNames(e *fakeEngine) []string {
+	var n []string
+	for _, s := range e.secrets {
+		n = append(n, s.Name)
+	}
+	return n
+}
+
+func TestSyncRotation(t *testing.T) {
+	var logs bytes.Buffer
+	e, src := newFakeEngine(), &fakeSource{}
+	s := newSyncer(e, src, &logs)
+	src.put("secret/apps/db", 1, map[string]string{"password": "value-one"})
+	e.addService(Service{ID: "a", Name: "api", Secrets: []SecretRef{}})
+	e.addService(Service{ID: "b", Name: "worker", Labels: map[string]string{LabelOptIn: "db_password", OptInLabel("db_password", "target"): "/etc/db.pw"}})
+
+	// Pass 1: v1 is created and added to the opted-in service.
+	r := s.Pass(t.Context(), []Mapping{dbMap}, Options{})[0]
+	n1 := nameFor(t, dbMap, "value-one")
+	if r.Outcome != OutcomeChanged || r.Created != n1 || !slices.Equal(r.Updated, []string{"worker"}) {
+		t.Fatalf("pass 1 = %+v; want %s created and worker updated", r, n1)
+	}
+	if got := e.services["b"].Secrets; len(got) != 1 || got[0].File != "/etc/db.pw" || got[0].SecretName != n1 || got[0].SecretID == "" {
+		t.Fatalf("worker refs = %+v; want %s at /etc/db.pw with its ID", got, n1)
+	}
+	// The first service now uses v1 too (as a person would deploy it).
+	e.services["a"].Secrets = []SecretRef{{SecretID: e.services["b"].Secrets[0].SecretID, SecretName: n1, File: "db_password", UID: "10", GID: "20", Mode: 0o400}}
+
+	// Pass 2: nothing changed.
+	e.calls = nil
+	r = s.Pass(t.Context(), []Mapping{dbMap}, Options{})[0]
+	if r.Outcome != OutcomeUnchanged || len(e.writes()) != 0 {
+		t.Fatalf("steady pass = %s, writes %v; want unchanged and none", r.Outcome, e.writes())
+	}
+
+	// Pass 3: v2 rolls both services, same target/uid/gid/mode; v1 stays (previous specs).
+	src.put("secret/apps/db", 2, map[string]string{"password": "value-two"})
+	r = s.Pass(t.Context(), []Mapping{dbMap}, Options{Reason: "test"})[0]
+	n2 := nameFor(t, dbMap, "value-two")
+	if r.Outcome != OutcomeChanged || r.Created != n2 || !slices.Equal(r.Updated, []string{"api", "worker"}) || len(r.Removed) != 0 {
+		t.Fatalf("pass 3 = %+v; want %s created, api and worker updated, nothing removed", r, n2)
+	}
+	a := e.services["a"].Secrets[0]
+	if a.SecretName != n2 || a.File != "db_password" || a.UID != "10" || a.GID != "20" || a.Mode != 0o400 {
+		t.Errorf("api ref = %+v; want %s with target, uid, gid and mode kept", a, n2)
+	}
+	if !slices.Equal(secretNames(e), []string{n1, n2}) {
+		t.Errorf("secrets = %v; want %s and %s", secretNames(e), n1, n2)
+	}
+
+	// Pass 4: once the previous specs no longer name v1, it goes (keep_versions 1).
+	for _, id := range []string{"a", "b"} {
+		e.services[id].PreviousSecrets = nil
+	}
+	r = s.Pass(t.Context(), []Mapping{dbMap}, Options{})[0]
+	if !slices.Equal(r.Removed, []string{n1}) || !slices.Equal(secretNames(e), []string{n2}) {
+		t.Fatalf("pass 4 removed %v, secrets %v; want %s removed", r.Removed, secretNames(e), n1)
+	}
+	if strings.Contains(logs.String(), "value-one") || strings.Contains(logs.String(), "value-two") {
+		t.Fatalf("logs leak a value:\n%s", logs.String())
+	}
+	if !strings.Contains(logs.String(), "pointed service at new secret version") {
+		t.Errorf("logs do not tell of the rollout:\n%s", logs.String())
+	}
+}
+
+func TestSyncVaultUnreachableChangesNothing(t *testing.T) {
+	var logs bytes.Buffer
+	e, src := newFakeEngine(), &fakeSource{err: ErrUnreachable}
+	s := newSyncer(e, src, &logs)
+	e.addSecret("db_password-11111111", map[string]string{LabelManaged: "true", LabelSecret: "db_password"})
+	rs := s.Pass(t.Context(), []Mapping{dbMap, {Name: "other", FromPath: "secret/o", FromKey: "k"}}, Options{})
+	for _, r := range rs {
+		if r.Outcome != OutcomeError || !errors.Is(r.Err, ErrUnreachable) {
+			t.Errorf("result %s = %s, %v; want error wrapping ErrUnreachable", r.Mapping, r.Outcome, r.Err)
+		}
+	}
+	if len(e.calls) != 0 {
+		t.Errorf("engine calls = %v; want none", e.calls)
+	}
+}
+
+func TestSyncEngineListFailureChangesNothing(t *testing.T) {
+	var logs bytes.Buffer
+	e, src := newFakeEngine(), &fakeSource{}
+	src.put("secret/apps/db", 1, map[string]string{"password": "x"})
+	e.failList = errors.New("daemon unreachable")
+	s := newSyncer(e, src, &logs)
+	r := s.Pass(t.Context(), []Mapping{dbMap}, Options{})[0]
+	if r.Outcome != OutcomeError || len(e.writes()) != 0 {
+		t.Fatalf("pass = %s, writes %v; want error and no writes", r.Outcome, e.writes())
+	}
+}
+
+func TestSyncRollbackStopsMapping(t *testing.T) {
+	var logs bytes.Buffer
+	e, src := newFakeEngine(), &fakeSource{}
+	s := newSyncer(e, src, &logs)
+	n1 := nameFor(t, dbMap, "one")
+	id1 := e.addSecret(n1, dbMap.SecretLabels("x", 1))
+	for _, id := range []string{"a", "b", "c"} {
+		e.addService(Service{ID: id, Name: "svc-" + id, Secrets: []SecretRef{{SecretID: id1, SecretName: n1, File: "pw"}}})
+	}
+	e.onUpdate = func(svc *Service) string {
+		if svc.ID == "b" {
+			return UpdateRollbackCompleted
+		}
+		return UpdateCompleted
+	}
+	src.put("secret/apps/db", 2, map[string]string{"password": "two"})
+	r := s.Pass(t.Context(), []Mapping{dbMap}, Options{})[0]
+	var re *RolloutError
+	if r.Outcome != OutcomeFailed || !errors.As(r.Err, &re) || re.State != UpdateRollbackCompleted || r.FailedService != "svc-b" {
+		t.Fatalf("pass = %+v; want failed at svc-b with rollback_completed", r)
+	}
+	if e.services["c"].Secrets[0].SecretName != n1 {
+		t.Errorf("svc-c was touched: %+v", e.services["c"].Secrets)
+	}
+	if e.services["b"].Secrets[0].SecretName != n1 {
+		t.Errorf("svc-b after rollback uses %s; want %s", e.services["b"].Secrets[0].SecretName, n1)
+	}
+	if len(r.Removed) != 0 || !slices.Contains(secretNames(e), n1) {
+		t.Errorf("old secret removed: %v", secretNames(e))
+	}
+	if !strings.Contains(r.Error, "rotate secret") {
+		t.Errorf("error %q does not say what to do", r.Error)
+	}
+	// The controller does not retry the same version by itself...
+	e.calls = nil
+	r = s.Pass(t.Context(), []Mapping{dbMap}, Options{})[0]
+	if r.Outcome != OutcomeFailed || len(e.writes()) != 0 {
+		t.Fatalf("automatic retry = %s, writes %v; want failed and no writes", r.Outcome, e.writes())
+	}
+	// ...a person's rotate does, and with the service fixed it completes.
+	e.onUpdate = nil
+	r = s.Pass(t.Context(), []Mapping{dbMap}, Options{Force: true})[0]
+	if r.Outcome != OutcomeChanged || !slices.Equal(r.Updated, []string{"svc-b", "svc-c"}) {
+		t.Fatalf("forced retry = %+v; want svc-b and svc-c updated", r)
+	}
+}
+
+func TestSyncPausedAndTimeout(t *testing.T) {
+	for _, tc := range []struct{ state, want string }{{UpdatePaused, UpdatePaused}, {UpdateUpdating, "timeout"}} {
+		t.Run(tc.state, func(t *testing.T) {
+			var logs bytes.Buffer
+			e, src := newFakeEngine(), &fakeSource{}
+			s := newSyncer(e, src, &logs)
+			s.RolloutTimeout = time.Minute
+			n1 := nameFor(t, dbMap, "one")
+			id1 := e.addSecret(n1, dbMap.SecretLabels("x", 1))
+			e.addService(Service{ID: "a", Name: "api", Secrets: []SecretRef{{SecretID: id1, SecretName: n1, File: "pw"}}})
+			e.onUpdate = func(*Service) string { return tc.state }
+			src.put("secret/apps/db", 2, map[string]string{"password": "two"})
+			r := s.Pass(t.Context(), []Mapping{dbMap}, Options{})[0]
+			var re *RolloutError
+			if r.Outcome != OutcomeFailed || !errors.As(r.Err, &re) || re.State != tc.want {
+				t.Fatalf("pass = %s, %v; want failed with %s", r.Outcome, r.Err, tc.want)
+			}
+		})
+	}
+}
+
+func TestSyncNoUpdateStatusWaitsForTasks(t *testing.T) {
+	var logs bytes.Buffer
+	e, src := newFakeEngine(), &fakeSource{}
+	s := newSyncer(e, src, &logs)
+	n1 := nameFor(t, dbMap, "one")
+	n2 := nameFor(t, dbMap, "two")
+	id1 := e.addSecret(n1, dbMap.SecretLabels("x", 1))
+	e.addService(Service{ID: "a", Name: "api", Secrets: []SecretRef{{SecretID: id1, SecretName: n1, File: "pw"}}})
+	e.tasks = []Task{{ID: "t1", ServiceID: "a", State: "running", DesiredState: "running", Secrets: []SecretRef{{SecretName: n1}}}}
+	polls := 0
+	e.onUpdate = func(*Service) string { return "" }
+	s.After = func(time.Duration) <-chan time.Time {
+		polls++
+		if polls == 2 { // the new task comes up on the second poll
+			e.tasks = []Task{
+				{ID: "t1", ServiceID: "a", State: "shutdown", DesiredState: "shutdown", Secrets: []SecretRef{{SecretName: n1}}},
+				{ID: "t2", ServiceID: "a", State: "running", DesiredState: "running", Secrets: []SecretRef{{SecretName: n2}}},
+			}
+		}
+		ch := make(chan time.Time, 1)
+		ch <- t0
+		return ch
+	}
+	src.put("secret/apps/db", 2, map[string]string{"password": "two"})
+	r := s.Pass(t.Context(), []Mapping{dbMap}, Options{})[0]
+	if r.Outcome != OutcomeChanged || polls != 2 {
+		t.Fatalf("pass = %s after %d polls; want changed after 2", r.Outcome, polls)
+	}
+}
+
+func TestSyncCrashBetweenCreateAndUpdate(t *testing.T) {
+	var logs bytes.Buffer
+	e, src := newFakeEngine(), &fakeSource{}
+	s := newSyncer(e, src, &logs)
+	n1 := nameFor(t, dbMap, "one")
+	id1 := e.addSecret(n1, dbMap.SecretLabels("x", 1))
+	e.addService(Service{ID: "a", Name: "api", Secrets: []SecretRef{{SecretID: id1, SecretName: n1, File: "pw"}}})
+	src.put("secret/apps/db", 2, map[string]string{"password": "two"})
+	s.BeforeUpdate = func(string) { panic("crash") }
+	func() {
+		defer func() { _ = recover() }()
+		s.Pass(t.Context(), []Mapping{dbMap}, Options{})
+	}()
+	if e.callCount("create") != 1 || e.callCount("update") != 0 {
+		t.Fatalf("before the crash: calls %v; want one create and no update", e.calls)
+	}
+	// A new process: new syncer, same engine.
+	s2 := newSyncer(e, src, &logs)
+	r := s2.Pass(t.Context(), []Mapping{dbMap}, Options{})[0]
+	n2 := nameFor(t, dbMap, "two")
+	if r.Outcome != OutcomeChanged || r.Created != "" || !slices.Equal(r.Updated, []string{"api"}) {
+		t.Fatalf("after the crash = %+v; want no create and api updated", r)
+	}
+	if e.callCount("create") != 1 || !slices.Equal(secretNames(e), []string{n1, n2}) {
+		t.Fatalf("secrets %v after %d creates; want exactly one new secret", secretNames(e), e.callCount("create"))
+	}
+}
+
+func TestSyncCreateRaceAndRemoveInUse(t *testing.T) {
+	var logs bytes.Buffer
+	e, src := newFakeEngine(), &fakeSource{}
+	s := newSyncer(e, src, &logs)
+	n2 := nameFor(t, dbMap, "two")
+	src.put("secret/apps/db", 2, map[string]string{"password": "two"})
+	want, _ := s.Desire(t.Context(), dbMap)
+	obs, _ := s.Observe(t.Context())
+	p := ComputePlan(dbMap, want, obs)
+	// Another replica creates it between our observation and our create.
+	e.addSecret(n2, want.Labels)
+	r := s.Apply(t.Context(), dbMap, want, p, Options{})
+	if r.Err != nil || r.Created != "" {
+		t.Fatalf("Apply after a lost create race = %+v; want success without a create of ours", r)
+	}
+	// An unlabelled secret of the same name is not adopted.
+	e2 := newFakeEngine()
+	e2.secrets = []Secret{{ID: "x", Name: n2}}
+	s2 := newSyncer(e2, src, &logs)
+	r = s2.Pass(t.Context(), []Mapping{dbMap}, Options{})[0]
+	if r.Outcome != OutcomeError || !strings.Contains(r.Error, "will not adopt") {
+		t.Fatalf("pass over a foreign secret = %+v; want an error", r)
+	}
+	// Docker refusing a removal counts as in use, not as a failure.
+	e3 := newFakeEngine()
+	old := e3.addSecret(nameFor(t, dbMap, "one"), dbMap.SecretLabels("x", 1))
+	e3.addSecret(n2, want.Labels)
+	e3.removeErr = map[string]error{old: ErrInUse}
+	s3 := newSyncer(e3, src, &logs)
+	r = s3.Pass(t.Context(), []Mapping{dbMap}, Options{})[0]
+	if r.Outcome != OutcomeUnchanged || r.Err != nil || e3.callCount("remove") != 1 {
+		t.Fatalf("pass with an in-use refusal = %+v; want unchanged, no error, one remove tried", r)
+	}
+}
+
+func TestSyncUpdateConflictRetries(t *testing.T) {
+	var logs bytes.Buffer
+	e, src := newFakeEngine(), &fakeSource{}
+	s := newSyncer(e, src, &logs)
+	n1 := nameFor(t, dbMap, "one")
+	id1 := e.addSecret(n1, dbMap.SecretLabels("x", 1))
+	e.addService(Service{ID: "a", Name: "api", Secrets: []SecretRef{{SecretID: id1, SecretName: n1, File: "pw"}}})
+	e.conflicts = 2
+	src.put("secret/apps/db", 2, map[string]string{"password": "two"})
+	r := s.Pass(t.Context(), []Mapping{dbMap}, Options{})[0]
+	if r.Outcome != OutcomeChanged || e.callCount("update") != 3 {
+		t.Fatalf("pass = %+v after %d updates; want changed after 3", r, e.callCount("update"))
+	}
+}
+
+func TestSyncDryRunAndBadMappingsGoOn(t *testing.T) {
+	var logs bytes.Buffer
+	e, src := newFakeEngine(), &fakeSource{}
+	s := newSyncer(e, src, &logs)
+	src.put("secret/apps/db", 1, map[string]string{"password": "one"})
+	bad := Mapping{Name: "bad", FromPath: "secret/apps/db", FromKey: "nokey"}
+	rs := s.Pass(t.Context(), []Mapping{bad, dbMap}, Options{DryRun: true})
+	if rs[0].Outcome != OutcomeError || !strings.Contains(rs[0].Error, `mapping "bad"`) {
+		t.Errorf("bad mapping = %+v; want an error naming it", rs[0])
+	}
+	if rs[1].Outcome != OutcomePlanned || rs[1].Plan.Create == nil || len(e.writes()) != 0 {
+		t.Errorf("dry run = %+v, writes %v; want planned create and no writes", rs[1], e.writes())
+	}
+}
