@@ -1,0 +1,84 @@
+# swarmguard. `make help` lists the targets. Two commands do all the set-up on a fresh Debian machine (root):
+#   make demo   builds, starts the lab swarm + Vault, runs swarmguard's main job against it, prints what it found
+#   make test   unit tests, then integration tests against the lab (started when needed, stopped after)
+SHELL := /bin/bash
+export PATH := /usr/local/go/bin:$(PATH)
+GO ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+IMAGE ?= swarmguard:dev
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+LAB_ENV_FILE ?= $(CURDIR)/.lab/env
+export LAB_ENV_FILE
+
+.PHONY: help build test test-unit integration test-deps lint bench image deploy demo
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+build: ## Build bin/swarmguard (static)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/swarmguard ./cmd/swarmguard
+
+test: ## Unit tests, then integration tests against the lab (started when needed, stopped after)
+	$(MAKE) test-unit
+	@started=; \
+	if ! $(LAB) status >/dev/null 2>&1; then started=1; $(LAB) up || exit 1; fi; \
+	$(MAKE) integration; rc=$$?; \
+	if [ -n "$$started" ]; then $(LAB) down; fi; \
+	exit $$rc
+
+test-unit: ## Unit tests with the race detector; no daemon needed
+	$(GO) test -race -count=1 ./...
+
+integration: test-deps ## Integration tests against the running lab (make lab) and its Vault
+	@mkdir -p .lab
+	$(GO) test -race -count=1 -tags integration -timeout 60m -v ./integration/... 2>&1 | tee .lab/integration.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)' ; exit $${PIPESTATUS[0]}
+
+test-deps: ## Install what integration tests use besides the lab: promtool (prometheus), chromium
+	@command -v promtool >/dev/null && command -v chromium >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus chromium >/dev/null; }
+
+lint: ## gofmt, go vet, staticcheck
+	test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+	$(GO) vet -tags integration ./integration/...
+	$(GO) run $(STATICCHECK) ./...
+
+bench: ## Benchmarks with their figures
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+image: build ## Build the FROM-scratch image $(IMAGE) on the lab's first node and load it into every node
+	@test -f $(LAB_ENV_FILE) || { echo "no lab: run make lab first (the image is built on the lab's engine)"; exit 1; }
+	rm -rf .lab/image && mkdir -p .lab/image
+	cp bin/swarmguard charts/swarmguard/Dockerfile .lab/image/
+	cp /etc/ssl/certs/ca-certificates.crt .lab/image/
+	. $(LAB_ENV_FILE) && DOCKER_BUILDKIT=0 docker build -q -t $(IMAGE) .lab/image 2>&1 | grep -v -i deprecat || true
+	. $(LAB_ENV_FILE) && docker image inspect $(IMAGE) >/dev/null
+	$(LAB) load-image $(IMAGE)
+
+deploy: image ## Deploy charts/swarmguard/stack.yml onto the lab as stack "swarmguard"
+	. $(LAB_ENV_FILE) && SWARMGUARD_IMAGE=$(IMAGE) SWARMGUARD_CONFIG_HASH=$$(sha256sum charts/swarmguard/config.yaml | cut -c1-12) \
+	  docker stack deploy --resolve-image never -c charts/swarmguard/stack.yml swarmguard
+
+demo: build lab ## Build, start the lab, run swarmguard's main job once against it and print what it found
+	@. $(LAB_ENV_FILE) && integration/lab/demo bin/swarmguard
+
+## --- lab ---
+# A local Docker Swarm of real dockerd nodes (one network namespace each) and a Vault dev server, for
+# integration tests and demos. Needs root. See integration/lab/README.md. Settings come from the
+# environment or the make command line: LAB_MANAGERS, LAB_WORKERS, LAB_NAME, LAB_SUBNET, LAB_VAULT_PORT,
+# LAB_ENV_FILE.
+LAB := integration/lab/lab
+
+.PHONY: lab lab-down lab-reset
+
+lab: ## Start the lab (3 managers + 1 worker, Vault) or do nothing if it runs; writes .lab/env
+	@$(LAB) up
+
+lab-down: ## Remove everything the lab made (processes, namespaces, bridge, iptables rules, data, .lab/env)
+	@$(LAB) down
+
+lab-reset: ## Remove the lab and start a fresh one
+	@$(LAB) reset
+## --- end lab ---
