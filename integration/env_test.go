@@ -167,11 +167,12 @@ func lab(t testing.TB, env map[string]string, args ...string) string {
 			cmd.Env = append(cmd.Env, k+"="+v)
 		}
 	}
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("lab %s: %v\n%s", strings.Join(args, " "), err, out)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("lab %s: %v\n%s%s", strings.Join(args, " "), err, out.String(), errb.String())
 	}
-	return strings.TrimSpace(string(out))
+	return strings.TrimSpace(out.String())
 }
 
 // secretScan fails the test when any of values appears in any of outputs. Empty values are ignored.
