@@ -27,10 +27,7 @@ func repoRoot() string {
 // test never passes by skipping.
 func labEnv(t testing.TB) map[string]string {
 	t.Helper()
-	path := os.Getenv("LAB_ENV_FILE")
-	if path == "" {
-		path = filepath.Join(repoRoot(), ".lab", "env")
-	}
+	path := labEnvFile()
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatalf("no lab: %v (start one with `make lab`)", err)
@@ -56,6 +53,14 @@ func labEnv(t testing.TB) map[string]string {
 		}
 	}
 	return env
+}
+
+// labEnvFile is the path of the lab's env file.
+func labEnvFile() string {
+	if p := os.Getenv("LAB_ENV_FILE"); p != "" {
+		return p
+	}
+	return filepath.Join(repoRoot(), ".lab", "env")
 }
 
 var (

@@ -21,7 +21,10 @@ func TestDecodeConfig(t *testing.T) {
 		{"bool from env string", map[string]any{"tokens": map[string]any{"adopt": "false"}}, func(c Config) bool { return !c.Tokens.Adopt }, nil},
 		{"list from env string", map[string]any{"networks": map[string]any{"exempt": "a, b"}}, func(c Config) bool { return strings.Join(c.Networks.Exempt, "|") == "a|b" }, nil},
 		{"mapping defaults", map[string]any{"secrets": map[string]any{"mappings": []any{map[string]any{"name": "x", "from": map[string]any{"path": "secret/x", "key": "k"}}}}},
-			func(c Config) bool { m := c.Secrets.Mappings[0]; return m.KeepVersions == 2 && m.Refresh == Duration(time.Minute) }, nil},
+			func(c Config) bool {
+				m := c.Secrets.Mappings[0]
+				return m.KeepVersions == 2 && m.Refresh == Duration(time.Minute)
+			}, nil},
 		{"labels", map[string]any{"secrets": map[string]any{"mappings": []any{map[string]any{"labels": map[string]any{"team": "x", "n": 3, "bad": []any{1}}}}}},
 			nil, []string{"secrets.mappings[0].labels.bad: must be a single value, not a list"}},
 		{"unknown nested", map[string]any{"vault": map[string]any{"auth": map[string]any{"methd": "token"}}}, nil, []string{`vault.auth.methd: unknown key; did you mean "method"?`}},

@@ -1,0 +1,115 @@
+//go:build integration
+
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// deployStack builds the image, loads it into every lab node and deploys charts/swarmguard/stack.yml as
+// stack name, removing it when the test ends. It returns the service name.
+func deployStack(t *testing.T, env map[string]string, name string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	mk := exec.CommandContext(ctx, "make", "-C", repoRoot(), "image", "LAB_ENV_FILE="+labEnvFile())
+	if out, err := mk.CombinedOutput(); err != nil {
+		t.Fatalf("make image: %v\n%s", err, out)
+	}
+	hash := strings.Fields(mustRun(t, "sha256sum", repoRoot()+"/charts/swarmguard/config.yaml"))[0][:12]
+	deploy := exec.CommandContext(ctx, "docker", "-H", env["DOCKER_HOST"], "stack", "deploy", "--resolve-image", "never",
+		"-c", repoRoot()+"/charts/swarmguard/stack.yml", name)
+	deploy.Env = append(baseEnv(env), "SWARMGUARD_IMAGE=swarmguard:dev", "SWARMGUARD_CONFIG_HASH="+hash)
+	if out, err := deploy.CombinedOutput(); err != nil {
+		t.Fatalf("docker stack deploy: %v\n%s", err, out)
+	}
+	t.Cleanup(func() {
+		_, _ = docker(t, env, "", "stack", "rm", name)
+		// Wait until the stack's tasks are gone so the next test finds a quiet swarm.
+		eventually(t, 90*time.Second, "stack "+name+" removed", func() bool {
+			out, err := docker(t, env, "", "service", "ls", "-q", "--filter", "label=com.docker.stack.namespace="+name)
+			return err == nil && out == ""
+		})
+	})
+	return name + "_swarmguard"
+}
+
+func mustRun(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %v: %v\n%s", name, args, err, out)
+	}
+	return string(out)
+}
+
+// runningContainers returns, per lab node socket, the IDs of running containers of service svc.
+func runningContainers(t *testing.T, env map[string]string, svc string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, s := range strings.Fields(env["LAB_NODES"]) {
+		ids, err := docker(t, env, s, "ps", "-q", "--filter", "label=com.docker.swarm.service.name="+svc, "--filter", "status=running")
+		if err == nil && ids != "" {
+			out[s] = strings.Fields(ids)[0]
+		}
+	}
+	return out
+}
+
+// TestFoundationStack: the stack deploys onto the lab as a global service on the managers, and
+// `swarmguard status` runs inside the operator's container against that node's own engine.
+func TestFoundationStack(t *testing.T) {
+	env := labEnv(t)
+	managers := managerSockets(t, env)
+	svc := deployStack(t, env, "sgstack")
+	var running map[string]string
+	eventually(t, 3*time.Minute, "a running swarmguard container on every manager", func() bool {
+		running = runningContainers(t, env, svc)
+		return len(running) == len(managers)
+	})
+	for _, s := range managers {
+		if running[s] == "" {
+			t.Errorf("no swarmguard container on manager %s", s)
+		}
+	}
+	if w := workerSocket(t, env); running[w] != "" {
+		t.Errorf("a swarmguard container runs on worker %s; the stack must be constrained to managers", w)
+	}
+	spec := mustDocker(t, env, "", "service", "inspect", svc, "--format", "{{json .Spec.TaskTemplate.ContainerSpec}}")
+	var cs struct {
+		ReadOnly       bool
+		CapabilityDrop []string
+		Configs        []struct{ ConfigName string }
+	}
+	if err := json.Unmarshal([]byte(spec), &cs); err != nil {
+		t.Fatalf("service spec: %v\n%s", err, spec)
+	}
+	if !cs.ReadOnly || len(cs.CapabilityDrop) == 0 || cs.CapabilityDrop[0] != "ALL" || len(cs.Configs) != 1 || !strings.HasPrefix(cs.Configs[0].ConfigName, "swarmguard-config-") {
+		t.Errorf("container spec = %+v; want read-only, cap_drop ALL, config swarmguard-config-<hash>", cs)
+	}
+	for sock, id := range running {
+		out, err := docker(t, env, sock, "exec", id, "/swarmguard", "status", "--format", "json")
+		if err != nil {
+			t.Fatalf("docker exec %s swarmguard status on %s: %v\n%s", id, sock, err, out)
+		}
+		var st struct {
+			Self struct {
+				NodeID string `json:"node_id"`
+				Role   string `json:"role"`
+			} `json:"self"`
+			Nodes []any `json:"nodes"`
+		}
+		if err := json.Unmarshal([]byte(out), &st); err != nil {
+			t.Fatalf("status inside the container: %v\n%s", err, out)
+		}
+		own := mustDocker(t, env, sock, "info", "--format", "{{.Swarm.NodeID}}")
+		if st.Self.NodeID != own || st.Self.Role != "manager" || len(st.Nodes) != len(strings.Fields(env["LAB_NODES"])) {
+			t.Errorf("status inside the container on %s: self %+v, %d nodes; want its own node %s, a manager, all nodes", sock, st.Self, len(st.Nodes), own)
+		}
+	}
+}
