@@ -39,6 +39,12 @@ const maxListNodesBytes = 64 << 20
 // selects no ALPN protocol ("missing selected ALPN property"), which dockerd's
 // swarmkit does after a certificate reissue, and GRPC_ENFORCE_ALPN_ENABLED is
 // read once at grpc's init, too early to set from code.
+//
+// Node.Certificate is the certificate the CA recorded for the node. Seen on
+// dockerd 20.10: right after a join it can be a second signature of the same
+// CSR (same key, same validity to the minute) with a different serial than the
+// file the node keeps; the validity figures agree, the serial may not. A
+// manager's TLS probe shows the certificate it actually serves.
 type ControlClient struct {
 	Socket  string
 	Timeout time.Duration // per call; defaultControlTimeout when zero

@@ -1,0 +1,226 @@
+package main
+
+import (
+	"context"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/swarmguard/swarmguard/operator"
+	"github.com/swarmguard/swarmguard/pki"
+	"github.com/swarmguard/swarmguard/swarm"
+)
+
+func init() {
+	registerReport(newReportCertsCmd)
+	registerRotate(newRotateCACmd)
+	registerTask(func(a *app, d taskDeps) (operator.Task, error) {
+		return operator.CertsTask(d.Engine, d.Ledger, a.pkiSources(), a.cfg.PKI, nil), nil
+	})
+	registerTask(func(a *app, d taskDeps) (operator.Task, error) {
+		return operator.CATask(d.Engine, d.Ledger, a.cfg.PKI), nil
+	})
+}
+
+// defaultCAWaitTimeout bounds `rotate ca --wait` unless --timeout says otherwise: long enough for a big
+// swarm to renew in batches, short enough that a CI job does not hang on a node that is down.
+const defaultCAWaitTimeout = 15 * time.Minute
+
+// unavailableControl stands for a control socket that is configured but not there (the CLI run away from
+// a manager, or the stack without the mount): every node then says why in its reason.
+type unavailableControl struct{ err error }
+
+func (u unavailableControl) NodeCertificates(context.Context) (map[string][]byte, error) {
+	return nil, u.err
+}
+
+// pkiSources builds the certificate sources: the control socket when it exists, and the TLS probe.
+func (a *app) pkiSources() pki.Sources {
+	src := pki.Sources{Prober: &pki.TLSProber{}}
+	sock := a.cfg.PKI.ControlSocket
+	switch _, err := os.Stat(sock); {
+	case sock == "":
+		src.Control = unavailableControl{pki.ErrNoControlAPI}
+	case err != nil:
+		src.Control = unavailableControl{fmt.Errorf("control socket %s not found (run on a manager, or set pki.control_socket)", sock)}
+	default:
+		src.Control = &pki.ControlClient{Socket: sock}
+	}
+	return src
+}
+
+func newReportCertsCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "certs",
+		Short: "Every node's certificate, the root CA and the certificate findings",
+		Long: `Reads the root CA and every node's certificate: from the swarmkit control API (pki.control_socket,
+all nodes) when reachable, else by a TLS handshake with each manager (verified against the trust root),
+else "unknown" with the reason. Findings follow the pki.* policy. With report.fail_on set, exits 1 when
+a finding reaches it.`,
+		Example: `  swarmguard report certs
+  swarmguard report certs --format json | jq '.nodes[] | {hostname, not_after, source}'
+  swarmguard report certs --format html --output certs.html`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			f, err := a.outputFormat(pki.Formats...)
+			if err != nil {
+				return err
+			}
+			c, _, err := a.engine(cmd.Context())
+			if err != nil {
+				return err
+			}
+			r, err := operator.CertsReport(cmd.Context(), c, a.pkiSources(), a.cfg.PKI, time.Now())
+			if err != nil {
+				return failed(fmt.Errorf("reading certificates: %w", err))
+			}
+			if err := a.writeOutput(func(w io.Writer) error { return r.Render(w, f) }); err != nil {
+				return err
+			}
+			if worst := r.Worst(); operator.FailsOn(a.cfg.Report.FailOn, worst) {
+				return failed(fmt.Errorf("certificate findings reach report.fail_on %s (worst: %s)", a.cfg.Report.FailOn, worst))
+			}
+			return nil
+		},
+	}
+}
+
+type rotateCAFlags struct {
+	reason   string
+	dryRun   bool
+	certFile string
+	keyFile  string
+	wait     bool
+	timeout  time.Duration
+	force    bool
+}
+
+func newRotateCACmd(a *app) *cobra.Command {
+	var fl rotateCAFlags
+	cmd := &cobra.Command{
+		Use:   "ca",
+		Short: "Rotate the swarm's root CA and follow it until every node is on the new root",
+		Long: `Starts a root CA rotation (Swarm generates the new root, or give --cert and --key). When a rotation is
+already in progress it attaches to it instead: bumping ForceRotate again would restart it (--force does
+exactly that). With --wait it follows the rotation live: nodes on the new root out of the total, the
+pending ones, and a warning when nothing moved for a minute; on --timeout it exits 1 naming every pending
+node and whether it is down. Every start and every followed outcome is recorded in the ledger (kind ca).`,
+		Example: `  swarmguard rotate ca --reason "yearly rotation" --wait
+  swarmguard rotate ca --dry-run
+  swarmguard rotate ca --cert new-root.pem --key new-root-key.pem --wait --timeout 10m`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return a.rotateCA(cmd.Context(), fl) },
+	}
+	f := cmd.Flags()
+	f.StringVar(&fl.reason, "reason", "", "why, recorded in the ledger")
+	f.BoolVar(&fl.dryRun, "dry-run", false, "say what would be done, change nothing")
+	f.StringVar(&fl.certFile, "cert", "", "PEM file of the new root CA certificate (valid for at least a year); needs --key")
+	f.StringVar(&fl.keyFile, "key", "", "PEM file of the new root CA's private key; needs --cert")
+	f.BoolVar(&fl.wait, "wait", false, "follow the rotation until every node is on the new root")
+	f.DurationVar(&fl.timeout, "timeout", defaultCAWaitTimeout, "with --wait: give up (exit 1) after this long")
+	f.BoolVar(&fl.force, "force", false, "start a new rotation even when one is in progress (restarts it)")
+	return cmd
+}
+
+func (a *app) rotateCA(ctx context.Context, fl rotateCAFlags) error {
+	opts, err := readCAFiles(fl.certFile, fl.keyFile)
+	if err != nil {
+		return err
+	}
+	opts.Force = fl.force
+	if fl.timeout <= 0 {
+		return usageErr("--timeout %s must be positive", fl.timeout)
+	}
+	c, _, err := a.engine(ctx)
+	if err != nil {
+		return err
+	}
+	ledger := a.ledger(c)
+	reason := fl.reason
+	if reason == "" {
+		reason = "manual rotation"
+	}
+	env := operator.TaskEnv{DryRun: fl.dryRun, Actor: actor(), Reason: reason, Log: a.log, Now: time.Now, Out: a.stdout}
+	var start operator.CARotationStart
+	err = a.withLease(ctx, "rotate ca", func(ctx context.Context) error {
+		var err error
+		start, err = operator.StartCARotation(ctx, c, ledger, opts, env)
+		return err
+	})
+	if err != nil {
+		return failed(err)
+	}
+	if fl.dryRun {
+		return nil
+	}
+	switch {
+	case start.Attached:
+		fmt.Fprintf(a.stdout, "attached to the root CA rotation in progress (ForceRotate %d)\n", start.ForceRotate)
+	default:
+		fmt.Fprintf(a.stdout, "started a root CA rotation (ForceRotate %d)\n", start.ForceRotate)
+	}
+	if !fl.wait {
+		fmt.Fprintln(a.stdout, "follow it with: swarmguard rotate ca --wait")
+		return nil
+	}
+	began := time.Now()
+	p, werr := operator.WaitCARotation(ctx, c, operator.WaitCAOptions{
+		OldRootPEM: start.Before.TrustRootPEM,
+		Timeout:    fl.timeout,
+		OnProgress: func(p pki.RotationProgress) {
+			fmt.Fprintf(a.stdout, "[%s] %s\n", time.Since(began).Truncate(time.Second), operator.PendingText(p))
+		},
+		OnStall: func(p pki.RotationProgress, still time.Duration) {
+			fmt.Fprintf(a.stdout, "[%s] warning: no progress for %s; %s (a node that is down holds the rotation until it returns)\n",
+				time.Since(began).Truncate(time.Second), still.Truncate(time.Second), operator.PendingText(p))
+		},
+	})
+	if errors.Is(werr, context.Canceled) {
+		return failed(errors.New("stopped following the root CA rotation; it goes on in the swarm (attach again with: swarmguard rotate ca --wait)"))
+	}
+	if lerr := operator.RecordCAWait(ctx, ledger, env, p, werr); lerr != nil {
+		a.log.Warn("ledger write failed", "err", lerr)
+	}
+	if werr != nil {
+		return failed(fmt.Errorf("%w; run `swarmguard rotate ca --wait` again to attach once they are back", werr))
+	}
+	fmt.Fprintf(a.stdout, "root CA rotation complete: %d/%d nodes on the new root (%s)\n", p.OnNewRoot, p.Total, time.Since(began).Truncate(time.Second))
+	return nil
+}
+
+// readCAFiles reads --cert and --key. The key is held as swarm.Sensitive from the moment it is read, and
+// no message ever includes its content.
+func readCAFiles(certFile, keyFile string) (swarm.RotateCAOptions, error) {
+	if (certFile == "") != (keyFile == "") {
+		return swarm.RotateCAOptions{}, usageErr("--cert and --key go together: give both or neither")
+	}
+	if certFile == "" {
+		return swarm.RotateCAOptions{}, nil
+	}
+	certPEM, err := os.ReadFile(certFile)
+	if err != nil {
+		return swarm.RotateCAOptions{}, usageErr("--cert: %v", err)
+	}
+	cert, err := pki.ParseCertificate(certPEM)
+	if err != nil {
+		return swarm.RotateCAOptions{}, usageErr("--cert %s: %v", certFile, err)
+	}
+	if !cert.IsCA {
+		return swarm.RotateCAOptions{}, usageErr("--cert %s: %s is not a CA certificate", certFile, cert.Subject)
+	}
+	keyPEM, err := os.ReadFile(keyFile)
+	if err != nil {
+		return swarm.RotateCAOptions{}, usageErr("--key: %v", err)
+	}
+	block, _ := pem.Decode(keyPEM)
+	if block == nil || !strings.HasSuffix(block.Type, "PRIVATE KEY") {
+		return swarm.RotateCAOptions{}, usageErr("--key %s: not a PEM private key", keyFile)
+	}
+	return swarm.RotateCAOptions{CertPEM: string(certPEM), KeyPEM: swarm.NewSensitive(string(keyPEM))}, nil
+}
