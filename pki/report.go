@@ -333,9 +333,9 @@ func (r Report) renderTable(w io.Writer) error {
 }
 
 // mdEscape keeps a cell inside its Markdown table column.
-func mdEscape(s string) string {
-	return strings.NewReplacer("|", `\|`, "\n", " ").Replace(s)
-}
+func mdEscape(s string) string { return mdReplacer.Replace(s) }
+
+var mdReplacer = strings.NewReplacer("|", `\|`, "\n", " ")
 
 func (r Report) renderMarkdown(w io.Writer) error {
 	var b strings.Builder
