@@ -1,0 +1,280 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/swarmguard/swarmguard/operator"
+	"github.com/swarmguard/swarmguard/swarm"
+)
+
+func init() { register(newRunCmd) }
+
+// Tunables of `swarmguard run`.
+const (
+	// engineRetryMin and engineRetryMax pace the wait for a usable manager at start-up (a locked manager
+	// after a restart, a daemon still starting); /healthz answers meanwhile and /readyz says why not ready.
+	engineRetryMin = time.Second
+	engineRetryMax = 30 * time.Second
+	// httpShutdownTimeout and auditCloseTimeout keep the whole shutdown within 10 s, with the runtime's
+	// DefaultStopGrace (5 s) and the lease release (2 s).
+	httpShutdownTimeout = time.Second
+	auditCloseTimeout   = time.Second
+	readHeaderTimeout   = 5 * time.Second
+)
+
+func newRunCmd(a *app) *cobra.Command {
+	var once, dryRun bool
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run the controller: one actor among the managers, every loop on its schedule, health and metrics",
+		Long: `run is the controller, deployed as a global service on the managers (charts/swarmguard/stack.yml). Every
+replica serves /healthz, /readyz and /metrics on listen (default :9323). One replica holds the lease and acts;
+the others stand by and take over when it goes away. On SIGTERM the current step finishes, the lease is
+released and run exits 0.
+
+run --once does one pass of every loop under the same lease, then exits: 0 when every pass succeeded, 1 when
+one failed. --dry-run prints what would be done and changes nothing (it does not take the lease).`,
+		Example: `  swarmguard run --config /etc/swarmguard/config.yaml
+  swarmguard run --once --dry-run
+  swarmguard run --once --config ci.yaml`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if dryRun && !once {
+				return usageErr("--dry-run needs --once (the controller itself never runs dry)")
+			}
+			if ps := a.cfg.FileProblems(); len(ps) > 0 {
+				return usageErr("the configuration names files that cannot be read here (fix these keys, then check with `swarmguard config check`):\n%s", ps.Sorted().Error())
+			}
+			if once {
+				return a.runOnce(cmd.Context(), dryRun)
+			}
+			return a.runController(cmd.Context())
+		},
+	}
+	cmd.Flags().BoolVar(&once, "once", false, "one pass of every loop, then exit (0 all passed, 1 one failed)")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "with --once: print what would be done, change nothing")
+	return cmd
+}
+
+var (
+	metricsMu  sync.Mutex
+	appMetrics = map[*app]*operator.Metrics{}
+)
+
+// metrics is this command's Prometheus registry (with the runtime's metrics). A domain registers its own
+// collectors in its registerTask builder: a.metrics().Registerer().MustRegister(myGaugeVec).
+func (a *app) metrics() *operator.Metrics {
+	metricsMu.Lock()
+	defer metricsMu.Unlock()
+	m, ok := appMetrics[a]
+	if !ok {
+		m = operator.NewMetrics()
+		appMetrics[a] = m
+	}
+	return m
+}
+
+// auditor builds the audit trail: the log and notify.webhooks, each with its signing key read from its
+// secret_file. A key file that cannot be read leaves that webhook unsigned with a warning (run refuses to
+// start on it before: FileProblems).
+func (a *app) auditor(ctx context.Context) *operator.Auditor {
+	var targets []operator.WebhookTarget
+	for i, w := range a.cfg.Notify.Webhooks {
+		t := operator.WebhookTarget{URL: w.URL, Events: w.Events, Timeout: w.Timeout.D()}
+		if w.SecretFile != "" {
+			b, err := os.ReadFile(w.SecretFile)
+			if err != nil {
+				a.log.Warn("webhook signing key unreadable; sending unsigned", "webhook", i, "err", err)
+			} else {
+				t.Key = operator.NewSigningKey(bytes.TrimRight(b, "\r\n"))
+			}
+		}
+		targets = append(targets, t)
+	}
+	return operator.NewAuditor(ctx, a.log, targets)
+}
+
+// buildTasks builds every registered domain task.
+func (a *app) buildTasks(d taskDeps) ([]operator.Task, error) {
+	tasks := make([]operator.Task, 0, len(taskBuilders))
+	var errs []error
+	for _, b := range taskBuilders {
+		t, err := b(a, d)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		tasks = append(tasks, t)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, &exitError{code: ExitUsage, err: fmt.Errorf("setting up the loops: %w", err)}
+	}
+	return tasks, nil
+}
+
+func (a *app) runController(ctx context.Context) error {
+	log := a.log.With("component", "run")
+	m := a.metrics()
+	aud := a.auditor(context.WithoutCancel(ctx))
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), auditCloseTimeout)
+		defer cancel()
+		aud.Close(cctx)
+	}()
+
+	// Serve health first: the stack's healthcheck passes while the engine is awaited.
+	ln, err := net.Listen("tcp", a.cfg.Listen)
+	if err != nil {
+		return failed(fmt.Errorf("listening on %s: %w (set listen to a free address)", a.cfg.Listen, err))
+	}
+	var rt atomic.Pointer[operator.Runtime]
+	var waiting atomic.Value
+	waiting.Store("not connected yet")
+	ready := func(ctx context.Context) operator.Readiness {
+		if r := rt.Load(); r != nil {
+			return r.Ready(ctx)
+		}
+		return operator.Readiness{Engine: waiting.Load().(string), Config: "ok", Lease: operator.LeaseStatus{Role: operator.RoleUnknown}}
+	}
+	srv := &http.Server{Handler: operator.NewHandler(m, ready), ReadHeaderTimeout: readHeaderTimeout}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), httpShutdownTimeout)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	log.Info("serving health and metrics", "listen", ln.Addr().String())
+
+	c, self, err := a.awaitEngine(ctx, log, &waiting)
+	if err != nil {
+		return err
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	ledger := a.ledger(c)
+	tasks, err := a.buildTasks(taskDeps{Engine: c, Self: self, Ledger: ledger})
+	if err != nil {
+		return err
+	}
+	r, err := operator.NewRuntime(operator.RuntimeOptions{
+		Store: c, LeaseName: a.cfg.Lease.Name, TTL: a.cfg.Lease.TTL.D(), Node: self.NodeID,
+		Tasks: tasks, Ledger: ledger, Metrics: m, Audit: aud, Log: a.log,
+		Engine: func(ctx context.Context) error { _, err := c.Check(ctx); return err },
+		ConfigProblems: func() operator.Problems {
+			return append(a.cfg.Validate(), a.cfg.FileProblems()...)
+		},
+	})
+	if err != nil {
+		return &exitError{code: ExitUsage, err: err}
+	}
+	rt.Store(r)
+	names := make([]string, 0, len(tasks))
+	for _, t := range tasks {
+		names = append(names, t.Name)
+	}
+	log.Info("controller starting", "node", self.NodeID, "actor", r.Actor(), "loops", names)
+	runErr := make(chan error, 1)
+	go func() { runErr <- r.Run(ctx) }()
+	select {
+	case err := <-runErr:
+		return err
+	case err := <-served:
+		// The listener failed under us: stop the runtime (releasing the lease) and report it.
+		<-runErr
+		return failed(fmt.Errorf("serving %s: %w", a.cfg.Listen, err))
+	}
+}
+
+// awaitEngine waits until the engine is a usable manager, with backoff, until ctx ends (then it returns no
+// error: a SIGTERM while waiting is a clean stop).
+func (a *app) awaitEngine(ctx context.Context, log interface {
+	Warn(string, ...any)
+}, waiting *atomic.Value) (*swarm.Client, swarm.Self, error) {
+	delay := engineRetryMin
+	for {
+		c, self, err := a.engine(ctx)
+		if err == nil {
+			return c, self, nil
+		}
+		var ee *exitError
+		if errors.As(err, &ee) {
+			return nil, self, err // the client cannot even be built: configuration
+		}
+		waiting.Store(err.Error())
+		log.Warn("no usable swarm manager yet, will retry", "retry_in", delay, "err", err)
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, self, nil
+		case <-t.C:
+		}
+		delay = min(2*delay, engineRetryMax)
+	}
+}
+
+func (a *app) runOnce(ctx context.Context, dryRun bool) error {
+	c, self, err := a.engine(ctx)
+	if err != nil {
+		return err
+	}
+	tasks, err := a.buildTasks(taskDeps{Engine: c, Self: self, Ledger: a.ledger(c)})
+	if err != nil {
+		return err
+	}
+	if len(tasks) == 0 {
+		fmt.Fprintln(a.stdout, "no loops registered in this build; nothing to do")
+		return nil
+	}
+	// Reason stays empty: each domain records why it acted ("scheduled: worker token older than 720h").
+	env := operator.TaskEnv{DryRun: dryRun, Actor: actor(), Log: a.log, Now: time.Now, Out: a.stdout}
+	var results []operator.PassResult
+	if dryRun {
+		env.StillHolder = func(context.Context) error { return errors.New("dry run: no change may be made") }
+		results = operator.RunOnce(ctx, tasks, env, a.metrics())
+	} else {
+		err := a.withLease(ctx, "run --once", func(ctx context.Context) error {
+			env.StillHolder = stillHolder(ctx)
+			results = operator.RunOnce(ctx, tasks, env, a.metrics())
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "LOOP\tRESULT\tDURATION")
+	var errs []error
+	for _, r := range results {
+		res := "ok"
+		if r.Err != nil {
+			res = "failed"
+			errs = append(errs, fmt.Errorf("loop %s: %w", r.Loop, r.Err))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", r.Loop, res, r.Duration.Round(time.Millisecond))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(results) < len(tasks) {
+		errs = append(errs, fmt.Errorf("interrupted after %d of %d loops", len(results), len(tasks)))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return failed(err)
+	}
+	return nil
+}

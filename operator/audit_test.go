@@ -1,0 +1,142 @@
+package operator
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/swarmguard/swarmguard/swarm"
+)
+
+type received struct {
+	body    []byte
+	headers http.Header
+}
+
+// hookServer records deliveries; status answers each request in turn (the last one repeats).
+func hookServer(t *testing.T, status ...int) (*httptest.Server, func() []received, *atomic.Int32) {
+	t.Helper()
+	var mu sync.Mutex
+	var got []received
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := int(calls.Add(1)) - 1
+		code := status[min(n, len(status)-1)]
+		b, _ := io.ReadAll(r.Body)
+		if code < 300 {
+			mu.Lock()
+			got = append(got, received{body: b, headers: r.Header.Clone()})
+			mu.Unlock()
+		}
+		w.WriteHeader(code)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, func() []received { mu.Lock(); defer mu.Unlock(); return append([]received(nil), got...) }, &calls
+}
+
+func TestWebhookSignedDelivery(t *testing.T) {
+	srv, got, _ := hookServer(t, 200)
+	key := []byte("webhook-signing-key-0123456789abcdef")
+	var logs syncBuffer
+	a := NewAuditor(t.Context(), slog.New(slog.NewJSONHandler(&logs, nil)), []WebhookTarget{{URL: srv.URL + "/hook", Key: NewSigningKey(key), Timeout: time.Second}})
+	entry := swarm.Entry{Kind: swarm.KindJoinTokenWorker, At: time.Date(2026, 11, 27, 3, 0, 0, 0, time.UTC), Actor: "operator:n1",
+		Reason: "scheduled: worker token older than 720h", Result: swarm.ResultOK,
+		Details: map[string]string{"old_fingerprint": "aa11", "new_fingerprint": "bb22", "swarm_id": "s1"}}
+	a.Record(RecordFromEntry(entry, 40*time.Millisecond))
+	a.Close(t.Context())
+
+	g := got()
+	if len(g) != 1 {
+		t.Fatalf("deliveries = %d; want 1", len(g))
+	}
+	m := hmac.New(sha256.New, key)
+	m.Write(g[0].body)
+	if want := "sha256=" + hex.EncodeToString(m.Sum(nil)); g[0].headers.Get(HeaderSignature) != want {
+		t.Fatalf("%s = %q; want %q", HeaderSignature, g[0].headers.Get(HeaderSignature), want)
+	}
+	if g[0].headers.Get(HeaderEvent) != EventAction || g[0].headers.Get(HeaderDelivery) == "" {
+		t.Fatalf("headers = %v; want event %s and a delivery ID", g[0].headers, EventAction)
+	}
+	var r AuditRecord
+	if err := json.Unmarshal(g[0].body, &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Event != EventAction || r.Kind != swarm.KindJoinTokenWorker || r.Actor != "operator:n1" || r.Result != "ok" ||
+		r.Fingerprints["new_fingerprint"] != "bb22" || r.Details["swarm_id"] != "s1" || r.DurationSeconds != 0.04 || r.ID != g[0].headers.Get(HeaderDelivery) {
+		t.Fatalf("payload = %+v; want the entry's fields, fingerprints apart", r)
+	}
+	if strings.Contains(logs.String(), string(key)) || strings.Contains(string(g[0].body), string(key)) {
+		t.Fatal("the signing key appears in the log or the payload")
+	}
+}
+
+func TestWebhookRetriesAndFilters(t *testing.T) {
+	tests := []struct {
+		name      string
+		status    []int
+		events    []string
+		wantCalls int32
+		wantGot   int
+	}{
+		{"5xx then ok", []int{503, 500, 200}, nil, 3, 1},
+		{"429 retried", []int{429, 200}, nil, 2, 1},
+		{"4xx not retried", []int{400}, nil, 1, 0},
+		{"gives up after the attempts", []int{500}, nil, webhookAttempts, 0},
+		{"event not subscribed", []int{200}, []string{EventLeaseLost}, 0, 0},
+		{"event subscribed", []int{200}, []string{EventLeaseLost, EventAction}, 1, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, got, calls := hookServer(t, tt.status...)
+			a := NewAuditor(t.Context(), slog.New(slog.DiscardHandler), []WebhookTarget{{URL: srv.URL, Events: tt.events, Timeout: time.Second}})
+			for _, h := range a.hooks {
+				h.backoff = time.Millisecond
+			}
+			a.Record(AuditRecord{Event: EventAction, Kind: swarm.KindCA, Actor: "operator:n1", Result: "ok"})
+			a.Close(t.Context())
+			if calls.Load() != tt.wantCalls || len(got()) != tt.wantGot {
+				t.Fatalf("calls = %d, delivered = %d; want %d, %d", calls.Load(), len(got()), tt.wantCalls, tt.wantGot)
+			}
+		})
+	}
+}
+
+func TestWebhookErrorHidesURL(t *testing.T) {
+	var logs syncBuffer
+	url := "http://127.0.0.1:1/services/T000/B000/secret-path-token"
+	a := NewAuditor(t.Context(), slog.New(slog.NewJSONHandler(&logs, nil)), []WebhookTarget{{URL: url, Timeout: time.Second}})
+	for _, h := range a.hooks {
+		h.backoff = time.Millisecond
+	}
+	a.Record(AuditRecord{Event: EventLeaseAcquired, Actor: "operator:n1", Result: "ok"})
+	a.Close(t.Context())
+	if !strings.Contains(logs.String(), "webhook delivery failed") {
+		t.Fatalf("no failure logged:\n%s", logs.String())
+	}
+	if strings.Contains(logs.String(), "secret-path-token") {
+		t.Fatalf("the webhook URL (may hold a token) appears in the log:\n%s", logs.String())
+	}
+}
+
+func TestSigningKeyRedacted(t *testing.T) {
+	k := NewSigningKey([]byte("hunter2-hunter2"))
+	var logs syncBuffer
+	slog.New(slog.NewJSONHandler(&logs, nil)).Info("x", "key", k)
+	b, _ := json.Marshal(struct{ K SigningKey }{k})
+	for _, s := range []string{fmt.Sprint(k), fmt.Sprintf("%v %+v %#v %s %q", k, k, k, k, k), logs.String(), string(b)} {
+		if strings.Contains(s, "hunter2") {
+			t.Fatalf("key printed: %s", s)
+		}
+	}
+}

@@ -1,0 +1,482 @@
+package operator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	mrand "math/rand/v2"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/robfig/cron/v3"
+
+	"github.com/swarmguard/swarmguard/swarm"
+)
+
+// Runtime tunables.
+const (
+	// DefaultRetryBase and DefaultRetryMax bound the backoff of a loop whose pass failed: 10 s, 20 s, 40 s, ...
+	// up to 10 minutes, each with jitter, so a broken Vault or engine is not hammered and replicas spread out.
+	DefaultRetryBase = 10 * time.Second
+	DefaultRetryMax  = 10 * time.Minute
+	// DefaultStopGrace is how long running passes may take to finish their step on SIGTERM; the lease is
+	// released after, and the whole shutdown stays within the 10 s a stack's stop_grace_period gives.
+	DefaultStopGrace = 5 * time.Second
+	// releaseTimeout bounds the release of the lease at shutdown.
+	releaseTimeout = 2 * time.Second
+)
+
+// Triggers of a pass, logged with it. The ledger reason is the domain's own ("scheduled: worker token older
+// than 720h"): the runtime leaves TaskEnv.Reason empty.
+const (
+	TriggerScheduled = "scheduled"
+	TriggerTakeover  = "lease taken (start-up or takeover): checks missed meanwhile run now"
+	TriggerRetry     = "retry after a failed pass"
+)
+
+// Backoff computes the delay before retrying a loop after consecutive failures.
+type Backoff struct {
+	Base, Max time.Duration
+}
+
+// Delay is Base doubled per consecutive failure beyond the first, capped at Max, then jittered into
+// [d/2, d] (equal jitter) so loops and replicas do not retry in step.
+func (b Backoff) Delay(failures int) time.Duration {
+	if b.Base <= 0 {
+		b.Base = DefaultRetryBase
+	}
+	if b.Max <= 0 {
+		b.Max = DefaultRetryMax
+	}
+	d := b.Base
+	for i := 1; i < failures && d < b.Max; i++ {
+		d *= 2
+	}
+	d = min(d, b.Max)
+	return d/2 + time.Duration(mrand.Int64N(int64(d/2)+1))
+}
+
+// RuntimeOptions configure the controller.
+type RuntimeOptions struct {
+	// Store holds the lease (the engine); LeaseName and TTL come from lease.name and lease.ttl.
+	Store     LeaseStore
+	LeaseName string
+	TTL       time.Duration
+	// Node is this replica's swarm node ID; Instance tells processes on one node apart (random when empty).
+	Node, Instance string
+	// Tasks are the registered domain loops; each gets its own schedule and backoff.
+	Tasks []Task
+	// Ledger is read after each pass to turn the new entries this replica wrote into audit records and
+	// swarmguard_last_action_timestamp_seconds. Nil: no action records.
+	Ledger LedgerStore
+	// Engine checks that the engine answers (readiness); ConfigProblems re-checks the configuration.
+	Engine         func(ctx context.Context) error
+	ConfigProblems func() Problems
+	Metrics        *Metrics
+	Audit          *Auditor
+	Log            *slog.Logger
+	Now            func() time.Time
+	Backoff        Backoff
+	StopGrace      time.Duration
+}
+
+// Runtime is the controller of `swarmguard run`: the lease, one independent loop per task on its own cron
+// schedule, metrics and the audit trail. Only the lease holder runs passes; the others stand by.
+type Runtime struct {
+	opts  RuntimeOptions
+	actor string
+	log   *slog.Logger
+	lease *Lease
+	loops []*loop
+	act   activity
+
+	passCtx context.Context // passes run with it; cancelled only when the stop grace runs out
+
+	mu       sync.Mutex
+	stopping bool
+	passes   sync.WaitGroup
+	prevRole string
+	prevHold string
+
+	ledgerMu  sync.Mutex
+	ledgerSeq uint64
+	ledgerOK  bool
+}
+
+// NewRuntime checks every task's schedule and builds the runtime; nothing runs until Run.
+func NewRuntime(opts RuntimeOptions) (*Runtime, error) {
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.StopGrace <= 0 {
+		opts.StopGrace = DefaultStopGrace
+	}
+	rt := &Runtime{opts: opts, actor: "operator:" + opts.Node, log: opts.Log.With("component", "runtime"), prevRole: RoleUnknown}
+	rt.lease = NewLease(opts.Store, LeaseOptions{
+		Name: opts.LeaseName, TTL: opts.TTL, Node: opts.Node, Instance: opts.Instance,
+		Actor: rt.actor, What: "controller", Now: opts.Now, Log: opts.Log.With("component", "lease"),
+		Yield: rt.act.pauseIfIdle, OnChange: rt.onLease,
+	})
+	seen := map[string]bool{}
+	var errs []error
+	for _, t := range opts.Tasks {
+		if t.Name == "" || t.Run == nil {
+			errs = append(errs, fmt.Errorf("task %q has no name or no Run", t.Name))
+			continue
+		}
+		if seen[t.Name] {
+			errs = append(errs, fmt.Errorf("task %q is registered twice", t.Name))
+			continue
+		}
+		seen[t.Name] = true
+		sched, err := ParseSchedule(t.Schedule)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("schedule of loop %s %q: %w (use 5-field cron syntax, a descriptor such as @every 1h, and CRON_TZ=Zone in front if needed)", t.Name, t.Schedule, err))
+			continue
+		}
+		l := &loop{rt: rt, task: t, sched: sched, log: opts.Log.With("loop", t.Name)}
+		cl := cronLogger{l.log}
+		l.job = cron.NewChain(cron.Recover(cl), cron.SkipIfStillRunning(cl)).Then(cron.FuncJob(l.pass))
+		rt.loops = append(rt.loops, l)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return rt, nil
+}
+
+// Lease is the runtime's lease (status, readiness).
+func (rt *Runtime) Lease() *Lease { return rt.lease }
+
+// Actor is how this replica signs the ledger: operator:<node ID>.
+func (rt *Runtime) Actor() string { return rt.actor }
+
+// Run starts the lease and the loops and blocks until ctx ends. Then it stops starting passes, lets running
+// ones finish within StopGrace (then cancels them), releases the lease and returns.
+func (rt *Runtime) Run(ctx context.Context) error {
+	base := context.WithoutCancel(ctx)
+	passCtx, cancelPasses := context.WithCancel(base)
+	defer cancelPasses()
+	rt.passCtx = passCtx
+	leaseCtx, cancelLease := context.WithCancel(base)
+	defer cancelLease()
+
+	c := cron.New(cron.WithParser(ScheduleParser()), cron.WithLogger(cronLogger{rt.log}))
+	for _, l := range rt.loops {
+		c.Schedule(l.sched, cron.FuncJob(func() { l.trigger(TriggerScheduled) }))
+		rt.opts.Metrics.InitLoop(l.task.Name)
+	}
+	if len(rt.loops) == 0 {
+		rt.log.Warn("no reconcile loops registered; holding the lease only")
+	}
+	rt.opts.Metrics.SetRole(rt.opts.Node, RoleUnknown)
+
+	leaseDone := make(chan struct{})
+	go func() { defer close(leaseDone); rt.lease.Run(leaseCtx) }()
+	c.Start()
+	rt.log.Info("runtime started", "loops", len(rt.loops), "lease", rt.opts.LeaseName, "ttl", rt.opts.TTL, "self", rt.lease.ID())
+
+	<-ctx.Done()
+	start := time.Now()
+	rt.log.Info("stopping: finishing running passes", "grace", rt.opts.StopGrace)
+	rt.mu.Lock()
+	rt.stopping = true
+	rt.mu.Unlock()
+	for _, l := range rt.loops {
+		l.stopRetry()
+	}
+	<-c.Stop().Done() // the scheduled triggers have returned; their passes are counted in rt.passes
+	done := make(chan struct{})
+	go func() { rt.passes.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(max(rt.opts.StopGrace-time.Since(start), 0)):
+		rt.log.Warn("passes still running at the stop deadline; cancelling them")
+		cancelPasses()
+		<-done
+	}
+	cancelLease()
+	<-leaseDone
+	wasHolder := rt.lease.Holding()
+	rctx, cancel := context.WithTimeout(base, releaseTimeout)
+	defer cancel()
+	if err := rt.lease.Release(rctx); err != nil {
+		rt.log.Warn("lease not released; it lapses after its TTL", "err", err)
+		return nil
+	}
+	if wasHolder {
+		rt.opts.Audit.Record(AuditRecord{Event: EventLeaseReleased, Actor: rt.actor, Reason: "shutdown", Result: swarm.ResultOK, Node: rt.opts.Node})
+	}
+	rt.log.Info("stopped", "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// onLease follows the lease's role: metrics, logs, audit, and a pass of every loop when this replica
+// becomes the holder (the checks missed while it, or no one, acted).
+func (rt *Runtime) onLease(st LeaseStatus) {
+	rt.mu.Lock()
+	prevRole, prevHold := rt.prevRole, rt.prevHold
+	rt.prevRole, rt.prevHold = st.Role, st.Holder
+	rt.mu.Unlock()
+	rt.opts.Metrics.SetRole(rt.opts.Node, st.Role)
+	if (prevRole != RoleUnknown && prevHold != st.Holder) || (st.Role == RoleHolder && prevRole != RoleHolder) {
+		rt.opts.Metrics.LeaseTransition()
+	}
+	switch {
+	case st.Role == RoleHolder && prevRole != RoleHolder:
+		rt.log.Info("holder: this replica acts", "self", st.Self)
+		rt.opts.Audit.Record(AuditRecord{Event: EventLeaseAcquired, Actor: rt.actor, Result: swarm.ResultOK, Node: rt.opts.Node,
+			Details: map[string]string{"previous_holder": prevHold}})
+		for _, l := range rt.loops {
+			go l.trigger(TriggerTakeover)
+		}
+	case st.Role == RoleStandby:
+		rt.log.Info("standby: another replica holds the lease", "holder", st.Holder, "holder_actor", st.HolderActor, "holder_what", st.HolderWhat)
+		if prevRole == RoleHolder && st.Holder != "" {
+			rt.opts.Audit.Record(AuditRecord{Event: EventLeaseLost, Actor: rt.actor, Result: swarm.ResultFailed, Node: rt.opts.Node,
+				Details: map[string]string{"holder": st.Holder, "holder_actor": st.HolderActor}, Error: st.Err})
+		}
+	}
+}
+
+// Readiness is what /readyz reports.
+type Readiness struct {
+	Ready  bool
+	Lease  LeaseStatus
+	Engine string // "ok" or why not
+	Config string // "ok" or the problems
+}
+
+// Ready checks the engine, the configuration and the role.
+func (rt *Runtime) Ready(ctx context.Context) Readiness {
+	r := Readiness{Lease: rt.lease.Status(), Engine: "ok", Config: "ok"}
+	if rt.opts.Engine != nil {
+		if err := rt.opts.Engine(ctx); err != nil {
+			r.Engine = err.Error()
+		}
+	}
+	if rt.opts.ConfigProblems != nil {
+		if ps := rt.opts.ConfigProblems(); len(ps) > 0 {
+			r.Config = ps.Sorted().Error()
+		}
+	}
+	r.Ready = r.Engine == "ok" && r.Config == "ok" && r.Lease.Role != RoleUnknown
+	return r
+}
+
+// syncLedger turns the ledger entries this replica wrote since the last call into audit records (the first
+// call only remembers the newest sequence number), and sets the last-action metric from the newest entry of each kind.
+func (rt *Runtime) syncLedger(ctx context.Context, d time.Duration) {
+	if rt.opts.Ledger == nil {
+		return
+	}
+	rt.ledgerMu.Lock()
+	defer rt.ledgerMu.Unlock()
+	entries, err := rt.opts.Ledger.Entries(ctx)
+	if err != nil {
+		rt.log.Debug("ledger unreadable for the audit trail; next pass reads it again", "err", err)
+		return
+	}
+	var top uint64
+	for _, e := range entries {
+		top = max(top, e.Seq)
+		if rt.ledgerOK && e.Seq > rt.ledgerSeq && e.Actor == rt.actor {
+			rt.opts.Audit.Record(RecordFromEntry(e, d))
+		}
+	}
+	for _, k := range swarm.Kinds {
+		if e, ok := swarm.Latest(entries, k); ok {
+			rt.opts.Metrics.Action(k, e.At)
+		}
+	}
+	if top > rt.ledgerSeq || !rt.ledgerOK {
+		rt.ledgerSeq = top
+	}
+	rt.ledgerOK = true
+}
+
+// activity gates passes against a hand-over of the lease to a CLI: passes begin only while not paused, and
+// the lease is handed over only when none runs.
+type activity struct {
+	mu      sync.Mutex
+	running int
+	paused  bool
+}
+
+func (a *activity) begin() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.paused {
+		return false
+	}
+	a.running++
+	return true
+}
+
+func (a *activity) end() {
+	a.mu.Lock()
+	a.running--
+	a.mu.Unlock()
+}
+
+func (a *activity) pauseIfIdle() (func(), bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.running > 0 || a.paused {
+		return nil, false
+	}
+	a.paused = true
+	return func() { a.mu.Lock(); a.paused = false; a.mu.Unlock() }, true
+}
+
+// loop is one task's independent loop: its schedule, its backoff, its pending retry.
+type loop struct {
+	rt    *Runtime
+	task  Task
+	sched cron.Schedule
+	log   *slog.Logger
+	job   cron.Job // the pass, wrapped in Recover and SkipIfStillRunning
+
+	mu       sync.Mutex
+	reason   string
+	failures int
+	retry    *time.Timer
+}
+
+// trigger runs a pass now (unless one runs already: SkipIfStillRunning) and waits for it.
+func (l *loop) trigger(reason string) {
+	l.rt.mu.Lock()
+	if l.rt.stopping {
+		l.rt.mu.Unlock()
+		return
+	}
+	l.rt.passes.Add(1)
+	l.rt.mu.Unlock()
+	defer l.rt.passes.Done()
+	l.mu.Lock()
+	l.reason = reason
+	l.mu.Unlock()
+	l.job.Run()
+}
+
+func (l *loop) stopRetry() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.retry != nil {
+		l.retry.Stop()
+		l.retry = nil
+	}
+}
+
+// pass runs the task once if this replica holds the lease.
+func (l *loop) pass() {
+	l.mu.Lock()
+	reason := l.reason
+	l.mu.Unlock()
+	rt := l.rt
+	if !rt.act.begin() {
+		l.log.Debug("pass skipped: lease being handed to a CLI user")
+		return
+	}
+	defer rt.act.end()
+	if !rt.lease.Holding() {
+		l.log.Debug("standby: pass skipped", "holder", rt.lease.Status().Holder)
+		return
+	}
+	ctx := rt.passCtx
+	env := TaskEnv{Actor: rt.actor, Log: l.log, Now: rt.opts.Now, Out: io.Discard, StillHolder: rt.lease.Check}
+	start := time.Now()
+	rt.syncLedger(ctx, 0) // entries older than this pass are not ours to report
+	err := runTask(ctx, l.task, env)
+	d := time.Since(start)
+	rt.opts.Metrics.ObservePass(l.task.Name, d, err)
+	rt.syncLedger(ctx, d)
+	if err == nil {
+		l.mu.Lock()
+		l.failures = 0
+		l.mu.Unlock()
+		l.stopRetry()
+		l.log.Debug("pass done", "trigger", reason, "duration", d)
+		return
+	}
+	if errors.Is(err, ErrLeaseLost) {
+		l.log.Warn("pass stopped: this replica lost the lease", "err", err)
+		return
+	}
+	l.mu.Lock()
+	l.failures++
+	delay := rt.opts.Backoff.Delay(l.failures)
+	if l.retry != nil {
+		l.retry.Stop()
+	}
+	l.retry = time.AfterFunc(delay, func() { l.trigger(TriggerRetry) })
+	failures := l.failures
+	l.mu.Unlock()
+	l.log.Warn("pass failed, will retry", "trigger", reason, "failures", failures, "retry_in", delay.Round(time.Second), "err", err)
+	rt.opts.Audit.Record(AuditRecord{Event: EventReconcileFailed, Kind: l.task.Name, Actor: rt.actor, Reason: reason,
+		Result: swarm.ResultFailed, DurationSeconds: d.Seconds(), Node: rt.opts.Node, Error: err.Error()})
+}
+
+// runTask runs one pass, turning a panic into an error (with the stack logged) so that the loop backs off
+// like for any failure; cron.Recover stays as the outer net.
+func runTask(ctx context.Context, t Task, env TaskEnv) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			env.Log.Error("pass panicked", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			err = fmt.Errorf("loop %s panicked: %v", t.Name, r)
+		}
+	}()
+	return t.Run(ctx, env)
+}
+
+// PassResult is the outcome of one task in RunOnce.
+type PassResult struct {
+	Loop     string
+	Duration time.Duration
+	Err      error
+}
+
+// RunOnce runs every task once, in order, with env, recording durations and errors in m (may be nil). A
+// failing task does not stop the others.
+func RunOnce(ctx context.Context, tasks []Task, env TaskEnv, m *Metrics) []PassResult {
+	out := make([]PassResult, 0, len(tasks))
+	base := env.Log
+	if base == nil {
+		base = slog.New(slog.DiscardHandler)
+	}
+	for _, t := range tasks {
+		e := env
+		e.Log = base.With("loop", t.Name)
+		start := time.Now()
+		err := runTask(ctx, t, e)
+		d := time.Since(start)
+		m.ObservePass(t.Name, d, err)
+		out = append(out, PassResult{Loop: t.Name, Duration: d, Err: err})
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return out
+}
+
+// cronLogger adapts *slog.Logger to cron.Logger. cron's own chatter goes to debug; a skipped run (the
+// previous pass of that loop still runs) is info.
+type cronLogger struct{ log *slog.Logger }
+
+func (c cronLogger) Info(msg string, kv ...any) {
+	if msg == "skip" {
+		c.log.Info("run skipped: the previous pass of this loop still runs")
+		return
+	}
+	c.log.Debug("cron", append([]any{"event", msg}, kv...)...)
+}
+
+func (c cronLogger) Error(err error, msg string, kv ...any) {
+	c.log.Error("cron job failed", append([]any{"event", msg, "err", err}, kv...)...)
+}
