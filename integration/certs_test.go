@@ -4,9 +4,16 @@ package integration
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"log/slog"
+	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -380,4 +387,76 @@ func certsRemoveConfig(c *swarm.Client, name string) error {
 		return err
 	}
 	return c.RemoveConfig(ctx, obj.ID)
+}
+
+// TestCertsRotateHandedInCA: `rotate ca --cert --key --wait` rotates to the CA handed in, and the key
+// appears in no output.
+func TestCertsRotateHandedInCA(t *testing.T) {
+	env := labEnv(t)
+	ledgerName := fmt.Sprintf("sgit-certs-handed-%d", time.Now().UnixNano())
+	cfgPath := certsConfig(t, env, ledgerName, "")
+	c := certsClient(t, env)
+	t.Cleanup(func() { _ = certsRemoveConfig(c, ledgerName) })
+
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(0x5EC0DE), Subject: pkix.Name{CommonName: "sgit-handed-in-ca"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(2 * 365 * 24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "ca.pem"), filepath.Join(dir, "ca-key.pem")
+	keyPEM := string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}))
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, []byte(keyPEM), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	dry := runSG(t, env, nil, "--config", cfgPath, "rotate", "ca", "--cert", certFile, "--key", keyFile, "--dry-run")
+	if dry.Code != 0 || !strings.Contains(dry.Stdout, "would rotate the root CA to the certificate handed in") {
+		t.Fatalf("dry run: exit %d\n%s%s", dry.Code, dry.Stdout, dry.Stderr)
+	}
+	r := runSG(t, env, nil, "--config", cfgPath, "--log-level", "debug", "rotate", "ca", "--cert", certFile, "--key", keyFile,
+		"--reason", "integration: handed-in CA", "--wait", "--timeout", "3m")
+	t.Logf("rotate ca --cert --key --wait: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+	if r.Code != 0 {
+		t.Fatalf("rotate ca to a handed-in CA: exit %d", r.Code)
+	}
+	rep := certsRunReport(t, env, cfgPath)
+	if rep.CA.Serial != "5EC0DE" {
+		t.Errorf("root CA serial after rotation = %s; want 5EC0DE", rep.CA.Serial)
+	}
+	for _, n := range rep.Nodes {
+		if n.IssuerCurrent == nil || !*n.IssuerCurrent {
+			t.Errorf("%s issuer_current = %v; want true", n.Hostname, n.IssuerCurrent)
+		}
+	}
+	raw := runSG(t, env, nil, "--config", cfgPath, "report", "certs", "--format", "json")
+	keyBody := strings.Join(strings.Split(strings.TrimSpace(keyPEM), "\n")[1:2], "")
+	secretScan(t, []string{dry.Stdout, dry.Stderr, r.Stdout, r.Stderr, raw.Stdout, raw.Stderr}, keyPEM, keyBody)
+	entries, err := c.NewLedger(ledgerName, 50).Entries(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		for k, v := range e.Details {
+			secretScan(t, []string{k + "=" + v, e.Reason}, keyBody)
+		}
+		if e.Details["action"] == "started" && e.Details["handed_in"] != "true" {
+			t.Errorf("ledger start entry = %+v; want handed_in=true", e)
+		}
+	}
 }

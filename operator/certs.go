@@ -457,8 +457,7 @@ func samePending(a, b pki.RotationProgress) bool {
 func PendingText(p pki.RotationProgress) string {
 	if len(p.Pending) == 0 {
 		if p.InProgress {
-			return fmt.Sprintf("%d/%d nodes on the new root; swarm is switching the trust root (%d/%d nodes trust the current one)",
-				p.OnNewRoot, p.Total, p.TrustsRoot, p.Total)
+			return fmt.Sprintf("%d/%d nodes on the new root; swarm is switching the trust root", p.OnNewRoot, p.Total)
 		}
 		return fmt.Sprintf("%d/%d nodes on the new root, none pending", p.OnNewRoot, p.Total)
 	}

@@ -190,7 +190,13 @@ func (a *app) rotateCA(ctx context.Context, fl rotateCAFlags) error {
 	if werr != nil {
 		return failed(fmt.Errorf("%w; run `swarmguard rotate ca --wait` again to attach once they are back", werr))
 	}
-	fmt.Fprintf(a.stdout, "root CA rotation complete: %d/%d nodes on the new root (%s)\n", p.OnNewRoot, p.Total, time.Since(began).Truncate(time.Second))
+	root := "unknown"
+	if ca, err := c.CA(ctx); err == nil {
+		if cert, err := pki.ParseCertificate([]byte(ca.TrustRootPEM)); err == nil {
+			root = fmt.Sprintf("%s serial %s, valid until %s", cert.Subject, pki.SerialHex(cert), cert.NotAfter.UTC().Format(time.RFC3339))
+		}
+	}
+	fmt.Fprintf(a.stdout, "root CA rotation complete: %d/%d nodes on the new root (%s) in %s\n", p.OnNewRoot, p.Total, root, time.Since(began).Truncate(time.Second))
 	return nil
 }
 
