@@ -174,11 +174,11 @@ func EnforceNodeCertExpiry(ctx context.Context, eng CertsEngine, ledger LedgerSt
 	log := certsLog(env).With("component", "certs")
 	want := c.NodeCertExpiry.D()
 	if want == 0 || ca.NodeCertExpiry == want {
-		log.Debug("node certificate expiry as wanted", "node_cert_expiry", ca.NodeCertExpiry)
+		log.Debug("node certificate expiry as wanted", "node_cert_expiry", ca.NodeCertExpiry.String())
 		return nil
 	}
 	if c.Mode != ModeEnforce {
-		log.Debug("node certificate expiry differs, audit mode", "current", ca.NodeCertExpiry, "wanted", want)
+		log.Debug("node certificate expiry differs, audit mode", "current", ca.NodeCertExpiry.String(), "wanted", want.String())
 		return nil
 	}
 	if env.DryRun {
@@ -197,7 +197,7 @@ func EnforceNodeCertExpiry(ctx context.Context, eng CertsEngine, ledger LedgerSt
 	if !changed {
 		return nil
 	}
-	log.Info("set node certificate expiry", "from", before, "to", want)
+	log.Info("set node certificate expiry", "from", before.String(), "to", want.String())
 	fmt.Fprintf(certsOut(env), "set the node certificate expiry from %s to %s\n", before, want)
 	reason := env.Reason
 	if reason == "" {
@@ -244,11 +244,11 @@ func ScheduledCARotation(ctx context.Context, eng CertsEngine, ledger LedgerStor
 	}
 	age := certsNow(env).Sub(root.NotBefore)
 	if !CARotationDue(age, maxAge, ca.RootRotationInProgress) {
-		log.Debug("root CA rotation not due", "age", age.Truncate(time.Second), "max_age", maxAge, "in_progress", ca.RootRotationInProgress)
+		log.Debug("root CA rotation not due", "age", age.Truncate(time.Second).String(), "max_age", maxAge.String(), "in_progress", ca.RootRotationInProgress)
 		return false, nil
 	}
 	if c.Mode != ModeEnforce {
-		log.Warn("root CA older than pki.ca.max_age, audit mode: not rotating", "age", age.Truncate(time.Second), "max_age", maxAge)
+		log.Warn("root CA older than pki.ca.max_age, audit mode: not rotating", "age", age.Truncate(time.Second).String(), "max_age", maxAge.String())
 		return false, nil
 	}
 	reason := env.Reason

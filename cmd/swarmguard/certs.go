@@ -21,7 +21,11 @@ func init() {
 	registerReport(newReportCertsCmd)
 	registerRotate(newRotateCACmd)
 	registerTask(func(a *app, d taskDeps) (operator.Task, error) {
-		return operator.CertsTask(d.Engine, d.Ledger, a.pkiSources(), a.cfg.PKI, nil), nil
+		m, err := operator.RegisterCertsMetrics(a.metrics().Registerer())
+		if err != nil {
+			return operator.Task{}, err
+		}
+		return operator.CertsTask(d.Engine, d.Ledger, a.pkiSources(), a.cfg.PKI, m.Update), nil
 	})
 	registerTask(func(a *app, d taskDeps) (operator.Task, error) {
 		return operator.CATask(d.Engine, d.Ledger, a.cfg.PKI), nil
