@@ -442,3 +442,18 @@ func (ix *Index) Plan(m Mapping, want Desired) Plan {
 	}
 	return p
 }
+
+// Newest returns the newest version of mapping name that exists (by
+// creation, then Vault version): what `swarmguard secrets current` prints
+// for a compose file to name.
+func Newest(name string, all []Secret) (Version, bool) {
+	var best Version
+	found := false
+	for _, s := range ManagedVersions(name, all) {
+		v := versionOf(s)
+		if !found || v.CreatedAt.After(best.CreatedAt) || (v.CreatedAt.Equal(best.CreatedAt) && v.VaultVersion > best.VaultVersion) {
+			best, found = v, true
+		}
+	}
+	return best, found
+}

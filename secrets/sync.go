@@ -117,6 +117,10 @@ type Syncer struct {
 	// BeforeUpdate, when set, runs after the new secret exists and before
 	// the first service is updated: the crash-test hook.
 	BeforeUpdate func(mapping string)
+	// Guard, when set, runs before every write (create, service update,
+	// removal); an error stops the mapping's apply there. The controller
+	// re-checks that it still holds the lease with it.
+	Guard func(ctx context.Context) error
 
 	mu     sync.Mutex
 	failed map[string]failure // by mapping: a rollout that failed, not retried for the same version
@@ -245,8 +249,17 @@ func (s *Syncer) Apply(ctx context.Context, m Mapping, want Desired, p Plan, opt
 		return fail(prev.err, OutcomeFailed)
 	}
 
+	guard := func() error {
+		if s.Guard == nil {
+			return nil
+		}
+		return s.Guard(ctx)
+	}
 	wantedID := p.Wanted.ID
 	if p.Create != nil {
+		if err := guard(); err != nil {
+			return fail(err, OutcomeError)
+		}
 		id, err := s.Engine.CreateSecret(ctx, want.Name, want.Data.Bytes(), want.Labels)
 		switch {
 		case errors.Is(err, ErrExists):
@@ -266,6 +279,9 @@ func (s *Syncer) Apply(ctx context.Context, m Mapping, want Desired, p Plan, opt
 		s.BeforeUpdate(m.Name)
 	}
 	for _, up := range p.Updates {
+		if err := guard(); err != nil {
+			return fail(err, OutcomeError)
+		}
 		if err := s.rollOne(ctx, m, want.Name, wantedID, up, &r); err != nil {
 			var re *RolloutError
 			if errors.As(err, &re) {
@@ -285,7 +301,20 @@ func (s *Syncer) Apply(ctx context.Context, m Mapping, want Desired, p Plan, opt
 	s.mu.Lock()
 	delete(s.failed, m.Name)
 	s.mu.Unlock()
-	for _, v := range p.Remove {
+	remove := p.Remove
+	if len(r.Updated) > 0 {
+		// The rollout moved the services' previous specs onto the version they left; look again, so what
+		// nothing refers to any more goes in this pass rather than the next.
+		if obs, err := s.Observe(ctx); err == nil {
+			remove = ComputePlan(m, Desired{Name: want.Name, HMAC: want.HMAC, VaultVersion: want.VaultVersion}, obs).Remove
+		} else {
+			log.Warn("looking again after the rollout failed; old versions go in a later pass", "err", err)
+		}
+	}
+	for _, v := range remove {
+		if err := guard(); err != nil {
+			return fail(err, OutcomeError)
+		}
 		err := s.Engine.RemoveSecret(ctx, v.ID)
 		switch {
 		case err == nil:

@@ -1,0 +1,469 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"text/tabwriter"
+	"unicode"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/cobra"
+
+	"github.com/swarmguard/swarmguard/operator"
+	"github.com/swarmguard/swarmguard/secrets"
+	"github.com/swarmguard/swarmguard/swarm"
+)
+
+// crashHookEnv, set to "after-create", makes the process kill itself with SIGKILL after a new secret version
+// exists and before any service is updated: the integration test of crash recovery uses it.
+const crashHookEnv = "SG_TEST_CRASH"
+
+// minHMACKeyLen is the shortest HMAC key accepted; the stack's key should be 32 random bytes.
+const minHMACKeyLen = 16
+
+func init() {
+	register(newSecretsCmd)
+	registerRotate(newRotateSecretCmd)
+	registerTask(func(a *app, d taskDeps) (operator.Task, error) {
+		if len(a.cfg.Secrets.Mappings) == 0 {
+			// Nothing to sync: a loop that does nothing, so the runtime's task list stays uniform.
+			return operator.Task{Name: "secrets", Schedule: "@hourly", Run: func(context.Context, operator.TaskEnv) error { return nil }}, nil
+		}
+		return a.secretsTask(d)
+	})
+}
+
+// hmacKey reads secrets.hmac_key_file.
+func (a *app) hmacKey() (secrets.Sensitive, error) {
+	f := a.cfg.Secrets.HMACKeyFile
+	if f == "" {
+		return secrets.Sensitive{}, usageErr("secrets.hmac_key_file is required when secrets.mappings is not empty (a file of 32 random bytes, e.g. head -c 32 /dev/urandom)")
+	}
+	b, err := os.ReadFile(f)
+	if err != nil {
+		return secrets.Sensitive{}, usageErr("secrets.hmac_key_file: %v", err)
+	}
+	if len(b) < minHMACKeyLen {
+		return secrets.Sensitive{}, usageErr("secrets.hmac_key_file %s holds %d bytes; use at least %d random bytes (32 recommended)", f, len(b), minHMACKeyLen)
+	}
+	return secrets.NewSensitive(b), nil
+}
+
+// mappings returns the configured mappings, checked.
+func (a *app) mappings() ([]secrets.Mapping, error) {
+	ms, probs := operator.Mappings(a.cfg.Secrets)
+	if len(probs) > 0 {
+		return nil, usageErr("invalid secrets.mappings:\n%s", probs.Sorted().Error())
+	}
+	if len(ms) == 0 {
+		return nil, usageErr("no secrets.mappings in the configuration: nothing to sync")
+	}
+	return ms, nil
+}
+
+// syncer builds the sync over the engine and Vault.
+func (a *app) syncer(c *swarm.Client, v *secrets.Vault) (*secrets.Syncer, error) {
+	key, err := a.hmacKey()
+	if err != nil {
+		return nil, err
+	}
+	s := &secrets.Syncer{Engine: operator.SecretsEngine{Swarm: c}, Source: v.KV(), Key: key, Log: a.log.With("component", "secrets"),
+		RolloutTimeout: a.cfg.Secrets.RolloutTimeout.D()}
+	if os.Getenv(crashHookEnv) == "after-create" {
+		s.BeforeUpdate = func(string) { _ = syscall.Kill(os.Getpid(), syscall.SIGKILL) }
+	}
+	return s, nil
+}
+
+// secretsTask is the controller's secrets loop. Vault is reached on the first pass (so a Vault that is down
+// at start-up delays only this loop); the token is then kept alive for the life of the process.
+func (a *app) secretsTask(d taskDeps) (operator.Task, error) {
+	ms, err := a.mappings()
+	if err != nil {
+		return operator.Task{}, err
+	}
+	if _, err := a.hmacKey(); err != nil {
+		return operator.Task{}, err
+	}
+	if _, err := a.vaultConfig(); err != nil {
+		return operator.Task{}, err
+	}
+	var (
+		mu sync.Mutex
+		ss *operator.SecretsSync
+	)
+	var ledger operator.LedgerStore
+	if d.Ledger != nil {
+		ledger = d.Ledger
+	}
+	return operator.Task{Name: "secrets", Schedule: "@every 5s", Run: func(ctx context.Context, env operator.TaskEnv) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if ss == nil {
+			v, err := a.vault(ctx)
+			if err != nil {
+				return err
+			}
+			// The renewal lives as long as the process, not one pass.
+			go func() { _ = v.Run(context.WithoutCancel(ctx)) }()
+			s, err := a.syncer(d.Engine, v)
+			if err != nil {
+				return err
+			}
+			ss = operator.NewSecretsSync(s, ms, ledger, secretMetrics(a, ms))
+		}
+		return ss.Task().Run(ctx, env)
+	}}, nil
+}
+
+// metricsRegisterer is the runtime's metrics registry; the run command sets it before building the tasks.
+var metricsRegisterer prometheus.Registerer
+
+// secretMetrics registers the sync's metrics with the runtime's registry when there is one.
+func secretMetrics(a *app, ms []secrets.Mapping) operator.SecretsObserver {
+	reg := metricsRegisterer
+	if reg == nil {
+		return nil
+	}
+	names := make([]string, len(ms))
+	for i, m := range ms {
+		names[i] = m.Name
+	}
+	m, err := operator.NewSecretMetrics(reg, names)
+	if err != nil {
+		a.log.Warn("registering the secrets metrics failed", "err", err)
+		return nil
+	}
+	return m
+}
+
+// openSync connects the engine and Vault and builds the sync for a CLI command.
+func (a *app) openSync(ctx context.Context) (*operator.SecretsSync, *swarm.Client, error) {
+	ms, err := a.mappings()
+	if err != nil {
+		return nil, nil, err
+	}
+	c, _, err := a.engine(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	v, err := a.vault(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := a.syncer(c, v)
+	if err != nil {
+		return nil, nil, err
+	}
+	return operator.NewSecretsSync(s, ms, a.ledger(c), nil), c, nil
+}
+
+func newSecretsCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "secrets",
+		Short: "Vault-to-Docker secret sync: what it would do, and the current secret names",
+		Example: `  swarmguard secrets plan
+  swarmguard secrets current --format env > secrets.env`,
+		Args: noArgs,
+	}
+	cmd.AddCommand(newSecretsPlanCmd(a), newSecretsCurrentCmd(a))
+	return cmd
+}
+
+func newSecretsPlanCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "plan [NAME...]",
+		Short: "Show, per mapping, the current and wanted version and what a sync would create, update and remove",
+		Long: `plan reads each mapping's value from Vault and the managed secrets and services from the engine, and
+shows what a sync would do. It changes nothing. Exit 1 when a mapping cannot be read or rendered.`,
+		Example: `  swarmguard secrets plan
+  swarmguard secrets plan db_password --format json`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			format, err := a.outputFormat("table", "json")
+			if err != nil {
+				return err
+			}
+			ss, _, err := a.openSync(cmd.Context())
+			if err != nil {
+				return err
+			}
+			ms, err := ss.Select(args)
+			if err != nil {
+				return usageErr("%v", err)
+			}
+			results := ss.Syncer.Pass(cmd.Context(), ms, secrets.Options{DryRun: true})
+			if err := a.writeOutput(func(w io.Writer) error {
+				if format == "json" {
+					return writeJSON(w, results)
+				}
+				return writePlanTable(w, results)
+			}); err != nil {
+				return err
+			}
+			return resultsErr(results)
+		},
+	}
+}
+
+func resultsErr(results []secrets.Result) error {
+	var errs []error
+	for _, r := range results {
+		if r.Err != nil {
+			errs = append(errs, fmt.Errorf("%s: %s", r.Mapping, r.Outcome))
+		}
+	}
+	if len(errs) > 0 {
+		return &exitError{code: ExitFailed, err: errors.Join(errs...), silent: true}
+	}
+	return nil
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func writePlanTable(w io.Writer, results []secrets.Result) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "MAPPING\tCURRENT\tWANTED\tVAULT VERSION\tCREATE\tUPDATE SERVICES\tREMOVE")
+	var notes []string
+	for _, r := range results {
+		if r.Plan == nil {
+			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t-\n", r.Mapping)
+			notes = append(notes, fmt.Sprintf("%s: error: %s", r.Mapping, r.Error))
+			continue
+		}
+		p := r.Plan
+		cur := "-"
+		if p.Current != nil {
+			cur = p.Current.Name
+		}
+		create := "no"
+		if p.Create != nil {
+			create = "yes"
+		}
+		var ups, rm []string
+		for _, u := range p.Updates {
+			if u.Added {
+				ups = append(ups, u.ServiceName+" (add)")
+			} else {
+				ups = append(ups, u.ServiceName)
+			}
+		}
+		for _, v := range p.Remove {
+			rm = append(rm, v.Name)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", r.Mapping, cur, p.Wanted.Name, p.Wanted.VaultVersion, create,
+			orDash(strings.Join(ups, ", ")), orDash(strings.Join(rm, ", ")))
+		for _, s := range p.Settling {
+			notes = append(notes, fmt.Sprintf("%s: service %s update is %s %s", r.Mapping, s.ServiceName, s.State, s.Message))
+		}
+		for _, wn := range p.Warnings {
+			notes = append(notes, fmt.Sprintf("%s: warning: %s", r.Mapping, wn))
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, n := range notes {
+		fmt.Fprintln(w, n)
+	}
+	return nil
+}
+
+// envName is the variable name `secrets current --format env` prints: db_password -> DB_PASSWORD_SECRET.
+func envName(mapping string) string {
+	var b strings.Builder
+	for _, r := range mapping {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			b.WriteRune(unicode.ToUpper(r))
+		} else {
+			b.WriteByte('_')
+		}
+	}
+	return b.String() + "_SECRET"
+}
+
+type currentSecret struct {
+	Mapping      string `json:"mapping"`
+	Secret       string `json:"secret"`
+	VaultVersion int    `json:"vault_version"`
+	Variable     string `json:"variable"`
+}
+
+func newSecretsCurrentCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "current [NAME...]",
+		Short: "Print each mapping's current Docker secret name, for a compose file's external secrets",
+		Long: `current prints the newest version of each mapping's Docker secret. A service deployed with
+` + "`docker stack deploy`" + ` gets its compose file's secrets back at the next deploy, so name them from here:
+
+  secrets:
+    db_password:
+      external: true
+      name: ${DB_PASSWORD_SECRET}
+
+It reads only the engine (not Vault). Exit 1 when a mapping has no version yet.`,
+		Example: `  swarmguard secrets current
+  set -a; eval "$(swarmguard secrets current --format env)"; docker stack deploy -c stack.yml shop
+  swarmguard secrets current db_password --format json`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			format, err := a.outputFormat("env", "json")
+			if err != nil {
+				return err
+			}
+			ms, err := a.mappings()
+			if err != nil {
+				return err
+			}
+			ss := operator.NewSecretsSync(nil, ms, nil, nil)
+			sel, err := ss.Select(args)
+			if err != nil {
+				return usageErr("%v", err)
+			}
+			c, _, err := a.engine(cmd.Context())
+			if err != nil {
+				return err
+			}
+			all, err := operator.SecretsEngine{Swarm: c}.ListSecrets(cmd.Context())
+			if err != nil {
+				return failed(err)
+			}
+			var out []currentSecret
+			var missing []string
+			for _, m := range sel {
+				v, ok := secrets.Newest(m.Name, all)
+				if !ok {
+					missing = append(missing, m.Name)
+					continue
+				}
+				out = append(out, currentSecret{Mapping: m.Name, Secret: v.Name, VaultVersion: v.VaultVersion, Variable: envName(m.Name)})
+			}
+			if err := a.writeOutput(func(w io.Writer) error {
+				if format == "json" {
+					if out == nil {
+						out = []currentSecret{}
+					}
+					return writeJSON(w, out)
+				}
+				for _, c := range out {
+					fmt.Fprintf(w, "%s=%s\n", c.Variable, c.Secret)
+				}
+				return nil
+			}); err != nil {
+				return err
+			}
+			if len(missing) > 0 {
+				return failed(fmt.Errorf("no Docker secret yet for %s: run `swarmguard rotate secret` or wait for the controller", strings.Join(missing, ", ")))
+			}
+			return nil
+		},
+	}
+}
+
+type rotateSecretFlags struct {
+	all    bool
+	dryRun bool
+	reason string
+}
+
+func newRotateSecretCmd(a *app) *cobra.Command {
+	var fl rotateSecretFlags
+	cmd := &cobra.Command{
+		Use:   "secret NAME...|--all",
+		Short: "Re-read mapped secrets from Vault now and roll every service that uses them onto the new version",
+		Long: `rotate secret reads the mapping's value from Vault, creates the new versioned Docker secret when the value
+changed, points every dependent service at it (same target, uid, gid and mode; each service's own update
+config drives the roll), waits for each to converge, and removes old versions nothing uses beyond
+keep_versions. A rollout that failed before for the same value is tried again. Exit 1 when a mapping
+failed.`,
+		Example: `  swarmguard rotate secret db_password --reason "password changed in vault"
+  swarmguard rotate secret --all --dry-run`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if fl.all == (len(args) > 0) {
+				return usageErr("name the mappings to rotate, or give --all (not both)")
+			}
+			format, err := a.outputFormat("table", "json")
+			if err != nil {
+				return err
+			}
+			ss, _, err := a.openSync(cmd.Context())
+			if err != nil {
+				return err
+			}
+			ms, err := ss.Select(args)
+			if err != nil {
+				return usageErr("%v", err)
+			}
+			reason := fl.reason
+			if reason == "" {
+				reason = "manual rotate"
+			}
+			var results []secrets.Result
+			run := func(ctx context.Context) error {
+				env := operator.TaskEnv{DryRun: fl.dryRun, Actor: actor(), Reason: reason, Log: a.log}
+				results, _ = ss.Run(ctx, env, ms, secrets.Options{DryRun: fl.dryRun, Force: true, Reason: reason})
+				return nil
+			}
+			if fl.dryRun {
+				err = run(cmd.Context())
+			} else {
+				err = a.withLease(cmd.Context(), "rotate secret", run)
+			}
+			if err != nil {
+				return err
+			}
+			if err := a.writeOutput(func(w io.Writer) error {
+				if format == "json" {
+					return writeJSON(w, results)
+				}
+				if fl.dryRun {
+					return writePlanTable(w, results)
+				}
+				return writeRotateTable(w, results)
+			}); err != nil {
+				return err
+			}
+			return resultsErr(results)
+		},
+	}
+	cmd.Flags().BoolVar(&fl.all, "all", false, "rotate every mapping")
+	cmd.Flags().BoolVar(&fl.dryRun, "dry-run", false, "show what would be done; change nothing")
+	cmd.Flags().StringVar(&fl.reason, "reason", "", "why, recorded in the ledger")
+	return cmd
+}
+
+func writeRotateTable(w io.Writer, results []secrets.Result) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "MAPPING\tRESULT\tSECRET\tVAULT VERSION\tCREATED\tUPDATED\tREMOVED")
+	var notes []string
+	for _, r := range results {
+		name := "-"
+		if r.Plan != nil {
+			name = r.Plan.Wanted.Name
+			for _, wn := range r.Plan.Warnings {
+				notes = append(notes, fmt.Sprintf("%s: warning: %s", r.Mapping, wn))
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", r.Mapping, r.Outcome, name, r.VaultVersion, orDash(r.Created),
+			orDash(strings.Join(r.Updated, ", ")), orDash(strings.Join(r.Removed, ", ")))
+		if r.Err != nil {
+			notes = append(notes, fmt.Sprintf("%s: %s: %s", r.Mapping, r.Outcome, r.Error))
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, n := range notes {
+		fmt.Fprintln(w, n)
+	}
+	return nil
+}
