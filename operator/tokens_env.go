@@ -1,0 +1,88 @@
+package operator
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"time"
+)
+
+// maxErrDetail bounds an error text kept in a ledger label.
+const maxErrDetail = 200
+
+// tokLog is the pass's logger, or a discarding one.
+func tokLog(env TaskEnv) *slog.Logger {
+	if env.Log != nil {
+		return env.Log
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// tokNow is the pass's clock.
+func tokNow(env TaskEnv) time.Time {
+	if env.Now != nil {
+		return env.Now()
+	}
+	return time.Now()
+}
+
+// tokStillHolder re-checks the lease right before a mutating step.
+func tokStillHolder(ctx context.Context, env TaskEnv) error {
+	if env.StillHolder == nil {
+		return nil
+	}
+	return env.StillHolder(ctx)
+}
+
+// tokShortErr is an error's text, bounded, for a ledger detail.
+func tokShortErr(err error) string {
+	s := err.Error()
+	if len(s) > maxErrDetail {
+		s = s[:maxErrDetail] + "…"
+	}
+	return s
+}
+
+// tokShort is the first 12 hex digits of a fingerprint.
+func tokShort(fp string) string {
+	if len(fp) > 12 {
+		return fp[:12]
+	}
+	return fp
+}
+
+func tokJoinWhys(whys []string) string { return strings.Join(whys, "; ") }
+
+// redactedErr is an error whose text had secret values cut out. It keeps the chain for errors.Is.
+type redactedErr struct {
+	msg string
+	err error
+}
+
+func (e *redactedErr) Error() string { return e.msg }
+func (e *redactedErr) Unwrap() error { return e.err }
+
+// tokRedactErr returns err with any of values replaced by REDACTED in its text: a second line of defence
+// for errors that travel to a terminal or a log (nothing we call should echo a value, but a server might).
+func tokRedactErr(err error, values ...string) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	changed := false
+	for _, v := range values {
+		if len(v) >= 8 && strings.Contains(msg, v) {
+			msg = strings.ReplaceAll(msg, v, "REDACTED")
+			changed = true
+		}
+	}
+	if !changed {
+		return err
+	}
+	var re *redactedErr
+	if errors.As(err, &re) {
+		return &redactedErr{msg: msg, err: re.err}
+	}
+	return &redactedErr{msg: msg, err: err}
+}

@@ -1,0 +1,69 @@
+package swarm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	swarmtypes "github.com/moby/moby/api/types/swarm"
+)
+
+// Join-token kinds, as the CLI names them.
+const (
+	TokenWorker  = "worker"
+	TokenManager = "manager"
+)
+
+// ErrNotRotated means the engine accepted a rotation but the credential read back is the one it replaced.
+var ErrNotRotated = errors.New("the engine did not change the credential")
+
+// TokenRotation is what one join-token rotation changed. Old and New are the tokens themselves: keep them
+// in memory, print them only masked.
+type TokenRotation struct {
+	Kind string // TokenWorker or TokenManager
+	Old  Sensitive
+	New  Sensitive
+	// SwarmID names the swarm the token admits to.
+	SwarmID string
+}
+
+// RotateJoinTokens rotates the worker token, the manager token or both in one compare-and-swap spec write,
+// then reads the swarm again and returns, per rotated kind, the token it replaced and the new one.
+// The spec itself is written back unchanged.
+func (c *Client) RotateJoinTokens(ctx context.Context, worker, manager bool) ([]TokenRotation, error) {
+	if !worker && !manager {
+		return nil, nil
+	}
+	before, err := c.updateSwarm(ctx, "rotating join tokens", nil, RotateFlags{WorkerToken: worker, ManagerToken: manager})
+	if err != nil {
+		return nil, err
+	}
+	after, err := c.inspectSwarm(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reading the new join tokens: %w (the rotation itself was accepted)", err)
+	}
+	return tokenRotations(before, after, worker, manager)
+}
+
+func tokenRotations(before, after swarmtypes.Swarm, worker, manager bool) ([]TokenRotation, error) {
+	var out []TokenRotation
+	add := func(kind, old, cur string) error {
+		r := TokenRotation{Kind: kind, Old: NewSensitive(old), New: NewSensitive(cur), SwarmID: after.ID}
+		if cur == "" || cur == old {
+			return fmt.Errorf("rotating the %s join token: %w (sha256:%s before and after)", kind, ErrNotRotated, r.New.Short())
+		}
+		out = append(out, r)
+		return nil
+	}
+	if worker {
+		if err := add(TokenWorker, before.JoinTokens.Worker, after.JoinTokens.Worker); err != nil {
+			return out, err
+		}
+	}
+	if manager {
+		if err := add(TokenManager, before.JoinTokens.Manager, after.JoinTokens.Manager); err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,163 @@
+package swarm
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	swarmtypes "github.com/moby/moby/api/types/swarm"
+)
+
+// tokFakeSwarm serves the swarm endpoints the token and autolock code uses: GET /swarm, POST
+// /swarm/update (with the rotate flags and version CAS), GET /swarm/unlockkey and GET /services.
+type tokFakeSwarm struct {
+	mu        sync.Mutex
+	sw        swarmtypes.Swarm
+	key       string
+	n         int
+	conflicts int  // answer this many updates with "update out of sequence"
+	noRotate  bool // accept rotations but change nothing (a broken engine)
+	updates   []string
+	services  []swarmtypes.Service
+}
+
+func newTokFakeSwarm(t *testing.T) (*tokFakeSwarm, *Client) {
+	t.Helper()
+	f := &tokFakeSwarm{}
+	f.sw.ID = "swarm1"
+	f.sw.Version.Index = 10
+	f.sw.JoinTokens = swarmtypes.JoinTokens{Worker: "SWMTKN-1-digest-w0secretpart", Manager: "SWMTKN-1-digest-m0secretpart"}
+	srv := httptest.NewServer(f)
+	t.Cleanup(srv.Close)
+	c, err := New(Options{Host: "tcp://" + strings.TrimPrefix(srv.URL, "http://"), APITimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f, c
+}
+
+func (f *tokFakeSwarm) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	w.Header().Set("Api-Version", "1.41")
+	path := r.URL.Path
+	if i := strings.Index(path[1:], "/"); strings.HasPrefix(path, "/v1.") && i > 0 {
+		path = path[i+1:]
+	}
+	switch {
+	case path == "/_ping":
+		_, _ = w.Write([]byte("OK"))
+	case r.Method == http.MethodGet && path == "/swarm":
+		_ = json.NewEncoder(w).Encode(f.sw)
+	case r.Method == http.MethodGet && path == "/swarm/unlockkey":
+		_ = json.NewEncoder(w).Encode(swarmtypes.UnlockKeyResponse{UnlockKey: f.key})
+	case r.Method == http.MethodGet && path == "/services":
+		_ = json.NewEncoder(w).Encode(f.services)
+	case r.Method == http.MethodPost && path == "/swarm/update":
+		q := r.URL.Query()
+		f.updates = append(f.updates, fmt.Sprintf("version=%s worker=%s manager=%s key=%s", q.Get("version"), q.Get("rotateWorkerToken"), q.Get("rotateManagerToken"), q.Get("rotateManagerUnlockKey")))
+		if f.conflicts > 0 {
+			f.conflicts--
+			f.sw.Version.Index++ // someone else wrote
+			http.Error(w, `{"message":"rpc error: code = Unknown desc = update out of sequence"}`, http.StatusInternalServerError)
+			return
+		}
+		if q.Get("version") != strconv.FormatUint(f.sw.Version.Index, 10) {
+			http.Error(w, `{"message":"update out of sequence"}`, http.StatusInternalServerError)
+			return
+		}
+		var spec swarmtypes.Spec
+		if err := json.NewDecoder(r.Body).Decode(&spec); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		f.sw.Spec = spec
+		f.sw.Version.Index++
+		f.n++
+		if !f.noRotate {
+			if q.Get("rotateWorkerToken") == "true" {
+				f.sw.JoinTokens.Worker = fmt.Sprintf("SWMTKN-1-digest-w%dsecretpart", f.n)
+			}
+			if q.Get("rotateManagerToken") == "true" {
+				f.sw.JoinTokens.Manager = fmt.Sprintf("SWMTKN-1-digest-m%dsecretpart", f.n)
+			}
+			if q.Get("rotateManagerUnlockKey") == "true" && spec.EncryptionConfig.AutoLockManagers {
+				f.key = fmt.Sprintf("SWMKEY-1-key%dsecretpart", f.n)
+			}
+		}
+		switch {
+		case !spec.EncryptionConfig.AutoLockManagers:
+			f.key = ""
+		case f.key == "":
+			f.key = fmt.Sprintf("SWMKEY-1-key%dsecretpart", f.n)
+		}
+	default:
+		http.Error(w, `{"message":"not faked: `+r.Method+" "+path+`"}`, http.StatusNotImplemented)
+	}
+}
+
+func TestRotateJoinTokens(t *testing.T) {
+	cases := []struct {
+		name            string
+		worker, manager bool
+		conflicts       int
+		noRotate        bool
+		wantKinds       string
+		wantErr         error
+		wantUpdates     int
+	}{
+		{name: "worker", worker: true, wantKinds: "worker", wantUpdates: 1},
+		{name: "manager", manager: true, wantKinds: "manager", wantUpdates: 1},
+		{name: "both", worker: true, manager: true, wantKinds: "worker,manager", wantUpdates: 1},
+		{name: "nothing asked", wantKinds: "", wantUpdates: 0},
+		{name: "lost CAS is retried", worker: true, conflicts: 2, wantKinds: "worker", wantUpdates: 3},
+		{name: "engine did not rotate", worker: true, noRotate: true, wantErr: ErrNotRotated, wantUpdates: 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f, c := newTokFakeSwarm(t)
+			f.conflicts, f.noRotate = tc.conflicts, tc.noRotate
+			w0, m0 := f.sw.JoinTokens.Worker, f.sw.JoinTokens.Manager
+			rots, err := c.RotateJoinTokens(t.Context(), tc.worker, tc.manager)
+			if !errors.Is(err, tc.wantErr) {
+				t.Fatalf("RotateJoinTokens() = %v; want %v", err, tc.wantErr)
+			}
+			if err != nil && strings.Contains(err.Error(), "secretpart") {
+				t.Errorf("error holds a token")
+			}
+			if len(f.updates) != tc.wantUpdates {
+				t.Errorf("updates = %v; want %d", f.updates, tc.wantUpdates)
+			}
+			if tc.wantErr != nil {
+				return
+			}
+			var kinds []string
+			for _, r := range rots {
+				kinds = append(kinds, r.Kind)
+				old, cur := w0, f.sw.JoinTokens.Worker
+				if r.Kind == TokenManager {
+					old, cur = m0, f.sw.JoinTokens.Manager
+				}
+				if r.Old.Reveal() != old || r.New.Reveal() != cur || r.SwarmID != "swarm1" {
+					t.Errorf("%s rotation: old/new are not the engine's tokens before and after", r.Kind)
+				}
+			}
+			if got := strings.Join(kinds, ","); got != tc.wantKinds {
+				t.Errorf("rotated kinds = %q; want %q", got, tc.wantKinds)
+			}
+			if !tc.manager && f.sw.JoinTokens.Manager != m0 {
+				t.Errorf("manager token changed when only the worker token was asked")
+			}
+			if !tc.worker && f.sw.JoinTokens.Worker != w0 {
+				t.Errorf("worker token changed when only the manager token was asked")
+			}
+		})
+	}
+}
