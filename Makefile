@@ -23,7 +23,8 @@ build: ## Build bin/swarmguard (static)
 test: ## Unit tests, then integration tests against the lab (started when needed, stopped after)
 	$(MAKE) test-unit
 	@started=; \
-	if ! $(LAB) status >/dev/null 2>&1; then started=1; $(LAB) up || exit 1; fi; \
+	if ! $(LAB) status >/dev/null 2>&1; then started=1; fi; \
+	$(LAB) up || exit 1; \
 	$(MAKE) integration; rc=$$?; \
 	if [ -n "$$started" ]; then $(LAB) down; fi; \
 	exit $$rc
