@@ -51,3 +51,35 @@ func TestCertsCommandsHaveExamples(t *testing.T) {
 		}
 	}
 }
+
+func TestPKISources(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "control.sock")
+	if err := os.WriteFile(sock, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, socket, wantErr string
+	}{
+		{"present", sock, ""},
+		{"missing", filepath.Join(dir, "nope.sock"), "not found (run on a manager, or set pki.control_socket)"},
+		{"unset", "", "control API not configured"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := &app{}
+			a.cfg.PKI.ControlSocket = tt.socket
+			src := a.pkiSources()
+			if src.Prober == nil {
+				t.Errorf("no TLS prober")
+			}
+			u, isMissing := src.Control.(unavailableControl)
+			switch {
+			case tt.wantErr == "" && isMissing:
+				t.Errorf("Control = unavailable (%v); want the control client", u.err)
+			case tt.wantErr != "" && (!isMissing || !strings.Contains(u.err.Error(), tt.wantErr)):
+				t.Errorf("Control = %#v; want unavailable with %q", src.Control, tt.wantErr)
+			}
+		})
+	}
+}
