@@ -192,7 +192,7 @@ type SecretState struct {
 
 // SecretsObserver receives each mapping's result; the runtime's metrics implement it.
 type SecretsObserver interface {
-	SecretSynced(name, outcome string, at time.Time, vaultVersion int, ok bool)
+	SecretSynced(st SecretState, outcome string)
 }
 
 // SecretsSync runs the secrets sync for the controller and the CLI: which mappings are due, each one's
@@ -340,7 +340,7 @@ func (ss *SecretsSync) record(m secrets.Mapping, r secrets.Result, now time.Time
 		ss.due[m.Name] = now.Add(b/2 + time.Duration(rand.Int64N(int64(b/2)+1)))
 	}
 	if ss.Observer != nil {
-		ss.Observer.SecretSynced(m.Name, r.Outcome, now, r.VaultVersion, ok)
+		ss.Observer.SecretSynced(*st, r.Outcome)
 	}
 }
 

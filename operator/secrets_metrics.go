@@ -1,8 +1,6 @@
 package operator
 
 import (
-	"time"
-
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -11,6 +9,7 @@ const (
 	MetricSecretSync         = "swarmguard_secret_sync_total"
 	MetricSecretLastSuccess  = "swarmguard_secret_last_success_timestamp_seconds"
 	MetricSecretVaultVersion = "swarmguard_secret_vault_version"
+	MetricSecretFailingSince = "swarmguard_secret_failing_since_timestamp_seconds"
 )
 
 // SecretMetrics are the secrets sync's metrics. Labels carry mapping names and outcomes only, never values.
@@ -18,6 +17,7 @@ type SecretMetrics struct {
 	sync         *prometheus.CounterVec
 	lastSuccess  *prometheus.GaugeVec
 	vaultVersion *prometheus.GaugeVec
+	failingSince *prometheus.GaugeVec
 }
 
 var _ SecretsObserver = (*SecretMetrics)(nil)
@@ -37,8 +37,12 @@ func NewSecretMetrics(reg prometheus.Registerer, mappings []string) (*SecretMetr
 			Name: MetricSecretVaultVersion,
 			Help: "The Vault KV version the mapping's Docker secret was last synced from (0 on KV v1).",
 		}, []string{"secret"}),
+		failingSince: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: MetricSecretFailingSince,
+			Help: "Unix time since when the mapping's sync fails (read, write or rollout); 0 while it works.",
+		}, []string{"secret"}),
 	}
-	for _, c := range []prometheus.Collector{m.sync, m.lastSuccess, m.vaultVersion} {
+	for _, c := range []prometheus.Collector{m.sync, m.lastSuccess, m.vaultVersion, m.failingSince} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -46,18 +50,22 @@ func NewSecretMetrics(reg prometheus.Registerer, mappings []string) (*SecretMetr
 	for _, n := range mappings {
 		m.sync.WithLabelValues(n, "error")
 		m.sync.WithLabelValues(n, "failed")
+		m.failingSince.WithLabelValues(n).Set(0)
 	}
 	return m, nil
 }
 
 // SecretSynced implements SecretsObserver.
-func (m *SecretMetrics) SecretSynced(name, outcome string, at time.Time, vaultVersion int, ok bool) {
+func (m *SecretMetrics) SecretSynced(st SecretState, outcome string) {
 	if m == nil {
 		return
 	}
-	m.sync.WithLabelValues(name, outcome).Inc()
-	if ok {
-		m.lastSuccess.WithLabelValues(name).Set(float64(at.Unix()))
-		m.vaultVersion.WithLabelValues(name).Set(float64(vaultVersion))
+	m.sync.WithLabelValues(st.Name, outcome).Inc()
+	if st.FailingSince.IsZero() {
+		m.lastSuccess.WithLabelValues(st.Name).Set(float64(st.LastSuccess.Unix()))
+		m.vaultVersion.WithLabelValues(st.Name).Set(float64(st.VaultVersion))
+		m.failingSince.WithLabelValues(st.Name).Set(0)
+	} else {
+		m.failingSince.WithLabelValues(st.Name).Set(float64(st.FailingSince.Unix()))
 	}
 }

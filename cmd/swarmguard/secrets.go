@@ -12,7 +12,6 @@ import (
 	"text/tabwriter"
 	"unicode"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
 	"github.com/swarmguard/swarmguard/operator"
@@ -98,6 +97,7 @@ func (a *app) secretsTask(d taskDeps) (operator.Task, error) {
 		mu sync.Mutex
 		ss *operator.SecretsSync
 	)
+	obs := secretMetrics(a, ms)
 	var ledger operator.LedgerStore
 	if d.Ledger != nil {
 		ledger = d.Ledger
@@ -116,26 +116,19 @@ func (a *app) secretsTask(d taskDeps) (operator.Task, error) {
 			if err != nil {
 				return err
 			}
-			ss = operator.NewSecretsSync(s, ms, ledger, secretMetrics(a, ms))
+			ss = operator.NewSecretsSync(s, ms, ledger, obs)
 		}
 		return ss.Task().Run(ctx, env)
 	}}, nil
 }
 
-// metricsRegisterer is the runtime's metrics registry; the run command sets it before building the tasks.
-var metricsRegisterer prometheus.Registerer
-
-// secretMetrics registers the sync's metrics with the runtime's registry when there is one.
+// secretMetrics registers the sync's metrics with the runtime's registry.
 func secretMetrics(a *app, ms []secrets.Mapping) operator.SecretsObserver {
-	reg := metricsRegisterer
-	if reg == nil {
-		return nil
-	}
 	names := make([]string, len(ms))
 	for i, m := range ms {
 		names[i] = m.Name
 	}
-	m, err := operator.NewSecretMetrics(reg, names)
+	m, err := operator.NewSecretMetrics(a.metrics().Registerer(), names)
 	if err != nil {
 		a.log.Warn("registering the secrets metrics failed", "err", err)
 		return nil
