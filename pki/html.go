@@ -24,7 +24,7 @@ const (
 	chartBarHeight  = 14.0
 	chartTopPad     = 28.0
 	chartAxisPad    = 30.0
-	chartTicks      = 4
+	chartMaxTicks   = 5 // tick marks on the days axis, at most, besides 0
 )
 
 type chartRow struct {
@@ -101,11 +101,11 @@ func (r Report) chart() chartData {
 	c.AxisY = chartTopPad + float64(len(r.Nodes))*chartRowHeight + 4
 	c.Height = c.AxisY + chartAxisPad
 	c.AxisX2, c.TickY2, c.TickLabelY = chartLabelWidth+chartPlotWidth, c.AxisY+4, c.AxisY+16
-	for i := 0; i <= chartTicks; i++ {
-		d := maxDays * float64(i) / chartTicks
+	step := tickStep(maxDays)
+	for d := 0.0; d <= maxDays+1e-9; d += step {
 		c.Ticks = append(c.Ticks, chartTick{
 			X:     chartLabelWidth + scale(time.Duration(d*float64(day))),
-			Label: fmt.Sprintf("%.0f d", d),
+			Label: fmt.Sprintf("%g d", d),
 		})
 	}
 	return c
@@ -121,4 +121,17 @@ func (r Report) renderHTML(w io.Writer) error {
 		d.Statuses = append(d.Statuses, r.status(n))
 	}
 	return htmlTemplate.Execute(w, d)
+}
+
+// tickSteps are the day intervals the axis may be marked in.
+var tickSteps = []float64{0.25, 0.5, 1, 2, 5, 7, 10, 15, 30, 60, 90, 180, 365, 730, 1825, 3650, 7300}
+
+// tickStep is the smallest round interval that marks maxDays with at most chartMaxTicks ticks.
+func tickStep(maxDays float64) float64 {
+	for _, s := range tickSteps {
+		if maxDays/s <= chartMaxTicks {
+			return s
+		}
+	}
+	return math.Ceil(maxDays / chartMaxTicks)
 }

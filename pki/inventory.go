@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 )
@@ -266,18 +267,7 @@ func pickLeaf(n NodeInput, obs Observed) (*x509.Certificate, Source, string) {
 			return res.Chain[0], SourceTLSProbe, ""
 		}
 	}
-	return nil, SourceUnknown, joinReasons(reasons)
-}
-
-func joinReasons(r []string) string {
-	var b bytes.Buffer
-	for i, s := range r {
-		if i > 0 {
-			b.WriteString("; ")
-		}
-		b.WriteString(s)
-	}
-	return b.String()
+	return nil, SourceUnknown, strings.Join(reasons, "; ")
 }
 
 // desiredIssuer is the raw subject and SubjectPublicKeyInfo of the issuer node

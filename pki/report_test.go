@@ -197,3 +197,12 @@ func BenchmarkRender(b *testing.B) {
 }
 
 type x509Cert struct{ c *x509.Certificate }
+
+func TestTickStep(t *testing.T) {
+	tests := []struct{ max, want float64 }{{1.04, 0.25}, {2, 0.5}, {90.04, 30}, {365, 90}, {7300, 1825}, {100000, 20000}}
+	for _, tt := range tests {
+		if got := tickStep(tt.max); got != tt.want {
+			t.Errorf("tickStep(%v) = %v; want %v", tt.max, got, tt.want)
+		}
+	}
+}
