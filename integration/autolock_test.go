@@ -284,3 +284,43 @@ func TestAutolockEnforceRunOnce(t *testing.T) {
 	}
 	secretScan(t, outs, key)
 }
+
+// TestUnlockKeyWarnsVaultInSwarm: a Vault address that names a service of this swarm, or a node's address
+// with a port a service publishes, draws the warning (the dry run checks everything before it would act);
+// the lab's real Vault, outside the swarm, does not.
+func TestUnlockKeyWarnsVaultInSwarm(t *testing.T) {
+	env := labEnv(t)
+	var outs tokOutputs
+	alEnableAutolock(t, env)
+	k0 := tokUnlockKey(t, env["DOCKER_HOST"])
+	name := fmt.Sprintf("sgtokvault%d", time.Now().UnixNano()%100000)
+	mustDocker(t, env, "", "service", "create", "--detach", "--no-resolve-image", "--name", name,
+		"--publish", "published=18202,target=8200", "--stop-grace-period", "1s", "swarmguard-testapp:lab", "sleep")
+	t.Cleanup(func() { _, _ = docker(t, env, "", "service", "rm", name) })
+	node := strings.Split(strings.Fields(env["LAB_MANAGER_ADDRS"])[1], ":")[0]
+
+	cases := []struct {
+		name, addr string
+		warn       bool
+	}{
+		{name: "service name", addr: "http://" + name + ":8200", warn: true},
+		{name: "node address and published port", addr: "http://" + node + ":18202", warn: true},
+		{name: "the lab's vault outside the swarm", addr: env["VAULT_ADDR"], warn: false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := outs.add(runSG(t, env, []string{"VAULT_ADDR=" + tc.addr}, "rotate", "unlock-key", "--dry-run", "--log-format", "json"))
+			warned := strings.Contains(r.Stderr, "vault escrow target may run in this swarm")
+			if warned != tc.warn {
+				t.Errorf("VAULT_ADDR=%s: warned %v; want %v (exit %d): %s", tc.addr, warned, tc.warn, r.Code, r.Stderr)
+			}
+			if r.Code != 0 || !strings.Contains(r.Stdout, "would rotate the unlock key") {
+				t.Errorf("dry run exited %d: %s", r.Code, r.Stdout)
+			}
+		})
+	}
+	if k := tokUnlockKey(t, env["DOCKER_HOST"]); k != k0 {
+		t.Errorf("a dry run changed the unlock key")
+	}
+	secretScan(t, outs, k0)
+}

@@ -202,7 +202,10 @@ func (a *Autolock) RotateKey(ctx context.Context, opts RotateKeyOptions, env Tas
 		return res, fatal
 	}
 	path := a.Config.EscrowPath(cl.ID)
-	if soft != nil {
+	switch {
+	case soft != nil && env.DryRun:
+		log.Warn("vault does not answer: a rotation now would leave the new key only in the swarm until it is escrowed", "vault_path", path, "err", soft)
+	case soft != nil:
 		log.Warn("vault does not answer before the rotation; rotating anyway, the new key stays in the swarm until it is escrowed", "vault_path", path, "err", soft)
 	}
 	if env.DryRun {

@@ -246,7 +246,7 @@ func RepublishTokens(ctx context.Context, eng ClusterReader, pub TokenPublisher,
 	return publishTokens(ctx, pub, path, cl, env)
 }
 
-// TokensTask is the controller's join-token pass.
+// Task is the controller's join-token pass (operator.Task{Name: "tokens"}).
 func (t *Tokens) Task() Task {
 	return Task{Name: "tokens", Schedule: t.Config.Schedule, Run: t.Run}
 }
