@@ -683,3 +683,76 @@ func ReadLease(ctx context.Context, store LeaseStore, name string) (LeaseInfo, e
 	}
 	return info, nil
 }
+
+// Fence returns a context for work done under the lease: it ends when parent ends or when this process's
+// hold on the lease ends (lost, handed over, or lapsed because it could not be renewed in time). The hold is
+// checked live at every Done and Err call, and every Engine API call derives its own context from it right
+// before its request, so a process resumed after a pause longer than the TTL (SIGSTOP, a frozen VM) finds
+// its context ended before it sends anything: the lease's fencing. Call cancel when the work is done.
+func (l *Lease) Fence(parent context.Context) (context.Context, context.CancelFunc) {
+	f := &fenceCtx{Context: parent, lease: l, done: make(chan struct{})}
+	go f.watch()
+	return f, func() { f.end(context.Canceled) }
+}
+
+type fenceCtx struct {
+	context.Context // the parent: Value and Deadline
+	lease           *Lease
+
+	mu   sync.Mutex
+	done chan struct{}
+	err  error
+}
+
+func (f *fenceCtx) Done() <-chan struct{} {
+	f.check()
+	return f.done
+}
+
+func (f *fenceCtx) Err() error {
+	f.check()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.err
+}
+
+// check ends the context when the hold has ended. DeadlineExceeded is what a context reports when its time
+// ran out, which is what happened: the lease's validity is this work's deadline.
+func (f *fenceCtx) check() {
+	if !f.lease.Holding() {
+		f.end(context.DeadlineExceeded)
+	}
+}
+
+func (f *fenceCtx) end(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err == nil {
+		f.err = err
+		close(f.done)
+	}
+}
+
+// watch ends the context when the parent ends or the hold lapses, for those who wait on Done without calling
+// it again.
+func (f *fenceCtx) watch() {
+	for {
+		l := f.lease
+		l.mu.Lock()
+		wait := l.validUntil.Sub(l.opts.Now())
+		l.mu.Unlock()
+		// A hold can also end early (lost, handed over): look again at least every sixth of the TTL.
+		t := time.NewTimer(min(max(wait, time.Millisecond), l.opts.TTL/observeFraction))
+		select {
+		case <-f.Context.Done():
+			t.Stop()
+			f.end(f.Context.Err())
+			return
+		case <-f.done:
+			t.Stop()
+			return
+		case <-t.C:
+			f.check()
+		}
+	}
+}

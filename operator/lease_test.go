@@ -443,3 +443,50 @@ func TestLeaseInterval(t *testing.T) {
 		}
 	}
 }
+
+func TestLeaseFence(t *testing.T) {
+	s, clk := newFakeStore(), newFakeClock()
+	a := newTestLease(s, "A", clk.Now)
+	tick(t, a)
+	ctx, cancel := a.Fence(t.Context())
+	defer cancel()
+	if ctx.Err() != nil {
+		t.Fatalf("fenced ctx while holding: Err() = %v; want nil", ctx.Err())
+	}
+	clk.Advance(testTTL / 3)
+	tick(t, a) // renewed: still fine
+	clk.Advance(testTTL / 3)
+	if ctx.Err() != nil {
+		t.Fatalf("fenced ctx after a renewal: Err() = %v; want nil", ctx.Err())
+	}
+	// The process stalls past its TTL (SIGSTOP): right after it resumes, before any tick, the context is over,
+	// and so is every context an API call derives from it.
+	clk.Advance(testTTL)
+	child, ccancel := context.WithTimeout(ctx, time.Minute)
+	defer ccancel()
+	if !errors.Is(child.Err(), context.DeadlineExceeded) || !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		t.Fatalf("after a stall past the TTL: Err() = %v, derived Err() = %v; want DeadlineExceeded", ctx.Err(), child.Err())
+	}
+	select {
+	case <-ctx.Done():
+	default:
+		t.Fatal("Done() not closed after the hold lapsed")
+	}
+	// A lease not held fences at once; the parent's end ends it too.
+	b := newTestLease(s, "B", clk.Now)
+	bctx, bcancel := b.Fence(t.Context())
+	defer bcancel()
+	if bctx.Err() == nil {
+		t.Fatal("Fence of a lease not held: Err() = nil; want ended")
+	}
+	tick(t, a)
+	pctx, pcancel := context.WithCancel(t.Context())
+	fctx, fcancel := a.Fence(pctx)
+	defer fcancel()
+	pcancel()
+	select {
+	case <-fctx.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("fenced ctx not done 5 s after its parent ended")
+	}
+}

@@ -389,14 +389,17 @@ func (l *loop) pass() {
 		l.log.Debug("standby: pass skipped", "holder", rt.lease.Status().Holder)
 		return
 	}
-	ctx := rt.passCtx
+	// The pass's context ends if this replica's hold on the lease ends while it runs (Fence), so a replica
+	// that stalled past its TTL sends nothing more.
+	ctx, cancel := rt.lease.Fence(rt.passCtx)
+	defer cancel()
 	env := TaskEnv{Actor: rt.actor, Log: l.log, Now: rt.opts.Now, Out: io.Discard, StillHolder: rt.lease.Check}
 	start := time.Now()
-	rt.syncLedger(ctx, 0) // entries older than this pass are not ours to report
+	rt.syncLedger(rt.passCtx, 0) // entries older than this pass are not ours to report
 	err := runTask(ctx, l.task, env)
 	d := time.Since(start)
 	rt.opts.Metrics.ObservePass(l.task.Name, d, err)
-	rt.syncLedger(ctx, d)
+	rt.syncLedger(rt.passCtx, d)
 	if err == nil {
 		l.mu.Lock()
 		l.failures = 0
@@ -405,7 +408,7 @@ func (l *loop) pass() {
 		l.log.Debug("pass done", "trigger", reason, "duration", d)
 		return
 	}
-	if errors.Is(err, ErrLeaseLost) {
+	if errors.Is(err, ErrLeaseLost) || (ctx.Err() != nil && rt.passCtx.Err() == nil) {
 		l.log.Warn("pass stopped: this replica lost the lease", "err", err)
 		return
 	}

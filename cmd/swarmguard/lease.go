@@ -52,7 +52,9 @@ func (a *app) withLease(ctx context.Context, what string, fn func(ctx context.Co
 	fctx, cancel := context.WithCancelCause(context.WithValue(ctx, leaseKey{}, l))
 	kept := make(chan struct{})
 	go func() { defer close(kept); keepLease(fctx, l, cancel) }()
-	err = fn(fctx)
+	fenced, fcancel := l.Fence(fctx) // ends the moment the hold ends, checked before every API call
+	err = fn(fenced)
+	fcancel()
 	if cause := context.Cause(fctx); err != nil && errors.Is(cause, operator.ErrLeaseLost) {
 		err = fmt.Errorf("%w (%w)", err, cause)
 	}
