@@ -1,0 +1,875 @@
+package operator
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"net"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/swarmguard/swarmguard/swarm"
+)
+
+// Status is a check's verdict.
+type CheckStatus string
+
+// Check statuses, from best to worst. error means the check could not be evaluated (a read failed).
+const (
+	StatusPass  CheckStatus = "pass"
+	StatusInfo  CheckStatus = "info"
+	StatusWarn  CheckStatus = "warn"
+	StatusFail  CheckStatus = "fail"
+	StatusError CheckStatus = "error"
+)
+
+// rank orders statuses for gates: error counts as at least as bad as fail, because a check that could not
+// run must never let a gate pass.
+func (s CheckStatus) rank() int {
+	switch s {
+	case StatusPass:
+		return 0
+	case StatusInfo:
+		return 1
+	case StatusWarn:
+		return 2
+	case StatusFail, StatusError:
+		return 3
+	}
+	return 3
+}
+
+// Evidence is one observed subject of a check: what was looked at, the values seen, and its own verdict.
+type Evidence struct {
+	Subject string            `json:"subject"`
+	Status  CheckStatus       `json:"status,omitempty"`
+	Facts   map[string]string `json:"facts,omitempty"`
+	Note    string            `json:"note,omitempty"`
+}
+
+// Check is one compliance check with its evidence.
+type Check struct {
+	ID          string      `json:"id"`
+	Title       string      `json:"title"`
+	CIS         string      `json:"cis,omitempty"` // CIS Docker Benchmark v1.6 recommendation, "7.3"
+	Status      CheckStatus `json:"status"`
+	Summary     string      `json:"summary"`
+	Evidence    []Evidence  `json:"evidence"`
+	Remediation string      `json:"remediation"`
+}
+
+func (c Check) errored(err error) Check {
+	c.Status = StatusError
+	c.Summary = "could not be evaluated: " + err.Error()
+	c.Evidence = append(c.Evidence, Evidence{Subject: "read error", Status: StatusError, Note: err.Error()})
+	return c
+}
+
+// Summary counts the checks by status.
+type Summary struct {
+	Pass  int `json:"pass"`
+	Warn  int `json:"warn"`
+	Fail  int `json:"fail"`
+	Info  int `json:"info"`
+	Error int `json:"error"`
+}
+
+// Report is `swarmguard report`: every check, as of GeneratedAt.
+type Report struct {
+	GeneratedAt time.Time `json:"generated_at"`
+	SwarmID     string    `json:"swarm_id"`
+	Benchmark   string    `json:"benchmark"`
+	Summary     Summary   `json:"summary"`
+	Checks      []Check   `json:"checks"`
+	// Charts are the figures the HTML report draws; not part of the JSON document.
+	Charts Charts `json:"-"`
+}
+
+// Benchmark names the benchmark the cis ids refer to.
+const Benchmark = "CIS Docker Benchmark v1.6.0, section 7 (Docker Swarm configuration)"
+
+// Charts hold the series of the HTML report's figures.
+type Charts struct {
+	// CertDays is each node's certificate days left; Known false when it could not be read.
+	CertDays []CertDaysBar
+	// CertDaysNote explains an empty or partial CertDays.
+	CertDaysNote string
+	// Ages are credential ages against their max ages.
+	Ages []AgeBar
+}
+
+// CertDaysBar is one node's certificate remaining lifetime.
+type CertDaysBar struct {
+	Node     string
+	DaysLeft float64
+	Total    float64 // validity in days, for scale
+	Status   CheckStatus
+}
+
+// AgeBar is one credential's age against its max age (MaxAge 0: no policy).
+type AgeBar struct {
+	Name   string
+	Age    time.Duration
+	MaxAge time.Duration
+	Known  bool
+	Note   string
+	Status CheckStatus
+}
+
+// Worst is the worst status in the report (pass when there are no checks).
+func (r Report) Worst() CheckStatus {
+	w := StatusPass
+	for _, c := range r.Checks {
+		if c.Status.rank() > w.rank() || (c.Status == StatusError && w == StatusFail) {
+			w = c.Status
+		}
+	}
+	return w
+}
+
+// Fail-on gate values.
+const (
+	FailOnNone = "none"
+	FailOnWarn = "warn"
+	FailOnFail = "fail"
+)
+
+// ReportFails says whether the report fails the gate: failOn "warn" fails on warn, fail or error; "fail"
+// on fail or error; "none" never. With no gate set ("") only an error fails: a report with a check that
+// could not be evaluated must not pass a script unnoticed, while findings alone are the report's content.
+func ReportFails(r Report, failOn string) bool {
+	threshold := 99
+	switch failOn {
+	case FailOnWarn:
+		threshold = StatusWarn.rank()
+	case FailOnFail:
+		threshold = StatusFail.rank()
+	case FailOnNone:
+		return false
+	}
+	for _, c := range r.Checks {
+		if c.Status == StatusError || c.Status.rank() >= threshold {
+			return true
+		}
+	}
+	return false
+}
+
+// LocalSwarmState is the swarm settings the engine we talk to keeps in <data-root>/swarm/docker-state.json:
+// the only place its listen address and data-path address can be read (the Engine API does not show them).
+// It can be read only when swarmguard runs on that engine's host.
+type LocalSwarmState struct {
+	NodeID        string
+	Hostname      string
+	Source        string // the file it was read from
+	ListenAddr    string
+	AdvertiseAddr string
+	DataPathAddr  string
+	DataPathPort  uint32
+	// Err says why the state could not be read; the other fields are then empty.
+	Err error
+}
+
+// ParseLocalSwarmState reads docker-state.json and checks that it belongs to the engine described by facts
+// (its advertise address must be the engine's node address), so a file of another engine on the same host
+// is never taken for this one's.
+func ParseLocalSwarmState(data []byte, source string, facts swarm.EngineFacts) LocalSwarmState {
+	st := LocalSwarmState{NodeID: facts.NodeID, Hostname: facts.Hostname, Source: source}
+	var raw struct {
+		ListenAddr    string
+		AdvertiseAddr string
+		DataPathAddr  string
+		DataPathPort  uint32
+	}
+	if err := json.Unmarshal(data, &raw); err != nil {
+		st.Err = fmt.Errorf("parsing %s: %w", source, err)
+		return st
+	}
+	adv := addrHost(raw.AdvertiseAddr)
+	if facts.NodeAddr != "" && adv != "" && adv != facts.NodeAddr && !looksLikeInterface(adv) {
+		st.Err = fmt.Errorf("%s advertises %s but the engine reports node address %s: it belongs to another engine", source, raw.AdvertiseAddr, facts.NodeAddr)
+		return st
+	}
+	st.ListenAddr, st.AdvertiseAddr, st.DataPathAddr, st.DataPathPort = raw.ListenAddr, raw.AdvertiseAddr, raw.DataPathAddr, raw.DataPathPort
+	return st
+}
+
+func addrHost(addr string) string {
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		return h
+	}
+	return addr
+}
+
+// looksLikeInterface says whether an address is an interface name (eth0) rather than an IP.
+func looksLikeInterface(h string) bool { return h != "" && net.ParseIP(h) == nil }
+
+// unspecified says whether a listen address binds every interface (0.0.0.0, ::, or no host).
+func unspecified(addr string) bool {
+	h := addrHost(addr)
+	if h == "" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsUnspecified()
+}
+
+// ReportInput is everything one report is built from: what was read and every read error.
+type ReportInput struct {
+	Now         time.Time
+	Cluster     swarm.Cluster
+	Nodes       []swarm.Node
+	NodesErr    error
+	Networks    []swarm.Network
+	NetworksErr error
+	Services    []swarm.Service
+	ServicesErr error
+	Ledger      []swarm.Entry
+	LedgerErr   error
+	Local       LocalSwarmState
+	// Domains are the checks other domains contribute (tokens, autolock, certificates, secrets sync), by
+	// domain name; a domain absent from the map is reported as not available in this build.
+	Domains map[string]DomainResult
+}
+
+// DomainResult is one other domain's contribution to the report.
+type DomainResult struct {
+	Checks []Check
+	Err    error
+	// CertDays feeds the certificate chart (certificates domain only).
+	CertDays     []CertDaysBar
+	CertDaysNote string
+}
+
+// ReportEngine is what the report reads from the engine. *swarm.Client satisfies it.
+type ReportEngine interface {
+	Cluster(ctx context.Context) (swarm.Cluster, error)
+	Nodes(ctx context.Context) ([]swarm.Node, error)
+	Networks(ctx context.Context) ([]swarm.Network, error)
+	Services(ctx context.Context) ([]swarm.Service, error)
+}
+
+var _ ReportEngine = (*swarm.Client)(nil)
+
+// GatherReport reads the swarm for a report: the swarm object must be readable (the report identifies the
+// swarm by it); any other read failure is kept and shows as `error` in the checks that needed it.
+func GatherReport(ctx context.Context, eng ReportEngine, ledger LedgerStore, local LocalSwarmState, now time.Time) (ReportInput, error) {
+	in := ReportInput{Now: now, Local: local, Domains: map[string]DomainResult{}}
+	var err error
+	if in.Cluster, err = eng.Cluster(ctx); err != nil {
+		return in, err
+	}
+	in.Nodes, in.NodesErr = eng.Nodes(ctx)
+	in.Networks, in.NetworksErr = eng.Networks(ctx)
+	in.Services, in.ServicesErr = eng.Services(ctx)
+	if ledger != nil {
+		in.Ledger, in.LedgerErr = ledger.Entries(ctx)
+	} else {
+		in.LedgerErr = fmt.Errorf("no ledger configured")
+	}
+	return in, nil
+}
+
+// Domain names of the report's contributed sections.
+const (
+	DomainTokens   = "tokens"
+	DomainAutolock = "autolock"
+	DomainCerts    = "certs"
+	DomainSecrets  = "secrets"
+)
+
+// domainPlaceholders are the checks shown when a domain contributes nothing in this build.
+var domainPlaceholders = map[string][]Check{
+	DomainTokens: {{ID: "tokens.age", Title: "Join tokens rotated within their max ages"}},
+	DomainCerts: {
+		{ID: "pki.node-certs", Title: "Every node's certificate is inside its validity window"},
+		{ID: "pki.down-nodes", Title: "No down node's certificate lapses while it is down"},
+	},
+	DomainSecrets: {{ID: "secrets.sync", Title: "Synced secrets are fresh and without failures"}},
+}
+
+// BuildReport evaluates every check on what was read. It is a pure function of in and c.
+func BuildReport(in ReportInput, c Config) Report {
+	now := in.Now.UTC()
+	vs := EvaluateNetworks(in.Networks, in.Services, c.Networks)
+	netErr := in.NetworksErr
+	if netErr == nil && in.ServicesErr != nil {
+		netErr = in.ServicesErr
+	}
+	r := Report{GeneratedAt: now, SwarmID: in.Cluster.ID, Benchmark: Benchmark}
+	r.Checks = append(r.Checks,
+		checkManagerCount(in.Nodes, in.NodesErr),
+		checkListenAddr(in.Nodes, in.NodesErr, in.Local),
+		checkNetworksEncrypted(vs, netErr),
+		checkSecretsInEnv(in.Services, in.ServicesErr),
+		checkAutolock(in.Cluster),
+		checkUnlockKeyAge(in.Cluster, in.Ledger, in.LedgerErr, c.Autolock, now),
+		checkNodeCertExpiry(in.Cluster, c.PKI),
+		checkCAAge(in.Cluster, in.Ledger, in.LedgerErr, c.PKI.CA, now),
+		checkDataPathSeparated(in.Nodes, in.NodesErr, in.Local),
+	)
+	r.Checks = append(r.Checks,
+		checkNetworkExemptions(vs, netErr),
+		checkNetworksAttachable(vs, netErr),
+		checkDataPath(in.Cluster),
+		checkEngineCVEs(in.Nodes, in.NodesErr),
+		checkEngineConsistent(in.Nodes, in.NodesErr),
+		checkCAKeyStrength(in.Cluster),
+	)
+	for _, d := range []string{DomainTokens, DomainAutolock, DomainCerts, DomainSecrets} {
+		res, ok := in.Domains[d]
+		switch {
+		case !ok:
+			for _, p := range domainPlaceholders[d] {
+				p.Status = StatusInfo
+				p.Summary = "not available in this build"
+				p.Evidence = []Evidence{{Subject: d, Note: "the " + d + " domain contributes no findings in this build of swarmguard"}}
+				p.Remediation = "Use a swarmguard build that includes the " + d + " domain."
+				r.Checks = append(r.Checks, p)
+			}
+		case res.Err != nil:
+			for _, p := range domainPlaceholders[d] {
+				r.Checks = append(r.Checks, p.errored(res.Err))
+			}
+		default:
+			r.Checks = append(r.Checks, res.Checks...)
+		}
+		if d == DomainCerts && ok {
+			r.Charts.CertDays, r.Charts.CertDaysNote = res.CertDays, res.CertDaysNote
+		}
+	}
+	if _, ok := in.Domains[DomainCerts]; !ok {
+		r.Charts.CertDaysNote = "certificate inventory not available in this build"
+	}
+	r.Charts.Ages = ageBars(in, c, now)
+	for i := range r.Checks {
+		sortEvidence(&r.Checks[i])
+		if r.Checks[i].Evidence == nil {
+			r.Checks[i].Evidence = []Evidence{}
+		}
+		switch r.Checks[i].Status {
+		case StatusPass:
+			r.Summary.Pass++
+		case StatusWarn:
+			r.Summary.Warn++
+		case StatusFail:
+			r.Summary.Fail++
+		case StatusInfo:
+			r.Summary.Info++
+		default:
+			r.Checks[i].Status = StatusError
+			r.Summary.Error++
+		}
+	}
+	return r
+}
+
+func sortEvidence(c *Check) {
+	sort.SliceStable(c.Evidence, func(i, j int) bool { return c.Evidence[i].Subject < c.Evidence[j].Subject })
+}
+
+// maxManagers is the largest manager count CIS 7.1 and Docker's documentation accept: more managers make
+// every Raft write slower without adding useful fault tolerance.
+const maxManagers = 7
+
+// checkManagerCount is CIS 7.1.
+func checkManagerCount(nodes []swarm.Node, err error) Check {
+	c := Check{ID: "swarm.manager-count", CIS: "7.1", Title: "The swarm has an odd number of managers, at most 7",
+		Remediation: "Run an odd number of managers, 3 or 5 (7 at most): `docker node promote` / `docker node demote`. " +
+			"A single manager has no fault tolerance; an even count tolerates no more failures than one fewer."}
+	if err != nil {
+		return c.errored(err)
+	}
+	managers, unreachable := 0, 0
+	for _, n := range nodes {
+		if n.Role != "manager" {
+			continue
+		}
+		managers++
+		facts := map[string]string{"reachability": orNone(n.Reachability), "addr": orNone(n.ManagerAddr), "state": n.State}
+		if n.Leader {
+			facts["leader"] = "true"
+		}
+		if n.Reachability == "unreachable" {
+			unreachable++
+		}
+		c.Evidence = append(c.Evidence, Evidence{Subject: "manager " + nodeName(n), Facts: facts})
+	}
+	tolerate := (managers - 1) / 2
+	c.Evidence = append(c.Evidence, Evidence{Subject: "swarm", Facts: map[string]string{
+		"managers": strconv.Itoa(managers), "nodes": strconv.Itoa(len(nodes)),
+		"unreachable_managers": strconv.Itoa(unreachable), "failures_tolerated": strconv.Itoa(tolerate)}})
+	switch {
+	case managers > maxManagers:
+		c.Status, c.Summary = StatusFail, fmt.Sprintf("%d managers: more than %d", managers, maxManagers)
+	case managers <= 1:
+		c.Status, c.Summary = StatusWarn, fmt.Sprintf("%d manager: no fault tolerance", managers)
+	case managers%2 == 0:
+		c.Status, c.Summary = StatusWarn, fmt.Sprintf("%d managers: an even count tolerates only %d failure(s), as %d would", managers, tolerate, managers-1)
+	default:
+		c.Status, c.Summary = StatusPass, fmt.Sprintf("%d managers, tolerating %d failure(s)", managers, tolerate)
+	}
+	return c
+}
+
+// localStateNote explains where 7.2 and 7.9 read their facts.
+const localStateNote = "the Engine API does not show the listen or data-path address; swarmguard reads them from the " +
+	"engine's own <data-root>/swarm/docker-state.json, which it can do only for the engine it runs beside"
+
+// checkListenAddr is CIS 7.2: the swarm port (2377, and gossip 7946) bound to a specific interface.
+func checkListenAddr(nodes []swarm.Node, nodesErr error, local LocalSwarmState) Check {
+	c := Check{ID: "swarm.listen-address", CIS: "7.2", Title: "Swarm ports are bound to a specific interface",
+		Remediation: "Give each manager a specific listen address: `docker swarm init|join --listen-addr <IP>:2377`; " +
+			"an existing manager must be demoted, leave and rejoin with it. Run `swarmguard report` on each manager's host " +
+			"(or mount /var/lib/docker/swarm/docker-state.json read-only into the controller) so it can be verified."}
+	if nodesErr != nil {
+		return c.errored(nodesErr)
+	}
+	if local.Err != nil {
+		c.Status = StatusInfo
+		c.Summary = "cannot be determined: " + local.Err.Error()
+		c.Evidence = append(c.Evidence, Evidence{Subject: "engine state file", Status: StatusInfo, Note: localStateNote + "; " + local.Err.Error()})
+		return c
+	}
+	var unobserved []string
+	for _, n := range nodes {
+		if n.Role != "manager" || n.ID == local.NodeID {
+			continue
+		}
+		unobserved = append(unobserved, nodeName(n))
+	}
+	e := Evidence{Subject: "manager " + orNone(local.Hostname), Facts: map[string]string{
+		"listen_addr": orNone(local.ListenAddr), "advertise_addr": orNone(local.AdvertiseAddr), "source": local.Source}}
+	if unspecified(local.ListenAddr) {
+		e.Status, e.Note = StatusFail, "listens on every interface"
+	} else {
+		e.Status, e.Note = StatusPass, "bound to "+addrHost(local.ListenAddr)
+	}
+	c.Evidence = append(c.Evidence, e)
+	if len(unobserved) > 0 {
+		c.Evidence = append(c.Evidence, Evidence{Subject: "other managers", Status: StatusInfo,
+			Facts: map[string]string{"not_observed": strings.Join(unobserved, ", ")}, Note: localStateNote})
+	}
+	switch {
+	case e.Status == StatusFail:
+		c.Status, c.Summary = StatusFail, fmt.Sprintf("manager %s listens on %s (every interface)", orNone(local.Hostname), local.ListenAddr)
+	case len(unobserved) > 0:
+		c.Status, c.Summary = StatusInfo, fmt.Sprintf("manager %s is bound to %s; not determinable for %s from here", orNone(local.Hostname), addrHost(local.ListenAddr), strings.Join(unobserved, ", "))
+	default:
+		c.Status, c.Summary = StatusPass, fmt.Sprintf("the only manager, %s, is bound to %s", orNone(local.Hostname), addrHost(local.ListenAddr))
+	}
+	return c
+}
+
+// checkDataPathSeparated is CIS 7.9: management and data plane traffic on different addresses.
+func checkDataPathSeparated(nodes []swarm.Node, nodesErr error, local LocalSwarmState) Check {
+	c := Check{ID: "swarm.data-path-separated", CIS: "7.9", Title: "Management and data plane traffic are separated",
+		Remediation: "Join each node with `--data-path-addr <address on the data network>` (different from --advertise-addr), " +
+			"so that overlay (VXLAN) traffic does not share the management interface; a node must leave and rejoin to change it."}
+	if nodesErr != nil {
+		return c.errored(nodesErr)
+	}
+	if local.Err != nil {
+		c.Status = StatusInfo
+		c.Summary = "cannot be determined: " + local.Err.Error()
+		c.Evidence = append(c.Evidence, Evidence{Subject: "engine state file", Status: StatusInfo, Note: localStateNote + "; " + local.Err.Error()})
+		return c
+	}
+	var unobserved []string
+	for _, n := range nodes {
+		if n.ID != local.NodeID {
+			unobserved = append(unobserved, nodeName(n))
+		}
+	}
+	mgmt := addrHost(local.AdvertiseAddr)
+	data := addrHost(local.DataPathAddr)
+	e := Evidence{Subject: "node " + orNone(local.Hostname), Facts: map[string]string{
+		"advertise_addr": orNone(local.AdvertiseAddr), "data_path_addr": dataPathText(local.DataPathAddr), "source": local.Source}}
+	if data == "" || data == mgmt {
+		e.Status, e.Note = StatusFail, "data path uses the management address "+mgmt
+	} else {
+		e.Status, e.Note = StatusPass, "data path on "+data+", management on "+mgmt
+	}
+	c.Evidence = append(c.Evidence, e)
+	if len(unobserved) > 0 {
+		c.Evidence = append(c.Evidence, Evidence{Subject: "other nodes", Status: StatusInfo,
+			Facts: map[string]string{"not_observed": strings.Join(unobserved, ", ")}, Note: localStateNote})
+	}
+	switch {
+	case e.Status == StatusFail:
+		c.Status, c.Summary = StatusFail, fmt.Sprintf("node %s sends data-plane traffic over its management address %s", orNone(local.Hostname), mgmt)
+	case len(unobserved) > 0:
+		c.Status, c.Summary = StatusInfo, fmt.Sprintf("node %s is separated; not determinable for %d other node(s) from here", orNone(local.Hostname), len(unobserved))
+	default:
+		c.Status, c.Summary = StatusPass, fmt.Sprintf("the only node, %s, carries data on %s and management on %s", orNone(local.Hostname), data, mgmt)
+	}
+	return c
+}
+
+func dataPathText(s string) string {
+	if s == "" {
+		return "none (the advertise address is used)"
+	}
+	return s
+}
+
+// credentialWords mark environment variable names that look like credentials.
+var credentialWords = []string{"PASSWORD", "PASSWD", "PASSPHRASE", "SECRET", "TOKEN", "APIKEY", "API_KEY", "ACCESS_KEY",
+	"PRIVATE_KEY", "CREDENTIAL", "AUTH", "PWD"}
+
+// LooksLikeCredential says whether an environment variable's name suggests it carries a credential. Names
+// ending in _FILE point at a file (the Docker secrets convention) and are not credentials themselves.
+func LooksLikeCredential(name string) bool {
+	u := strings.ToUpper(name)
+	if strings.HasSuffix(u, "_FILE") || strings.HasSuffix(u, "_PATH") || strings.HasSuffix(u, "_DIR") {
+		return false
+	}
+	if u == "PWD" || u == "OLDPWD" {
+		return false // the shell's working directory
+	}
+	for _, w := range credentialWords {
+		if strings.Contains(u, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// checkSecretsInEnv is CIS 7.4. Evidence names the variables, never their values (the adapter drops them).
+func checkSecretsInEnv(services []swarm.Service, err error) Check {
+	c := Check{ID: "services.secrets", CIS: "7.4", Title: "Credentials are given to services as Docker secrets, not environment variables",
+		Remediation: "Move each named variable into a Docker secret (`docker secret create`, `--secret`, or swarmguard's Vault sync) " +
+			"and have the application read it from /run/secrets (many images accept NAME_FILE)."}
+	if err != nil {
+		return c.errored(err)
+	}
+	flagged, withSecrets := 0, 0
+	for _, s := range services {
+		var names []string
+		for _, n := range s.EnvNames {
+			if LooksLikeCredential(n) {
+				names = append(names, n)
+			}
+		}
+		if len(s.SecretNames) > 0 {
+			withSecrets++
+		}
+		if len(names) == 0 {
+			continue
+		}
+		flagged++
+		sort.Strings(names)
+		c.Evidence = append(c.Evidence, Evidence{Subject: "service " + s.Name, Status: StatusFail, Facts: map[string]string{
+			"env_names": strings.Join(names, ", "), "docker_secrets": strconv.Itoa(len(s.SecretNames))},
+			Note: "credential-like environment variables (values not shown)"})
+	}
+	c.Evidence = append(c.Evidence, Evidence{Subject: "swarm", Facts: map[string]string{
+		"services": strconv.Itoa(len(services)), "services_with_docker_secrets": strconv.Itoa(withSecrets),
+		"services_with_credential_env": strconv.Itoa(flagged)}})
+	if flagged > 0 {
+		c.Status, c.Summary = StatusFail, fmt.Sprintf("%d service(s) pass credential-like environment variables", flagged)
+	} else {
+		c.Status, c.Summary = StatusPass, fmt.Sprintf("%d service(s), none with credential-like environment variables", len(services))
+	}
+	return c
+}
+
+// checkAutolock is CIS 7.5.
+func checkAutolock(cl swarm.Cluster) Check {
+	c := Check{ID: "autolock.enabled", CIS: "7.5", Title: "Managers run in autolock mode",
+		Remediation: "`docker swarm update --autolock=true` (or autolock.mode: enforce), and keep the unlock key in a safe " +
+			"place (swarmguard escrows it to Vault)."}
+	c.Evidence = []Evidence{{Subject: "swarm", Facts: map[string]string{"autolock": strconv.FormatBool(cl.AutoLock)}}}
+	if cl.AutoLock {
+		c.Status, c.Summary = StatusPass, "autolock is on"
+	} else {
+		c.Status, c.Summary = StatusFail, "autolock is off: a stolen manager disk holds the Raft keys in clear"
+	}
+	return c
+}
+
+// credentialAge is when a credential was last set: the newest ok ledger entry, else the newest adoption (a
+// lower bound of its age).
+func credentialAge(entries []swarm.Entry, kind string, now time.Time) (age time.Duration, e swarm.Entry, ok bool) {
+	if e, ok = swarm.Latest(entries, kind, swarm.ResultOK, swarm.ResultAdopted); !ok {
+		return 0, e, false
+	}
+	return now.Sub(e.At), e, true
+}
+
+// checkUnlockKeyAge is CIS 7.6.
+func checkUnlockKeyAge(cl swarm.Cluster, entries []swarm.Entry, ledgerErr error, c AutolockConfig, now time.Time) Check {
+	ch := Check{ID: "autolock.key-age", CIS: "7.6", Title: "The unlock key is rotated within its max age",
+		Remediation: "`swarmguard rotate unlock-key --reason ...` (it escrows the new key and records the rotation), " +
+			"and set autolock.rotate.max_age so the controller rotates it on schedule."}
+	maxAge := c.Rotate.MaxAge.D()
+	ch.Evidence = []Evidence{{Subject: "policy", Facts: map[string]string{"autolock.rotate.max_age": durOrNone(maxAge), "autolock": strconv.FormatBool(cl.AutoLock)}}}
+	if !cl.AutoLock {
+		ch.Status, ch.Summary = StatusFail, "autolock is off: there is no unlock key to rotate"
+		return ch
+	}
+	if ledgerErr != nil {
+		return ch.errored(fmt.Errorf("reading the ledger: %w", ledgerErr))
+	}
+	return ageCheck(ch, entries, swarm.KindUnlockKey, "unlock key", maxAge, now)
+}
+
+func ageCheck(ch Check, entries []swarm.Entry, kind, what string, maxAge time.Duration, now time.Time) Check {
+	age, e, ok := credentialAge(entries, kind, now)
+	if !ok {
+		ch.Status, ch.Summary = StatusWarn, "no rotation of the "+what+" is recorded in the ledger: its age is unknown"
+		ch.Evidence = append(ch.Evidence, Evidence{Subject: "ledger kind " + kind, Status: StatusWarn, Note: "no entry"})
+		return ch
+	}
+	facts := map[string]string{"at": e.At.UTC().Format(time.RFC3339), "result": e.Result, "actor": e.Actor, "age": roundDur(age)}
+	note := ""
+	if e.Result == swarm.ResultAdopted {
+		note = "first seen by swarmguard then; the " + what + " is at least this old"
+	}
+	ch.Evidence = append(ch.Evidence, Evidence{Subject: "ledger kind " + kind, Facts: facts, Note: note})
+	switch {
+	case maxAge <= 0:
+		ch.Status, ch.Summary = StatusWarn, fmt.Sprintf("%s age %s; no max age is configured", what, roundDur(age))
+	case age > maxAge:
+		ch.Status, ch.Summary = StatusFail, fmt.Sprintf("%s is %s old, over its max age %s", what, roundDur(age), durOrNone(maxAge))
+	default:
+		ch.Status, ch.Summary = StatusPass, fmt.Sprintf("%s is %s old, within %s", what, roundDur(age), durOrNone(maxAge))
+	}
+	return ch
+}
+
+// checkNodeCertExpiry is CIS 7.7: the cluster's node certificate validity within the policy.
+func checkNodeCertExpiry(cl swarm.Cluster, p PKIConfig) Check {
+	c := Check{ID: "pki.node-cert-expiry", CIS: "7.7", Title: "Node certificates are rotated within the policy's validity",
+		Remediation: "`docker swarm update --cert-expiry <duration>` (or pki.mode: enforce with pki.node_cert_expiry); " +
+			"nodes renew between 50% and 80% of the validity, so a shorter expiry rotates them more often."}
+	want := p.NodeCertExpiry.D()
+	got := cl.NodeCertExpiry
+	c.Evidence = []Evidence{{Subject: "swarm", Facts: map[string]string{"node_cert_expiry": durOrNone(got), "pki.node_cert_expiry": durOrNone(want)}}}
+	switch {
+	case got <= 0:
+		c.Status, c.Summary = StatusWarn, "the cluster reports no node certificate expiry"
+	case want <= 0:
+		c.Status, c.Summary = StatusWarn, fmt.Sprintf("node certificates are valid for %s; no policy (pki.node_cert_expiry) to compare with", durOrNone(got))
+	case got > want:
+		c.Status, c.Summary = StatusFail, fmt.Sprintf("node certificates are valid for %s, longer than the policy's %s", durOrNone(got), durOrNone(want))
+	default:
+		c.Status, c.Summary = StatusPass, fmt.Sprintf("node certificates are valid for %s, within the policy's %s", durOrNone(got), durOrNone(want))
+	}
+	return c
+}
+
+// checkCAAge is CIS 7.8: the root CA's age, from the later of its NotBefore and the newest CA rotation in the ledger.
+func checkCAAge(cl swarm.Cluster, entries []swarm.Entry, ledgerErr error, p CAConfig, now time.Time) Check {
+	c := Check{ID: "pki.ca-age", CIS: "7.8", Title: "The root CA is rotated within its max age",
+		Remediation: "`swarmguard rotate ca --reason ...` (or `docker swarm ca --rotate`), and set pki.ca.max_age so the " +
+			"controller rotates it on schedule."}
+	maxAge := p.MaxAge.D()
+	ca, err := parseRoot(cl.TrustRootPEM)
+	if err != nil {
+		return c.errored(fmt.Errorf("reading the swarm's root CA: %w", err))
+	}
+	since := ca.NotBefore
+	src := "CA certificate NotBefore"
+	facts := map[string]string{"not_before": ca.NotBefore.UTC().Format(time.RFC3339), "not_after": ca.NotAfter.UTC().Format(time.RFC3339),
+		"serial": ca.SerialNumber.Text(16), "pki.ca.max_age": durOrNone(maxAge),
+		"root_rotation_in_progress": strconv.FormatBool(cl.RootRotationInProgress)}
+	if ledgerErr == nil {
+		if e, ok := swarm.Latest(entries, swarm.KindCA, swarm.ResultOK); ok {
+			facts["ledger_rotated_at"] = e.At.UTC().Format(time.RFC3339)
+			if e.At.After(since) {
+				since, src = e.At, "ledger kind ca"
+			}
+		}
+	} else {
+		facts["ledger"] = "unreadable: " + ledgerErr.Error()
+	}
+	age := now.Sub(since)
+	facts["age"], facts["age_from"] = roundDur(age), src
+	c.Evidence = []Evidence{{Subject: "root CA " + ca.Subject.CommonName, Facts: facts}}
+	switch {
+	case maxAge <= 0:
+		c.Status, c.Summary = StatusWarn, fmt.Sprintf("root CA is %s old; no max age (pki.ca.max_age) is configured", roundDur(age))
+	case age > maxAge:
+		c.Status, c.Summary = StatusFail, fmt.Sprintf("root CA is %s old, over its max age %s", roundDur(age), durOrNone(maxAge))
+	default:
+		c.Status, c.Summary = StatusPass, fmt.Sprintf("root CA is %s old, within %s", roundDur(age), durOrNone(maxAge))
+	}
+	return c
+}
+
+// Minimum CA key strengths (NIST SP 800-57: 112-bit security until 2030).
+const (
+	minRSABits = 2048
+	minECBits  = 256
+)
+
+// checkCAKeyStrength checks the root CA's public key.
+func checkCAKeyStrength(cl swarm.Cluster) Check {
+	c := Check{ID: "pki.ca-key-strength", Title: "The root CA key is strong enough",
+		Remediation: fmt.Sprintf("Rotate to a CA with an ECDSA P-256 (or larger) or RSA %d-bit (or larger) key: `docker swarm ca --rotate` "+
+			"makes a P-256 key; a CA handed in with --ca-cert/--ca-key must meet the same bar.", minRSABits)}
+	ca, err := parseRoot(cl.TrustRootPEM)
+	if err != nil {
+		return c.errored(fmt.Errorf("reading the swarm's root CA: %w", err))
+	}
+	algo, bits := keyStrength(ca)
+	c.Evidence = []Evidence{{Subject: "root CA " + ca.Subject.CommonName, Facts: map[string]string{
+		"key_algorithm": algo, "key_bits": strconv.Itoa(bits), "signature_algorithm": ca.SignatureAlgorithm.String()}}}
+	weak := false
+	switch algo {
+	case "RSA":
+		weak = bits < minRSABits
+	case "ECDSA":
+		weak = bits < minECBits
+	case "Ed25519":
+	default:
+		c.Status, c.Summary = StatusWarn, "unknown key algorithm "+algo
+		return c
+	}
+	if weak {
+		c.Status, c.Summary = StatusFail, fmt.Sprintf("%s %d-bit key is too weak", algo, bits)
+	} else {
+		c.Status, c.Summary = StatusPass, fmt.Sprintf("%s %d-bit key", algo, bits)
+	}
+	return c
+}
+
+func keyStrength(cert *x509.Certificate) (string, int) {
+	switch k := cert.PublicKey.(type) {
+	case *rsa.PublicKey:
+		return "RSA", k.N.BitLen()
+	case *ecdsa.PublicKey:
+		return "ECDSA", k.Curve.Params().BitSize
+	case ed25519.PublicKey:
+		return "Ed25519", 256
+	}
+	return cert.PublicKeyAlgorithm.String(), 0
+}
+
+// ageBars are the HTML chart's credential ages: join tokens, unlock key and CA against their max ages.
+func ageBars(in ReportInput, c Config, now time.Time) []AgeBar {
+	var out []AgeBar
+	add := func(name, kind string, maxAge time.Duration) {
+		b := AgeBar{Name: name, MaxAge: maxAge}
+		if in.LedgerErr != nil {
+			b.Note = "ledger unreadable"
+			out = append(out, b)
+			return
+		}
+		age, _, ok := credentialAge(in.Ledger, kind, now)
+		if !ok {
+			b.Note = "no ledger entry"
+		} else {
+			b.Age, b.Known = age, true
+		}
+		b.Status = barStatus(b)
+		out = append(out, b)
+	}
+	add("worker join token", swarm.KindJoinTokenWorker, c.Tokens.Worker.MaxAge.D())
+	add("manager join token", swarm.KindJoinTokenManager, c.Tokens.Manager.MaxAge.D())
+	if in.Cluster.AutoLock {
+		add("unlock key", swarm.KindUnlockKey, c.Autolock.Rotate.MaxAge.D())
+	} else {
+		out = append(out, AgeBar{Name: "unlock key", MaxAge: c.Autolock.Rotate.MaxAge.D(), Note: "autolock off"})
+	}
+	if ca, err := parseRoot(in.Cluster.TrustRootPEM); err == nil {
+		since := ca.NotBefore
+		if e, ok := swarm.Latest(in.Ledger, swarm.KindCA, swarm.ResultOK); ok && e.At.After(since) {
+			since = e.At
+		}
+		b := AgeBar{Name: "root CA", Age: now.Sub(since), MaxAge: c.PKI.CA.MaxAge.D(), Known: true}
+		b.Status = barStatus(b)
+		out = append(out, b)
+	}
+	return out
+}
+
+func barStatus(b AgeBar) CheckStatus {
+	switch {
+	case !b.Known:
+		return StatusInfo
+	case b.MaxAge <= 0:
+		return StatusWarn
+	case b.Age > b.MaxAge:
+		return StatusFail
+	}
+	return StatusPass
+}
+
+func durOrNone(d time.Duration) string {
+	if d <= 0 {
+		return "none"
+	}
+	return Duration(d).String()
+}
+
+// roundDur prints an age to a useful precision: days and hours beyond a day, else minutes or seconds.
+func roundDur(d time.Duration) string {
+	if d < 0 {
+		d = 0
+	}
+	switch {
+	case d >= 24*time.Hour:
+		days := int(d / (24 * time.Hour))
+		hours := int((d % (24 * time.Hour)) / time.Hour)
+		return fmt.Sprintf("%dd%dh", days, hours)
+	case d >= time.Hour:
+		return d.Truncate(time.Minute).String()
+	case d >= time.Minute:
+		return d.Truncate(time.Second).String()
+	}
+	return d.Truncate(time.Second).String()
+}
+
+// Metric names the compliance domain exports.
+const (
+	MetricCheckStatus      = "swarmguard_check_status"
+	MetricNetworkEncrypted = "swarmguard_network_encrypted"
+)
+
+// Gauge is one metric sample; operator's runtime (or anything else) exports it without this package
+// importing a metrics library.
+type Gauge struct {
+	Name   string
+	Help   string
+	Labels map[string]string
+	Value  float64
+}
+
+// CheckGauges are swarmguard_check_status{check} (0 pass, 1 warn, 2 fail). info and error checks have no
+// sample: a missing series says "not judged", a made-up value would lie.
+func CheckGauges(checks []Check) []Gauge {
+	out := make([]Gauge, 0, len(checks))
+	for _, c := range checks {
+		var v float64
+		switch c.Status {
+		case StatusPass:
+			v = 0
+		case StatusWarn:
+			v = 1
+		case StatusFail:
+			v = 2
+		default:
+			continue
+		}
+		out = append(out, Gauge{Name: MetricCheckStatus, Help: "Compliance check status: 0 pass, 1 warn, 2 fail.",
+			Labels: map[string]string{"check": c.ID}, Value: v})
+	}
+	return out
+}
+
+// ReportGauges are the report's metrics: every check's status and every overlay network's encryption.
+func ReportGauges(r Report, in ReportInput, c Config) []Gauge {
+	g := CheckGauges(r.Checks)
+	if in.NetworksErr == nil && in.ServicesErr == nil {
+		g = append(g, NetworkGauges(EvaluateNetworks(in.Networks, in.Services, c.Networks))...)
+	}
+	return g
+}

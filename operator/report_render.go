@@ -1,0 +1,249 @@
+package operator
+
+import (
+	"encoding/json"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Report formats.
+const (
+	ReportTable    = "table"
+	ReportJSON     = "json"
+	ReportMarkdown = "markdown"
+	ReportHTML     = "html"
+	ReportJUnit    = "junit"
+)
+
+// ReportFormats lists what Render accepts; the first is the default.
+var ReportFormats = []string{ReportTable, ReportJSON, ReportMarkdown, ReportHTML, ReportJUnit}
+
+// Render writes the report in a format.
+func (r Report) Render(w io.Writer, format string) error {
+	switch format {
+	case ReportTable, "":
+		return r.renderTable(w)
+	case ReportJSON:
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	case ReportMarkdown:
+		return r.renderMarkdown(w)
+	case ReportHTML:
+		return r.renderHTML(w)
+	case ReportJUnit:
+		return r.renderJUnit(w)
+	}
+	return fmt.Errorf("report format %q is not one of %s", format, strings.Join(ReportFormats, ", "))
+}
+
+// factsText prints facts as k=v in key order.
+func factsText(f map[string]string) string {
+	keys := make([]string, 0, len(f))
+	for k := range f {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, k+"="+f[k])
+	}
+	return strings.Join(parts, " ")
+}
+
+func evidenceLine(e Evidence) string {
+	var b strings.Builder
+	b.WriteString(e.Subject)
+	if e.Status != "" {
+		b.WriteString(" [" + string(e.Status) + "]")
+	}
+	if len(e.Facts) > 0 {
+		b.WriteString(": " + factsText(e.Facts))
+	}
+	if e.Note != "" {
+		b.WriteString(" (" + e.Note + ")")
+	}
+	return b.String()
+}
+
+func (r Report) summaryLine() string {
+	s := r.Summary
+	return fmt.Sprintf("%d pass, %d warn, %d fail, %d info, %d error", s.Pass, s.Warn, s.Fail, s.Info, s.Error)
+}
+
+func (r Report) renderTable(w io.Writer) error {
+	fmt.Fprintf(w, "swarmguard compliance report for swarm %s, %s\n", r.SwarmID, r.GeneratedAt.UTC().Format(time.RFC3339))
+	fmt.Fprintf(w, "%s\nsummary: %s\n\n", r.Benchmark, r.summaryLine())
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "STATUS\tCIS\tCHECK\tSUMMARY")
+	for _, c := range r.Checks {
+		cis := c.CIS
+		if cis == "" {
+			cis = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", strings.ToUpper(string(c.Status)), cis, c.ID, c.Summary)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, c := range r.Checks {
+		if c.Status == StatusPass {
+			continue
+		}
+		fmt.Fprintf(w, "\n%s %s: %s\n", strings.ToUpper(string(c.Status)), c.ID, c.Title)
+		for _, e := range c.Evidence {
+			fmt.Fprintf(w, "  - %s\n", evidenceLine(e))
+		}
+		if c.Status != StatusInfo {
+			fmt.Fprintf(w, "  fix: %s\n", c.Remediation)
+		}
+	}
+	return nil
+}
+
+func mdCell(s string) string {
+	s = strings.ReplaceAll(s, "|", `\|`)
+	return strings.ReplaceAll(s, "\n", " ")
+}
+
+func (r Report) renderMarkdown(w io.Writer) error {
+	fmt.Fprintf(w, "# swarmguard compliance report\n\n")
+	fmt.Fprintf(w, "- Swarm: `%s`\n- Generated: %s\n- Benchmark: %s\n- Summary: %s\n\n", r.SwarmID, r.GeneratedAt.UTC().Format(time.RFC3339), r.Benchmark, r.summaryLine())
+	fmt.Fprintln(w, "| Status | CIS | Check | Summary |")
+	fmt.Fprintln(w, "|---|---|---|---|")
+	for _, c := range r.Checks {
+		fmt.Fprintf(w, "| %s | %s | `%s` %s | %s |\n", strings.ToUpper(string(c.Status)), mdCell(c.CIS), c.ID, mdCell(c.Title), mdCell(c.Summary))
+	}
+	for _, c := range r.Checks {
+		cis := ""
+		if c.CIS != "" {
+			cis = " (CIS " + c.CIS + ")"
+		}
+		fmt.Fprintf(w, "\n## %s: %s%s\n\n**%s**: %s\n\n", c.ID, c.Title, cis, strings.ToUpper(string(c.Status)), c.Summary)
+		if len(c.Evidence) > 0 {
+			fmt.Fprintln(w, "Evidence:")
+			fmt.Fprintln(w)
+			for _, e := range c.Evidence {
+				fmt.Fprintf(w, "- %s\n", mdEvidence(e))
+			}
+			fmt.Fprintln(w)
+		}
+		fmt.Fprintf(w, "Remediation: %s\n", c.Remediation)
+	}
+	return nil
+}
+
+func mdEvidence(e Evidence) string {
+	var b strings.Builder
+	b.WriteString("**" + mdCell(e.Subject) + "**")
+	if e.Status != "" {
+		b.WriteString(" (" + string(e.Status) + ")")
+	}
+	if len(e.Facts) > 0 {
+		keys := make([]string, 0, len(e.Facts))
+		for k := range e.Facts {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		parts := make([]string, 0, len(keys))
+		for _, k := range keys {
+			parts = append(parts, "`"+k+"`: "+mdCell(e.Facts[k]))
+		}
+		b.WriteString(": " + strings.Join(parts, ", "))
+	}
+	if e.Note != "" {
+		b.WriteString(". " + mdCell(e.Note))
+	}
+	return b.String()
+}
+
+// JUnit XML: one test suite, one test case per check. fail is a <failure>, error an <error>, info a
+// <skipped> (nothing to judge), warn passes with the warning in <system-out> (gate warnings with --fail-on warn).
+type junitSuites struct {
+	XMLName xml.Name     `xml:"testsuites"`
+	Name    string       `xml:"name,attr"`
+	Tests   int          `xml:"tests,attr"`
+	Fails   int          `xml:"failures,attr"`
+	Errors  int          `xml:"errors,attr"`
+	Skipped int          `xml:"skipped,attr"`
+	Suites  []junitSuite `xml:"testsuite"`
+}
+
+type junitSuite struct {
+	Name      string      `xml:"name,attr"`
+	Tests     int         `xml:"tests,attr"`
+	Fails     int         `xml:"failures,attr"`
+	Errors    int         `xml:"errors,attr"`
+	Skipped   int         `xml:"skipped,attr"`
+	Timestamp string      `xml:"timestamp,attr"`
+	Props     []junitProp `xml:"properties>property"`
+	Cases     []junitCase `xml:"testcase"`
+}
+
+type junitProp struct {
+	Name  string `xml:"name,attr"`
+	Value string `xml:"value,attr"`
+}
+
+type junitCase struct {
+	Name      string        `xml:"name,attr"`
+	ClassName string        `xml:"classname,attr"`
+	Failure   *junitMessage `xml:"failure,omitempty"`
+	Error     *junitMessage `xml:"error,omitempty"`
+	Skipped   *junitMessage `xml:"skipped,omitempty"`
+	SystemOut string        `xml:"system-out,omitempty"`
+}
+
+type junitMessage struct {
+	Message string `xml:"message,attr"`
+	Type    string `xml:"type,attr,omitempty"`
+	Text    string `xml:",chardata"`
+}
+
+func (r Report) renderJUnit(w io.Writer) error {
+	s := junitSuite{Name: "swarmguard compliance", Timestamp: r.GeneratedAt.UTC().Format(time.RFC3339),
+		Props: []junitProp{{Name: "swarm_id", Value: r.SwarmID}, {Name: "benchmark", Value: r.Benchmark}}}
+	for _, c := range r.Checks {
+		class := "swarmguard"
+		if c.CIS != "" {
+			class = "cis." + c.CIS
+		}
+		var ev []string
+		for _, e := range c.Evidence {
+			ev = append(ev, evidenceLine(e))
+		}
+		body := strings.Join(ev, "\n") + "\nremediation: " + c.Remediation
+		tc := junitCase{Name: c.ID + ": " + c.Title, ClassName: class}
+		switch c.Status {
+		case StatusFail:
+			tc.Failure = &junitMessage{Message: c.Summary, Type: "fail", Text: body}
+			s.Fails++
+		case StatusError:
+			tc.Error = &junitMessage{Message: c.Summary, Type: "error", Text: body}
+			s.Errors++
+		case StatusInfo:
+			tc.Skipped = &junitMessage{Message: "info: " + c.Summary}
+			s.Skipped++
+		default:
+			tc.SystemOut = string(c.Status) + ": " + c.Summary + "\n" + strings.Join(ev, "\n")
+		}
+		s.Cases = append(s.Cases, tc)
+		s.Tests++
+	}
+	doc := junitSuites{Name: "swarmguard", Tests: s.Tests, Fails: s.Fails, Errors: s.Errors, Skipped: s.Skipped, Suites: []junitSuite{s}}
+	if _, err := io.WriteString(w, xml.Header); err != nil {
+		return err
+	}
+	enc := xml.NewEncoder(w)
+	enc.Indent("", "  ")
+	if err := enc.Encode(doc); err != nil {
+		return err
+	}
+	_, err := io.WriteString(w, "\n")
+	return err
+}

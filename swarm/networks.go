@@ -1,0 +1,255 @@
+package swarm
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/client"
+)
+
+// Labels swarmguard reads on networks.
+const (
+	// LabelEncryption set to "exempt" exempts a network from the encryption policy; it must come with
+	// LabelEncryptionReason, or the exemption is itself a finding.
+	LabelEncryption = "swarmguard.encryption"
+	// LabelEncryptionReason says why a network is exempt.
+	LabelEncryptionReason = "swarmguard.encryption.reason"
+	// LabelTwinOf marks an encrypted twin network that swarmguard created for the named network.
+	LabelTwinOf = "swarmguard.twin-of"
+	// LabelStackNamespace marks objects deployed by `docker stack deploy`.
+	LabelStackNamespace = "com.docker.stack.namespace"
+)
+
+// optEncrypted is the overlay driver option that turns on IPsec encryption of the data path.
+const optEncrypted = "encrypted"
+
+// Network is one swarm-scope overlay network.
+type Network struct {
+	ID         string
+	Name       string
+	Driver     string
+	Scope      string
+	Created    time.Time
+	Attachable bool
+	Internal   bool
+	Ingress    bool
+	EnableIPv6 bool
+	// Encrypted is true when the overlay driver option "encrypted" is set (the engine encrypts on the
+	// presence of the option; a value of "false" or "0" is read as not encrypted, the safe side).
+	Encrypted bool
+	// EncryptedOption is the raw option value as the engine reports it, and HasEncryptedOption whether it is set.
+	EncryptedOption    string
+	HasEncryptedOption bool
+	Options            map[string]string
+	Labels             map[string]string
+	Subnets            []string
+	Gateways           []string
+	IPAMDriver         string
+}
+
+// Networks lists every swarm-scope overlay network, ingress included (one API call), sorted by name.
+func (c *Client) Networks(ctx context.Context) ([]Network, error) {
+	cctx, cancel := c.call(ctx)
+	defer cancel()
+	res, err := c.api.NetworkList(cctx, client.NetworkListOptions{Filters: make(client.Filters).Add("driver", "overlay")})
+	if err != nil {
+		return nil, mapErr("listing overlay networks", err)
+	}
+	out := make([]Network, 0, len(res.Items))
+	for _, n := range res.Items {
+		if n.Driver != "overlay" || n.Scope != "swarm" {
+			continue
+		}
+		out = append(out, networkFrom(n.Network))
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Name != out[j].Name {
+			return out[i].Name < out[j].Name
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out, nil
+}
+
+func networkFrom(n network.Network) Network {
+	out := Network{
+		ID:         n.ID,
+		Name:       n.Name,
+		Driver:     n.Driver,
+		Scope:      n.Scope,
+		Created:    n.Created,
+		Attachable: n.Attachable,
+		Internal:   n.Internal,
+		Ingress:    n.Ingress,
+		EnableIPv6: n.EnableIPv6,
+		Options:    n.Options,
+		Labels:     n.Labels,
+		IPAMDriver: n.IPAM.Driver,
+	}
+	if v, ok := n.Options[optEncrypted]; ok {
+		out.HasEncryptedOption = true
+		out.EncryptedOption = v
+		out.Encrypted = encryptedValue(v)
+	}
+	for _, cf := range n.IPAM.Config {
+		if cf.Subnet.IsValid() {
+			out.Subnets = append(out.Subnets, cf.Subnet.String())
+		}
+		if cf.Gateway.IsValid() {
+			out.Gateways = append(out.Gateways, cf.Gateway.String())
+		}
+	}
+	return out
+}
+
+// encryptedValue reads the "encrypted" option's value: the engine turns encryption on when the option is
+// present; we read explicit negatives as off so that a doubtful network is reported, never passed.
+func encryptedValue(v string) bool {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "false", "0", "no", "off":
+		return false
+	}
+	return true
+}
+
+// NetworkSpec is what CreateNetwork creates: always a swarm-scope overlay network.
+type NetworkSpec struct {
+	Name       string
+	Encrypted  bool
+	Attachable bool
+	Internal   bool
+	EnableIPv6 bool
+	// Subnet is the IPv4 subnet (CIDR); empty lets the managers pick a fresh one from the default address pool.
+	Subnet  string
+	Options map[string]string
+	Labels  map[string]string
+}
+
+// CreateNetwork creates an overlay network and returns it as the engine reports it. ErrAlreadyExists when a
+// network of that name exists.
+func (c *Client) CreateNetwork(ctx context.Context, spec NetworkSpec) (Network, error) {
+	opts := map[string]string{}
+	for k, v := range spec.Options {
+		opts[k] = v
+	}
+	if spec.Encrypted {
+		opts[optEncrypted] = "" // what `docker network create --opt encrypted` sends
+	} else {
+		delete(opts, optEncrypted)
+	}
+	req := client.NetworkCreateOptions{
+		Driver:     "overlay",
+		Scope:      "swarm",
+		Attachable: spec.Attachable,
+		Internal:   spec.Internal,
+		Options:    opts,
+		Labels:     spec.Labels,
+	}
+	if spec.EnableIPv6 {
+		v6 := true
+		req.EnableIPv6 = &v6
+	}
+	if spec.Subnet != "" {
+		p, err := netip.ParsePrefix(spec.Subnet)
+		if err != nil {
+			return Network{}, fmt.Errorf("creating network %q: subnet %q is not a CIDR prefix: %w", spec.Name, spec.Subnet, err)
+		}
+		req.IPAM = &network.IPAM{Driver: "default", Config: []network.IPAMConfig{{Subnet: p}}}
+	}
+	// Swarm-scope networks have unique names only by convention: check first, so a retry never makes a second one.
+	if existing, err := c.NetworkByName(ctx, spec.Name); err == nil {
+		return existing, fmt.Errorf("creating network %q: %w (id %s)", spec.Name, ErrAlreadyExists, short(existing.ID))
+	}
+	cctx, cancel := c.call(ctx)
+	res, err := c.api.NetworkCreate(cctx, spec.Name, req)
+	cancel()
+	if err != nil {
+		return Network{}, mapErr(fmt.Sprintf("creating network %q", spec.Name), err)
+	}
+	return c.inspectNetwork(ctx, res.ID)
+}
+
+// NetworkByName returns the swarm overlay network with exactly that name; ErrNotFound when there is none,
+// and an error naming the IDs when there are several (swarm allows duplicate names).
+func (c *Client) NetworkByName(ctx context.Context, name string) (Network, error) {
+	nets, err := c.Networks(ctx)
+	if err != nil {
+		return Network{}, err
+	}
+	var found []Network
+	for _, n := range nets {
+		if n.Name == name || n.ID == name {
+			found = append(found, n)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return Network{}, fmt.Errorf("overlay network %q: %w", name, ErrNotFound)
+	case 1:
+		return found[0], nil
+	}
+	ids := make([]string, 0, len(found))
+	for _, n := range found {
+		ids = append(ids, n.ID)
+	}
+	return Network{}, fmt.Errorf("overlay network name %q is ambiguous (ids %s): name it by ID", name, strings.Join(ids, ", "))
+}
+
+func (c *Client) inspectNetwork(ctx context.Context, id string) (Network, error) {
+	cctx, cancel := c.call(ctx)
+	defer cancel()
+	res, err := c.api.NetworkInspect(cctx, id, client.NetworkInspectOptions{Scope: "swarm"})
+	if err != nil {
+		return Network{}, mapErr(fmt.Sprintf("inspecting network %s", short(id)), err)
+	}
+	return networkFrom(res.Network.Network), nil
+}
+
+// RemoveNetwork removes a network. A network still used by tasks or containers yields ErrInUse; one that is
+// already gone yields ErrNotFound (callers removing it may count that as done).
+func (c *Client) RemoveNetwork(ctx context.Context, id string) error {
+	cctx, cancel := c.call(ctx)
+	defer cancel()
+	_, err := c.api.NetworkRemove(cctx, id, client.NetworkRemoveOptions{})
+	if err == nil {
+		return nil
+	}
+	if strings.Contains(strings.ToLower(err.Error()), "in use") || strings.Contains(strings.ToLower(err.Error()), "has active endpoints") {
+		return fmt.Errorf("removing network %s: %w: %w", short(id), ErrInUse, err)
+	}
+	return mapErr(fmt.Sprintf("removing network %s", short(id)), err)
+}
+
+func short(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+// EngineFacts are what the engine we talk to says about where it keeps its state, so that a caller on the
+// same host can read the engine's own swarm settings (listen and data-path addresses), which the API does
+// not show.
+type EngineFacts struct {
+	NodeID        string
+	NodeAddr      string // the advertise address's host, as the engine reports it
+	DockerRootDir string
+	Hostname      string
+}
+
+// EngineFacts reads them (one info call).
+func (c *Client) EngineFacts(ctx context.Context) (EngineFacts, error) {
+	cctx, cancel := c.call(ctx)
+	defer cancel()
+	res, err := c.api.Info(cctx, client.InfoOptions{})
+	if err != nil {
+		return EngineFacts{}, mapErr("reading engine info", err)
+	}
+	return EngineFacts{NodeID: res.Info.Swarm.NodeID, NodeAddr: res.Info.Swarm.NodeAddr,
+		DockerRootDir: res.Info.DockerRootDir, Hostname: res.Info.Name}, nil
+}

@@ -1,0 +1,142 @@
+package swarm
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/api/types/network"
+	swarmtypes "github.com/moby/moby/api/types/swarm"
+)
+
+// netEngine fakes the Engine API's network and service endpoints over HTTP, so the adapter is tested through
+// the real SDK.
+type netEngine struct {
+	mu       sync.Mutex
+	networks []network.Summary
+	service  swarmtypes.Service
+	conflict int // answer this many service updates with "update out of sequence"
+	updates  []swarmtypes.ServiceSpec
+	versions []string
+}
+
+func newNetEngine(t *testing.T) (*netEngine, *Client) {
+	t.Helper()
+	f := &netEngine{}
+	srv := httptest.NewServer(f)
+	t.Cleanup(srv.Close)
+	c, err := New(Options{Host: "tcp://" + strings.TrimPrefix(srv.URL, "http://"), APITimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f, c
+}
+
+func (f *netEngine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	w.Header().Set("Api-Version", "1.41")
+	path := r.URL.Path
+	if i := strings.Index(path[1:], "/"); strings.HasPrefix(path, "/v1.") && i > 0 {
+		path = path[i+1:]
+	}
+	switch {
+	case path == "/_ping":
+		_, _ = w.Write([]byte("OK"))
+	case r.Method == http.MethodGet && path == "/networks":
+		_ = json.NewEncoder(w).Encode(f.networks)
+	case r.Method == http.MethodGet && path == "/services":
+		_ = json.NewEncoder(w).Encode([]swarmtypes.Service{f.service})
+	case r.Method == http.MethodGet && path == "/services/"+f.service.ID:
+		_ = json.NewEncoder(w).Encode(f.service)
+	case r.Method == http.MethodPost && path == "/services/"+f.service.ID+"/update":
+		f.versions = append(f.versions, r.URL.Query().Get("version"))
+		if f.conflict > 0 {
+			f.conflict--
+			f.service.Version.Index++ // someone else wrote
+			http.Error(w, `{"message":"rpc error: code = Unknown desc = update out of sequence"}`, http.StatusInternalServerError)
+			return
+		}
+		var spec swarmtypes.ServiceSpec
+		_ = json.NewDecoder(r.Body).Decode(&spec)
+		f.updates = append(f.updates, spec)
+		f.service.Spec = spec
+		f.service.Version.Index++
+		_ = json.NewEncoder(w).Encode(swarmtypes.ServiceUpdateResponse{})
+	case r.Method == http.MethodDelete && strings.HasPrefix(path, "/networks/"):
+		http.Error(w, `{"message":"rpc error: code = FailedPrecondition desc = network x is in use by task y"}`, http.StatusInternalServerError)
+	default:
+		http.Error(w, `{"message":"not found"}`, http.StatusNotFound)
+	}
+}
+
+func TestNetworks(t *testing.T) {
+	f, c := newNetEngine(t)
+	f.networks = []network.Summary{
+		{Network: network.Network{ID: "b", Name: "plain", Driver: "overlay", Scope: "swarm", Attachable: true}},
+		{Network: network.Network{ID: "a", Name: "enc", Driver: "overlay", Scope: "swarm", Options: map[string]string{"encrypted": ""}}},
+		{Network: network.Network{ID: "c", Name: "off", Driver: "overlay", Scope: "swarm", Options: map[string]string{"encrypted": "false"}}},
+		{Network: network.Network{ID: "d", Name: "local-overlay", Driver: "overlay", Scope: "local"}},
+	}
+	nets, err := c.Networks(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, n := range nets {
+		got = append(got, n.Name+"="+strconv.FormatBool(n.Encrypted))
+	}
+	if want := []string{"enc=true", "off=false", "plain=false"}; !slices.Equal(got, want) {
+		t.Errorf("Networks() = %v; want %v", got, want)
+	}
+	if err := c.RemoveNetwork(t.Context(), "b"); !errors.Is(err, ErrInUse) {
+		t.Errorf("RemoveNetwork(busy) = %v; want ErrInUse", err)
+	}
+}
+
+func TestAttachDetachKeepsAliasesWithCAS(t *testing.T) {
+	f, c := newNetEngine(t)
+	f.service = swarmtypes.Service{ID: "svc1", Meta: swarmtypes.Meta{Version: swarmtypes.Version{Index: 10}},
+		Spec: swarmtypes.ServiceSpec{Annotations: swarmtypes.Annotations{Name: "api"}, TaskTemplate: swarmtypes.TaskSpec{
+			ContainerSpec: &swarmtypes.ContainerSpec{Image: "app:1", Env: []string{"DB_PASSWORD=hunter2", "MODE=x"}},
+			Networks:      []swarmtypes.NetworkAttachmentConfig{{Target: "old", Aliases: []string{"api", "db-client"}}, {Target: "keep"}}}}}
+	f.conflict = 1
+	changed, err := c.AttachNetwork(t.Context(), "svc1", "twin", []string{"api", "db-client"})
+	if err != nil || !changed {
+		t.Fatalf("AttachNetwork = %v, %v", changed, err)
+	}
+	if want := []string{"10", "11"}; !slices.Equal(f.versions, want) {
+		t.Errorf("update versions = %v; want %v (retry with the re-read version)", f.versions, want)
+	}
+	changed, err = c.AttachNetwork(t.Context(), "svc1", "twin", nil)
+	if err != nil || changed {
+		t.Errorf("AttachNetwork again = %v, %v; want no change", changed, err)
+	}
+	if _, err := c.DetachNetwork(t.Context(), "svc1", Network{ID: "old", Name: "old-name"}); err != nil {
+		t.Fatal(err)
+	}
+	got := f.service.Spec.TaskTemplate.Networks
+	if len(got) != 2 || got[0].Target != "keep" || got[1].Target != "twin" || !slices.Equal(got[1].Aliases, []string{"api", "db-client"}) {
+		t.Errorf("networks after attach+detach = %+v", got)
+	}
+	if f.service.Spec.TaskTemplate.ContainerSpec.Image != "app:1" {
+		t.Errorf("image changed to %q: the update must not resolve or pin it", f.service.Spec.TaskTemplate.ContainerSpec.Image)
+	}
+	svcs, err := c.Services(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(svcs[0].EnvNames, []string{"DB_PASSWORD", "MODE"}) {
+		t.Errorf("EnvNames = %v", svcs[0].EnvNames)
+	}
+	if strings.Contains(strings.Join(svcs[0].EnvNames, ","), "hunter2") {
+		t.Errorf("an environment value left the adapter")
+	}
+}
