@@ -286,7 +286,8 @@ const (
 
 // domainPlaceholders are the checks shown when a domain contributes nothing in this build.
 var domainPlaceholders = map[string][]Check{
-	DomainTokens: {{ID: "tokens.age", Title: "Join tokens rotated within their max ages"}},
+	DomainTokens:   {{ID: "tokens.age", Title: "Join tokens rotated within their max ages"}},
+	DomainAutolock: {{ID: "autolock.escrow", Title: "The unlock key is escrowed to Vault and is the swarm's current key"}},
 	DomainCerts: {
 		{ID: "pki.node-certs", Title: "Every node's certificate is inside its validity window"},
 		{ID: "pki.down-nodes", Title: "No down node's certificate lapses while it is down"},
@@ -333,7 +334,7 @@ func BuildReport(in ReportInput, c Config) Report {
 				p.Remediation = "Use a swarmguard build that includes the " + d + " domain."
 				r.Checks = append(r.Checks, p)
 			}
-		case res.Err != nil:
+		case res.Err != nil && len(res.Checks) == 0:
 			for _, p := range domainPlaceholders[d] {
 				r.Checks = append(r.Checks, p.errored(res.Err))
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/swarmguard/swarmguard/operator"
+	"github.com/swarmguard/swarmguard/secrets"
 	"github.com/swarmguard/swarmguard/swarm"
 )
 
@@ -11,5 +12,19 @@ import (
 // the report input. A domain this build does not include is left out: the report shows its checks as info,
 // "not available in this build", never as pass.
 func gatherReportDomains(ctx context.Context, a *app, c *swarm.Client, in *operator.ReportInput) {
-	_, _, _, _ = ctx, a, c, in
+	in.Domains[operator.DomainSecrets] = reportSecrets(ctx, a, in)
+}
+
+// reportSecrets judges the secret sync with a dry-run pass (reads Vault and the engine, changes nothing).
+// With no mapping configured Vault is not contacted.
+func reportSecrets(ctx context.Context, a *app, in *operator.ReportInput) operator.DomainResult {
+	if len(a.cfg.Secrets.Mappings) == 0 {
+		return operator.SecretsDomainFrom(nil, in.Ledger, in.LedgerErr, in.Now)
+	}
+	ss, _, err := a.openSync(ctx)
+	if err != nil {
+		return operator.DomainResult{Err: err}
+	}
+	results := ss.Syncer.Pass(ctx, ss.Mappings, secrets.Options{DryRun: true})
+	return operator.SecretsDomainFrom(results, in.Ledger, in.LedgerErr, in.Now)
 }
