@@ -71,7 +71,7 @@ func nwEvidence(t testing.TB, c crCheck, network string) (status string, facts m
 // with its aliases, the old network is gone, the ledger records it and 7.3 passes.
 func TestNetworkEncryptionReportAndRemediation(t *testing.T) {
 	env := labEnv(t)
-	cfg := crConfig(t, "")
+	cfg := crConfig(t, env, "")
 	plain, enc, exempt := crName("nw-plain"), crName("nw-enc"), crName("nw-exempt")
 	twin := plain + "-enc"
 	svc := crName("nw-app")
@@ -218,7 +218,7 @@ func TestNetworkEncryptionReportAndRemediation(t *testing.T) {
 // to follow instead, and nothing is changed.
 func TestNetworkRemediateRefusals(t *testing.T) {
 	env := labEnv(t)
-	cfg := crConfig(t, "")
+	cfg := crConfig(t, env, "")
 	ing := runSG(t, env, nil, "remediate", "network", "ingress", "--apply", "--config", cfg)
 	if ing.Code != 1 || !strings.Contains(ing.Stdout, "--ingress --opt encrypted") {
 		t.Errorf("remediate ingress exited %d; want 1 with the procedure:\n%s%s", ing.Code, ing.Stdout, ing.Stderr)
@@ -243,7 +243,7 @@ func TestNetworkRemediateRefusals(t *testing.T) {
 // networks.exemptions names it.
 func TestNetworkExemptionWithoutReason(t *testing.T) {
 	env := labEnv(t)
-	cfg := crConfig(t, "")
+	cfg := crConfig(t, env, "")
 	lazy := crName("nw-lazy")
 	t.Cleanup(func() { nwRemove(t, env, lazy) })
 	mustDocker(t, env, "", "network", "create", "-d", "overlay", "--label", "swarmguard.encryption=exempt", lazy)
@@ -274,7 +274,7 @@ func TestNetworkExemptionWithoutReason(t *testing.T) {
 // unit-tested (operator TestOverlayCVEVulnerable and the report golden files).
 func TestNetworkEngineVersions(t *testing.T) {
 	env := labEnv(t)
-	r, _ := crRun(t, env, "", nil, "--config", crConfig(t, ""))
+	r, _ := crRun(t, env, "", nil, "--config", crConfig(t, env, ""))
 	c := crWant(t, r, "engine.overlay-cves", "pass")
 	nodes := strings.Fields(mustDocker(t, env, "", "node", "ls", "--format", "{{.Hostname}}"))
 	for _, n := range nodes {

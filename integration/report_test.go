@@ -70,10 +70,15 @@ func (c crCheck) evidenceJSON() string {
 
 // crConfig writes a configuration file; ingress is exempt (with its reason: the config list) so that the
 // tests judge the networks they make.
-func crConfig(t testing.TB, extra string) string {
+// The first manager's swarmkit control socket lets the certificates domain read every node's certificate.
+func crConfig(t testing.TB, env map[string]string, extra string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "swarmguard.yaml")
-	body := "networks:\n  exempt: [ingress]\n" + extra
+	body := "networks:\n  exempt: [ingress]\n"
+	if socks := strings.Fields(env["LAB_CONTROL_SOCKETS"]); len(socks) > 0 && !strings.Contains(extra, "pki:") {
+		body += "pki:\n  control_socket: " + socks[0] + "\n"
+	}
+	body += extra
 	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +118,7 @@ func crName(prefix string) string { return fmt.Sprintf("%s-%d", prefix, time.Now
 // TestCIS71ManagerCount: 3 managers pass; 1 (the others demoted) and 4 (the worker promoted) warn; 8 fail.
 func TestCIS71ManagerCount(t *testing.T) {
 	env := labEnv(t)
-	cfg := crConfig(t, "")
+	cfg := crConfig(t, env, "")
 	r, _ := crRun(t, env, "", nil, "--config", cfg)
 	crWant(t, r, "7.1", "pass")
 
@@ -180,7 +185,7 @@ func TestCIS71ManagerCount(t *testing.T) {
 // node's host; from one host the other nodes are reported as not observable: operator unit tests.)
 func TestCIS72And79SeparateSwarm(t *testing.T) {
 	env := labEnv(t)
-	cfg := crConfig(t, "")
+	cfg := crConfig(t, env, "")
 	r, _ := crRun(t, env, "", nil, "--config", cfg)
 	c := crWant(t, r, "7.2", "fail")
 	if !strings.Contains(c.evidenceJSON(), "0.0.0.0:2377") || !strings.Contains(c.evidenceJSON(), "docker-state.json") {
@@ -231,7 +236,7 @@ func atoiOr(s string, d int) int {
 // variable and never its value; once the variable is gone the check passes.
 func TestCIS74SecretsInEnvironment(t *testing.T) {
 	env := labEnv(t)
-	cfg := crConfig(t, "")
+	cfg := crConfig(t, env, "")
 	value := "pw-" + crName("s3cr3t")
 	svc := crName("cis74")
 	mustDocker(t, env, "", "service", "create", "-d", "--name", svc, "--no-resolve-image", "--stop-grace-period", "1s",
@@ -262,7 +267,7 @@ func TestCIS74SecretsInEnvironment(t *testing.T) {
 // unlock-key entry against autolock.rotate.max_age.
 func TestCIS75And76Autolock(t *testing.T) {
 	env := labEnv(t)
-	cfg := crConfig(t, "")
+	cfg := crConfig(t, env, "")
 	mustDocker(t, env, "", "swarm", "update", "--autolock=false")
 	r, _ := crRun(t, env, "", nil, "--config", cfg)
 	crWant(t, r, "7.5", "fail")
@@ -305,7 +310,7 @@ func TestCIS75And76Autolock(t *testing.T) {
 // TestCIS77CertExpiry: the cluster's node certificate expiry against pki.node_cert_expiry (default 2160h).
 func TestCIS77CertExpiry(t *testing.T) {
 	env := labEnv(t)
-	cfg := crConfig(t, "")
+	cfg := crConfig(t, env, "")
 	t.Cleanup(func() { _, _ = docker(t, env, "", "swarm", "update", "--cert-expiry", "2160h") })
 	mustDocker(t, env, "", "swarm", "update", "--cert-expiry", "4320h")
 	r, _ := crRun(t, env, "", nil, "--config", cfg)
@@ -322,7 +327,7 @@ func TestCIS77CertExpiry(t *testing.T) {
 // `docker swarm ca --rotate` (a fresh CA) it passes.
 func TestCIS78CAAge(t *testing.T) {
 	env := labEnv(t)
-	cfg := crConfig(t, "pki:\n  ca:\n    max_age: 8760h\n")
+	cfg := crConfig(t, env, "pki:\n  control_socket: "+strings.Fields(env["LAB_CONTROL_SOCKETS"])[0]+"\n  ca:\n    max_age: 8760h\n")
 	dir := t.TempDir()
 	certPEM, keyPEM := crOldCA(t, time.Now().Add(-400*24*time.Hour))
 	certFile, keyFile := filepath.Join(dir, "ca.pem"), filepath.Join(dir, "ca-key.pem")
@@ -368,7 +373,7 @@ func crOldCA(t testing.TB, notBefore time.Time) (certPEM, keyPEM []byte) {
 // TestReportFormatsAndGate: every format renders; --fail-on fail exits 1 with a failing check, --fail-on none 0.
 func TestReportFormatsAndGate(t *testing.T) {
 	env := labEnv(t)
-	cfg := crConfig(t, "")
+	cfg := crConfig(t, env, "")
 	r, res := crRun(t, env, "", nil, "--config", cfg)
 	if r.SwarmID == "" || r.GeneratedAt == "" || len(r.Summary) != 5 {
 		t.Errorf("JSON head = %q %q %v", r.SwarmID, r.GeneratedAt, r.Summary)
@@ -423,7 +428,7 @@ func TestReportFormatsAndGate(t *testing.T) {
 // page logs no console message (the report has no script and no external asset; a failed load would log).
 func TestReportHTMLChromium(t *testing.T) {
 	env := labEnv(t)
-	cfg := crConfig(t, "")
+	cfg := crConfig(t, env, "")
 	chromium, err := exec.LookPath("chromium")
 	if err != nil {
 		t.Fatalf("chromium not installed (apt-get install -y --no-install-recommends chromium): %v", err)
@@ -438,6 +443,11 @@ func TestReportHTMLChromium(t *testing.T) {
 		if strings.Contains(string(html), bad) {
 			t.Errorf("HTML report holds %q: not self-contained", bad)
 		}
+	}
+	// both charts are drawn: certificate days left per node (the control socket gives every node's
+	// certificate) and the credential ages
+	if n := strings.Count(string(html), "<svg"); n != 2 || !strings.Contains(string(html), " days</text>") {
+		t.Errorf("HTML report has %d charts (want 2, one with days-left bars)", n)
 	}
 	shot := filepath.Join(dir, "shot.png")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -493,4 +503,35 @@ func min3(a, b, c uint32) uint32 { return min(a, min(b, c)) }
 func crLastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return lines[len(lines)-1]
+}
+
+// TestReportSecretsSync: the report's secrets.sync check from a dry-run pass against the lab's Vault: a
+// mapping whose Vault value has no Docker secret yet is behind (warn); after a sync it passes; no value
+// appears in any output.
+func TestReportSecretsSync(t *testing.T) {
+	f := newSecretsFixture(t, "rep", "networks:\n  exempt: [ingress]\n")
+	f.put("rep-" + crName("value"))
+	res := f.sg(nil, "report", "--format", "json")
+	var r crReport
+	if err := json.Unmarshal([]byte(res.Stdout), &r); err != nil {
+		t.Fatalf("report: %v\n%s\n%s", err, res.Stdout, res.Stderr)
+	}
+	c := crWant(t, r, "secrets.sync", "warn")
+	if !strings.Contains(c.Summary, "behind Vault: "+f.name) {
+		t.Errorf("secrets.sync summary = %q", c.Summary)
+	}
+	f.mustSG("rotate", "secret", f.name, "--reason", "report test")
+	res = f.sg(nil, "report", "--format", "json")
+	r = crReport{}
+	if err := json.Unmarshal([]byte(res.Stdout), &r); err != nil {
+		t.Fatalf("report: %v\n%s", err, res.Stdout)
+	}
+	c = crWant(t, r, "secrets.sync", "pass")
+	if !strings.Contains(c.evidenceJSON(), "last_sync") {
+		t.Errorf("secrets.sync evidence lacks the last sync from the ledger: %s", c.evidenceJSON())
+	}
+	f.mu.Lock()
+	outputs := append([]string(nil), f.outputs...)
+	f.mu.Unlock()
+	secretScan(t, outputs, f.values...)
 }

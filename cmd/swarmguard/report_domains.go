@@ -12,6 +12,7 @@ import (
 // the report input. A domain this build does not include is left out: the report shows its checks as info,
 // "not available in this build", never as pass.
 func gatherReportDomains(ctx context.Context, a *app, c *swarm.Client, in *operator.ReportInput) {
+	in.Domains[operator.DomainCerts] = operator.CertsDomain(ctx, c, a.pkiSources(), a.cfg.PKI, in.Now)
 	in.Domains[operator.DomainSecrets] = reportSecrets(ctx, a, in)
 }
 
