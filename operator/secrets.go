@@ -97,7 +97,7 @@ func toRefs(in []swarm.SecretRef) []secrets.SecretRef {
 func toService(s swarm.ServiceSecrets) secrets.Service {
 	return secrets.Service{ID: s.ID, Name: s.Name, Version: s.Version, Labels: s.Labels, Secrets: toRefs(s.Secrets),
 		PreviousSecrets: toRefs(s.PreviousSecrets), UpdateState: s.UpdateState, UpdateMessage: s.UpdateMessage,
-		UpdateStartedAt: s.UpdateStartedAt, Stack: s.Labels[secrets.LabelStackNamespace]}
+		UpdateStartedAt: s.UpdateStartedAt, Stack: s.Labels[secrets.LabelStackNamespace], Replicas: s.Replicas}
 }
 
 // ListServices implements secrets.Engine.

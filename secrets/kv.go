@@ -3,6 +3,7 @@ package secrets
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"strconv"
@@ -64,7 +65,13 @@ func (kv *KV) mount(ctx context.Context, path string) (mountInfo, error) {
 	apiPath := "sys/internal/ui/mounts/" + path
 	sec, err := kv.logical.ReadWithContext(ctx, apiPath)
 	if err != nil {
-		return mountInfo{}, vaultError("detecting the kv version of", apiPath, err)
+		err = vaultError("detecting the kv version of", apiPath, err)
+		if errors.Is(err, ErrPermissionDenied) {
+			// Vault answers 403 for a path under no mount too, so say both.
+			mountName, _, _ := strings.Cut(path, "/")
+			return mountInfo{}, fmt.Errorf("%w (or no secrets engine is mounted at %q/: `vault secrets list` shows the mounts)", err, mountName)
+		}
+		return mountInfo{}, err
 	}
 	if sec == nil || sec.Data == nil {
 		return mountInfo{}, fmt.Errorf("detecting the kv version of %q: %w: no secrets engine is mounted there", path, ErrNotFound)

@@ -54,6 +54,8 @@ type Service struct {
 	UpdateStartedAt time.Time
 	// Stack is the com.docker.stack.namespace label, if any.
 	Stack string
+	// Replicas is the replica count of a replicated service; nil for global ones.
+	Replicas *uint64
 }
 
 // Task is one task with the secrets its spec mounts.

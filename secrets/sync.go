@@ -424,6 +424,9 @@ func (s *Syncer) waitRollout(ctx context.Context, id, name, wantedName string, b
 					return nil
 				}
 			case "":
+				if svc.Replicas != nil && *svc.Replicas == 0 {
+					return nil // no tasks to roll: the spec is all there is
+				}
 				tasks, err := s.Engine.ListTasks(ctx, id)
 				if err == nil && tasksOnVersion(tasks, wantedName) {
 					return nil
@@ -441,12 +444,13 @@ func (s *Syncer) waitRollout(ctx context.Context, id, name, wantedName string, b
 	}
 }
 
-// tasksOnVersion: every task meant to run is running and mounts wanted, and
-// at least one is.
+// tasksOnVersion: every task meant to run (desired running, or ready: a
+// stop-first update's new task waiting for the old one to stop) is running
+// and mounts wanted, and at least one is.
 func tasksOnVersion(tasks []Task, wanted string) bool {
 	n := 0
 	for _, t := range tasks {
-		if t.DesiredState != "running" {
+		if t.DesiredState != "running" && t.DesiredState != "ready" {
 			continue
 		}
 		if t.State != "running" {

@@ -326,3 +326,39 @@ func TestSyncDryRunAndBadMappingsGoOn(t *testing.T) {
 		t.Errorf("dry run = %+v, writes %v; want planned create and no writes", rs[1], e.writes())
 	}
 }
+
+func TestTasksOnVersion(t *testing.T) {
+	on := []SecretRef{{SecretName: "new"}}
+	off := []SecretRef{{SecretName: "old"}}
+	tests := []struct {
+		name  string
+		tasks []Task
+		want  bool
+	}{
+		{"none", nil, false},
+		{"running new", []Task{{State: "running", DesiredState: "running", Secrets: on}}, true},
+		{"old still meant to run", []Task{{State: "running", DesiredState: "running", Secrets: on}, {State: "running", DesiredState: "running", Secrets: off}}, false},
+		{"new one waiting (stop-first)", []Task{{State: "running", DesiredState: "shutdown", Secrets: off}, {State: "assigned", DesiredState: "ready", Secrets: on}}, false},
+		{"new one starting", []Task{{State: "starting", DesiredState: "running", Secrets: on}}, false},
+		{"old shut down", []Task{{State: "shutdown", DesiredState: "shutdown", Secrets: off}, {State: "running", DesiredState: "running", Secrets: on}}, true},
+	}
+	for _, tt := range tests {
+		if got := tasksOnVersion(tt.tasks, "new"); got != tt.want {
+			t.Errorf("tasksOnVersion(%s) = %v; want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestSyncZeroReplicasNeedsNoWait(t *testing.T) {
+	var logs bytes.Buffer
+	e, src := newFakeEngine(), &fakeSource{}
+	s := newSyncer(e, src, &logs)
+	zero := uint64(0)
+	e.addService(Service{ID: "z", Name: "zero", Replicas: &zero, Labels: map[string]string{LabelOptIn: "db_password"}})
+	e.onUpdate = func(*Service) string { return "" } // Docker sets no update status when no task changes
+	src.put("secret/apps/db", 1, map[string]string{"password": "one"})
+	r := s.Pass(t.Context(), []Mapping{dbMap}, Options{})[0]
+	if r.Outcome != OutcomeChanged || e.callCount("list tasks z") != 0 {
+		t.Fatalf("pass over a 0-replica service = %+v (calls %v); want changed without waiting on tasks", r, e.calls)
+	}
+}

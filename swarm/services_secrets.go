@@ -32,6 +32,8 @@ type ServiceSecrets struct {
 	UpdateState     string
 	UpdateMessage   string
 	UpdateStartedAt time.Time
+	// Replicas is the replica count of a replicated service; nil for other modes.
+	Replicas *uint64
 }
 
 // TaskSecrets is a task with the secrets its spec mounts.
@@ -68,6 +70,10 @@ func refsOf(in []*swarmtypes.SecretReference) []SecretRef {
 func serviceSecretsFrom(s swarmtypes.Service) ServiceSecrets {
 	out := ServiceSecrets{ID: s.ID, Name: s.Spec.Name, Version: s.Version.Index, Labels: s.Spec.Labels,
 		Secrets: refsFrom(&s.Spec), PreviousSecrets: refsFrom(s.PreviousSpec)}
+	if r := s.Spec.Mode.Replicated; r != nil && r.Replicas != nil {
+		n := *r.Replicas
+		out.Replicas = &n
+	}
 	if u := s.UpdateStatus; u != nil {
 		out.UpdateState, out.UpdateMessage = string(u.State), u.Message
 		if u.StartedAt != nil {
