@@ -5,7 +5,11 @@ package integration
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"net"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -286,5 +290,60 @@ func TestNetworkEngineVersions(t *testing.T) {
 	dp := crWant(t, r, "networks.data-path", "info")
 	if !strings.Contains(dp.Summary, "4789") {
 		t.Errorf("data-path summary = %q; want the VXLAN port", dp.Summary)
+	}
+}
+
+// TestNetworkMetrics: the controller's networks loop exports swarmguard_network_encrypted{network} and
+// swarmguard_check_status{check} on /metrics (first pass at start-up).
+func TestNetworkMetrics(t *testing.T) {
+	env := labEnv(t)
+	plain := crName("nw-metrics")
+	t.Cleanup(func() { nwRemove(t, env, plain) })
+	mustDocker(t, env, "", "network", "create", "-d", "overlay", plain)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cmd := exec.CommandContext(ctx, swarmguardBin(t), "run", "--config", crConfig(t, env, ""))
+	cmd.Env = append(baseEnv(env), "SWARMGUARD_LISTEN="+addr)
+	var logs strings.Builder
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			cancel()
+			<-done
+		}
+	})
+	var body string
+	eventually(t, 90*time.Second, "compliance gauges on /metrics", func() bool {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		body = string(b)
+		return strings.Contains(body, `swarmguard_network_encrypted{network="`+plain+`"} 0`)
+	})
+	for _, want := range []string{
+		`swarmguard_check_status{check="networks.encrypted"} 2`,
+		`swarmguard_check_status{check="swarm.manager-count"} 0`,
+		`swarmguard_network_encrypted{network="ingress"} 0`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
 	}
 }

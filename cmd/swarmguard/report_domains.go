@@ -12,6 +12,8 @@ import (
 // the report input. A domain this build does not include is left out: the report shows its checks as info,
 // "not available in this build", never as pass.
 func gatherReportDomains(ctx context.Context, a *app, c *swarm.Client, in *operator.ReportInput) {
+	in.Domains[operator.DomainTokens] = operator.TokensDomain(a.cfg.Tokens, in.Cluster, in.Ledger, in.LedgerErr, in.Now)
+	in.Domains[operator.DomainAutolock] = a.autolock(c, a.ledger(c)).Domain(ctx, in.Now)
 	in.Domains[operator.DomainCerts] = operator.CertsDomain(ctx, c, a.pkiSources(), a.cfg.PKI, in.Now)
 	in.Domains[operator.DomainSecrets] = reportSecrets(ctx, a, in)
 }
