@@ -399,8 +399,9 @@ func TestRuntimeFailoverRotatesOnce(t *testing.T) {
 	}
 	id := rtUniq()
 	const ttl = 10 * time.Second
-	// Due 8 s after the adoption: while the holder's engine is down and no one may act yet (TTL 10 s).
-	const maxAge = 8 * time.Second
+	// Due 5 s after the holder's last rotation: while its engine is down and no one may act yet (an observer
+	// may take over no sooner than TTL - TTL/3 after the stop).
+	const maxAge = 5 * time.Second
 	cfg := rtRuntimeConfig(t, fmt.Sprintf(`lease: {name: sgit-lease-%[1]s, ttl: %[2]s}
 ledger: {name: sgit-state-%[1]s}
 docker: {api_timeout: 5s}
@@ -420,66 +421,87 @@ tokens:
 			others = append(others, r)
 		}
 	}
-	observer := others[0].host
 
-	// The holder adopts the worker token (its clock starts); the rotation falls due maxAge later.
-	var adoptedAt time.Time
-	eventually(t, 20*time.Second, "the worker token's adoption in the ledger", func() bool {
-		for _, e := range rtReadLedger(t, env, observer, cfg) {
-			if e.Kind == "join-token-worker" && e.Result == "adopted" {
-				adoptedAt = e.At
-				return true
+	_, tokens := rtFailoverRotatesOnce(t, env, holder.node, others[0].host, cfg, ttl, maxAge, func() (string, string, bool) {
+		for _, r := range others {
+			if r.role() == "holder" {
+				return r.host, strings.SplitN(r.self(), "/", 2)[0], true
 			}
 		}
-		return false
+		return "", "", false
 	})
-	tokenBefore := mustDocker(t, env, observer, "swarm", "join-token", "-q", "worker")
+	secretScan(t, []string{holder.log.String(), others[0].log.String(), others[1].log.String()}, tokens...)
+}
 
-	// Stop the holder's dockerd: its replica can no longer renew or act.
+// rtFailoverRotatesOnce waits for the holder to rotate the worker token (so the next rotation falls due
+// maxAge later), stops the holder's dockerd at once, waits for another replica to hold the lease within
+// TTL + 10 s (nextHolder returns its host and node ID when one does), and checks that the rotation that fell
+// due meanwhile happened exactly once, by the new holder: one ledger entry, and the swarm's token is the one
+// it recorded. It returns the new holder's host and the tokens seen.
+func rtFailoverRotatesOnce(t *testing.T, env map[string]string, holderNode int, observer, cfg string, ttl, maxAge time.Duration,
+	nextHolder func() (host, nodeID string, ok bool)) (string, []string) {
+	t.Helper()
+	tok0 := mustDocker(t, env, observer, "swarm", "join-token", "-q", "worker")
+	var tok1 string
+	eventually(t, maxAge+20*time.Second, "a worker token rotation by the holder", func() bool {
+		tok1, _ = docker(t, env, observer, "swarm", "join-token", "-q", "worker")
+		return tok1 != "" && tok1 != tok0
+	})
+	rotated := time.Now()
+	lab(t, env, "node", "stop", fmt.Sprint(holderNode))
 	stopped := time.Now()
-	lab(t, env, "node", "stop", fmt.Sprint(holder.node))
-	t.Cleanup(func() { lab(t, env, "node", "start", fmt.Sprint(holder.node)) })
-	t.Logf("stopped n%d (the holder's engine) %s after the adoption; the rotation is due %s after it", holder.node, stopped.Sub(adoptedAt).Round(time.Second), maxAge)
+	t.Cleanup(func() { lab(t, env, "node", "start", fmt.Sprint(holderNode)) })
 
-	next := rtAwaitOneHolder(t, others, ttl+10*time.Second)
-	t.Logf("n%d took the lease %s after the stop (TTL %s)", next.node, time.Since(stopped).Round(100*time.Millisecond), ttl)
+	var nextHost, nextNode string
+	eventually(t, ttl+10*time.Second, "another replica holding the lease", func() bool {
+		var ok bool
+		nextHost, nextNode, ok = nextHolder()
+		return ok
+	})
+	tookOver := time.Now()
+	t.Logf("n%d's dockerd stopped %s after its replica rotated the token; the next rotation fell due %s after the stop; another replica took the lease %s after the stop (TTL %s)",
+		holderNode, stopped.Sub(rotated).Round(10*time.Millisecond), rotated.Add(maxAge).Sub(stopped).Round(100*time.Millisecond), tookOver.Sub(stopped).Round(100*time.Millisecond), ttl)
+	if !rotated.Add(maxAge).Before(tookOver) {
+		t.Logf("note: the rotation fell due after the takeover, not inside the failover window")
+	}
 
-	// The due rotation happens, once.
-	var rotations []rtLedgerEntry
-	eventually(t, maxAge+30*time.Second, "the due worker token rotation", func() bool {
-		rotations = rotations[:0]
-		for _, e := range rtReadLedger(t, env, next.host, cfg) {
-			if e.Kind == "join-token-worker" && e.Result == "ok" {
-				rotations = append(rotations, e)
+	after := func() []rtLedgerEntry {
+		var out []rtLedgerEntry
+		for _, e := range rtReadLedger(t, env, nextHost, cfg) {
+			if e.Kind == "join-token-worker" && e.Result == "ok" && !e.At.Before(stopped) {
+				out = append(out, e)
 			}
 		}
-		return len(rotations) > 0
-	})
-	// Give a second rotation every chance to show up (less than maxAge, so a legitimate next one cannot).
-	rotatedAt := rotations[0].At
-	for time.Since(rotatedAt) < maxAge/2 {
-		time.Sleep(500 * time.Millisecond)
+		return out
 	}
-	rotations = rotations[:0]
-	for _, e := range rtReadLedger(t, env, next.host, cfg) {
-		if e.Kind == "join-token-worker" && e.Result == "ok" {
-			rotations = append(rotations, e)
+	var rots []rtLedgerEntry
+	eventually(t, maxAge+30*time.Second, "the rotation that fell due during the failover", func() bool {
+		rots = after()
+		return len(rots) > 0
+	})
+	first := rots[0].At
+	// Give a second rotation for the same due time every chance to show up; a legitimate next one comes
+	// only maxAge after the first.
+	for time.Since(first) < maxAge/2 {
+		time.Sleep(100 * time.Millisecond)
+	}
+	tok2 := mustDocker(t, env, nextHost, "swarm", "join-token", "-q", "worker")
+	rots = rots[:0]
+	for _, e := range after() {
+		if e.At.Before(first.Add(maxAge / 2)) {
+			rots = append(rots, e)
 		}
 	}
-	tokenAfter := mustDocker(t, env, next.host, "swarm", "join-token", "-q", "worker")
-	if len(rotations) != 1 {
-		t.Fatalf("worker token rotations in the ledger = %d; want exactly 1: %+v", len(rotations), rotations)
+	if len(rots) != 1 {
+		t.Fatalf("worker token rotations in the %s after the first one after the stop = %d; want exactly 1: %+v", maxAge/2, len(rots), rots)
 	}
-	if tokenAfter == tokenBefore || rtFingerprint(tokenAfter) != rotations[0].Details["new_fingerprint"] {
-		t.Fatalf("the swarm's worker token (sha256 %s) is not the one the ledger recorded (%s)", rtFingerprint(tokenAfter)[:12], rotations[0].Details["new_fingerprint"])
+	if tok2 == tok1 || rtFingerprint(tok2) != rots[0].Details["new_fingerprint"] {
+		t.Fatalf("the swarm's worker token (sha256 %s) is not the one the ledger recorded (%s)", rtFingerprint(tok2)[:12], rots[0].Details["new_fingerprint"])
 	}
-	if rotations[0].At.Before(stopped) {
-		t.Fatalf("the rotation happened at %s, before the holder's engine stopped at %s", rotations[0].At, stopped)
+	if rots[0].Actor != "operator:"+nextNode {
+		t.Fatalf("rotation by %s; want the new holder operator:%s", rots[0].Actor, nextNode)
 	}
-	if rotations[0].Actor != "operator:"+strings.SplitN(next.self(), "/", 2)[0] {
-		t.Fatalf("rotation by %s; want the new holder operator:%s", rotations[0].Actor, next.self())
-	}
-	secretScan(t, []string{holder.log.String(), next.log.String(), others[1].log.String()}, tokenBefore, tokenAfter)
+	return nextHost, []string{tok0, tok1, tok2}
 }
 
 func rtFingerprint(s string) string {
@@ -683,4 +705,202 @@ tokens: {schedule: "@every 1h"}
 	if res.Code != 1 || !strings.Contains(res.Stderr, "deadbeef/stuck") || !strings.Contains(res.Stderr, "operator:deadbeef") {
 		t.Fatalf("rotate against a stuck holder = exit %d, %q; want exit 1 naming deadbeef/stuck and its actor", res.Code, res.Stderr)
 	}
+}
+
+// rtEnsureStackSecrets creates the Docker secrets the stack takes (Vault AppRole credentials, the HMAC key)
+// with placeholder values when they do not exist: the configurations deployed here use neither.
+func rtEnsureStackSecrets(t *testing.T, env map[string]string) {
+	t.Helper()
+	for _, name := range []string{"swarmguard_vault_role_id", "swarmguard_vault_secret_id", "swarmguard_hmac_key"} {
+		if _, err := docker(t, env, "", "secret", "inspect", name); err == nil {
+			continue
+		}
+		cmd := exec.Command("docker", "-H", env["DOCKER_HOST"], "secret", "create", name, "-")
+		cmd.Stdin = strings.NewReader("placeholder-" + rtUniq() + rtUniq())
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("creating secret %s: %v\n%s", name, err, out)
+		}
+	}
+}
+
+// rtDeployStack builds the FROM-scratch image on the lab, loads it into every node and deploys
+// charts/swarmguard/stack.yml as stack name with the given configuration (a copy of the stack file next to
+// it), removing the stack when the test ends. It returns the service name.
+func rtDeployStack(t *testing.T, env map[string]string, name, config string) string {
+	t.Helper()
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", filepath.Join(dir, "image", "swarmguard"), "./cmd/swarmguard")
+	build.Dir, build.Env = repoRoot(), append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building the static binary: %v\n%s", err, out)
+	}
+	for src, dst := range map[string]string{
+		filepath.Join(repoRoot(), "charts/swarmguard/Dockerfile"): filepath.Join(dir, "image", "Dockerfile"),
+		"/etc/ssl/certs/ca-certificates.crt":                      filepath.Join(dir, "image", "ca-certificates.crt"),
+		filepath.Join(repoRoot(), "charts/swarmguard/stack.yml"):  filepath.Join(dir, "stack.yml"),
+	} {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dst, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	img := exec.CommandContext(ctx, "docker", "-H", env["DOCKER_HOST"], "build", "-q", "-t", "swarmguard:dev", filepath.Join(dir, "image"))
+	img.Env = append(baseEnv(env), "DOCKER_BUILDKIT=0")
+	if out, err := img.CombinedOutput(); err != nil {
+		t.Fatalf("docker build: %v\n%s", err, out)
+	}
+	lab(t, env, "load-image", "swarmguard:dev")
+	rtEnsureStackSecrets(t, env)
+	deploy := exec.CommandContext(ctx, "docker", "-H", env["DOCKER_HOST"], "stack", "deploy", "--resolve-image", "never", "-c", filepath.Join(dir, "stack.yml"), name)
+	deploy.Env = append(baseEnv(env), "SWARMGUARD_IMAGE=swarmguard:dev", "SWARMGUARD_CONFIG_HASH="+rtFingerprint(config)[:12])
+	if out, err := deploy.CombinedOutput(); err != nil {
+		t.Fatalf("docker stack deploy: %v\n%s", err, out)
+	}
+	t.Cleanup(func() {
+		_, _ = docker(t, env, "", "stack", "rm", name)
+		eventually(t, 90*time.Second, "stack "+name+" removed", func() bool {
+			out, err := docker(t, env, "", "ps", "-q", "--filter", "label=com.docker.stack.namespace="+name)
+			svc, err2 := docker(t, env, "", "service", "ls", "-q", "--filter", "label=com.docker.stack.namespace="+name)
+			return err == nil && err2 == nil && out == "" && svc == ""
+		})
+	})
+	return name + "_swarmguard"
+}
+
+// rtTask is one running container of the stack on a manager.
+type rtTask struct {
+	host, id string
+	node     int
+}
+
+func (k rtTask) readyz(t *testing.T, env map[string]string) string {
+	out, err := docker(t, env, k.host, "exec", k.id, "/swarmguard", "health", "--url", "http://127.0.0.1:9323/readyz")
+	if err != nil {
+		return ""
+	}
+	first, _, _ := strings.Cut(out, "\n")
+	return strings.TrimPrefix(first, "ready: ")
+}
+
+// metrics reads the container's /metrics from inside its network namespace (the image has no curl, and
+// `swarmguard health` prints only the start of a body).
+func (k rtTask) metrics(t *testing.T, env map[string]string) string {
+	pid, err := docker(t, env, k.host, "inspect", "--format", "{{.State.Pid}}", k.id)
+	if err != nil {
+		return ""
+	}
+	out, err := exec.Command("nsenter", "-t", pid, "-n", "curl", "-s", "-m", "5", "http://127.0.0.1:9323/metrics").Output()
+	if err != nil {
+		return ""
+	}
+	return string(out)
+}
+
+// TestRuntimeStack deploys the real stack (3 managers): every replica runs and is healthy, exactly one holds
+// the lease (lease object, logs, metrics and /readyz agree), the others stand by; stopping the holder's
+// dockerd hands the lease to another replica within TTL + 10 s, which performs the join-token rotation that
+// fell due meanwhile exactly once.
+func TestRuntimeStack(t *testing.T) {
+	env := labEnv(t)
+	hosts, nodes := rtManagerSockets(t, env)
+	if len(hosts) < 3 {
+		t.Fatalf("the lab has %d managers; this test needs 3", len(hosts))
+	}
+	if out, _ := docker(t, env, "", "stack", "ls", "--format", "{{.Name}}"); strings.Contains(out, "swarmguard") {
+		t.Fatalf("a swarmguard stack is deployed on the lab (%q); this test needs the lab to itself", out)
+	}
+	id := rtUniq()
+	const ttl = 10 * time.Second
+	const maxAge = 5 * time.Second
+	config := fmt.Sprintf(`log: {level: debug, format: json}
+listen: ":9323"
+lease: {name: sgit-lease-%[1]s, ttl: %[2]s}
+ledger: {name: sgit-state-%[1]s}
+docker: {api_timeout: 5s}
+tokens:
+  schedule: "@every 1s"
+  worker: {max_age: %[3]s}
+  manager: {max_age: 8760h}
+`, id, ttl, maxAge)
+	cfgFile := rtRuntimeConfig(t, config)
+	svc := rtDeployStack(t, env, "sgrt", config)
+
+	tasks := map[string]rtTask{}
+	eventually(t, 3*time.Minute, "a healthy swarmguard container on every manager", func() bool {
+		for i, h := range hosts {
+			ids, err := docker(t, env, h, "ps", "-q", "--filter", "label=com.docker.swarm.service.name="+svc, "--filter", "health=healthy")
+			if err != nil || ids == "" {
+				return false
+			}
+			tasks[h] = rtTask{host: h, id: strings.Fields(ids)[0], node: nodes[i]}
+		}
+		return true
+	})
+	var holder rtTask
+	eventually(t, time.Minute, "one holder and two standbys", func() bool {
+		holders, standbys := 0, 0
+		for _, k := range tasks {
+			switch k.readyz(t, env) {
+			case "holder":
+				holders++
+				holder = k
+			case "standby":
+				standbys++
+			}
+		}
+		return holders == 1 && standbys == len(tasks)-1
+	})
+	holderNode := mustDocker(t, env, holder.host, "info", "--format", "{{.Swarm.NodeID}}")
+	if l := rtReadLease(t, env, hosts[0], cfgFile); l.Node != holderNode || l.Actor != "operator:"+holderNode {
+		t.Fatalf("lease object %+v; want held by the replica on n%d (%s)", l, holder.node, holderNode)
+	}
+	pt := rtPromtool(t)
+	for _, k := range tasks {
+		nodeID := mustDocker(t, env, k.host, "info", "--format", "{{.Swarm.NodeID}}")
+		want := "0"
+		if k == holder {
+			want = "1"
+		}
+		m := k.metrics(t, env)
+		if !strings.Contains(m, fmt.Sprintf("swarmguard_lease_holder{node=%q} %s\n", nodeID, want)) {
+			t.Errorf("n%d metrics: want swarmguard_lease_holder{node=%q} %s", k.node, nodeID, want)
+		}
+		check := exec.Command(pt, "check", "metrics")
+		check.Stdin = strings.NewReader(m)
+		if out, err := check.CombinedOutput(); err != nil {
+			t.Errorf("promtool check metrics on n%d: %v\n%s", k.node, err, out)
+		}
+		logs, _ := docker(t, env, k.host, "logs", k.id)
+		msg := `"msg":"standby: another replica holds the lease"`
+		if k == holder {
+			msg = `"msg":"holder: this replica acts"`
+		}
+		if !strings.Contains(logs, msg) {
+			t.Errorf("n%d logs lack %s", k.node, msg)
+		}
+	}
+	t.Logf("stack: 3 healthy replicas, holder on n%d", holder.node)
+
+	// Failover: the holder's dockerd stops right after it rotated the worker token; the next rotation falls
+	// due while no one may act yet, and the new holder does it, once.
+	observer := hosts[0]
+	if observer == holder.host {
+		observer = hosts[1]
+	}
+	rtFailoverRotatesOnce(t, env, holder.node, observer, cfgFile, ttl, maxAge, func() (string, string, bool) {
+		for _, k := range tasks {
+			if k != holder && k.readyz(t, env) == "holder" {
+				return k.host, mustDocker(t, env, k.host, "info", "--format", "{{.Swarm.NodeID}}"), true
+			}
+		}
+		return "", "", false
+	})
 }
