@@ -3,50 +3,13 @@
 package integration
 
 import (
-	"context"
 	"encoding/json"
-	"os/exec"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 )
-
-// deployStack builds the image, loads it into every lab node and deploys charts/swarmguard/stack.yml as
-// stack name, removing it when the test ends. It returns the service name.
-func deployStack(t *testing.T, env map[string]string, name string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	mk := exec.CommandContext(ctx, "make", "-C", repoRoot(), "image", "LAB_ENV_FILE="+labEnvFile())
-	if out, err := mk.CombinedOutput(); err != nil {
-		t.Fatalf("make image: %v\n%s", err, out)
-	}
-	hash := strings.Fields(mustRun(t, "sha256sum", repoRoot()+"/charts/swarmguard/config.yaml"))[0][:12]
-	deploy := exec.CommandContext(ctx, "docker", "-H", env["DOCKER_HOST"], "stack", "deploy", "--resolve-image", "never",
-		"-c", repoRoot()+"/charts/swarmguard/stack.yml", name)
-	deploy.Env = append(baseEnv(env), "SWARMGUARD_IMAGE=swarmguard:dev", "SWARMGUARD_CONFIG_HASH="+hash)
-	if out, err := deploy.CombinedOutput(); err != nil {
-		t.Fatalf("docker stack deploy: %v\n%s", err, out)
-	}
-	t.Cleanup(func() {
-		_, _ = docker(t, env, "", "stack", "rm", name)
-		// Wait until the stack's tasks are gone so the next test finds a quiet swarm.
-		eventually(t, 90*time.Second, "stack "+name+" removed", func() bool {
-			out, err := docker(t, env, "", "service", "ls", "-q", "--filter", "label=com.docker.stack.namespace="+name)
-			return err == nil && out == ""
-		})
-	})
-	return name + "_swarmguard"
-}
-
-func mustRun(t *testing.T, name string, args ...string) string {
-	t.Helper()
-	out, err := exec.Command(name, args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s %v: %v\n%s", name, args, err, out)
-	}
-	return string(out)
-}
 
 // runningContainers returns, per lab node socket, the IDs of running containers of service svc.
 func runningContainers(t *testing.T, env map[string]string, svc string) map[string]string {
@@ -66,7 +29,11 @@ func runningContainers(t *testing.T, env map[string]string, svc string) map[stri
 func TestFoundationStack(t *testing.T) {
 	env := labEnv(t)
 	managers := managerSockets(t, env)
-	svc := deployStack(t, env, "sgstack")
+	cfg, err := os.ReadFile(filepath.Join(repoRoot(), "charts/swarmguard/config.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := rtDeployStack(t, env, "sgstack", string(cfg))
 	var running map[string]string
 	eventually(t, 3*time.Minute, "a running swarmguard container on every manager", func() bool {
 		running = runningContainers(t, env, svc)
