@@ -236,6 +236,14 @@ func (rt *Runtime) onLease(st LeaseStatus) {
 		for _, l := range rt.loops {
 			go l.trigger(TriggerTakeover)
 		}
+	case st.Role == RoleStandby && st.Holder == st.Self:
+		rt.log.Warn("standby: this replica could not renew the lease within its TTL; it acts again once it renews", "err", st.Err)
+		if prevRole == RoleHolder {
+			rt.opts.Audit.Record(AuditRecord{Event: EventLeaseLost, Actor: rt.actor, Result: swarm.ResultFailed, Node: rt.opts.Node,
+				Details: map[string]string{"holder": st.Holder}, Error: st.Err})
+		}
+	case st.Role == RoleStandby && st.Holder == "":
+		rt.log.Info("standby: the lease is released; a replica takes it at its next read")
 	case st.Role == RoleStandby:
 		rt.log.Info("standby: another replica holds the lease", "holder", st.Holder, "holder_actor", st.HolderActor, "holder_what", st.HolderWhat)
 		if prevRole == RoleHolder && st.Holder != "" {

@@ -335,3 +335,28 @@ func TestRunOnce(t *testing.T) {
 		t.Fatalf("RunOnce = %+v (order %v); want a failed, b ok, both run in order", res, order)
 	}
 }
+
+func TestRuntimeLapseIsLogged(t *testing.T) {
+	s, clk := newFakeStore(), newFakeClock()
+	var buf syncBuffer
+	log := slog.New(slog.NewJSONHandler(&buf, nil))
+	rt, err := NewRuntime(RuntimeOptions{Store: s, LeaseName: "l", TTL: testTTL, Node: "A", Metrics: NewMetrics(), Log: log,
+		Audit: NewAuditor(t.Context(), log, nil), Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt.passCtx = t.Context()
+	tick(t, rt.lease)
+	s.setReadErr(fmt.Errorf("listing config: %w", swarm.ErrUnreachable))
+	clk.Advance(testTTL)
+	_, _ = rt.lease.Tick(t.Context())
+	out := buf.String()
+	for _, want := range []string{`"msg":"standby: this replica could not renew the lease within its TTL; it acts again once it renews"`, `"event":"lease_lost"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %s:\n%s", want, out)
+		}
+	}
+	if v := testutil.ToFloat64(rt.opts.Metrics.leaseHolder.WithLabelValues("A")); v != 0 {
+		t.Errorf("swarmguard_lease_holder{node=A} after the lapse = %v; want 0", v)
+	}
+}
