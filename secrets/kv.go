@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"strconv"
 	"strings"
 	"sync"
@@ -335,12 +334,4 @@ func sameFields(v Value, data map[string]string) bool {
 		}
 	}
 	return true
-}
-
-// cloneLabels copies a label map (nil stays nil).
-func cloneLabels(m map[string]string) map[string]string {
-	if m == nil {
-		return nil
-	}
-	return maps.Clone(m)
 }
