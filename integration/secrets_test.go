@@ -226,18 +226,23 @@ func (f *secretsFixture) prints(svc, file, want string) {
 	f.t.Helper()
 	var last string
 	eventually(f.t, 90*time.Second, fmt.Sprintf("%s prints %s", svc, file), func() bool {
-		ids, err := docker(f.t, f.env, "", "ps", "-q", "--filter", "label=com.docker.swarm.service.name="+svc, "--filter", "status=running")
-		if err != nil || strings.TrimSpace(ids) == "" {
-			return false
-		}
-		for _, id := range strings.Fields(ids) {
-			out, err := docker(f.t, f.env, "", "logs", "--tail", "1", id)
-			last = out
-			if err != nil || strings.TrimSpace(out) != file+"="+want {
-				return false
+		// The tasks may run on any node: look at each node's containers.
+		n := 0
+		for _, node := range strings.Fields(f.env["LAB_NODES"]) {
+			ids, err := docker(f.t, f.env, node, "ps", "-q", "--filter", "label=com.docker.swarm.service.name="+svc, "--filter", "status=running")
+			if err != nil {
+				continue // a node a test stopped
+			}
+			for _, id := range strings.Fields(ids) {
+				out, err := docker(f.t, f.env, node, "logs", "--tail", "1", id)
+				last = out
+				if err != nil || strings.TrimSpace(out) != file+"="+want {
+					return false
+				}
+				n++
 			}
 		}
-		return true
+		return n > 0
 	})
 	_ = last
 }
