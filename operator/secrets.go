@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"slices"
@@ -291,6 +292,9 @@ func (ss *SecretsSync) Run(ctx context.Context, env TaskEnv, ms []secrets.Mappin
 				log.Warn("secret sync warning", "secret", r.Mapping, "warning", w)
 			}
 		}
+		if env.Out != nil {
+			writeSecretResult(env.Out, r)
+		}
 		if !opt.DryRun && ss.Ledger != nil && (r.Outcome == secrets.OutcomeChanged || r.Outcome == secrets.OutcomeFailed) {
 			ss.ledger(ctx, env, r, log)
 		}
@@ -413,4 +417,39 @@ func secShortErr(err error) string {
 		s = s[:maxSecretErrDetail] + "…"
 	}
 	return s
+}
+
+// writeSecretResult prints one line per mapping for `run --once` (names, versions and services only).
+func writeSecretResult(w io.Writer, r secrets.Result) {
+	line := fmt.Sprintf("secret %s: %s", r.Mapping, r.Outcome)
+	if p := r.Plan; p != nil {
+		line += fmt.Sprintf(" (vault version %d, %s)", r.VaultVersion, p.Wanted.Name)
+		if r.Outcome == secrets.OutcomePlanned {
+			var what []string
+			if p.Create != nil {
+				what = append(what, "create "+p.Create.Name)
+			}
+			for _, u := range p.Updates {
+				what = append(what, "update service "+u.ServiceName)
+			}
+			for _, v := range p.Remove {
+				what = append(what, "remove "+v.Name)
+			}
+			if len(what) == 0 {
+				line += ": nothing to do"
+			} else {
+				line += ": would " + strings.Join(what, ", ")
+			}
+		}
+	}
+	if len(r.Updated) > 0 {
+		line += "; updated " + strings.Join(r.Updated, ", ")
+	}
+	if len(r.Removed) > 0 {
+		line += "; removed " + strings.Join(r.Removed, ", ")
+	}
+	if r.Err != nil {
+		line += ": " + r.Error
+	}
+	fmt.Fprintln(w, line)
 }
