@@ -126,7 +126,9 @@ func rtStartReplica(t *testing.T, env map[string]string, host string, node int, 
 			<-r.done
 		}
 		if t.Failed() {
-			t.Logf("--- log of the replica on n%d (last 60 lines) ---\n%s", r.node, rtTail(r.log.String(), 60))
+			full := filepath.Join(os.TempDir(), fmt.Sprintf("%s-n%d-%d.log", strings.ReplaceAll(t.Name(), "/", "_"), r.node, r.port))
+			_ = os.WriteFile(full, []byte(r.log.String()), 0o644)
+			t.Logf("--- log of the replica on n%d (last 60 lines; all of it in %s) ---\n%s", r.node, full, rtTail(r.log.String(), 60))
 		}
 	})
 	return r
