@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -157,24 +158,35 @@ func TestCIS71ManagerCount(t *testing.T) {
 	}
 
 	// eight managers: more than 7 (four more lab nodes joined as managers)
+	initial := strings.Fields(mustDocker(t, env, "", "node", "ls", "-q"))
 	var added []string
 	t.Cleanup(func() {
 		for i := len(added) - 1; i >= 0; i-- {
 			lab(t, env, "node", "remove", added[i])
+		}
+		// a join that half-happened leaves a node object behind: remove whatever was not there before, or a
+		// later root rotation waits for it forever
+		for _, id := range strings.Fields(mustDocker(t, env, "", "node", "ls", "-q")) {
+			if !slices.Contains(initial, id) {
+				_, _ = docker(t, env, "", "node", "demote", id)
+				_, _ = docker(t, env, "", "node", "rm", "--force", id)
+			}
 		}
 	})
 	for i := 0; i < 4; i++ {
 		out := lab(t, env, "node", "add", "manager")
 		added = append(added, strings.Fields(crLastLine(out))[0])
 	}
+	managerCount := 0
 	eventually(t, 90*time.Second, "8 reachable managers", func() bool {
 		out, err := docker(t, env, "", "node", "ls", "--filter", "role=manager", "--format", "{{.ManagerStatus}}")
-		return err == nil && strings.Count(out, "Reachable")+strings.Count(out, "Leader") == 8
+		managerCount = len(strings.Fields(out))
+		return err == nil && strings.Count(out, "Reachable")+strings.Count(out, "Leader") >= 8
 	})
 	r, _ = crRun(t, env, "", nil, "--config", cfg)
 	c = crWant(t, r, "7.1", "fail")
-	if !strings.Contains(c.Summary, "8 managers") {
-		t.Errorf("7.1 summary = %q; want 8 managers", c.Summary)
+	if want := fmt.Sprintf("%d managers: more than 7", managerCount); !strings.Contains(c.Summary, want) {
+		t.Errorf("7.1 summary = %q; want %q", c.Summary, want)
 	}
 }
 
@@ -337,16 +349,30 @@ func TestCIS78CAAge(t *testing.T) {
 	if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	mustDocker(t, env, "", "swarm", "ca", "--rotate", "--ca-cert", certFile, "--ca-key", keyFile, "-q")
+	if out := mustDocker(t, env, "", "node", "ls", "--format", "{{.Hostname}} {{.Status}}"); strings.Contains(out, "Down") || strings.Contains(out, "Unknown") {
+		t.Fatalf("a root rotation never finishes with a node down (LAB.md); nodes:\n%s", out)
+	}
+	crRotateCA(t, env, "--ca-cert", certFile, "--ca-key", keyFile)
 	r, _ := crRun(t, env, "", nil, "--config", cfg)
 	c := crWant(t, r, "7.8", "fail")
 	if !strings.Contains(c.Summary, "over its max age 8760h") {
 		t.Errorf("7.8 summary = %q", c.Summary)
 	}
-	mustDocker(t, env, "", "swarm", "ca", "--rotate", "-q")
+	crRotateCA(t, env)
 	r, _ = crRun(t, env, "", nil, "--config", cfg)
 	crWant(t, r, "7.8", "pass")
 	crWant(t, r, "pki.ca-key-strength", "pass")
+}
+
+// crRotateCA starts a root rotation and follows it to the end by polling (LAB.md: about 3.5 s with every
+// node up).
+func crRotateCA(t testing.TB, env map[string]string, args ...string) {
+	t.Helper()
+	mustDocker(t, env, "", append([]string{"swarm", "ca", "--rotate", "-d", "-q"}, args...)...)
+	eventually(t, 90*time.Second, "the root rotation to finish", func() bool {
+		out, err := docker(t, env, "", "info", "-f", "{{.Swarm.Cluster.RootRotationInProgress}}")
+		return err == nil && out == "false"
+	})
 }
 
 // crOldCA makes a root CA (P-256) valid from notBefore for 5 years (the engine wants a year left at least).
