@@ -347,3 +347,58 @@ func TestNetworkMetrics(t *testing.T) {
 		}
 	}
 }
+
+// TestNetworkRemediateUndo: when a step fails on a real engine (here: the tasks cannot be seen on the twin
+// within a 1ms convergence bound), the remediation undoes its own steps: the service is back on the
+// original network only, with its aliases, the twin is removed and the ledger records the failure.
+func TestNetworkRemediateUndo(t *testing.T) {
+	env := labEnv(t)
+	cfg := crConfig(t, env, "")
+	plain, svc := crName("nw-undo"), crName("nw-undo-app")
+	twin := plain + "-enc"
+	t.Cleanup(func() {
+		_, _ = docker(t, env, "", "service", "rm", svc)
+		nwRemove(t, env, twin, plain)
+	})
+	mustDocker(t, env, "", "network", "create", "-d", "overlay", plain)
+	_, _, plainID, _ := nwInspect(t, env, plain)
+	mustDocker(t, env, "", "service", "create", "-d", "--name", svc, "--no-resolve-image", "--stop-grace-period", "1s",
+		"--endpoint-mode", "dnsrr", "--network", "name="+plain+",alias=undo-api", "swarmguard-testapp:lab", "sleep")
+	a := runSG(t, env, nil, "remediate", "network", plain, "--apply", "--converge-timeout", "1ms", "--config", cfg)
+	if a.Code != 1 || !strings.Contains(a.Stdout, "undo: detach "+twin+" from service "+svc) || !strings.Contains(a.Stdout, "undo: remove network "+twin) {
+		t.Fatalf("remediate with a failing step exited %d; want 1 and the undo steps:\n%s\n%s", a.Code, a.Stdout, a.Stderr)
+	}
+	if !strings.Contains(a.Stderr, "the steps done were undone") {
+		t.Errorf("stderr does not say the steps were undone: %s", a.Stderr)
+	}
+	var nets []struct {
+		Target  string
+		Aliases []string
+	}
+	if err := json.Unmarshal([]byte(mustDocker(t, env, "", "service", "inspect", svc, "--format", "{{json .Spec.TaskTemplate.Networks}}")), &nets); err != nil {
+		t.Fatal(err)
+	}
+	if len(nets) != 1 || nets[0].Target != plainID || !slices.Equal(nets[0].Aliases, []string{"undo-api"}) {
+		t.Errorf("service networks after the undo = %+v; want only %s with alias undo-api", nets, plainID)
+	}
+	if _, _, _, ok := nwInspect(t, env, twin); ok {
+		t.Errorf("the twin %s is still there after the undo", twin)
+	}
+	if _, _, _, ok := nwInspect(t, env, plain); !ok {
+		t.Errorf("the original network %s is gone after a failed remediation", plain)
+	}
+	cl, err := swarm.New(swarm.Options{Host: env["DOCKER_HOST"]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	entries, err := cl.NewLedger("", 0).Entries(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, ok := swarm.Latest(entries, swarm.KindNetwork); !ok || e.Result != swarm.ResultFailed || e.Details["network"] != plain {
+		t.Errorf("latest network ledger entry = %+v; want a failed one for %s", e, plain)
+	}
+}
