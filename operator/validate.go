@@ -24,7 +24,7 @@ func ParseSchedule(spec string) (cron.Schedule, error) { return scheduleParser.P
 // ScheduleParser returns the parser the scheduler must be built with (cron.WithParser).
 func ScheduleParser() cron.Parser { return scheduleParser }
 
-var mappingName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.]*$`)
+var mappingName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
 
 // maxSecretNameLen is Docker's limit on object names (64), less the "-<8 hex>" version suffix.
 const maxSecretNameLen = 64 - 9
@@ -147,7 +147,7 @@ func (c Config) Validate() Problems {
 		case m.Name == "":
 			add(key+".name", "is required")
 		case len(m.Name) > maxSecretNameLen || !mappingName.MatchString(m.Name):
-			add(key+".name", "%q is not a valid secret name: letters, digits, '_' and '.', at most %d characters", m.Name, maxSecretNameLen)
+			add(key+".name", "%q is not a valid secret name: letters, digits, '_', '.' and '-', at most %d characters", m.Name, maxSecretNameLen)
 		default:
 			if j, dup := seen[m.Name]; dup {
 				add(key+".name", "%q is also the name of secrets.mappings[%d]; names must be unique", m.Name, j)
