@@ -520,22 +520,41 @@ func dataPathText(s string) string {
 	return s
 }
 
-// credentialWords mark environment variable names that look like credentials.
-var credentialWords = []string{"PASSWORD", "PASSWD", "PASSPHRASE", "SECRET", "TOKEN", "APIKEY", "API_KEY", "ACCESS_KEY",
-	"PRIVATE_KEY", "CREDENTIAL", "AUTH", "PWD"}
+// Credential-looking environment variable names: a word anywhere in the name (DBPASSWORD too), a whole
+// part between separators (BASIC_AUTH, DB_PASS), or a pair of parts (AWS_SECRET_ACCESS_KEY, API_KEY).
+var (
+	credentialSubstrings = []string{"PASSWORD", "PASSWD", "PASSPHRASE", "SECRET", "TOKEN", "APIKEY", "CREDENTIAL", "PRIVATEKEY"}
+	credentialParts      = map[string]bool{"PASS": true, "PWD": true, "AUTH": true, "KEY": false}
+	credentialKeyPrefix  = map[string]bool{"API": true, "ACCESS": true, "PRIVATE": true, "SECRET": true, "ENCRYPTION": true,
+		"SIGNING": true, "MASTER": true, "LICENSE": true, "CLIENT": true, "SSH": true, "TLS": true}
+	// nonCredentialSuffixes name something about a credential that is not one (where to find it, its size).
+	nonCredentialSuffixes = []string{"_FILE", "_PATH", "_DIR", "_URL", "_URI", "_HOST", "_PORT", "_USER", "_USERNAME",
+		"_NAME", "_ENDPOINT", "_TTL", "_EXPIRY", "_LENGTH", "_ID", "_TYPE", "_HEADER", "_ENABLED"}
+)
 
 // LooksLikeCredential says whether an environment variable's name suggests it carries a credential. Names
 // ending in _FILE point at a file (the Docker secrets convention) and are not credentials themselves.
 func LooksLikeCredential(name string) bool {
 	u := strings.ToUpper(name)
-	if strings.HasSuffix(u, "_FILE") || strings.HasSuffix(u, "_PATH") || strings.HasSuffix(u, "_DIR") {
-		return false
-	}
 	if u == "PWD" || u == "OLDPWD" {
 		return false // the shell's working directory
 	}
-	for _, w := range credentialWords {
+	for _, suf := range nonCredentialSuffixes {
+		if strings.HasSuffix(u, suf) {
+			return false
+		}
+	}
+	for _, w := range credentialSubstrings {
 		if strings.Contains(u, w) {
+			return true
+		}
+	}
+	parts := strings.FieldsFunc(u, func(r rune) bool { return r == '_' || r == '-' || r == '.' })
+	for i, p := range parts {
+		if credentialParts[p] {
+			return true
+		}
+		if p == "KEY" && i > 0 && credentialKeyPrefix[parts[i-1]] {
 			return true
 		}
 	}

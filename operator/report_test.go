@@ -351,7 +351,10 @@ func TestOverlayCVEVulnerable(t *testing.T) {
 func TestLooksLikeCredential(t *testing.T) {
 	for name, want := range map[string]bool{
 		"DB_PASSWORD": true, "API_TOKEN": true, "AWS_SECRET_ACCESS_KEY": true, "PASSWORD_FILE": false,
-		"LOG_LEVEL": false, "PWD": false, "MYSQL_ROOT_PASSWORD": true, "OAUTH_CLIENT": true, "PATH": false,
+		"LOG_LEVEL": false, "PWD": false, "MYSQL_ROOT_PASSWORD": true, "PATH": false, "DBPASSWORD": true,
+		"BASIC_AUTH": true, "DB_PASS": true, "API_KEY": true, "STRIPE_API_KEY": true, "GPG_PASSPHRASE": true,
+		"AUTHOR_NAME": false, "KEYBOARD_LAYOUT": false, "PASSENGER_COUNT": false, "OAUTH_TOKEN_URL": false,
+		"TOKEN_TTL": false, "SORT_KEY": false, "DB_USER": false, "JWT_SECRET": true,
 	} {
 		if got := LooksLikeCredential(name); got != want {
 			t.Errorf("LooksLikeCredential(%q) = %v; want %v", name, got, want)
