@@ -91,6 +91,17 @@ func rtManagerSockets(t *testing.T, env map[string]string) (hosts []string, node
 	return hosts, nodes
 }
 
+// rtRemoveObjects removes a test's lease and ledger objects (sgit-lease-<id>, sgit-state-<id>) when it ends,
+// after its replicas have stopped (cleanups run last-registered first).
+func rtRemoveObjects(t *testing.T, env map[string]string, id string) {
+	t.Helper()
+	t.Cleanup(func() {
+		for _, name := range []string{"sgit-lease-" + id, "sgit-state-" + id} {
+			_, _ = docker(t, env, "", "config", "rm", name)
+		}
+	})
+}
+
 // rtRuntimeConfig writes a configuration for the replicas of one test.
 func rtRuntimeConfig(t *testing.T, body string) string {
 	t.Helper()
@@ -303,6 +314,7 @@ func TestRuntimeReplicasOneHolderMetricsSIGTERM(t *testing.T) {
 		t.Fatalf("the lab has %d managers; this test needs 3", len(hosts))
 	}
 	id := rtUniq()
+	rtRemoveObjects(t, env, id)
 	const ttl = 6 * time.Second
 	cfg := rtRuntimeConfig(t, fmt.Sprintf(`lease: {name: sgit-lease-%[1]s, ttl: %[2]s}
 ledger: {name: sgit-state-%[1]s}
@@ -400,6 +412,7 @@ func TestRuntimeFailoverRotatesOnce(t *testing.T) {
 		t.Fatalf("the lab has %d managers; this test needs 3", len(hosts))
 	}
 	id := rtUniq()
+	rtRemoveObjects(t, env, id)
 	const ttl = 10 * time.Second
 	// Due 5 s after the holder's last rotation: while its engine is down and no one may act yet (an observer
 	// may take over no sooner than TTL - TTL/3 after the stop).
@@ -524,6 +537,7 @@ func TestRuntimeRaceRotations(t *testing.T) {
 	const cycles = 50
 	const maxAge = 2 * time.Second
 	id := rtUniq()
+	rtRemoveObjects(t, env, id)
 	cfg := rtRuntimeConfig(t, fmt.Sprintf(`lease: {name: sgit-lease-%[1]s, ttl: 2s}
 ledger: {name: sgit-state-%[1]s, max_per_kind: 200}
 docker: {api_timeout: 5s}
@@ -662,6 +676,7 @@ func TestRuntimeCLIWaitsForLease(t *testing.T) {
 	env := labEnv(t)
 	hosts, nodes := rtManagerSockets(t, env)
 	id := rtUniq()
+	rtRemoveObjects(t, env, id)
 	cfg := rtRuntimeConfig(t, fmt.Sprintf(`lease: {name: sgit-lease-%[1]s, ttl: 6s, wait: 30s}
 ledger: {name: sgit-state-%[1]s}
 tokens: {schedule: "@every 1h"}
@@ -820,6 +835,7 @@ func TestRuntimeStack(t *testing.T) {
 		t.Fatalf("a swarmguard stack is deployed on the lab (%q); this test needs the lab to itself", out)
 	}
 	id := rtUniq()
+	rtRemoveObjects(t, env, id)
 	const ttl = 10 * time.Second
 	const maxAge = 5 * time.Second
 	config := fmt.Sprintf(`log: {level: debug, format: json}

@@ -134,11 +134,8 @@ func (a *app) runController(ctx context.Context) error {
 		aud.Close(cctx)
 	}()
 
-	// Serve health first: the stack's healthcheck passes while the engine is awaited.
-	ln, err := net.Listen("tcp", a.cfg.Listen)
-	if err != nil {
-		return failed(fmt.Errorf("listening on %s: %w (set listen to a free address)", a.cfg.Listen, err))
-	}
+	// Serve health first: the stack's healthcheck passes while the engine is awaited. An empty listen
+	// serves nothing (no health, readiness or metrics).
 	var rt atomic.Pointer[operator.Runtime]
 	var waiting atomic.Value
 	waiting.Store("not connected yet")
@@ -148,15 +145,24 @@ func (a *app) runController(ctx context.Context) error {
 		}
 		return operator.Readiness{Engine: waiting.Load().(string), Config: "ok", Lease: operator.LeaseStatus{Role: operator.RoleUnknown}}
 	}
-	srv := &http.Server{Handler: operator.NewHandler(m, ready), ReadHeaderTimeout: readHeaderTimeout}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), httpShutdownTimeout)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-	}()
-	log.Info("serving health and metrics", "listen", ln.Addr().String())
+	var served chan error // nil when nothing is served: never ready in the select below
+	if a.cfg.Listen == "" {
+		log.Warn("listen is empty: no /healthz, /readyz or /metrics (the stack's healthcheck needs them)")
+	} else {
+		ln, err := net.Listen("tcp", a.cfg.Listen)
+		if err != nil {
+			return failed(fmt.Errorf("listening on %s: %w (set listen to a free address)", a.cfg.Listen, err))
+		}
+		srv := &http.Server{Handler: operator.NewHandler(m, ready), ReadHeaderTimeout: readHeaderTimeout}
+		served = make(chan error, 1)
+		go func() { served <- srv.Serve(ln) }()
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), httpShutdownTimeout)
+			defer cancel()
+			_ = srv.Shutdown(sctx)
+		}()
+		log.Info("serving health and metrics", "listen", ln.Addr().String())
+	}
 
 	c, self, err := a.awaitEngine(ctx, log, &waiting)
 	if err != nil {
