@@ -190,11 +190,12 @@ func TestCIS71ManagerCount(t *testing.T) {
 	}
 }
 
-// TestCIS72And79SeparateSwarm: the lab's managers listen on 0.0.0.0:2377 and carry data on their
-// management address, so 7.2 and 7.9 fail there (read from the engine's docker-state.json on this host).
-// A bare lab node made into a swarm of its own with --listen-addr <ip>:2377 and --data-path-addr on a second
-// address passes both. (7.2 and 7.9 can pass in a multi-node swarm only when the report runs on every
-// node's host; from one host the other nodes are reported as not observable: operator unit tests.)
+// TestCIS72And79SeparateSwarm: the lab's managers listen on 0.0.0.0:2377 (read from the engine's
+// docker-state.json on this host) and every node carries overlay traffic on its management address (its
+// ingress tunnel endpoint), so 7.2 and 7.9 fail there. Two bare lab nodes made into a swarm of their own,
+// the manager with --listen-addr <ip>:2377, both with --data-path-addr on a second address, pass both.
+// (7.2 passes for a swarm of several managers only when the report runs on each manager's host: from one
+// host the other managers are reported as not observable, an operator unit test.)
 func TestCIS72And79SeparateSwarm(t *testing.T) {
 	env := labEnv(t)
 	cfg := crConfig(t, env, "")
@@ -204,34 +205,53 @@ func TestCIS72And79SeparateSwarm(t *testing.T) {
 		t.Errorf("7.2 evidence does not show the wildcard listen address and its source: %s", c.evidenceJSON())
 	}
 	c = crWant(t, r, "7.9", "fail")
-	if !strings.Contains(c.evidenceJSON(), "advertise address is used") {
-		t.Errorf("7.9 evidence does not say the data path uses the advertise address: %s", c.evidenceJSON())
+	for _, h := range strings.Fields(mustDocker(t, env, "", "node", "ls", "--format", "{{.Hostname}}")) {
+		if !strings.Contains(c.Summary, h) {
+			t.Errorf("7.9 summary %q does not name node %s", c.Summary, h)
+		}
+	}
+	if !strings.Contains(c.evidenceJSON(), "ingress network tunnel endpoint") {
+		t.Errorf("7.9 evidence does not come from the ingress tunnel endpoints: %s", c.evidenceJSON())
 	}
 
-	out := lab(t, env, "node", "add", "bare")
-	f := strings.Fields(crLastLine(out)) // N url ip
-	if len(f) < 3 {
-		t.Fatalf("lab node add printed %q", out)
+	// a second swarm of two bare nodes, each with a data-path address of its own
+	type bare struct{ n, host, ip, dataIP string }
+	var nodes []bare
+	for i := 0; i < 2; i++ {
+		out := lab(t, env, "node", "add", "bare")
+		f := strings.Fields(crLastLine(out)) // N url ip
+		if len(f) < 3 {
+			t.Fatalf("lab node add printed %q", out)
+		}
+		b := bare{n: f[0], host: f[1], ip: f[2]}
+		t.Cleanup(func() { lab(t, env, "node", "remove", b.n) })
+		octets := strings.Split(b.ip, ".")
+		b.dataIP = strings.Join(octets[:3], ".") + ".2" + fmt.Sprintf("%02d", atoiOr(octets[3], 0)%100)
+		ns := env["LAB_NAME"] + "-n" + b.n
+		if out, err := exec.Command("ip", "netns", "exec", ns, "ip", "addr", "add", b.dataIP+"/24", "dev", "eth0").CombinedOutput(); err != nil {
+			t.Fatalf("adding %s to %s: %v\n%s", b.dataIP, ns, err, out)
+		}
+		nodes = append(nodes, b)
 	}
-	n, host, ip := f[0], f[1], f[2]
-	t.Cleanup(func() { lab(t, env, "node", "remove", n) })
-	// a second address on the node for the data plane
-	octets := strings.Split(ip, ".")
-	dataIP := strings.Join(octets[:3], ".") + ".2" + fmt.Sprintf("%02d", atoiOr(octets[3], 0)%100)
-	ns := env["LAB_NAME"] + "-n" + n
-	if out, err := exec.Command("ip", "netns", "exec", ns, "ip", "addr", "add", dataIP+"/24", "dev", "eth0").CombinedOutput(); err != nil {
-		t.Fatalf("adding %s to %s: %v\n%s", dataIP, ns, err, out)
-	}
-	mustDocker(t, env, host, "swarm", "init", "--listen-addr", ip+":2377", "--advertise-addr", ip, "--data-path-addr", dataIP)
+	m, w := nodes[0], nodes[1]
+	mustDocker(t, env, m.host, "swarm", "init", "--listen-addr", m.ip+":2377", "--advertise-addr", m.ip, "--data-path-addr", m.dataIP)
+	token := mustDocker(t, env, m.host, "swarm", "join-token", "-q", "worker")
+	mustDocker(t, env, w.host, "swarm", "join", "--token", token, "--advertise-addr", w.ip, "--data-path-addr", w.dataIP, m.ip+":2377")
 
-	r, _ = crRun(t, env, host, nil, "--config", cfg)
-	c = crWant(t, r, "7.2", "pass")
-	if !strings.Contains(c.evidenceJSON(), ip+":2377") {
-		t.Errorf("7.2 evidence does not show the listen address %s:2377: %s", ip, c.evidenceJSON())
-	}
+	// the worker's ingress endpoint reaches the manager by gossip
+	eventually(t, 60*time.Second, "7.9 to pass on the two-node swarm", func() bool {
+		r, _ = crRun(t, env, m.host, nil, "--config", cfg)
+		return r.check(t, "7.9").Status == "pass"
+	})
 	c = crWant(t, r, "7.9", "pass")
-	if !strings.Contains(c.evidenceJSON(), dataIP) {
-		t.Errorf("7.9 evidence does not show the data-path address %s: %s", dataIP, c.evidenceJSON())
+	for _, b := range nodes {
+		if !strings.Contains(c.evidenceJSON(), b.dataIP) {
+			t.Errorf("7.9 evidence does not show the data-path address %s: %s", b.dataIP, c.evidenceJSON())
+		}
+	}
+	c = crWant(t, r, "7.2", "pass")
+	if !strings.Contains(c.evidenceJSON(), m.ip+":2377") {
+		t.Errorf("7.2 evidence does not show the listen address %s:2377: %s", m.ip, c.evidenceJSON())
 	}
 	crWant(t, r, "7.1", "warn") // a single manager
 }

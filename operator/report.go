@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -233,6 +234,10 @@ type ReportInput struct {
 	Ledger      []swarm.Entry
 	LedgerErr   error
 	Local       LocalSwarmState
+	// Tunnels are the ingress network's endpoints with their tunnel (data-path) addresses, one per node
+	// with a routing-mesh sandbox; TunnelsErr says why they could not be read.
+	Tunnels    []swarm.TunnelEndpoint
+	TunnelsErr error
 	// Domains are the checks other domains contribute (tokens, autolock, certificates, secrets sync), by
 	// domain name; a domain absent from the map is reported as not available in this build.
 	Domains map[string]DomainResult
@@ -253,6 +258,7 @@ type ReportEngine interface {
 	Nodes(ctx context.Context) ([]swarm.Node, error)
 	Networks(ctx context.Context) ([]swarm.Network, error)
 	Services(ctx context.Context) ([]swarm.Service, error)
+	NetworkTunnelEndpoints(ctx context.Context, networkID string) ([]swarm.TunnelEndpoint, error)
 }
 
 var _ ReportEngine = (*swarm.Client)(nil)
@@ -268,6 +274,16 @@ func GatherReport(ctx context.Context, eng ReportEngine, ledger LedgerStore, loc
 	in.Nodes, in.NodesErr = eng.Nodes(ctx)
 	in.Networks, in.NetworksErr = eng.Networks(ctx)
 	in.Services, in.ServicesErr = eng.Services(ctx)
+	in.TunnelsErr = fmt.Errorf("the swarm has no ingress network, whose endpoints show each node's data-path address")
+	if in.NetworksErr != nil {
+		in.TunnelsErr = in.NetworksErr
+	}
+	for _, n := range in.Networks {
+		if n.Ingress {
+			in.Tunnels, in.TunnelsErr = eng.NetworkTunnelEndpoints(ctx, n.ID)
+			break
+		}
+	}
 	if ledger != nil {
 		in.Ledger, in.LedgerErr = ledger.Entries(ctx)
 	} else {
@@ -313,7 +329,7 @@ func BuildReport(in ReportInput, c Config) Report {
 		checkUnlockKeyAge(in.Cluster, in.Ledger, in.LedgerErr, c.Autolock, now),
 		checkNodeCertExpiry(in.Cluster, c.PKI),
 		checkCAAge(in.Cluster, in.Ledger, in.LedgerErr, c.PKI.CA, now),
-		checkDataPathSeparated(in.Nodes, in.NodesErr, in.Local),
+		checkDataPathSeparated(in.Nodes, in.NodesErr, in.Local, in.Tunnels, in.TunnelsErr),
 	)
 	r.Checks = append(r.Checks,
 		checkNetworkExemptions(vs, netErr),
@@ -468,49 +484,136 @@ func checkListenAddr(nodes []swarm.Node, nodesErr error, local LocalSwarmState) 
 	return c
 }
 
-// checkDataPathSeparated is CIS 7.9: management and data plane traffic on different addresses.
-func checkDataPathSeparated(nodes []swarm.Node, nodesErr error, local LocalSwarmState) Check {
+// checkDataPathSeparated is CIS 7.9: management and data plane traffic on different addresses. Two sources:
+// the engine's own state file for the node swarmguard runs beside, and, for every node, the ingress
+// network's endpoints, whose tunnel address is the node's data-path address (a node's management address is
+// its Status.Addr / ManagerStatus.Addr). A tunnel address that is a node's management address means that node
+// is not separated; when every node is accounted for by tunnel addresses that are nobody's management
+// address, all are.
+func checkDataPathSeparated(nodes []swarm.Node, nodesErr error, local LocalSwarmState, tunnels []swarm.TunnelEndpoint, tunnelsErr error) Check {
 	c := Check{ID: "swarm.data-path-separated", CIS: "7.9", Title: "Management and data plane traffic are separated",
 		Remediation: "Join each node with `--data-path-addr <address on the data network>` (different from --advertise-addr), " +
 			"so that overlay (VXLAN) traffic does not share the management interface; a node must leave and rejoin to change it."}
 	if nodesErr != nil {
 		return c.errored(nodesErr)
 	}
-	if local.Err != nil {
-		c.Status = StatusInfo
-		c.Summary = "cannot be determined: " + local.Err.Error()
-		c.Evidence = append(c.Evidence, Evidence{Subject: "engine state file", Status: StatusInfo, Note: localStateNote + "; " + local.Err.Error()})
-		return c
-	}
-	var unobserved []string
+	mgmtOf := map[string]string{} // management address -> node
 	for _, n := range nodes {
-		if n.ID != local.NodeID {
-			unobserved = append(unobserved, nodeName(n))
+		for _, a := range mgmtAddrs(n) {
+			mgmtOf[a] = nodeName(n)
 		}
 	}
-	mgmt := addrHost(local.AdvertiseAddr)
-	data := addrHost(local.DataPathAddr)
-	e := Evidence{Subject: "node " + orNone(local.Hostname), Facts: map[string]string{
-		"advertise_addr": orNone(local.AdvertiseAddr), "data_path_addr": dataPathText(local.DataPathAddr), "source": local.Source}}
-	if data == "" || data == mgmt {
-		e.Status, e.Note = StatusFail, "data path uses the management address "+mgmt
-	} else {
-		e.Status, e.Note = StatusPass, "data path on "+data+", management on "+mgmt
+	tunnelIPs := map[string]bool{}
+	for _, t := range tunnels {
+		if t.HostIP != "" {
+			tunnelIPs[t.HostIP] = true
+		}
 	}
-	c.Evidence = append(c.Evidence, e)
-	if len(unobserved) > 0 {
-		c.Evidence = append(c.Evidence, Evidence{Subject: "other nodes", Status: StatusInfo,
-			Facts: map[string]string{"not_observed": strings.Join(unobserved, ", ")}, Note: localStateNote})
+	var unattributed []string // tunnel addresses that are nobody's management address
+	localData := ""
+	if local.Err == nil {
+		localData = addrHost(local.DataPathAddr) // the local node's own, known from its state file
+	}
+	for ip := range tunnelIPs {
+		if _, ok := mgmtOf[ip]; !ok && ip != localData {
+			unattributed = append(unattributed, ip)
+		}
+	}
+	sort.Strings(unattributed)
+	var failed, candidates, unobserved []string
+	isCandidate := map[string]bool{}
+	for _, n := range nodes {
+		name := nodeName(n)
+		mg := mgmtAddrs(n)
+		e := Evidence{Subject: "node " + name, Facts: map[string]string{"management_addr": listOrNone(mg)}}
+		switch {
+		case n.ID == local.NodeID && local.Err == nil:
+			data := addrHost(local.DataPathAddr)
+			e.Facts["data_path_addr"] = dataPathText(local.DataPathAddr)
+			e.Facts["source"] = local.Source
+			if data == "" || data == addrHost(local.AdvertiseAddr) || mgmtOf[data] != "" {
+				e.Status, e.Note = StatusFail, "data path uses the management address"
+				failed = append(failed, name)
+			} else {
+				e.Status, e.Note = StatusPass, "data path on "+data
+			}
+		case tunnelsErr != nil:
+			e.Status, e.Note = StatusInfo, "not observable: "+tunnelsErr.Error()
+			unobserved = append(unobserved, name)
+		default:
+			shared := ""
+			for _, a := range mg {
+				if tunnelIPs[a] {
+					shared = a
+				}
+			}
+			if shared != "" {
+				e.Facts["data_path_addr"] = shared
+				e.Facts["source"] = "ingress network tunnel endpoint"
+				e.Status, e.Note = StatusFail, "its ingress tunnel endpoint is its management address "+shared
+				failed = append(failed, name)
+			} else {
+				candidates = append(candidates, name)
+				isCandidate[e.Subject] = true
+			}
+		}
+		c.Evidence = append(c.Evidence, e)
+	}
+	// Nodes whose management address is not a tunnel endpoint are separated if there are enough tunnel
+	// endpoints that are nobody's management address to account for them (a down node may have none).
+	if len(candidates) > 0 {
+		if len(unattributed) >= len(candidates) {
+			for i := range c.Evidence {
+				if !isCandidate[c.Evidence[i].Subject] {
+					continue
+				}
+				e := &c.Evidence[i]
+				e.Facts["data_path_addr"] = "one of " + strings.Join(unattributed, ", ")
+				e.Facts["source"] = "ingress network tunnel endpoints"
+				e.Status, e.Note = StatusPass, "its management address carries no overlay tunnel"
+			}
+		} else {
+			for i := range c.Evidence {
+				if !isCandidate[c.Evidence[i].Subject] {
+					continue
+				}
+				c.Evidence[i].Status = StatusInfo
+				c.Evidence[i].Note = "no ingress tunnel endpoint accounts for it (is it down?): not determinable"
+				unobserved = append(unobserved, strings.TrimPrefix(c.Evidence[i].Subject, "node "))
+			}
+		}
+	}
+	if len(tunnels) > 0 {
+		ips := make([]string, 0, len(tunnelIPs))
+		for ip := range tunnelIPs {
+			ips = append(ips, ip)
+		}
+		sort.Strings(ips)
+		c.Evidence = append(c.Evidence, Evidence{Subject: "ingress network", Facts: map[string]string{"tunnel_endpoints": strings.Join(ips, ", ")},
+			Note: "each node's routing-mesh sandbox; its tunnel address is the node's data-path address"})
 	}
 	switch {
-	case e.Status == StatusFail:
-		c.Status, c.Summary = StatusFail, fmt.Sprintf("node %s sends data-plane traffic over its management address %s", orNone(local.Hostname), mgmt)
+	case len(failed) > 0:
+		c.Status, c.Summary = StatusFail, fmt.Sprintf("data-plane traffic uses the management address on %s", strings.Join(failed, ", "))
 	case len(unobserved) > 0:
-		c.Status, c.Summary = StatusInfo, fmt.Sprintf("node %s is separated; not determinable for %d other node(s) from here", orNone(local.Hostname), len(unobserved))
+		c.Status, c.Summary = StatusInfo, fmt.Sprintf("not determinable for %s", strings.Join(unobserved, ", "))
+	case len(nodes) == 0:
+		c.Status, c.Summary = StatusInfo, "no nodes listed"
 	default:
-		c.Status, c.Summary = StatusPass, fmt.Sprintf("the only node, %s, carries data on %s and management on %s", orNone(local.Hostname), data, mgmt)
+		c.Status, c.Summary = StatusPass, fmt.Sprintf("all %d node(s) carry overlay traffic on an address other than their management address", len(nodes))
 	}
 	return c
+}
+
+// mgmtAddrs are a node's management addresses: the address the managers see it at, and its raft address.
+func mgmtAddrs(n swarm.Node) []string {
+	var out []string
+	for _, a := range []string{n.Addr, addrHost(n.ManagerAddr)} {
+		if a != "" && !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 func dataPathText(s string) string {

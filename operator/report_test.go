@@ -87,6 +87,9 @@ func sampleInput(t testing.TB) (ReportInput, Config) {
 		},
 		Local: LocalSwarmState{NodeID: "node1", Hostname: "m1", Source: "/var/lib/docker/swarm/docker-state.json",
 			ListenAddr: "0.0.0.0:2377", AdvertiseAddr: "10.0.0.11:2377"},
+		// m2 and m3 carry overlay traffic on their management addresses; w1 on a data network (10.1.0.21)
+		Tunnels: []swarm.TunnelEndpoint{{Name: "ingress-endpoint", HostIP: "10.0.0.11"}, {Name: "ingress-endpoint", HostIP: "10.0.0.12"},
+			{Name: "ingress-endpoint", HostIP: "10.0.0.13"}, {Name: "ingress-endpoint", HostIP: "10.1.0.21"}},
 		Domains: map[string]DomainResult{},
 	}
 	return in, cfg
@@ -301,7 +304,7 @@ func TestListenAndDataPath(t *testing.T) {
 			if got := checkListenAddr(tc.nodes, nil, tc.local).Status; got != tc.listen {
 				t.Errorf("checkListenAddr = %s; want %s", got, tc.listen)
 			}
-			if got := checkDataPathSeparated(tc.nodes, nil, tc.local).Status; got != tc.data {
+			if got := checkDataPathSeparated(tc.nodes, nil, tc.local, nil, errors.New("no ingress")).Status; got != tc.data {
 				t.Errorf("checkDataPathSeparated = %s; want %s", got, tc.data)
 			}
 		})
@@ -535,5 +538,45 @@ func TestGaugeCollector(t *testing.T) {
 	}
 	if n != 2 {
 		t.Errorf("gathered %d series; want 2 (duplicates dropped)", n)
+	}
+}
+
+func TestDataPathFromTunnels(t *testing.T) {
+	nodes := []swarm.Node{
+		{ID: "n1", Hostname: "m1", Role: "manager", Addr: "10.0.0.11", ManagerAddr: "10.0.0.11:2377"},
+		{ID: "n2", Hostname: "m2", Role: "manager", Addr: "10.0.0.12", ManagerAddr: "10.0.0.12:2377"},
+		{ID: "n3", Hostname: "w1", Role: "worker", Addr: "10.0.0.21"},
+	}
+	tun := func(ips ...string) []swarm.TunnelEndpoint {
+		var out []swarm.TunnelEndpoint
+		for _, ip := range ips {
+			out = append(out, swarm.TunnelEndpoint{Name: "ingress-endpoint", HostIP: ip})
+		}
+		return out
+	}
+	noLocal := LocalSwarmState{Err: errors.New("not on the host")}
+	sepLocal := LocalSwarmState{NodeID: "n1", Hostname: "m1", ListenAddr: "10.0.0.11:2377", AdvertiseAddr: "10.0.0.11:2377", DataPathAddr: "10.1.0.11"}
+	for _, tc := range []struct {
+		name    string
+		local   LocalSwarmState
+		tunnels []swarm.TunnelEndpoint
+		err     error
+		want    CheckStatus
+		text    string
+	}{
+		{"all separated", noLocal, tun("10.1.0.11", "10.1.0.12", "10.1.0.21"), nil, StatusPass, "all 3 node(s)"},
+		{"all separated, local from its state file", sepLocal, tun("10.1.0.11", "10.1.0.12", "10.1.0.21"), nil, StatusPass, "all 3"},
+		{"one shares", noLocal, tun("10.1.0.11", "10.0.0.12", "10.1.0.21"), nil, StatusFail, "on m2"},
+		{"none separated", noLocal, tun("10.0.0.11", "10.0.0.12", "10.0.0.21"), nil, StatusFail, "m1, m2, w1"},
+		{"a node without endpoint (down)", noLocal, tun("10.1.0.11", "10.1.0.12"), nil, StatusInfo, "not determinable"},
+		{"no ingress, no state file", noLocal, nil, errors.New("no ingress network"), StatusInfo, "not determinable for m1, m2, w1"},
+		{"state file says shared", LocalSwarmState{NodeID: "n1", Hostname: "m1", AdvertiseAddr: "10.0.0.11:2377"}, tun("10.1.0.12", "10.1.0.21"), nil, StatusFail, "on m1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := checkDataPathSeparated(nodes, nil, tc.local, tc.tunnels, tc.err)
+			if c.Status != tc.want || !strings.Contains(c.Summary, tc.text) {
+				t.Errorf("checkDataPathSeparated = %s %q; want %s containing %q\n%s", c.Status, c.Summary, tc.want, tc.text, evidenceText(c))
+			}
+		})
 	}
 }

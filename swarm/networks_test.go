@@ -70,6 +70,12 @@ func (f *netEngine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.service.Spec = spec
 		f.service.Version.Index++
 		_ = json.NewEncoder(w).Encode(swarmtypes.ServiceUpdateResponse{})
+	case r.Method == http.MethodGet && path == "/networks/ing" && r.URL.Query().Get("verbose") == "true":
+		// as engine 20.10 prints it: an empty VIP is "<nil>", which the SDK's typed decoding rejects
+		_, _ = w.Write([]byte(`{"Name":"ingress","Id":"ing","Ingress":true,"Peers":[{"Name":"a","IP":"10.0.0.11"}],` +
+			`"Services":{"":{"VIP":"<nil>","Ports":[],"LocalLBIndex":0,"Tasks":[` +
+			`{"Name":"ingress-endpoint","EndpointID":"e2","EndpointIP":"10.0.0.3","Info":{"Host IP":"10.1.0.12"}},` +
+			`{"Name":"ingress-endpoint","EndpointID":"e1","EndpointIP":"10.0.0.2","Info":{"Host IP":"10.1.0.11"}}]}}}`))
 	case r.Method == http.MethodDelete && strings.HasPrefix(path, "/networks/"):
 		http.Error(w, `{"message":"rpc error: code = FailedPrecondition desc = network x is in use by task y"}`, http.StatusInternalServerError)
 	default:
@@ -138,5 +144,19 @@ func TestAttachDetachKeepsAliasesWithCAS(t *testing.T) {
 	}
 	if strings.Contains(strings.Join(svcs[0].EnvNames, ","), "hunter2") {
 		t.Errorf("an environment value left the adapter")
+	}
+}
+
+func TestNetworkTunnelEndpoints(t *testing.T) {
+	_, c := newNetEngine(t)
+	eps, err := c.NetworkTunnelEndpoints(t.Context(), "ing")
+	if err != nil {
+		t.Fatalf("NetworkTunnelEndpoints = %v", err)
+	}
+	if len(eps) != 2 || eps[0].HostIP != "10.1.0.11" || eps[1].HostIP != "10.1.0.12" || eps[0].Name != "ingress-endpoint" {
+		t.Errorf("NetworkTunnelEndpoints = %+v", eps)
+	}
+	if _, err := c.NetworkTunnelEndpoints(t.Context(), "nope"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("NetworkTunnelEndpoints(missing) = %v; want ErrNotFound", err)
 	}
 }
