@@ -192,10 +192,10 @@ func TestCIS71ManagerCount(t *testing.T) {
 
 // TestCIS72And79SeparateSwarm: the lab's managers listen on 0.0.0.0:2377 (read from the engine's
 // docker-state.json on this host) and every node carries overlay traffic on its management address (its
-// ingress tunnel endpoint), so 7.2 and 7.9 fail there. Two bare lab nodes made into a swarm of their own,
-// the manager with --listen-addr <ip>:2377, both with --data-path-addr on a second address, pass both.
-// (7.2 passes for a swarm of several managers only when the report runs on each manager's host: from one
-// host the other managers are reported as not observable, an operator unit test.)
+// ingress tunnel endpoint), so 7.2 and 7.9 fail there. Then three bare lab nodes make a swarm of their own,
+// each with --data-path-addr on a second address: A (--listen-addr A:2377), B (default listen 0.0.0.0) and C
+// (--listen-addr C:2377). 7.9 passes; 7.2 fails naming B, which answers a TLS probe of port 2377 on its
+// data-path address; once B has left, 7.2 passes (A from its state file, C from the refused probe).
 func TestCIS72And79SeparateSwarm(t *testing.T) {
 	env := labEnv(t)
 	cfg := crConfig(t, env, "")
@@ -214,16 +214,15 @@ func TestCIS72And79SeparateSwarm(t *testing.T) {
 		t.Errorf("7.9 evidence does not come from the ingress tunnel endpoints: %s", c.evidenceJSON())
 	}
 
-	// a second swarm of two bare nodes, each with a data-path address of its own
-	type bare struct{ n, host, ip, dataIP string }
-	var nodes []bare
-	for i := 0; i < 2; i++ {
+	type bare struct{ n, host, ip, dataIP, id string }
+	var nodes []*bare
+	for i := 0; i < 3; i++ {
 		out := lab(t, env, "node", "add", "bare")
 		f := strings.Fields(crLastLine(out)) // N url ip
 		if len(f) < 3 {
 			t.Fatalf("lab node add printed %q", out)
 		}
-		b := bare{n: f[0], host: f[1], ip: f[2]}
+		b := &bare{n: f[0], host: f[1], ip: f[2]}
 		t.Cleanup(func() { lab(t, env, "node", "remove", b.n) })
 		octets := strings.Split(b.ip, ".")
 		b.dataIP = strings.Join(octets[:3], ".") + ".2" + fmt.Sprintf("%02d", atoiOr(octets[3], 0)%100)
@@ -233,27 +232,51 @@ func TestCIS72And79SeparateSwarm(t *testing.T) {
 		}
 		nodes = append(nodes, b)
 	}
-	m, w := nodes[0], nodes[1]
-	mustDocker(t, env, m.host, "swarm", "init", "--listen-addr", m.ip+":2377", "--advertise-addr", m.ip, "--data-path-addr", m.dataIP)
-	token := mustDocker(t, env, m.host, "swarm", "join-token", "-q", "worker")
-	mustDocker(t, env, w.host, "swarm", "join", "--token", token, "--advertise-addr", w.ip, "--data-path-addr", w.dataIP, m.ip+":2377")
+	a, b, cc := nodes[0], nodes[1], nodes[2]
+	mustDocker(t, env, a.host, "swarm", "init", "--listen-addr", a.ip+":2377", "--advertise-addr", a.ip, "--data-path-addr", a.dataIP)
+	token := mustDocker(t, env, a.host, "swarm", "join-token", "-q", "manager")
+	mustDocker(t, env, b.host, "swarm", "join", "--token", token, "--advertise-addr", b.ip, "--data-path-addr", b.dataIP, a.ip+":2377")
+	mustDocker(t, env, cc.host, "swarm", "join", "--token", token, "--listen-addr", cc.ip+":2377", "--advertise-addr", cc.ip,
+		"--data-path-addr", cc.dataIP, a.ip+":2377")
+	b.id = mustDocker(t, env, b.host, "info", "-f", "{{.Swarm.NodeID}}")
 
-	// the worker's ingress endpoint reaches the manager by gossip
-	eventually(t, 60*time.Second, "7.9 to pass on the two-node swarm", func() bool {
-		r, _ = crRun(t, env, m.host, nil, "--config", cfg)
+	// every node's ingress endpoint reaches A by gossip
+	eventually(t, 90*time.Second, "7.9 to pass on the three-node swarm", func() bool {
+		r, _ = crRun(t, env, a.host, nil, "--config", cfg)
 		return r.check(t, "7.9").Status == "pass"
 	})
 	c = crWant(t, r, "7.9", "pass")
-	for _, b := range nodes {
-		if !strings.Contains(c.evidenceJSON(), b.dataIP) {
-			t.Errorf("7.9 evidence does not show the data-path address %s: %s", b.dataIP, c.evidenceJSON())
+	for _, n := range nodes {
+		if !strings.Contains(c.evidenceJSON(), n.dataIP) {
+			t.Errorf("7.9 evidence does not show the data-path address %s: %s", n.dataIP, c.evidenceJSON())
 		}
 	}
-	c = crWant(t, r, "7.2", "pass")
-	if !strings.Contains(c.evidenceJSON(), m.ip+":2377") {
-		t.Errorf("7.2 evidence does not show the listen address %s:2377: %s", m.ip, c.evidenceJSON())
+	crWant(t, r, "7.1", "pass")
+	c = crWant(t, r, "7.2", "fail")
+	if !strings.Contains(c.evidenceJSON(), b.dataIP+":2377 answered as "+b.id) || !strings.Contains(c.evidenceJSON(), cc.dataIP+":2377 refused") {
+		t.Errorf("7.2 evidence does not show B answering and C refusing on their data-path addresses: %s", c.evidenceJSON())
 	}
-	crWant(t, r, "7.1", "warn") // a single manager
+	if !strings.Contains(c.evidenceJSON(), a.ip+":2377") {
+		t.Errorf("7.2 evidence does not show A's listen address from its state file: %s", c.evidenceJSON())
+	}
+
+	// B leaves: the two managers left are bound to their addresses
+	mustDocker(t, env, a.host, "node", "demote", b.id)
+	mustDocker(t, env, b.host, "swarm", "leave", "--force")
+	eventually(t, 60*time.Second, "B to be removable", func() bool {
+		_, err := docker(t, env, a.host, "node", "rm", "--force", b.id)
+		return err == nil
+	})
+	eventually(t, 90*time.Second, "7.2 to pass without B", func() bool {
+		r, _ = crRun(t, env, a.host, nil, "--config", cfg)
+		return r.check(t, "7.2").Status == "pass"
+	})
+	c = crWant(t, r, "7.2", "pass")
+	if !strings.Contains(c.evidenceJSON(), cc.dataIP+":2377 refused") {
+		t.Errorf("7.2 evidence does not show the refused probe of C: %s", c.evidenceJSON())
+	}
+	crWant(t, r, "7.9", "pass")
+	crWant(t, r, "7.1", "warn") // two managers: an even count
 }
 
 func atoiOr(s string, d int) int {

@@ -238,6 +238,9 @@ type ReportInput struct {
 	// with a routing-mesh sandbox; TunnelsErr says why they could not be read.
 	Tunnels    []swarm.TunnelEndpoint
 	TunnelsErr error
+	// ListenProbes are TLS probes of port 2377 on the nodes' data-path addresses (ListenProbed: they ran).
+	ListenProbes []ListenProbe
+	ListenProbed bool
 	// Domains are the checks other domains contribute (tokens, autolock, certificates, secrets sync), by
 	// domain name; a domain absent from the map is reported as not available in this build.
 	Domains map[string]DomainResult
@@ -265,8 +268,8 @@ var _ ReportEngine = (*swarm.Client)(nil)
 
 // GatherReport reads the swarm for a report: the swarm object must be readable (the report identifies the
 // swarm by it); any other read failure is kept and shows as `error` in the checks that needed it.
-func GatherReport(ctx context.Context, eng ReportEngine, ledger LedgerStore, local LocalSwarmState, now time.Time) (ReportInput, error) {
-	in := ReportInput{Now: now, Local: local, Domains: map[string]DomainResult{}}
+func GatherReport(ctx context.Context, eng ReportEngine, ledger LedgerStore, o GatherOptions, now time.Time) (ReportInput, error) {
+	in := ReportInput{Now: now, Local: o.Local, Domains: map[string]DomainResult{}}
 	var err error
 	if in.Cluster, err = eng.Cluster(ctx); err != nil {
 		return in, err
@@ -283,6 +286,9 @@ func GatherReport(ctx context.Context, eng ReportEngine, ledger LedgerStore, loc
 			in.Tunnels, in.TunnelsErr = eng.NetworkTunnelEndpoints(ctx, n.ID)
 			break
 		}
+	}
+	if o.Prober != nil {
+		in.ListenProbes, in.ListenProbed = probeListenAddrs(ctx, o.Prober, in), in.TunnelsErr == nil && in.NodesErr == nil
 	}
 	if ledger != nil {
 		in.Ledger, in.LedgerErr = ledger.Entries(ctx)
@@ -322,7 +328,7 @@ func BuildReport(in ReportInput, c Config) Report {
 	r := Report{GeneratedAt: now, SwarmID: in.Cluster.ID, Benchmark: Benchmark}
 	r.Checks = append(r.Checks,
 		checkManagerCount(in.Nodes, in.NodesErr),
-		checkListenAddr(in.Nodes, in.NodesErr, in.Local),
+		checkListenAddr(in),
 		checkNetworksEncrypted(vs, netErr),
 		checkSecretsInEnv(in.Services, in.ServicesErr),
 		checkAutolock(in.Cluster),
@@ -438,51 +444,6 @@ func checkManagerCount(nodes []swarm.Node, err error) Check {
 // localStateNote explains where 7.2 and 7.9 read their facts.
 const localStateNote = "the Engine API does not show the listen or data-path address; swarmguard reads them from the " +
 	"engine's own <data-root>/swarm/docker-state.json, which it can do only for the engine it runs beside"
-
-// checkListenAddr is CIS 7.2: the swarm port (2377, and gossip 7946) bound to a specific interface.
-func checkListenAddr(nodes []swarm.Node, nodesErr error, local LocalSwarmState) Check {
-	c := Check{ID: "swarm.listen-address", CIS: "7.2", Title: "Swarm ports are bound to a specific interface",
-		Remediation: "Give each manager a specific listen address: `docker swarm init|join --listen-addr <IP>:2377`; " +
-			"an existing manager must be demoted, leave and rejoin with it. Run `swarmguard report` on each manager's host " +
-			"(or mount /var/lib/docker/swarm/docker-state.json read-only into the controller) so it can be verified."}
-	if nodesErr != nil {
-		return c.errored(nodesErr)
-	}
-	if local.Err != nil {
-		c.Status = StatusInfo
-		c.Summary = "cannot be determined: " + local.Err.Error()
-		c.Evidence = append(c.Evidence, Evidence{Subject: "engine state file", Status: StatusInfo, Note: localStateNote + "; " + local.Err.Error()})
-		return c
-	}
-	var unobserved []string
-	for _, n := range nodes {
-		if n.Role != "manager" || n.ID == local.NodeID {
-			continue
-		}
-		unobserved = append(unobserved, nodeName(n))
-	}
-	e := Evidence{Subject: "manager " + orNone(local.Hostname), Facts: map[string]string{
-		"listen_addr": orNone(local.ListenAddr), "advertise_addr": orNone(local.AdvertiseAddr), "source": local.Source}}
-	if unspecified(local.ListenAddr) {
-		e.Status, e.Note = StatusFail, "listens on every interface"
-	} else {
-		e.Status, e.Note = StatusPass, "bound to "+addrHost(local.ListenAddr)
-	}
-	c.Evidence = append(c.Evidence, e)
-	if len(unobserved) > 0 {
-		c.Evidence = append(c.Evidence, Evidence{Subject: "other managers", Status: StatusInfo,
-			Facts: map[string]string{"not_observed": strings.Join(unobserved, ", ")}, Note: localStateNote})
-	}
-	switch {
-	case e.Status == StatusFail:
-		c.Status, c.Summary = StatusFail, fmt.Sprintf("manager %s listens on %s (every interface)", orNone(local.Hostname), local.ListenAddr)
-	case len(unobserved) > 0:
-		c.Status, c.Summary = StatusInfo, fmt.Sprintf("manager %s is bound to %s; not determinable for %s from here", orNone(local.Hostname), addrHost(local.ListenAddr), strings.Join(unobserved, ", "))
-	default:
-		c.Status, c.Summary = StatusPass, fmt.Sprintf("the only manager, %s, is bound to %s", orNone(local.Hostname), addrHost(local.ListenAddr))
-	}
-	return c
-}
 
 // checkDataPathSeparated is CIS 7.9: management and data plane traffic on different addresses. Two sources:
 // the engine's own state file for the node swarmguard runs beside, and, for every node, the ingress

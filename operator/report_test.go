@@ -14,6 +14,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -90,6 +91,8 @@ func sampleInput(t testing.TB) (ReportInput, Config) {
 		// m2 and m3 carry overlay traffic on their management addresses; w1 on a data network (10.1.0.21)
 		Tunnels: []swarm.TunnelEndpoint{{Name: "ingress-endpoint", HostIP: "10.0.0.11"}, {Name: "ingress-endpoint", HostIP: "10.0.0.12"},
 			{Name: "ingress-endpoint", HostIP: "10.0.0.13"}, {Name: "ingress-endpoint", HostIP: "10.1.0.21"}},
+		// nothing listens on port 2377 on w1's data-path address (workers do not serve it)
+		ListenProbed: true, ListenProbes: []ListenProbe{{Addr: "10.1.0.21:2377", Refused: true}},
 		Domains: map[string]DomainResult{},
 	}
 	return in, cfg
@@ -301,7 +304,7 @@ func TestListenAndDataPath(t *testing.T) {
 		{"state unreadable", one, unreadable, StatusInfo, StatusInfo},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := checkListenAddr(tc.nodes, nil, tc.local).Status; got != tc.listen {
+			if got := checkListenAddr(ReportInput{Nodes: tc.nodes, Local: tc.local, TunnelsErr: errors.New("no ingress")}).Status; got != tc.listen {
 				t.Errorf("checkListenAddr = %s; want %s", got, tc.listen)
 			}
 			if got := checkDataPathSeparated(tc.nodes, nil, tc.local, nil, errors.New("no ingress")).Status; got != tc.data {
@@ -578,5 +581,52 @@ func TestDataPathFromTunnels(t *testing.T) {
 				t.Errorf("checkDataPathSeparated = %s %q; want %s containing %q\n%s", c.Status, c.Summary, tc.want, tc.text, evidenceText(c))
 			}
 		})
+	}
+}
+
+func TestListenAddrFromProbes(t *testing.T) {
+	nodes := []swarm.Node{
+		{ID: "n1", Hostname: "m1", Role: "manager", Addr: "10.0.0.11", ManagerAddr: "10.0.0.11:2377"},
+		{ID: "n2", Hostname: "m2", Role: "manager", Addr: "10.0.0.12", ManagerAddr: "10.0.0.12:2377"},
+		{ID: "n3", Hostname: "m3", Role: "manager", Addr: "10.0.0.13", ManagerAddr: "10.0.0.13:2377"},
+	}
+	tun := func(ips ...string) []swarm.TunnelEndpoint {
+		var out []swarm.TunnelEndpoint
+		for _, ip := range ips {
+			out = append(out, swarm.TunnelEndpoint{HostIP: ip})
+		}
+		return out
+	}
+	local := LocalSwarmState{NodeID: "n1", Hostname: "m1", ListenAddr: "10.0.0.11:2377", AdvertiseAddr: "10.0.0.11:2377", DataPathAddr: "10.1.0.11"}
+	refused := func(ip string) ListenProbe { return ListenProbe{Addr: ip + ":2377", Refused: true} }
+	for _, tc := range []struct {
+		name string
+		in   ReportInput
+		want CheckStatus
+		text string
+	}{
+		{"all bound", ReportInput{Nodes: nodes, Local: local, Tunnels: tun("10.1.0.11", "10.1.0.12", "10.1.0.13"), ListenProbed: true,
+			ListenProbes: []ListenProbe{refused("10.1.0.12"), refused("10.1.0.13")}}, StatusPass, "3 manager(s) bound"},
+		{"one answers on its data path", ReportInput{Nodes: nodes, Local: local, Tunnels: tun("10.1.0.11", "10.1.0.12", "10.1.0.13"), ListenProbed: true,
+			ListenProbes: []ListenProbe{{Addr: "10.1.0.12:2377", NodeID: "n2"}, refused("10.1.0.13")}}, StatusFail, "m2"},
+		{"a probe timed out", ReportInput{Nodes: nodes, Local: local, Tunnels: tun("10.1.0.11", "10.1.0.12", "10.1.0.13"), ListenProbed: true,
+			ListenProbes: []ListenProbe{refused("10.1.0.12"), {Addr: "10.1.0.13:2377", Err: "i/o timeout"}}}, StatusInfo, "not determinable for m2, m3"},
+		{"data path shared: nothing to probe", ReportInput{Nodes: nodes, Local: local, Tunnels: tun("10.1.0.11", "10.0.0.12", "10.0.0.13"), ListenProbed: true},
+			StatusInfo, "not determinable for m2, m3; bound: m1"},
+		{"a node without endpoint", ReportInput{Nodes: nodes, Local: local, Tunnels: tun("10.1.0.11", "10.1.0.12"), ListenProbed: true,
+			ListenProbes: []ListenProbe{refused("10.1.0.12")}}, StatusInfo, "not determinable"},
+		{"local wildcard", ReportInput{Nodes: nodes, Local: LocalSwarmState{NodeID: "n1", Hostname: "m1", ListenAddr: "0.0.0.0:2377", AdvertiseAddr: "10.0.0.11:2377"},
+			Tunnels: tun("10.0.0.11", "10.1.0.12", "10.1.0.13"), ListenProbed: true, ListenProbes: []ListenProbe{refused("10.1.0.12"), refused("10.1.0.13")}}, StatusFail, "m1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := checkListenAddr(tc.in)
+			if c.Status != tc.want || !strings.Contains(c.Summary, tc.text) {
+				t.Errorf("checkListenAddr = %s %q; want %s containing %q\n%s", c.Status, c.Summary, tc.want, tc.text, evidenceText(c))
+			}
+		})
+	}
+	in := ReportInput{Nodes: nodes, Local: local, Tunnels: tun("10.1.0.11", "10.0.0.12", "10.1.0.13")}
+	if got := listenProbeTargets(in); !slices.Equal(got, []string{"10.1.0.13"}) {
+		t.Errorf("listenProbeTargets = %v", got)
 	}
 }

@@ -123,7 +123,7 @@ func reportSummary(r operator.Report) string {
 // buildReport reads everything the report needs and evaluates it.
 func buildReport(ctx context.Context, a *app, c *swarm.Client, now time.Time) (operator.Report, operator.ReportInput, error) {
 	local := readLocalSwarmState(ctx, c)
-	in, err := operator.GatherReport(ctx, c, a.ledger(c), local, now)
+	in, err := operator.GatherReport(ctx, c, a.ledger(c), operator.GatherOptions{Local: local, Prober: a.pkiSources().Prober}, now)
 	if err != nil {
 		return operator.Report{}, in, err
 	}
