@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/swarmguard/swarmguard/secrets"
@@ -32,12 +33,19 @@ const (
 	DetailFingerprint    = "fingerprint" // the credential in force after the entry
 	DetailOldFingerprint = "old_fingerprint"
 	DetailNewFingerprint = "new_fingerprint"
+	// DetailSecretFingerprint is the fingerprint of a join token's secret part alone (its last '-' field).
+	// A root CA rotation changes a token's CA-digest part but not its secret; comparing this one tells a
+	// rotation of the secret from a new CA digest.
+	DetailSecretFingerprint = "secret_fingerprint"
 	DetailSwarmID        = "swarm_id"
 	DetailError          = "error"
 	DetailVaultPath      = "vault_path"
 	DetailVaultVersion   = "vault_version"
 	DetailAction         = "action"
 )
+
+// ledgerRecordTimeout bounds recording a rotation that already happened, after its pass's context ended.
+const ledgerRecordTimeout = 30 * time.Second
 
 // TokenKinds are the join-token kinds, in the order they are handled.
 var TokenKinds = []string{swarm.TokenWorker, swarm.TokenManager}
@@ -62,6 +70,9 @@ type CredentialClock struct {
 	Age time.Duration
 	// Fingerprint is the credential's fingerprint the entry recorded.
 	Fingerprint string
+	// SecretFingerprint is the fingerprint of a join token's secret part the entry recorded (empty for
+	// other credentials and for entries written before it was recorded).
+	SecretFingerprint string
 }
 
 // credentialClock reads the clock of a ledger kind: its newest successful rotation or adoption.
@@ -74,7 +85,31 @@ func credentialClock(entries []swarm.Entry, kind string, now time.Time) Credenti
 	if fp == "" {
 		fp = e.Details[DetailNewFingerprint]
 	}
-	return CredentialClock{Tracked: true, Adopted: e.Result == swarm.ResultAdopted, Since: e.At, Age: max(now.Sub(e.At), 0), Fingerprint: fp}
+	return CredentialClock{Tracked: true, Adopted: e.Result == swarm.ResultAdopted, Since: e.At, Age: max(now.Sub(e.At), 0), Fingerprint: fp,
+		SecretFingerprint: e.Details[DetailSecretFingerprint]}
+}
+
+// tokenSecretFingerprint is the hex SHA-256 of a join token's secret part (SWMTKN-1-<CA digest>-<secret>).
+func tokenSecretFingerprint(tok swarm.Sensitive) string {
+	v := tok.Reveal()
+	i := strings.LastIndexByte(v, '-')
+	if v == "" || i < 0 {
+		return ""
+	}
+	return swarm.NewSensitive(v[i+1:]).Fingerprint()
+}
+
+// ChangedOutsideLedger reports whether the swarm's current token is not the one the ledger's clock
+// recorded: it was rotated without a record (docker swarm join-token --rotate, or a holder stopped between
+// rotating and recording). A root CA rotation, which changes only the CA-digest part, is not a change.
+func (c CredentialClock) ChangedOutsideLedger(tok swarm.Sensitive) bool {
+	if !c.Tracked || tok.IsZero() {
+		return false
+	}
+	if c.SecretFingerprint != "" {
+		return c.SecretFingerprint != tokenSecretFingerprint(tok)
+	}
+	return c.Fingerprint != "" && c.Fingerprint != tok.Fingerprint()
 }
 
 // TokenDecision is what the policy says of one join token.
@@ -182,12 +217,17 @@ func (t *Tokens) Rotate(ctx context.Context, kinds []string, env TaskEnv) ([]Tok
 		entries = append(entries, swarm.Entry{Kind: TokenLedgerKind(r.Kind), At: at, Actor: env.Actor, Reason: env.Reason, Result: swarm.ResultOK,
 			Details: map[string]string{
 				DetailOldFingerprint: r.Old.Fingerprint(), DetailNewFingerprint: r.New.Fingerprint(),
-				DetailFingerprint: r.New.Fingerprint(), DetailSwarmID: r.SwarmID,
+				DetailFingerprint: r.New.Fingerprint(), DetailSecretFingerprint: tokenSecretFingerprint(r.New), DetailSwarmID: r.SwarmID,
 			}})
 		tokLog(env).Info("rotated join token", "kind", r.Kind, "old_fingerprint", r.Old.Short(), "new_fingerprint", r.New.Short(), "actor", env.Actor, "reason", env.Reason)
 	}
-	if _, err := t.Ledger.Append(ctx, entries...); err != nil {
-		return out, fmt.Errorf("the join tokens were rotated, but recording it in the ledger failed: %w (the schedule may rotate them again early)", err)
+	// The rotation happened: record it even when this pass's context ended meanwhile (the lease lapsed
+	// during a stall). A record of what was done is always right; a lost one would make the next holder
+	// rotate again for the same due time.
+	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ledgerRecordTimeout)
+	defer cancel()
+	if _, err := t.Ledger.Append(lctx, entries...); err != nil {
+		return out, fmt.Errorf("the join tokens were rotated, but recording it in the ledger failed: %w (the next pass records the new tokens instead of rotating again)", err)
 	}
 	if t.Config.Publish.VaultPath != "" {
 		if _, err := t.Publish(ctx, env); err != nil {
@@ -274,10 +314,18 @@ func (t *Tokens) Run(ctx context.Context, env TaskEnv) error {
 			maxAge, tok = t.Config.Manager.MaxAge.D(), cl.ManagerToken
 		}
 		d := DecideToken(kind, entries, maxAge, t.Config.Adopt, at)
+		reason := "first seen: clock started (tokens.adopt)"
+		if d.Clock.ChangedOutsideLedger(tok) {
+			// Rotating now would rotate twice for one due time: record the token the swarm has and restart
+			// its clock instead.
+			d = TokenDecision{Kind: kind, Clock: d.Clock, MaxAge: maxAge, Adopt: true,
+				Why: fmt.Sprintf("%s token changed outside the ledger: its clock starts now", kind)}
+			reason = "changed outside the ledger (a manual rotation, or a holder stopped between rotating and recording): clock started"
+		}
 		switch {
 		case d.Adopt:
-			adopt = append(adopt, swarm.Entry{Kind: TokenLedgerKind(kind), At: at, Actor: env.Actor, Reason: "first seen: clock started (tokens.adopt)",
-				Result: swarm.ResultAdopted, Details: map[string]string{DetailFingerprint: tok.Fingerprint(), DetailSwarmID: cl.ID}})
+			adopt = append(adopt, swarm.Entry{Kind: TokenLedgerKind(kind), At: at, Actor: env.Actor, Reason: reason,
+				Result: swarm.ResultAdopted, Details: map[string]string{DetailFingerprint: tok.Fingerprint(), DetailSecretFingerprint: tokenSecretFingerprint(tok), DetailSwarmID: cl.ID}})
 		case d.Due:
 			due = append(due, kind)
 			whys = append(whys, d.Why)
@@ -371,7 +419,7 @@ func TokenFindings(cfg TokensConfig, cl swarm.Cluster, entries []swarm.Entry, no
 		out = append(out, TokenFinding{
 			Kind: kind, Fingerprint: tok.Short(), Tracked: d.Clock.Tracked, Adopted: d.Clock.Adopted, Since: d.Clock.Since,
 			Age: Duration(d.Clock.Age), MaxAge: Duration(maxAge), Due: d.Due,
-			ChangedOutside: d.Clock.Tracked && d.Clock.Fingerprint != "" && d.Clock.Fingerprint != tok.Fingerprint(),
+			ChangedOutside: d.Clock.ChangedOutsideLedger(tok),
 		})
 	}
 	return out

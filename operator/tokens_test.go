@@ -194,6 +194,16 @@ func TestTokensRun(t *testing.T) {
 			tokEntry(swarm.KindJoinTokenWorker, swarm.ResultOK, tokT0.Add(-721*time.Hour), "x"),
 			tokEntry(swarm.KindJoinTokenManager, swarm.ResultOK, tokT0.Add(-time.Hour), "y")},
 			wantLedger: []string{"join-token-worker/ok", "join-token-manager/ok", "join-token-worker/ok"}, wantRotate: "rotate worker=true manager=false", wantPublish: 1},
+		{name: "changed outside the ledger is recorded, not rotated again", ledger: []swarm.Entry{
+			tokEntry(swarm.KindJoinTokenWorker, swarm.ResultOK, tokT0.Add(-721*time.Hour), "an-older-token"),
+			tokEntry(swarm.KindJoinTokenManager, swarm.ResultOK, tokT0.Add(-time.Hour), "y")},
+			wantLedger: []string{"join-token-worker/ok", "join-token-manager/ok", "join-token-worker/adopted"}},
+		{name: "a new CA digest alone is not a rotation", ledger: []swarm.Entry{
+			{Kind: swarm.KindJoinTokenWorker, At: tokT0.Add(-721 * time.Hour), Result: swarm.ResultOK, Details: map[string]string{
+				DetailFingerprint:       swarm.NewSensitive("SWMTKN-1-olddigest-worker0secretpart").Fingerprint(),
+				DetailSecretFingerprint: swarm.NewSensitive("worker0secretpart").Fingerprint()}},
+			tokEntry(swarm.KindJoinTokenManager, swarm.ResultOK, tokT0.Add(-time.Hour), "y")},
+			wantLedger: []string{"join-token-worker/ok", "join-token-manager/ok", "join-token-worker/ok"}, wantRotate: "rotate worker=true manager=false"},
 		{name: "stale publication is republished", publish: true, ledger: []swarm.Entry{
 			tokEntry(swarm.KindJoinTokenWorker, swarm.ResultOK, tokT0.Add(-time.Hour), "x"),
 			tokEntry(swarm.KindJoinTokenManager, swarm.ResultOK, tokT0.Add(-time.Hour), "y")},
@@ -209,7 +219,22 @@ func TestTokensRun(t *testing.T) {
 			if tc.cfg != nil {
 				tc.cfg(&cfg)
 			}
-			eng, led, pub := newTokEngine(), &tokLedger{entries: tc.ledger}, &tokPublisher{}
+			eng, pub := newTokEngine(), &tokPublisher{}
+			// "x" and "y" stand for the fingerprints of the tokens the swarm has now; anything else is a
+			// token the swarm no longer has.
+			var ledger []swarm.Entry
+			for _, e := range tc.ledger {
+				d := map[string]string{}
+				for k, v := range e.Details {
+					d[k] = map[string]string{"x": swarm.NewSensitive(eng.worker).Fingerprint(), "y": swarm.NewSensitive(eng.manager).Fingerprint()}[v]
+					if d[k] == "" {
+						d[k] = v
+					}
+				}
+				e.Details = d
+				ledger = append(ledger, e)
+			}
+			led := &tokLedger{entries: ledger}
 			if tc.publish {
 				cfg.Publish.VaultPath = "secret/swarm/join-tokens"
 			}
