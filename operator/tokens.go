@@ -37,11 +37,11 @@ const (
 	// A root CA rotation changes a token's CA-digest part but not its secret; comparing this one tells a
 	// rotation of the secret from a new CA digest.
 	DetailSecretFingerprint = "secret_fingerprint"
-	DetailSwarmID        = "swarm_id"
-	DetailError          = "error"
-	DetailVaultPath      = "vault_path"
-	DetailVaultVersion   = "vault_version"
-	DetailAction         = "action"
+	DetailSwarmID           = "swarm_id"
+	DetailError             = "error"
+	DetailVaultPath         = "vault_path"
+	DetailVaultVersion      = "vault_version"
+	DetailAction            = "action"
 )
 
 // ledgerRecordTimeout bounds recording a rotation that already happened, after its pass's context ended.
