@@ -34,7 +34,7 @@ test-unit: ## Unit tests with the race detector; no daemon needed
 
 integration: test-deps ## Integration tests against the running lab (make lab) and its Vault
 	@mkdir -p .lab
-	$(GO) test -race -count=1 -tags integration -timeout 60m -v ./integration/... 2>&1 | tee .lab/integration.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)' ; exit $${PIPESTATUS[0]}
+	$(GO) test -race -count=1 -tags integration -timeout 60m -v ./integration/ 2>&1 | tee .lab/integration.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)' ; exit $${PIPESTATUS[0]}
 
 test-deps: ## Install what integration tests use besides the lab: promtool (prometheus), chromium
 	@command -v promtool >/dev/null && command -v chromium >/dev/null || \
