@@ -441,10 +441,6 @@ func checkManagerCount(nodes []swarm.Node, err error) Check {
 	return c
 }
 
-// localStateNote explains where 7.2 and 7.9 read their facts.
-const localStateNote = "the Engine API does not show the listen or data-path address; swarmguard reads them from the " +
-	"engine's own <data-root>/swarm/docker-state.json, which it can do only for the engine it runs beside"
-
 // checkDataPathSeparated is CIS 7.9: management and data plane traffic on different addresses. Two sources:
 // the engine's own state file for the node swarmguard runs beside, and, for every node, the ingress
 // network's endpoints, whose tunnel address is the node's data-path address (a node's management address is
