@@ -196,7 +196,7 @@ type Webhook struct {
 
 // ReportConfig holds report defaults.
 type ReportConfig struct {
-	FailOn string `yaml:"fail_on"` // "" | warn | fail: exit 1 at or above this status
+	FailOn string `yaml:"fail_on"` // "" | none | warn | fail: exit 1 at or above this status
 }
 
 // DefaultConfig is the configuration before any file, environment or flag: safe, observing, changing nothing

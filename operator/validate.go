@@ -182,7 +182,7 @@ func (c Config) Validate() Problems {
 		}
 	}
 	if c.Report.FailOn != "" {
-		oneOf("report.fail_on", c.Report.FailOn, "warn", "fail")
+		oneOf("report.fail_on", c.Report.FailOn, "none", "warn", "fail")
 	}
 	return ps
 }
