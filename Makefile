@@ -58,7 +58,9 @@ image: build ## Build the FROM-scratch image $(IMAGE) on the lab's first node an
 	. $(LAB_ENV_FILE) && docker image inspect $(IMAGE) >/dev/null
 	$(LAB) load-image $(IMAGE)
 
-deploy: image ## Deploy charts/swarmguard/stack.yml onto the lab as stack "swarmguard"
+deploy: image ## Deploy charts/swarmguard/stack.yml onto the lab as stack "swarmguard" (placeholder Vault/HMAC secrets when missing)
+	. $(LAB_ENV_FILE) && for s in swarmguard_vault_role_id swarmguard_vault_secret_id swarmguard_hmac_key; do \
+	  docker secret inspect $$s >/dev/null 2>&1 || head -c 32 /dev/urandom | base64 | docker secret create $$s - >/dev/null; done
 	. $(LAB_ENV_FILE) && SWARMGUARD_IMAGE=$(IMAGE) SWARMGUARD_CONFIG_HASH=$$(sha256sum charts/swarmguard/config.yaml | cut -c1-12) \
 	  docker stack deploy --resolve-image never -c charts/swarmguard/stack.yml swarmguard
 
