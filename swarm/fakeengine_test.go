@@ -29,23 +29,13 @@ func newFakeEngine(t *testing.T) (*fakeEngine, *Client) {
 	t.Helper()
 	f := &fakeEngine{configs: map[string]*swarmtypes.Config{}, calls: map[string]int{}}
 	f.info.Swarm = swarmtypes.Info{NodeID: "node1", LocalNodeState: "active", ControlAvailable: true}
-	srv := httptest.NewServer(f)
-	t.Cleanup(srv.Close)
-	c, err := New(Options{Host: "tcp://" + strings.TrimPrefix(srv.URL, "http://"), APITimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return f, c
+	return f, serveFake(t, f)
 }
 
 func (f *fakeEngine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	w.Header().Set("Api-Version", "1.41")
-	path := r.URL.Path
-	if i := strings.Index(path[1:], "/"); strings.HasPrefix(path, "/v1.") && i > 0 {
-		path = path[i+1:]
-	}
+	path := apiPath(w, r)
 	f.calls[r.Method+" "+path]++
 	switch {
 	case path == "/_ping":
@@ -104,4 +94,27 @@ func (f *fakeEngine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		http.Error(w, `{"message":"page not found"}`, http.StatusNotFound)
 	}
+}
+
+// serveFake starts h as a Docker Engine API server for the test and returns a real client pointed at it:
+// the network is faked, not the SDK.
+func serveFake(t *testing.T, h http.Handler) *Client {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	c, err := New(Options{Host: "tcp://" + strings.TrimPrefix(srv.URL, "http://"), APITimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// apiPath is the request's path without its /v1.NN version prefix; every fake answers the API version 1.41.
+func apiPath(w http.ResponseWriter, r *http.Request) string {
+	w.Header().Set("Api-Version", "1.41")
+	path := r.URL.Path
+	if i := strings.Index(path[1:], "/"); strings.HasPrefix(path, "/v1.") && i > 0 {
+		path = path[i+1:]
+	}
+	return path
 }

@@ -4,13 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/moby/moby/api/types/network"
 	swarmtypes "github.com/moby/moby/api/types/swarm"
@@ -30,23 +28,13 @@ type netEngine struct {
 func newNetEngine(t *testing.T) (*netEngine, *Client) {
 	t.Helper()
 	f := &netEngine{}
-	srv := httptest.NewServer(f)
-	t.Cleanup(srv.Close)
-	c, err := New(Options{Host: "tcp://" + strings.TrimPrefix(srv.URL, "http://"), APITimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return f, c
+	return f, serveFake(t, f)
 }
 
 func (f *netEngine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	w.Header().Set("Api-Version", "1.41")
-	path := r.URL.Path
-	if i := strings.Index(path[1:], "/"); strings.HasPrefix(path, "/v1.") && i > 0 {
-		path = path[i+1:]
-	}
+	path := apiPath(w, r)
 	switch {
 	case path == "/_ping":
 		_, _ = w.Write([]byte("OK"))

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -35,23 +34,13 @@ func newSecretsEngine(t *testing.T) (*secretsEngine, *Client) {
 		PreviousSpec: &swarmtypes.ServiceSpec{TaskTemplate: swarmtypes.TaskSpec{ContainerSpec: &swarmtypes.ContainerSpec{Secrets: []*swarmtypes.SecretReference{
 			{SecretID: "s0", SecretName: "db-00000000", File: &swarmtypes.SecretReferenceFileTarget{Name: "pw"}}}}}},
 		UpdateStatus: &swarmtypes.UpdateStatus{State: swarmtypes.UpdateStateCompleted, StartedAt: &started, Message: "done"}}
-	srv := httptest.NewServer(f)
-	t.Cleanup(srv.Close)
-	c, err := New(Options{Host: "tcp://" + strings.TrimPrefix(srv.URL, "http://"), APITimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return f, c
+	return f, serveFake(t, f)
 }
 
 func (f *secretsEngine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	w.Header().Set("Api-Version", "1.41")
-	path := r.URL.Path
-	if i := strings.Index(path[1:], "/"); strings.HasPrefix(path, "/v1.") && i > 0 {
-		path = path[i+1:]
-	}
+	path := apiPath(w, r)
 	f.calls = append(f.calls, r.Method+" "+path)
 	f.filters[path] = r.URL.Query().Get("filters")
 	switch {

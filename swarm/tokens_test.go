@@ -5,12 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	swarmtypes "github.com/moby/moby/api/types/swarm"
 )
@@ -34,23 +32,13 @@ func newTokFakeSwarm(t *testing.T) (*tokFakeSwarm, *Client) {
 	f.sw.ID = "swarm1"
 	f.sw.Version.Index = 10
 	f.sw.JoinTokens = swarmtypes.JoinTokens{Worker: "SWMTKN-1-digest-w0secretpart", Manager: "SWMTKN-1-digest-m0secretpart"}
-	srv := httptest.NewServer(f)
-	t.Cleanup(srv.Close)
-	c, err := New(Options{Host: "tcp://" + strings.TrimPrefix(srv.URL, "http://"), APITimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return f, c
+	return f, serveFake(t, f)
 }
 
 func (f *tokFakeSwarm) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	w.Header().Set("Api-Version", "1.41")
-	path := r.URL.Path
-	if i := strings.Index(path[1:], "/"); strings.HasPrefix(path, "/v1.") && i > 0 {
-		path = path[i+1:]
-	}
+	path := apiPath(w, r)
 	switch {
 	case path == "/_ping":
 		_, _ = w.Write([]byte("OK"))
