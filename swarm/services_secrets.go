@@ -98,20 +98,9 @@ func (c *Client) ServicesSecrets(ctx context.Context) ([]ServiceSecrets, error) 
 	return out, nil
 }
 
-// inspectForSecrets reads one service (one API call).
-func (c *Client) inspectForSecrets(ctx context.Context, id string) (swarmtypes.Service, error) {
-	cctx, cancel := c.call(ctx)
-	defer cancel()
-	res, err := c.api.ServiceInspect(cctx, id, client.ServiceInspectOptions{})
-	if err != nil {
-		return swarmtypes.Service{}, mapErr(fmt.Sprintf("inspecting service %s", id), err)
-	}
-	return res.Service, nil
-}
-
 // ServiceSecrets reads one service's secret references and update state.
 func (c *Client) ServiceSecrets(ctx context.Context, id string) (ServiceSecrets, error) {
-	s, err := c.inspectForSecrets(ctx, id)
+	s, err := c.inspectService(ctx, id)
 	if err != nil {
 		return ServiceSecrets{}, err
 	}
@@ -122,7 +111,7 @@ func (c *Client) ServiceSecrets(ctx context.Context, id string) (ServiceSecrets,
 // changed since then is ErrConflict (re-read and decide again). The rest of the spec is kept as it is, so
 // the service's own update config drives the rollout.
 func (c *Client) UpdateServiceSecrets(ctx context.Context, id string, version uint64, refs []SecretRef) error {
-	s, err := c.inspectForSecrets(ctx, id)
+	s, err := c.inspectService(ctx, id)
 	if err != nil {
 		return err
 	}
