@@ -201,6 +201,11 @@ func (a *app) rotateCA(ctx context.Context, fl rotateCAFlags) error {
 		}
 	}
 	fmt.Fprintf(a.stdout, "root CA rotation complete: %d/%d nodes on the new root (%s) in %s\n", p.OnNewRoot, p.Total, root, time.Since(began).Truncate(time.Second))
+	// The CA-digest part of every join token changed with the root: publish the tokens again (a no-op
+	// unless tokens.publish.vault_path is set; the controller's tokens pass would do it at its next run).
+	if err := a.republishTokens(ctx, c); err != nil {
+		return failed(fmt.Errorf("the root CA rotation completed, but %w; the controller's tokens pass retries it", err))
+	}
 	return nil
 }
 
