@@ -139,6 +139,9 @@ func TestUsageErrors(t *testing.T) {
 		{"bad format", []string{"version", "--format", "xml"}, `--format "xml" is not one of table, json`},
 		{"bad log level flag", []string{"status", "--log-level", "loud"}, "log.level"},
 		{"bad api timeout flag", []string{"status", "--api-timeout", "soon"}, "docker.api_timeout"},
+		{"format on a text-only command", []string{"run", "--once", "--format", "json"}, `--format "json" is not available here`},
+		{"output on a text-only command", []string{"rotate", "ca", "--output", "x.json"}, "--output is not available here"},
+		{"format on config check", []string{"config", "check", "--format", "json"}, "prints plain text"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

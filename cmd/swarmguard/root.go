@@ -124,6 +124,9 @@ swarm manager.`,
 		return &usageError{fmt.Errorf("%w (see `%s --help`)", err, c.CommandPath())}
 	})
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		if err := checkTextOnly(cmd, a); err != nil {
+			return err
+		}
 		// Commands that need no configuration (version, completion, help) skip loading it.
 		if cmd.Annotations["config"] == "none" {
 			return nil
@@ -153,6 +156,16 @@ swarm manager.`,
 		}
 		root.AddCommand(c)
 	}
+	// Commands that print a plain-text log of what they do (progress, a plan) take no --format or --output:
+	// say so rather than ignore the flags.
+	for _, path := range [][]string{{"rotate", "ca"}, {"remediate", "network"}, {"run"}, {"health"}, {"config", "check"}} {
+		if c, _, err := root.Find(path); err == nil && c != root {
+			if c.Annotations == nil {
+				c.Annotations = map[string]string{}
+			}
+			c.Annotations["output"] = "text"
+		}
+	}
 	root.InitDefaultCompletionCmd()
 	root.InitDefaultHelpCmd()
 	for _, c := range root.Commands() {
@@ -167,6 +180,20 @@ swarm manager.`,
 	}
 	setUsageArgs(root)
 	return root
+}
+
+// checkTextOnly refuses --format and --output on commands that print a plain-text log.
+func checkTextOnly(cmd *cobra.Command, a *app) error {
+	if cmd.Annotations["output"] != "text" {
+		return nil
+	}
+	if a.format != "" && a.format != "table" {
+		return usageErr("%s prints plain text; --format %q is not available here", cmd.CommandPath(), a.format)
+	}
+	if a.output != "" {
+		return usageErr("%s prints plain text as it goes; --output is not available here (redirect stdout instead)", cmd.CommandPath())
+	}
+	return nil
 }
 
 // noConfig marks a command tree as needing no configuration.
