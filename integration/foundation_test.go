@@ -46,6 +46,9 @@ func TestFoundationStatus(t *testing.T) {
 		NodeCertExpiry *string `json:"node_cert_expiry"`
 		Autolock       *bool   `json:"autolock"`
 		Ledger         []any   `json:"ledger"`
+		Lease          *struct {
+			Name string `json:"name"`
+		} `json:"lease"`
 	}
 	if err := json.Unmarshal([]byte(r.Stdout), &st); err != nil {
 		t.Fatalf("status JSON: %v\n%s", err, r.Stdout)
@@ -77,8 +80,8 @@ func TestFoundationStatus(t *testing.T) {
 	if st.Swarm.ID != want {
 		t.Errorf("swarm.id = %q; docker info says %q", st.Swarm.ID, want)
 	}
-	if st.NodeCertExpiry == nil || *st.NodeCertExpiry == "" || st.Autolock == nil || st.Ledger == nil {
-		t.Errorf("node_cert_expiry %v, autolock %v, ledger %v: want all present", st.NodeCertExpiry, st.Autolock, st.Ledger)
+	if st.NodeCertExpiry == nil || *st.NodeCertExpiry == "" || st.Autolock == nil || st.Ledger == nil || st.Lease == nil || st.Lease.Name != "swarmguard-lease" {
+		t.Errorf("node_cert_expiry %v, autolock %v, ledger %v, lease %v: want all present", st.NodeCertExpiry, st.Autolock, st.Ledger, st.Lease)
 	}
 	tbl := runSG(t, env, nil, "status")
 	if tbl.Code != 0 || !strings.Contains(tbl.Stdout, "leader") || !strings.Contains(tbl.Stdout, st.Swarm.ID) {

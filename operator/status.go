@@ -19,6 +19,9 @@ type Status struct {
 	Ledger         []StatusLedger `json:"ledger"`
 	// LedgerError is set when the ledger could not be read; the rest of the status still stands.
 	LedgerError string `json:"ledger_error,omitempty"`
+	// Lease is who acts now (holder empty: nobody); LeaseError is set when it could not be read.
+	Lease      *LeaseInfo `json:"lease,omitempty"`
+	LeaseError string     `json:"lease_error,omitempty"`
 }
 
 // StatusSwarm identifies the swarm.
@@ -72,7 +75,7 @@ type StatusLedger struct {
 }
 
 // ReadStatus observes the swarm. A ledger that cannot be read is reported in LedgerError, not taken for empty.
-func ReadStatus(ctx context.Context, sw SwarmReader, host string, ledger LedgerStore) (Status, error) {
+func ReadStatus(ctx context.Context, sw SwarmReader, host string, ledger LedgerStore, lease LeaseStore, leaseName string) (Status, error) {
 	self, err := sw.Check(ctx)
 	if err != nil {
 		return Status{}, err
@@ -113,6 +116,14 @@ func ReadStatus(ctx context.Context, sw SwarmReader, host string, ledger LedgerS
 		}
 		for _, e := range entries {
 			st.Ledger = append(st.Ledger, StatusLedger{Kind: e.Kind, At: e.At.UTC().Format(time.RFC3339), Actor: e.Actor, Reason: e.Reason, Result: e.Result, Details: e.Details})
+		}
+	}
+	if lease != nil {
+		li, err := ReadLease(ctx, lease, leaseName)
+		if err != nil {
+			st.LeaseError = err.Error()
+		} else {
+			st.Lease = &li
 		}
 	}
 	return st, nil

@@ -29,7 +29,7 @@ func newStatusCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			st, err := operator.ReadStatus(cmd.Context(), c, c.Host(), a.ledger(c))
+			st, err := operator.ReadStatus(cmd.Context(), c, c.Host(), a.ledger(c), c, a.cfg.Lease.Name)
 			if err != nil {
 				return err
 			}
@@ -56,7 +56,16 @@ func statusTable(w io.Writer, st operator.Status) error {
 	if st.Swarm.RootRotationInProgress {
 		fmt.Fprint(w, " (root rotation in progress)")
 	}
-	fmt.Fprintf(w, "\nnode certificate expiry: %s\nautolock: %v\n\n", st.NodeCertExpiry, st.Autolock)
+	fmt.Fprintf(w, "\nnode certificate expiry: %s\nautolock: %v\n", st.NodeCertExpiry, st.Autolock)
+	switch {
+	case st.LeaseError != "":
+		fmt.Fprintf(w, "lease: unreadable: %s\n", st.LeaseError)
+	case st.Lease == nil || st.Lease.Holder == "":
+		fmt.Fprintln(w, "lease: nobody acts now")
+	default:
+		fmt.Fprintf(w, "lease: held by %s (%s, %s)\n", st.Lease.Holder, st.Lease.Actor, st.Lease.What)
+	}
+	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tHOSTNAME\tROLE\tLEADER\tSTATE\tAVAILABILITY\tENGINE\tADDR")
 	for _, n := range st.Nodes {
