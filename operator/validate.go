@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -66,6 +67,11 @@ func (c Config) Validate() Problems {
 		}
 	}
 	positive("docker.api_timeout", c.Docker.APITimeout)
+	if h := c.Docker.Host; h != "" {
+		if u, err := url.Parse(h); err != nil || !slices.Contains([]string{"unix", "tcp", "ssh", "npipe", "http", "https"}, u.Scheme) {
+			add("docker.host", "%q is not a Docker daemon address (example: unix:///var/run/docker.sock or tcp://manager-1:2376)", h)
+		}
+	}
 	if c.Ledger.Name == "" {
 		add("ledger.name", "is empty; use the default swarmguard-state unless you run several instances")
 	}
@@ -179,6 +185,11 @@ func (c Config) Validate() Problems {
 		}
 		if w.Timeout <= 0 {
 			add(key+".timeout", "must be a positive duration (example: 10s)")
+		}
+		for j, ev := range w.Events {
+			if !slices.Contains(AuditEvents, ev) {
+				add(fmt.Sprintf("%s.events[%d]", key, j), "%q is not one of %s (empty list: every event)", ev, strings.Join(AuditEvents, ", "))
+			}
 		}
 	}
 	if c.Report.FailOn != "" {
