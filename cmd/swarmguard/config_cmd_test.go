@@ -4,12 +4,16 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/spf13/cobra"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/swarmguard/swarmguard/operator"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -61,6 +65,34 @@ func TestConfigCheckExample(t *testing.T) {
 	stdout, stderr, code := run(t, "config", "check", "--config", "../../configs/swarmguard.yaml")
 	if code != ExitOK || strings.TrimSpace(stdout) != "config ok" {
 		t.Fatalf("config check configs/swarmguard.yaml = %q, %q, exit %d; want config ok, exit 0", stdout, stderr, code)
+	}
+}
+
+// TestConfigExampleDocumentsEveryKey: configs/swarmguard.yaml holds every key, each with its default value.
+func TestConfigExampleDocumentsEveryKey(t *testing.T) {
+	b, err := os.ReadFile("../../configs/swarmguard.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw map[string]any
+	if err := yaml.Unmarshal(b, &raw); err != nil {
+		t.Fatal(err)
+	}
+	file := flatten("", raw)
+	defaults, err := toMap(operator.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := flatten("", defaults)
+	for _, k := range operator.Keys() {
+		got, ok := file[k]
+		if !ok {
+			t.Errorf("configs/swarmguard.yaml lacks key %s", k)
+			continue
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want[k]) {
+			t.Errorf("configs/swarmguard.yaml %s = %v; the default is %v", k, got, want[k])
+		}
 	}
 }
 
