@@ -71,18 +71,18 @@ func CertsDomainFrom(inv pki.Inventory, p pki.Policy, now time.Time) DomainResul
 		for _, f := range byNode[n.ID] {
 			s := certsFindingStatus(f.Severity)
 			if f.ID == pki.FindingCertLapsesWhileDown {
-				downSt = certsWorse(downSt, s)
+				downSt = Worse(downSt, s)
 				continue
 			}
 			if f.ID == pki.FindingCertUnknown {
 				continue
 			}
-			st = certsWorse(st, s)
+			st = Worse(st, s)
 			ev.Note = certsJoinNote(ev.Note, f.Message)
 		}
 		ev.Status = st
 		nodeCerts.Evidence = append(nodeCerts.Evidence, ev)
-		worstNode = certsWorse(worstNode, st)
+		worstNode = Worse(worstNode, st)
 		res.CertDays = append(res.CertDays, certDaysBar(n, now, st))
 
 		if n.State == pki.StateDown || n.State == "disconnected" {
@@ -96,7 +96,7 @@ func CertsDomainFrom(inv pki.Inventory, p pki.Policy, now time.Time) DomainResul
 				dev.Facts["likely_back"] = pki.LikelyBack(n.DownSince, now, p.DownFloor).UTC().Format(time.RFC3339)
 			} else {
 				dev.Status, dev.Note = StatusInfo, "certificate not read: "+n.Reason
-				downSt = certsWorse(downSt, StatusInfo)
+				downSt = Worse(downSt, StatusInfo)
 			}
 			for _, f := range byNode[n.ID] {
 				if f.ID == pki.FindingCertLapsesWhileDown {
@@ -104,7 +104,7 @@ func CertsDomainFrom(inv pki.Inventory, p pki.Policy, now time.Time) DomainResul
 				}
 			}
 			down.Evidence = append(down.Evidence, dev)
-			worstDown = certsWorse(worstDown, downSt)
+			worstDown = Worse(worstDown, downSt)
 		}
 	}
 	nodeCerts.Status = worstNode
@@ -149,13 +149,6 @@ func certsFindingStatus(s pki.Severity) CheckStatus {
 		return StatusWarn
 	}
 	return StatusInfo
-}
-
-func certsWorse(a, b CheckStatus) CheckStatus {
-	if b.rank() > a.rank() {
-		return b
-	}
-	return a
 }
 
 func certsJoinNote(a, b string) string {

@@ -123,13 +123,20 @@ type AgeBar struct {
 	Status CheckStatus
 }
 
+// Worse returns the worse of two statuses: pass < info < warn < fail < error (a check that could not be
+// evaluated is never hidden behind one that failed).
+func Worse(a, b CheckStatus) CheckStatus {
+	if b.rank() > a.rank() || (b == StatusError && a == StatusFail) {
+		return b
+	}
+	return a
+}
+
 // Worst is the worst status in the report (pass when there are no checks).
 func (r Report) Worst() CheckStatus {
 	w := StatusPass
 	for _, c := range r.Checks {
-		if c.Status.rank() > w.rank() || (c.Status == StatusError && w == StatusFail) {
-			w = c.Status
-		}
+		w = Worse(w, c.Status)
 	}
 	return w
 }

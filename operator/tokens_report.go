@@ -60,7 +60,7 @@ func TokensDomain(cfg TokensConfig, cl swarm.Cluster, entries []swarm.Entry, led
 		}
 		ev.Facts["status"] = string(ev.Status)
 		ch.Evidence = append(ch.Evidence, ev)
-		ch.Status = tokWorse(ch.Status, ev.Status)
+		ch.Status = Worse(ch.Status, ev.Status)
 		switch ev.Status {
 		case StatusFail:
 			if f.Tracked {
@@ -121,12 +121,4 @@ func (a *Autolock) Domain(ctx context.Context, now time.Time) DomainResult {
 		return DomainResult{Checks: []Check{ch}, Err: err}
 	}
 	return DomainResult{Checks: []Check{AutolockEscrowCheck(f)}}
-}
-
-func tokWorse(a, b CheckStatus) CheckStatus {
-	rank := map[CheckStatus]int{StatusPass: 0, StatusInfo: 1, StatusWarn: 2, StatusFail: 3, StatusError: 4}
-	if rank[b] > rank[a] {
-		return b
-	}
-	return a
 }
