@@ -6,6 +6,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -193,6 +196,20 @@ func secretScan(t testing.TB, outputs []string, values ...string) {
 			}
 		}
 	}
+}
+
+// httpGet returns the body of a GET (an HTTP error status is an error).
+func httpGet(url string) (string, error) {
+	resp, err := http.Get(url) //nolint:noctx // short test probes, each inside an eventually loop
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err == nil && resp.StatusCode >= 300 {
+		err = fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return string(b), err
 }
 
 // eventually polls cond until it is true or the deadline passes.

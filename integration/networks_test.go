@@ -5,9 +5,7 @@ package integration
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -328,13 +326,11 @@ func TestNetworkMetrics(t *testing.T) {
 	})
 	var body string
 	eventually(t, 90*time.Second, "compliance gauges on /metrics", func() bool {
-		resp, err := http.Get("http://" + addr + "/metrics")
+		b, err := httpGet("http://" + addr + "/metrics")
 		if err != nil {
 			return false
 		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		body = string(b)
+		body = b
 		return strings.Contains(body, `swarmguard_network_encrypted{network="`+plain+`"} 0`)
 	})
 	for _, want := range []string{

@@ -691,13 +691,11 @@ func TestSecretsSyncController(t *testing.T) {
 	}
 	var metrics string
 	eventually(t, 30*time.Second, "metrics of the mapping at vault version 2", func() bool {
-		resp, err := http.Get("http://" + listen + "/metrics")
+		b, err := httpGet("http://" + listen + "/metrics")
 		if err != nil {
 			return false
 		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		metrics = string(b)
+		metrics = b
 		return strings.Contains(metrics, `swarmguard_secret_vault_version{secret="`+f.name+`"} 2`)
 	})
 	for _, m := range []string{`swarmguard_secret_sync_total{result="changed",secret="` + f.name + `"}`,
