@@ -575,7 +575,6 @@ func TestSecretsSyncAppRoleAndRenewal(t *testing.T) {
 		st := v.Stats()
 		return st.Renewals >= 1 && st.Relogins >= 1
 	})
-	time.Sleep(500 * time.Millisecond)
 	val, err := v.KV().Read(t.Context(), "secret/"+f.path)
 	cancel()
 	<-done
