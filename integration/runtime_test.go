@@ -413,10 +413,11 @@ func TestRuntimeFailoverRotatesOnce(t *testing.T) {
 	}
 	id := rtUniq()
 	rtRemoveObjects(t, env, id)
-	// Above the lab's raft re-election time (12 to 18 s after the leader's dockerd stops, LAB.md): when the
-	// holder runs on the raft leader no one can write the lease before a new leader exists, so a TTL below
-	// that could not meet "TTL + 10 s" whatever the lease does. (The default TTL is 30 s.)
-	const ttl = 20 * time.Second
+	// The default TTL, well above the lab's raft re-election time (12 to 18 s after the leader's dockerd
+	// stops, LAB.md, longer on a loaded machine): when the holder runs on the raft leader no one can write
+	// the lease before a new leader exists, so a TTL near that time could not meet "TTL + 10 s" whatever
+	// the lease does.
+	const ttl = 30 * time.Second
 	// Due 5 s after the holder's last rotation: while its engine is down and no one may act yet (an observer
 	// may take over no sooner than TTL - TTL/3 after the stop).
 	const maxAge = 5 * time.Second
@@ -839,10 +840,11 @@ func TestRuntimeStack(t *testing.T) {
 	}
 	id := rtUniq()
 	rtRemoveObjects(t, env, id)
-	// Above the lab's raft re-election time (12 to 18 s after the leader's dockerd stops, LAB.md): when the
-	// holder runs on the raft leader no one can write the lease before a new leader exists, so a TTL below
-	// that could not meet "TTL + 10 s" whatever the lease does. (The default TTL is 30 s.)
-	const ttl = 20 * time.Second
+	// The default TTL, well above the lab's raft re-election time (12 to 18 s after the leader's dockerd
+	// stops, LAB.md, longer on a loaded machine): when the holder runs on the raft leader no one can write
+	// the lease before a new leader exists, so a TTL near that time could not meet "TTL + 10 s" whatever
+	// the lease does.
+	const ttl = 30 * time.Second
 	const maxAge = 5 * time.Second
 	config := fmt.Sprintf(`log: {level: debug, format: json}
 listen: ":9323"

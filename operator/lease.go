@@ -61,6 +61,11 @@ const (
 	// observeFraction: standbys read the lease every sixth of the TTL, so a takeover comes at most a sixth
 	// of the TTL after the expiry they judge.
 	observeFraction = 6
+	// maxObserveInterval caps a standby's read interval whatever the TTL. A takeover comes up to two read
+	// intervals after the holder's last renewal plus the TTL (one to see the last renewal, one to see the
+	// expiry); with the default 30 s TTL a sixth would be 5 s each, too much for "TTL + 10 s" once a raft
+	// re-election also delays the write. One small read every 2 s per replica is cheap.
+	maxObserveInterval = 2 * time.Second
 	// validityMargin: the holder stops acting this fraction of the TTL before observers can judge it
 	// expired, to absorb clock-rate differences between nodes.
 	validityMargin = 20
@@ -192,13 +197,12 @@ func (l *Lease) Status() LeaseStatus {
 }
 
 // Interval is how long to wait before the next Tick: a third of the TTL (with jitter) while holding, a sixth
-// while standing by.
+// (at most maxObserveInterval) while standing by.
 func (l *Lease) Interval() time.Duration {
-	frac := observeFraction
+	base := min(l.opts.TTL/observeFraction, maxObserveInterval)
 	if l.Holding() {
-		frac = renewFraction
+		base = l.opts.TTL / renewFraction
 	}
-	base := l.opts.TTL / time.Duration(frac)
 	// Jitter within the last fifth of the interval, so replicas started together spread out.
 	return base - time.Duration(mrand.Int64N(int64(base/5)+1))
 }

@@ -432,8 +432,9 @@ func TestLeaseInterval(t *testing.T) {
 	s, clk := newFakeStore(), newFakeClock()
 	a := newTestLease(s, "A", clk.Now)
 	for i := 0; i < 100; i++ {
-		if d := a.Interval(); d > testTTL/observeFraction || d < testTTL/observeFraction*4/5 {
-			t.Fatalf("standby Interval() = %s; want within [%s, %s]", d, testTTL/observeFraction*4/5, testTTL/observeFraction)
+		want := min(testTTL/observeFraction, maxObserveInterval)
+		if d := a.Interval(); d > want || d < want*4/5 {
+			t.Fatalf("standby Interval() = %s; want within [%s, %s]", d, want*4/5, want)
 		}
 	}
 	tick(t, a)
