@@ -79,6 +79,9 @@ func ReadinessText(rd Readiness) string {
 		}
 	}
 	fmt.Fprintf(&b, "holder: %s\n", holder)
+	if st.Seq != "" {
+		fmt.Fprintf(&b, "lease seq: %s (unchanged for %s)\n", st.Seq, st.SeenFor.Round(100*time.Millisecond))
+	}
 	fmt.Fprintf(&b, "engine: %s\n", rd.Engine)
 	fmt.Fprintf(&b, "config: %s\n", strings.ReplaceAll(rd.Config, "\n", "; "))
 	if st.Err != "" {

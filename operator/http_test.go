@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -73,8 +74,8 @@ func TestReadinessText(t *testing.T) {
 		in   Readiness
 		want string
 	}{
-		{"holder", Readiness{Ready: true, Engine: "ok", Config: "ok", Lease: LeaseStatus{Role: RoleHolder, Self: "n1/a", Holder: "n1/a", HolderActor: "operator:n1", HolderWhat: "controller"}},
-			"ready: holder\nrole: holder\nself: n1/a\nholder: n1/a (operator:n1, controller)\nengine: ok\nconfig: ok\n"},
+		{"holder", Readiness{Ready: true, Engine: "ok", Config: "ok", Lease: LeaseStatus{Role: RoleHolder, Self: "n1/a", Holder: "n1/a", HolderActor: "operator:n1", HolderWhat: "controller", Seq: "7", SeenFor: 3140 * time.Millisecond}},
+			"ready: holder\nrole: holder\nself: n1/a\nholder: n1/a (operator:n1, controller)\nlease seq: 7 (unchanged for 3.1s)\nengine: ok\nconfig: ok\n"},
 		{"released", Readiness{Ready: true, Engine: "ok", Config: "ok", Lease: LeaseStatus{Role: RoleStandby, Self: "n2/b"}},
 			"ready: standby\nrole: standby\nself: n2/b\nholder: none (released)\nengine: ok\nconfig: ok\n"},
 		{"not ready", Readiness{Engine: "unreachable", Config: "a: b\nc: d", Lease: LeaseStatus{Role: RoleUnknown, Self: "n3/c"}},

@@ -108,6 +108,8 @@ type LeaseStatus struct {
 	HolderNode  string
 	HolderActor string
 	HolderWhat  string
+	// Seq is the lease's sequence number as last read: every take, renewal, hand-over and release bumps it.
+	Seq string
 	// Expired: the holder has not renewed within its TTL by this observer's clock.
 	Expired bool
 	// SeenFor is how long the holder's last renewal has been unchanged, by this observer's clock.
@@ -244,10 +246,17 @@ func (l *Lease) tick(ctx context.Context) error {
 	if errors.Is(err, swarm.ErrNotFound) {
 		return l.create(ctx, start)
 	}
+	// An observer's expiry clock starts when the read returns, not when it was sent: a read that waited
+	// (a raft re-election, a busy engine) may show a renewal written while it waited.
+	read := l.opts.Now()
 	if err != nil {
+		l.opts.Log.Debug("lease read failed", "lease", l.opts.Name, "took", read.Sub(start), "err", err)
 		return fmt.Errorf("reading lease %q: %w", l.opts.Name, err)
 	}
-	l.observe(obj, start)
+	l.observe(obj, read)
+	expired := l.expired(obj, read)
+	l.opts.Log.Debug("lease read", "lease", l.opts.Name, "took", read.Sub(start), "holder", obj.Labels[leaseLabelHolder],
+		"seq", obj.Labels[leaseLabelSeq], "unchanged_for", l.Status().SeenFor, "expired", expired)
 	holder := obj.Labels[leaseLabelHolder]
 	switch {
 	case holder == l.id:
@@ -258,7 +267,7 @@ func (l *Lease) tick(ctx context.Context) error {
 			}
 		}
 		return l.write(ctx, obj, start, l.holderLabels(obj.Labels, start, false))
-	case holder == "" || l.expired(obj, start):
+	case holder == "" || expired:
 		if holder == "" && !l.opts.Request && l.requestPending(obj, start) {
 			// A CLI is waiting for this released lease; let it take it first.
 			return nil
@@ -298,6 +307,7 @@ func (l *Lease) observe(obj swarm.ConfigObject, now time.Time) {
 	l.last.HolderNode, _, _ = strings.Cut(holder, "/")
 	l.last.HolderActor = obj.Labels[leaseLabelActor]
 	l.last.HolderWhat = obj.Labels[leaseLabelWhat]
+	l.last.Seq = obj.Labels[leaseLabelSeq]
 	if holder != l.id && l.holding {
 		l.holding = false // someone else's record: whatever we believed, we do not hold it
 	}

@@ -183,6 +183,57 @@ func TestLeaseExpiryByObserverClock(t *testing.T) {
 	}
 }
 
+// slowReadStore delays one read: during runs while the read is in flight (a raft re-election, a busy
+// engine), before the read returns what the store holds then.
+type slowReadStore struct {
+	*fakeStore
+	during func()
+}
+
+func (s *slowReadStore) ConfigByName(ctx context.Context, name string) (swarm.ConfigObject, error) {
+	if f := s.during; f != nil {
+		s.during = nil
+		f()
+	}
+	return s.fakeStore.ConfigByName(ctx, name)
+}
+
+// A renewal written while an observer's read waited is as fresh as the moment the read returns: the
+// observer's expiry clock starts then, not when it sent the read, or it would take the lease while the
+// holder still acts.
+func TestLeaseObserverClockStartsWhenSlowReadReturns(t *testing.T) {
+	s, clk := newFakeStore(), newFakeClock()
+	a := newTestLease(s, "A", clk.Now)
+	tick(t, a)
+	slow := &slowReadStore{fakeStore: s}
+	b := newTestLease(slow, "B", clk.Now)
+	tick(t, b)
+
+	clk.Advance(5 * time.Second)
+	slow.during = func() {
+		clk.Advance(20 * time.Second) // B's read waits 20 s ...
+		tick(t, a)                    // ... and A renews meanwhile
+	}
+	if st := tick(t, b); st.Role != RoleStandby {
+		t.Fatalf("Tick(B) with a slow read = %s; want standby", st.Role)
+	}
+	clk.Advance(11 * time.Second) // over a TTL after B sent its read
+	if !a.Holding() {
+		t.Fatal("A.Holding() = false; want true (it renewed 11 s ago)")
+	}
+	if st := tick(t, b); st.Role != RoleStandby || s.holder("swarmguard-lease") != a.ID() {
+		t.Fatalf("Tick(B) while A still holds = %+v; want standby (two actors otherwise)", st)
+	}
+	clk.Advance(testTTL - 12*time.Second) // a second short of a TTL after the slow read returned
+	if st := tick(t, b); st.Role != RoleStandby {
+		t.Fatalf("Tick(B) a second before expiry = %s; want standby", st.Role)
+	}
+	clk.Advance(time.Second)
+	if st := tick(t, b); st.Role != RoleHolder {
+		t.Fatalf("Tick(B) a TTL after its slow read returned = %s; want holder", st.Role)
+	}
+}
+
 func TestLeaseLateObserverWaitsFullTTL(t *testing.T) {
 	s, clk := newFakeStore(), newFakeClock()
 	a := newTestLease(s, "A", clk.Now)
