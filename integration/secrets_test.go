@@ -17,12 +17,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/swarmguard/swarmguard/operator"
 	"github.com/swarmguard/swarmguard/secrets"
 )
 
@@ -653,31 +655,11 @@ func freePort(t *testing.T) string {
 
 func TestSecretsSyncController(t *testing.T) {
 	f := newSecretsFixture(t, "ctl", "      refresh: 2s\n")
-	listen := freePort(t)
-	cfg, _ := os.ReadFile(f.config)
-	_ = os.WriteFile(f.config, append([]byte("listen: "+listen+"\n"), cfg...), 0o600)
 	v1, v2 := "ctl-one-"+f.run, "ctl-two-"+f.run
 	f.put(v1)
 	svc := f.service("w", "--label", "swarmguard.secrets="+f.name, "swarmguard-testapp:lab", "print", "/run/secrets/"+f.name)
-
-	ctx, cancel := context.WithCancel(t.Context())
-	cmd := exec.CommandContext(ctx, swarmguardBin(t), "run", "--config", f.config, "--log-level", "debug")
-	cmd.Env = baseEnv(f.env)
-	var out, errb syncBuffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	stopped := false
-	stop := func() {
-		if !stopped {
-			stopped = true
-			cancel()
-			_ = cmd.Wait()
-			f.outputs = append(f.outputs, out.String(), errb.String())
-		}
-	}
+	cfg, _ := os.ReadFile(f.config)
+	listen, stop := f.controller(cfg)
 	defer stop()
 
 	// The controller adds v1 by itself, then follows a change in Vault on the mapping's refresh.
@@ -704,10 +686,107 @@ func TestSecretsSyncController(t *testing.T) {
 		}
 	}
 	f.outputs = append(f.outputs, metrics)
-	stop()
-	if !strings.Contains(errb.String(), `"msg":"pointed service at new secret version"`) {
-		t.Errorf("controller logs do not tell of the rollout:\n%s", errb.String())
+	st := f.secretsStatus(listen, "ok", func(s operator.SecretState) bool { return s.VaultVersion == 2 })
+	if st.Current != n2 || st.LastSuccess.IsZero() || !st.FailingSince.IsZero() {
+		t.Errorf("/status/secrets = %+v; want current %s, a last success, not failing", st, n2)
 	}
+
+	// Vault's value loses the mapped key: the mapping fails, says why and since when; the service keeps v2.
+	vaultPut(t, f.env, f.path, map[string]string{"user": "app"})
+	failedAt := time.Now()
+	st = f.secretsStatus(listen, "error", nil)
+	if st.FailingSince.IsZero() || st.FailingSince.Before(failedAt.Add(-time.Second)) || !strings.Contains(st.Error, "password") || st.Current != n2 {
+		t.Errorf("/status/secrets after the key went missing = %+v; want error since about %s naming the key, current still %s", st, failedAt.Format(time.RFC3339), n2)
+	}
+	f.prints(svc, "/run/secrets/"+f.name, v2)
+	stop()
+	if !strings.Contains(f.outputs[len(f.outputs)-1], `"msg":"pointed service at new secret version"`) {
+		t.Errorf("controller logs do not tell of the rollout:\n%s", f.outputs[len(f.outputs)-1])
+	}
+
+	// A controller that cannot reach Vault at all: every mapping says so, since its first pass, and no
+	// Docker object changes.
+	down := regexp.MustCompile(`(?m)^  address: .*$`).ReplaceAll(cfg, []byte("  address: http://"+freePort(t)))
+	before := f.secretNames()
+	listen, stop = f.controller(down)
+	defer stop()
+	st = f.secretsStatus(listen, "error", nil)
+	if st.FailingSince.IsZero() || !strings.Contains(st.Error, "vault") {
+		t.Errorf("/status/secrets with Vault unreachable = %+v; want error naming vault, with failing_since", st)
+	}
+	eventually(t, 30*time.Second, "the failing-since metric", func() bool {
+		m, err := httpGet("http://" + listen + "/metrics")
+		return err == nil && strings.Contains(m, `swarmguard_secret_failing_since_timestamp_seconds{secret="`+f.name+`"}`)
+	})
+	stop()
+	if after := f.secretNames(); !slices.Equal(before, after) {
+		t.Errorf("secrets changed while Vault was unreachable: %v, then %v", before, after)
+	}
+}
+
+// controller starts `swarmguard run` with this config (a listen address of its own added) and returns that
+// address and a stop function (SIGINT, wait, keep the output for the value scan; safe to call twice).
+func (f *secretsFixture) controller(cfg []byte) (string, func()) {
+	t := f.t
+	listen := freePort(t)
+	file := filepath.Join(f.dir, "controller-"+strings.ReplaceAll(listen, ":", "-")+".yaml")
+	if err := os.WriteFile(file, append([]byte("listen: "+listen+"\n"), cfg...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cmd := exec.CommandContext(ctx, swarmguardBin(t), "run", "--config", file, "--log-level", "debug")
+	cmd.Env = baseEnv(f.env)
+	var out, errb syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	return listen, func() {
+		if !stopped {
+			stopped = true
+			cancel()
+			_ = cmd.Wait()
+			f.outputs = append(f.outputs, out.String(), errb.String())
+		}
+	}
+}
+
+// secretsStatus waits for the controller's /status/secrets to show the fixture's mapping in state (and
+// matching ok, when given) while this replica holds the lease, and returns it.
+func (f *secretsFixture) secretsStatus(listen, state string, ok func(operator.SecretState) bool) operator.SecretState {
+	var got operator.SecretState
+	var last string
+	eventually(f.t, 60*time.Second, "mapping "+f.name+" "+state+" in /status/secrets", func() bool {
+		b, err := httpGet("http://" + listen + "/status/secrets")
+		last = b
+		var st operator.SecretsStatus
+		if err != nil || json.Unmarshal([]byte(b), &st) != nil || st.Role != operator.RoleHolder {
+			return false
+		}
+		for _, s := range st.Secrets {
+			if s.Name == f.name && s.State == state && (ok == nil || ok(s)) {
+				got = s
+				return true
+			}
+		}
+		return false
+	})
+	f.mu.Lock()
+	f.outputs = append(f.outputs, last)
+	f.mu.Unlock()
+	f.t.Logf("/status/secrets: %s %s, vault version %d, current %s, failing since %s, error %q", got.Name, got.State, got.VaultVersion, got.Current,
+		got.FailingSince.Format(time.RFC3339), got.Error)
+	return got
+}
+
+// secretNames lists the fixture's Docker secrets (all its versions).
+func (f *secretsFixture) secretNames() []string {
+	out := mustDocker(f.t, f.env, "", "secret", "ls", "--format", "{{.Name}}", "--filter", "name="+f.name)
+	names := strings.Fields(out)
+	slices.Sort(names)
+	return names
 }
 
 // TestSecretsSyncLabSteadyPass times a steady-state pass (nothing changed) over 200 mappings and 50

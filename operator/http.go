@@ -2,6 +2,7 @@ package operator
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -16,9 +17,18 @@ const readyzEngineTimeout = 3 * time.Second
 // ReadinessFunc reports readiness; *Runtime.Ready is one.
 type ReadinessFunc func(ctx context.Context) Readiness
 
+// SecretsStatus is the /status/secrets body: each mapping's sync state as this replica knows it. Only the
+// lease holder syncs, so a standby's mappings stay pending until it takes the lease.
+type SecretsStatus struct {
+	Role    string        `json:"role"`
+	Holder  string        `json:"holder"`
+	Secrets []SecretState `json:"secrets"`
+}
+
 // NewHandler serves /healthz (the process is alive and serving), /readyz (engine reachable, configuration
-// valid, role known; the body says holder or standby) and /metrics (the runtime's registry).
-func NewHandler(m *Metrics, ready ReadinessFunc) http.Handler {
+// valid, role known; the body says holder or standby), /metrics (the runtime's registry) and
+// /status/secrets (JSON: each mapping's sync state; secrets may be nil when no mapping is configured).
+func NewHandler(m *Metrics, ready ReadinessFunc, secrets func() []SecretState) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -34,10 +44,25 @@ func NewHandler(m *Metrics, ready ReadinessFunc) http.Handler {
 		}
 		_, _ = fmt.Fprint(w, ReadinessText(rd))
 	})
+	mux.HandleFunc("GET /status/secrets", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), readyzEngineTimeout)
+		defer cancel()
+		st := ready(ctx).Lease
+		body := SecretsStatus{Role: st.Role, Holder: st.Holder, Secrets: []SecretState{}}
+		if secrets != nil {
+			if ss := secrets(); ss != nil {
+				body.Secrets = ss
+			}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(body)
+	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry(), promhttp.HandlerOpts{Registry: m.Registry()}))
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = fmt.Fprintln(w, "swarmguard: /healthz /readyz /metrics")
+		_, _ = fmt.Fprintln(w, "swarmguard: /healthz /readyz /metrics /status/secrets")
 	})
 	return mux
 }

@@ -2,6 +2,7 @@ package operator
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -32,7 +33,8 @@ func TestHTTPEndpoints(t *testing.T) {
 	}
 	rt.passCtx = t.Context()
 	rt.opts.Metrics.InitLoop("tokens")
-	h := NewHandler(rt.opts.Metrics, rt.Ready)
+	var secretStates []SecretState // none configured until set below
+	h := NewHandler(rt.opts.Metrics, rt.Ready, func() []SecretState { return secretStates })
 
 	if code, body := get(t, h, "/healthz"); code != 200 || body != "ok\n" {
 		t.Fatalf("/healthz = %d %q; want 200 ok", code, body)
@@ -51,6 +53,17 @@ func TestHTTPEndpoints(t *testing.T) {
 		t.Fatalf("/readyz with the engine down = %d %q; want 503", code, body)
 	}
 	engineErr = nil
+
+	var ss SecretsStatus
+	if code, body := get(t, h, "/status/secrets"); code != 200 || json.Unmarshal([]byte(body), &ss) != nil || ss.Role != RoleStandby || ss.Holder != other.ID() || ss.Secrets == nil || len(ss.Secrets) != 0 {
+		t.Fatalf("/status/secrets without mappings = %d %q; want 200, standby under %s, an empty list", code, body, other.ID())
+	}
+	since := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	secretStates = []SecretState{{Name: "db", Source: "secret/db#password", State: "error", FailingSince: since, Error: "vault unreachable"}}
+	if code, body := get(t, h, "/status/secrets"); code != 200 || json.Unmarshal([]byte(body), &ss) != nil || len(ss.Secrets) != 1 ||
+		ss.Secrets[0].State != "error" || !ss.Secrets[0].FailingSince.Equal(since) || !strings.Contains(body, `"failing_since": "2026-05-01T12:00:00Z"`) {
+		t.Fatalf("/status/secrets = %d %q; want the db mapping failing since %v", code, body, since)
+	}
 
 	code, body := get(t, h, "/metrics")
 	if code != 200 {

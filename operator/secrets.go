@@ -348,6 +348,28 @@ func (ss *SecretsSync) record(m secrets.Mapping, r secrets.Result, now time.Time
 	}
 }
 
+// Unavailable records that no mapping could be synced because Vault could not be reached or logged in to:
+// each mapping's status turns to error with the cause, since the first such pass. Nothing else changes; the
+// loop's own back-off paces the retries.
+func (ss *SecretsSync) Unavailable(err error, now time.Time) {
+	ss.mu.Lock()
+	states := make([]SecretState, 0, len(ss.Mappings))
+	for _, m := range ss.Mappings {
+		st := ss.status[m.Name]
+		st.LastAttempt, st.State, st.Error = now, "error", err.Error()
+		if st.FailingSince.IsZero() {
+			st.FailingSince = now
+		}
+		states = append(states, *st)
+	}
+	ss.mu.Unlock()
+	if ss.Observer != nil {
+		for _, st := range states {
+			ss.Observer.SecretSynced(st, secrets.OutcomeError)
+		}
+	}
+}
+
 func (ss *SecretsSync) ledger(ctx context.Context, env TaskEnv, r secrets.Result, log *slog.Logger) {
 	res := swarm.ResultOK
 	if r.Outcome == secrets.OutcomeFailed {

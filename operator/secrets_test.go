@@ -219,3 +219,35 @@ func TestSecretsSyncStatusMetricsLedger(t *testing.T) {
 		t.Errorf("Select(unknown) = %v; want the known names", err)
 	}
 }
+
+// Vault unreachable before the first login: every mapping says so, since the first failed pass, in its
+// status and metrics.
+func TestSecretsSyncUnavailableBeforeLogin(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	met, err := NewSecretMetrics(reg, []string{"db", "api"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms := []secrets.Mapping{{Name: "db", FromPath: "secret/db", FromKey: "password"}, {Name: "api", FromPath: "secret/api", FromKey: "token"}}
+	ss := NewSecretsSync(nil, ms, nil, met)
+	for _, st := range ss.Status() {
+		if st.State != "pending" {
+			t.Fatalf("status before any pass = %+v; want pending", st)
+		}
+	}
+	first := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	cause := fmt.Errorf("vault at http://vault:8200: %w", secrets.ErrUnreachable)
+	ss.Unavailable(cause, first)
+	ss.Unavailable(cause, first.Add(time.Minute))
+	for _, st := range ss.Status() {
+		if st.State != "error" || !st.FailingSince.Equal(first) || !st.LastAttempt.Equal(first.Add(time.Minute)) || !strings.Contains(st.Error, "vault unreachable") {
+			t.Errorf("status = %+v; want error since %v, last attempt a minute later, naming the cause", st, first)
+		}
+		if got := testutil.ToFloat64(met.failingSince.WithLabelValues(st.Name)); got != float64(first.Unix()) {
+			t.Errorf("%s{secret=%q} = %v; want %d", MetricSecretFailingSince, st.Name, got, first.Unix())
+		}
+		if got := testutil.ToFloat64(met.sync.WithLabelValues(st.Name, "error")); got != 2 {
+			t.Errorf("sync_total{secret=%q,result=error} = %v; want 2", st.Name, got)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/user"
 	"strings"
+	"sync/atomic"
 
 	"github.com/spf13/cobra"
 
@@ -34,6 +35,9 @@ type app struct {
 	cfg    operator.Config
 	log    *slog.Logger
 	client *swarm.Client
+
+	// secretsSync is the controller's secrets sync, for /status/secrets (nil without mappings).
+	secretsSync atomic.Pointer[operator.SecretsSync]
 }
 
 // commandBuilders are the top-level commands; each file registers its own in init, so that adding a

@@ -153,7 +153,12 @@ func (a *app) runController(ctx context.Context) error {
 		if err != nil {
 			return failed(fmt.Errorf("listening on %s: %w (set listen to a free address)", a.cfg.Listen, err))
 		}
-		srv := &http.Server{Handler: operator.NewHandler(m, ready), ReadHeaderTimeout: readHeaderTimeout}
+		srv := &http.Server{Handler: operator.NewHandler(m, ready, func() []operator.SecretState {
+			if ss := a.secretsSync.Load(); ss != nil {
+				return ss.Status()
+			}
+			return nil
+		}), ReadHeaderTimeout: readHeaderTimeout}
 		served = make(chan error, 1)
 		go func() { served <- srv.Serve(ln) }()
 		defer func() {

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"syscall"
 	"text/tabwriter"
+	"time"
 	"unicode"
 
 	"github.com/spf13/cobra"
@@ -93,30 +94,35 @@ func (a *app) secretsTask(d taskDeps) (operator.Task, error) {
 	if _, err := a.vaultConfig(); err != nil {
 		return operator.Task{}, err
 	}
-	var (
-		mu sync.Mutex
-		ss *operator.SecretsSync
-	)
-	obs := secretMetrics(a, ms)
 	var ledger operator.LedgerStore
 	if d.Ledger != nil {
 		ledger = d.Ledger
 	}
+	// The sync and its status exist from the start; its Syncer comes with the first Vault login.
+	ss := operator.NewSecretsSync(nil, ms, ledger, secretMetrics(a, ms))
+	a.secretsSync.Store(ss)
+	var mu sync.Mutex
 	return operator.Task{Name: "secrets", Schedule: "@every 5s", Run: func(ctx context.Context, env operator.TaskEnv) error {
 		mu.Lock()
 		defer mu.Unlock()
-		if ss == nil {
+		if ss.Syncer == nil {
+			now := time.Now
+			if env.Now != nil {
+				now = env.Now
+			}
 			v, err := a.vault(ctx)
 			if err != nil {
+				ss.Unavailable(err, now()) // every mapping's status says why, and since when
 				return err
 			}
 			// The renewal lives as long as the process, not one pass.
 			go func() { _ = v.Run(context.WithoutCancel(ctx)) }()
 			s, err := a.syncer(d.Engine, v)
 			if err != nil {
+				ss.Unavailable(err, now())
 				return err
 			}
-			ss = operator.NewSecretsSync(s, ms, ledger, obs)
+			ss.Syncer = s
 		}
 		return ss.Task().Run(ctx, env)
 	}}, nil
