@@ -212,15 +212,22 @@ func httpGet(url string) (string, error) {
 	return string(b), err
 }
 
-// eventually polls cond until it is true or the deadline passes.
-func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
+// poll calls cond every 250 ms until it is true (poll returns true) or timeout has passed (false).
+func poll(timeout time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
 		if cond() {
-			return
+			return true
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
-	t.Fatalf("timed out after %s waiting for %s", timeout, what)
+	return false
+}
+
+// eventually polls cond until it is true, and fails the test when timeout passes first.
+func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	if !poll(timeout, cond) {
+		t.Fatalf("timed out after %s waiting for %s", timeout, what)
+	}
 }

@@ -44,14 +44,11 @@ func nwInspect(t testing.TB, env map[string]string, name string) (opts, labels m
 func nwRemove(t testing.TB, env map[string]string, names ...string) {
 	t.Helper()
 	for _, n := range names {
-		deadline := time.Now().Add(30 * time.Second)
-		for {
+		// a network is busy until its services' tasks are gone; clean-up gives up quietly after 30 s
+		poll(30*time.Second, func() bool {
 			out, err := docker(t, env, "", "network", "rm", n)
-			if err == nil || strings.Contains(out, "not found") || time.Now().After(deadline) {
-				break
-			}
-			time.Sleep(500 * time.Millisecond)
-		}
+			return err == nil || strings.Contains(out, "not found")
+		})
 	}
 }
 

@@ -201,13 +201,10 @@ func crRetryDocker(t testing.TB, env map[string]string, args ...string) {
 	t.Helper()
 	var out string
 	var err error
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if out, err = docker(t, env, "", args...); err == nil || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(time.Second)
-	}
+	poll(60*time.Second, func() bool {
+		out, err = docker(t, env, "", args...)
+		return err == nil
+	})
 	if err != nil {
 		t.Fatalf("docker %s: %v\n%s", strings.Join(args, " "), err, out)
 	}

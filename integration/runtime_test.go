@@ -71,8 +71,9 @@ func rtFreePort(t *testing.T) int {
 
 var rtNodeNum = regexp.MustCompile(`/n(\d+)\.sock$`)
 
-// rtManagerSockets are the lab's manager sockets with their node numbers.
-func rtManagerSockets(t *testing.T, env map[string]string) (hosts []string, nodes []int) {
+// rtManagerSockets are the lab's manager sockets with their node numbers; the test fails when there are
+// fewer than need.
+func rtManagerSockets(t *testing.T, env map[string]string, need int) (hosts []string, nodes []int) {
 	t.Helper()
 	for _, h := range strings.Fields(env["LAB_NODES"]) {
 		out, err := docker(t, env, h, "info", "--format", "{{.Swarm.ControlAvailable}}")
@@ -87,6 +88,9 @@ func rtManagerSockets(t *testing.T, env map[string]string) (hosts []string, node
 		fmt.Sscan(m[1], &n)
 		hosts = append(hosts, h)
 		nodes = append(nodes, n)
+	}
+	if len(hosts) < need {
+		t.Fatalf("the lab has %d managers; this test needs %d", len(hosts), need)
 	}
 	return hosts, nodes
 }
@@ -312,10 +316,7 @@ func rtAwaitOneHolder(t *testing.T, rs []*rtReplica, within time.Duration) *rtRe
 
 func TestRuntimeReplicasOneHolderMetricsSIGTERM(t *testing.T) {
 	env := labEnv(t)
-	hosts, nodes := rtManagerSockets(t, env)
-	if len(hosts) < 3 {
-		t.Fatalf("the lab has %d managers; this test needs 3", len(hosts))
-	}
+	hosts, nodes := rtManagerSockets(t, env, 3)
 	id := rtUniq()
 	rtRemoveObjects(t, env, id)
 	const ttl = 6 * time.Second
@@ -410,10 +411,7 @@ tokens: {schedule: "@every 1h"}
 
 func TestRuntimeFailoverRotatesOnce(t *testing.T) {
 	env := labEnv(t)
-	hosts, nodes := rtManagerSockets(t, env)
-	if len(hosts) < 3 {
-		t.Fatalf("the lab has %d managers; this test needs 3", len(hosts))
-	}
+	hosts, nodes := rtManagerSockets(t, env, 3)
 	id := rtUniq()
 	rtRemoveObjects(t, env, id)
 	// The default TTL, above the lab's raft re-election time (12 to over 30 s after the leader's dockerd
@@ -620,10 +618,7 @@ func rtFingerprint(s string) string {
 // swarm's worker token: every rotation must be one ledger entry, and no two for one due time.
 func TestRuntimeRaceRotations(t *testing.T) {
 	env := labEnv(t)
-	hosts, nodes := rtManagerSockets(t, env)
-	if len(hosts) < 3 {
-		t.Fatalf("the lab has %d managers; this test needs 3", len(hosts))
-	}
+	hosts, nodes := rtManagerSockets(t, env, 3)
 	const cycles = 50
 	const maxAge = 2 * time.Second
 	id := rtUniq()
@@ -764,7 +759,7 @@ func rtRandDuration(lo, hi time.Duration) time.Duration {
 // between passes) and gives it back; against a holder that never lets go it fails saying who holds it.
 func TestRuntimeCLIWaitsForLease(t *testing.T) {
 	env := labEnv(t)
-	hosts, nodes := rtManagerSockets(t, env)
+	hosts, nodes := rtManagerSockets(t, env, 2)
 	id := rtUniq()
 	rtRemoveObjects(t, env, id)
 	cfg := rtRuntimeConfig(t, fmt.Sprintf(`lease: {name: sgit-lease-%[1]s, ttl: 6s, wait: 30s}
@@ -922,10 +917,7 @@ func (k rtTask) metrics(t *testing.T, env map[string]string) string {
 // fell due meanwhile exactly once.
 func TestRuntimeStack(t *testing.T) {
 	env := labEnv(t)
-	hosts, nodes := rtManagerSockets(t, env)
-	if len(hosts) < 3 {
-		t.Fatalf("the lab has %d managers; this test needs 3", len(hosts))
-	}
+	hosts, nodes := rtManagerSockets(t, env, 3)
 	if out, _ := docker(t, env, "", "stack", "ls", "--format", "{{.Name}}"); strings.Contains(out, "swarmguard") {
 		t.Fatalf("a swarmguard stack is deployed on the lab (%q); this test needs the lab to itself", out)
 	}

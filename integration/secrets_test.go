@@ -180,17 +180,15 @@ func (f *secretsFixture) cleanup() {
 	for _, s := range strings.Fields(svcs) {
 		_, _ = docker(f.t, f.env, "", "service", "rm", s)
 	}
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
+	// a secret stays in use until the removed services' tasks are gone; clean-up gives up quietly after 60 s
+	poll(60*time.Second, func() bool {
 		ids, _ := docker(f.t, f.env, "", "secret", "ls", "-q", "--filter", "label=swarmguard.secret="+f.name)
 		if strings.TrimSpace(ids) == "" {
-			break
+			return true
 		}
-		if _, err := docker(f.t, f.env, "", append([]string{"secret", "rm"}, strings.Fields(ids)...)...); err == nil {
-			break
-		}
-		time.Sleep(time.Second)
-	}
+		_, err := docker(f.t, f.env, "", append([]string{"secret", "rm"}, strings.Fields(ids)...)...)
+		return err == nil
+	})
 	// Every output, log and label these tests saw: no secret value may be in any of them.
 	secretScan(f.t, f.outputs, f.values...)
 }

@@ -151,12 +151,7 @@ func newLeaseCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.writeOutput(func(w io.Writer) error {
-				if f == "json" {
-					return writeJSON(w, info)
-				}
-				return leaseTable(w, info)
-			})
+			return a.writeTableOrJSON(f, info, func(w io.Writer) error { return leaseTable(w, info) })
 		},
 	}
 }

@@ -52,6 +52,17 @@ func (a *app) writeOutput(render func(io.Writer) error) error {
 }
 
 // writeJSON renders v as indented JSON.
+// writeTableOrJSON writes v as indented JSON when format is json, else as table renders it, through
+// writeOutput (stdout or --output).
+func (a *app) writeTableOrJSON(format string, v any, table func(io.Writer) error) error {
+	return a.writeOutput(func(w io.Writer) error {
+		if format == "json" {
+			return writeJSON(w, v)
+		}
+		return table(w)
+	})
+}
+
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")

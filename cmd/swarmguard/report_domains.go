@@ -24,10 +24,10 @@ func reportSecrets(ctx context.Context, a *app, in *operator.ReportInput) operat
 	if len(a.cfg.Secrets.Mappings) == 0 {
 		return operator.SecretsDomainFrom(nil, in.Ledger, in.LedgerErr, in.Now)
 	}
-	ss, _, err := a.openSync(ctx)
+	ss, ms, err := a.openSync(ctx, nil)
 	if err != nil {
 		return operator.DomainResult{Err: err}
 	}
-	results := ss.Syncer.Pass(ctx, ss.Mappings, secrets.Options{DryRun: true})
+	results := ss.Syncer.Pass(ctx, ms, secrets.Options{DryRun: true})
 	return operator.SecretsDomainFrom(results, in.Ledger, in.LedgerErr, in.Now)
 }

@@ -142,11 +142,17 @@ func secretMetrics(a *app, ms []secrets.Mapping) operator.SecretsObserver {
 	return m
 }
 
-// openSync connects the engine and Vault and builds the sync for a CLI command.
-func (a *app) openSync(ctx context.Context) (*operator.SecretsSync, *swarm.Client, error) {
+// openSync builds the sync over the named mappings (all when names is empty) for a CLI command, and then
+// connects the engine and Vault: an unknown name is a usage error before anything is contacted.
+func (a *app) openSync(ctx context.Context, names []string) (*operator.SecretsSync, []secrets.Mapping, error) {
 	ms, err := a.mappings()
 	if err != nil {
 		return nil, nil, err
+	}
+	ss := operator.NewSecretsSync(nil, ms, nil, nil)
+	sel, err := ss.Select(names)
+	if err != nil {
+		return nil, nil, usageErr("%v", err)
 	}
 	c, _, err := a.engine(ctx)
 	if err != nil {
@@ -156,11 +162,11 @@ func (a *app) openSync(ctx context.Context) (*operator.SecretsSync, *swarm.Clien
 	if err != nil {
 		return nil, nil, err
 	}
-	s, err := a.syncer(c, v)
-	if err != nil {
+	if ss.Syncer, err = a.syncer(c, v); err != nil {
 		return nil, nil, err
 	}
-	return operator.NewSecretsSync(s, ms, a.ledger(c), nil), c, nil
+	ss.Ledger = a.ledger(c)
+	return ss, sel, nil
 }
 
 func newSecretsCmd(a *app) *cobra.Command {
@@ -188,21 +194,12 @@ shows what a sync would do. It changes nothing. Exit 1 when a mapping cannot be 
 			if err != nil {
 				return err
 			}
-			ss, _, err := a.openSync(cmd.Context())
+			ss, ms, err := a.openSync(cmd.Context(), args)
 			if err != nil {
 				return err
 			}
-			ms, err := ss.Select(args)
-			if err != nil {
-				return usageErr("%v", err)
-			}
 			results := ss.Syncer.Pass(cmd.Context(), ms, secrets.Options{DryRun: true})
-			if err := a.writeOutput(func(w io.Writer) error {
-				if format == "json" {
-					return writeJSON(w, results)
-				}
-				return writePlanTable(w, results)
-			}); err != nil {
+			if err := a.writeTableOrJSON(format, results, func(w io.Writer) error { return writePlanTable(w, results) }); err != nil {
 				return err
 			}
 			return resultsErr(results)
@@ -346,13 +343,10 @@ It reads only the engine (not Vault). Exit 1 when a mapping has no version yet.`
 				}
 				out = append(out, currentSecret{Mapping: m.Name, Secret: v.Name, VaultVersion: v.VaultVersion, Variable: envName(m.Name)})
 			}
-			if err := a.writeOutput(func(w io.Writer) error {
-				if format == "json" {
-					if out == nil {
-						out = []currentSecret{}
-					}
-					return writeJSON(w, out)
-				}
+			if out == nil {
+				out = []currentSecret{} // JSON: an empty list, not null
+			}
+			if err := a.writeTableOrJSON(format, out, func(w io.Writer) error {
 				for _, c := range out {
 					fmt.Fprintf(w, "%s=%s\n", c.Variable, c.Secret)
 				}
@@ -394,13 +388,9 @@ failed.`,
 			if err != nil {
 				return err
 			}
-			ss, _, err := a.openSync(cmd.Context())
+			ss, ms, err := a.openSync(cmd.Context(), args)
 			if err != nil {
 				return err
-			}
-			ms, err := ss.Select(args)
-			if err != nil {
-				return usageErr("%v", err)
 			}
 			reason := fl.reason
 			if reason == "" {
@@ -420,15 +410,11 @@ failed.`,
 			if err != nil {
 				return err
 			}
-			if err := a.writeOutput(func(w io.Writer) error {
-				if format == "json" {
-					return writeJSON(w, results)
-				}
-				if fl.dryRun {
-					return writePlanTable(w, results)
-				}
-				return writeRotateTable(w, results)
-			}); err != nil {
+			table := writeRotateTable
+			if fl.dryRun {
+				table = writePlanTable
+			}
+			if err := a.writeTableOrJSON(format, results, func(w io.Writer) error { return table(w, results) }); err != nil {
 				return err
 			}
 			return resultsErr(results)

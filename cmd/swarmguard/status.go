@@ -33,12 +33,7 @@ func newStatusCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := a.writeOutput(func(w io.Writer) error {
-				if f == "json" {
-					return writeJSON(w, st)
-				}
-				return statusTable(w, st)
-			}); err != nil {
+			if err := a.writeTableOrJSON(f, st, func(w io.Writer) error { return statusTable(w, st) }); err != nil {
 				return err
 			}
 			if st.LedgerError != "" {

@@ -56,10 +56,7 @@ func newVersionCmd(a *app) *cobra.Command {
 			}
 			v := versionInfo{Version: version, Commit: buildCommit(), GoVersion: runtime.Version(),
 				Platform: runtime.GOOS + "/" + runtime.GOARCH, APIVersionMin: swarm.MinAPIVersion, APIVersionMax: swarm.MaxAPIVersion}
-			return a.writeOutput(func(w io.Writer) error {
-				if f == "json" {
-					return writeJSON(w, v)
-				}
+			return a.writeTableOrJSON(f, v, func(w io.Writer) error {
 				_, err := fmt.Fprintf(w, "swarmguard %s\ncommit:     %s\ngo:         %s (%s)\nengine api: %s to %s (negotiated with the daemon, never pinned)\n",
 					v.Version, v.Commit, v.GoVersion, v.Platform, v.APIVersionMin, v.APIVersionMax)
 				return err
