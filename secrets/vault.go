@@ -110,8 +110,12 @@ type Vault struct {
 	mu       sync.Mutex
 	authSec  *api.Secret // what the last login or lookup returned, for the watcher
 	loggedIn bool
+	// tokenLost is set when renewal ended; the next successful login counts
+	// as a re-login.
+	tokenLost bool
 
-	// renewed and relogins count events, for status and tests.
+	// renewed and relogins count events, for status and tests: a re-login
+	// is counted once the new token is in hand, not when the old one is lost.
 	renewed, relogins int
 }
 
@@ -234,6 +238,7 @@ func (v *Vault) loginAppRole(ctx context.Context) error {
 	v.mu.Lock()
 	v.authSec = sec
 	v.loggedIn = true
+	v.countRelogin()
 	v.mu.Unlock()
 	v.log.Info("logged in to vault", "method", AuthAppRole, "token_ttl", time.Duration(sec.Auth.LeaseDuration)*time.Second,
 		"renewable", sec.Auth.Renewable, "policies", sec.Auth.Policies)
@@ -264,9 +269,18 @@ func (v *Vault) loginToken(ctx context.Context) error {
 	v.mu.Lock()
 	v.authSec = auth
 	v.loggedIn = true
+	v.countRelogin()
 	v.mu.Unlock()
 	v.log.Info("vault token accepted", "method", AuthToken, "token_ttl", ttl, "renewable", renewable, "policies", policies)
 	return nil
+}
+
+// countRelogin counts a login that replaced a lost token. v.mu is held.
+func (v *Vault) countRelogin() {
+	if v.tokenLost {
+		v.tokenLost = false
+		v.relogins++
+	}
 }
 
 // Run keeps the token valid until ctx ends: it renews it with the client's
@@ -308,7 +322,7 @@ func (v *Vault) Run(ctx context.Context) error {
 		}
 		v.mu.Lock()
 		v.loggedIn = false
-		v.relogins++
+		v.tokenLost = true
 		v.mu.Unlock()
 	}
 }
