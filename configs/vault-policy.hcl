@@ -45,3 +45,9 @@ path "auth/token/renew-self" {
 path "auth/token/lookup-self" {
   capabilities = ["read"]
 }
+
+# At exit swarmguard revokes the token it logged in for (AppRole), so a finished
+# command or a stopped replica leaves no live token behind.
+path "auth/token/revoke-self" {
+  capabilities = ["update"]
+}

@@ -529,8 +529,9 @@ func TestSecretsSyncAppRoleAndRenewal(t *testing.T) {
 		t.Fatalf("writing the policy: %d %v", code, out)
 	}
 	role := "swarmguard-" + f.run
+	// First an hour-long token, so that only a revocation can end the CLI's token before the check below.
 	if code, out := vaultDo(t, env, http.MethodPost, "auth/approle/role/"+role, map[string]any{
-		"token_policies": pol, "token_ttl": "3s", "token_max_ttl": "6s"}); code/100 != 2 {
+		"token_policies": pol, "token_ttl": "1h", "token_max_ttl": "2h"}); code/100 != 2 {
 		t.Fatalf("creating the role: %d %v", code, out)
 	}
 	t.Cleanup(func() {
@@ -557,8 +558,16 @@ func TestSecretsSyncAppRoleAndRenewal(t *testing.T) {
 		t.Fatalf("rotate with approle exited %d:\n%s\n%s", r.Code, r.Stdout, r.Stderr)
 	}
 	f.versionNamed("1")
+	// The command revoked the token it logged in for: none of the role's tokens is live after it.
+	if n := liveRoleTokens(t, env, role); n != 0 || !strings.Contains(r.Stderr, "vault token revoked") {
+		t.Fatalf("after the command exited: %d live token(s) of role %s; want 0 (revoked at exit)\n%s", n, role, r.Stderr)
+	}
 
 	// In-process: a 3 s token renews, reaches its 6 s max TTL, and the client logs in again; reads go on.
+	if code, out := vaultDo(t, env, http.MethodPost, "auth/approle/role/"+role, map[string]any{
+		"token_policies": pol, "token_ttl": "3s", "token_max_ttl": "6s"}); code/100 != 2 {
+		t.Fatalf("shortening the role's token TTL: %d %v", code, out)
+	}
 	var logs syncBuffer
 	v, err := secrets.NewVault(secrets.VaultConfig{Address: env["VAULT_ADDR"], Auth: secrets.AuthConfig{Method: secrets.AuthAppRole,
 		RoleIDFile: roleFile, SecretIDFile: sidFile}}, slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
@@ -593,6 +602,34 @@ func TestSecretsSyncAppRoleAndRenewal(t *testing.T) {
 	}
 	f.outputs = append(f.outputs, logs.String(), fmt.Sprint(err))
 	secretScan(t, []string{logs.String()}, roleID)
+}
+
+// liveRoleTokens counts the live Vault tokens an AppRole role issued: it lists every token accessor (root
+// token) and looks each up. An accessor that expired between the list and the lookup is not counted;
+// any other failed lookup fails the test.
+func liveRoleTokens(t *testing.T, env map[string]string, role string) int {
+	t.Helper()
+	code, out := vaultDo(t, env, "LIST", "auth/token/accessors", nil)
+	data, _ := out["data"].(map[string]any)
+	keys, ok := data["keys"].([]any)
+	if code != http.StatusOK || !ok {
+		t.Fatalf("listing the token accessors: %d %v", code, out)
+	}
+	n := 0
+	for _, k := range keys {
+		code, info := vaultDo(t, env, http.MethodPost, "auth/token/lookup-accessor", map[string]any{"accessor": k})
+		if code == http.StatusBadRequest {
+			continue // expired or revoked since the list
+		}
+		d, _ := info["data"].(map[string]any)
+		if code != http.StatusOK || d == nil {
+			t.Fatalf("looking up accessor %v: %d %v", k, code, info)
+		}
+		if meta, _ := d["meta"].(map[string]any); meta["role_name"] == role {
+			n++
+		}
+	}
+	return n
 }
 
 // syncBuffer is a bytes.Buffer safe for the renewal goroutine's logs.

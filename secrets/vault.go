@@ -275,6 +275,31 @@ func (v *Vault) loginToken(ctx context.Context) error {
 	return nil
 }
 
+// Revoke ends the token this client obtained by an AppRole login, so that it
+// does not outlive its use until its TTL. A token the operator handed in
+// (token method) is theirs and is never revoked. Afterwards the client is
+// logged out; stop Run first, or it logs in again.
+func (v *Vault) Revoke(ctx context.Context) error {
+	v.mu.Lock()
+	owned := v.loggedIn && v.cfg.Auth.Method == AuthAppRole
+	v.mu.Unlock()
+	if !owned {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, v.cfg.Timeout)
+	defer cancel()
+	if err := v.client.Auth().Token().RevokeSelfWithContext(ctx, ""); err != nil {
+		return vaultError("revoking the token at", "auth/token/revoke-self", err)
+	}
+	v.mu.Lock()
+	v.loggedIn = false
+	v.authSec = nil
+	v.mu.Unlock()
+	v.client.ClearToken()
+	v.log.Info("vault token revoked", "method", AuthAppRole)
+	return nil
+}
+
 // countRelogin counts a login that replaced a lost token. v.mu is held.
 func (v *Vault) countRelogin() {
 	if v.tokenLost {

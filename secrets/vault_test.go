@@ -18,7 +18,7 @@ import (
 
 // fakeVault is a tiny Vault HTTP API: a KV v2 mount at secret/, a KV v1
 // mount at kv1/, a path the token may not read (secret/denied/*), AppRole
-// login and token lookup and renewal.
+// login and token lookup, renewal and revocation.
 type fakeVault struct {
 	mu       sync.Mutex
 	v2       map[string][]map[string]any // path under the mount -> versions (index+1 = version)
@@ -31,10 +31,11 @@ type fakeVault struct {
 	mountReq atomic.Int32
 	requests []string
 	issued   map[string]time.Time
+	revoked  map[string]bool
 }
 
 func newFakeVault(t *testing.T) (*fakeVault, *httptest.Server) {
-	fv := &fakeVault{v2: map[string][]map[string]any{}, v1: map[string]map[string]any{}, roleID: "role-1", secretID: "sid-1", ttl: 3600, issued: map[string]time.Time{}}
+	fv := &fakeVault{v2: map[string][]map[string]any{}, v1: map[string]map[string]any{}, roleID: "role-1", secretID: "sid-1", ttl: 3600, issued: map[string]time.Time{}, revoked: map[string]bool{}}
 	srv := httptest.NewServer(fv)
 	t.Cleanup(srv.Close)
 	return fv, srv
@@ -67,8 +68,12 @@ func (fv *fakeVault) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fv.issued[fmt.Sprintf("tok-%d", n)] = time.Now()
 		writeJSON(w, 200, map[string]any{"auth": map[string]any{"client_token": fmt.Sprintf("tok-%d", n), "lease_duration": fv.ttl, "renewable": true, "policies": []string{"swarmguard"}}})
 		return
-	case tok == "":
+	case tok == "" || fv.revoked[tok]:
 		deny()
+		return
+	case p == "auth/token/revoke-self":
+		fv.revoked[tok] = true
+		w.WriteHeader(http.StatusNoContent)
 		return
 	case p == "auth/token/lookup-self":
 		writeJSON(w, 200, map[string]any{"data": map[string]any{"ttl": fv.ttl, "renewable": fv.ttl > 0, "policies": []string{"default"}}})
@@ -294,6 +299,62 @@ func TestAppRoleLoginAndRelogin(t *testing.T) {
 	os.WriteFile(sid, []byte("wrong"), 0o600)
 	if err := v.Login(t.Context()); err == nil || !strings.Contains(err.Error(), "secret_id_file") || strings.Contains(err.Error(), "wrong") {
 		t.Errorf("Login(bad secret id) = %v; want a message naming the files, not the value", err)
+	}
+}
+
+func TestRevokeEndsOnlyTheTokenItLoggedInFor(t *testing.T) {
+	fv, srv := newFakeVault(t)
+	fv.v2["apps/db"] = []map[string]any{{"password": "pw"}}
+	dir := t.TempDir()
+	role, sid := filepath.Join(dir, "role_id"), filepath.Join(dir, "secret_id")
+	os.WriteFile(role, []byte("role-1"), 0o600)
+	os.WriteFile(sid, []byte("sid-1"), 0o600)
+	v, err := NewVault(VaultConfig{Address: srv.URL, Auth: AuthConfig{Method: AuthAppRole, RoleIDFile: role, SecretIDFile: sid}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Revoke(t.Context()); err != nil || len(fv.revoked) != 0 {
+		t.Fatalf("Revoke before any login = %v, revoked %v; want nothing sent", err, fv.revoked)
+	}
+	if err := v.Login(t.Context()); err != nil {
+		t.Fatalf("Login() = %v", err)
+	}
+	if err := v.Revoke(t.Context()); err != nil {
+		t.Fatalf("Revoke() = %v", err)
+	}
+	if !fv.revoked["tok-1"] || len(fv.revoked) != 1 {
+		t.Fatalf("revoked = %v; want the AppRole token tok-1", fv.revoked)
+	}
+	if _, err := v.KV().Read(t.Context(), "secret/apps/db"); err == nil {
+		t.Error("read after Revoke succeeded; want the client logged out")
+	}
+	if err := v.Revoke(t.Context()); err != nil || len(fv.revoked) != 1 {
+		t.Errorf("second Revoke = %v, revoked %v; want nothing more sent", err, fv.revoked)
+	}
+	// Logging in again works, with a new token.
+	if err := v.Login(t.Context()); err != nil {
+		t.Fatalf("Login after Revoke = %v", err)
+	}
+	if _, err := v.KV().Read(t.Context(), "secret/apps/db"); err != nil {
+		t.Errorf("read after a new login = %v", err)
+	}
+
+	// A token the operator handed in is theirs: never revoked.
+	tv := tokenVault(t, srv.URL)
+	if err := tv.Revoke(t.Context()); err != nil {
+		t.Fatalf("Revoke(token method) = %v", err)
+	}
+	if len(fv.revoked) != 1 {
+		t.Errorf("revoked = %v after Revoke of an operator's token; want it untouched", fv.revoked)
+	}
+	if _, err := tv.KV().Read(t.Context(), "secret/apps/db"); err != nil {
+		t.Errorf("read with the operator's token after Revoke = %v; want it still working", err)
+	}
+
+	// Vault down: the error says so, and the client stays logged in (the token may still be live).
+	srv.Close()
+	if err := v.Revoke(t.Context()); !errors.Is(err, ErrUnreachable) || !strings.Contains(err.Error(), "auth/token/revoke-self") {
+		t.Errorf("Revoke with vault down = %v; want ErrUnreachable naming auth/token/revoke-self", err)
 	}
 }
 

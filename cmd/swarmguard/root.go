@@ -9,11 +9,13 @@ import (
 	"os"
 	"os/user"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/spf13/cobra"
 
 	"github.com/swarmguard/swarmguard/operator"
+	"github.com/swarmguard/swarmguard/secrets"
 	"github.com/swarmguard/swarmguard/swarm"
 )
 
@@ -38,6 +40,11 @@ type app struct {
 
 	// secretsSync is the controller's secrets sync, for /status/secrets (nil without mappings).
 	secretsSync atomic.Pointer[operator.SecretsSync]
+
+	// vaultClient is the process's one logged-in Vault client (see vault); vaultStop ends its renewal.
+	vaultMu     sync.Mutex
+	vaultClient *secrets.Vault
+	vaultStop   func()
 }
 
 // commandBuilders are the top-level commands; each file registers its own in init, so that adding a
@@ -65,6 +72,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	err := root.ExecuteContext(ctx)
+	a.closeVault()
 	if a.client != nil {
 		_ = a.client.Close()
 	}

@@ -115,8 +115,6 @@ func (a *app) secretsTask(d taskDeps) (operator.Task, error) {
 				ss.Unavailable(err, now()) // every mapping's status says why, and since when
 				return err
 			}
-			// The renewal lives as long as the process, not one pass.
-			go func() { _ = v.Run(context.WithoutCancel(ctx)) }()
 			s, err := a.syncer(d.Engine, v)
 			if err != nil {
 				ss.Unavailable(err, now())

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/swarmguard/swarmguard/secrets"
 )
@@ -40,8 +41,16 @@ func (a *app) vaultConfig() (secrets.VaultConfig, error) {
 	return c, nil
 }
 
-// vault builds the Vault client from the configuration and logs in (AppRole) or checks the token.
+// vault returns the process's one Vault client, logging in (AppRole) or checking the token on first use.
+// Every command and controller task shares it, so a process holds one Vault token: renewed while the
+// process lives (the client's Run), and revoked at exit by closeVault when swarmguard obtained it itself.
+// A failed login is not kept: the next call tries again.
 func (a *app) vault(ctx context.Context) (*secrets.Vault, error) {
+	a.vaultMu.Lock()
+	defer a.vaultMu.Unlock()
+	if a.vaultClient != nil {
+		return a.vaultClient, nil
+	}
 	c, err := a.vaultConfig()
 	if err != nil {
 		return nil, err
@@ -53,5 +62,32 @@ func (a *app) vault(ctx context.Context) (*secrets.Vault, error) {
 	if err := v.Login(ctx); err != nil {
 		return nil, failed(fmt.Errorf("vault at %s: %w", c.Address, err))
 	}
+	// The renewal lives as long as the process, not the call that logged in.
+	rctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() { _ = v.Run(rctx); close(done) }()
+	a.vaultClient, a.vaultStop = v, func() { stop(); <-done }
 	return v, nil
+}
+
+// vaultRevokeTimeout bounds the revocation at exit, which runs after a SIGTERM too.
+const vaultRevokeTimeout = 5 * time.Second
+
+// closeVault stops the token's renewal and revokes a token swarmguard logged in for (AppRole), so it does
+// not outlive the process until its TTL. An operator's own token (token method) is left alone. A failed
+// revocation is logged, not fatal: the token then lapses at the end of its TTL.
+func (a *app) closeVault() {
+	a.vaultMu.Lock()
+	v, stop := a.vaultClient, a.vaultStop
+	a.vaultClient, a.vaultStop = nil, nil
+	a.vaultMu.Unlock()
+	if v == nil {
+		return
+	}
+	stop()
+	ctx, cancel := context.WithTimeout(context.Background(), vaultRevokeTimeout)
+	defer cancel()
+	if err := v.Revoke(ctx); err != nil && a.log != nil {
+		a.log.Warn("could not revoke swarmguard's vault token; it lapses at the end of its TTL", "err", err)
+	}
 }
