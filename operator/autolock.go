@@ -172,7 +172,7 @@ func (a *Autolock) preflight(ctx context.Context, swarmID string) (esc KeyEscrow
 // unreachable; it records the rotation, then escrows the new key and reads it back before it returns
 // success. When the escrow fails the result still describes the rotation and the error is *EscrowError.
 func (a *Autolock) RotateKey(ctx context.Context, opts RotateKeyOptions, env TaskEnv) (UnlockKeyResult, error) {
-	log := tokLog(env).With("component", "autolock")
+	log := env.Logger().With("component", "autolock")
 	cl, err := a.Engine.Cluster(ctx)
 	if err != nil {
 		return UnlockKeyResult{}, fmt.Errorf("reading the swarm: %w", err)
@@ -214,15 +214,15 @@ func (a *Autolock) RotateKey(ctx context.Context, opts RotateKeyOptions, env Tas
 		}
 		return res, nil
 	}
-	if err := tokStillHolder(ctx, env); err != nil {
+	if err := env.CheckHolder(ctx); err != nil {
 		return res, err
 	}
 	old, cur, err := a.Engine.RotateUnlockKey(ctx)
-	at := tokNow(env)
+	at := env.Time()
 	if err != nil {
 		err = tokRedactErr(err, old.Reveal(), cur.Reveal())
 		if _, lerr := a.Ledger.Append(ctx, swarm.Entry{Kind: swarm.KindUnlockKey, At: at, Actor: env.Actor, Reason: env.Reason, Result: swarm.ResultFailed,
-			Details: map[string]string{DetailError: tokShortErr(err), DetailOldFingerprint: old.Fingerprint(), DetailSwarmID: cl.ID}}); lerr != nil {
+			Details: map[string]string{DetailError: shortErr(err), DetailOldFingerprint: old.Fingerprint(), DetailSwarmID: cl.ID}}); lerr != nil {
 			log.Warn("recording the failed rotation in the ledger failed", "err", lerr)
 		}
 		return res, fmt.Errorf("rotating the unlock key: %w", err)
@@ -261,11 +261,11 @@ func (a *Autolock) EscrowCurrent(ctx context.Context, env TaskEnv) (UnlockKeyRes
 	if key.IsZero() {
 		return res, fmt.Errorf("the engine returned no unlock key although autolock is on; check `docker swarm unlock-key` on a manager")
 	}
-	res.Key, res.At = key, tokNow(env)
+	res.Key, res.At = key, env.Time()
 	if nodes, err := a.Engine.Nodes(ctx); err == nil {
 		res.Warnings = a.colocationWarnings(ctx, nodes)
 		for _, w := range res.Warnings {
-			tokLog(env).Warn("vault escrow target may run in this swarm", "why", w)
+			env.Logger().Warn("vault escrow target may run in this swarm", "why", w)
 		}
 	}
 	if env.DryRun {
@@ -274,7 +274,7 @@ func (a *Autolock) EscrowCurrent(ctx context.Context, env TaskEnv) (UnlockKeyRes
 		}
 		return res, nil
 	}
-	if err := tokStillHolder(ctx, env); err != nil {
+	if err := env.CheckHolder(ctx); err != nil {
 		return res, err
 	}
 	out, err := a.escrowKey(ctx, nil, cl.ID, key, env)
@@ -285,13 +285,13 @@ func (a *Autolock) EscrowCurrent(ctx context.Context, env TaskEnv) (UnlockKeyRes
 // escrowKey writes key to the escrow path (check-and-set), reads it back, compares fingerprints and
 // records the outcome in the ledger. esc may be nil: it is then asked for now.
 func (a *Autolock) escrowKey(ctx context.Context, esc KeyEscrow, swarmID string, key swarm.Sensitive, env TaskEnv) (*EscrowOutcome, error) {
-	log := tokLog(env).With("component", "autolock")
+	log := env.Logger().With("component", "autolock")
 	path := a.Config.EscrowPath(swarmID)
-	at := tokNow(env)
+	at := env.Time()
 	fail := func(err error) (*EscrowOutcome, error) {
 		err = tokRedactErr(err, key.Reveal())
 		if _, lerr := a.Ledger.Append(ctx, swarm.Entry{Kind: swarm.KindUnlockKeyEscrow, At: at, Actor: env.Actor, Reason: env.Reason, Result: swarm.ResultFailed,
-			Details: map[string]string{DetailFingerprint: key.Fingerprint(), DetailVaultPath: path, DetailSwarmID: swarmID, DetailError: tokShortErr(err)}}); lerr != nil {
+			Details: map[string]string{DetailFingerprint: key.Fingerprint(), DetailVaultPath: path, DetailSwarmID: swarmID, DetailError: shortErr(err)}}); lerr != nil {
 			log.Warn("recording the failed escrow in the ledger failed", "err", lerr)
 		}
 		return nil, &EscrowError{Path: path, Fingerprint: key.Short(), Err: err}
@@ -328,7 +328,7 @@ func (a *Autolock) escrowKey(ctx context.Context, esc KeyEscrow, swarmID string,
 // enable turns autolock on and escrows the first key at once. It refuses when the key could not be
 // escrowed right away: a key that exists only in the swarm is one full restart away from being lost.
 func (a *Autolock) enable(ctx context.Context, cl swarm.Cluster, env TaskEnv) error {
-	log := tokLog(env).With("component", "autolock")
+	log := env.Logger().With("component", "autolock")
 	esc, soft, fatal := a.preflight(ctx, cl.ID)
 	if fatal != nil {
 		return fatal
@@ -341,7 +341,7 @@ func (a *Autolock) enable(ctx context.Context, cl swarm.Cluster, env TaskEnv) er
 			log.Warn("vault escrow target may run in this swarm", "why", w)
 		}
 	}
-	if err := tokStillHolder(ctx, env); err != nil {
+	if err := env.CheckHolder(ctx); err != nil {
 		return err
 	}
 	if _, err := a.Engine.SetAutolock(ctx, true); err != nil {
@@ -351,7 +351,7 @@ func (a *Autolock) enable(ctx context.Context, cl swarm.Cluster, env TaskEnv) er
 	if err != nil {
 		return fmt.Errorf("autolock is on, but reading its unlock key failed: %w; run `swarmguard escrow unlock-key`", err)
 	}
-	at := tokNow(env)
+	at := env.Time()
 	log.Info("turned autolock on", "fingerprint", key.Short(), "actor", env.Actor)
 	if _, err := a.Ledger.Append(ctx, swarm.Entry{Kind: swarm.KindUnlockKey, At: at, Actor: env.Actor, Reason: env.Reason, Result: swarm.ResultOK,
 		Details: map[string]string{DetailAction: "enable-autolock", DetailFingerprint: key.Fingerprint(), DetailNewFingerprint: key.Fingerprint(), DetailSwarmID: cl.ID}}); err != nil {
@@ -370,7 +370,7 @@ func (a *Autolock) Task() Task {
 // the key past its max age, and escrow the current key when Vault does not hold it. Under audit: adopt
 // the key's clock and report. Under off: nothing.
 func (a *Autolock) Run(ctx context.Context, env TaskEnv) error {
-	log := tokLog(env).With("component", "autolock")
+	log := env.Logger().With("component", "autolock")
 	mode := a.Config.Mode
 	if mode == ModeOff {
 		return nil
@@ -404,7 +404,7 @@ func (a *Autolock) Run(ctx context.Context, env TaskEnv) error {
 	if err != nil {
 		return err
 	}
-	now := tokNow(env)
+	now := env.Time()
 	d := DecideUnlockKey(entries, a.Config.Rotate.MaxAge.D(), now)
 	obs := EscrowObservation{}
 	if a.Escrow != nil {
@@ -416,7 +416,7 @@ func (a *Autolock) Run(ctx context.Context, env TaskEnv) error {
 		return nil
 	}
 	if d.Adopt {
-		if err := tokStillHolder(ctx, env); err != nil {
+		if err := env.CheckHolder(ctx); err != nil {
 			return err
 		}
 		if _, err := a.Ledger.Append(ctx, swarm.Entry{Kind: swarm.KindUnlockKey, At: now, Actor: env.Actor, Reason: "first seen: clock started",

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -140,7 +139,7 @@ func CertsTask(eng CertsEngine, ledger LedgerStore, src pki.Sources, c PKIConfig
 }
 
 func certsPass(ctx context.Context, eng CertsEngine, ledger LedgerStore, src pki.Sources, c PKIConfig, onInventory func(pki.Inventory), env TaskEnv) error {
-	log := certsLog(env).With("component", "certs")
+	log := env.Logger().With("component", "certs")
 	p, err := PKIPolicy(c)
 	if err != nil {
 		return err
@@ -152,7 +151,7 @@ func certsPass(ctx context.Context, eng CertsEngine, ledger LedgerStore, src pki
 	if onInventory != nil {
 		onInventory(o.Inventory)
 	}
-	now := certsNow(env)
+	now := env.Time()
 	for _, f := range pki.Evaluate(o.Inventory, p, now) {
 		lvl := slog.LevelDebug
 		switch f.Severity {
@@ -171,7 +170,7 @@ func certsPass(ctx context.Context, eng CertsEngine, ledger LedgerStore, src pki
 // only says what it would do. The write is compare-and-swap and a no-op when already set, so a retry
 // after a crash does nothing twice.
 func EnforceNodeCertExpiry(ctx context.Context, eng CertsEngine, ledger LedgerStore, c PKIConfig, ca swarm.CAState, env TaskEnv) error {
-	log := certsLog(env).With("component", "certs")
+	log := env.Logger().With("component", "certs")
 	want := c.NodeCertExpiry.D()
 	if want == 0 || ca.NodeCertExpiry == want {
 		log.Debug("node certificate expiry as wanted", "node_cert_expiry", ca.NodeCertExpiry.String())
@@ -182,13 +181,11 @@ func EnforceNodeCertExpiry(ctx context.Context, eng CertsEngine, ledger LedgerSt
 		return nil
 	}
 	if env.DryRun {
-		fmt.Fprintf(certsOut(env), "would set the node certificate expiry from %s to %s\n", ca.NodeCertExpiry, want)
+		fmt.Fprintf(env.Output(), "would set the node certificate expiry from %s to %s\n", ca.NodeCertExpiry, want)
 		return nil
 	}
-	if env.StillHolder != nil {
-		if err := env.StillHolder(ctx); err != nil {
-			return err
-		}
+	if err := env.CheckHolder(ctx); err != nil {
+		return err
 	}
 	before, changed, err := eng.SetNodeCertExpiry(ctx, want)
 	if err != nil {
@@ -198,13 +195,13 @@ func EnforceNodeCertExpiry(ctx context.Context, eng CertsEngine, ledger LedgerSt
 		return nil
 	}
 	log.Info("set node certificate expiry", "from", before.String(), "to", want.String())
-	fmt.Fprintf(certsOut(env), "set the node certificate expiry from %s to %s\n", before, want)
+	fmt.Fprintf(env.Output(), "set the node certificate expiry from %s to %s\n", before, want)
 	reason := env.Reason
 	if reason == "" {
 		reason = "pki.mode enforce: pki.node_cert_expiry " + want.String()
 	}
 	_, err = ledger.Append(ctx, swarm.Entry{
-		Kind: swarm.KindNodeCertExpiry, At: certsNow(env).UTC(), Actor: env.Actor, Reason: reason, Result: swarm.ResultOK,
+		Kind: swarm.KindNodeCertExpiry, At: env.Time().UTC(), Actor: env.Actor, Reason: reason, Result: swarm.ResultOK,
 		Details: map[string]string{"from": before.String(), "to": want.String()},
 	})
 	if err != nil {
@@ -229,7 +226,7 @@ func CATask(eng CertsEngine, ledger LedgerStore, c PKIConfig) Task {
 // ScheduledCARotation decides and, when due, starts a root CA rotation. It returns whether it started
 // one.
 func ScheduledCARotation(ctx context.Context, eng CertsEngine, ledger LedgerStore, c PKIConfig, env TaskEnv) (bool, error) {
-	log := certsLog(env).With("component", "ca")
+	log := env.Logger().With("component", "ca")
 	maxAge := c.CA.MaxAge.D()
 	if maxAge == 0 {
 		return false, nil
@@ -242,7 +239,7 @@ func ScheduledCARotation(ctx context.Context, eng CertsEngine, ledger LedgerStor
 	if err != nil {
 		return false, fmt.Errorf("reading the trust root: %w", err)
 	}
-	age := certsNow(env).Sub(root.NotBefore)
+	age := env.Time().Sub(root.NotBefore)
 	if !CARotationDue(age, maxAge, ca.RootRotationInProgress) {
 		log.Debug("root CA rotation not due", "age", age.Truncate(time.Second).String(), "max_age", maxAge.String(), "in_progress", ca.RootRotationInProgress)
 		return false, nil
@@ -279,7 +276,7 @@ type CARotationStart struct {
 // StartCARotation starts a root CA rotation, or attaches to the one in progress unless opts.Force, and
 // records it in the ledger (kind ca).
 func StartCARotation(ctx context.Context, eng CertsEngine, ledger LedgerStore, opts swarm.RotateCAOptions, env TaskEnv) (CARotationStart, error) {
-	log := certsLog(env).With("component", "ca")
+	log := env.Logger().With("component", "ca")
 	before, err := eng.CA(ctx)
 	if err != nil {
 		return CARotationStart{}, fmt.Errorf("reading the root CA: %w", err)
@@ -291,12 +288,12 @@ func StartCARotation(ctx context.Context, eng CertsEngine, ledger LedgerStore, o
 	if env.DryRun {
 		switch {
 		case out.Attached:
-			fmt.Fprintln(certsOut(env), "a root CA rotation is in progress: would attach to it (--force would restart it)")
+			fmt.Fprintln(env.Output(), "a root CA rotation is in progress: would attach to it (--force would restart it)")
 		case opts.CertPEM != "":
-			fmt.Fprintf(certsOut(env), "would rotate the root CA to the certificate handed in (ForceRotate %d -> %d)\n", before.ForceRotate, before.ForceRotate+1)
+			fmt.Fprintf(env.Output(), "would rotate the root CA to the certificate handed in (ForceRotate %d -> %d)\n", before.ForceRotate, before.ForceRotate+1)
 			out.Started = true
 		default:
-			fmt.Fprintf(certsOut(env), "would rotate the root CA to a new swarm-generated root (ForceRotate %d -> %d)\n", before.ForceRotate, before.ForceRotate+1)
+			fmt.Fprintf(env.Output(), "would rotate the root CA to a new swarm-generated root (ForceRotate %d -> %d)\n", before.ForceRotate, before.ForceRotate+1)
 			out.Started = true
 		}
 		return out, nil
@@ -305,10 +302,8 @@ func StartCARotation(ctx context.Context, eng CertsEngine, ledger LedgerStore, o
 		log.Info("attaching to root CA rotation in progress", "force_rotate", before.ForceRotate)
 		return out, nil
 	}
-	if env.StillHolder != nil {
-		if err := env.StillHolder(ctx); err != nil {
-			return out, err
-		}
+	if err := env.CheckHolder(ctx); err != nil {
+		return out, err
 	}
 	res, err := eng.RotateCA(ctx, opts)
 	if err != nil {
@@ -332,7 +327,7 @@ func StartCARotation(ctx context.Context, eng CertsEngine, ledger LedgerStore, o
 		details["old_root_serial"] = pki.SerialHex(root)
 	}
 	if _, err := ledger.Append(ctx, swarm.Entry{
-		Kind: swarm.KindCA, At: certsNow(env).UTC(), Actor: env.Actor, Reason: env.Reason, Result: swarm.ResultOK, Details: details,
+		Kind: swarm.KindCA, At: env.Time().UTC(), Actor: env.Actor, Reason: env.Reason, Result: swarm.ResultOK, Details: details,
 	}); err != nil {
 		return out, fmt.Errorf("recording the root CA rotation in the ledger: %w", err)
 	}
@@ -478,7 +473,7 @@ func PendingText(p pki.RotationProgress) string {
 
 // RecordCAWait writes the outcome of following a rotation to the ledger (kind ca).
 func RecordCAWait(ctx context.Context, ledger LedgerStore, env TaskEnv, p pki.RotationProgress, waitErr error) error {
-	e := swarm.Entry{Kind: swarm.KindCA, At: certsNow(env).UTC(), Actor: env.Actor, Reason: env.Reason, Result: swarm.ResultOK,
+	e := swarm.Entry{Kind: swarm.KindCA, At: env.Time().UTC(), Actor: env.Actor, Reason: env.Reason, Result: swarm.ResultOK,
 		Details: map[string]string{"action": "completed", "nodes": strconv.Itoa(p.Total)}}
 	if waitErr != nil {
 		e.Result = swarm.ResultFailed
@@ -494,25 +489,4 @@ func RecordCAWait(ctx context.Context, ledger LedgerStore, env TaskEnv, p pki.Ro
 		return fmt.Errorf("recording the root CA rotation outcome in the ledger: %w", err)
 	}
 	return nil
-}
-
-func certsLog(env TaskEnv) *slog.Logger {
-	if env.Log != nil {
-		return env.Log
-	}
-	return slog.New(slog.DiscardHandler)
-}
-
-func certsOut(env TaskEnv) io.Writer {
-	if env.Out != nil {
-		return env.Out
-	}
-	return io.Discard
-}
-
-func certsNow(env TaskEnv) time.Time {
-	if env.Now != nil {
-		return env.Now()
-	}
-	return time.Now()
 }

@@ -25,10 +25,19 @@ type SecretsStatus struct {
 	Secrets []SecretState `json:"secrets"`
 }
 
+// NewSecretsStatus is the /status/secrets body of a replica whose lease status is ls: states may be nil
+// (no mapping configured), which shows as an empty list.
+func NewSecretsStatus(ls LeaseStatus, states []SecretState) SecretsStatus {
+	if states == nil {
+		states = []SecretState{}
+	}
+	return SecretsStatus{Role: ls.Role, Holder: ls.Holder, Secrets: states}
+}
+
 // NewHandler serves /healthz (the process is alive and serving), /readyz (engine reachable, configuration
 // valid, role known; the body says holder or standby), /metrics (the runtime's registry) and
-// /status/secrets (JSON: each mapping's sync state; secrets may be nil when no mapping is configured).
-func NewHandler(m *Metrics, ready ReadinessFunc, secrets func() []SecretState) http.Handler {
+// /status/secrets (JSON, what secrets returns; it reads memory only, never the engine).
+func NewHandler(m *Metrics, ready ReadinessFunc, secrets func() SecretsStatus) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -44,16 +53,8 @@ func NewHandler(m *Metrics, ready ReadinessFunc, secrets func() []SecretState) h
 		}
 		_, _ = fmt.Fprint(w, ReadinessText(rd))
 	})
-	mux.HandleFunc("GET /status/secrets", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), readyzEngineTimeout)
-		defer cancel()
-		st := ready(ctx).Lease
-		body := SecretsStatus{Role: st.Role, Holder: st.Holder, Secrets: []SecretState{}}
-		if secrets != nil {
-			if ss := secrets(); ss != nil {
-				body.Secrets = ss
-			}
-		}
+	mux.HandleFunc("GET /status/secrets", func(w http.ResponseWriter, _ *http.Request) {
+		body := secrets()
 		w.Header().Set("Content-Type", "application/json")
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")

@@ -34,7 +34,7 @@ func TestHTTPEndpoints(t *testing.T) {
 	rt.passCtx = t.Context()
 	rt.opts.Metrics.InitLoop("tokens")
 	var secretStates []SecretState // none configured until set below
-	h := NewHandler(rt.opts.Metrics, rt.Ready, func() []SecretState { return secretStates })
+	h := NewHandler(rt.opts.Metrics, rt.Ready, func() SecretsStatus { return NewSecretsStatus(rt.Lease().Status(), secretStates) })
 
 	if code, body := get(t, h, "/healthz"); code != 200 || body != "ok\n" {
 		t.Fatalf("/healthz = %d %q; want 200 ok", code, body)

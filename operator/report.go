@@ -30,8 +30,9 @@ const (
 	StatusError CheckStatus = "error"
 )
 
-// rank orders statuses for gates: error counts as at least as bad as fail, because a check that could not
-// run must never let a gate pass.
+// rank orders statuses: pass < info < warn < fail < error. Error ranks above fail, because a check that
+// could not run must never hide behind one that failed nor let a gate pass; a status not known here ranks
+// as error.
 func (s CheckStatus) rank() int {
 	switch s {
 	case StatusPass:
@@ -40,10 +41,10 @@ func (s CheckStatus) rank() int {
 		return 1
 	case StatusWarn:
 		return 2
-	case StatusFail, StatusError:
+	case StatusFail:
 		return 3
 	}
-	return 3
+	return 4
 }
 
 // Evidence is one observed subject of a check: what was looked at, the values seen, and its own verdict.
@@ -123,10 +124,9 @@ type AgeBar struct {
 	Status CheckStatus
 }
 
-// Worse returns the worse of two statuses: pass < info < warn < fail < error (a check that could not be
-// evaluated is never hidden behind one that failed).
+// Worse returns the worse of two statuses, by rank.
 func Worse(a, b CheckStatus) CheckStatus {
-	if b.rank() > a.rank() || (b == StatusError && a == StatusFail) {
+	if b.rank() > a.rank() {
 		return b
 	}
 	return a

@@ -269,8 +269,8 @@ func (ss *SecretsSync) Status() []SecretState {
 // Run syncs the given mappings once and records what happened. It returns the results and an error when
 // any mapping failed (the others still ran).
 func (ss *SecretsSync) Run(ctx context.Context, env TaskEnv, ms []secrets.Mapping, opt secrets.Options) ([]secrets.Result, error) {
-	log := secLog(env).With("component", "secrets")
-	now := secNow(env)
+	log := env.Logger().With("component", "secrets")
+	now := env.Time()
 	if env.StillHolder != nil {
 		ss.Syncer.Guard = env.StillHolder
 	}
@@ -392,13 +392,13 @@ func (ss *SecretsSync) ledger(ctx context.Context, env TaskEnv, r secrets.Result
 		d["failed_service"] = r.FailedService
 	}
 	if r.Err != nil {
-		d["error"] = secShortErr(r.Err)
+		d["error"] = shortErr(r.Err)
 	}
 	reason := env.Reason
 	if reason == "" {
 		reason = "vault value changed"
 	}
-	if _, err := ss.Ledger.Append(ctx, swarm.Entry{Kind: swarm.KindSecret, At: secNow(env), Actor: env.Actor, Reason: reason, Result: res, Details: d}); err != nil {
+	if _, err := ss.Ledger.Append(ctx, swarm.Entry{Kind: swarm.KindSecret, At: env.Time(), Actor: env.Actor, Reason: reason, Result: res, Details: d}); err != nil {
 		log.Warn("recording the secret sync in the ledger failed", "secret", r.Mapping, "err", err)
 	}
 }
@@ -407,38 +407,13 @@ func (ss *SecretsSync) ledger(ctx context.Context, env TaskEnv, r secrets.Result
 // own refresh, backing off with jitter after a failure).
 func (ss *SecretsSync) Task() Task {
 	return Task{Name: "secrets", Schedule: secretsTick, Run: func(ctx context.Context, env TaskEnv) error {
-		due := ss.Due(secNow(env))
+		due := ss.Due(env.Time())
 		if len(due) == 0 {
 			return nil
 		}
 		_, err := ss.Run(ctx, env, due, secrets.Options{DryRun: env.DryRun, Reason: env.Reason})
 		return err
 	}}
-}
-
-// maxSecretErrDetail bounds an error text kept in a ledger label.
-const maxSecretErrDetail = 200
-
-func secLog(env TaskEnv) *slog.Logger {
-	if env.Log != nil {
-		return env.Log
-	}
-	return slog.New(slog.DiscardHandler)
-}
-
-func secNow(env TaskEnv) time.Time {
-	if env.Now != nil {
-		return env.Now()
-	}
-	return time.Now()
-}
-
-func secShortErr(err error) string {
-	s := err.Error()
-	if len(s) > maxSecretErrDetail {
-		s = s[:maxSecretErrDetail] + "…"
-	}
-	return s
 }
 
 // writeSecretResult prints one line per mapping for `run --once` (names, versions and services only).

@@ -36,3 +36,47 @@ type TaskEnv struct {
 	// (a stale leader must do nothing). It returns an error when the lease was lost.
 	StillHolder func(ctx context.Context) error
 }
+
+// Time is the pass's clock: Now, or the wall clock when none was given.
+func (env TaskEnv) Time() time.Time {
+	if env.Now != nil {
+		return env.Now()
+	}
+	return time.Now()
+}
+
+// Logger is the pass's logger, or one that discards.
+func (env TaskEnv) Logger() *slog.Logger {
+	if env.Log != nil {
+		return env.Log
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// Output is where plans and results are printed, or io.Discard.
+func (env TaskEnv) Output() io.Writer {
+	if env.Out != nil {
+		return env.Out
+	}
+	return io.Discard
+}
+
+// CheckHolder re-checks the lease right before a mutating step (StillHolder); without one it passes.
+func (env TaskEnv) CheckHolder(ctx context.Context) error {
+	if env.StillHolder == nil {
+		return nil
+	}
+	return env.StillHolder(ctx)
+}
+
+// maxErrDetail bounds an error text kept in a ledger label.
+const maxErrDetail = 200
+
+// shortErr is an error's text, bounded, for a ledger detail.
+func shortErr(err error) string {
+	s := err.Error()
+	if len(s) > maxErrDetail {
+		s = s[:maxErrDetail] + "…"
+	}
+	return s
+}

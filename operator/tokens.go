@@ -194,19 +194,19 @@ func (t *Tokens) Rotate(ctx context.Context, kinds []string, env TaskEnv) ([]Tok
 			return nil, fmt.Errorf("join token kind %q is not worker or manager", k)
 		}
 	}
-	if err := tokStillHolder(ctx, env); err != nil {
+	if err := env.CheckHolder(ctx); err != nil {
 		return nil, err
 	}
 	rots, err := t.Engine.RotateJoinTokens(ctx, worker, manager)
-	at := tokNow(env)
+	at := env.Time()
 	if err != nil {
 		var failed []swarm.Entry
 		for _, k := range kinds {
 			failed = append(failed, swarm.Entry{Kind: TokenLedgerKind(k), At: at, Actor: env.Actor, Reason: env.Reason,
-				Result: swarm.ResultFailed, Details: map[string]string{DetailError: tokShortErr(err)}})
+				Result: swarm.ResultFailed, Details: map[string]string{DetailError: shortErr(err)}})
 		}
 		if _, lerr := t.Ledger.Append(ctx, failed...); lerr != nil {
-			tokLog(env).Warn("recording the failed rotation in the ledger failed", "err", lerr)
+			env.Logger().Warn("recording the failed rotation in the ledger failed", "err", lerr)
 		}
 		return nil, fmt.Errorf("rotating join tokens: %w", err)
 	}
@@ -219,7 +219,7 @@ func (t *Tokens) Rotate(ctx context.Context, kinds []string, env TaskEnv) ([]Tok
 				DetailOldFingerprint: r.Old.Fingerprint(), DetailNewFingerprint: r.New.Fingerprint(),
 				DetailFingerprint: r.New.Fingerprint(), DetailSecretFingerprint: tokenSecretFingerprint(r.New), DetailSwarmID: r.SwarmID,
 			}})
-		tokLog(env).Info("rotated join token", "kind", r.Kind, "old_fingerprint", r.Old.Short(), "new_fingerprint", r.New.Short(), "actor", env.Actor, "reason", env.Reason)
+		env.Logger().Info("rotated join token", "kind", r.Kind, "old_fingerprint", r.Old.Short(), "new_fingerprint", r.New.Short(), "actor", env.Actor, "reason", env.Reason)
 	}
 	// The rotation happened: record it even when this pass's context ended meanwhile (the lease lapsed
 	// during a stall). A record of what was done is always right; a lost one would make the next holder
@@ -256,12 +256,12 @@ func (t *Tokens) Publish(ctx context.Context, env TaskEnv) (secrets.Receipt, err
 }
 
 func publishTokens(ctx context.Context, pub TokenPublisher, path string, cl swarm.Cluster, env TaskEnv) (secrets.Receipt, error) {
-	rc, err := pub.PublishTokens(ctx, path, cl.ID, secrets.SensitiveString(cl.WorkerToken.Reveal()), secrets.SensitiveString(cl.ManagerToken.Reveal()), tokNow(env))
+	rc, err := pub.PublishTokens(ctx, path, cl.ID, secrets.SensitiveString(cl.WorkerToken.Reveal()), secrets.SensitiveString(cl.ManagerToken.Reveal()), env.Time())
 	if err != nil {
 		return rc, &PublishError{Path: path, Err: tokRedactErr(err, cl.WorkerToken.Reveal(), cl.ManagerToken.Reveal())}
 	}
 	if !rc.Unchanged {
-		tokLog(env).Info("published join tokens to vault", "vault_path", path, "vault_version", rc.Version,
+		env.Logger().Info("published join tokens to vault", "vault_path", path, "vault_version", rc.Version,
 			"worker_fingerprint", cl.WorkerToken.Short(), "manager_fingerprint", cl.ManagerToken.Short())
 	}
 	return rc, nil
@@ -294,7 +294,7 @@ func (t *Tokens) Task() Task {
 // Run is one pass: adopt tokens never seen, rotate those past their max age, and republish when the
 // published tokens are not the swarm's current ones (after a failed publish, or a root CA rotation).
 func (t *Tokens) Run(ctx context.Context, env TaskEnv) error {
-	log := tokLog(env).With("component", "tokens")
+	log := env.Logger().With("component", "tokens")
 	entries, err := t.Ledger.Entries(ctx)
 	if err != nil {
 		return fmt.Errorf("reading the ledger: %w", err)
@@ -303,7 +303,7 @@ func (t *Tokens) Run(ctx context.Context, env TaskEnv) error {
 	if err != nil {
 		return fmt.Errorf("reading the swarm: %w", err)
 	}
-	at := tokNow(env)
+	at := env.Time()
 	var adopt []swarm.Entry
 	var due []string
 	var whys []string
@@ -345,7 +345,7 @@ func (t *Tokens) Run(ctx context.Context, env TaskEnv) error {
 		return nil
 	}
 	if len(adopt) > 0 {
-		if err := tokStillHolder(ctx, env); err != nil {
+		if err := env.CheckHolder(ctx); err != nil {
 			return err
 		}
 		if _, err := t.Ledger.Append(ctx, adopt...); err != nil {
@@ -385,7 +385,7 @@ func (t *Tokens) republishIfStale(ctx context.Context, cl swarm.Cluster, env Tas
 		secrets.KeyFingerprint(rec.Manager) == cl.ManagerToken.Fingerprint() {
 		return nil
 	}
-	if err := tokStillHolder(ctx, env); err != nil {
+	if err := env.CheckHolder(ctx); err != nil {
 		return err
 	}
 	_, err = publishTokens(ctx, pub, path, cl, env)

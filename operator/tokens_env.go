@@ -1,48 +1,9 @@
 package operator
 
 import (
-	"context"
 	"errors"
-	"log/slog"
 	"strings"
-	"time"
 )
-
-// maxErrDetail bounds an error text kept in a ledger label.
-const maxErrDetail = 200
-
-// tokLog is the pass's logger, or a discarding one.
-func tokLog(env TaskEnv) *slog.Logger {
-	if env.Log != nil {
-		return env.Log
-	}
-	return slog.New(slog.DiscardHandler)
-}
-
-// tokNow is the pass's clock.
-func tokNow(env TaskEnv) time.Time {
-	if env.Now != nil {
-		return env.Now()
-	}
-	return time.Now()
-}
-
-// tokStillHolder re-checks the lease right before a mutating step.
-func tokStillHolder(ctx context.Context, env TaskEnv) error {
-	if env.StillHolder == nil {
-		return nil
-	}
-	return env.StillHolder(ctx)
-}
-
-// tokShortErr is an error's text, bounded, for a ledger detail.
-func tokShortErr(err error) string {
-	s := err.Error()
-	if len(s) > maxErrDetail {
-		s = s[:maxErrDetail] + "…"
-	}
-	return s
-}
 
 // tokShort is the first 12 hex digits of a fingerprint.
 func tokShort(fp string) string {

@@ -51,7 +51,6 @@ func (a *app) writeOutput(render func(io.Writer) error) error {
 	return nil
 }
 
-// writeJSON renders v as indented JSON.
 // writeTableOrJSON writes v as indented JSON when format is json, else as table renders it, through
 // writeOutput (stdout or --output).
 func (a *app) writeTableOrJSON(format string, v any, table func(io.Writer) error) error {
@@ -63,6 +62,7 @@ func (a *app) writeTableOrJSON(format string, v any, table func(io.Writer) error
 	})
 }
 
+// writeJSON renders v as indented JSON.
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")

@@ -30,11 +30,7 @@ func init() {
 		inner := t.Run
 		t.Run = func(ctx context.Context, env operator.TaskEnv) error {
 			err := inner(ctx, env)
-			now := time.Now
-			if env.Now != nil {
-				now = env.Now
-			}
-			r, in, rerr := buildReport(ctx, a, d.Engine, now())
+			r, in, rerr := buildReport(ctx, a, d.Engine, env.Time())
 			if rerr != nil {
 				return errors.Join(err, fmt.Errorf("compliance report: %w", rerr))
 			}

@@ -153,11 +153,16 @@ func (a *app) runController(ctx context.Context) error {
 		if err != nil {
 			return failed(fmt.Errorf("listening on %s: %w (set listen to a free address)", a.cfg.Listen, err))
 		}
-		srv := &http.Server{Handler: operator.NewHandler(m, ready, func() []operator.SecretState {
-			if ss := a.secretsSync.Load(); ss != nil {
-				return ss.Status()
+		srv := &http.Server{Handler: operator.NewHandler(m, ready, func() operator.SecretsStatus {
+			ls := operator.LeaseStatus{Role: operator.RoleUnknown}
+			if r := rt.Load(); r != nil {
+				ls = r.Lease().Status()
 			}
-			return nil
+			var states []operator.SecretState
+			if ss := a.secretsSync.Load(); ss != nil {
+				states = ss.Status()
+			}
+			return operator.NewSecretsStatus(ls, states)
 		}), ReadHeaderTimeout: readHeaderTimeout}
 		served = make(chan error, 1)
 		go func() { served <- srv.Serve(ln) }()

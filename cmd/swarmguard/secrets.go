@@ -10,7 +10,6 @@ import (
 	"sync"
 	"syscall"
 	"text/tabwriter"
-	"time"
 	"unicode"
 
 	"github.com/spf13/cobra"
@@ -106,18 +105,14 @@ func (a *app) secretsTask(d taskDeps) (operator.Task, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		if ss.Syncer == nil {
-			now := time.Now
-			if env.Now != nil {
-				now = env.Now
-			}
 			v, err := a.vault(ctx)
 			if err != nil {
-				ss.Unavailable(err, now()) // every mapping's status says why, and since when
+				ss.Unavailable(err, env.Time()) // every mapping's status says why, and since when
 				return err
 			}
 			s, err := a.syncer(d.Engine, v)
 			if err != nil {
-				ss.Unavailable(err, now())
+				ss.Unavailable(err, env.Time())
 				return err
 			}
 			ss.Syncer = s
