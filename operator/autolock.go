@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/swarmguard/swarmguard/secrets"
+	"github.com/swarmguard/swarmguard/sensitive"
 	"github.com/swarmguard/swarmguard/swarm"
 )
 
@@ -15,15 +16,15 @@ import (
 type AutolockEngine interface {
 	Cluster(ctx context.Context) (swarm.Cluster, error)
 	Nodes(ctx context.Context) ([]swarm.Node, error)
-	UnlockKey(ctx context.Context) (swarm.Sensitive, error)
+	UnlockKey(ctx context.Context) (sensitive.Value, error)
 	SetAutolock(ctx context.Context, on bool) (changed bool, err error)
-	RotateUnlockKey(ctx context.Context) (old, cur swarm.Sensitive, err error)
+	RotateUnlockKey(ctx context.Context) (old, cur sensitive.Value, err error)
 	ServiceEndpoints(ctx context.Context) ([]swarm.ServiceEndpoint, error)
 }
 
 // KeyEscrow keeps the unlock key in Vault. *secrets.Escrow satisfies it.
 type KeyEscrow interface {
-	StoreKey(ctx context.Context, path, swarmID string, key secrets.Sensitive, at time.Time) (secrets.Receipt, error)
+	StoreKey(ctx context.Context, path, swarmID string, key sensitive.Value, at time.Time) (secrets.Receipt, error)
 	LoadKey(ctx context.Context, path string) (secrets.EscrowRecord, error)
 }
 
@@ -84,7 +85,7 @@ type UnlockKeyResult struct {
 	Rotated        bool
 	Enabled        bool // autolock was turned on
 	At             time.Time
-	Key            swarm.Sensitive
+	Key            sensitive.Value
 	OldFingerprint string
 	Escrow         *EscrowOutcome
 	Warnings       []string
@@ -220,7 +221,7 @@ func (a *Autolock) RotateKey(ctx context.Context, opts RotateKeyOptions, env Tas
 	old, cur, err := a.Engine.RotateUnlockKey(ctx)
 	at := env.Time()
 	if err != nil {
-		err = tokRedactErr(err, old.Reveal(), cur.Reveal())
+		err = sensitive.RedactErr(err, old, cur)
 		if _, lerr := a.Ledger.Append(ctx, swarm.Entry{Kind: swarm.KindUnlockKey, At: at, Actor: env.Actor, Reason: env.Reason, Result: swarm.ResultFailed,
 			Details: map[string]string{DetailError: shortErr(err), DetailOldFingerprint: old.Fingerprint(), DetailSwarmID: cl.ID}}); lerr != nil {
 			log.Warn("recording the failed rotation in the ledger failed", "err", lerr)
@@ -284,12 +285,12 @@ func (a *Autolock) EscrowCurrent(ctx context.Context, env TaskEnv) (UnlockKeyRes
 
 // escrowKey writes key to the escrow path (check-and-set), reads it back, compares fingerprints and
 // records the outcome in the ledger. esc may be nil: it is then asked for now.
-func (a *Autolock) escrowKey(ctx context.Context, esc KeyEscrow, swarmID string, key swarm.Sensitive, env TaskEnv) (*EscrowOutcome, error) {
+func (a *Autolock) escrowKey(ctx context.Context, esc KeyEscrow, swarmID string, key sensitive.Value, env TaskEnv) (*EscrowOutcome, error) {
 	log := env.Logger().With("component", "autolock")
 	path := a.Config.EscrowPath(swarmID)
 	at := env.Time()
 	fail := func(err error) (*EscrowOutcome, error) {
-		err = tokRedactErr(err, key.Reveal())
+		err = sensitive.RedactErr(err, key)
 		if _, lerr := a.Ledger.Append(ctx, swarm.Entry{Kind: swarm.KindUnlockKeyEscrow, At: at, Actor: env.Actor, Reason: env.Reason, Result: swarm.ResultFailed,
 			Details: map[string]string{DetailFingerprint: key.Fingerprint(), DetailVaultPath: path, DetailSwarmID: swarmID, DetailError: shortErr(err)}}); lerr != nil {
 			log.Warn("recording the failed escrow in the ledger failed", "err", lerr)
@@ -305,7 +306,7 @@ func (a *Autolock) escrowKey(ctx context.Context, esc KeyEscrow, swarmID string,
 			return fail(err)
 		}
 	}
-	rc, err := esc.StoreKey(ctx, path, swarmID, secrets.SensitiveString(key.Reveal()), at)
+	rc, err := esc.StoreKey(ctx, path, swarmID, key, at)
 	if err != nil {
 		return fail(err)
 	}
@@ -313,8 +314,8 @@ func (a *Autolock) escrowKey(ctx context.Context, esc KeyEscrow, swarmID string,
 	if err != nil {
 		return fail(fmt.Errorf("reading the escrowed key back: %w", err))
 	}
-	if secrets.KeyFingerprint(back.Key) != key.Fingerprint() || back.Fingerprint != key.Fingerprint() || back.SwarmID != swarmID {
-		return fail(fmt.Errorf("reading the escrowed key back: %w (vault version %d holds sha256:%s)", secrets.ErrFingerprintMismatch, back.Version, tokShort(secrets.KeyFingerprint(back.Key))))
+	if back.Key.Fingerprint() != key.Fingerprint() || back.Fingerprint != key.Fingerprint() || back.SwarmID != swarmID {
+		return fail(fmt.Errorf("reading the escrowed key back: %w (vault version %d holds sha256:%s)", secrets.ErrFingerprintMismatch, back.Version, sensitive.Short(back.Key.Fingerprint())))
 	}
 	out := &EscrowOutcome{Path: path, Version: rc.Version, Fingerprint: key.Fingerprint(), Verified: true, Unchanged: rc.Unchanged, At: at}
 	if _, err := a.Ledger.Append(ctx, swarm.Entry{Kind: swarm.KindUnlockKeyEscrow, At: at, Actor: env.Actor, Reason: env.Reason, Result: swarm.ResultOK,
@@ -496,12 +497,12 @@ func (o EscrowObservation) describe() string {
 	case o.Matches:
 		return fmt.Sprintf("holds the current key at %s (version %d)", o.Path, o.Version)
 	default:
-		return fmt.Sprintf("holds another key at %s (version %d, sha256:%s)", o.Path, o.Version, tokShort(o.Fingerprint))
+		return fmt.Sprintf("holds another key at %s (version %d, sha256:%s)", o.Path, o.Version, sensitive.Short(o.Fingerprint))
 	}
 }
 
 // ObserveEscrow reads what the escrow holds at path and compares it with the swarm's current key.
-func ObserveEscrow(ctx context.Context, esc KeyEscrow, path, swarmID string, key swarm.Sensitive) EscrowObservation {
+func ObserveEscrow(ctx context.Context, esc KeyEscrow, path, swarmID string, key sensitive.Value) EscrowObservation {
 	o := EscrowObservation{Path: path}
 	rec, err := esc.LoadKey(ctx, path)
 	if errors.Is(err, secrets.ErrNotFound) {
@@ -509,11 +510,11 @@ func ObserveEscrow(ctx context.Context, esc KeyEscrow, path, swarmID string, key
 		return o
 	}
 	if err != nil {
-		o.Err = tokRedactErr(err, key.Reveal())
+		o.Err = sensitive.RedactErr(err, key)
 		return o
 	}
 	o.Checked, o.Found, o.SwarmID, o.Time, o.Version = true, true, rec.SwarmID, rec.Time, rec.Version
-	stored := secrets.KeyFingerprint(rec.Key)
+	stored := rec.Key.Fingerprint()
 	if stored == rec.Fingerprint {
 		o.Fingerprint = stored
 	}
@@ -521,7 +522,7 @@ func ObserveEscrow(ctx context.Context, esc KeyEscrow, path, swarmID string, key
 	return o
 }
 
-func (a *Autolock) observeEscrow(ctx context.Context, swarmID string, key swarm.Sensitive) EscrowObservation {
+func (a *Autolock) observeEscrow(ctx context.Context, swarmID string, key sensitive.Value) EscrowObservation {
 	path := a.Config.EscrowPath(swarmID)
 	esc, err := a.Escrow(ctx)
 	if err != nil {
@@ -562,7 +563,7 @@ func AutolockFindings(cfg AutolockConfig, cl swarm.Cluster, keyFingerprint strin
 	if !cl.AutoLock {
 		return f
 	}
-	f.KeyFingerprint = tokShort(keyFingerprint)
+	f.KeyFingerprint = sensitive.Short(keyFingerprint)
 	d := DecideUnlockKey(entries, cfg.Rotate.MaxAge.D(), now)
 	f.KeyTracked, f.KeyAdopted, f.KeySince, f.KeyAge, f.KeyDue = d.Clock.Tracked, d.Clock.Adopted, d.Clock.Since, Duration(d.Clock.Age), d.Due
 	f.EscrowChecked, f.EscrowFound = esc.Checked, esc.Found
@@ -583,7 +584,7 @@ func (a *Autolock) Findings(ctx context.Context, now time.Time) (AutolockFinding
 	if err != nil {
 		return AutolockFinding{}, fmt.Errorf("reading the ledger: %w", err)
 	}
-	var key swarm.Sensitive
+	var key sensitive.Value
 	obs := EscrowObservation{Path: a.Config.EscrowPath(cl.ID)}
 	if cl.AutoLock {
 		if key, err = a.Engine.UnlockKey(ctx); err != nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/swarmguard/swarmguard/secrets"
+	"github.com/swarmguard/swarmguard/sensitive"
 	"github.com/swarmguard/swarmguard/swarm"
 )
 
@@ -40,8 +41,8 @@ func (e *alEngine) Cluster(context.Context) (swarm.Cluster, error) {
 	return swarm.Cluster{ID: e.id, AutoLock: e.autolock}, nil
 }
 func (e *alEngine) Nodes(context.Context) ([]swarm.Node, error) { return e.nodes, nil }
-func (e *alEngine) UnlockKey(context.Context) (swarm.Sensitive, error) {
-	return swarm.NewSensitive(e.key), nil
+func (e *alEngine) UnlockKey(context.Context) (sensitive.Value, error) {
+	return sensitive.New(e.key), nil
 }
 func (e *alEngine) SetAutolock(_ context.Context, on bool) (bool, error) {
 	e.calls = append(e.calls, fmt.Sprintf("autolock=%v", on))
@@ -53,15 +54,15 @@ func (e *alEngine) SetAutolock(_ context.Context, on bool) (bool, error) {
 	}
 	return changed, nil
 }
-func (e *alEngine) RotateUnlockKey(context.Context) (swarm.Sensitive, swarm.Sensitive, error) {
+func (e *alEngine) RotateUnlockKey(context.Context) (sensitive.Value, sensitive.Value, error) {
 	e.calls = append(e.calls, "rotate")
 	if !e.autolock {
-		return swarm.Sensitive{}, swarm.Sensitive{}, swarm.ErrAutolockOff
+		return sensitive.Value{}, sensitive.Value{}, swarm.ErrAutolockOff
 	}
 	old := e.key
 	e.n++
 	e.key = fmt.Sprintf("SWMKEY-1-key%dsecretpart", e.n)
-	return swarm.NewSensitive(old), swarm.NewSensitive(e.key), nil
+	return sensitive.New(old), sensitive.New(e.key), nil
 }
 func (e *alEngine) ServiceEndpoints(context.Context) ([]swarm.ServiceEndpoint, error) {
 	return e.services, nil
@@ -85,13 +86,13 @@ type alEscrow struct {
 
 func newALEscrow() *alEscrow { return &alEscrow{recs: map[string]secrets.EscrowRecord{}} }
 
-func (f *alEscrow) StoreKey(_ context.Context, path, swarmID string, key secrets.Sensitive, at time.Time) (secrets.Receipt, error) {
+func (f *alEscrow) StoreKey(_ context.Context, path, swarmID string, key sensitive.Value, at time.Time) (secrets.Receipt, error) {
 	if f.storeErr != nil {
 		return secrets.Receipt{}, f.storeErr
 	}
 	f.stores++
 	v := f.recs[path].Version + 1
-	f.recs[path] = secrets.EscrowRecord{Key: key, SwarmID: swarmID, Time: at, Fingerprint: secrets.KeyFingerprint(key), Version: v}
+	f.recs[path] = secrets.EscrowRecord{Key: key, SwarmID: swarmID, Time: at, Fingerprint: key.Fingerprint(), Version: v}
 	return secrets.Receipt{Path: path, Version: v}, nil
 }
 
@@ -170,7 +171,7 @@ func TestAutolockRotateKey(t *testing.T) {
 		{name: "unreachable manager is refused", autolock: true, downManager: true, wantErrIs: ErrManagersUnreachable, wantLedger: ""},
 		{name: "unreachable manager with force", autolock: true, downManager: true, force: true, wantRotated: true, wantLedger: "unlock-key/ok,unlock-key-escrow/ok", wantEscrow: true},
 		{name: "another swarm's record: refused before rotating", autolock: true, setup: func(e *alEscrow) {
-			e.recs[alPath] = secrets.EscrowRecord{Key: secrets.SensitiveString("SWMKEY-1-othersecretpart"), SwarmID: "swarm2", Version: 4}
+			e.recs[alPath] = secrets.EscrowRecord{Key: sensitive.New("SWMKEY-1-othersecretpart"), SwarmID: "swarm2", Version: 4}
 		}, wantErrIs: secrets.ErrOtherSwarm, wantLedger: ""},
 		{name: "no vault configured: refused before rotating", autolock: true, noVault: true, wantErrIs: ErrNoEscrow, wantLedger: ""},
 		{name: "vault down: rotated, escrow fails", autolock: true, setup: func(e *alEscrow) {
@@ -215,7 +216,7 @@ func TestAutolockRotateKey(t *testing.T) {
 			}
 			if tc.wantEscrow {
 				rec := esc.recs[alPath]
-				if rec.Key.Reveal() != eng.key || res.Escrow == nil || !res.Escrow.Verified || res.Escrow.Fingerprint != swarm.NewSensitive(eng.key).Fingerprint() {
+				if rec.Key.Reveal() != eng.key || res.Escrow == nil || !res.Escrow.Verified || res.Escrow.Fingerprint != sensitive.New(eng.key).Fingerprint() {
 					t.Errorf("escrow = %+v; want the new key, verified", res.Escrow)
 				}
 				for _, e := range led.entries {
@@ -223,7 +224,7 @@ func TestAutolockRotateKey(t *testing.T) {
 						t.Errorf("entry %s: actor %q reason %q", e.Kind, e.Actor, e.Reason)
 					}
 				}
-				if led.entries[0].Details[DetailOldFingerprint] != swarm.NewSensitive("SWMKEY-1-key0secretpart").Fingerprint() {
+				if led.entries[0].Details[DetailOldFingerprint] != sensitive.New("SWMKEY-1-key0secretpart").Fingerprint() {
 					t.Errorf("unlock-key entry lacks the old fingerprint: %v", led.entries[0].Details)
 				}
 			}
@@ -238,9 +239,9 @@ func TestAutolockRotateKey(t *testing.T) {
 
 func TestAutolockRun(t *testing.T) {
 	day := 24 * time.Hour
-	key0fp := swarm.NewSensitive("SWMKEY-1-key0secretpart").Fingerprint()
+	key0fp := sensitive.New("SWMKEY-1-key0secretpart").Fingerprint()
 	escrowed := func(e *alEscrow) {
-		e.recs[alPath] = secrets.EscrowRecord{Key: secrets.SensitiveString("SWMKEY-1-key0secretpart"), SwarmID: "swarm1", Fingerprint: key0fp, Version: 1}
+		e.recs[alPath] = secrets.EscrowRecord{Key: sensitive.New("SWMKEY-1-key0secretpart"), SwarmID: "swarm1", Fingerprint: key0fp, Version: 1}
 	}
 	cases := []struct {
 		name       string
@@ -271,7 +272,7 @@ func TestAutolockRun(t *testing.T) {
 			ledger: []swarm.Entry{tokEntry(swarm.KindUnlockKey, swarm.ResultOK, tokT0.Add(-day), key0fp)}, wantCalls: "", wantLedger: "unlock-key/ok"},
 		{name: "enforce, vault holds an old key: escrow", mode: ModeEnforce, autolock: true,
 			setup: func(e *alEscrow) {
-				e.recs[alPath] = secrets.EscrowRecord{Key: secrets.SensitiveString("SWMKEY-1-oldsecretpart"), SwarmID: "swarm1", Fingerprint: secrets.KeyFingerprint(secrets.SensitiveString("SWMKEY-1-oldsecretpart")), Version: 1}
+				e.recs[alPath] = secrets.EscrowRecord{Key: sensitive.New("SWMKEY-1-oldsecretpart"), SwarmID: "swarm1", Fingerprint: sensitive.New("SWMKEY-1-oldsecretpart").Fingerprint(), Version: 1}
 			},
 			ledger: []swarm.Entry{tokEntry(swarm.KindUnlockKey, swarm.ResultOK, tokT0.Add(-day), key0fp)}, wantCalls: "",
 			wantLedger: "unlock-key/ok,unlock-key-escrow/ok", wantStores: 1},
@@ -347,7 +348,7 @@ func TestEscrowCurrent(t *testing.T) {
 }
 
 func TestAutolockFindings(t *testing.T) {
-	key := swarm.NewSensitive("SWMKEY-1-key0secretpart")
+	key := sensitive.New("SWMKEY-1-key0secretpart")
 	cfg := alConfig(ModeEnforce)
 	entries := []swarm.Entry{
 		tokEntry(swarm.KindUnlockKey, swarm.ResultOK, tokT0.Add(-3000*time.Hour), key.Fingerprint()),

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/swarmguard/swarmguard/secrets"
+	"github.com/swarmguard/swarmguard/sensitive"
 	"github.com/swarmguard/swarmguard/swarm"
 )
 
@@ -143,7 +144,7 @@ func TestSecretsSyncStatusMetricsLedger(t *testing.T) {
 		"a": {ID: "a", Name: "api", Version: 3, Labels: map[string]string{secrets.LabelOptIn: "db"}},
 	}}
 	src := &fakeVaultSource{val: secrets.NewValue("secret/db", 4, map[string]string{"password": value})}
-	syncer := &secrets.Syncer{Engine: SecretsEngine{Swarm: f}, Source: src, Key: secrets.SensitiveString("k"), PollInterval: time.Millisecond}
+	syncer := &secrets.Syncer{Engine: SecretsEngine{Swarm: f}, Source: src, Key: sensitive.New("k"), PollInterval: time.Millisecond}
 	m := secrets.Mapping{Name: "db", FromPath: "secret/db", FromKey: "password", Refresh: time.Minute}
 	reg := prometheus.NewRegistry()
 	met, err := NewSecretMetrics(reg, []string{"db"})

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/swarmguard/swarmguard/secrets"
+	"github.com/swarmguard/swarmguard/sensitive"
 	"github.com/swarmguard/swarmguard/swarm"
 )
 
@@ -19,7 +20,7 @@ type TokenEngine interface {
 
 // TokenPublisher writes the join tokens to Vault KV (tokens.publish.vault_path). *secrets.Escrow satisfies it.
 type TokenPublisher interface {
-	PublishTokens(ctx context.Context, path, swarmID string, worker, manager secrets.Sensitive, at time.Time) (secrets.Receipt, error)
+	PublishTokens(ctx context.Context, path, swarmID string, worker, manager sensitive.Value, at time.Time) (secrets.Receipt, error)
 	LoadTokens(ctx context.Context, path string) (secrets.TokenRecord, error)
 }
 
@@ -90,19 +91,19 @@ func credentialClock(entries []swarm.Entry, kind string, now time.Time) Credenti
 }
 
 // tokenSecretFingerprint is the hex SHA-256 of a join token's secret part (SWMTKN-1-<CA digest>-<secret>).
-func tokenSecretFingerprint(tok swarm.Sensitive) string {
+func tokenSecretFingerprint(tok sensitive.Value) string {
 	v := tok.Reveal()
 	i := strings.LastIndexByte(v, '-')
 	if v == "" || i < 0 {
 		return ""
 	}
-	return swarm.NewSensitive(v[i+1:]).Fingerprint()
+	return sensitive.New(v[i+1:]).Fingerprint()
 }
 
 // ChangedOutsideLedger reports whether the swarm's current token is not the one the ledger's clock
 // recorded: it was rotated without a record (docker swarm join-token --rotate, or a holder stopped between
 // rotating and recording). A root CA rotation, which changes only the CA-digest part, is not a change.
-func (c CredentialClock) ChangedOutsideLedger(tok swarm.Sensitive) bool {
+func (c CredentialClock) ChangedOutsideLedger(tok sensitive.Value) bool {
 	if !c.Tracked || tok.IsZero() {
 		return false
 	}
@@ -161,7 +162,7 @@ type Tokens struct {
 type TokenRotated struct {
 	Kind           string
 	At             time.Time
-	Token          swarm.Sensitive
+	Token          sensitive.Value
 	OldFingerprint string
 }
 
@@ -256,9 +257,9 @@ func (t *Tokens) Publish(ctx context.Context, env TaskEnv) (secrets.Receipt, err
 }
 
 func publishTokens(ctx context.Context, pub TokenPublisher, path string, cl swarm.Cluster, env TaskEnv) (secrets.Receipt, error) {
-	rc, err := pub.PublishTokens(ctx, path, cl.ID, secrets.SensitiveString(cl.WorkerToken.Reveal()), secrets.SensitiveString(cl.ManagerToken.Reveal()), env.Time())
+	rc, err := pub.PublishTokens(ctx, path, cl.ID, cl.WorkerToken, cl.ManagerToken, env.Time())
 	if err != nil {
-		return rc, &PublishError{Path: path, Err: tokRedactErr(err, cl.WorkerToken.Reveal(), cl.ManagerToken.Reveal())}
+		return rc, &PublishError{Path: path, Err: sensitive.RedactErr(err, cl.WorkerToken, cl.ManagerToken)}
 	}
 	if !rc.Unchanged {
 		env.Logger().Info("published join tokens to vault", "vault_path", path, "vault_version", rc.Version,
@@ -352,13 +353,13 @@ func (t *Tokens) Run(ctx context.Context, env TaskEnv) error {
 			return fmt.Errorf("recording adopted join tokens: %w", err)
 		}
 		for _, e := range adopt {
-			log.Info("adopted join token: its clock starts now", "kind", e.Kind, "fingerprint", tokShort(e.Details[DetailFingerprint]))
+			log.Info("adopted join token: its clock starts now", "kind", e.Kind, "fingerprint", sensitive.Short(e.Details[DetailFingerprint]))
 		}
 	}
 	if len(due) > 0 {
 		renv := env
 		if renv.Reason == "" {
-			renv.Reason = "scheduled: " + tokJoinWhys(whys)
+			renv.Reason = "scheduled: " + strings.Join(whys, "; ")
 		}
 		_, err := t.Rotate(ctx, due, renv)
 		return err
@@ -379,10 +380,10 @@ func (t *Tokens) republishIfStale(ctx context.Context, cl swarm.Cluster, env Tas
 	}
 	rec, err := pub.LoadTokens(ctx, path)
 	if err != nil && !errors.Is(err, secrets.ErrNotFound) {
-		return fmt.Errorf("checking the published join tokens at %q: %w", path, tokRedactErr(err, cl.WorkerToken.Reveal(), cl.ManagerToken.Reveal()))
+		return fmt.Errorf("checking the published join tokens at %q: %w", path, sensitive.RedactErr(err, cl.WorkerToken, cl.ManagerToken))
 	}
-	if err == nil && rec.SwarmID == cl.ID && secrets.KeyFingerprint(rec.Worker) == cl.WorkerToken.Fingerprint() &&
-		secrets.KeyFingerprint(rec.Manager) == cl.ManagerToken.Fingerprint() {
+	if err == nil && rec.SwarmID == cl.ID && rec.Worker.Fingerprint() == cl.WorkerToken.Fingerprint() &&
+		rec.Manager.Fingerprint() == cl.ManagerToken.Fingerprint() {
 		return nil
 	}
 	if err := env.CheckHolder(ctx); err != nil {

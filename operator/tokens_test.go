@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/swarmguard/swarmguard/secrets"
+	"github.com/swarmguard/swarmguard/sensitive"
 	"github.com/swarmguard/swarmguard/swarm"
 )
 
@@ -66,7 +67,7 @@ func newTokEngine() *tokEngine {
 
 func (e *tokEngine) Cluster(context.Context) (swarm.Cluster, error) {
 	e.calls = append(e.calls, "cluster")
-	return swarm.Cluster{ID: e.id, WorkerToken: swarm.NewSensitive(e.worker), ManagerToken: swarm.NewSensitive(e.manager)}, nil
+	return swarm.Cluster{ID: e.id, WorkerToken: sensitive.New(e.worker), ManagerToken: sensitive.New(e.manager)}, nil
 }
 
 func (e *tokEngine) RotateJoinTokens(_ context.Context, worker, manager bool) ([]swarm.TokenRotation, error) {
@@ -79,12 +80,12 @@ func (e *tokEngine) RotateJoinTokens(_ context.Context, worker, manager bool) ([
 	if worker {
 		old := e.worker
 		e.worker = fmt.Sprintf("SWMTKN-1-digest-worker%dsecretpart", e.n)
-		out = append(out, swarm.TokenRotation{Kind: swarm.TokenWorker, Old: swarm.NewSensitive(old), New: swarm.NewSensitive(e.worker), SwarmID: e.id})
+		out = append(out, swarm.TokenRotation{Kind: swarm.TokenWorker, Old: sensitive.New(old), New: sensitive.New(e.worker), SwarmID: e.id})
 	}
 	if manager {
 		old := e.manager
 		e.manager = fmt.Sprintf("SWMTKN-1-digest-manager%dsecretpart", e.n)
-		out = append(out, swarm.TokenRotation{Kind: swarm.TokenManager, Old: swarm.NewSensitive(old), New: swarm.NewSensitive(e.manager), SwarmID: e.id})
+		out = append(out, swarm.TokenRotation{Kind: swarm.TokenManager, Old: sensitive.New(old), New: sensitive.New(e.manager), SwarmID: e.id})
 	}
 	return out, nil
 }
@@ -97,7 +98,7 @@ type tokPublisher struct {
 	readErr  error
 }
 
-func (p *tokPublisher) PublishTokens(_ context.Context, path, swarmID string, w, m secrets.Sensitive, at time.Time) (secrets.Receipt, error) {
+func (p *tokPublisher) PublishTokens(_ context.Context, path, swarmID string, w, m sensitive.Value, at time.Time) (secrets.Receipt, error) {
 	if p.writeErr != nil {
 		return secrets.Receipt{}, p.writeErr
 	}
@@ -200,8 +201,8 @@ func TestTokensRun(t *testing.T) {
 			wantLedger: []string{"join-token-worker/ok", "join-token-manager/ok", "join-token-worker/adopted"}},
 		{name: "a new CA digest alone is not a rotation", ledger: []swarm.Entry{
 			{Kind: swarm.KindJoinTokenWorker, At: tokT0.Add(-721 * time.Hour), Result: swarm.ResultOK, Details: map[string]string{
-				DetailFingerprint:       swarm.NewSensitive("SWMTKN-1-olddigest-worker0secretpart").Fingerprint(),
-				DetailSecretFingerprint: swarm.NewSensitive("worker0secretpart").Fingerprint()}},
+				DetailFingerprint:       sensitive.New("SWMTKN-1-olddigest-worker0secretpart").Fingerprint(),
+				DetailSecretFingerprint: sensitive.New("worker0secretpart").Fingerprint()}},
 			tokEntry(swarm.KindJoinTokenManager, swarm.ResultOK, tokT0.Add(-time.Hour), "y")},
 			wantLedger: []string{"join-token-worker/ok", "join-token-manager/ok", "join-token-worker/ok"}, wantRotate: "rotate worker=true manager=false"},
 		{name: "stale publication is republished", publish: true, ledger: []swarm.Entry{
@@ -226,7 +227,7 @@ func TestTokensRun(t *testing.T) {
 			for _, e := range tc.ledger {
 				d := map[string]string{}
 				for k, v := range e.Details {
-					d[k] = map[string]string{"x": swarm.NewSensitive(eng.worker).Fingerprint(), "y": swarm.NewSensitive(eng.manager).Fingerprint()}[v]
+					d[k] = map[string]string{"x": sensitive.New(eng.worker).Fingerprint(), "y": sensitive.New(eng.manager).Fingerprint()}[v]
 					if d[k] == "" {
 						d[k] = v
 					}
@@ -239,7 +240,7 @@ func TestTokensRun(t *testing.T) {
 				cfg.Publish.VaultPath = "secret/swarm/join-tokens"
 			}
 			if tc.published {
-				pub.rec = &secrets.TokenRecord{Worker: secrets.SensitiveString(eng.worker), Manager: secrets.SensitiveString(eng.manager), SwarmID: eng.id}
+				pub.rec = &secrets.TokenRecord{Worker: sensitive.New(eng.worker), Manager: sensitive.New(eng.manager), SwarmID: eng.id}
 				pub.writes = 1
 			}
 			tk := &Tokens{Engine: eng, Ledger: led, Config: cfg, Publisher: func(context.Context) (TokenPublisher, error) { return pub, nil }}
@@ -376,7 +377,7 @@ func TestTokenFindings(t *testing.T) {
 	eng := newTokEngine()
 	cl, _ := eng.Cluster(t.Context())
 	cfg := tokConfig()
-	wfp := swarm.NewSensitive(eng.worker).Fingerprint()
+	wfp := sensitive.New(eng.worker).Fingerprint()
 	entries := []swarm.Entry{
 		tokEntry(swarm.KindJoinTokenWorker, swarm.ResultOK, tokT0.Add(-800*time.Hour), wfp),
 		tokEntry(swarm.KindJoinTokenManager, swarm.ResultAdopted, tokT0.Add(-time.Hour), "0000"),

@@ -11,7 +11,7 @@
 // imports operator, swarm or the Docker SDK: the types it exchanges with the
 // engine ([Secret], [Service], [Task], [SecretRef]) are its own.
 //
-// Secret material is held in [Sensitive] and [Value], whose String, Format,
+// Secret material is held in [sensitive.Value] and [Value], whose String, Format,
 // LogValue and MarshalJSON print "REDACTED", so a value cannot leak into a
 // log line, an error or a report by accident.
 package secrets

@@ -2,11 +2,11 @@ package secrets
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/swarmguard/swarmguard/sensitive"
 )
 
 // Fields of the unlock-key escrow record at its KV v2 path. The record says which swarm it belongs to, so
@@ -40,16 +40,6 @@ var (
 	ErrFingerprintMismatch = errors.New("the fingerprint read back differs from the one written")
 )
 
-// KeyFingerprint is the hex SHA-256 of a secret value: the same as swarm.Sensitive.Fingerprint, so a
-// fingerprint in the ledger, in Vault and in a report can be compared.
-func KeyFingerprint(s Sensitive) string {
-	if s.IsZero() {
-		return ""
-	}
-	sum := sha256.Sum256(s.Bytes())
-	return hex.EncodeToString(sum[:])
-}
-
 // escrowKV is the part of *KV the escrow uses.
 type escrowKV interface {
 	ReadVersion(ctx context.Context, path string, version int) (Value, error)
@@ -71,10 +61,10 @@ func NewEscrow(kv *KV) *Escrow { return &Escrow{kv: kv} }
 
 // EscrowRecord is one escrowed unlock key.
 type EscrowRecord struct {
-	Key         Sensitive
+	Key         sensitive.Value
 	SwarmID     string
 	Time        time.Time
-	Fingerprint string // as stored; KeyFingerprint(Key) when the record is intact
+	Fingerprint string // as stored; Key.Fingerprint() when the record is intact
 	Version     int    // the KV v2 version it was read from
 }
 
@@ -90,14 +80,14 @@ type Receipt struct {
 // StoreKey escrows an unlock key of swarmID at path. It refuses (ErrOtherSwarm) to write over a record
 // of another swarm, writes with check-and-set on the version it read, and reads the new version back,
 // comparing fingerprints. The key never appears in an error.
-func (e *Escrow) StoreKey(ctx context.Context, path, swarmID string, key Sensitive, at time.Time) (Receipt, error) {
+func (e *Escrow) StoreKey(ctx context.Context, path, swarmID string, key sensitive.Value, at time.Time) (Receipt, error) {
 	if key.IsZero() {
 		return Receipt{}, fmt.Errorf("%w: escrowing an empty unlock key", ErrInvalid)
 	}
 	if swarmID == "" {
 		return Receipt{}, fmt.Errorf("%w: escrowing an unlock key without a swarm ID", ErrInvalid)
 	}
-	fp := KeyFingerprint(key)
+	fp := key.Fingerprint()
 	data := map[string]string{
 		EscrowFieldKey:         key.Reveal(),
 		EscrowFieldSwarmID:     swarmID,
@@ -107,7 +97,7 @@ func (e *Escrow) StoreKey(ctx context.Context, path, swarmID string, key Sensiti
 	same := func(v Value) bool {
 		k, _ := v.Field(EscrowFieldKey)
 		f, _ := v.Field(EscrowFieldFingerprint)
-		return f.Reveal() == fp && KeyFingerprint(k) == fp
+		return f.Reveal() == fp && k.Fingerprint() == fp
 	}
 	return e.write(ctx, path, swarmID, EscrowFieldSwarmID, data, same)
 }
@@ -132,7 +122,7 @@ func escrowRecordFrom(v Value) EscrowRecord {
 
 // TokenRecord is the published pair of join tokens.
 type TokenRecord struct {
-	Worker, Manager                       Sensitive
+	Worker, Manager                       sensitive.Value
 	SwarmID                               string
 	Time                                  time.Time
 	WorkerFingerprint, ManagerFingerprint string
@@ -141,14 +131,14 @@ type TokenRecord struct {
 
 // PublishTokens writes the current join tokens of swarmID to path, so that provisioning reads them from
 // Vault; the same guards as StoreKey apply.
-func (e *Escrow) PublishTokens(ctx context.Context, path, swarmID string, worker, manager Sensitive, at time.Time) (Receipt, error) {
+func (e *Escrow) PublishTokens(ctx context.Context, path, swarmID string, worker, manager sensitive.Value, at time.Time) (Receipt, error) {
 	if worker.IsZero() || manager.IsZero() {
 		return Receipt{}, fmt.Errorf("%w: publishing an empty join token", ErrInvalid)
 	}
 	if swarmID == "" {
 		return Receipt{}, fmt.Errorf("%w: publishing join tokens without a swarm ID", ErrInvalid)
 	}
-	wfp, mfp := KeyFingerprint(worker), KeyFingerprint(manager)
+	wfp, mfp := worker.Fingerprint(), manager.Fingerprint()
 	data := map[string]string{
 		TokensFieldWorker:             worker.Reveal(),
 		TokensFieldManager:            manager.Reveal(),
@@ -160,7 +150,7 @@ func (e *Escrow) PublishTokens(ctx context.Context, path, swarmID string, worker
 	same := func(v Value) bool {
 		w, _ := v.Field(TokensFieldWorker)
 		m, _ := v.Field(TokensFieldManager)
-		return KeyFingerprint(w) == wfp && KeyFingerprint(m) == mfp
+		return w.Fingerprint() == wfp && m.Fingerprint() == mfp
 	}
 	return e.write(ctx, path, swarmID, TokensFieldSwarmID, data, same)
 }

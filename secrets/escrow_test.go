@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/swarmguard/swarmguard/sensitive"
 )
 
 // escKV is a recording fake of a KV v2 path store with versions, check-and-set and deletions.
@@ -98,7 +100,7 @@ const escPath = "secret/swarmguard/swarm1/unlock-key"
 var escT0 = time.Date(2026, 3, 1, 3, 0, 0, 0, time.UTC)
 
 func TestEscrowStoreKey(t *testing.T) {
-	key := SensitiveString("SWMKEY-1-newsecretpart")
+	key := sensitive.New("SWMKEY-1-newsecretpart")
 	cases := []struct {
 		name        string
 		setup       func(*escKV)
@@ -109,10 +111,10 @@ func TestEscrowStoreKey(t *testing.T) {
 	}{
 		{name: "empty path: first version", wantVersion: 1, wantWrites: 1},
 		{name: "older key of this swarm is kept as a version", setup: func(k *escKV) {
-			k.versions[escPath] = []map[string]string{{EscrowFieldKey: "SWMKEY-1-oldsecretpart", EscrowFieldSwarmID: "swarm1", EscrowFieldFingerprint: KeyFingerprint(SensitiveString("SWMKEY-1-oldsecretpart"))}}
+			k.versions[escPath] = []map[string]string{{EscrowFieldKey: "SWMKEY-1-oldsecretpart", EscrowFieldSwarmID: "swarm1", EscrowFieldFingerprint: sensitive.New("SWMKEY-1-oldsecretpart").Fingerprint()}}
 		}, wantVersion: 2, wantWrites: 1},
 		{name: "same key already there: nothing written", setup: func(k *escKV) {
-			k.versions[escPath] = []map[string]string{{EscrowFieldKey: key.Reveal(), EscrowFieldSwarmID: "swarm1", EscrowFieldFingerprint: KeyFingerprint(key)}}
+			k.versions[escPath] = []map[string]string{{EscrowFieldKey: key.Reveal(), EscrowFieldSwarmID: "swarm1", EscrowFieldFingerprint: key.Fingerprint()}}
 		}, wantVersion: 1, wantWrites: 0, unchanged: true},
 		{name: "another swarm's record is refused", setup: func(k *escKV) {
 			k.versions[escPath] = []map[string]string{{EscrowFieldKey: "SWMKEY-1-othersecretpart", EscrowFieldSwarmID: "swarm2"}}
@@ -164,7 +166,7 @@ func TestEscrowStoreKey(t *testing.T) {
 			if err != nil {
 				t.Fatalf("LoadKey() = %v", err)
 			}
-			if !rec.Key.Equal(key) || rec.SwarmID != "swarm1" || rec.Fingerprint != KeyFingerprint(key) || rec.Version != tc.wantVersion {
+			if !rec.Key.Equal(key) || rec.SwarmID != "swarm1" || rec.Fingerprint != key.Fingerprint() || rec.Version != tc.wantVersion {
 				t.Errorf("LoadKey() = version %d swarm %q fingerprint %q; want the stored key", rec.Version, rec.SwarmID, rec.Fingerprint)
 			}
 			if !tc.unchanged && !rec.Time.Equal(escT0) {
@@ -176,10 +178,10 @@ func TestEscrowStoreKey(t *testing.T) {
 
 func TestEscrowStoreKeyRefusesEmpty(t *testing.T) {
 	e := &Escrow{kv: newEscKV()}
-	if _, err := e.StoreKey(t.Context(), escPath, "swarm1", Sensitive{}, escT0); !errors.Is(err, ErrInvalid) {
+	if _, err := e.StoreKey(t.Context(), escPath, "swarm1", sensitive.Value{}, escT0); !errors.Is(err, ErrInvalid) {
 		t.Errorf("StoreKey(empty key) = %v; want ErrInvalid", err)
 	}
-	if _, err := e.StoreKey(t.Context(), escPath, "", SensitiveString("SWMKEY-1-x"), escT0); !errors.Is(err, ErrInvalid) {
+	if _, err := e.StoreKey(t.Context(), escPath, "", sensitive.New("SWMKEY-1-x"), escT0); !errors.Is(err, ErrInvalid) {
 		t.Errorf("StoreKey(no swarm) = %v; want ErrInvalid", err)
 	}
 }
@@ -188,7 +190,7 @@ func TestEscrowPublishTokens(t *testing.T) {
 	const path = "secret/swarm/join-tokens"
 	kv := newEscKV()
 	e := &Escrow{kv: kv}
-	w1, m1 := SensitiveString("SWMTKN-1-d-w1secretpart"), SensitiveString("SWMTKN-1-d-m1secretpart")
+	w1, m1 := sensitive.New("SWMTKN-1-d-w1secretpart"), sensitive.New("SWMTKN-1-d-m1secretpart")
 	rc, err := e.PublishTokens(t.Context(), path, "swarm1", w1, m1, escT0)
 	if err != nil || rc.Version != 1 {
 		t.Fatalf("PublishTokens() = %+v, %v; want version 1", rc, err)
@@ -196,13 +198,13 @@ func TestEscrowPublishTokens(t *testing.T) {
 	if rc, err = e.PublishTokens(t.Context(), path, "swarm1", w1, m1, escT0.Add(time.Hour)); err != nil || !rc.Unchanged || rc.Version != 1 {
 		t.Errorf("PublishTokens(same) = %+v, %v; want unchanged version 1", rc, err)
 	}
-	w2 := SensitiveString("SWMTKN-1-d-w2secretpart")
+	w2 := sensitive.New("SWMTKN-1-d-w2secretpart")
 	if rc, err = e.PublishTokens(t.Context(), path, "swarm1", w2, m1, escT0.Add(2*time.Hour)); err != nil || rc.Version != 2 {
 		t.Errorf("PublishTokens(new worker) = %+v, %v; want version 2", rc, err)
 	}
 	rec, err := e.LoadTokens(t.Context(), path)
 	if err != nil || !rec.Worker.Equal(w2) || !rec.Manager.Equal(m1) || rec.SwarmID != "swarm1" ||
-		rec.WorkerFingerprint != KeyFingerprint(w2) || rec.ManagerFingerprint != KeyFingerprint(m1) {
+		rec.WorkerFingerprint != w2.Fingerprint() || rec.ManagerFingerprint != m1.Fingerprint() {
 		t.Errorf("LoadTokens() = %v; want the new worker and the old manager token", err)
 	}
 	if _, err := e.PublishTokens(t.Context(), path, "swarm2", w2, m1, escT0); !errors.Is(err, ErrOtherSwarm) {
@@ -211,12 +213,12 @@ func TestEscrowPublishTokens(t *testing.T) {
 }
 
 func TestKeyFingerprintMatchesSHA256Hex(t *testing.T) {
-	// The same value as swarm.Sensitive.Fingerprint: hex SHA-256 ("abc" is the FIPS 180-2 example).
+	// The same value as sensitive.Value.Fingerprint: hex SHA-256 ("abc" is the FIPS 180-2 example).
 	const want = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-	if got := KeyFingerprint(SensitiveString("abc")); got != want {
-		t.Errorf("KeyFingerprint(abc) = %s; want %s", got, want)
+	if got := sensitive.New("abc").Fingerprint(); got != want {
+		t.Errorf("abc.Fingerprint() = %s; want %s", got, want)
 	}
-	if got := KeyFingerprint(Sensitive{}); got != "" {
-		t.Errorf("KeyFingerprint(empty) = %q; want empty", got)
+	if got := (sensitive.Value{}).Fingerprint(); got != "" {
+		t.Errorf("empty.Fingerprint() = %q; want empty", got)
 	}
 }

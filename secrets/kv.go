@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/api"
+
+	"github.com/swarmguard/swarmguard/sensitive"
 )
 
 // mountCacheTTL is how long a detected KV mount version is trusted. Mounts
@@ -171,22 +173,22 @@ func (kv *KV) ReadVersion(ctx context.Context, path string, version int) (Value,
 	return v, nil
 }
 
-// toFields turns Vault's JSON fields into Sensitive strings: strings as
+// toFields turns Vault's JSON fields into sensitive.Value strings: strings as
 // they are, anything else (numbers, booleans, objects) as its JSON.
-func toFields(m map[string]any) map[string]Sensitive {
-	out := make(map[string]Sensitive, len(m))
+func toFields(m map[string]any) map[string]sensitive.Value {
+	out := make(map[string]sensitive.Value, len(m))
 	for k, x := range m {
 		switch t := x.(type) {
 		case string:
-			out[k] = SensitiveString(t)
+			out[k] = sensitive.New(t)
 		case json.Number:
-			out[k] = SensitiveString(t.String())
+			out[k] = sensitive.New(t.String())
 		default:
 			b, err := json.Marshal(t)
 			if err != nil {
 				continue
 			}
-			out[k] = NewSensitive(b)
+			out[k] = sensitive.FromBytes(b)
 		}
 	}
 	return out
@@ -329,7 +331,7 @@ func sameFields(v Value, data map[string]string) bool {
 	}
 	for k, want := range data {
 		got, ok := v.fields[k]
-		if !ok || !got.Equal(SensitiveString(want)) {
+		if !ok || !got.Equal(sensitive.New(want)) {
 			return false
 		}
 	}

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"text/template"
 	"time"
+
+	"github.com/swarmguard/swarmguard/sensitive"
 )
 
 // Limits and label keys.
@@ -129,18 +131,18 @@ func parseTemplate(m Mapping) (*template.Template, error) {
 // Render makes the secret's data from the fields read from Vault: the one
 // field, or the template over all fields. Errors name the mapping, never a
 // value.
-func (m Mapping) Render(v Value) (Sensitive, error) {
-	var out Sensitive
+func (m Mapping) Render(v Value) (sensitive.Value, error) {
+	var out sensitive.Value
 	if m.FromKey != "" {
 		f, ok := v.Field(m.FromKey)
 		if !ok {
-			return Sensitive{}, fmt.Errorf("mapping %q: %w: %q has no key %q (keys: %s)", m.Name, ErrNotFound, v.Path, m.FromKey, strings.Join(v.Keys(), ", "))
+			return sensitive.Value{}, fmt.Errorf("mapping %q: %w: %q has no key %q (keys: %s)", m.Name, ErrNotFound, v.Path, m.FromKey, strings.Join(v.Keys(), ", "))
 		}
 		out = f
 	} else {
 		t, err := parseTemplate(m)
 		if err != nil {
-			return Sensitive{}, fmt.Errorf("mapping %q: %w: template does not parse: %v", m.Name, ErrInvalid, err)
+			return sensitive.Value{}, fmt.Errorf("mapping %q: %w: template does not parse: %v", m.Name, ErrInvalid, err)
 		}
 		fields := v.reveal()
 		var buf bytes.Buffer
@@ -154,15 +156,15 @@ func (m Mapping) Render(v Value) (Sensitive, error) {
 					break
 				}
 			}
-			return Sensitive{}, fmt.Errorf("mapping %q: %w: rendering the template over %q: %s", m.Name, ErrInvalid, v.Path, msg)
+			return sensitive.Value{}, fmt.Errorf("mapping %q: %w: rendering the template over %q: %s", m.Name, ErrInvalid, v.Path, msg)
 		}
-		out = NewSensitive(buf.Bytes())
+		out = sensitive.FromBytes(buf.Bytes())
 	}
 	if out.Len() > MaxSecretSize {
-		return Sensitive{}, fmt.Errorf("mapping %q: %w: the value is %d bytes; Docker takes at most %d", m.Name, ErrInvalid, out.Len(), MaxSecretSize)
+		return sensitive.Value{}, fmt.Errorf("mapping %q: %w: the value is %d bytes; Docker takes at most %d", m.Name, ErrInvalid, out.Len(), MaxSecretSize)
 	}
 	if out.Len() == 0 {
-		return Sensitive{}, fmt.Errorf("mapping %q: %w: the value is empty; Docker refuses empty secrets", m.Name, ErrInvalid)
+		return sensitive.Value{}, fmt.Errorf("mapping %q: %w: the value is empty; Docker refuses empty secrets", m.Name, ErrInvalid)
 	}
 	return out, nil
 }
@@ -183,7 +185,7 @@ func (m Mapping) Keep() int { return max(m.KeepVersions, 1) }
 // HMAC is the keyed hash of data under the operator's key, in hex. It names
 // and tells apart versions without storing anything derived from the value
 // alone (a plain hash of a short password can be brute-forced).
-func HMAC(key, data Sensitive) string {
+func HMAC(key, data sensitive.Value) string {
 	h := hmac.New(sha256.New, key.Bytes())
 	h.Write(data.Bytes())
 	return hex.EncodeToString(h.Sum(nil))
@@ -217,11 +219,11 @@ type Desired struct {
 	// Labels are the Docker secret's labels.
 	Labels map[string]string
 	// Data is the rendered value, for the create only.
-	Data Sensitive
+	Data sensitive.Value
 }
 
 // Desire renders v for m and names the result.
-func (m Mapping) Desire(key Sensitive, v Value) (Desired, error) {
+func (m Mapping) Desire(key sensitive.Value, v Value) (Desired, error) {
 	data, err := m.Render(v)
 	if err != nil {
 		return Desired{}, err

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/swarmguard/swarmguard/sensitive"
 )
 
 func TestMappingValidate(t *testing.T) {
@@ -102,7 +104,7 @@ func TestRenderTooLarge(t *testing.T) {
 }
 
 func TestDesireNaming(t *testing.T) {
-	key := SensitiveString("operator-key")
+	key := sensitive.New("operator-key")
 	m := Mapping{Name: "db_password", FromPath: "/secret/apps/db/", FromKey: "password", Labels: map[string]string{"team": "core"}}
 	d1, err := m.Desire(key, NewValue("secret/apps/db", 7, map[string]string{"password": "v1"}))
 	if err != nil {
@@ -110,7 +112,7 @@ func TestDesireNaming(t *testing.T) {
 	}
 	d1b, _ := m.Desire(key, NewValue("secret/apps/db", 8, map[string]string{"password": "v1"}))
 	d2, _ := m.Desire(key, NewValue("secret/apps/db", 9, map[string]string{"password": "v2"}))
-	dk, _ := m.Desire(SensitiveString("other-key"), NewValue("secret/apps/db", 7, map[string]string{"password": "v1"}))
+	dk, _ := m.Desire(sensitive.New("other-key"), NewValue("secret/apps/db", 7, map[string]string{"password": "v1"}))
 	if d1.Name != d1b.Name {
 		t.Errorf("same value gave %s and %s; want the same name", d1.Name, d1b.Name)
 	}

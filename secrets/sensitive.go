@@ -1,7 +1,6 @@
 package secrets
 
 import (
-	"crypto/subtle"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,58 +9,15 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/swarmguard/swarmguard/sensitive"
 )
 
 // redacted is what every printing path of a secret-bearing type writes.
 const redacted = "REDACTED"
 
-// Sensitive is secret material: a Vault field, a rendered secret, a token.
-// Every way of printing it (String, GoString, Format with any verb, slog's
-// LogValue, JSON and text marshalling) writes "REDACTED"; only Bytes and
-// Reveal give the content, for the one place that must send it on.
-type Sensitive struct{ b []byte }
-
-// NewSensitive wraps b. The caller must not modify b afterwards.
-func NewSensitive(b []byte) Sensitive { return Sensitive{b: b} }
-
-// SensitiveString wraps s.
-func SensitiveString(s string) Sensitive { return Sensitive{b: []byte(s)} }
-
-// Bytes returns the content. Never log or format it.
-func (s Sensitive) Bytes() []byte { return s.b }
-
-// Reveal returns the content as a string. Never log or format it.
-func (s Sensitive) Reveal() string { return string(s.b) }
-
-// Len is the content's length in bytes; safe to print.
-func (s Sensitive) Len() int { return len(s.b) }
-
-// IsZero reports whether there is no content.
-func (s Sensitive) IsZero() bool { return len(s.b) == 0 }
-
-// Equal compares in constant time.
-func (s Sensitive) Equal(o Sensitive) bool { return subtle.ConstantTimeCompare(s.b, o.b) == 1 }
-
-// String implements fmt.Stringer.
-func (Sensitive) String() string { return redacted }
-
-// GoString implements fmt.GoStringer.
-func (Sensitive) GoString() string { return redacted }
-
-// Format implements fmt.Formatter for every verb, %x and %q included.
-func (Sensitive) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, redacted) }
-
-// LogValue implements slog.LogValuer.
-func (Sensitive) LogValue() slog.Value { return slog.StringValue(redacted) }
-
-// MarshalJSON implements json.Marshaler.
-func (Sensitive) MarshalJSON() ([]byte, error) { return []byte(`"` + redacted + `"`), nil }
-
-// MarshalText implements encoding.TextMarshaler (YAML and others).
-func (Sensitive) MarshalText() ([]byte, error) { return []byte(redacted), nil }
-
 // Value is what one KV read returned: the fields of the secret at a path and
-// what Vault says about that version. Fields are [Sensitive]; the Value
+// what Vault says about that version. Fields are [sensitive.Value]; the Value
 // itself prints only its path, version and field names.
 type Value struct {
 	// Path is the path as given (as `vault kv get` takes it).
@@ -78,23 +34,23 @@ type Value struct {
 	// CustomMetadata is the KV v2 custom metadata of the path (not secret).
 	CustomMetadata map[string]string
 
-	fields map[string]Sensitive
+	fields map[string]sensitive.Value
 }
 
 // NewValue builds a Value from plain fields; for fakes and tests.
 func NewValue(path string, version int, fields map[string]string) Value {
-	v := Value{Path: path, KVVersion: 2, Version: version, fields: make(map[string]Sensitive, len(fields))}
+	v := Value{Path: path, KVVersion: 2, Version: version, fields: make(map[string]sensitive.Value, len(fields))}
 	if version == 0 {
 		v.KVVersion = 1
 	}
 	for k, f := range fields {
-		v.fields[k] = SensitiveString(f)
+		v.fields[k] = sensitive.New(f)
 	}
 	return v
 }
 
 // Field returns one field.
-func (v Value) Field(key string) (Sensitive, bool) {
+func (v Value) Field(key string) (sensitive.Value, bool) {
 	f, ok := v.fields[key]
 	return f, ok
 }

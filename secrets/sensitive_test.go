@@ -8,25 +8,27 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+
+	"github.com/swarmguard/swarmguard/sensitive"
 )
 
 const leak = "hunter2-very-secret"
 
 func TestSensitiveNeverPrints(t *testing.T) {
-	s := SensitiveString(leak)
+	s := sensitive.New(leak)
 	v := NewValue("secret/apps/db", 3, map[string]string{"password": leak})
 	type wrap struct {
-		S Sensitive
+		S sensitive.Value
 		V Value
-		P *Sensitive
+		P *sensitive.Value
 	}
 	w := wrap{S: s, V: v, P: &s}
 	var outs []string
 	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d", "%10s"} {
-		outs = append(outs, fmt.Sprintf(verb, s), fmt.Sprintf(verb, v), fmt.Sprintf(verb, w), fmt.Sprintf(verb, []Sensitive{s}))
+		outs = append(outs, fmt.Sprintf(verb, s), fmt.Sprintf(verb, v), fmt.Sprintf(verb, w), fmt.Sprintf(verb, []sensitive.Value{s}))
 	}
 	outs = append(outs, s.String(), v.String(), fmt.Sprint(s, v), fmt.Errorf("wrapped: %v %w", s, errors.New("x")).Error())
-	for _, x := range []any{s, v, w, map[string]Sensitive{"k": s}} {
+	for _, x := range []any{s, v, w, map[string]sensitive.Value{"k": s}} {
 		b, err := json.Marshal(x)
 		if err != nil {
 			t.Fatalf("json.Marshal(%T) error %v", x, err)
@@ -50,7 +52,7 @@ func TestSensitiveNeverPrints(t *testing.T) {
 	if s.Reveal() != leak || string(s.Bytes()) != leak || s.Len() != len(leak) {
 		t.Errorf("Reveal/Bytes/Len do not give the content")
 	}
-	if !s.Equal(SensitiveString(leak)) || s.Equal(SensitiveString("other")) {
+	if !s.Equal(sensitive.New(leak)) || s.Equal(sensitive.New("other")) {
 		t.Errorf("Equal is wrong")
 	}
 }

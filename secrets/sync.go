@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/swarmguard/swarmguard/sensitive"
 )
 
 // Engine is the part of the Docker Engine the sync uses, in this package's
@@ -106,7 +108,7 @@ type Syncer struct {
 	Engine Engine
 	Source Source
 	// Key is the operator's HMAC key.
-	Key Sensitive
+	Key sensitive.Value
 	Log *slog.Logger
 	// Now and After are the clock; nil means the real one.
 	Now   func() time.Time

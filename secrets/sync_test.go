@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/swarmguard/swarmguard/sensitive"
 )
 
 // fakeClock advances by each wait, so rollouts and timeouts need no sleeping.
@@ -22,7 +24,7 @@ func (c *fakeClock) After(d time.Duration) <-chan time.Time {
 }
 
 var (
-	hmacKey = SensitiveString("test-hmac-key")
+	hmacKey = sensitive.New("test-hmac-key")
 	dbMap   = Mapping{Name: "db_password", FromPath: "secret/apps/db", FromKey: "password", KeepVersions: 1}
 )
 

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/api"
+
+	"github.com/swarmguard/swarmguard/sensitive"
 )
 
 // Auth methods.
@@ -62,7 +64,7 @@ type AuthConfig struct {
 	// Method is "token" or "approle".
 	Method string
 	// Token is a token handed in by cmd (VAULT_TOKEN); used when TokenFile is empty.
-	Token Sensitive
+	Token sensitive.Value
 	// TokenFile holds the token (method token).
 	TokenFile string
 	// RoleIDFile and SecretIDFile hold the AppRole credentials.

@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/swarmguard/swarmguard/sensitive"
 )
 
 // fakeVault is a tiny Vault HTTP API: a KV v2 mount at secret/, a KV v1
@@ -161,7 +163,7 @@ func (fv *fakeVault) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func tokenVault(t *testing.T, addr string) *Vault {
 	t.Helper()
-	v, err := NewVault(VaultConfig{Address: addr, Auth: AuthConfig{Method: AuthToken, Token: SensitiveString("root-token")}}, nil)
+	v, err := NewVault(VaultConfig{Address: addr, Auth: AuthConfig{Method: AuthToken, Token: sensitive.New("root-token")}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

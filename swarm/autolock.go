@@ -9,20 +9,22 @@ import (
 
 	swarmtypes "github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/client"
+
+	"github.com/swarmguard/swarmguard/sensitive"
 )
 
 // ErrAutolockOff means an unlock-key operation was asked of a swarm whose autolock is off: there is no key.
 var ErrAutolockOff = errors.New("autolock is off: the swarm has no unlock key")
 
 // UnlockKey reads the swarm's current unlock key (`docker swarm unlock-key`). It is zero when autolock is off.
-func (c *Client) UnlockKey(ctx context.Context) (Sensitive, error) {
+func (c *Client) UnlockKey(ctx context.Context) (sensitive.Value, error) {
 	cctx, cancel := c.call(ctx)
 	defer cancel()
 	res, err := c.api.SwarmGetUnlockKey(cctx)
 	if err != nil {
-		return Sensitive{}, mapErr("reading the unlock key", err)
+		return sensitive.Value{}, mapErr("reading the unlock key", err)
 	}
-	return NewSensitive(res.Key), nil
+	return sensitive.New(res.Key), nil
 }
 
 // SetAutolock turns autolock on or off with a compare-and-swap spec write. changed is false when the swarm
@@ -45,10 +47,10 @@ func (c *Client) SetAutolock(ctx context.Context, on bool) (changed bool, err er
 // RotateUnlockKey replaces the unlock key (`docker swarm unlock-key --rotate`) and returns the key it replaced
 // and the new one, read back from the swarm. It fails with ErrAutolockOff when autolock is off, and with
 // ErrNotRotated when the key read back is the old one.
-func (c *Client) RotateUnlockKey(ctx context.Context) (old, cur Sensitive, err error) {
+func (c *Client) RotateUnlockKey(ctx context.Context) (old, cur sensitive.Value, err error) {
 	old, err = c.UnlockKey(ctx)
 	if err != nil {
-		return Sensitive{}, Sensitive{}, err
+		return sensitive.Value{}, sensitive.Value{}, err
 	}
 	_, err = c.updateSwarm(ctx, "rotating the unlock key", func(spec *swarmtypes.Spec, _ swarmtypes.Swarm) error {
 		if !spec.EncryptionConfig.AutoLockManagers {
@@ -57,11 +59,11 @@ func (c *Client) RotateUnlockKey(ctx context.Context) (old, cur Sensitive, err e
 		return nil
 	}, RotateFlags{UnlockKey: true})
 	if err != nil {
-		return old, Sensitive{}, err
+		return old, sensitive.Value{}, err
 	}
 	cur, err = c.UnlockKey(ctx)
 	if err != nil {
-		return old, Sensitive{}, fmt.Errorf("reading the new unlock key: %w (the rotation itself was accepted; `docker swarm unlock-key` on a manager shows it)", err)
+		return old, sensitive.Value{}, fmt.Errorf("reading the new unlock key: %w (the rotation itself was accepted; `docker swarm unlock-key` on a manager shows it)", err)
 	}
 	if cur.IsZero() || cur.Reveal() == old.Reveal() {
 		return old, cur, fmt.Errorf("rotating the unlock key: %w (sha256:%s before and after)", ErrNotRotated, cur.Short())

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	swarmtypes "github.com/moby/moby/api/types/swarm"
+
+	"github.com/swarmguard/swarmguard/sensitive"
 )
 
 // CAState is the swarm's certificate authority as the Engine API shows it (one SwarmInspect).
@@ -71,7 +73,7 @@ type RotateCAOptions struct {
 	// CertPEM and KeyPEM hand in the new root; both empty lets swarm generate one. Swarm refuses a
 	// certificate valid for less than a year.
 	CertPEM string
-	KeyPEM  Sensitive
+	KeyPEM  sensitive.Value
 	// Force starts a new rotation even when one is in progress (which restarts it).
 	Force bool
 }

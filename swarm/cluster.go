@@ -9,6 +9,8 @@ import (
 
 	swarmtypes "github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/client"
+
+	"github.com/swarmguard/swarmguard/sensitive"
 )
 
 // Cluster is the swarm-wide state swarmguard reads.
@@ -26,8 +28,8 @@ type Cluster struct {
 	DataPathPort           uint32
 	DefaultAddrPool        []string
 	SubnetSize             uint32
-	WorkerToken            Sensitive
-	ManagerToken           Sensitive
+	WorkerToken            sensitive.Value
+	ManagerToken           sensitive.Value
 }
 
 // Node is one member of the swarm.
@@ -86,8 +88,8 @@ func clusterFrom(sw swarmtypes.Swarm) Cluster {
 		ExternalCAs:            len(sw.Spec.CAConfig.ExternalCAs),
 		DataPathPort:           sw.DataPathPort,
 		SubnetSize:             sw.SubnetSize,
-		WorkerToken:            NewSensitive(sw.JoinTokens.Worker),
-		ManagerToken:           NewSensitive(sw.JoinTokens.Manager),
+		WorkerToken:            sensitive.New(sw.JoinTokens.Worker),
+		ManagerToken:           sensitive.New(sw.JoinTokens.Manager),
 	}
 	for _, p := range sw.DefaultAddrPool {
 		cl.DefaultAddrPool = append(cl.DefaultAddrPool, p.String())

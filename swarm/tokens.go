@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	swarmtypes "github.com/moby/moby/api/types/swarm"
+
+	"github.com/swarmguard/swarmguard/sensitive"
 )
 
 // Join-token kinds, as the CLI names them.
@@ -21,8 +23,8 @@ var ErrNotRotated = errors.New("the engine did not change the credential")
 // in memory, print them only masked.
 type TokenRotation struct {
 	Kind string // TokenWorker or TokenManager
-	Old  Sensitive
-	New  Sensitive
+	Old  sensitive.Value
+	New  sensitive.Value
 	// SwarmID names the swarm the token admits to.
 	SwarmID string
 }
@@ -48,7 +50,7 @@ func (c *Client) RotateJoinTokens(ctx context.Context, worker, manager bool) ([]
 func tokenRotations(before, after swarmtypes.Swarm, worker, manager bool) ([]TokenRotation, error) {
 	var out []TokenRotation
 	add := func(kind, old, cur string) error {
-		r := TokenRotation{Kind: kind, Old: NewSensitive(old), New: NewSensitive(cur), SwarmID: after.ID}
+		r := TokenRotation{Kind: kind, Old: sensitive.New(old), New: sensitive.New(cur), SwarmID: after.ID}
 		if cur == "" || cur == old {
 			return fmt.Errorf("rotating the %s join token: %w (sha256:%s before and after)", kind, ErrNotRotated, r.New.Short())
 		}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/swarmguard/swarmguard/operator"
 	"github.com/swarmguard/swarmguard/pki"
+	"github.com/swarmguard/swarmguard/sensitive"
 	"github.com/swarmguard/swarmguard/swarm"
 )
 
@@ -209,7 +210,7 @@ func (a *app) rotateCA(ctx context.Context, fl rotateCAFlags) error {
 	return nil
 }
 
-// readCAFiles reads --cert and --key. The key is held as swarm.Sensitive from the moment it is read, and
+// readCAFiles reads --cert and --key. The key is held as sensitive.Value from the moment it is read, and
 // no message ever includes its content.
 func readCAFiles(certFile, keyFile string) (swarm.RotateCAOptions, error) {
 	if (certFile == "") != (keyFile == "") {
@@ -237,5 +238,5 @@ func readCAFiles(certFile, keyFile string) (swarm.RotateCAOptions, error) {
 	if block == nil || !strings.HasSuffix(block.Type, "PRIVATE KEY") {
 		return swarm.RotateCAOptions{}, usageErr("--key %s: not a PEM private key", keyFile)
 	}
-	return swarm.RotateCAOptions{CertPEM: string(certPEM), KeyPEM: swarm.NewSensitive(string(keyPEM))}, nil
+	return swarm.RotateCAOptions{CertPEM: string(certPEM), KeyPEM: sensitive.New(string(keyPEM))}, nil
 }

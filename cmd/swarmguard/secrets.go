@@ -16,6 +16,7 @@ import (
 
 	"github.com/swarmguard/swarmguard/operator"
 	"github.com/swarmguard/swarmguard/secrets"
+	"github.com/swarmguard/swarmguard/sensitive"
 	"github.com/swarmguard/swarmguard/swarm"
 )
 
@@ -39,19 +40,19 @@ func init() {
 }
 
 // hmacKey reads secrets.hmac_key_file.
-func (a *app) hmacKey() (secrets.Sensitive, error) {
+func (a *app) hmacKey() (sensitive.Value, error) {
 	f := a.cfg.Secrets.HMACKeyFile
 	if f == "" {
-		return secrets.Sensitive{}, usageErr("secrets.hmac_key_file is required when secrets.mappings is not empty (a file of 32 random bytes, e.g. head -c 32 /dev/urandom)")
+		return sensitive.Value{}, usageErr("secrets.hmac_key_file is required when secrets.mappings is not empty (a file of 32 random bytes, e.g. head -c 32 /dev/urandom)")
 	}
 	b, err := os.ReadFile(f)
 	if err != nil {
-		return secrets.Sensitive{}, usageErr("secrets.hmac_key_file: %v", err)
+		return sensitive.Value{}, usageErr("secrets.hmac_key_file: %v", err)
 	}
 	if len(b) < minHMACKeyLen {
-		return secrets.Sensitive{}, usageErr("secrets.hmac_key_file %s holds %d bytes; use at least %d random bytes (32 recommended)", f, len(b), minHMACKeyLen)
+		return sensitive.Value{}, usageErr("secrets.hmac_key_file %s holds %d bytes; use at least %d random bytes (32 recommended)", f, len(b), minHMACKeyLen)
 	}
-	return secrets.NewSensitive(b), nil
+	return sensitive.FromBytes(b), nil
 }
 
 // mappings returns the configured mappings, checked.

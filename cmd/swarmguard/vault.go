@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/swarmguard/swarmguard/secrets"
+	"github.com/swarmguard/swarmguard/sensitive"
 )
 
 // vaultConfig turns vault.* into the secrets package's config, honouring the standard VAULT_ADDR,
@@ -30,7 +31,7 @@ func (a *app) vaultConfig() (secrets.VaultConfig, error) {
 		c.Namespace = os.Getenv("VAULT_NAMESPACE")
 	}
 	if c.Auth.Method == secrets.AuthToken && c.Auth.TokenFile == "" {
-		c.Auth.Token = secrets.SensitiveString(os.Getenv("VAULT_TOKEN"))
+		c.Auth.Token = sensitive.New(os.Getenv("VAULT_TOKEN"))
 	}
 	if c.Address == "" {
 		return c, usageErr("vault.address is empty and VAULT_ADDR is not set: say where Vault is")
