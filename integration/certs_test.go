@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/swarmguard/swarmguard/operator"
+	"github.com/swarmguard/swarmguard/operator/config"
 	"github.com/swarmguard/swarmguard/pki"
 	"github.com/swarmguard/swarmguard/swarm"
 )
@@ -189,9 +190,9 @@ func TestCertsEnforceAndRotate(t *testing.T) {
 	oldSerial := certsRootSerial(t, before.TrustRootPEM)
 
 	// One controller pass.
-	cfg := operator.DefaultConfig()
-	cfg.PKI.Mode = operator.ModeEnforce
-	cfg.PKI.NodeCertExpiry = operator.Duration(24 * time.Hour)
+	cfg := config.DefaultConfig()
+	cfg.PKI.Mode = config.ModeEnforce
+	cfg.PKI.NodeCertExpiry = config.Duration(24 * time.Hour)
 	cfg.PKI.ControlSocket = strings.Fields(env["LAB_CONTROL_SOCKETS"])[0]
 	ledger := c.NewLedger(ledgerName, 50)
 	t.Cleanup(func() { _ = certsRemoveConfig(c, ledgerName) })

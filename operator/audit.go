@@ -18,25 +18,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/swarmguard/swarmguard/operator/config"
 	"github.com/swarmguard/swarmguard/swarm"
 )
-
-// Audit events: what an AuditRecord is about. Webhooks subscribe to them by name (notify.webhooks[].events).
-const (
-	// EventAction is one action recorded in the ledger (a rotation, an adoption, a failed attempt).
-	EventAction = "action"
-	// EventLeaseAcquired: this replica became the actor.
-	EventLeaseAcquired = "lease_acquired"
-	// EventLeaseLost: this replica stopped being the actor without releasing (lapsed, taken over).
-	EventLeaseLost = "lease_lost"
-	// EventLeaseReleased: this replica released the lease (shutdown, end of a CLI action).
-	EventLeaseReleased = "lease_released"
-	// EventReconcileFailed: a pass of a loop failed; it is retried with backoff.
-	EventReconcileFailed = "reconcile_failed"
-)
-
-// AuditEvents lists every event name.
-var AuditEvents = []string{EventAction, EventLeaseAcquired, EventLeaseLost, EventLeaseReleased, EventReconcileFailed}
 
 // AuditRecord is one structured audit record: logged at info (message "audit") and sent to the webhooks
 // that subscribe to its event. It never holds a secret value: tokens and keys appear only as fingerprints.
@@ -88,7 +72,7 @@ func (r AuditRecord) LogValue() slog.Value {
 // RecordFromEntry turns a ledger entry into an action record. Details keys naming a fingerprint go to
 // Fingerprints; the ledger holds no secret values, so nothing else needs filtering.
 func RecordFromEntry(e swarm.Entry, d time.Duration) AuditRecord {
-	r := AuditRecord{Time: e.At, Event: EventAction, Kind: e.Kind, Actor: e.Actor, Reason: e.Reason, Result: e.Result,
+	r := AuditRecord{Time: e.At, Event: config.EventAction, Kind: e.Kind, Actor: e.Actor, Reason: e.Reason, Result: e.Result,
 		DurationSeconds: d.Seconds()}
 	for k, v := range e.Details {
 		if strings.Contains(k, "fingerprint") || strings.HasSuffix(k, "_fp") {

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/swarmguard/swarmguard/operator/config"
 	"github.com/swarmguard/swarmguard/swarm"
 )
 
@@ -65,14 +66,14 @@ func TestWebhookSignedDelivery(t *testing.T) {
 	if want := "sha256=" + hex.EncodeToString(m.Sum(nil)); g[0].headers.Get(HeaderSignature) != want {
 		t.Fatalf("%s = %q; want %q", HeaderSignature, g[0].headers.Get(HeaderSignature), want)
 	}
-	if g[0].headers.Get(HeaderEvent) != EventAction || g[0].headers.Get(HeaderDelivery) == "" {
-		t.Fatalf("headers = %v; want event %s and a delivery ID", g[0].headers, EventAction)
+	if g[0].headers.Get(HeaderEvent) != config.EventAction || g[0].headers.Get(HeaderDelivery) == "" {
+		t.Fatalf("headers = %v; want event %s and a delivery ID", g[0].headers, config.EventAction)
 	}
 	var r AuditRecord
 	if err := json.Unmarshal(g[0].body, &r); err != nil {
 		t.Fatal(err)
 	}
-	if r.Event != EventAction || r.Kind != swarm.KindJoinTokenWorker || r.Actor != "operator:n1" || r.Result != "ok" ||
+	if r.Event != config.EventAction || r.Kind != swarm.KindJoinTokenWorker || r.Actor != "operator:n1" || r.Result != "ok" ||
 		r.Fingerprints["new_fingerprint"] != "bb22" || r.Details["swarm_id"] != "s1" || r.DurationSeconds != 0.04 || r.ID != g[0].headers.Get(HeaderDelivery) {
 		t.Fatalf("payload = %+v; want the entry's fields, fingerprints apart", r)
 	}
@@ -93,8 +94,8 @@ func TestWebhookRetriesAndFilters(t *testing.T) {
 		{"429 retried", []int{429, 200}, nil, 2, 1},
 		{"4xx not retried", []int{400}, nil, 1, 0},
 		{"gives up after the attempts", []int{500}, nil, webhookAttempts, 0},
-		{"event not subscribed", []int{200}, []string{EventLeaseLost}, 0, 0},
-		{"event subscribed", []int{200}, []string{EventLeaseLost, EventAction}, 1, 1},
+		{"event not subscribed", []int{200}, []string{config.EventLeaseLost}, 0, 0},
+		{"event subscribed", []int{200}, []string{config.EventLeaseLost, config.EventAction}, 1, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -103,7 +104,7 @@ func TestWebhookRetriesAndFilters(t *testing.T) {
 			for _, h := range a.hooks {
 				h.backoff = time.Millisecond
 			}
-			a.Record(AuditRecord{Event: EventAction, Kind: swarm.KindCA, Actor: "operator:n1", Result: "ok"})
+			a.Record(AuditRecord{Event: config.EventAction, Kind: swarm.KindCA, Actor: "operator:n1", Result: "ok"})
 			a.Close(t.Context())
 			if calls.Load() != tt.wantCalls || len(got()) != tt.wantGot {
 				t.Fatalf("calls = %d, delivered = %d; want %d, %d", calls.Load(), len(got()), tt.wantCalls, tt.wantGot)
@@ -119,7 +120,7 @@ func TestWebhookErrorHidesURL(t *testing.T) {
 	for _, h := range a.hooks {
 		h.backoff = time.Millisecond
 	}
-	a.Record(AuditRecord{Event: EventLeaseAcquired, Actor: "operator:n1", Result: "ok"})
+	a.Record(AuditRecord{Event: config.EventLeaseAcquired, Actor: "operator:n1", Result: "ok"})
 	a.Close(t.Context())
 	if !strings.Contains(logs.String(), "webhook delivery failed") {
 		t.Fatalf("no failure logged:\n%s", logs.String())

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/swarmguard/swarmguard/operator/config"
 	"github.com/swarmguard/swarmguard/secrets"
 	"github.com/swarmguard/swarmguard/sensitive"
 	"github.com/swarmguard/swarmguard/swarm"
@@ -60,7 +61,7 @@ func (e *EscrowError) Unwrap() error { return e.Err }
 type Autolock struct {
 	Engine AutolockEngine
 	Ledger LedgerStore
-	Config AutolockConfig
+	Config config.AutolockConfig
 	// Escrow returns the Vault escrow; nil means no Vault is configured.
 	Escrow func(ctx context.Context) (KeyEscrow, error)
 	// VaultAddr is the Vault address in use, for the warning about a Vault that runs in this swarm.
@@ -119,9 +120,9 @@ func DecideUnlockKey(entries []swarm.Entry, maxAge time.Duration, now time.Time)
 		d.Why = "unlock key: no autolock.rotate.max_age, not rotated by schedule"
 	case d.Clock.Age >= maxAge:
 		d.Due = true
-		d.Why = fmt.Sprintf("unlock key older than %s (%s since %s)", Duration(maxAge), Duration(d.Clock.Age.Round(time.Second)), d.Clock.Since.UTC().Format(time.RFC3339))
+		d.Why = fmt.Sprintf("unlock key older than %s (%s since %s)", config.Duration(maxAge), config.Duration(d.Clock.Age.Round(time.Second)), d.Clock.Since.UTC().Format(time.RFC3339))
 	default:
-		d.Why = fmt.Sprintf("unlock key not due: %s of %s left", Duration((maxAge - d.Clock.Age).Round(time.Second)), Duration(maxAge))
+		d.Why = fmt.Sprintf("unlock key not due: %s of %s left", config.Duration((maxAge - d.Clock.Age).Round(time.Second)), config.Duration(maxAge))
 	}
 	return d
 }
@@ -373,7 +374,7 @@ func (a *Autolock) Task() Task {
 func (a *Autolock) Run(ctx context.Context, env TaskEnv) error {
 	log := env.Logger().With("component", "autolock")
 	mode := a.Config.Mode
-	if mode == ModeOff {
+	if mode == config.ModeOff {
 		return nil
 	}
 	entries, err := a.Ledger.Entries(ctx)
@@ -390,7 +391,7 @@ func (a *Autolock) Run(ctx context.Context, env TaskEnv) error {
 		}
 	}
 	if !cl.AutoLock {
-		if mode != ModeEnforce {
+		if mode != config.ModeEnforce {
 			log.Warn("autolock is off; a stolen manager disk holds the swarm's keys in clear", "mode", mode)
 			say("autolock is off (mode %s: report only)", mode)
 			return nil
@@ -426,7 +427,7 @@ func (a *Autolock) Run(ctx context.Context, env TaskEnv) error {
 		}
 		log.Info("adopted unlock key: its clock starts now", "fingerprint", key.Short())
 	}
-	if mode != ModeEnforce {
+	if mode != config.ModeEnforce {
 		if d.Due {
 			log.Warn("unlock key is past its max age (mode audit: not rotated)", "why", d.Why)
 		}
@@ -533,16 +534,16 @@ func (a *Autolock) observeEscrow(ctx context.Context, swarmID string, key sensit
 
 // AutolockFinding is what the compliance report shows of autolock and the unlock key.
 type AutolockFinding struct {
-	Mode           string    `json:"mode"`
-	Enabled        bool      `json:"enabled"`
-	KeyFingerprint string    `json:"key_fingerprint,omitempty"` // short
-	KeyTracked     bool      `json:"key_tracked"`
-	KeyAdopted     bool      `json:"key_adopted"`
-	KeySince       time.Time `json:"key_since,omitzero"`
-	KeyAge         Duration  `json:"key_age"`
-	MaxAge         Duration  `json:"max_age"`
-	KeyDue         bool      `json:"key_due"`
-	EscrowPath     string    `json:"escrow_path"`
+	Mode           string          `json:"mode"`
+	Enabled        bool            `json:"enabled"`
+	KeyFingerprint string          `json:"key_fingerprint,omitempty"` // short
+	KeyTracked     bool            `json:"key_tracked"`
+	KeyAdopted     bool            `json:"key_adopted"`
+	KeySince       time.Time       `json:"key_since,omitzero"`
+	KeyAge         config.Duration `json:"key_age"`
+	MaxAge         config.Duration `json:"max_age"`
+	KeyDue         bool            `json:"key_due"`
+	EscrowPath     string          `json:"escrow_path"`
 	// LastEscrow is the ledger's newest successful escrow.
 	LastEscrow time.Time `json:"last_escrow,omitzero"`
 	// EscrowChecked: Vault was read; EscrowFound: it holds a record; EscrowMatches: the record is intact,
@@ -555,7 +556,7 @@ type AutolockFinding struct {
 
 // AutolockFindings describes autolock for the compliance report, from the swarm, the current key's
 // fingerprint (empty when autolock is off), the ledger, what Vault holds, and now.
-func AutolockFindings(cfg AutolockConfig, cl swarm.Cluster, keyFingerprint string, entries []swarm.Entry, esc EscrowObservation, now time.Time) AutolockFinding {
+func AutolockFindings(cfg config.AutolockConfig, cl swarm.Cluster, keyFingerprint string, entries []swarm.Entry, esc EscrowObservation, now time.Time) AutolockFinding {
 	f := AutolockFinding{Mode: cfg.Mode, Enabled: cl.AutoLock, EscrowPath: cfg.EscrowPath(cl.ID), MaxAge: cfg.Rotate.MaxAge}
 	if e, ok := swarm.Latest(entries, swarm.KindUnlockKeyEscrow, swarm.ResultOK); ok {
 		f.LastEscrow = e.At
@@ -565,7 +566,7 @@ func AutolockFindings(cfg AutolockConfig, cl swarm.Cluster, keyFingerprint strin
 	}
 	f.KeyFingerprint = sensitive.Short(keyFingerprint)
 	d := DecideUnlockKey(entries, cfg.Rotate.MaxAge.D(), now)
-	f.KeyTracked, f.KeyAdopted, f.KeySince, f.KeyAge, f.KeyDue = d.Clock.Tracked, d.Clock.Adopted, d.Clock.Since, Duration(d.Clock.Age), d.Due
+	f.KeyTracked, f.KeyAdopted, f.KeySince, f.KeyAge, f.KeyDue = d.Clock.Tracked, d.Clock.Adopted, d.Clock.Since, config.Duration(d.Clock.Age), d.Due
 	f.EscrowChecked, f.EscrowFound = esc.Checked, esc.Found
 	f.EscrowMatches = esc.Found && esc.Fingerprint != "" && esc.Fingerprint == keyFingerprint && esc.SwarmID == cl.ID
 	if esc.Err != nil {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/swarmguard/swarmguard/operator/config"
 	"github.com/swarmguard/swarmguard/secrets"
 	"github.com/swarmguard/swarmguard/sensitive"
 	"github.com/swarmguard/swarmguard/swarm"
@@ -109,10 +110,10 @@ func (f *alEscrow) LoadKey(_ context.Context, path string) (secrets.EscrowRecord
 
 const alPath = "secret/swarmguard/swarm1/unlock-key"
 
-func alConfig(mode string) AutolockConfig {
-	c := DefaultConfig().Autolock
+func alConfig(mode string) config.AutolockConfig {
+	c := config.DefaultConfig().Autolock
 	c.Mode = mode
-	c.Rotate.MaxAge = Duration(2160 * time.Hour)
+	c.Rotate.MaxAge = config.Duration(2160 * time.Hour)
 	return c
 }
 
@@ -191,7 +192,7 @@ func TestAutolockRotateKey(t *testing.T) {
 			if tc.setup != nil {
 				tc.setup(esc)
 			}
-			a := newAutolock(eng, led, esc, ModeEnforce)
+			a := newAutolock(eng, led, esc, config.ModeEnforce)
 			if tc.noVault {
 				a.Escrow = nil
 			}
@@ -254,29 +255,29 @@ func TestAutolockRun(t *testing.T) {
 		wantStores int
 		wantErr    bool
 	}{
-		{name: "off does nothing", mode: ModeOff, autolock: false, wantCalls: "", wantLedger: ""},
-		{name: "audit, autolock off: report only", mode: ModeAudit, autolock: false, wantCalls: "", wantLedger: ""},
-		{name: "enforce, autolock off: enable and escrow", mode: ModeEnforce, autolock: false, wantCalls: "autolock=true",
+		{name: "off does nothing", mode: config.ModeOff, autolock: false, wantCalls: "", wantLedger: ""},
+		{name: "audit, autolock off: report only", mode: config.ModeAudit, autolock: false, wantCalls: "", wantLedger: ""},
+		{name: "enforce, autolock off: enable and escrow", mode: config.ModeEnforce, autolock: false, wantCalls: "autolock=true",
 			wantLedger: "unlock-key/ok,unlock-key-escrow/ok", wantStores: 1},
-		{name: "enforce, autolock off, vault down: not enabled", mode: ModeEnforce, autolock: false,
+		{name: "enforce, autolock off, vault down: not enabled", mode: config.ModeEnforce, autolock: false,
 			setup: func(e *alEscrow) { e.loadErr = secrets.ErrUnreachable }, wantCalls: "", wantLedger: "", wantErr: true},
-		{name: "enforce, first sight: adopt and escrow", mode: ModeEnforce, autolock: true, wantCalls: "",
+		{name: "enforce, first sight: adopt and escrow", mode: config.ModeEnforce, autolock: true, wantCalls: "",
 			wantLedger: "unlock-key/adopted,unlock-key-escrow/ok", wantStores: 1},
-		{name: "audit, first sight: adopt only", mode: ModeAudit, autolock: true, wantCalls: "", wantLedger: "unlock-key/adopted"},
-		{name: "enforce, due: rotate and escrow", mode: ModeEnforce, autolock: true, setup: escrowed,
+		{name: "audit, first sight: adopt only", mode: config.ModeAudit, autolock: true, wantCalls: "", wantLedger: "unlock-key/adopted"},
+		{name: "enforce, due: rotate and escrow", mode: config.ModeEnforce, autolock: true, setup: escrowed,
 			ledger: []swarm.Entry{tokEntry(swarm.KindUnlockKey, swarm.ResultOK, tokT0.Add(-100*day), key0fp)}, wantCalls: "rotate",
 			wantLedger: "unlock-key/ok,unlock-key/ok,unlock-key-escrow/ok", wantStores: 1},
-		{name: "audit, due: nothing", mode: ModeAudit, autolock: true, setup: escrowed,
+		{name: "audit, due: nothing", mode: config.ModeAudit, autolock: true, setup: escrowed,
 			ledger: []swarm.Entry{tokEntry(swarm.KindUnlockKey, swarm.ResultOK, tokT0.Add(-100*day), key0fp)}, wantCalls: "", wantLedger: "unlock-key/ok"},
-		{name: "enforce, fresh and escrowed: nothing", mode: ModeEnforce, autolock: true, setup: escrowed,
+		{name: "enforce, fresh and escrowed: nothing", mode: config.ModeEnforce, autolock: true, setup: escrowed,
 			ledger: []swarm.Entry{tokEntry(swarm.KindUnlockKey, swarm.ResultOK, tokT0.Add(-day), key0fp)}, wantCalls: "", wantLedger: "unlock-key/ok"},
-		{name: "enforce, vault holds an old key: escrow", mode: ModeEnforce, autolock: true,
+		{name: "enforce, vault holds an old key: escrow", mode: config.ModeEnforce, autolock: true,
 			setup: func(e *alEscrow) {
 				e.recs[alPath] = secrets.EscrowRecord{Key: sensitive.New("SWMKEY-1-oldsecretpart"), SwarmID: "swarm1", Fingerprint: sensitive.New("SWMKEY-1-oldsecretpart").Fingerprint(), Version: 1}
 			},
 			ledger: []swarm.Entry{tokEntry(swarm.KindUnlockKey, swarm.ResultOK, tokT0.Add(-day), key0fp)}, wantCalls: "",
 			wantLedger: "unlock-key/ok,unlock-key-escrow/ok", wantStores: 1},
-		{name: "enforce, vault unreadable: error, nothing written", mode: ModeEnforce, autolock: true,
+		{name: "enforce, vault unreadable: error, nothing written", mode: config.ModeEnforce, autolock: true,
 			setup:  func(e *alEscrow) { e.loadErr = fmt.Errorf("x: %w", secrets.ErrPermissionDenied) },
 			ledger: []swarm.Entry{tokEntry(swarm.KindUnlockKey, swarm.ResultOK, tokT0.Add(-day), key0fp)}, wantCalls: "", wantLedger: "unlock-key/ok", wantErr: true},
 	}
@@ -318,7 +319,7 @@ func TestAutolockRunDryRun(t *testing.T) {
 	var out, logs bytes.Buffer
 	env := tokEnv(tokT0, &logs)
 	env.DryRun, env.Out = true, &out
-	if err := newAutolock(eng, led, esc, ModeEnforce).Run(t.Context(), env); err != nil {
+	if err := newAutolock(eng, led, esc, config.ModeEnforce).Run(t.Context(), env); err != nil {
 		t.Fatalf("Run() = %v", err)
 	}
 	if len(eng.calls) != 0 || len(led.entries) != 0 || esc.stores != 0 {
@@ -331,7 +332,7 @@ func TestAutolockRunDryRun(t *testing.T) {
 
 func TestEscrowCurrent(t *testing.T) {
 	eng, led, esc := newALEngine(true), &tokLedger{}, newALEscrow()
-	a := newAutolock(eng, led, esc, ModeAudit)
+	a := newAutolock(eng, led, esc, config.ModeAudit)
 	var logs bytes.Buffer
 	res, err := a.EscrowCurrent(t.Context(), tokEnv(tokT0, &logs))
 	if err != nil || res.Escrow == nil || !res.Escrow.Verified || esc.recs[alPath].Key.Reveal() != eng.key {
@@ -340,7 +341,7 @@ func TestEscrowCurrent(t *testing.T) {
 	if got := strings.Join(led.kinds(), ","); got != "unlock-key-escrow/ok" {
 		t.Errorf("ledger = %s; want unlock-key-escrow/ok", got)
 	}
-	off := newAutolock(newALEngine(false), &tokLedger{}, esc, ModeAudit)
+	off := newAutolock(newALEngine(false), &tokLedger{}, esc, config.ModeAudit)
 	if _, err := off.EscrowCurrent(t.Context(), tokEnv(tokT0, &logs)); !errors.Is(err, swarm.ErrAutolockOff) {
 		t.Errorf("EscrowCurrent(autolock off) = %v; want ErrAutolockOff", err)
 	}
@@ -349,7 +350,7 @@ func TestEscrowCurrent(t *testing.T) {
 
 func TestAutolockFindings(t *testing.T) {
 	key := sensitive.New("SWMKEY-1-key0secretpart")
-	cfg := alConfig(ModeEnforce)
+	cfg := alConfig(config.ModeEnforce)
 	entries := []swarm.Entry{
 		tokEntry(swarm.KindUnlockKey, swarm.ResultOK, tokT0.Add(-3000*time.Hour), key.Fingerprint()),
 		tokEntry(swarm.KindUnlockKeyEscrow, swarm.ResultOK, tokT0.Add(-2999*time.Hour), key.Fingerprint()),
@@ -427,7 +428,7 @@ func TestVaultColocation(t *testing.T) {
 func TestRotateKeyWarnsWhenVaultRunsInTheSwarm(t *testing.T) {
 	eng, led, esc := newALEngine(true), &tokLedger{}, newALEscrow()
 	eng.services = []swarm.ServiceEndpoint{{Name: "vault", Image: "hashicorp/vault", PublishedPorts: []uint32{8200}}}
-	a := newAutolock(eng, led, esc, ModeEnforce)
+	a := newAutolock(eng, led, esc, config.ModeEnforce)
 	a.VaultAddr = "http://vault:8200"
 	var logs bytes.Buffer
 	res, err := a.RotateKey(t.Context(), RotateKeyOptions{}, tokEnv(tokT0, &logs))

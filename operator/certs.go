@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/swarmguard/swarmguard/operator/config"
 	"github.com/swarmguard/swarmguard/pki"
 	"github.com/swarmguard/swarmguard/swarm"
 )
@@ -34,7 +35,7 @@ const (
 )
 
 // PKIPolicy turns the pki section of the configuration into pki's policy.
-func PKIPolicy(c PKIConfig) (pki.Policy, error) {
+func PKIPolicy(c config.PKIConfig) (pki.Policy, error) {
 	warn, err := pki.ParseWindow(c.WarnBefore)
 	if err != nil {
 		return pki.Policy{}, fmt.Errorf("pki.warn_before: %w", err)
@@ -101,7 +102,7 @@ func ObserveCerts(ctx context.Context, eng CertsEngine, src pki.Sources) (CertsO
 }
 
 // CertsReport reads the swarm and builds `report certs` as of now.
-func CertsReport(ctx context.Context, eng CertsEngine, src pki.Sources, c PKIConfig, now time.Time) (pki.Report, error) {
+func CertsReport(ctx context.Context, eng CertsEngine, src pki.Sources, c config.PKIConfig, now time.Time) (pki.Report, error) {
 	p, err := PKIPolicy(c)
 	if err != nil {
 		return pki.Report{}, err
@@ -128,7 +129,7 @@ func FailsOn(failOn string, worst pki.Severity) bool {
 // CertsTask is the controller's certificate pass on pki.schedule: read every certificate, log the
 // findings, hand the inventory to onInventory (metrics), and under pki.mode enforce set the cluster's
 // node certificate expiry to the policy.
-func CertsTask(eng CertsEngine, ledger LedgerStore, src pki.Sources, c PKIConfig, onInventory func(pki.Inventory)) Task {
+func CertsTask(eng CertsEngine, ledger LedgerStore, src pki.Sources, c config.PKIConfig, onInventory func(pki.Inventory)) Task {
 	return Task{
 		Name:     "certs",
 		Schedule: c.Schedule,
@@ -138,7 +139,7 @@ func CertsTask(eng CertsEngine, ledger LedgerStore, src pki.Sources, c PKIConfig
 	}
 }
 
-func certsPass(ctx context.Context, eng CertsEngine, ledger LedgerStore, src pki.Sources, c PKIConfig, onInventory func(pki.Inventory), env TaskEnv) error {
+func certsPass(ctx context.Context, eng CertsEngine, ledger LedgerStore, src pki.Sources, c config.PKIConfig, onInventory func(pki.Inventory), env TaskEnv) error {
 	log := env.Logger().With("component", "certs")
 	p, err := PKIPolicy(c)
 	if err != nil {
@@ -169,14 +170,14 @@ func certsPass(ctx context.Context, eng CertsEngine, ledger LedgerStore, src pki
 // enforce and the two differ, and records it in the ledger (kind node-cert-expiry). In audit mode it
 // only says what it would do. The write is compare-and-swap and a no-op when already set, so a retry
 // after a crash does nothing twice.
-func EnforceNodeCertExpiry(ctx context.Context, eng CertsEngine, ledger LedgerStore, c PKIConfig, ca swarm.CAState, env TaskEnv) error {
+func EnforceNodeCertExpiry(ctx context.Context, eng CertsEngine, ledger LedgerStore, c config.PKIConfig, ca swarm.CAState, env TaskEnv) error {
 	log := env.Logger().With("component", "certs")
 	want := c.NodeCertExpiry.D()
 	if want == 0 || ca.NodeCertExpiry == want {
 		log.Debug("node certificate expiry as wanted", "node_cert_expiry", ca.NodeCertExpiry.String())
 		return nil
 	}
-	if c.Mode != ModeEnforce {
+	if c.Mode != config.ModeEnforce {
 		log.Debug("node certificate expiry differs, audit mode", "current", ca.NodeCertExpiry.String(), "wanted", want.String())
 		return nil
 	}
@@ -212,7 +213,7 @@ func EnforceNodeCertExpiry(ctx context.Context, eng CertsEngine, ledger LedgerSt
 
 // CATask is the controller's scheduled root CA rotation on pki.ca.schedule: under pki.mode enforce,
 // when pki.ca.max_age is set and the root is older, start a rotation; never while one is in progress.
-func CATask(eng CertsEngine, ledger LedgerStore, c PKIConfig) Task {
+func CATask(eng CertsEngine, ledger LedgerStore, c config.PKIConfig) Task {
 	return Task{
 		Name:     "ca",
 		Schedule: c.CA.Schedule,
@@ -225,7 +226,7 @@ func CATask(eng CertsEngine, ledger LedgerStore, c PKIConfig) Task {
 
 // ScheduledCARotation decides and, when due, starts a root CA rotation. It returns whether it started
 // one.
-func ScheduledCARotation(ctx context.Context, eng CertsEngine, ledger LedgerStore, c PKIConfig, env TaskEnv) (bool, error) {
+func ScheduledCARotation(ctx context.Context, eng CertsEngine, ledger LedgerStore, c config.PKIConfig, env TaskEnv) (bool, error) {
 	log := env.Logger().With("component", "ca")
 	maxAge := c.CA.MaxAge.D()
 	if maxAge == 0 {
@@ -244,7 +245,7 @@ func ScheduledCARotation(ctx context.Context, eng CertsEngine, ledger LedgerStor
 		log.Debug("root CA rotation not due", "age", age.Truncate(time.Second).String(), "max_age", maxAge.String(), "in_progress", ca.RootRotationInProgress)
 		return false, nil
 	}
-	if c.Mode != ModeEnforce {
+	if c.Mode != config.ModeEnforce {
 		log.Warn("root CA older than pki.ca.max_age, audit mode: not rotating", "age", age.Truncate(time.Second).String(), "max_age", maxAge.String())
 		return false, nil
 	}

@@ -7,12 +7,13 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/swarmguard/swarmguard/operator/config"
 	"github.com/swarmguard/swarmguard/pki"
 )
 
 // CertsDomain reads every certificate and returns the certificate domain's contribution to
 // `swarmguard report`: the pki.node-certs and pki.down-nodes checks and the days-left chart.
-func CertsDomain(ctx context.Context, eng CertsEngine, src pki.Sources, c PKIConfig, now time.Time) DomainResult {
+func CertsDomain(ctx context.Context, eng CertsEngine, src pki.Sources, c config.PKIConfig, now time.Time) DomainResult {
 	p, err := PKIPolicy(c)
 	if err != nil {
 		return DomainResult{Err: err}

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/swarmguard/swarmguard/operator/config"
 	"github.com/swarmguard/swarmguard/pki"
 	"github.com/swarmguard/swarmguard/swarm"
 )
@@ -91,8 +92,8 @@ func (l *certsFakeLedger) Append(_ context.Context, e ...swarm.Entry) ([]swarm.E
 	return l.entries, nil
 }
 
-func certsPKIConf(mode string) PKIConfig {
-	c := DefaultConfig().PKI
+func certsPKIConf(mode string) config.PKIConfig {
+	c := config.DefaultConfig().PKI
 	c.Mode = mode
 	return c
 }
@@ -107,15 +108,15 @@ func TestEnforceNodeCertExpiry(t *testing.T) {
 		wantEntry bool
 		wantOut   string
 	}{
-		{"audit leaves it", ModeAudit, 90 * time.Hour, false, false, false, ""},
-		{"enforce sets it", ModeEnforce, 90 * time.Hour, false, true, true, "set the node certificate expiry from 90h0m0s to 24h0m0s"},
-		{"enforce, already set", ModeEnforce, 24 * time.Hour, false, false, false, ""},
-		{"enforce, dry run", ModeEnforce, 90 * time.Hour, true, false, false, "would set the node certificate expiry from 90h0m0s to 24h0m0s"},
+		{"audit leaves it", config.ModeAudit, 90 * time.Hour, false, false, false, ""},
+		{"enforce sets it", config.ModeEnforce, 90 * time.Hour, false, true, true, "set the node certificate expiry from 90h0m0s to 24h0m0s"},
+		{"enforce, already set", config.ModeEnforce, 24 * time.Hour, false, false, false, ""},
+		{"enforce, dry run", config.ModeEnforce, 90 * time.Hour, true, false, false, "would set the node certificate expiry from 90h0m0s to 24h0m0s"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := certsPKIConf(tt.mode)
-			c.NodeCertExpiry = Duration(24 * time.Hour)
+			c.NodeCertExpiry = config.Duration(24 * time.Hour)
 			eng := &fakeCertsEngine{states: []swarm.CAState{{NodeCertExpiry: tt.current}}}
 			led := &certsFakeLedger{}
 			var out bytes.Buffer
@@ -143,8 +144,8 @@ func TestEnforceNodeCertExpiry(t *testing.T) {
 }
 
 func TestEnforceStaleLeaderDoesNothing(t *testing.T) {
-	c := certsPKIConf(ModeEnforce)
-	c.NodeCertExpiry = Duration(24 * time.Hour)
+	c := certsPKIConf(config.ModeEnforce)
+	c.NodeCertExpiry = config.Duration(24 * time.Hour)
 	eng := &fakeCertsEngine{states: []swarm.CAState{{NodeCertExpiry: time.Hour}}}
 	lost := errors.New("lease lost")
 	err := EnforceNodeCertExpiry(t.Context(), eng, &certsFakeLedger{}, c, eng.states[0], TaskEnv{StillHolder: func(context.Context) error { return lost }})
@@ -182,16 +183,16 @@ func TestScheduledCARotation(t *testing.T) {
 		state       swarm.CAState
 		wantStarted bool
 	}{
-		{"off without max_age", ModeEnforce, 0, swarm.CAState{TrustRootPEM: old.pem}, false},
-		{"young root", ModeEnforce, 8760 * time.Hour, swarm.CAState{TrustRootPEM: young.pem}, false},
-		{"old root, audit", ModeAudit, 8760 * time.Hour, swarm.CAState{TrustRootPEM: old.pem}, false},
-		{"old root, enforce", ModeEnforce, 8760 * time.Hour, swarm.CAState{TrustRootPEM: old.pem, ForceRotate: 3}, true},
-		{"old root, rotation running", ModeEnforce, 8760 * time.Hour, swarm.CAState{TrustRootPEM: old.pem, RootRotationInProgress: true}, false},
+		{"off without max_age", config.ModeEnforce, 0, swarm.CAState{TrustRootPEM: old.pem}, false},
+		{"young root", config.ModeEnforce, 8760 * time.Hour, swarm.CAState{TrustRootPEM: young.pem}, false},
+		{"old root, audit", config.ModeAudit, 8760 * time.Hour, swarm.CAState{TrustRootPEM: old.pem}, false},
+		{"old root, enforce", config.ModeEnforce, 8760 * time.Hour, swarm.CAState{TrustRootPEM: old.pem, ForceRotate: 3}, true},
+		{"old root, rotation running", config.ModeEnforce, 8760 * time.Hour, swarm.CAState{TrustRootPEM: old.pem, RootRotationInProgress: true}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := certsPKIConf(tt.mode)
-			c.CA.MaxAge = Duration(tt.maxAge)
+			c.CA.MaxAge = config.Duration(tt.maxAge)
 			eng := &fakeCertsEngine{states: []swarm.CAState{tt.state}, rotateRes: swarm.RotateCAResult{Started: true, ForceRotate: 4}}
 			led := &certsFakeLedger{}
 			started, err := ScheduledCARotation(t.Context(), eng, led, c, TaskEnv{Actor: "node1", Now: func() time.Time { return certsNowT }})
@@ -347,8 +348,8 @@ func TestFailsOn(t *testing.T) {
 }
 
 func TestPKIPolicy(t *testing.T) {
-	c := DefaultConfig().PKI
-	c.CA.MaxAge = Duration(8760 * time.Hour)
+	c := config.DefaultConfig().PKI
+	c.CA.MaxAge = config.Duration(8760 * time.Hour)
 	p, err := PKIPolicy(c)
 	if err != nil || p.WarnBefore.Percent != 30 || p.CriticalBefore.Percent != 10 || p.NodeCertExpiry != 2160*time.Hour || p.CAMaxAge != 8760*time.Hour {
 		t.Errorf("PKIPolicy(defaults) = %+v, %v", p, err)

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/swarmguard/swarmguard/operator/config"
 	"github.com/swarmguard/swarmguard/swarm"
 )
 
@@ -45,7 +46,7 @@ func (v NetworkVerdict) Compliant() bool { return v.Network.Encrypted || v.Exemp
 // EvaluateNetworks judges every overlay network: encrypted passes; unencrypted fails unless exempted by
 // networks.exempt (by name or ID) or by the label swarmguard.encryption=exempt together with a
 // swarmguard.encryption.reason label. A label exemption without a reason does not exempt.
-func EvaluateNetworks(nets []swarm.Network, services []swarm.Service, c NetworksConfig) []NetworkVerdict {
+func EvaluateNetworks(nets []swarm.Network, services []swarm.Service, c config.NetworksConfig) []NetworkVerdict {
 	out := make([]NetworkVerdict, 0, len(nets))
 	for _, n := range nets {
 		v := NetworkVerdict{Network: n}
@@ -429,7 +430,7 @@ func NetworkGauges(vs []NetworkVerdict) []Gauge {
 // NetworksTask is the controller's network pass on networks.schedule: observe the overlay networks, the
 // services and the nodes, log the findings and hand the gauges to onGauges (metrics). It changes nothing:
 // remediation is only ever done by a person (`swarmguard remediate network`).
-func NetworksTask(eng NetworksEngine, c NetworksConfig, onGauges func([]Gauge)) Task {
+func NetworksTask(eng NetworksEngine, c config.NetworksConfig, onGauges func([]Gauge)) Task {
 	return Task{
 		Name:     "networks",
 		Schedule: c.Schedule,

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/swarmguard/swarmguard/operator/config"
 	"github.com/swarmguard/swarmguard/swarm"
 )
 
@@ -56,7 +57,7 @@ type NetworkPlan struct {
 
 // PlanNetworkRemediation decides how to move a network's services to an encrypted twin. It is a pure
 // function of what was read.
-func PlanNetworkRemediation(name string, nets []swarm.Network, services []swarm.Service, c NetworksConfig) (NetworkPlan, error) {
+func PlanNetworkRemediation(name string, nets []swarm.Network, services []swarm.Service, c config.NetworksConfig) (NetworkPlan, error) {
 	var matches []swarm.Network
 	for _, n := range nets {
 		if n.Name == name || n.ID == name {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/swarmguard/swarmguard/operator/config"
 	"github.com/swarmguard/swarmguard/swarm"
 )
 
@@ -116,7 +117,7 @@ func (f *fakeNetEngine) DetachNetwork(_ context.Context, svc string, n swarm.Net
 	return len(s.Networks) != before, nil
 }
 
-func planFor(t *testing.T, f *fakeNetEngine, name string, c NetworksConfig) NetworkPlan {
+func planFor(t *testing.T, f *fakeNetEngine, name string, c config.NetworksConfig) NetworkPlan {
 	t.Helper()
 	nets, _ := f.Networks(t.Context())
 	svcs, _ := f.Services(t.Context())
@@ -131,7 +132,7 @@ var fastOpts = RemediateOptions{Converge: time.Second, RemoveWait: time.Second, 
 
 func TestRemediateApply(t *testing.T) {
 	f := newFakeNetEngine()
-	p := planFor(t, f, "backend", NetworksConfig{})
+	p := planFor(t, f, "backend", config.NetworksConfig{})
 	if len(p.Services) != 2 || p.Refused != "" || p.TwinName != "backend-enc" {
 		t.Fatalf("plan = %+v", p)
 	}
@@ -178,7 +179,7 @@ func TestRemediateUndoesOnFailure(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFakeNetEngine()
 			f.failAttach, f.failDetach = tc.failAttach, tc.failDetach
-			p := planFor(t, f, "backend", NetworksConfig{})
+			p := planFor(t, f, "backend", config.NetworksConfig{})
 			var out bytes.Buffer
 			o := fastOpts
 			o.Out = &out
@@ -234,7 +235,7 @@ func TestRemediatePlanRefusals(t *testing.T) {
 		{name: "stack service on plain network", net: "plain", refused: "service shop_web"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p, err := PlanNetworkRemediation(tc.net, base, svcs, NetworksConfig{})
+			p, err := PlanNetworkRemediation(tc.net, base, svcs, config.NetworksConfig{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -255,7 +256,7 @@ func TestRemediatePlanRefusals(t *testing.T) {
 			}
 		})
 	}
-	if _, err := PlanNetworkRemediation("nope", base, nil, NetworksConfig{}); !errors.Is(err, swarm.ErrNotFound) {
+	if _, err := PlanNetworkRemediation("nope", base, nil, config.NetworksConfig{}); !errors.Is(err, swarm.ErrNotFound) {
 		t.Errorf("PlanNetworkRemediation(missing) = %v; want ErrNotFound", err)
 	}
 }

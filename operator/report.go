@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/swarmguard/swarmguard/operator/config"
 	"github.com/swarmguard/swarmguard/swarm"
 )
 
@@ -325,7 +326,7 @@ var domainPlaceholders = map[string][]Check{
 }
 
 // BuildReport evaluates every check on what was read. It is a pure function of in and c.
-func BuildReport(in ReportInput, c Config) Report {
+func BuildReport(in ReportInput, c config.Config) Report {
 	now := in.Now.UTC()
 	vs := EvaluateNetworks(in.Networks, in.Services, c.Networks)
 	netErr := in.NetworksErr
@@ -691,7 +692,7 @@ func credentialAge(entries []swarm.Entry, kind string, now time.Time) (age time.
 }
 
 // checkUnlockKeyAge is CIS 7.6.
-func checkUnlockKeyAge(cl swarm.Cluster, entries []swarm.Entry, ledgerErr error, c AutolockConfig, now time.Time) Check {
+func checkUnlockKeyAge(cl swarm.Cluster, entries []swarm.Entry, ledgerErr error, c config.AutolockConfig, now time.Time) Check {
 	ch := Check{ID: "autolock.key-age", CIS: "7.6", Title: "The unlock key is rotated within its max age",
 		Remediation: "`swarmguard rotate unlock-key --reason ...` (it escrows the new key and records the rotation), " +
 			"and set autolock.rotate.max_age so the controller rotates it on schedule."}
@@ -732,7 +733,7 @@ func ageCheck(ch Check, entries []swarm.Entry, kind, what string, maxAge time.Du
 }
 
 // checkNodeCertExpiry is CIS 7.7: the cluster's node certificate validity within the policy.
-func checkNodeCertExpiry(cl swarm.Cluster, p PKIConfig) Check {
+func checkNodeCertExpiry(cl swarm.Cluster, p config.PKIConfig) Check {
 	c := Check{ID: "pki.node-cert-expiry", CIS: "7.7", Title: "Node certificates are rotated within the policy's validity",
 		Remediation: "`docker swarm update --cert-expiry <duration>` (or pki.mode: enforce with pki.node_cert_expiry); " +
 			"nodes renew between 50% and 80% of the validity, so a shorter expiry rotates them more often."}
@@ -753,7 +754,7 @@ func checkNodeCertExpiry(cl swarm.Cluster, p PKIConfig) Check {
 }
 
 // checkCAAge is CIS 7.8: the root CA's age, from the later of its NotBefore and the newest CA rotation in the ledger.
-func checkCAAge(cl swarm.Cluster, entries []swarm.Entry, ledgerErr error, p CAConfig, now time.Time) Check {
+func checkCAAge(cl swarm.Cluster, entries []swarm.Entry, ledgerErr error, p config.CAConfig, now time.Time) Check {
 	c := Check{ID: "pki.ca-age", CIS: "7.8", Title: "The root CA is rotated within its max age",
 		Remediation: "`swarmguard rotate ca --reason ...` (or `docker swarm ca --rotate`), and set pki.ca.max_age so the " +
 			"controller rotates it on schedule."}
@@ -841,7 +842,7 @@ func keyStrength(cert *x509.Certificate) (string, int) {
 }
 
 // ageBars are the HTML chart's credential ages: join tokens, unlock key and CA against their max ages.
-func ageBars(in ReportInput, c Config, now time.Time) []AgeBar {
+func ageBars(in ReportInput, c config.Config, now time.Time) []AgeBar {
 	var out []AgeBar
 	add := func(name, kind string, maxAge time.Duration) {
 		b := AgeBar{Name: name, MaxAge: maxAge}
@@ -894,7 +895,7 @@ func durOrNone(d time.Duration) string {
 	if d <= 0 {
 		return "none"
 	}
-	return Duration(d).String()
+	return config.Duration(d).String()
 }
 
 // roundDur prints an age to a useful precision: days and hours beyond a day, else minutes or seconds.
@@ -953,7 +954,7 @@ func CheckGauges(checks []Check) []Gauge {
 }
 
 // ReportGauges are the report's metrics: every check's status and every overlay network's encryption.
-func ReportGauges(r Report, in ReportInput, c Config) []Gauge {
+func ReportGauges(r Report, in ReportInput, c config.Config) []Gauge {
 	g := CheckGauges(r.Checks)
 	if in.NetworksErr == nil && in.ServicesErr == nil {
 		g = append(g, NetworkGauges(EvaluateNetworks(in.Networks, in.Services, c.Networks))...)

@@ -22,6 +22,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/swarmguard/swarmguard/operator/config"
 	"github.com/swarmguard/swarmguard/swarm"
 )
 
@@ -52,10 +53,10 @@ func u64(n uint64) *uint64 { return &n }
 
 // sampleInput is a swarm with one unencrypted overlay network, one encrypted, one exempt with a reason and
 // one whose exemption label has no reason.
-func sampleInput(t testing.TB) (ReportInput, Config) {
-	cfg := DefaultConfig()
+func sampleInput(t testing.TB) (ReportInput, config.Config) {
+	cfg := config.DefaultConfig()
 	cfg.Networks.Exempt = []string{"ingress"}
-	cfg.PKI.CA.MaxAge = Duration(365 * 24 * time.Hour)
+	cfg.PKI.CA.MaxAge = config.Duration(365 * 24 * time.Hour)
 	in := ReportInput{
 		Now: fixedNow,
 		Cluster: swarm.Cluster{ID: "swarm0000000000000000000001", NodeCertExpiry: 2160 * time.Hour, AutoLock: true,
@@ -373,7 +374,9 @@ func TestAgeChecks(t *testing.T) {
 	entry := func(kind string, age time.Duration, result string) []swarm.Entry {
 		return []swarm.Entry{{Kind: kind, At: fixedNow.Add(-age), Result: result}}
 	}
-	ac := func(max time.Duration) AutolockConfig { return AutolockConfig{Rotate: MaxAge{MaxAge: Duration(max)}} }
+	ac := func(max time.Duration) config.AutolockConfig {
+		return config.AutolockConfig{Rotate: config.MaxAge{MaxAge: config.Duration(max)}}
+	}
 	for _, tc := range []struct {
 		name    string
 		cl      swarm.Cluster
@@ -400,7 +403,7 @@ func TestAgeChecks(t *testing.T) {
 }
 
 func TestNodeCertExpiryAndCA(t *testing.T) {
-	p := PKIConfig{NodeCertExpiry: Duration(720 * time.Hour)}
+	p := config.PKIConfig{NodeCertExpiry: config.Duration(720 * time.Hour)}
 	for _, tc := range []struct {
 		got  time.Duration
 		want CheckStatus
@@ -410,7 +413,7 @@ func TestNodeCertExpiryAndCA(t *testing.T) {
 		}
 	}
 	old := swarm.Cluster{TrustRootPEM: testCAPEM(t, fixedNow.Add(-100*24*time.Hour))}
-	ca := CAConfig{MaxAge: Duration(30 * 24 * time.Hour)}
+	ca := config.CAConfig{MaxAge: config.Duration(30 * 24 * time.Hour)}
 	if s := checkCAAge(old, nil, nil, ca, fixedNow).Status; s != StatusFail {
 		t.Errorf("checkCAAge(100 days, max 30) = %s; want fail", s)
 	}
@@ -418,7 +421,7 @@ func TestNodeCertExpiryAndCA(t *testing.T) {
 	if s := checkCAAge(old, rotated, nil, ca, fixedNow).Status; s != StatusPass {
 		t.Errorf("checkCAAge(rotated a day ago per ledger) = %s; want pass", s)
 	}
-	if s := checkCAAge(old, nil, nil, CAConfig{}, fixedNow).Status; s != StatusWarn {
+	if s := checkCAAge(old, nil, nil, config.CAConfig{}, fixedNow).Status; s != StatusWarn {
 		t.Errorf("checkCAAge(no policy) = %s; want warn", s)
 	}
 	if s := checkCAKeyStrength(old).Status; s != StatusPass {

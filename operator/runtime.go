@@ -13,6 +13,7 @@ import (
 
 	"github.com/robfig/cron/v3"
 
+	"github.com/swarmguard/swarmguard/operator/config"
 	"github.com/swarmguard/swarmguard/swarm"
 )
 
@@ -74,7 +75,7 @@ type RuntimeOptions struct {
 	Ledger LedgerStore
 	// Engine checks that the engine answers (readiness); ConfigProblems re-checks the configuration.
 	Engine         func(ctx context.Context) error
-	ConfigProblems func() Problems
+	ConfigProblems func() config.Problems
 	Metrics        *Metrics
 	Audit          *Auditor
 	Log            *slog.Logger
@@ -135,7 +136,7 @@ func NewRuntime(opts RuntimeOptions) (*Runtime, error) {
 			continue
 		}
 		seen[t.Name] = true
-		sched, err := ParseSchedule(t.Schedule)
+		sched, err := config.ParseSchedule(t.Schedule)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("schedule of loop %s %q: %w (use 5-field cron syntax, a descriptor such as @every 1h, and CRON_TZ=Zone in front if needed)", t.Name, t.Schedule, err))
 			continue
@@ -167,7 +168,7 @@ func (rt *Runtime) Run(ctx context.Context) error {
 	leaseCtx, cancelLease := context.WithCancel(base)
 	defer cancelLease()
 
-	c := cron.New(cron.WithParser(ScheduleParser()), cron.WithLogger(cronLogger{rt.log}))
+	c := cron.New(cron.WithParser(config.ScheduleParser()), cron.WithLogger(cronLogger{rt.log}))
 	for _, l := range rt.loops {
 		c.Schedule(l.sched, cron.FuncJob(func() { l.trigger(TriggerScheduled) }))
 		rt.opts.Metrics.InitLoop(l.task.Name)
@@ -211,7 +212,7 @@ func (rt *Runtime) Run(ctx context.Context) error {
 		return nil
 	}
 	if wasHolder {
-		rt.opts.Audit.Record(AuditRecord{Event: EventLeaseReleased, Actor: rt.actor, Reason: "shutdown", Result: swarm.ResultOK, Node: rt.opts.Node})
+		rt.opts.Audit.Record(AuditRecord{Event: config.EventLeaseReleased, Actor: rt.actor, Reason: "shutdown", Result: swarm.ResultOK, Node: rt.opts.Node})
 	}
 	rt.log.Info("stopped", "took", time.Since(start).Round(time.Millisecond))
 	return nil
@@ -231,7 +232,7 @@ func (rt *Runtime) onLease(st LeaseStatus) {
 	switch {
 	case st.Role == RoleHolder && prevRole != RoleHolder:
 		rt.log.Info("holder: this replica acts", "self", st.Self)
-		rt.opts.Audit.Record(AuditRecord{Event: EventLeaseAcquired, Actor: rt.actor, Result: swarm.ResultOK, Node: rt.opts.Node,
+		rt.opts.Audit.Record(AuditRecord{Event: config.EventLeaseAcquired, Actor: rt.actor, Result: swarm.ResultOK, Node: rt.opts.Node,
 			Details: map[string]string{"previous_holder": prevHold}})
 		for _, l := range rt.loops {
 			go l.trigger(TriggerTakeover)
@@ -239,7 +240,7 @@ func (rt *Runtime) onLease(st LeaseStatus) {
 	case st.Role == RoleStandby && st.Holder == st.Self:
 		rt.log.Warn("standby: this replica could not renew the lease within its TTL; it acts again once it renews", "err", st.Err)
 		if prevRole == RoleHolder {
-			rt.opts.Audit.Record(AuditRecord{Event: EventLeaseLost, Actor: rt.actor, Result: swarm.ResultFailed, Node: rt.opts.Node,
+			rt.opts.Audit.Record(AuditRecord{Event: config.EventLeaseLost, Actor: rt.actor, Result: swarm.ResultFailed, Node: rt.opts.Node,
 				Details: map[string]string{"holder": st.Holder}, Error: st.Err})
 		}
 	case st.Role == RoleStandby && st.Holder == "":
@@ -247,7 +248,7 @@ func (rt *Runtime) onLease(st LeaseStatus) {
 	case st.Role == RoleStandby:
 		rt.log.Info("standby: another replica holds the lease", "holder", st.Holder, "holder_actor", st.HolderActor, "holder_what", st.HolderWhat)
 		if prevRole == RoleHolder && st.Holder != "" {
-			rt.opts.Audit.Record(AuditRecord{Event: EventLeaseLost, Actor: rt.actor, Result: swarm.ResultFailed, Node: rt.opts.Node,
+			rt.opts.Audit.Record(AuditRecord{Event: config.EventLeaseLost, Actor: rt.actor, Result: swarm.ResultFailed, Node: rt.opts.Node,
 				Details: map[string]string{"holder": st.Holder, "holder_actor": st.HolderActor}, Error: st.Err})
 		}
 	}
@@ -430,7 +431,7 @@ func (l *loop) pass() {
 	failures := l.failures
 	l.mu.Unlock()
 	l.log.Warn("pass failed, will retry", "trigger", reason, "failures", failures, "retry_in", delay.Round(time.Second), "err", err)
-	rt.opts.Audit.Record(AuditRecord{Event: EventReconcileFailed, Kind: l.task.Name, Actor: rt.actor, Reason: reason,
+	rt.opts.Audit.Record(AuditRecord{Event: config.EventReconcileFailed, Kind: l.task.Name, Actor: rt.actor, Reason: reason,
 		Result: swarm.ResultFailed, DurationSeconds: d.Seconds(), Node: rt.opts.Node, Error: err.Error()})
 }
 

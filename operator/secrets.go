@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/swarmguard/swarmguard/operator/config"
 	"github.com/swarmguard/swarmguard/secrets"
 	"github.com/swarmguard/swarmguard/swarm"
 )
@@ -147,9 +148,9 @@ func (e SecretsEngine) ListTasks(ctx context.Context, serviceID string) ([]secre
 
 // Mappings turns the configuration's secrets.mappings into the sync's mappings, with each one's problems
 // named by its key (secrets.mappings[2].template: ...).
-func Mappings(c SecretsConfig) ([]secrets.Mapping, Problems) {
+func Mappings(c config.SecretsConfig) ([]secrets.Mapping, config.Problems) {
 	out := make([]secrets.Mapping, 0, len(c.Mappings))
-	var probs Problems
+	var probs config.Problems
 	for i, m := range c.Mappings {
 		sm := secrets.Mapping{Name: m.Name, FromPath: m.From.Path, FromKey: m.From.Key, Template: m.Template,
 			Refresh: m.Refresh.D(), KeepVersions: m.KeepVersions, Labels: m.Labels}
@@ -157,9 +158,9 @@ func Mappings(c SecretsConfig) ([]secrets.Mapping, Problems) {
 			for _, e := range unjoin(err) {
 				var fe *secrets.FieldError
 				if errors.As(e, &fe) {
-					probs = append(probs, Problem{Key: fmt.Sprintf("secrets.mappings[%d].%s", i, fe.Field), Msg: fe.Msg})
+					probs = append(probs, config.Problem{Key: fmt.Sprintf("secrets.mappings[%d].%s", i, fe.Field), Msg: fe.Msg})
 				} else {
-					probs = append(probs, Problem{Key: fmt.Sprintf("secrets.mappings[%d]", i), Msg: e.Error()})
+					probs = append(probs, config.Problem{Key: fmt.Sprintf("secrets.mappings[%d]", i), Msg: e.Error()})
 				}
 			}
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/swarmguard/swarmguard/operator/config"
 	"github.com/swarmguard/swarmguard/secrets"
 	"github.com/swarmguard/swarmguard/sensitive"
 	"github.com/swarmguard/swarmguard/swarm"
@@ -114,9 +115,9 @@ func (l *secretsLedger) Append(_ context.Context, e ...swarm.Entry) ([]swarm.Ent
 }
 
 func TestMappingsProblems(t *testing.T) {
-	c := SecretsConfig{Mappings: []SecretMapping{
-		{Name: "ok", From: SecretSource{Path: "secret/a", Key: "k"}},
-		{Name: "bad", From: SecretSource{Path: "secret/a"}, Template: "{{.x"},
+	c := config.SecretsConfig{Mappings: []config.SecretMapping{
+		{Name: "ok", From: config.SecretSource{Path: "secret/a", Key: "k"}},
+		{Name: "bad", From: config.SecretSource{Path: "secret/a"}, Template: "{{.x"},
 	}}
 	ms, probs := Mappings(c)
 	if len(ms) != 2 || len(probs) != 1 || probs[0].Key != "secrets.mappings[1].template" || !strings.Contains(probs[0].Msg, "does not parse") {

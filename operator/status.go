@@ -6,6 +6,8 @@ import (
 	"encoding/pem"
 	"fmt"
 	"time"
+
+	"github.com/swarmguard/swarmguard/operator/config"
 )
 
 // Status is the swarm as swarmguard sees it: `swarmguard status`.
@@ -93,7 +95,7 @@ func ReadStatus(ctx context.Context, sw SwarmReader, host string, ledger LedgerS
 			DataPathPort: cl.DataPathPort, DefaultAddrPool: cl.DefaultAddrPool},
 		Self:           StatusSelf{NodeID: self.NodeID, Role: self.Role, Host: host, EngineVersion: self.EngineVersion, APIVersion: self.APIVersion},
 		Nodes:          make([]StatusNode, 0, len(nodes)),
-		NodeCertExpiry: Duration(cl.NodeCertExpiry).String(),
+		NodeCertExpiry: config.Duration(cl.NodeCertExpiry).String(),
 		Autolock:       cl.AutoLock,
 		Ledger:         []StatusLedger{},
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/swarmguard/swarmguard/operator/config"
 	"github.com/swarmguard/swarmguard/secrets"
 	"github.com/swarmguard/swarmguard/sensitive"
 	"github.com/swarmguard/swarmguard/swarm"
@@ -142,9 +143,9 @@ func DecideToken(kind string, entries []swarm.Entry, maxAge time.Duration, adopt
 		d.Why = fmt.Sprintf("%s token never rotated by swarmguard and tokens.adopt is false", kind)
 	case d.Clock.Age >= maxAge:
 		d.Due = true
-		d.Why = fmt.Sprintf("%s token older than %s (%s since %s)", kind, Duration(maxAge), Duration(d.Clock.Age.Round(time.Second)), d.Clock.Since.UTC().Format(time.RFC3339))
+		d.Why = fmt.Sprintf("%s token older than %s (%s since %s)", kind, config.Duration(maxAge), config.Duration(d.Clock.Age.Round(time.Second)), d.Clock.Since.UTC().Format(time.RFC3339))
 	default:
-		d.Why = fmt.Sprintf("%s token not due: %s of %s left", kind, Duration((maxAge - d.Clock.Age).Round(time.Second)), Duration(maxAge))
+		d.Why = fmt.Sprintf("%s token not due: %s of %s left", kind, config.Duration((maxAge - d.Clock.Age).Round(time.Second)), config.Duration(maxAge))
 	}
 	return d
 }
@@ -153,7 +154,7 @@ func DecideToken(kind string, entries []swarm.Entry, maxAge time.Duration, adopt
 type Tokens struct {
 	Engine TokenEngine
 	Ledger LedgerStore
-	Config TokensConfig
+	Config config.TokensConfig
 	// Publisher returns the Vault writer for tokens.publish.vault_path; called only when that is set.
 	Publisher func(ctx context.Context) (TokenPublisher, error)
 }
@@ -395,21 +396,21 @@ func (t *Tokens) republishIfStale(ctx context.Context, cl swarm.Cluster, env Tas
 
 // TokenFinding is what the compliance report shows of one join token.
 type TokenFinding struct {
-	Kind        string    `json:"kind"`        // worker | manager
-	Fingerprint string    `json:"fingerprint"` // short fingerprint of the current token
-	Tracked     bool      `json:"tracked"`     // the ledger has started its clock
-	Adopted     bool      `json:"adopted"`     // the clock was started by adoption, not by a rotation
-	Since       time.Time `json:"since,omitzero"`
-	Age         Duration  `json:"age"`
-	MaxAge      Duration  `json:"max_age"` // 0: not rotated by schedule
-	Due         bool      `json:"due"`     // past its max age (or never rotated and tokens.adopt is false)
+	Kind        string          `json:"kind"`        // worker | manager
+	Fingerprint string          `json:"fingerprint"` // short fingerprint of the current token
+	Tracked     bool            `json:"tracked"`     // the ledger has started its clock
+	Adopted     bool            `json:"adopted"`     // the clock was started by adoption, not by a rotation
+	Since       time.Time       `json:"since,omitzero"`
+	Age         config.Duration `json:"age"`
+	MaxAge      config.Duration `json:"max_age"` // 0: not rotated by schedule
+	Due         bool            `json:"due"`     // past its max age (or never rotated and tokens.adopt is false)
 	// ChangedOutside: the token differs from the one the ledger last recorded: it was rotated outside
 	// swarmguard (docker swarm join-token --rotate) or by a root CA rotation. Its age is then at most Age.
 	ChangedOutside bool `json:"changed_outside"`
 }
 
 // TokenFindings describes the join tokens for the compliance report, from the swarm, the ledger and now.
-func TokenFindings(cfg TokensConfig, cl swarm.Cluster, entries []swarm.Entry, now time.Time) []TokenFinding {
+func TokenFindings(cfg config.TokensConfig, cl swarm.Cluster, entries []swarm.Entry, now time.Time) []TokenFinding {
 	out := make([]TokenFinding, 0, len(TokenKinds))
 	for _, kind := range TokenKinds {
 		maxAge, tok := cfg.Worker.MaxAge.D(), cl.WorkerToken
@@ -419,7 +420,7 @@ func TokenFindings(cfg TokensConfig, cl swarm.Cluster, entries []swarm.Entry, no
 		d := DecideToken(kind, entries, maxAge, cfg.Adopt, now)
 		out = append(out, TokenFinding{
 			Kind: kind, Fingerprint: tok.Short(), Tracked: d.Clock.Tracked, Adopted: d.Clock.Adopted, Since: d.Clock.Since,
-			Age: Duration(d.Clock.Age), MaxAge: Duration(maxAge), Due: d.Due,
+			Age: config.Duration(d.Clock.Age), MaxAge: config.Duration(maxAge), Due: d.Due,
 			ChangedOutside: d.Clock.ChangedOutsideLedger(tok),
 		})
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/swarmguard/swarmguard/operator/config"
 	"github.com/swarmguard/swarmguard/swarm"
 )
 
@@ -18,14 +19,14 @@ const (
 
 func tokAge(d time.Duration) string {
 	if d >= time.Hour {
-		return Duration(d.Round(time.Hour)).String()
+		return config.Duration(d.Round(time.Hour)).String()
 	}
-	return Duration(d.Round(time.Second)).String()
+	return config.Duration(d.Round(time.Second)).String()
 }
 
 // TokensDomain is the join tokens' contribution to the compliance report (check tokens.age), from the
 // swarm, the ledger and now. ledgerErr is the error reading the ledger, if any.
-func TokensDomain(cfg TokensConfig, cl swarm.Cluster, entries []swarm.Entry, ledgerErr error, now time.Time) DomainResult {
+func TokensDomain(cfg config.TokensConfig, cl swarm.Cluster, entries []swarm.Entry, ledgerErr error, now time.Time) DomainResult {
 	ch := Check{ID: CheckTokensAge, Title: "Join tokens rotated within their max ages",
 		Remediation: "`swarmguard rotate join-token worker|manager|all --reason ...`; the controller rotates each token when " +
 			"it is older than tokens.worker.max_age / tokens.manager.max_age."}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/swarmguard/swarmguard/operator/config"
 	"github.com/swarmguard/swarmguard/swarm"
 )
 
@@ -77,7 +78,7 @@ func TestAutolockEscrowCheck(t *testing.T) {
 
 func TestAutolockDomain(t *testing.T) {
 	eng, led, esc := newALEngine(true), &tokLedger{}, newALEscrow()
-	a := newAutolock(eng, led, esc, ModeEnforce)
+	a := newAutolock(eng, led, esc, config.ModeEnforce)
 	if d := a.Domain(t.Context(), tokT0); d.Checks[0].Status != StatusFail {
 		t.Errorf("Domain() with an empty escrow = %s; want fail", d.Checks[0].Status)
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/swarmguard/swarmguard/operator/config"
 	"github.com/swarmguard/swarmguard/secrets"
 	"github.com/swarmguard/swarmguard/sensitive"
 	"github.com/swarmguard/swarmguard/swarm"
@@ -158,10 +159,10 @@ func TestDecideToken(t *testing.T) {
 	}
 }
 
-func tokConfig() TokensConfig {
-	c := DefaultConfig().Tokens
-	c.Worker.MaxAge = Duration(720 * time.Hour)
-	c.Manager.MaxAge = Duration(168 * time.Hour)
+func tokConfig() config.TokensConfig {
+	c := config.DefaultConfig().Tokens
+	c.Worker.MaxAge = config.Duration(720 * time.Hour)
+	c.Manager.MaxAge = config.Duration(168 * time.Hour)
 	return c
 }
 
@@ -172,7 +173,7 @@ func tokEnv(now time.Time, log *bytes.Buffer) TaskEnv {
 func TestTokensRun(t *testing.T) {
 	cases := []struct {
 		name        string
-		cfg         func(*TokensConfig)
+		cfg         func(*config.TokensConfig)
 		ledger      []swarm.Entry
 		publish     bool
 		published   bool // the publisher already holds the current tokens
@@ -181,7 +182,7 @@ func TestTokensRun(t *testing.T) {
 		wantPublish int
 	}{
 		{name: "first run adopts both", wantLedger: []string{"join-token-worker/adopted", "join-token-manager/adopted"}},
-		{name: "first run without adopt rotates both", cfg: func(c *TokensConfig) { c.Adopt = false },
+		{name: "first run without adopt rotates both", cfg: func(c *config.TokensConfig) { c.Adopt = false },
 			wantLedger: []string{"join-token-worker/ok", "join-token-manager/ok"}, wantRotate: "rotate worker=true manager=true"},
 		{name: "worker due only", ledger: []swarm.Entry{
 			tokEntry(swarm.KindJoinTokenWorker, swarm.ResultOK, tokT0.Add(-721*time.Hour), "x"),

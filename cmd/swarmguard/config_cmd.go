@@ -8,7 +8,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/swarmguard/swarmguard/operator"
+	"github.com/swarmguard/swarmguard/operator/config"
 )
 
 func init() { register(newConfigCmd) }
@@ -82,9 +82,9 @@ run on a machine where they do not exist; ` + "`swarmguard run`" + ` refuses to 
 // redact hides what in the configuration may carry a credential. The configuration holds paths to secrets,
 // never their values, except where a URL can embed one (a webhook URL's path or query often is the
 // credential, as with Slack's; user:password in any URL).
-func redact(cfg operator.Config) operator.Config {
+func redact(cfg config.Config) config.Config {
 	out := cfg
-	out.Notify.Webhooks = append([]operator.Webhook(nil), cfg.Notify.Webhooks...)
+	out.Notify.Webhooks = append([]config.Webhook(nil), cfg.Notify.Webhooks...)
 	for i := range out.Notify.Webhooks {
 		out.Notify.Webhooks[i].URL = redactURL(out.Notify.Webhooks[i].URL, true)
 	}

@@ -13,7 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/swarmguard/swarmguard/operator"
+	"github.com/swarmguard/swarmguard/operator/config"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -79,12 +79,12 @@ func TestConfigExampleDocumentsEveryKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	file := flatten("", raw)
-	defaults, err := toMap(operator.DefaultConfig())
+	defaults, err := toMap(config.DefaultConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := flatten("", defaults)
-	for _, k := range operator.Keys() {
+	for _, k := range config.Keys() {
 		got, ok := file[k]
 		if !ok {
 			t.Errorf("configs/swarmguard.yaml lacks key %s", k)

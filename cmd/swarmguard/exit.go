@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/swarmguard/swarmguard/operator"
+	"github.com/swarmguard/swarmguard/operator/config"
 	"github.com/swarmguard/swarmguard/swarm"
 )
 
@@ -45,7 +45,7 @@ func silentExit(code int) error { return &exitError{code: code, silent: true} }
 func exitCode(err error) int {
 	var ee *exitError
 	var ce *swarm.ConnectError
-	var ps operator.Problems
+	var ps config.Problems
 	switch {
 	case err == nil:
 		return ExitOK

@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/viper"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/swarmguard/swarmguard/operator"
+	"github.com/swarmguard/swarmguard/operator/config"
 )
 
 // envPrefix is the prefix of every configuration environment variable: SWARMGUARD_TOKENS_WORKER_MAX_AGE
@@ -35,12 +35,12 @@ func (a *app) load(cmd *cobra.Command) error {
 
 // readConfig returns the effective configuration and its problems (decoding and validation). err is set
 // only when the file itself cannot be read or parsed.
-func (a *app) readConfig(cmd *cobra.Command) (operator.Config, operator.Problems, error) {
+func (a *app) readConfig(cmd *cobra.Command) (config.Config, config.Problems, error) {
 	v := viper.New()
 	v.SetConfigType("yaml")
-	defaults, err := toMap(operator.DefaultConfig())
+	defaults, err := toMap(config.DefaultConfig())
 	if err != nil {
-		return operator.Config{}, nil, err
+		return config.Config{}, nil, err
 	}
 	for k, val := range flatten("", defaults) {
 		v.SetDefault(k, val)
@@ -52,7 +52,7 @@ func (a *app) readConfig(cmd *cobra.Command) (operator.Config, operator.Problems
 	if file != "" {
 		v.SetConfigFile(file)
 		if err := v.ReadInConfig(); err != nil {
-			return operator.Config{}, nil, fmt.Errorf("config file %s: %v (give a readable YAML file with --config)", file, err)
+			return config.Config{}, nil, fmt.Errorf("config file %s: %v (give a readable YAML file with --config)", file, err)
 		}
 	}
 	v.SetEnvPrefix(envPrefix)
@@ -66,7 +66,7 @@ func (a *app) readConfig(cmd *cobra.Command) (operator.Config, operator.Problems
 			v.Set(key, f.Value.String())
 		}
 	}
-	cfg, decodeProbs := operator.DecodeConfig(operator.DefaultConfig(), v.AllSettings())
+	cfg, decodeProbs := config.DecodeConfig(config.DefaultConfig(), v.AllSettings())
 	probs = append(probs, decodeProbs...)
 	// Validation of a key that failed to decode would repeat the same problem; report each key once.
 	seen := map[string]bool{}
@@ -82,16 +82,16 @@ func (a *app) readConfig(cmd *cobra.Command) (operator.Config, operator.Problems
 }
 
 // unknownEnv reports SWARMGUARD_* variables that name no key: a typo must not pass silently.
-func unknownEnv(environ []string) operator.Problems {
+func unknownEnv(environ []string) config.Problems {
 	known := map[string]bool{envPrefix + "_CONFIG": true}
-	for _, k := range operator.Keys() {
+	for _, k := range config.Keys() {
 		known[envPrefix+"_"+strings.ToUpper(strings.ReplaceAll(k, ".", "_"))] = true
 	}
-	var ps operator.Problems
+	var ps config.Problems
 	for _, kv := range environ {
 		name, _, _ := strings.Cut(kv, "=")
 		if strings.HasPrefix(name, envPrefix+"_") && !known[name] {
-			ps = append(ps, operator.Problem{Key: name, Msg: "unknown environment variable (SWARMGUARD_ followed by a key path with '_' for '.', example: SWARMGUARD_TOKENS_WORKER_MAX_AGE)"})
+			ps = append(ps, config.Problem{Key: name, Msg: "unknown environment variable (SWARMGUARD_ followed by a key path with '_' for '.', example: SWARMGUARD_TOKENS_WORKER_MAX_AGE)"})
 		}
 	}
 	return ps
@@ -134,7 +134,7 @@ func flatten(prefix string, m map[string]any) map[string]any {
 }
 
 // newLogger builds the one logger: text on a terminal, JSON otherwise, unless log.format says.
-func newLogger(w interface{ Write([]byte) (int, error) }, lc operator.LogConfig) *slog.Logger {
+func newLogger(w interface{ Write([]byte) (int, error) }, lc config.LogConfig) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(lc.Level)) // validated already
 	opts := &slog.HandlerOptions{Level: level}

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/swarmguard/swarmguard/operator"
+	"github.com/swarmguard/swarmguard/operator/config"
 	"github.com/swarmguard/swarmguard/secrets"
 	"github.com/swarmguard/swarmguard/swarm"
 )
@@ -34,7 +35,7 @@ type app struct {
 	format     string
 	output     string
 
-	cfg    operator.Config
+	cfg    config.Config
 	log    *slog.Logger
 	client *swarm.Client
 

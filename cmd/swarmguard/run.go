@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/swarmguard/swarmguard/operator"
+	"github.com/swarmguard/swarmguard/operator/config"
 	"github.com/swarmguard/swarmguard/swarm"
 )
 
@@ -190,7 +191,7 @@ func (a *app) runController(ctx context.Context) error {
 		Store: c, LeaseName: a.cfg.Lease.Name, TTL: a.cfg.Lease.TTL.D(), Node: self.NodeID,
 		Tasks: tasks, Ledger: ledger, Metrics: m, Audit: aud, Log: a.log,
 		Engine: func(ctx context.Context) error { _, err := c.Check(ctx); return err },
-		ConfigProblems: func() operator.Problems {
+		ConfigProblems: func() config.Problems {
 			return append(a.cfg.Validate(), a.cfg.FileProblems()...)
 		},
 	})

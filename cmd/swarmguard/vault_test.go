@@ -13,7 +13,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/swarmguard/swarmguard/operator"
+	"github.com/swarmguard/swarmguard/operator/config"
 )
 
 // tokenVaultServer answers the Vault token endpoints swarmguard uses: AppRole login, lookup-self,
@@ -59,7 +59,7 @@ func vaultTestApp(t *testing.T, addr, method string) (*app, *bytes.Buffer) {
 	}
 	var logs bytes.Buffer
 	a := &app{log: slog.New(slog.NewJSONHandler(&logs, nil))}
-	a.cfg.Vault = operator.VaultConfig{Address: addr, Auth: operator.VaultAuthConfig{Method: method,
+	a.cfg.Vault = config.VaultConfig{Address: addr, Auth: config.VaultAuthConfig{Method: method,
 		RoleIDFile: filepath.Join(dir, "role_id"), SecretIDFile: filepath.Join(dir, "secret_id"), TokenFile: filepath.Join(dir, "token")}}
 	return a, &logs
 }
