@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/swarmguard/swarmguard/operator/config"
+	"github.com/swarmguard/swarmguard/operator/report"
 	"github.com/swarmguard/swarmguard/pki"
 	"github.com/swarmguard/swarmguard/swarm"
 )
@@ -114,16 +115,16 @@ func CertsReport(ctx context.Context, eng CertsEngine, src pki.Sources, c config
 	return pki.NewReport(o.Inventory, p, now), nil
 }
 
-// FailsOn reports whether a report whose worst finding is worst fails the report.fail_on gate
-// ("warn": a warning or worse; "fail": a critical finding; "": never).
-func FailsOn(failOn string, worst pki.Severity) bool {
-	switch failOn {
-	case "warn":
-		return worst == pki.SeverityWarn || worst == pki.SeverityCritical
-	case "fail":
-		return worst == pki.SeverityCritical
+// SeverityStatus is a certificate finding's severity as a report status: critical is fail, warn is warn,
+// anything else info. `report certs` applies the one report.fail_on gate (report.Fails) to it.
+func SeverityStatus(s pki.Severity) report.CheckStatus {
+	switch s {
+	case pki.SeverityCritical:
+		return report.StatusFail
+	case pki.SeverityWarn:
+		return report.StatusWarn
 	}
-	return false
+	return report.StatusInfo
 }
 
 // CertsTask is the controller's certificate pass on pki.schedule: read every certificate, log the

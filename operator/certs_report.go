@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/swarmguard/swarmguard/operator/config"
+	"github.com/swarmguard/swarmguard/operator/report"
 	"github.com/swarmguard/swarmguard/pki"
 )
 
@@ -34,61 +35,61 @@ func CertsDomainFrom(inv pki.Inventory, p pki.Policy, now time.Time) DomainResul
 			byNode[f.Node] = append(byNode[f.Node], f)
 		}
 	}
-	nodeCerts := Check{
+	nodeCerts := report.Check{
 		ID: "pki.node-certs", Title: "Every node's certificate is inside its validity window",
 		Remediation: "A node renews its certificate by itself between 50% and 80% of its validity while it is " +
 			"connected; one in its warn or critical window is not renewing: check that it is up and reaches a " +
 			"manager. An expired node must leave and rejoin the swarm. A node on an old root follows a root " +
 			"rotation once it is up (`swarmguard rotate ca --wait`).",
-		Evidence: []Evidence{},
+		Evidence: []report.Evidence{},
 	}
-	down := Check{
+	down := report.Check{
 		ID: "pki.down-nodes", Title: "No down node's certificate lapses while it is down",
 		Remediation: "Bring the node back before its certificate's not_after, or plan for it to leave and rejoin " +
 			"the swarm (`docker swarm leave`, then join with a current token).",
-		Evidence: []Evidence{},
+		Evidence: []report.Evidence{},
 	}
 	var res DomainResult
-	worstNode, worstDown := StatusPass, StatusPass
+	worstNode, worstDown := report.StatusPass, report.StatusPass
 	unknown, downCount := 0, 0
 	for _, n := range inv.Nodes {
-		ev := Evidence{Subject: n.Hostname + " (" + n.ID + ")", Facts: map[string]string{
+		ev := report.Evidence{Subject: n.Hostname + " (" + n.ID + ")", Facts: map[string]string{
 			"role": n.Role, "state": n.State, "source": string(n.Source),
 		}}
-		st := StatusPass
+		st := report.StatusPass
 		if n.Known {
 			ev.Facts["serial"] = n.Cert.Serial
 			ev.Facts["not_after"] = n.Cert.NotAfter.UTC().Format(time.RFC3339)
 			ev.Facts["days_left"] = strconv.FormatFloat(math.Trunc(n.Cert.NotAfter.Sub(now).Hours()/24*10)/10, 'f', 1, 64)
 		} else {
 			unknown++
-			st = StatusInfo
+			st = report.StatusInfo
 			ev.Note = "not read: " + n.Reason
 		}
 		if n.IssuerKnown {
 			ev.Facts["issuer_current"] = strconv.FormatBool(n.IssuerCurrent)
 		}
-		downSt := StatusPass
+		downSt := report.StatusPass
 		for _, f := range byNode[n.ID] {
-			s := certsFindingStatus(f.Severity)
+			s := SeverityStatus(f.Severity)
 			if f.ID == pki.FindingCertLapsesWhileDown {
-				downSt = Worse(downSt, s)
+				downSt = report.Worse(downSt, s)
 				continue
 			}
 			if f.ID == pki.FindingCertUnknown {
 				continue
 			}
-			st = Worse(st, s)
+			st = report.Worse(st, s)
 			ev.Note = certsJoinNote(ev.Note, f.Message)
 		}
 		ev.Status = st
 		nodeCerts.Evidence = append(nodeCerts.Evidence, ev)
-		worstNode = Worse(worstNode, st)
+		worstNode = report.Worse(worstNode, st)
 		res.CertDays = append(res.CertDays, certDaysBar(n, now, st))
 
 		if n.State == pki.StateDown || n.State == "disconnected" {
 			downCount++
-			dev := Evidence{Subject: ev.Subject, Status: downSt, Facts: map[string]string{"state": n.State}}
+			dev := report.Evidence{Subject: ev.Subject, Status: downSt, Facts: map[string]string{"state": n.State}}
 			if !n.DownSince.IsZero() {
 				dev.Facts["down_since"] = n.DownSince.UTC().Format(time.RFC3339)
 			}
@@ -96,8 +97,8 @@ func CertsDomainFrom(inv pki.Inventory, p pki.Policy, now time.Time) DomainResul
 				dev.Facts["not_after"] = n.Cert.NotAfter.UTC().Format(time.RFC3339)
 				dev.Facts["likely_back"] = pki.LikelyBack(n.DownSince, now, p.DownFloor).UTC().Format(time.RFC3339)
 			} else {
-				dev.Status, dev.Note = StatusInfo, "certificate not read: "+n.Reason
-				downSt = Worse(downSt, StatusInfo)
+				dev.Status, dev.Note = report.StatusInfo, "certificate not read: "+n.Reason
+				downSt = report.Worse(downSt, report.StatusInfo)
 			}
 			for _, f := range byNode[n.ID] {
 				if f.ID == pki.FindingCertLapsesWhileDown {
@@ -105,51 +106,41 @@ func CertsDomainFrom(inv pki.Inventory, p pki.Policy, now time.Time) DomainResul
 				}
 			}
 			down.Evidence = append(down.Evidence, dev)
-			worstDown = Worse(worstDown, downSt)
+			worstDown = report.Worse(worstDown, downSt)
 		}
 	}
 	nodeCerts.Status = worstNode
 	switch worstNode {
-	case StatusPass:
+	case report.StatusPass:
 		nodeCerts.Summary = fmt.Sprintf("all %d node certificates are outside their warn windows", len(inv.Nodes))
-	case StatusInfo:
+	case report.StatusInfo:
 		nodeCerts.Summary = fmt.Sprintf("%d of %d node certificates could not be read; the others are fine", unknown, len(inv.Nodes))
 	default:
-		nodeCerts.Summary = fmt.Sprintf("%d of %d nodes need attention", certsCountNot(nodeCerts.Evidence, StatusPass, StatusInfo), len(inv.Nodes))
+		nodeCerts.Summary = fmt.Sprintf("%d of %d nodes need attention", certsCountNot(nodeCerts.Evidence, report.StatusPass, report.StatusInfo), len(inv.Nodes))
 	}
 	down.Status = worstDown
 	switch {
 	case downCount == 0:
 		down.Summary = "no node is down"
-	case worstDown == StatusFail:
+	case worstDown == report.StatusFail:
 		down.Summary = fmt.Sprintf("%d down node(s); at least one certificate lapses before the node is likely back", downCount)
 	default:
 		down.Summary = fmt.Sprintf("%d down node(s); none lapses before it is likely back", downCount)
 	}
-	res.Checks = []Check{nodeCerts, down}
+	res.Checks = []report.Check{nodeCerts, down}
 	if unknown > 0 {
 		res.CertDaysNote = fmt.Sprintf("%d node certificate(s) could not be read (see pki.node-certs)", unknown)
 	}
 	return res
 }
 
-func certDaysBar(n pki.NodeCert, now time.Time, st CheckStatus) CertDaysBar {
-	b := CertDaysBar{Node: n.Hostname, Status: st}
+func certDaysBar(n pki.NodeCert, now time.Time, st report.CheckStatus) report.CertDaysBar {
+	b := report.CertDaysBar{Node: n.Hostname, Status: st}
 	if n.Known {
 		b.DaysLeft = n.Cert.NotAfter.Sub(now).Hours() / 24
 		b.Total = n.Cert.Validity().Hours() / 24
 	}
 	return b
-}
-
-func certsFindingStatus(s pki.Severity) CheckStatus {
-	switch s {
-	case pki.SeverityCritical:
-		return StatusFail
-	case pki.SeverityWarn:
-		return StatusWarn
-	}
-	return StatusInfo
 }
 
 func certsJoinNote(a, b string) string {
@@ -159,7 +150,7 @@ func certsJoinNote(a, b string) string {
 	return a + "; " + b
 }
 
-func certsCountNot(ev []Evidence, ok ...CheckStatus) int {
+func certsCountNot(ev []report.Evidence, ok ...report.CheckStatus) int {
 	n := 0
 next:
 	for _, e := range ev {

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/swarmguard/swarmguard/operator/report"
 	"github.com/swarmguard/swarmguard/pki"
 )
 
@@ -21,19 +22,19 @@ func TestCertsDomainFrom(t *testing.T) {
 	tests := []struct {
 		name                 string
 		nodes                []pki.NodeCert
-		wantNodes, wantDown  CheckStatus
+		wantNodes, wantDown  report.CheckStatus
 		wantDownSummaryStart string
 	}{
-		{"healthy", []pki.NodeCert{known("a", "ready", 60*day)}, StatusPass, StatusPass, "no node is down"},
-		{"warn window", []pki.NodeCert{known("a", "ready", 15*day)}, StatusWarn, StatusPass, "no node is down"},
-		{"expired", []pki.NodeCert{known("a", "ready", -time.Hour)}, StatusFail, StatusPass, "no node is down"},
-		{"unknown only", []pki.NodeCert{{ID: "u", Hostname: "w", Source: pki.SourceUnknown, Reason: "r"}}, StatusInfo, StatusPass, "no node is down"},
+		{"healthy", []pki.NodeCert{known("a", "ready", 60*day)}, report.StatusPass, report.StatusPass, "no node is down"},
+		{"warn window", []pki.NodeCert{known("a", "ready", 15*day)}, report.StatusWarn, report.StatusPass, "no node is down"},
+		{"expired", []pki.NodeCert{known("a", "ready", -time.Hour)}, report.StatusFail, report.StatusPass, "no node is down"},
+		{"unknown only", []pki.NodeCert{{ID: "u", Hostname: "w", Source: pki.SourceUnknown, Reason: "r"}}, report.StatusInfo, report.StatusPass, "no node is down"},
 		{"down, lapses first", []pki.NodeCert{func() pki.NodeCert {
 			n := known("d", "down", 60*day)
 			n.DownSince = certsNowT.Add(-70 * day)
 			return n
-		}()}, StatusPass, StatusFail, "1 down node(s); at least one"},
-		{"down, fine", []pki.NodeCert{known("d", "down", 60*day)}, StatusPass, StatusPass, "1 down node(s); none"},
+		}()}, report.StatusPass, report.StatusFail, "1 down node(s); at least one"},
+		{"down, fine", []pki.NodeCert{known("d", "down", 60*day)}, report.StatusPass, report.StatusPass, "1 down node(s); none"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

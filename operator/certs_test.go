@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/swarmguard/swarmguard/operator/config"
+	"github.com/swarmguard/swarmguard/operator/report"
 	"github.com/swarmguard/swarmguard/pki"
 	"github.com/swarmguard/swarmguard/swarm"
 )
@@ -327,7 +328,7 @@ func TestWaitCARotation(t *testing.T) {
 	})
 }
 
-func TestFailsOn(t *testing.T) {
+func TestCertsGate(t *testing.T) {
 	tests := []struct {
 		failOn string
 		worst  pki.Severity
@@ -341,8 +342,8 @@ func TestFailsOn(t *testing.T) {
 		{"warn", "", false},
 	}
 	for _, tt := range tests {
-		if got := FailsOn(tt.failOn, tt.worst); got != tt.want {
-			t.Errorf("FailsOn(%q, %q) = %v; want %v", tt.failOn, tt.worst, got, tt.want)
+		if got := report.Fails(SeverityStatus(tt.worst), tt.failOn); got != tt.want {
+			t.Errorf("report.Fails(SeverityStatus(%q), %q) = %v; want %v", tt.worst, tt.failOn, got, tt.want)
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/swarmguard/swarmguard/operator/config"
+	"github.com/swarmguard/swarmguard/operator/report"
 	"github.com/swarmguard/swarmguard/swarm"
 )
 
@@ -37,7 +38,7 @@ type NetworkVerdict struct {
 	Reason   string
 	// Problem is set when an exemption is not valid (a label without a reason, an unknown label value).
 	Problem string
-	Status  CheckStatus
+	Status  report.CheckStatus
 }
 
 // Compliant says whether the network meets the policy: encrypted, or validly exempt.
@@ -72,11 +73,11 @@ func EvaluateNetworks(nets []swarm.Network, services []swarm.Service, c config.N
 		}
 		switch {
 		case n.Encrypted:
-			v.Status = StatusPass
+			v.Status = report.StatusPass
 		case v.Exempt:
-			v.Status = StatusInfo
+			v.Status = report.StatusInfo
 		default:
-			v.Status = StatusFail
+			v.Status = report.StatusFail
 		}
 		out = append(out, v)
 	}
@@ -115,17 +116,17 @@ func listOrNone(xs []string) string {
 }
 
 // checkNetworksEncrypted is CIS 7.3.
-func checkNetworksEncrypted(vs []NetworkVerdict, err error) Check {
-	c := Check{ID: "networks.encrypted", CIS: "7.3", Title: "Overlay network traffic is encrypted",
+func checkNetworksEncrypted(vs []NetworkVerdict, err error) report.Check {
+	c := report.Check{ID: "networks.encrypted", CIS: "7.3", Title: "Overlay network traffic is encrypted",
 		Remediation: "Recreate each unencrypted overlay network with `--opt encrypted` (`swarmguard remediate network NAME` " +
 			"plans it; `--apply` moves the services to an encrypted twin), or exempt it with the labels " +
 			"swarmguard.encryption=exempt and swarmguard.encryption.reason=WHY, or list it in networks.exempt."}
 	if err != nil {
-		return c.errored(err)
+		return c.Errored(err)
 	}
 	var bad []string
 	for _, v := range vs {
-		e := Evidence{Subject: "network " + v.Network.Name, Status: v.Status, Facts: networkFacts(v)}
+		e := report.Evidence{Subject: "network " + v.Network.Name, Status: v.Status, Facts: networkFacts(v)}
 		switch {
 		case v.Network.Encrypted:
 			e.Note = "encrypted"
@@ -142,85 +143,85 @@ func checkNetworksEncrypted(vs []NetworkVerdict, err error) Check {
 	}
 	switch {
 	case len(vs) == 0:
-		c.Status = StatusPass
-		c.Evidence = append(c.Evidence, Evidence{Subject: "swarm", Note: "no swarm-scope overlay networks exist"})
+		c.Status = report.StatusPass
+		c.Evidence = append(c.Evidence, report.Evidence{Subject: "swarm", Note: "no swarm-scope overlay networks exist"})
 	case len(bad) > 0:
-		c.Status = StatusFail
+		c.Status = report.StatusFail
 		c.Summary = fmt.Sprintf("%d unencrypted overlay network(s): %s", len(bad), strings.Join(bad, ", "))
 	default:
-		c.Status = StatusPass
+		c.Status = report.StatusPass
 		c.Summary = fmt.Sprintf("%d overlay network(s), each encrypted or exempt with a reason", len(vs))
 	}
 	return c
 }
 
 // checkNetworkExemptions reports exemptions and exemption labels that do not hold.
-func checkNetworkExemptions(vs []NetworkVerdict, err error) Check {
-	c := Check{ID: "networks.exemptions", Title: "Encryption exemptions are deliberate and explained",
+func checkNetworkExemptions(vs []NetworkVerdict, err error) report.Check {
+	c := report.Check{ID: "networks.exemptions", Title: "Encryption exemptions are deliberate and explained",
 		Remediation: "Give every exempted network a swarmguard.encryption.reason label (recreate it: network labels " +
 			"cannot be changed), or remove the exemption and encrypt the network."}
 	if err != nil {
-		return c.errored(err)
+		return c.Errored(err)
 	}
 	problems, exempt := 0, 0
 	for _, v := range vs {
 		switch {
 		case v.Problem != "":
 			problems++
-			c.Evidence = append(c.Evidence, Evidence{Subject: "network " + v.Network.Name, Status: StatusFail,
+			c.Evidence = append(c.Evidence, report.Evidence{Subject: "network " + v.Network.Name, Status: report.StatusFail,
 				Facts: map[string]string{"id": v.Network.ID, "encrypted": strconv.FormatBool(v.Network.Encrypted),
 					swarm.LabelEncryption: v.Network.Labels[swarm.LabelEncryption]}, Note: v.Problem})
 		case v.Exempt:
 			exempt++
-			c.Evidence = append(c.Evidence, Evidence{Subject: "network " + v.Network.Name, Status: StatusInfo,
+			c.Evidence = append(c.Evidence, report.Evidence{Subject: "network " + v.Network.Name, Status: report.StatusInfo,
 				Facts: map[string]string{"id": v.Network.ID, "encrypted": strconv.FormatBool(v.Network.Encrypted),
 					"exempt_by": v.ExemptBy, "exempt_reason": v.Reason}})
 		}
 	}
 	switch {
 	case problems > 0:
-		c.Status = StatusFail
+		c.Status = report.StatusFail
 		c.Summary = fmt.Sprintf("%d exemption label(s) without a valid reason", problems)
 	default:
-		c.Status = StatusPass
+		c.Status = report.StatusPass
 		c.Summary = fmt.Sprintf("%d exempt network(s), each with a reason", exempt)
 		if exempt == 0 {
-			c.Evidence = append(c.Evidence, Evidence{Subject: "swarm", Note: "no network is exempt"})
+			c.Evidence = append(c.Evidence, report.Evidence{Subject: "swarm", Note: "no network is exempt"})
 		}
 	}
 	return c
 }
 
 // checkNetworksAttachable flags unencrypted attachable networks: any container on any node may join them.
-func checkNetworksAttachable(vs []NetworkVerdict, err error) Check {
-	c := Check{ID: "networks.attachable", Title: "Attachable overlay networks are encrypted",
+func checkNetworksAttachable(vs []NetworkVerdict, err error) report.Check {
+	c := report.Check{ID: "networks.attachable", Title: "Attachable overlay networks are encrypted",
 		Remediation: "Standalone containers on any node can join an attachable network: encrypt it, or recreate it " +
 			"without --attachable when no standalone container needs it."}
 	if err != nil {
-		return c.errored(err)
+		return c.Errored(err)
 	}
 	bad := 0
 	for _, v := range vs {
 		if !v.Network.Attachable {
 			continue
 		}
-		st := StatusPass
+		st := report.StatusPass
 		if !v.Network.Encrypted {
-			st = StatusWarn
+			st = report.StatusWarn
 			bad++
 		}
-		c.Evidence = append(c.Evidence, Evidence{Subject: "network " + v.Network.Name, Status: st,
+		c.Evidence = append(c.Evidence, report.Evidence{Subject: "network " + v.Network.Name, Status: st,
 			Facts: map[string]string{"id": v.Network.ID, "attachable": "true", "encrypted": strconv.FormatBool(v.Network.Encrypted)}})
 	}
 	if bad > 0 {
-		c.Status = StatusWarn
+		c.Status = report.StatusWarn
 		c.Summary = fmt.Sprintf("%d attachable network(s) without encryption", bad)
 	} else {
-		c.Status = StatusPass
+		c.Status = report.StatusPass
 		c.Summary = fmt.Sprintf("%d attachable network(s), all encrypted", len(c.Evidence))
 		if len(c.Evidence) == 0 {
 			c.Summary = "no attachable overlay network"
-			c.Evidence = append(c.Evidence, Evidence{Subject: "swarm", Note: "no attachable overlay network"})
+			c.Evidence = append(c.Evidence, report.Evidence{Subject: "swarm", Note: "no attachable overlay network"})
 		}
 	}
 	return c
@@ -230,7 +231,7 @@ func checkNetworksAttachable(vs []NetworkVerdict, err error) Check {
 const defaultDataPathPort = 4789
 
 // checkDataPath shows the data-path port and the default address pool (information for the auditor).
-func checkDataPath(cl swarm.Cluster) Check {
+func checkDataPath(cl swarm.Cluster) report.Check {
 	port := cl.DataPathPort
 	portNote := ""
 	if port == 0 {
@@ -245,9 +246,9 @@ func checkDataPath(cl swarm.Cluster) Check {
 	if size == 0 {
 		size = 24
 	}
-	return Check{ID: "networks.data-path", Title: "Overlay data path: VXLAN port and address pool", Status: StatusInfo,
+	return report.Check{ID: "networks.data-path", Title: "Overlay data path: VXLAN port and address pool", Status: report.StatusInfo,
 		Summary: fmt.Sprintf("VXLAN UDP port %d%s; pool %s, /%d per network", port, portNote, poolText, size),
-		Evidence: []Evidence{{Subject: "swarm", Facts: map[string]string{
+		Evidence: []report.Evidence{{Subject: "swarm", Facts: map[string]string{
 			"data_path_port":    strconv.Itoa(int(port)) + portNote,
 			"default_addr_pool": poolText,
 			"subnet_size":       strconv.Itoa(int(size)),
@@ -317,52 +318,52 @@ func OverlayCVEVulnerable(version string) (vulnerable, known bool) {
 }
 
 // checkEngineCVEs checks every node's engine version against the encrypted-overlay flaws.
-func checkEngineCVEs(nodes []swarm.Node, err error) Check {
-	c := Check{ID: "engine.overlay-cves", Title: "No engine has the encrypted-overlay flaws " + overlayCVEs,
+func checkEngineCVEs(nodes []swarm.Node, err error) report.Check {
+	c := report.Check{ID: "engine.overlay-cves", Title: "No engine has the encrypted-overlay flaws " + overlayCVEs,
 		Remediation: "Upgrade the Docker Engine on the nodes named to 20.10.24, 23.0.3 or later " +
 			"(encrypted overlay networks may otherwise accept or send unencrypted traffic)."}
 	if err != nil {
-		return c.errored(err)
+		return c.Errored(err)
 	}
 	var bad, unknown []string
 	for _, n := range nodes {
 		vuln, known := OverlayCVEVulnerable(n.EngineVersion)
-		e := Evidence{Subject: "node " + nodeName(n), Facts: map[string]string{"engine_version": orNone(n.EngineVersion), "state": n.State}}
+		e := report.Evidence{Subject: "node " + nodeName(n), Facts: map[string]string{"engine_version": orNone(n.EngineVersion), "state": n.State}}
 		switch {
 		case !known:
-			e.Status, e.Note = StatusWarn, "version unreadable"
+			e.Status, e.Note = report.StatusWarn, "version unreadable"
 			unknown = append(unknown, nodeName(n))
 		case vuln:
-			e.Status, e.Note = StatusFail, "affected by "+overlayCVEs
+			e.Status, e.Note = report.StatusFail, "affected by "+overlayCVEs
 			bad = append(bad, nodeName(n))
 		default:
-			e.Status = StatusPass
+			e.Status = report.StatusPass
 		}
 		c.Evidence = append(c.Evidence, e)
 	}
 	switch {
 	case len(bad) > 0:
-		c.Status = StatusFail
+		c.Status = report.StatusFail
 		c.Summary = "affected engines on " + strings.Join(bad, ", ")
 	case len(unknown) > 0:
-		c.Status = StatusWarn
+		c.Status = report.StatusWarn
 		c.Summary = "engine version unreadable on " + strings.Join(unknown, ", ")
 	case len(nodes) == 0:
-		c.Status = StatusInfo
+		c.Status = report.StatusInfo
 		c.Summary = "no nodes listed"
 	default:
-		c.Status = StatusPass
+		c.Status = report.StatusPass
 		c.Summary = fmt.Sprintf("%d node(s), none affected", len(nodes))
 	}
 	return c
 }
 
 // checkEngineConsistent checks that every node runs the same engine version.
-func checkEngineConsistent(nodes []swarm.Node, err error) Check {
-	c := Check{ID: "engine.versions-consistent", Title: "Every node runs the same engine version",
+func checkEngineConsistent(nodes []swarm.Node, err error) report.Check {
+	c := report.Check{ID: "engine.versions-consistent", Title: "Every node runs the same engine version",
 		Remediation: "Upgrade the nodes named to one engine version; mixed versions hide fixes and complicate support."}
 	if err != nil {
-		return c.errored(err)
+		return c.Errored(err)
 	}
 	byVersion := map[string][]string{}
 	for _, n := range nodes {
@@ -374,15 +375,15 @@ func checkEngineConsistent(nodes []swarm.Node, err error) Check {
 	}
 	sort.Strings(versions)
 	for _, v := range versions {
-		c.Evidence = append(c.Evidence, Evidence{Subject: "engine " + v, Facts: map[string]string{"nodes": strings.Join(byVersion[v], ", ")}})
+		c.Evidence = append(c.Evidence, report.Evidence{Subject: "engine " + v, Facts: map[string]string{"nodes": strings.Join(byVersion[v], ", ")}})
 	}
 	switch len(versions) {
 	case 0:
-		c.Status, c.Summary = StatusInfo, "no nodes listed"
+		c.Status, c.Summary = report.StatusInfo, "no nodes listed"
 	case 1:
-		c.Status, c.Summary = StatusPass, fmt.Sprintf("all %d node(s) run %s", len(nodes), versions[0])
+		c.Status, c.Summary = report.StatusPass, fmt.Sprintf("all %d node(s) run %s", len(nodes), versions[0])
 	default:
-		c.Status, c.Summary = StatusWarn, fmt.Sprintf("%d different engine versions: %s", len(versions), strings.Join(versions, ", "))
+		c.Status, c.Summary = report.StatusWarn, fmt.Sprintf("%d different engine versions: %s", len(versions), strings.Join(versions, ", "))
 	}
 	return c
 }
@@ -403,8 +404,8 @@ func orNone(s string) string {
 
 // NetworkChecks are the network domain's checks from one observation (what the controller task logs and
 // the report shows).
-func NetworkChecks(vs []NetworkVerdict, netErr error, nodes []swarm.Node, nodesErr error) []Check {
-	return []Check{
+func NetworkChecks(vs []NetworkVerdict, netErr error, nodes []swarm.Node, nodesErr error) []report.Check {
+	return []report.Check{
 		checkNetworksEncrypted(vs, netErr),
 		checkNetworkExemptions(vs, netErr),
 		checkNetworksAttachable(vs, netErr),
@@ -414,14 +415,14 @@ func NetworkChecks(vs []NetworkVerdict, netErr error, nodes []swarm.Node, nodesE
 }
 
 // NetworkGauges are swarmguard_network_encrypted{network} (1 encrypted, 0 not) for every overlay network.
-func NetworkGauges(vs []NetworkVerdict) []Gauge {
-	out := make([]Gauge, 0, len(vs))
+func NetworkGauges(vs []NetworkVerdict) []report.Gauge {
+	out := make([]report.Gauge, 0, len(vs))
 	for _, v := range vs {
 		val := 0.0
 		if v.Network.Encrypted {
 			val = 1
 		}
-		out = append(out, Gauge{Name: MetricNetworkEncrypted, Help: "1 when the overlay network is encrypted, 0 when not.",
+		out = append(out, report.Gauge{Name: report.MetricNetworkEncrypted, Help: "1 when the overlay network is encrypted, 0 when not.",
 			Labels: map[string]string{"network": v.Network.Name}, Value: val})
 	}
 	return out
@@ -430,7 +431,7 @@ func NetworkGauges(vs []NetworkVerdict) []Gauge {
 // NetworksTask is the controller's network pass on networks.schedule: observe the overlay networks, the
 // services and the nodes, log the findings and hand the gauges to onGauges (metrics). It changes nothing:
 // remediation is only ever done by a person (`swarmguard remediate network`).
-func NetworksTask(eng NetworksEngine, c config.NetworksConfig, onGauges func([]Gauge)) Task {
+func NetworksTask(eng NetworksEngine, c config.NetworksConfig, onGauges func([]report.Gauge)) Task {
 	return Task{
 		Name:     "networks",
 		Schedule: c.Schedule,
@@ -448,12 +449,12 @@ func NetworksTask(eng NetworksEngine, c config.NetworksConfig, onGauges func([]G
 			checks := NetworkChecks(vs, nil, nodes, nodesErr)
 			if onGauges != nil {
 				g := NetworkGauges(vs)
-				g = append(g, CheckGauges(checks)...)
+				g = append(g, report.CheckGauges(checks)...)
 				onGauges(g)
 			}
 			log := env.Log
 			for _, v := range vs {
-				if v.Status != StatusFail {
+				if v.Status != report.StatusFail {
 					log.Debug("overlay network compliant", "network", v.Network.Name, "encrypted", v.Network.Encrypted, "exempt", v.Exempt)
 					continue
 				}
@@ -465,7 +466,7 @@ func NetworksTask(eng NetworksEngine, c config.NetworksConfig, onGauges func([]G
 				}
 			}
 			for _, ch := range checks[1:] {
-				if ch.Status == StatusFail || ch.Status == StatusWarn || ch.Status == StatusError {
+				if ch.Status == report.StatusFail || ch.Status == report.StatusWarn || ch.Status == report.StatusError {
 					log.Warn("network check not passing", "check", ch.ID, "status", string(ch.Status), "summary", ch.Summary)
 				}
 			}

@@ -16,159 +16,9 @@ import (
 	"time"
 
 	"github.com/swarmguard/swarmguard/operator/config"
+	"github.com/swarmguard/swarmguard/operator/report"
 	"github.com/swarmguard/swarmguard/swarm"
 )
-
-// Status is a check's verdict.
-type CheckStatus string
-
-// Check statuses, from best to worst. error means the check could not be evaluated (a read failed).
-const (
-	StatusPass  CheckStatus = "pass"
-	StatusInfo  CheckStatus = "info"
-	StatusWarn  CheckStatus = "warn"
-	StatusFail  CheckStatus = "fail"
-	StatusError CheckStatus = "error"
-)
-
-// rank orders statuses: pass < info < warn < fail < error. Error ranks above fail, because a check that
-// could not run must never hide behind one that failed nor let a gate pass; a status not known here ranks
-// as error.
-func (s CheckStatus) rank() int {
-	switch s {
-	case StatusPass:
-		return 0
-	case StatusInfo:
-		return 1
-	case StatusWarn:
-		return 2
-	case StatusFail:
-		return 3
-	}
-	return 4
-}
-
-// Evidence is one observed subject of a check: what was looked at, the values seen, and its own verdict.
-type Evidence struct {
-	Subject string            `json:"subject"`
-	Status  CheckStatus       `json:"status,omitempty"`
-	Facts   map[string]string `json:"facts,omitempty"`
-	Note    string            `json:"note,omitempty"`
-}
-
-// Check is one compliance check with its evidence.
-type Check struct {
-	ID          string      `json:"id"`
-	Title       string      `json:"title"`
-	CIS         string      `json:"cis,omitempty"` // CIS Docker Benchmark v1.6 recommendation, "7.3"
-	Status      CheckStatus `json:"status"`
-	Summary     string      `json:"summary"`
-	Evidence    []Evidence  `json:"evidence"`
-	Remediation string      `json:"remediation"`
-}
-
-func (c Check) errored(err error) Check {
-	c.Status = StatusError
-	c.Summary = "could not be evaluated: " + err.Error()
-	c.Evidence = append(c.Evidence, Evidence{Subject: "read error", Status: StatusError, Note: err.Error()})
-	return c
-}
-
-// Summary counts the checks by status.
-type Summary struct {
-	Pass  int `json:"pass"`
-	Warn  int `json:"warn"`
-	Fail  int `json:"fail"`
-	Info  int `json:"info"`
-	Error int `json:"error"`
-}
-
-// Report is `swarmguard report`: every check, as of GeneratedAt.
-type Report struct {
-	GeneratedAt time.Time `json:"generated_at"`
-	SwarmID     string    `json:"swarm_id"`
-	Benchmark   string    `json:"benchmark"`
-	Summary     Summary   `json:"summary"`
-	Checks      []Check   `json:"checks"`
-	// Charts are the figures the HTML report draws; not part of the JSON document.
-	Charts Charts `json:"-"`
-}
-
-// Benchmark names the benchmark the cis ids refer to.
-const Benchmark = "CIS Docker Benchmark v1.6.0, section 7 (Docker Swarm configuration)"
-
-// Charts hold the series of the HTML report's figures.
-type Charts struct {
-	// CertDays is each node's certificate days left; Known false when it could not be read.
-	CertDays []CertDaysBar
-	// CertDaysNote explains an empty or partial CertDays.
-	CertDaysNote string
-	// Ages are credential ages against their max ages.
-	Ages []AgeBar
-}
-
-// CertDaysBar is one node's certificate remaining lifetime.
-type CertDaysBar struct {
-	Node     string
-	DaysLeft float64
-	Total    float64 // validity in days, for scale
-	Status   CheckStatus
-}
-
-// AgeBar is one credential's age against its max age (MaxAge 0: no policy).
-type AgeBar struct {
-	Name   string
-	Age    time.Duration
-	MaxAge time.Duration
-	Known  bool
-	Note   string
-	Status CheckStatus
-}
-
-// Worse returns the worse of two statuses, by rank.
-func Worse(a, b CheckStatus) CheckStatus {
-	if b.rank() > a.rank() {
-		return b
-	}
-	return a
-}
-
-// Worst is the worst status in the report (pass when there are no checks).
-func (r Report) Worst() CheckStatus {
-	w := StatusPass
-	for _, c := range r.Checks {
-		w = Worse(w, c.Status)
-	}
-	return w
-}
-
-// Fail-on gate values.
-const (
-	FailOnNone = "none"
-	FailOnWarn = "warn"
-	FailOnFail = "fail"
-)
-
-// ReportFails says whether the report fails the gate: failOn "warn" fails on warn, fail or error; "fail"
-// on fail or error; "none" never. With no gate set ("") only an error fails: a report with a check that
-// could not be evaluated must not pass a script unnoticed, while findings alone are the report's content.
-func ReportFails(r Report, failOn string) bool {
-	threshold := 99
-	switch failOn {
-	case FailOnWarn:
-		threshold = StatusWarn.rank()
-	case FailOnFail:
-		threshold = StatusFail.rank()
-	case FailOnNone:
-		return false
-	}
-	for _, c := range r.Checks {
-		if c.Status == StatusError || c.Status.rank() >= threshold {
-			return true
-		}
-	}
-	return false
-}
 
 // LocalSwarmState is the swarm settings the engine we talk to keeps in <data-root>/swarm/docker-state.json:
 // the only place its listen address and data-path address can be read (the Engine API does not show them).
@@ -256,10 +106,10 @@ type ReportInput struct {
 
 // DomainResult is one other domain's contribution to the report.
 type DomainResult struct {
-	Checks []Check
+	Checks []report.Check
 	Err    error
 	// CertDays feeds the certificate chart (certificates domain only).
-	CertDays     []CertDaysBar
+	CertDays     []report.CertDaysBar
 	CertDaysNote string
 }
 
@@ -315,7 +165,7 @@ const (
 )
 
 // domainPlaceholders are the checks shown when a domain contributes nothing in this build.
-var domainPlaceholders = map[string][]Check{
+var domainPlaceholders = map[string][]report.Check{
 	DomainTokens:   {{ID: "tokens.age", Title: "Join tokens rotated within their max ages"}},
 	DomainAutolock: {{ID: "autolock.escrow", Title: "The unlock key is escrowed to Vault and is the swarm's current key"}},
 	DomainCerts: {
@@ -326,14 +176,14 @@ var domainPlaceholders = map[string][]Check{
 }
 
 // BuildReport evaluates every check on what was read. It is a pure function of in and c.
-func BuildReport(in ReportInput, c config.Config) Report {
+func BuildReport(in ReportInput, c config.Config) report.Report {
 	now := in.Now.UTC()
 	vs := EvaluateNetworks(in.Networks, in.Services, c.Networks)
 	netErr := in.NetworksErr
 	if netErr == nil && in.ServicesErr != nil {
 		netErr = in.ServicesErr
 	}
-	r := Report{GeneratedAt: now, SwarmID: in.Cluster.ID, Benchmark: Benchmark}
+	r := report.Report{GeneratedAt: now, SwarmID: in.Cluster.ID, Benchmark: report.Benchmark}
 	r.Checks = append(r.Checks,
 		checkManagerCount(in.Nodes, in.NodesErr),
 		checkListenAddr(in),
@@ -358,15 +208,15 @@ func BuildReport(in ReportInput, c config.Config) Report {
 		switch {
 		case !ok:
 			for _, p := range domainPlaceholders[d] {
-				p.Status = StatusInfo
+				p.Status = report.StatusInfo
 				p.Summary = "not available in this build"
-				p.Evidence = []Evidence{{Subject: d, Note: "the " + d + " domain contributes no findings in this build of swarmguard"}}
+				p.Evidence = []report.Evidence{{Subject: d, Note: "the " + d + " domain contributes no findings in this build of swarmguard"}}
 				p.Remediation = "Use a swarmguard build that includes the " + d + " domain."
 				r.Checks = append(r.Checks, p)
 			}
 		case res.Err != nil && len(res.Checks) == 0:
 			for _, p := range domainPlaceholders[d] {
-				r.Checks = append(r.Checks, p.errored(res.Err))
+				r.Checks = append(r.Checks, p.Errored(res.Err))
 			}
 		default:
 			r.Checks = append(r.Checks, res.Checks...)
@@ -380,29 +230,25 @@ func BuildReport(in ReportInput, c config.Config) Report {
 	}
 	r.Charts.Ages = ageBars(in, c, now)
 	for i := range r.Checks {
-		sortEvidence(&r.Checks[i])
+		report.SortEvidence(&r.Checks[i])
 		if r.Checks[i].Evidence == nil {
-			r.Checks[i].Evidence = []Evidence{}
+			r.Checks[i].Evidence = []report.Evidence{}
 		}
 		switch r.Checks[i].Status {
-		case StatusPass:
+		case report.StatusPass:
 			r.Summary.Pass++
-		case StatusWarn:
+		case report.StatusWarn:
 			r.Summary.Warn++
-		case StatusFail:
+		case report.StatusFail:
 			r.Summary.Fail++
-		case StatusInfo:
+		case report.StatusInfo:
 			r.Summary.Info++
 		default:
-			r.Checks[i].Status = StatusError
+			r.Checks[i].Status = report.StatusError
 			r.Summary.Error++
 		}
 	}
 	return r
-}
-
-func sortEvidence(c *Check) {
-	sort.SliceStable(c.Evidence, func(i, j int) bool { return c.Evidence[i].Subject < c.Evidence[j].Subject })
 }
 
 // maxManagers is the largest manager count CIS 7.1 and Docker's documentation accept: more managers make
@@ -410,12 +256,12 @@ func sortEvidence(c *Check) {
 const maxManagers = 7
 
 // checkManagerCount is CIS 7.1.
-func checkManagerCount(nodes []swarm.Node, err error) Check {
-	c := Check{ID: "swarm.manager-count", CIS: "7.1", Title: "The swarm has an odd number of managers, at most 7",
+func checkManagerCount(nodes []swarm.Node, err error) report.Check {
+	c := report.Check{ID: "swarm.manager-count", CIS: "7.1", Title: "The swarm has an odd number of managers, at most 7",
 		Remediation: "Run an odd number of managers, 3 or 5 (7 at most): `docker node promote` / `docker node demote`. " +
 			"A single manager has no fault tolerance; an even count tolerates no more failures than one fewer."}
 	if err != nil {
-		return c.errored(err)
+		return c.Errored(err)
 	}
 	managers, unreachable := 0, 0
 	for _, n := range nodes {
@@ -430,21 +276,21 @@ func checkManagerCount(nodes []swarm.Node, err error) Check {
 		if n.Reachability == "unreachable" {
 			unreachable++
 		}
-		c.Evidence = append(c.Evidence, Evidence{Subject: "manager " + nodeName(n), Facts: facts})
+		c.Evidence = append(c.Evidence, report.Evidence{Subject: "manager " + nodeName(n), Facts: facts})
 	}
 	tolerate := (managers - 1) / 2
-	c.Evidence = append(c.Evidence, Evidence{Subject: "swarm", Facts: map[string]string{
+	c.Evidence = append(c.Evidence, report.Evidence{Subject: "swarm", Facts: map[string]string{
 		"managers": strconv.Itoa(managers), "nodes": strconv.Itoa(len(nodes)),
 		"unreachable_managers": strconv.Itoa(unreachable), "failures_tolerated": strconv.Itoa(tolerate)}})
 	switch {
 	case managers > maxManagers:
-		c.Status, c.Summary = StatusFail, fmt.Sprintf("%d managers: more than %d", managers, maxManagers)
+		c.Status, c.Summary = report.StatusFail, fmt.Sprintf("%d managers: more than %d", managers, maxManagers)
 	case managers <= 1:
-		c.Status, c.Summary = StatusWarn, fmt.Sprintf("%d manager: no fault tolerance", managers)
+		c.Status, c.Summary = report.StatusWarn, fmt.Sprintf("%d manager: no fault tolerance", managers)
 	case managers%2 == 0:
-		c.Status, c.Summary = StatusWarn, fmt.Sprintf("%d managers: an even count tolerates only %d failure(s), as %d would", managers, tolerate, managers-1)
+		c.Status, c.Summary = report.StatusWarn, fmt.Sprintf("%d managers: an even count tolerates only %d failure(s), as %d would", managers, tolerate, managers-1)
 	default:
-		c.Status, c.Summary = StatusPass, fmt.Sprintf("%d managers, tolerating %d failure(s)", managers, tolerate)
+		c.Status, c.Summary = report.StatusPass, fmt.Sprintf("%d managers, tolerating %d failure(s)", managers, tolerate)
 	}
 	return c
 }
@@ -455,12 +301,12 @@ func checkManagerCount(nodes []swarm.Node, err error) Check {
 // its Status.Addr / ManagerStatus.Addr). A tunnel address that is a node's management address means that node
 // is not separated; when every node is accounted for by tunnel addresses that are nobody's management
 // address, all are.
-func checkDataPathSeparated(nodes []swarm.Node, nodesErr error, local LocalSwarmState, tunnels []swarm.TunnelEndpoint, tunnelsErr error) Check {
-	c := Check{ID: "swarm.data-path-separated", CIS: "7.9", Title: "Management and data plane traffic are separated",
+func checkDataPathSeparated(nodes []swarm.Node, nodesErr error, local LocalSwarmState, tunnels []swarm.TunnelEndpoint, tunnelsErr error) report.Check {
+	c := report.Check{ID: "swarm.data-path-separated", CIS: "7.9", Title: "Management and data plane traffic are separated",
 		Remediation: "Join each node with `--data-path-addr <address on the data network>` (different from --advertise-addr), " +
 			"so that overlay (VXLAN) traffic does not share the management interface; a node must leave and rejoin to change it."}
 	if nodesErr != nil {
-		return c.errored(nodesErr)
+		return c.Errored(nodesErr)
 	}
 	mgmtOf := map[string]string{} // management address -> node
 	for _, n := range nodes {
@@ -490,20 +336,20 @@ func checkDataPathSeparated(nodes []swarm.Node, nodesErr error, local LocalSwarm
 	for _, n := range nodes {
 		name := nodeName(n)
 		mg := mgmtAddrs(n)
-		e := Evidence{Subject: "node " + name, Facts: map[string]string{"management_addr": listOrNone(mg)}}
+		e := report.Evidence{Subject: "node " + name, Facts: map[string]string{"management_addr": listOrNone(mg)}}
 		switch {
 		case n.ID == local.NodeID && local.Err == nil:
 			data := addrHost(local.DataPathAddr)
 			e.Facts["data_path_addr"] = dataPathText(local.DataPathAddr)
 			e.Facts["source"] = local.Source
 			if data == "" || data == addrHost(local.AdvertiseAddr) || mgmtOf[data] != "" {
-				e.Status, e.Note = StatusFail, "data path uses the management address"
+				e.Status, e.Note = report.StatusFail, "data path uses the management address"
 				failed = append(failed, name)
 			} else {
-				e.Status, e.Note = StatusPass, "data path on "+data
+				e.Status, e.Note = report.StatusPass, "data path on "+data
 			}
 		case tunnelsErr != nil:
-			e.Status, e.Note = StatusInfo, "not observable: "+tunnelsErr.Error()
+			e.Status, e.Note = report.StatusInfo, "not observable: "+tunnelsErr.Error()
 			unobserved = append(unobserved, name)
 		default:
 			shared := ""
@@ -515,7 +361,7 @@ func checkDataPathSeparated(nodes []swarm.Node, nodesErr error, local LocalSwarm
 			if shared != "" {
 				e.Facts["data_path_addr"] = shared
 				e.Facts["source"] = "ingress network tunnel endpoint"
-				e.Status, e.Note = StatusFail, "its ingress tunnel endpoint is its management address "+shared
+				e.Status, e.Note = report.StatusFail, "its ingress tunnel endpoint is its management address "+shared
 				failed = append(failed, name)
 			} else {
 				candidates = append(candidates, name)
@@ -535,14 +381,14 @@ func checkDataPathSeparated(nodes []swarm.Node, nodesErr error, local LocalSwarm
 				e := &c.Evidence[i]
 				e.Facts["data_path_addr"] = "one of " + strings.Join(unattributed, ", ")
 				e.Facts["source"] = "ingress network tunnel endpoints"
-				e.Status, e.Note = StatusPass, "its management address carries no overlay tunnel"
+				e.Status, e.Note = report.StatusPass, "its management address carries no overlay tunnel"
 			}
 		} else {
 			for i := range c.Evidence {
 				if !isCandidate[c.Evidence[i].Subject] {
 					continue
 				}
-				c.Evidence[i].Status = StatusInfo
+				c.Evidence[i].Status = report.StatusInfo
 				c.Evidence[i].Note = "no ingress tunnel endpoint accounts for it (is it down?): not determinable"
 				unobserved = append(unobserved, strings.TrimPrefix(c.Evidence[i].Subject, "node "))
 			}
@@ -554,18 +400,18 @@ func checkDataPathSeparated(nodes []swarm.Node, nodesErr error, local LocalSwarm
 			ips = append(ips, ip)
 		}
 		sort.Strings(ips)
-		c.Evidence = append(c.Evidence, Evidence{Subject: "ingress network", Facts: map[string]string{"tunnel_endpoints": strings.Join(ips, ", ")},
+		c.Evidence = append(c.Evidence, report.Evidence{Subject: "ingress network", Facts: map[string]string{"tunnel_endpoints": strings.Join(ips, ", ")},
 			Note: "each node's routing-mesh sandbox; its tunnel address is the node's data-path address"})
 	}
 	switch {
 	case len(failed) > 0:
-		c.Status, c.Summary = StatusFail, fmt.Sprintf("data-plane traffic uses the management address on %s", strings.Join(failed, ", "))
+		c.Status, c.Summary = report.StatusFail, fmt.Sprintf("data-plane traffic uses the management address on %s", strings.Join(failed, ", "))
 	case len(unobserved) > 0:
-		c.Status, c.Summary = StatusInfo, fmt.Sprintf("not determinable for %s", strings.Join(unobserved, ", "))
+		c.Status, c.Summary = report.StatusInfo, fmt.Sprintf("not determinable for %s", strings.Join(unobserved, ", "))
 	case len(nodes) == 0:
-		c.Status, c.Summary = StatusInfo, "no nodes listed"
+		c.Status, c.Summary = report.StatusInfo, "no nodes listed"
 	default:
-		c.Status, c.Summary = StatusPass, fmt.Sprintf("all %d node(s) carry overlay traffic on an address other than their management address", len(nodes))
+		c.Status, c.Summary = report.StatusPass, fmt.Sprintf("all %d node(s) carry overlay traffic on an address other than their management address", len(nodes))
 	}
 	return c
 }
@@ -630,12 +476,12 @@ func LooksLikeCredential(name string) bool {
 }
 
 // checkSecretsInEnv is CIS 7.4. Evidence names the variables, never their values (the adapter drops them).
-func checkSecretsInEnv(services []swarm.Service, err error) Check {
-	c := Check{ID: "services.secrets", CIS: "7.4", Title: "Credentials are given to services as Docker secrets, not environment variables",
+func checkSecretsInEnv(services []swarm.Service, err error) report.Check {
+	c := report.Check{ID: "services.secrets", CIS: "7.4", Title: "Credentials are given to services as Docker secrets, not environment variables",
 		Remediation: "Move each named variable into a Docker secret (`docker secret create`, `--secret`, or swarmguard's Vault sync) " +
 			"and have the application read it from /run/secrets (many images accept NAME_FILE)."}
 	if err != nil {
-		return c.errored(err)
+		return c.Errored(err)
 	}
 	flagged, withSecrets := 0, 0
 	for _, s := range services {
@@ -653,31 +499,31 @@ func checkSecretsInEnv(services []swarm.Service, err error) Check {
 		}
 		flagged++
 		sort.Strings(names)
-		c.Evidence = append(c.Evidence, Evidence{Subject: "service " + s.Name, Status: StatusFail, Facts: map[string]string{
+		c.Evidence = append(c.Evidence, report.Evidence{Subject: "service " + s.Name, Status: report.StatusFail, Facts: map[string]string{
 			"env_names": strings.Join(names, ", "), "docker_secrets": strconv.Itoa(len(s.SecretNames))},
 			Note: "credential-like environment variables (values not shown)"})
 	}
-	c.Evidence = append(c.Evidence, Evidence{Subject: "swarm", Facts: map[string]string{
+	c.Evidence = append(c.Evidence, report.Evidence{Subject: "swarm", Facts: map[string]string{
 		"services": strconv.Itoa(len(services)), "services_with_docker_secrets": strconv.Itoa(withSecrets),
 		"services_with_credential_env": strconv.Itoa(flagged)}})
 	if flagged > 0 {
-		c.Status, c.Summary = StatusFail, fmt.Sprintf("%d service(s) pass credential-like environment variables", flagged)
+		c.Status, c.Summary = report.StatusFail, fmt.Sprintf("%d service(s) pass credential-like environment variables", flagged)
 	} else {
-		c.Status, c.Summary = StatusPass, fmt.Sprintf("%d service(s), none with credential-like environment variables", len(services))
+		c.Status, c.Summary = report.StatusPass, fmt.Sprintf("%d service(s), none with credential-like environment variables", len(services))
 	}
 	return c
 }
 
 // checkAutolock is CIS 7.5.
-func checkAutolock(cl swarm.Cluster) Check {
-	c := Check{ID: "autolock.enabled", CIS: "7.5", Title: "Managers run in autolock mode",
+func checkAutolock(cl swarm.Cluster) report.Check {
+	c := report.Check{ID: "autolock.enabled", CIS: "7.5", Title: "Managers run in autolock mode",
 		Remediation: "`docker swarm update --autolock=true` (or autolock.mode: enforce), and keep the unlock key in a safe " +
 			"place (swarmguard escrows it to Vault)."}
-	c.Evidence = []Evidence{{Subject: "swarm", Facts: map[string]string{"autolock": strconv.FormatBool(cl.AutoLock)}}}
+	c.Evidence = []report.Evidence{{Subject: "swarm", Facts: map[string]string{"autolock": strconv.FormatBool(cl.AutoLock)}}}
 	if cl.AutoLock {
-		c.Status, c.Summary = StatusPass, "autolock is on"
+		c.Status, c.Summary = report.StatusPass, "autolock is on"
 	} else {
-		c.Status, c.Summary = StatusFail, "autolock is off: a stolen manager disk holds the Raft keys in clear"
+		c.Status, c.Summary = report.StatusFail, "autolock is off: a stolen manager disk holds the Raft keys in clear"
 	}
 	return c
 }
@@ -692,81 +538,81 @@ func credentialAge(entries []swarm.Entry, kind string, now time.Time) (age time.
 }
 
 // checkUnlockKeyAge is CIS 7.6.
-func checkUnlockKeyAge(cl swarm.Cluster, entries []swarm.Entry, ledgerErr error, c config.AutolockConfig, now time.Time) Check {
-	ch := Check{ID: "autolock.key-age", CIS: "7.6", Title: "The unlock key is rotated within its max age",
+func checkUnlockKeyAge(cl swarm.Cluster, entries []swarm.Entry, ledgerErr error, c config.AutolockConfig, now time.Time) report.Check {
+	ch := report.Check{ID: "autolock.key-age", CIS: "7.6", Title: "The unlock key is rotated within its max age",
 		Remediation: "`swarmguard rotate unlock-key --reason ...` (it escrows the new key and records the rotation), " +
 			"and set autolock.rotate.max_age so the controller rotates it on schedule."}
 	maxAge := c.Rotate.MaxAge.D()
-	ch.Evidence = []Evidence{{Subject: "policy", Facts: map[string]string{"autolock.rotate.max_age": durOrNone(maxAge), "autolock": strconv.FormatBool(cl.AutoLock)}}}
+	ch.Evidence = []report.Evidence{{Subject: "policy", Facts: map[string]string{"autolock.rotate.max_age": report.DurationOrNone(maxAge), "autolock": strconv.FormatBool(cl.AutoLock)}}}
 	if !cl.AutoLock {
-		ch.Status, ch.Summary = StatusFail, "autolock is off: there is no unlock key to rotate"
+		ch.Status, ch.Summary = report.StatusFail, "autolock is off: there is no unlock key to rotate"
 		return ch
 	}
 	if ledgerErr != nil {
-		return ch.errored(fmt.Errorf("reading the ledger: %w", ledgerErr))
+		return ch.Errored(fmt.Errorf("reading the ledger: %w", ledgerErr))
 	}
 	return ageCheck(ch, entries, swarm.KindUnlockKey, "unlock key", maxAge, now)
 }
 
-func ageCheck(ch Check, entries []swarm.Entry, kind, what string, maxAge time.Duration, now time.Time) Check {
+func ageCheck(ch report.Check, entries []swarm.Entry, kind, what string, maxAge time.Duration, now time.Time) report.Check {
 	age, e, ok := credentialAge(entries, kind, now)
 	if !ok {
-		ch.Status, ch.Summary = StatusWarn, "no rotation of the "+what+" is recorded in the ledger: its age is unknown"
-		ch.Evidence = append(ch.Evidence, Evidence{Subject: "ledger kind " + kind, Status: StatusWarn, Note: "no entry"})
+		ch.Status, ch.Summary = report.StatusWarn, "no rotation of the "+what+" is recorded in the ledger: its age is unknown"
+		ch.Evidence = append(ch.Evidence, report.Evidence{Subject: "ledger kind " + kind, Status: report.StatusWarn, Note: "no entry"})
 		return ch
 	}
-	facts := map[string]string{"at": e.At.UTC().Format(time.RFC3339), "result": e.Result, "actor": e.Actor, "age": roundDur(age)}
+	facts := map[string]string{"at": e.At.UTC().Format(time.RFC3339), "result": e.Result, "actor": e.Actor, "age": report.RoundAge(age)}
 	note := ""
 	if e.Result == swarm.ResultAdopted {
 		note = "first seen by swarmguard then; the " + what + " is at least this old"
 	}
-	ch.Evidence = append(ch.Evidence, Evidence{Subject: "ledger kind " + kind, Facts: facts, Note: note})
+	ch.Evidence = append(ch.Evidence, report.Evidence{Subject: "ledger kind " + kind, Facts: facts, Note: note})
 	switch {
 	case maxAge <= 0:
-		ch.Status, ch.Summary = StatusWarn, fmt.Sprintf("%s age %s; no max age is configured", what, roundDur(age))
+		ch.Status, ch.Summary = report.StatusWarn, fmt.Sprintf("%s age %s; no max age is configured", what, report.RoundAge(age))
 	case age > maxAge:
-		ch.Status, ch.Summary = StatusFail, fmt.Sprintf("%s is %s old, over its max age %s", what, roundDur(age), durOrNone(maxAge))
+		ch.Status, ch.Summary = report.StatusFail, fmt.Sprintf("%s is %s old, over its max age %s", what, report.RoundAge(age), report.DurationOrNone(maxAge))
 	default:
-		ch.Status, ch.Summary = StatusPass, fmt.Sprintf("%s is %s old, within %s", what, roundDur(age), durOrNone(maxAge))
+		ch.Status, ch.Summary = report.StatusPass, fmt.Sprintf("%s is %s old, within %s", what, report.RoundAge(age), report.DurationOrNone(maxAge))
 	}
 	return ch
 }
 
 // checkNodeCertExpiry is CIS 7.7: the cluster's node certificate validity within the policy.
-func checkNodeCertExpiry(cl swarm.Cluster, p config.PKIConfig) Check {
-	c := Check{ID: "pki.node-cert-expiry", CIS: "7.7", Title: "Node certificates are rotated within the policy's validity",
+func checkNodeCertExpiry(cl swarm.Cluster, p config.PKIConfig) report.Check {
+	c := report.Check{ID: "pki.node-cert-expiry", CIS: "7.7", Title: "Node certificates are rotated within the policy's validity",
 		Remediation: "`docker swarm update --cert-expiry <duration>` (or pki.mode: enforce with pki.node_cert_expiry); " +
 			"nodes renew between 50% and 80% of the validity, so a shorter expiry rotates them more often."}
 	want := p.NodeCertExpiry.D()
 	got := cl.NodeCertExpiry
-	c.Evidence = []Evidence{{Subject: "swarm", Facts: map[string]string{"node_cert_expiry": durOrNone(got), "pki.node_cert_expiry": durOrNone(want)}}}
+	c.Evidence = []report.Evidence{{Subject: "swarm", Facts: map[string]string{"node_cert_expiry": report.DurationOrNone(got), "pki.node_cert_expiry": report.DurationOrNone(want)}}}
 	switch {
 	case got <= 0:
-		c.Status, c.Summary = StatusWarn, "the cluster reports no node certificate expiry"
+		c.Status, c.Summary = report.StatusWarn, "the cluster reports no node certificate expiry"
 	case want <= 0:
-		c.Status, c.Summary = StatusWarn, fmt.Sprintf("node certificates are valid for %s; no policy (pki.node_cert_expiry) to compare with", durOrNone(got))
+		c.Status, c.Summary = report.StatusWarn, fmt.Sprintf("node certificates are valid for %s; no policy (pki.node_cert_expiry) to compare with", report.DurationOrNone(got))
 	case got > want:
-		c.Status, c.Summary = StatusFail, fmt.Sprintf("node certificates are valid for %s, longer than the policy's %s", durOrNone(got), durOrNone(want))
+		c.Status, c.Summary = report.StatusFail, fmt.Sprintf("node certificates are valid for %s, longer than the policy's %s", report.DurationOrNone(got), report.DurationOrNone(want))
 	default:
-		c.Status, c.Summary = StatusPass, fmt.Sprintf("node certificates are valid for %s, within the policy's %s", durOrNone(got), durOrNone(want))
+		c.Status, c.Summary = report.StatusPass, fmt.Sprintf("node certificates are valid for %s, within the policy's %s", report.DurationOrNone(got), report.DurationOrNone(want))
 	}
 	return c
 }
 
 // checkCAAge is CIS 7.8: the root CA's age, from the later of its NotBefore and the newest CA rotation in the ledger.
-func checkCAAge(cl swarm.Cluster, entries []swarm.Entry, ledgerErr error, p config.CAConfig, now time.Time) Check {
-	c := Check{ID: "pki.ca-age", CIS: "7.8", Title: "The root CA is rotated within its max age",
+func checkCAAge(cl swarm.Cluster, entries []swarm.Entry, ledgerErr error, p config.CAConfig, now time.Time) report.Check {
+	c := report.Check{ID: "pki.ca-age", CIS: "7.8", Title: "The root CA is rotated within its max age",
 		Remediation: "`swarmguard rotate ca --reason ...` (or `docker swarm ca --rotate`), and set pki.ca.max_age so the " +
 			"controller rotates it on schedule."}
 	maxAge := p.MaxAge.D()
 	ca, err := parseRoot(cl.TrustRootPEM)
 	if err != nil {
-		return c.errored(fmt.Errorf("reading the swarm's root CA: %w", err))
+		return c.Errored(fmt.Errorf("reading the swarm's root CA: %w", err))
 	}
 	since := ca.NotBefore
 	src := "CA certificate NotBefore"
 	facts := map[string]string{"not_before": ca.NotBefore.UTC().Format(time.RFC3339), "not_after": ca.NotAfter.UTC().Format(time.RFC3339),
-		"serial": ca.SerialNumber.Text(16), "pki.ca.max_age": durOrNone(maxAge),
+		"serial": ca.SerialNumber.Text(16), "pki.ca.max_age": report.DurationOrNone(maxAge),
 		"root_rotation_in_progress": strconv.FormatBool(cl.RootRotationInProgress)}
 	if ledgerErr == nil {
 		if e, ok := swarm.Latest(entries, swarm.KindCA, swarm.ResultOK); ok {
@@ -779,15 +625,15 @@ func checkCAAge(cl swarm.Cluster, entries []swarm.Entry, ledgerErr error, p conf
 		facts["ledger"] = "unreadable: " + ledgerErr.Error()
 	}
 	age := now.Sub(since)
-	facts["age"], facts["age_from"] = roundDur(age), src
-	c.Evidence = []Evidence{{Subject: "root CA " + ca.Subject.CommonName, Facts: facts}}
+	facts["age"], facts["age_from"] = report.RoundAge(age), src
+	c.Evidence = []report.Evidence{{Subject: "root CA " + ca.Subject.CommonName, Facts: facts}}
 	switch {
 	case maxAge <= 0:
-		c.Status, c.Summary = StatusWarn, fmt.Sprintf("root CA is %s old; no max age (pki.ca.max_age) is configured", roundDur(age))
+		c.Status, c.Summary = report.StatusWarn, fmt.Sprintf("root CA is %s old; no max age (pki.ca.max_age) is configured", report.RoundAge(age))
 	case age > maxAge:
-		c.Status, c.Summary = StatusFail, fmt.Sprintf("root CA is %s old, over its max age %s", roundDur(age), durOrNone(maxAge))
+		c.Status, c.Summary = report.StatusFail, fmt.Sprintf("root CA is %s old, over its max age %s", report.RoundAge(age), report.DurationOrNone(maxAge))
 	default:
-		c.Status, c.Summary = StatusPass, fmt.Sprintf("root CA is %s old, within %s", roundDur(age), durOrNone(maxAge))
+		c.Status, c.Summary = report.StatusPass, fmt.Sprintf("root CA is %s old, within %s", report.RoundAge(age), report.DurationOrNone(maxAge))
 	}
 	return c
 }
@@ -799,16 +645,16 @@ const (
 )
 
 // checkCAKeyStrength checks the root CA's public key.
-func checkCAKeyStrength(cl swarm.Cluster) Check {
-	c := Check{ID: "pki.ca-key-strength", Title: "The root CA key is strong enough",
+func checkCAKeyStrength(cl swarm.Cluster) report.Check {
+	c := report.Check{ID: "pki.ca-key-strength", Title: "The root CA key is strong enough",
 		Remediation: fmt.Sprintf("Rotate to a CA with an ECDSA P-256 (or larger) or RSA %d-bit (or larger) key: `docker swarm ca --rotate` "+
 			"makes a P-256 key; a CA handed in with --ca-cert/--ca-key must meet the same bar.", minRSABits)}
 	ca, err := parseRoot(cl.TrustRootPEM)
 	if err != nil {
-		return c.errored(fmt.Errorf("reading the swarm's root CA: %w", err))
+		return c.Errored(fmt.Errorf("reading the swarm's root CA: %w", err))
 	}
 	algo, bits := keyStrength(ca)
-	c.Evidence = []Evidence{{Subject: "root CA " + ca.Subject.CommonName, Facts: map[string]string{
+	c.Evidence = []report.Evidence{{Subject: "root CA " + ca.Subject.CommonName, Facts: map[string]string{
 		"key_algorithm": algo, "key_bits": strconv.Itoa(bits), "signature_algorithm": ca.SignatureAlgorithm.String()}}}
 	weak := false
 	switch algo {
@@ -818,13 +664,13 @@ func checkCAKeyStrength(cl swarm.Cluster) Check {
 		weak = bits < minECBits
 	case "Ed25519":
 	default:
-		c.Status, c.Summary = StatusWarn, "unknown key algorithm "+algo
+		c.Status, c.Summary = report.StatusWarn, "unknown key algorithm "+algo
 		return c
 	}
 	if weak {
-		c.Status, c.Summary = StatusFail, fmt.Sprintf("%s %d-bit key is too weak", algo, bits)
+		c.Status, c.Summary = report.StatusFail, fmt.Sprintf("%s %d-bit key is too weak", algo, bits)
 	} else {
-		c.Status, c.Summary = StatusPass, fmt.Sprintf("%s %d-bit key", algo, bits)
+		c.Status, c.Summary = report.StatusPass, fmt.Sprintf("%s %d-bit key", algo, bits)
 	}
 	return c
 }
@@ -842,10 +688,10 @@ func keyStrength(cert *x509.Certificate) (string, int) {
 }
 
 // ageBars are the HTML chart's credential ages: join tokens, unlock key and CA against their max ages.
-func ageBars(in ReportInput, c config.Config, now time.Time) []AgeBar {
-	var out []AgeBar
+func ageBars(in ReportInput, c config.Config, now time.Time) []report.AgeBar {
+	var out []report.AgeBar
 	add := func(name, kind string, maxAge time.Duration) {
-		b := AgeBar{Name: name, MaxAge: maxAge}
+		b := report.AgeBar{Name: name, MaxAge: maxAge}
 		if in.LedgerErr != nil {
 			b.Note = "ledger unreadable"
 			out = append(out, b)
@@ -865,97 +711,35 @@ func ageBars(in ReportInput, c config.Config, now time.Time) []AgeBar {
 	if in.Cluster.AutoLock {
 		add("unlock key", swarm.KindUnlockKey, c.Autolock.Rotate.MaxAge.D())
 	} else {
-		out = append(out, AgeBar{Name: "unlock key", MaxAge: c.Autolock.Rotate.MaxAge.D(), Note: "autolock off"})
+		out = append(out, report.AgeBar{Name: "unlock key", MaxAge: c.Autolock.Rotate.MaxAge.D(), Note: "autolock off"})
 	}
 	if ca, err := parseRoot(in.Cluster.TrustRootPEM); err == nil {
 		since := ca.NotBefore
 		if e, ok := swarm.Latest(in.Ledger, swarm.KindCA, swarm.ResultOK); ok && e.At.After(since) {
 			since = e.At
 		}
-		b := AgeBar{Name: "root CA", Age: now.Sub(since), MaxAge: c.PKI.CA.MaxAge.D(), Known: true}
+		b := report.AgeBar{Name: "root CA", Age: now.Sub(since), MaxAge: c.PKI.CA.MaxAge.D(), Known: true}
 		b.Status = barStatus(b)
 		out = append(out, b)
 	}
 	return out
 }
 
-func barStatus(b AgeBar) CheckStatus {
+func barStatus(b report.AgeBar) report.CheckStatus {
 	switch {
 	case !b.Known:
-		return StatusInfo
+		return report.StatusInfo
 	case b.MaxAge <= 0:
-		return StatusWarn
+		return report.StatusWarn
 	case b.Age > b.MaxAge:
-		return StatusFail
+		return report.StatusFail
 	}
-	return StatusPass
-}
-
-func durOrNone(d time.Duration) string {
-	if d <= 0 {
-		return "none"
-	}
-	return config.Duration(d).String()
-}
-
-// roundDur prints an age to a useful precision: days and hours beyond a day, else minutes or seconds.
-func roundDur(d time.Duration) string {
-	if d < 0 {
-		d = 0
-	}
-	switch {
-	case d >= 24*time.Hour:
-		days := int(d / (24 * time.Hour))
-		hours := int((d % (24 * time.Hour)) / time.Hour)
-		return fmt.Sprintf("%dd%dh", days, hours)
-	case d >= time.Hour:
-		return d.Truncate(time.Minute).String()
-	case d >= time.Minute:
-		return d.Truncate(time.Second).String()
-	}
-	return d.Truncate(time.Second).String()
-}
-
-// Metric names the compliance domain exports.
-const (
-	MetricCheckStatus      = "swarmguard_check_status"
-	MetricNetworkEncrypted = "swarmguard_network_encrypted"
-)
-
-// Gauge is one metric sample; operator's runtime (or anything else) exports it without this package
-// importing a metrics library.
-type Gauge struct {
-	Name   string
-	Help   string
-	Labels map[string]string
-	Value  float64
-}
-
-// CheckGauges are swarmguard_check_status{check} (0 pass, 1 warn, 2 fail). info and error checks have no
-// sample: a missing series says "not judged", a made-up value would lie.
-func CheckGauges(checks []Check) []Gauge {
-	out := make([]Gauge, 0, len(checks))
-	for _, c := range checks {
-		var v float64
-		switch c.Status {
-		case StatusPass:
-			v = 0
-		case StatusWarn:
-			v = 1
-		case StatusFail:
-			v = 2
-		default:
-			continue
-		}
-		out = append(out, Gauge{Name: MetricCheckStatus, Help: "Compliance check status: 0 pass, 1 warn, 2 fail.",
-			Labels: map[string]string{"check": c.ID}, Value: v})
-	}
-	return out
+	return report.StatusPass
 }
 
 // ReportGauges are the report's metrics: every check's status and every overlay network's encryption.
-func ReportGauges(r Report, in ReportInput, c config.Config) []Gauge {
-	g := CheckGauges(r.Checks)
+func ReportGauges(r report.Report, in ReportInput, c config.Config) []report.Gauge {
+	g := report.CheckGauges(r.Checks)
 	if in.NetworksErr == nil && in.ServicesErr == nil {
 		g = append(g, NetworkGauges(EvaluateNetworks(in.Networks, in.Services, c.Networks))...)
 	}

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/swarmguard/swarmguard/operator/report"
 	"github.com/swarmguard/swarmguard/pki"
 )
 
@@ -107,14 +108,14 @@ func probeListenAddrs(ctx context.Context, prober pki.Prober, in ReportInput) []
 // probe of port 2377 on the nodes' data-path addresses (the ingress network's tunnel endpoints): a manager
 // listening on every interface answers on its data-path address too, with its own certificate. A manager
 // whose data path shares its management address has no other known address to probe: not determinable.
-func checkListenAddr(in ReportInput) Check {
-	c := Check{ID: "swarm.listen-address", CIS: "7.2", Title: "Swarm ports are bound to a specific interface",
+func checkListenAddr(in ReportInput) report.Check {
+	c := report.Check{ID: "swarm.listen-address", CIS: "7.2", Title: "Swarm ports are bound to a specific interface",
 		Remediation: "Give each manager a specific listen address: `docker swarm init|join --listen-addr <IP>:2377`; " +
 			"an existing manager must be demoted, leave and rejoin with it. Managers whose data path shares the management " +
 			"address can be verified only by running `swarmguard report` on their host (or by mounting " +
 			"/var/lib/docker/swarm/docker-state.json read-only into the controller)."}
 	if in.NodesErr != nil {
-		return c.errored(in.NodesErr)
+		return c.Errored(in.NodesErr)
 	}
 	local := in.Local
 	tunnelIPs := map[string]bool{}
@@ -159,7 +160,7 @@ func checkListenAddr(in ReportInput) Check {
 			continue
 		}
 		name := nodeName(n)
-		e := Evidence{Subject: "manager " + name, Facts: map[string]string{"advertise_addr": orNone(n.ManagerAddr)}}
+		e := report.Evidence{Subject: "manager " + name, Facts: map[string]string{"advertise_addr": orNone(n.ManagerAddr)}}
 		shared := false
 		for _, a := range mgmtAddrs(n) {
 			shared = shared || tunnelIPs[a]
@@ -168,28 +169,28 @@ func checkListenAddr(in ReportInput) Check {
 		case n.ID == local.NodeID && local.Err == nil:
 			e.Facts["listen_addr"], e.Facts["source"] = orNone(local.ListenAddr), local.Source
 			if unspecified(local.ListenAddr) {
-				e.Status, e.Note = StatusFail, "listens on every interface"
+				e.Status, e.Note = report.StatusFail, "listens on every interface"
 			} else {
-				e.Status, e.Note = StatusPass, "bound to "+addrHost(local.ListenAddr)
+				e.Status, e.Note = report.StatusPass, "bound to "+addrHost(local.ListenAddr)
 			}
 		case len(answered[n.ID]) > 0:
 			e.Facts["answers_on"] = strings.Join(answered[n.ID], ", ")
 			e.Facts["source"] = "TLS probe of its data-path address"
-			e.Status, e.Note = StatusFail, "answers on an address other than its advertise address: not bound to one interface"
+			e.Status, e.Note = report.StatusFail, "answers on an address other than its advertise address: not bound to one interface"
 		case !in.ListenProbed:
-			e.Status, e.Note = StatusInfo, "not determinable: "+listenUnknownWhy(in, local)
+			e.Status, e.Note = report.StatusInfo, "not determinable: "+listenUnknownWhy(in, local)
 		case shared:
-			e.Status, e.Note = StatusInfo, "not determinable from here: its data path shares the management address, so no other address of it is known to probe"
+			e.Status, e.Note = report.StatusInfo, "not determinable from here: its data path shares the management address, so no other address of it is known to probe"
 		case quiet && accounted:
 			e.Facts["source"] = "TLS probes of the nodes' data-path addresses"
-			e.Status, e.Note = StatusPass, "does not answer on its data-path address"
+			e.Status, e.Note = report.StatusPass, "does not answer on its data-path address"
 		default:
-			e.Status, e.Note = StatusInfo, "not determinable: not every data-path address could be probed"
+			e.Status, e.Note = report.StatusInfo, "not determinable: not every data-path address could be probed"
 		}
 		switch e.Status {
-		case StatusFail:
+		case report.StatusFail:
 			failed = append(failed, name)
-		case StatusPass:
+		case report.StatusPass:
 			passed = append(passed, name)
 		default:
 			unknown = append(unknown, name)
@@ -197,21 +198,21 @@ func checkListenAddr(in ReportInput) Check {
 		c.Evidence = append(c.Evidence, e)
 	}
 	if len(probeNotes) > 0 {
-		c.Evidence = append(c.Evidence, Evidence{Subject: "probes of port " + swarmPort, Facts: map[string]string{"results": strings.Join(probeNotes, "; ")},
+		c.Evidence = append(c.Evidence, report.Evidence{Subject: "probes of port " + swarmPort, Facts: map[string]string{"results": strings.Join(probeNotes, "; ")},
 			Note: "on the data-path addresses (ingress tunnel endpoints) that are no node's management address"})
 	}
 	switch {
 	case len(failed) > 0:
-		c.Status, c.Summary = StatusFail, "not bound to one interface: "+strings.Join(failed, ", ")
+		c.Status, c.Summary = report.StatusFail, "not bound to one interface: "+strings.Join(failed, ", ")
 	case len(unknown) > 0:
-		c.Status, c.Summary = StatusInfo, "not determinable for "+strings.Join(unknown, ", ")
+		c.Status, c.Summary = report.StatusInfo, "not determinable for "+strings.Join(unknown, ", ")
 		if len(passed) > 0 {
 			c.Summary += "; bound: " + strings.Join(passed, ", ")
 		}
 	case len(passed) == 0:
-		c.Status, c.Summary = StatusInfo, "no managers listed"
+		c.Status, c.Summary = report.StatusInfo, "no managers listed"
 	default:
-		c.Status, c.Summary = StatusPass, fmt.Sprintf("%d manager(s) bound to a specific address: %s", len(passed), strings.Join(passed, ", "))
+		c.Status, c.Summary = report.StatusPass, fmt.Sprintf("%d manager(s) bound to a specific address: %s", len(passed), strings.Join(passed, ", "))
 	}
 	return c
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/swarmguard/swarmguard/operator/report"
 	"github.com/swarmguard/swarmguard/secrets"
 	"github.com/swarmguard/swarmguard/swarm"
 )
@@ -19,19 +20,19 @@ const CheckSecretsSync = "secrets.sync"
 // the ledger (kind secret: the last sync and whether it failed). Values never appear: the pass carries
 // names, versions and HMAC-derived names only.
 func SecretsDomainFrom(results []secrets.Result, entries []swarm.Entry, ledgerErr error, now time.Time) DomainResult {
-	ch := Check{ID: CheckSecretsSync, Title: "Synced secrets are fresh and without failures",
+	ch := report.Check{ID: CheckSecretsSync, Title: "Synced secrets are fresh and without failures",
 		Remediation: "`swarmguard secrets plan` shows what a sync would do; `swarmguard rotate secret NAME` syncs now. " +
 			"A failed rollout keeps the services on the old version: fix the service (its logs, its update config) and sync again."}
 	if len(results) == 0 {
-		ch.Status, ch.Summary = StatusInfo, "no secret mappings are configured (secrets.mappings)"
-		ch.Evidence = []Evidence{{Subject: "secrets.mappings", Note: "none"}}
-		return DomainResult{Checks: []Check{ch}}
+		ch.Status, ch.Summary = report.StatusInfo, "no secret mappings are configured (secrets.mappings)"
+		ch.Evidence = []report.Evidence{{Subject: "secrets.mappings", Note: "none"}}
+		return DomainResult{Checks: []report.Check{ch}}
 	}
-	ch.Status = StatusPass
+	ch.Status = report.StatusPass
 	var stale, failed, errored []string
 	sort.SliceStable(results, func(i, j int) bool { return results[i].Mapping < results[j].Mapping })
 	for _, r := range results {
-		e := Evidence{Subject: "mapping " + r.Mapping, Status: StatusPass, Facts: map[string]string{}}
+		e := report.Evidence{Subject: "mapping " + r.Mapping, Status: report.StatusPass, Facts: map[string]string{}}
 		if r.VaultVersion > 0 {
 			e.Facts["vault_version"] = strconv.Itoa(r.VaultVersion)
 		}
@@ -50,14 +51,14 @@ func SecretsDomainFrom(results []secrets.Result, entries []swarm.Entry, ledgerEr
 		okEntry, hasOK := lastSecretEntry(entries, r.Mapping, swarm.ResultOK)
 		if hasOK {
 			e.Facts["last_sync"] = okEntry.At.UTC().Format(time.RFC3339)
-			e.Facts["last_sync_age"] = roundDur(now.Sub(okEntry.At))
+			e.Facts["last_sync_age"] = report.RoundAge(now.Sub(okEntry.At))
 		}
 		switch {
 		case r.Outcome == secrets.OutcomeError || r.Err != nil && r.Outcome != secrets.OutcomeFailed:
-			e.Status, e.Note = StatusError, "could not be read: "+firstNonEmpty(r.Error, errText(r.Err))
+			e.Status, e.Note = report.StatusError, "could not be read: "+firstNonEmpty(r.Error, errText(r.Err))
 			errored = append(errored, r.Mapping)
 		case lastOK && last.Result == swarm.ResultFailed:
-			e.Status = StatusFail
+			e.Status = report.StatusFail
 			e.Facts["failed_at"] = last.At.UTC().Format(time.RFC3339)
 			e.Note = "the last sync failed"
 			if msg := last.Details["error"]; msg != "" {
@@ -68,7 +69,7 @@ func SecretsDomainFrom(results []secrets.Result, entries []swarm.Entry, ledgerEr
 			}
 			failed = append(failed, r.Mapping)
 		case r.Plan != nil && (r.Plan.Create != nil || len(r.Plan.Updates) > 0):
-			e.Status = StatusWarn
+			e.Status = report.StatusWarn
 			e.Note = "the swarm lags Vault: a sync would "
 			if r.Plan.Create != nil {
 				e.Note += "create " + r.Plan.Create.Name
@@ -88,12 +89,12 @@ func SecretsDomainFrom(results []secrets.Result, entries []swarm.Entry, ledgerEr
 	var parts []string
 	switch {
 	case len(errored) > 0:
-		ch.Status = StatusError
+		ch.Status = report.StatusError
 		parts = append(parts, "could not be evaluated for "+strings.Join(errored, ", "))
 	case len(failed) > 0:
-		ch.Status = StatusFail
+		ch.Status = report.StatusFail
 	case len(stale) > 0:
-		ch.Status = StatusWarn
+		ch.Status = report.StatusWarn
 	}
 	if len(failed) > 0 {
 		parts = append(parts, "last sync failed: "+strings.Join(failed, ", "))
@@ -106,9 +107,9 @@ func SecretsDomainFrom(results []secrets.Result, entries []swarm.Entry, ledgerEr
 	}
 	ch.Summary = strings.Join(parts, "; ")
 	if ledgerErr != nil {
-		ch.Evidence = append(ch.Evidence, Evidence{Subject: "ledger", Status: StatusWarn, Note: "unreadable, last syncs unknown: " + ledgerErr.Error()})
+		ch.Evidence = append(ch.Evidence, report.Evidence{Subject: "ledger", Status: report.StatusWarn, Note: "unreadable, last syncs unknown: " + ledgerErr.Error()})
 	}
-	return DomainResult{Checks: []Check{ch}}
+	return DomainResult{Checks: []report.Check{ch}}
 }
 
 // lastSecretEntry is the newest ledger entry of a mapping (of a result, when given).

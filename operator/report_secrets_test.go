@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/swarmguard/swarmguard/operator/report"
 	"github.com/swarmguard/swarmguard/secrets"
 	"github.com/swarmguard/swarmguard/swarm"
 )
@@ -25,15 +26,15 @@ func TestSecretsDomainFrom(t *testing.T) {
 		name    string
 		results []secrets.Result
 		entries []swarm.Entry
-		want    CheckStatus
+		want    report.CheckStatus
 		text    string
 	}{
-		{"no mappings", nil, nil, StatusInfo, "no secret mappings"},
-		{"in sync", []secrets.Result{fresh}, []swarm.Entry{okEntry}, StatusPass, "each in sync"},
-		{"behind vault", []secrets.Result{stale}, []swarm.Entry{okEntry}, StatusWarn, "behind Vault: db"},
-		{"last sync failed", []secrets.Result{stale}, []swarm.Entry{okEntry, failEntry}, StatusFail, "last sync failed: db"},
-		{"failure then success", []secrets.Result{fresh}, []swarm.Entry{failEntry, okEntry}, StatusPass, "each in sync"},
-		{"vault unreadable", []secrets.Result{broken}, nil, StatusError, "could not be evaluated for db"},
+		{"no mappings", nil, nil, report.StatusInfo, "no secret mappings"},
+		{"in sync", []secrets.Result{fresh}, []swarm.Entry{okEntry}, report.StatusPass, "each in sync"},
+		{"behind vault", []secrets.Result{stale}, []swarm.Entry{okEntry}, report.StatusWarn, "behind Vault: db"},
+		{"last sync failed", []secrets.Result{stale}, []swarm.Entry{okEntry, failEntry}, report.StatusFail, "last sync failed: db"},
+		{"failure then success", []secrets.Result{fresh}, []swarm.Entry{failEntry, okEntry}, report.StatusPass, "each in sync"},
+		{"vault unreadable", []secrets.Result{broken}, nil, report.StatusError, "could not be evaluated for db"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := SecretsDomainFrom(tc.results, tc.entries, nil, fixedNow)

@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/swarmguard/swarmguard/operator/config"
+	"github.com/swarmguard/swarmguard/operator/report"
 	"github.com/swarmguard/swarmguard/swarm"
 )
 
@@ -102,13 +103,13 @@ func sampleInput(t testing.TB) (ReportInput, config.Config) {
 func TestReportGolden(t *testing.T) {
 	in, cfg := sampleInput(t)
 	r := BuildReport(in, cfg)
-	for _, f := range []string{ReportTable, ReportJSON, ReportMarkdown, ReportJUnit} {
+	for _, f := range []string{report.Table, report.JSON, report.Markdown, report.JUnit} {
 		t.Run(f, func(t *testing.T) {
 			var buf bytes.Buffer
 			if err := r.Render(&buf, f); err != nil {
 				t.Fatalf("Render(%s) = %v", f, err)
 			}
-			ext := map[string]string{ReportTable: "txt", ReportJSON: "json", ReportMarkdown: "md", ReportJUnit: "xml"}[f]
+			ext := map[string]string{report.Table: "txt", report.JSON: "json", report.Markdown: "md", report.JUnit: "xml"}[f]
 			golden(t, filepath.Join("testdata", "report", "report."+ext+".golden"), buf.Bytes())
 		})
 	}
@@ -157,7 +158,7 @@ func TestReportJSONShape(t *testing.T) {
 	in, cfg := sampleInput(t)
 	r := BuildReport(in, cfg)
 	var buf bytes.Buffer
-	if err := r.Render(&buf, ReportJSON); err != nil {
+	if err := r.Render(&buf, report.JSON); err != nil {
 		t.Fatal(err)
 	}
 	var doc struct {
@@ -202,7 +203,7 @@ func TestReportJSONShape(t *testing.T) {
 	}
 }
 
-func checkByID(t *testing.T, r Report, id string) Check {
+func checkByID(t *testing.T, r report.Report, id string) report.Check {
 	t.Helper()
 	for _, c := range r.Checks {
 		if c.ID == id {
@@ -210,22 +211,22 @@ func checkByID(t *testing.T, r Report, id string) Check {
 		}
 	}
 	t.Fatalf("no check %s", id)
-	return Check{}
+	return report.Check{}
 }
 
 func TestEvaluateNetworks(t *testing.T) {
 	in, cfg := sampleInput(t)
 	vs := EvaluateNetworks(in.Networks, in.Services, cfg.Networks)
 	want := map[string]struct {
-		status CheckStatus
+		status report.CheckStatus
 		exempt bool
 		svcs   string
 	}{
-		"backend": {StatusFail, false, "api, web"},
-		"secure":  {StatusPass, false, "web"},
-		"legacy":  {StatusInfo, true, "none"},
-		"lazy":    {StatusFail, false, "none"}, // exemption label without a reason does not exempt
-		"ingress": {StatusInfo, true, "web"},   // exempt by config; web has a VIP on it
+		"backend": {report.StatusFail, false, "api, web"},
+		"secure":  {report.StatusPass, false, "web"},
+		"legacy":  {report.StatusInfo, true, "none"},
+		"lazy":    {report.StatusFail, false, "none"}, // exemption label without a reason does not exempt
+		"ingress": {report.StatusInfo, true, "web"},   // exempt by config; web has a VIP on it
 	}
 	for _, v := range vs {
 		w := want[v.Network.Name]
@@ -235,7 +236,7 @@ func TestEvaluateNetworks(t *testing.T) {
 		}
 	}
 	r := BuildReport(in, cfg)
-	if c := checkByID(t, r, "networks.exemptions"); c.Status != StatusFail || !strings.Contains(evidenceText(c), "lazy") {
+	if c := checkByID(t, r, "networks.exemptions"); c.Status != report.StatusFail || !strings.Contains(evidenceText(c), "lazy") {
 		t.Errorf("networks.exemptions = %s %s; want fail naming lazy", c.Status, evidenceText(c))
 	}
 	c := checkByID(t, r, "networks.encrypted")
@@ -244,10 +245,10 @@ func TestEvaluateNetworks(t *testing.T) {
 	}
 }
 
-func evidenceText(c Check) string {
+func evidenceText(c report.Check) string {
 	var parts []string
 	for _, e := range c.Evidence {
-		parts = append(parts, evidenceLine(e))
+		parts = append(parts, report.EvidenceLine(e))
 	}
 	return strings.Join(parts, "; ")
 }
@@ -256,16 +257,16 @@ func TestManagerCount(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		managers int
-		want     CheckStatus
+		want     report.CheckStatus
 	}{
-		{"one manager", 1, StatusWarn},
-		{"two managers", 2, StatusWarn},
-		{"three managers", 3, StatusPass},
-		{"four managers", 4, StatusWarn},
-		{"five managers", 5, StatusPass},
-		{"seven managers", 7, StatusPass},
-		{"eight managers", 8, StatusFail},
-		{"nine managers", 9, StatusFail},
+		{"one manager", 1, report.StatusWarn},
+		{"two managers", 2, report.StatusWarn},
+		{"three managers", 3, report.StatusPass},
+		{"four managers", 4, report.StatusWarn},
+		{"five managers", 5, report.StatusPass},
+		{"seven managers", 7, report.StatusPass},
+		{"eight managers", 8, report.StatusFail},
+		{"nine managers", 9, report.StatusFail},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var nodes []swarm.Node
@@ -278,7 +279,7 @@ func TestManagerCount(t *testing.T) {
 			}
 		})
 	}
-	if got := checkManagerCount(nil, errors.New("boom")).Status; got != StatusError {
+	if got := checkManagerCount(nil, errors.New("boom")).Status; got != report.StatusError {
 		t.Errorf("checkManagerCount(read error) = %s; want error", got)
 	}
 }
@@ -294,15 +295,15 @@ func TestListenAndDataPath(t *testing.T) {
 		name         string
 		nodes        []swarm.Node
 		local        LocalSwarmState
-		listen, data CheckStatus
+		listen, data report.CheckStatus
 	}{
-		{"single node, wildcard, shared", one, st("0.0.0.0:2377", "10.0.0.11:2377", ""), StatusFail, StatusFail},
-		{"single node, specific, separated", one, st("10.0.0.11:2377", "10.0.0.11:2377", "192.168.5.11"), StatusPass, StatusPass},
-		{"single node, interface name", one, st("eth0:2377", "eth0:2377", "eth1"), StatusPass, StatusPass},
-		{"single node, ipv6 wildcard", one, st("[::]:2377", "10.0.0.11:2377", "10.0.0.11"), StatusFail, StatusFail},
-		{"several nodes, local good", three, st("10.0.0.11:2377", "10.0.0.11:2377", "192.168.5.11"), StatusInfo, StatusInfo},
-		{"several nodes, local bad", three, st("0.0.0.0:2377", "10.0.0.11:2377", ""), StatusFail, StatusFail},
-		{"state unreadable", one, unreadable, StatusInfo, StatusInfo},
+		{"single node, wildcard, shared", one, st("0.0.0.0:2377", "10.0.0.11:2377", ""), report.StatusFail, report.StatusFail},
+		{"single node, specific, separated", one, st("10.0.0.11:2377", "10.0.0.11:2377", "192.168.5.11"), report.StatusPass, report.StatusPass},
+		{"single node, interface name", one, st("eth0:2377", "eth0:2377", "eth1"), report.StatusPass, report.StatusPass},
+		{"single node, ipv6 wildcard", one, st("[::]:2377", "10.0.0.11:2377", "10.0.0.11"), report.StatusFail, report.StatusFail},
+		{"several nodes, local good", three, st("10.0.0.11:2377", "10.0.0.11:2377", "192.168.5.11"), report.StatusInfo, report.StatusInfo},
+		{"several nodes, local bad", three, st("0.0.0.0:2377", "10.0.0.11:2377", ""), report.StatusFail, report.StatusFail},
+		{"state unreadable", one, unreadable, report.StatusInfo, report.StatusInfo},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := checkListenAddr(ReportInput{Nodes: tc.nodes, Local: tc.local, TunnelsErr: errors.New("no ingress")}).Status; got != tc.listen {
@@ -383,16 +384,16 @@ func TestAgeChecks(t *testing.T) {
 		entries []swarm.Entry
 		err     error
 		max     time.Duration
-		want    CheckStatus
+		want    report.CheckStatus
 	}{
-		{"fresh key", cl, entry(swarm.KindUnlockKey, time.Hour, swarm.ResultOK), nil, 24 * time.Hour, StatusPass},
-		{"old key", cl, entry(swarm.KindUnlockKey, 48*time.Hour, swarm.ResultOK), nil, 24 * time.Hour, StatusFail},
-		{"adopted, young", cl, entry(swarm.KindUnlockKey, time.Hour, swarm.ResultAdopted), nil, 24 * time.Hour, StatusPass},
-		{"failed rotation does not count", cl, entry(swarm.KindUnlockKey, time.Hour, swarm.ResultFailed), nil, 24 * time.Hour, StatusWarn},
-		{"no entry", cl, nil, nil, 24 * time.Hour, StatusWarn},
-		{"no policy", cl, entry(swarm.KindUnlockKey, time.Hour, swarm.ResultOK), nil, 0, StatusWarn},
-		{"autolock off", swarm.Cluster{}, nil, nil, 24 * time.Hour, StatusFail},
-		{"ledger unreadable", cl, nil, errors.New("corrupt"), 24 * time.Hour, StatusError},
+		{"fresh key", cl, entry(swarm.KindUnlockKey, time.Hour, swarm.ResultOK), nil, 24 * time.Hour, report.StatusPass},
+		{"old key", cl, entry(swarm.KindUnlockKey, 48*time.Hour, swarm.ResultOK), nil, 24 * time.Hour, report.StatusFail},
+		{"adopted, young", cl, entry(swarm.KindUnlockKey, time.Hour, swarm.ResultAdopted), nil, 24 * time.Hour, report.StatusPass},
+		{"failed rotation does not count", cl, entry(swarm.KindUnlockKey, time.Hour, swarm.ResultFailed), nil, 24 * time.Hour, report.StatusWarn},
+		{"no entry", cl, nil, nil, 24 * time.Hour, report.StatusWarn},
+		{"no policy", cl, entry(swarm.KindUnlockKey, time.Hour, swarm.ResultOK), nil, 0, report.StatusWarn},
+		{"autolock off", swarm.Cluster{}, nil, nil, 24 * time.Hour, report.StatusFail},
+		{"ledger unreadable", cl, nil, errors.New("corrupt"), 24 * time.Hour, report.StatusError},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := checkUnlockKeyAge(tc.cl, tc.entries, tc.err, ac(tc.max), fixedNow).Status; got != tc.want {
@@ -406,53 +407,53 @@ func TestNodeCertExpiryAndCA(t *testing.T) {
 	p := config.PKIConfig{NodeCertExpiry: config.Duration(720 * time.Hour)}
 	for _, tc := range []struct {
 		got  time.Duration
-		want CheckStatus
-	}{{720 * time.Hour, StatusPass}, {24 * time.Hour, StatusPass}, {2160 * time.Hour, StatusFail}, {0, StatusWarn}} {
+		want report.CheckStatus
+	}{{720 * time.Hour, report.StatusPass}, {24 * time.Hour, report.StatusPass}, {2160 * time.Hour, report.StatusFail}, {0, report.StatusWarn}} {
 		if s := checkNodeCertExpiry(swarm.Cluster{NodeCertExpiry: tc.got}, p).Status; s != tc.want {
 			t.Errorf("checkNodeCertExpiry(%s) = %s; want %s", tc.got, s, tc.want)
 		}
 	}
 	old := swarm.Cluster{TrustRootPEM: testCAPEM(t, fixedNow.Add(-100*24*time.Hour))}
 	ca := config.CAConfig{MaxAge: config.Duration(30 * 24 * time.Hour)}
-	if s := checkCAAge(old, nil, nil, ca, fixedNow).Status; s != StatusFail {
+	if s := checkCAAge(old, nil, nil, ca, fixedNow).Status; s != report.StatusFail {
 		t.Errorf("checkCAAge(100 days, max 30) = %s; want fail", s)
 	}
 	rotated := []swarm.Entry{{Kind: swarm.KindCA, At: fixedNow.Add(-24 * time.Hour), Result: swarm.ResultOK}}
-	if s := checkCAAge(old, rotated, nil, ca, fixedNow).Status; s != StatusPass {
+	if s := checkCAAge(old, rotated, nil, ca, fixedNow).Status; s != report.StatusPass {
 		t.Errorf("checkCAAge(rotated a day ago per ledger) = %s; want pass", s)
 	}
-	if s := checkCAAge(old, nil, nil, config.CAConfig{}, fixedNow).Status; s != StatusWarn {
+	if s := checkCAAge(old, nil, nil, config.CAConfig{}, fixedNow).Status; s != report.StatusWarn {
 		t.Errorf("checkCAAge(no policy) = %s; want warn", s)
 	}
-	if s := checkCAKeyStrength(old).Status; s != StatusPass {
+	if s := checkCAKeyStrength(old).Status; s != report.StatusPass {
 		t.Errorf("checkCAKeyStrength(P-256) = %s; want pass", s)
 	}
 }
 
 func TestReportFails(t *testing.T) {
-	mk := func(ss ...CheckStatus) Report {
-		var r Report
+	mk := func(ss ...report.CheckStatus) report.Report {
+		var r report.Report
 		for _, s := range ss {
-			r.Checks = append(r.Checks, Check{Status: s})
+			r.Checks = append(r.Checks, report.Check{Status: s})
 		}
 		return r
 	}
 	for _, tc := range []struct {
 		name   string
-		r      Report
+		r      report.Report
 		failOn string
 		want   bool
 	}{
-		{"fail gate, a fail", mk(StatusPass, StatusFail), FailOnFail, true},
-		{"fail gate, a warn", mk(StatusPass, StatusWarn), FailOnFail, false},
-		{"warn gate, a warn", mk(StatusPass, StatusWarn), FailOnWarn, true},
-		{"warn gate, info only", mk(StatusPass, StatusInfo), FailOnWarn, false},
-		{"fail gate, an error", mk(StatusError), FailOnFail, true},
-		{"no gate, a fail", mk(StatusFail), "", false},
-		{"no gate, an error", mk(StatusError), "", true},
-		{"none gate, an error", mk(StatusError), FailOnNone, false},
+		{"fail gate, a fail", mk(report.StatusPass, report.StatusFail), report.FailOnFail, true},
+		{"fail gate, a warn", mk(report.StatusPass, report.StatusWarn), report.FailOnFail, false},
+		{"warn gate, a warn", mk(report.StatusPass, report.StatusWarn), report.FailOnWarn, true},
+		{"warn gate, info only", mk(report.StatusPass, report.StatusInfo), report.FailOnWarn, false},
+		{"fail gate, an error", mk(report.StatusError), report.FailOnFail, true},
+		{"no gate, a fail", mk(report.StatusFail), "", false},
+		{"no gate, an error", mk(report.StatusError), "", true},
+		{"none gate, an error", mk(report.StatusError), report.FailOnNone, false},
 	} {
-		if got := ReportFails(tc.r, tc.failOn); got != tc.want {
+		if got := tc.r.Fails(tc.failOn); got != tc.want {
 			t.Errorf("%s: ReportFails(%q) = %v; want %v", tc.name, tc.failOn, got, tc.want)
 		}
 	}
@@ -462,13 +463,13 @@ func TestDomainsNotAvailableAreInfo(t *testing.T) {
 	in, cfg := sampleInput(t)
 	r := BuildReport(in, cfg)
 	for _, id := range []string{"tokens.age", "pki.node-certs", "pki.down-nodes", "secrets.sync"} {
-		if c := checkByID(t, r, id); c.Status != StatusInfo || !strings.Contains(c.Summary, "not available") {
+		if c := checkByID(t, r, id); c.Status != report.StatusInfo || !strings.Contains(c.Summary, "not available") {
 			t.Errorf("%s = %s %q; want info, not available", id, c.Status, c.Summary)
 		}
 	}
 	in.Domains[DomainSecrets] = DomainResult{Err: errors.New("vault down")}
 	r = BuildReport(in, cfg)
-	if c := checkByID(t, r, "secrets.sync"); c.Status != StatusError {
+	if c := checkByID(t, r, "secrets.sync"); c.Status != report.StatusError {
 		t.Errorf("secrets.sync with a domain error = %s; want error", c.Status)
 	}
 }
@@ -479,7 +480,7 @@ func TestGauges(t *testing.T) {
 	g := ReportGauges(r, in, cfg)
 	var b bytes.Buffer
 	for _, x := range g {
-		b.WriteString(x.Name + "{" + factsText(x.Labels) + "} " + big.NewFloat(x.Value).String() + "\n")
+		b.WriteString(x.Name + "{" + report.FactsText(x.Labels) + "} " + big.NewFloat(x.Value).String() + "\n")
 	}
 	for _, want := range []string{
 		"swarmguard_check_status{check=networks.encrypted} 2",
@@ -495,10 +496,10 @@ func TestGauges(t *testing.T) {
 
 func TestHTMLSelfContained(t *testing.T) {
 	in, cfg := sampleInput(t)
-	in.Domains[DomainCerts] = DomainResult{CertDays: []CertDaysBar{{Node: "m1", DaysLeft: 60, Total: 90, Status: StatusPass}, {Node: "w1", DaysLeft: 3, Total: 90, Status: StatusFail}}}
+	in.Domains[DomainCerts] = DomainResult{CertDays: []report.CertDaysBar{{Node: "m1", DaysLeft: 60, Total: 90, Status: report.StatusPass}, {Node: "w1", DaysLeft: 3, Total: 90, Status: report.StatusFail}}}
 	r := BuildReport(in, cfg)
 	var buf bytes.Buffer
-	if err := r.Render(&buf, ReportHTML); err != nil {
+	if err := r.Render(&buf, report.HTML); err != nil {
 		t.Fatal(err)
 	}
 	h := buf.String()
@@ -521,16 +522,16 @@ func BenchmarkReportRender(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		r := BuildReport(in, cfg)
 		var buf bytes.Buffer
-		_ = r.Render(&buf, ReportHTML)
+		_ = r.Render(&buf, report.HTML)
 	}
 }
 
 func TestGaugeCollector(t *testing.T) {
-	c := NewGaugeCollector()
-	c.Set([]Gauge{
-		{Name: MetricNetworkEncrypted, Help: "h", Labels: map[string]string{"network": "a"}, Value: 1},
-		{Name: MetricNetworkEncrypted, Help: "h", Labels: map[string]string{"network": "a"}, Value: 0},
-		{Name: MetricCheckStatus, Help: "h", Labels: map[string]string{"check": "networks.encrypted"}, Value: 2},
+	c := report.NewGaugeCollector()
+	c.Set([]report.Gauge{
+		{Name: report.MetricNetworkEncrypted, Help: "h", Labels: map[string]string{"network": "a"}, Value: 1},
+		{Name: report.MetricNetworkEncrypted, Help: "h", Labels: map[string]string{"network": "a"}, Value: 0},
+		{Name: report.MetricCheckStatus, Help: "h", Labels: map[string]string{"check": "networks.encrypted"}, Value: 2},
 	})
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(c)
@@ -567,16 +568,16 @@ func TestDataPathFromTunnels(t *testing.T) {
 		local   LocalSwarmState
 		tunnels []swarm.TunnelEndpoint
 		err     error
-		want    CheckStatus
+		want    report.CheckStatus
 		text    string
 	}{
-		{"all separated", noLocal, tun("10.1.0.11", "10.1.0.12", "10.1.0.21"), nil, StatusPass, "all 3 node(s)"},
-		{"all separated, local from its state file", sepLocal, tun("10.1.0.11", "10.1.0.12", "10.1.0.21"), nil, StatusPass, "all 3"},
-		{"one shares", noLocal, tun("10.1.0.11", "10.0.0.12", "10.1.0.21"), nil, StatusFail, "on m2"},
-		{"none separated", noLocal, tun("10.0.0.11", "10.0.0.12", "10.0.0.21"), nil, StatusFail, "m1, m2, w1"},
-		{"a node without endpoint (down)", noLocal, tun("10.1.0.11", "10.1.0.12"), nil, StatusInfo, "not determinable"},
-		{"no ingress, no state file", noLocal, nil, errors.New("no ingress network"), StatusInfo, "not determinable for m1, m2, w1"},
-		{"state file says shared", LocalSwarmState{NodeID: "n1", Hostname: "m1", AdvertiseAddr: "10.0.0.11:2377"}, tun("10.1.0.12", "10.1.0.21"), nil, StatusFail, "on m1"},
+		{"all separated", noLocal, tun("10.1.0.11", "10.1.0.12", "10.1.0.21"), nil, report.StatusPass, "all 3 node(s)"},
+		{"all separated, local from its state file", sepLocal, tun("10.1.0.11", "10.1.0.12", "10.1.0.21"), nil, report.StatusPass, "all 3"},
+		{"one shares", noLocal, tun("10.1.0.11", "10.0.0.12", "10.1.0.21"), nil, report.StatusFail, "on m2"},
+		{"none separated", noLocal, tun("10.0.0.11", "10.0.0.12", "10.0.0.21"), nil, report.StatusFail, "m1, m2, w1"},
+		{"a node without endpoint (down)", noLocal, tun("10.1.0.11", "10.1.0.12"), nil, report.StatusInfo, "not determinable"},
+		{"no ingress, no state file", noLocal, nil, errors.New("no ingress network"), report.StatusInfo, "not determinable for m1, m2, w1"},
+		{"state file says shared", LocalSwarmState{NodeID: "n1", Hostname: "m1", AdvertiseAddr: "10.0.0.11:2377"}, tun("10.1.0.12", "10.1.0.21"), nil, report.StatusFail, "on m1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := checkDataPathSeparated(nodes, nil, tc.local, tc.tunnels, tc.err)
@@ -605,21 +606,21 @@ func TestListenAddrFromProbes(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		in   ReportInput
-		want CheckStatus
+		want report.CheckStatus
 		text string
 	}{
 		{"all bound", ReportInput{Nodes: nodes, Local: local, Tunnels: tun("10.1.0.11", "10.1.0.12", "10.1.0.13"), ListenProbed: true,
-			ListenProbes: []ListenProbe{refused("10.1.0.12"), refused("10.1.0.13")}}, StatusPass, "3 manager(s) bound"},
+			ListenProbes: []ListenProbe{refused("10.1.0.12"), refused("10.1.0.13")}}, report.StatusPass, "3 manager(s) bound"},
 		{"one answers on its data path", ReportInput{Nodes: nodes, Local: local, Tunnels: tun("10.1.0.11", "10.1.0.12", "10.1.0.13"), ListenProbed: true,
-			ListenProbes: []ListenProbe{{Addr: "10.1.0.12:2377", NodeID: "n2"}, refused("10.1.0.13")}}, StatusFail, "m2"},
+			ListenProbes: []ListenProbe{{Addr: "10.1.0.12:2377", NodeID: "n2"}, refused("10.1.0.13")}}, report.StatusFail, "m2"},
 		{"a probe timed out", ReportInput{Nodes: nodes, Local: local, Tunnels: tun("10.1.0.11", "10.1.0.12", "10.1.0.13"), ListenProbed: true,
-			ListenProbes: []ListenProbe{refused("10.1.0.12"), {Addr: "10.1.0.13:2377", Err: "i/o timeout"}}}, StatusInfo, "not determinable for m2, m3"},
+			ListenProbes: []ListenProbe{refused("10.1.0.12"), {Addr: "10.1.0.13:2377", Err: "i/o timeout"}}}, report.StatusInfo, "not determinable for m2, m3"},
 		{"data path shared: nothing to probe", ReportInput{Nodes: nodes, Local: local, Tunnels: tun("10.1.0.11", "10.0.0.12", "10.0.0.13"), ListenProbed: true},
-			StatusInfo, "not determinable for m2, m3; bound: m1"},
+			report.StatusInfo, "not determinable for m2, m3; bound: m1"},
 		{"a node without endpoint", ReportInput{Nodes: nodes, Local: local, Tunnels: tun("10.1.0.11", "10.1.0.12"), ListenProbed: true,
-			ListenProbes: []ListenProbe{refused("10.1.0.12")}}, StatusInfo, "not determinable"},
+			ListenProbes: []ListenProbe{refused("10.1.0.12")}}, report.StatusInfo, "not determinable"},
 		{"local wildcard", ReportInput{Nodes: nodes, Local: LocalSwarmState{NodeID: "n1", Hostname: "m1", ListenAddr: "0.0.0.0:2377", AdvertiseAddr: "10.0.0.11:2377"},
-			Tunnels: tun("10.0.0.11", "10.1.0.12", "10.1.0.13"), ListenProbed: true, ListenProbes: []ListenProbe{refused("10.1.0.12"), refused("10.1.0.13")}}, StatusFail, "m1"},
+			Tunnels: tun("10.0.0.11", "10.1.0.12", "10.1.0.13"), ListenProbed: true, ListenProbes: []ListenProbe{refused("10.1.0.12"), refused("10.1.0.13")}}, report.StatusFail, "m1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := checkListenAddr(tc.in)
@@ -637,20 +638,20 @@ func TestListenAddrFromProbes(t *testing.T) {
 // Worse orders pass < info < warn < fail < error, whichever side each is on; an unknown status counts as
 // error, so it is never hidden.
 func TestWorse(t *testing.T) {
-	order := []CheckStatus{StatusPass, StatusInfo, StatusWarn, StatusFail, StatusError}
+	order := []report.CheckStatus{report.StatusPass, report.StatusInfo, report.StatusWarn, report.StatusFail, report.StatusError}
 	for i, a := range order {
 		for j, b := range order {
 			want := order[max(i, j)]
-			if got := Worse(a, b); got != want {
+			if got := report.Worse(a, b); got != want {
 				t.Errorf("Worse(%s, %s) = %s; want %s", a, b, got, want)
 			}
 		}
 	}
-	if got := Worse(StatusFail, CheckStatus("bogus")); got != "bogus" {
+	if got := report.Worse(report.StatusFail, report.CheckStatus("bogus")); got != "bogus" {
 		t.Errorf("Worse(fail, bogus) = %s; want the unknown status", got)
 	}
-	r := Report{Checks: []Check{{Status: StatusError}, {Status: StatusFail}}}
-	if got := r.Worst(); got != StatusError {
+	r := report.Report{Checks: []report.Check{{Status: report.StatusError}, {Status: report.StatusFail}}}
+	if got := r.Worst(); got != report.StatusError {
 		t.Errorf("Worst() of error then fail = %s; want error", got)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/swarmguard/swarmguard/operator/config"
+	"github.com/swarmguard/swarmguard/operator/report"
 	"github.com/swarmguard/swarmguard/swarm"
 )
 
@@ -27,27 +28,27 @@ func tokAge(d time.Duration) string {
 // TokensDomain is the join tokens' contribution to the compliance report (check tokens.age), from the
 // swarm, the ledger and now. ledgerErr is the error reading the ledger, if any.
 func TokensDomain(cfg config.TokensConfig, cl swarm.Cluster, entries []swarm.Entry, ledgerErr error, now time.Time) DomainResult {
-	ch := Check{ID: CheckTokensAge, Title: "Join tokens rotated within their max ages",
+	ch := report.Check{ID: CheckTokensAge, Title: "Join tokens rotated within their max ages",
 		Remediation: "`swarmguard rotate join-token worker|manager|all --reason ...`; the controller rotates each token when " +
 			"it is older than tokens.worker.max_age / tokens.manager.max_age."}
 	if ledgerErr != nil {
-		ch.Status, ch.Summary = StatusError, "could not be evaluated: reading the ledger: "+ledgerErr.Error()
-		ch.Evidence = []Evidence{{Subject: "read error", Status: StatusError, Note: ledgerErr.Error()}}
-		return DomainResult{Checks: []Check{ch}, Err: ledgerErr}
+		ch.Status, ch.Summary = report.StatusError, "could not be evaluated: reading the ledger: "+ledgerErr.Error()
+		ch.Evidence = []report.Evidence{{Subject: "read error", Status: report.StatusError, Note: ledgerErr.Error()}}
+		return DomainResult{Checks: []report.Check{ch}, Err: ledgerErr}
 	}
-	ch.Status = StatusPass
+	ch.Status = report.StatusPass
 	var parts []string
 	for _, f := range TokenFindings(cfg, cl, entries, now) {
-		ev := Evidence{Subject: f.Kind + " join token", Status: StatusPass, Facts: map[string]string{
+		ev := report.Evidence{Subject: f.Kind + " join token", Status: report.StatusPass, Facts: map[string]string{
 			"fingerprint": f.Fingerprint, "max_age": f.MaxAge.String(),
 		}}
 		switch {
 		case f.Due && !f.Tracked:
-			ev.Status, ev.Note = StatusFail, "never rotated by swarmguard and tokens.adopt is false: due now"
+			ev.Status, ev.Note = report.StatusFail, "never rotated by swarmguard and tokens.adopt is false: due now"
 		case f.Due:
-			ev.Status = StatusFail
+			ev.Status = report.StatusFail
 		case !f.Tracked:
-			ev.Status, ev.Note = StatusWarn, "not seen by the controller yet: its age is unknown"
+			ev.Status, ev.Note = report.StatusWarn, "not seen by the controller yet: its age is unknown"
 		}
 		if f.Tracked {
 			ev.Facts["age"], ev.Facts["since"] = tokAge(f.Age.D()), f.Since.UTC().Format(time.RFC3339)
@@ -61,28 +62,28 @@ func TokensDomain(cfg config.TokensConfig, cl swarm.Cluster, entries []swarm.Ent
 		}
 		ev.Facts["status"] = string(ev.Status)
 		ch.Evidence = append(ch.Evidence, ev)
-		ch.Status = Worse(ch.Status, ev.Status)
+		ch.Status = report.Worse(ch.Status, ev.Status)
 		switch ev.Status {
-		case StatusFail:
+		case report.StatusFail:
 			if f.Tracked {
 				parts = append(parts, fmt.Sprintf("the %s token is %s old, over its max age %s", f.Kind, tokAge(f.Age.D()), f.MaxAge))
 			} else {
 				parts = append(parts, fmt.Sprintf("the %s token was never rotated by swarmguard", f.Kind))
 			}
-		case StatusWarn:
+		case report.StatusWarn:
 			parts = append(parts, fmt.Sprintf("the %s token's age is unknown", f.Kind))
 		default:
 			parts = append(parts, fmt.Sprintf("%s %s of %s", f.Kind, tokAge(f.Age.D()), f.MaxAge))
 		}
 	}
 	ch.Summary = strings.Join(parts, "; ")
-	return DomainResult{Checks: []Check{ch}}
+	return DomainResult{Checks: []report.Check{ch}}
 }
 
 // AutolockEscrowCheck is the escrow check of the compliance report (autolock.escrow): Vault holds the
 // swarm's current unlock key, intact, under this swarm's ID.
-func AutolockEscrowCheck(f AutolockFinding) Check {
-	ch := Check{ID: CheckAutolockEscrow, Title: "The unlock key is escrowed to Vault and is the swarm's current key",
+func AutolockEscrowCheck(f AutolockFinding) report.Check {
+	ch := report.Check{ID: CheckAutolockEscrow, Title: "The unlock key is escrowed to Vault and is the swarm's current key",
 		Remediation: "`swarmguard escrow unlock-key` writes the current key to " + f.EscrowPath + " (check-and-set, read back); " +
 			"under autolock.mode: enforce the controller does it on its own."}
 	facts := map[string]string{"escrow_path": f.EscrowPath, "autolock": strconv.FormatBool(f.Enabled)}
@@ -92,20 +93,20 @@ func AutolockEscrowCheck(f AutolockFinding) Check {
 	if f.KeyFingerprint != "" {
 		facts["key_fingerprint"] = f.KeyFingerprint
 	}
-	ch.Evidence = []Evidence{{Subject: "unlock key escrow", Facts: facts}}
+	ch.Evidence = []report.Evidence{{Subject: "unlock key escrow", Facts: facts}}
 	switch {
 	case !f.Enabled:
-		ch.Status, ch.Summary = StatusInfo, "autolock is off: there is no unlock key to escrow"
+		ch.Status, ch.Summary = report.StatusInfo, "autolock is off: there is no unlock key to escrow"
 	case f.EscrowError != "":
-		ch.Status, ch.Summary = StatusError, "could not be evaluated: reading the escrow: "+f.EscrowError
+		ch.Status, ch.Summary = report.StatusError, "could not be evaluated: reading the escrow: "+f.EscrowError
 	case !f.EscrowChecked:
-		ch.Status, ch.Summary = StatusWarn, "no vault is configured: the unlock key is not escrowed"
+		ch.Status, ch.Summary = report.StatusWarn, "no vault is configured: the unlock key is not escrowed"
 	case !f.EscrowFound:
-		ch.Status, ch.Summary = StatusFail, "vault holds no unlock key at "+f.EscrowPath
+		ch.Status, ch.Summary = report.StatusFail, "vault holds no unlock key at "+f.EscrowPath
 	case !f.EscrowMatches:
-		ch.Status, ch.Summary = StatusFail, "vault holds a key at "+f.EscrowPath+" that is not the swarm's current one (or of another swarm): after a full restart it would not unlock the managers"
+		ch.Status, ch.Summary = report.StatusFail, "vault holds a key at "+f.EscrowPath+" that is not the swarm's current one (or of another swarm): after a full restart it would not unlock the managers"
 	default:
-		ch.Status, ch.Summary = StatusPass, "vault holds the current unlock key at "+f.EscrowPath
+		ch.Status, ch.Summary = report.StatusPass, "vault holds the current unlock key at "+f.EscrowPath
 	}
 	ch.Evidence[0].Status = ch.Status
 	return ch
@@ -116,10 +117,10 @@ func AutolockEscrowCheck(f AutolockFinding) Check {
 func (a *Autolock) Domain(ctx context.Context, now time.Time) DomainResult {
 	f, err := a.Findings(ctx, now)
 	if err != nil {
-		ch := Check{ID: CheckAutolockEscrow, Title: "The unlock key is escrowed to Vault and is the swarm's current key",
-			Status: StatusError, Summary: "could not be evaluated: " + err.Error(),
-			Evidence: []Evidence{{Subject: "read error", Status: StatusError, Note: err.Error()}}}
-		return DomainResult{Checks: []Check{ch}, Err: err}
+		ch := report.Check{ID: CheckAutolockEscrow, Title: "The unlock key is escrowed to Vault and is the swarm's current key",
+			Status: report.StatusError, Summary: "could not be evaluated: " + err.Error(),
+			Evidence: []report.Evidence{{Subject: "read error", Status: report.StatusError, Note: err.Error()}}}
+		return DomainResult{Checks: []report.Check{ch}, Err: err}
 	}
-	return DomainResult{Checks: []Check{AutolockEscrowCheck(f)}}
+	return DomainResult{Checks: []report.Check{AutolockEscrowCheck(f)}}
 }

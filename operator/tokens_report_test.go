@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/swarmguard/swarmguard/operator/config"
+	"github.com/swarmguard/swarmguard/operator/report"
 	"github.com/swarmguard/swarmguard/swarm"
 )
 
@@ -19,18 +20,18 @@ func TestTokensDomain(t *testing.T) {
 		entries    []swarm.Entry
 		adopt      bool
 		ledgerErr  error
-		want       CheckStatus
+		want       report.CheckStatus
 		wantInText string
 	}{
 		{name: "both fresh", adopt: true, entries: []swarm.Entry{
 			tokEntry(swarm.KindJoinTokenWorker, swarm.ResultOK, tokT0.Add(-time.Hour), wfp),
-			tokEntry(swarm.KindJoinTokenManager, swarm.ResultAdopted, tokT0.Add(-time.Hour), mfp)}, want: StatusPass, wantInText: "worker 1h of 720h"},
+			tokEntry(swarm.KindJoinTokenManager, swarm.ResultAdopted, tokT0.Add(-time.Hour), mfp)}, want: report.StatusPass, wantInText: "worker 1h of 720h"},
 		{name: "worker too old", adopt: true, entries: []swarm.Entry{
 			tokEntry(swarm.KindJoinTokenWorker, swarm.ResultOK, tokT0.Add(-800*time.Hour), wfp),
-			tokEntry(swarm.KindJoinTokenManager, swarm.ResultOK, tokT0.Add(-time.Hour), mfp)}, want: StatusFail, wantInText: "over its max age 720h"},
-		{name: "never seen, adopt", adopt: true, want: StatusWarn, wantInText: "age is unknown"},
-		{name: "never seen, no adopt", adopt: false, want: StatusFail, wantInText: "never rotated by swarmguard"},
-		{name: "ledger unreadable", ledgerErr: errors.New("boom"), want: StatusError, wantInText: "reading the ledger"},
+			tokEntry(swarm.KindJoinTokenManager, swarm.ResultOK, tokT0.Add(-time.Hour), mfp)}, want: report.StatusFail, wantInText: "over its max age 720h"},
+		{name: "never seen, adopt", adopt: true, want: report.StatusWarn, wantInText: "age is unknown"},
+		{name: "never seen, no adopt", adopt: false, want: report.StatusFail, wantInText: "never rotated by swarmguard"},
+		{name: "ledger unreadable", ledgerErr: errors.New("boom"), want: report.StatusError, wantInText: "reading the ledger"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -54,14 +55,14 @@ func TestAutolockEscrowCheck(t *testing.T) {
 	cases := []struct {
 		name string
 		mod  func(*AutolockFinding)
-		want CheckStatus
+		want report.CheckStatus
 	}{
-		{name: "matches", want: StatusPass},
-		{name: "autolock off", mod: func(f *AutolockFinding) { f.Enabled = false }, want: StatusInfo},
-		{name: "vault error", mod: func(f *AutolockFinding) { f.EscrowError = "vault unreachable" }, want: StatusError},
-		{name: "no vault", mod: func(f *AutolockFinding) { f.EscrowChecked, f.EscrowFound, f.EscrowMatches = false, false, false }, want: StatusWarn},
-		{name: "empty", mod: func(f *AutolockFinding) { f.EscrowFound, f.EscrowMatches = false, false }, want: StatusFail},
-		{name: "another key", mod: func(f *AutolockFinding) { f.EscrowMatches = false }, want: StatusFail},
+		{name: "matches", want: report.StatusPass},
+		{name: "autolock off", mod: func(f *AutolockFinding) { f.Enabled = false }, want: report.StatusInfo},
+		{name: "vault error", mod: func(f *AutolockFinding) { f.EscrowError = "vault unreachable" }, want: report.StatusError},
+		{name: "no vault", mod: func(f *AutolockFinding) { f.EscrowChecked, f.EscrowFound, f.EscrowMatches = false, false, false }, want: report.StatusWarn},
+		{name: "empty", mod: func(f *AutolockFinding) { f.EscrowFound, f.EscrowMatches = false, false }, want: report.StatusFail},
+		{name: "another key", mod: func(f *AutolockFinding) { f.EscrowMatches = false }, want: report.StatusFail},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -79,14 +80,14 @@ func TestAutolockEscrowCheck(t *testing.T) {
 func TestAutolockDomain(t *testing.T) {
 	eng, led, esc := newALEngine(true), &tokLedger{}, newALEscrow()
 	a := newAutolock(eng, led, esc, config.ModeEnforce)
-	if d := a.Domain(t.Context(), tokT0); d.Checks[0].Status != StatusFail {
+	if d := a.Domain(t.Context(), tokT0); d.Checks[0].Status != report.StatusFail {
 		t.Errorf("Domain() with an empty escrow = %s; want fail", d.Checks[0].Status)
 	}
 	if _, err := a.EscrowCurrent(t.Context(), TaskEnv{Now: func() time.Time { return tokT0 }}); err != nil {
 		t.Fatal(err)
 	}
 	d := a.Domain(t.Context(), tokT0)
-	if d.Checks[0].Status != StatusPass || d.Checks[0].Evidence[0].Facts["last_escrow"] == "" {
+	if d.Checks[0].Status != report.StatusPass || d.Checks[0].Evidence[0].Facts["last_escrow"] == "" {
 		t.Errorf("Domain() after escrow = %s %v; want pass with the last escrow time", d.Checks[0].Status, d.Checks[0].Evidence)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/swarmguard/swarmguard/operator"
+	"github.com/swarmguard/swarmguard/operator/report"
 	"github.com/swarmguard/swarmguard/pki"
 	"github.com/swarmguard/swarmguard/sensitive"
 	"github.com/swarmguard/swarmguard/swarm"
@@ -88,7 +89,7 @@ a finding reaches it.`,
 			if err := a.writeOutput(func(w io.Writer) error { return r.Render(w, f) }); err != nil {
 				return err
 			}
-			if worst := r.Worst(); operator.FailsOn(a.cfg.Report.FailOn, worst) {
+			if worst := r.Worst(); report.Fails(operator.SeverityStatus(worst), a.cfg.Report.FailOn) {
 				return failed(fmt.Errorf("certificate findings reach report.fail_on %s (worst: %s)", a.cfg.Report.FailOn, worst))
 			}
 			return nil

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/swarmguard/swarmguard/operator"
+	"github.com/swarmguard/swarmguard/operator/report"
 	"github.com/swarmguard/swarmguard/swarm"
 )
 
@@ -22,7 +23,7 @@ func init() {
 	// (swarmguard_check_status{check} for every report check, swarmguard_network_encrypted{network}) on
 	// networks.schedule. It changes nothing: remediation is a person's `swarmguard remediate network`.
 	registerTask(func(a *app, d taskDeps) (operator.Task, error) {
-		col := operator.NewGaugeCollector()
+		col := report.NewGaugeCollector()
 		if err := a.metrics().Registerer().Register(col); err != nil {
 			return operator.Task{}, fmt.Errorf("registering the compliance metrics: %w", err)
 		}
@@ -68,7 +69,7 @@ info with the reason otherwise.`,
   swarmguard report --format junit --output compliance.xml --fail-on warn`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			format, err := a.outputFormat(operator.ReportFormats...)
+			format, err := a.outputFormat(report.Formats...)
 			if err != nil {
 				return err
 			}
@@ -77,7 +78,7 @@ info with the reason otherwise.`,
 				gate = a.cfg.Report.FailOn
 			}
 			switch gate {
-			case "", operator.FailOnNone, operator.FailOnWarn, operator.FailOnFail:
+			case "", report.FailOnNone, report.FailOnWarn, report.FailOnFail:
 			default:
 				return usageErr("--fail-on %q is not one of warn, fail, none", gate)
 			}
@@ -93,7 +94,7 @@ info with the reason otherwise.`,
 			if err := a.writeOutput(func(w io.Writer) error { return r.Render(w, format) }); err != nil {
 				return err
 			}
-			if operator.ReportFails(r, gate) {
+			if r.Fails(gate) {
 				fmt.Fprintf(a.stderr, "swarmguard: report: %s (gate --fail-on %s)\n", strings.TrimSpace(reportSummary(r)), gateName(gate))
 				return silentExit(ExitFailed)
 			}
@@ -111,17 +112,17 @@ func gateName(g string) string {
 	return g
 }
 
-func reportSummary(r operator.Report) string {
+func reportSummary(r report.Report) string {
 	s := r.Summary
 	return fmt.Sprintf("%d pass, %d warn, %d fail, %d info, %d error", s.Pass, s.Warn, s.Fail, s.Info, s.Error)
 }
 
 // buildReport reads everything the report needs and evaluates it.
-func buildReport(ctx context.Context, a *app, c *swarm.Client, now time.Time) (operator.Report, operator.ReportInput, error) {
+func buildReport(ctx context.Context, a *app, c *swarm.Client, now time.Time) (report.Report, operator.ReportInput, error) {
 	local := readLocalSwarmState(ctx, c)
 	in, err := operator.GatherReport(ctx, c, a.ledger(c), operator.GatherOptions{Local: local, Prober: a.pkiSources().Prober}, now)
 	if err != nil {
-		return operator.Report{}, in, err
+		return report.Report{}, in, err
 	}
 	gatherReportDomains(ctx, a, c, &in)
 	return operator.BuildReport(in, a.cfg), in, nil

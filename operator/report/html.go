@@ -1,4 +1,4 @@
-package operator
+package report
 
 import (
 	"fmt"
@@ -120,11 +120,11 @@ func agesChart(r Report) htmlChart {
 		case b.MaxAge <= 0:
 			// no policy: draw the age against a 1-year scale so the bar still means something
 			frac := math.Min(b.Age.Hours()/(365*24), agesScale) / agesScale
-			bar.Width, bar.Value = frac*ch.PlotW, roundDur(b.Age)+" (no max age)"
+			bar.Width, bar.Value = frac*ch.PlotW, RoundAge(b.Age)+" (no max age)"
 		default:
 			frac := math.Min(b.Age.Hours()/b.MaxAge.Hours(), agesScale) / agesScale
 			bar.Width = frac * ch.PlotW
-			bar.Value = fmt.Sprintf("%s / %s", roundDur(b.Age), durOrNone(b.MaxAge))
+			bar.Value = fmt.Sprintf("%s / %s", RoundAge(b.Age), DurationOrNone(b.MaxAge))
 			bar.HasMarker, bar.Marker, bar.MarkerY1, bar.MarkerY2 = true, marker, y-3, y+barHeight+3
 		}
 		bar.TextX = ch.PlotX + bar.Width + 6
@@ -155,7 +155,7 @@ func (r Report) renderHTML(w io.Writer) error {
 var reportTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 	"upper": func(s CheckStatus) string { return strings.ToUpper(string(s)) },
 	"color": func(s CheckStatus) string { return statusColors[s] },
-	"facts": factsText,
+	"facts": FactsText,
 	"f":     func(x float64) string { return fmt.Sprintf("%.1f", x) },
 	"add":   func(a, b float64) float64 { return a + b },
 	"sub":   func(a, b float64) float64 { return a - b },

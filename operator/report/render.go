@@ -1,4 +1,4 @@
-package operator
+package report
 
 import (
 	"encoding/json"
@@ -13,37 +13,37 @@ import (
 
 // Report formats.
 const (
-	ReportTable    = "table"
-	ReportJSON     = "json"
-	ReportMarkdown = "markdown"
-	ReportHTML     = "html"
-	ReportJUnit    = "junit"
+	Table    = "table"
+	JSON     = "json"
+	Markdown = "markdown"
+	HTML     = "html"
+	JUnit    = "junit"
 )
 
-// ReportFormats lists what Render accepts; the first is the default.
-var ReportFormats = []string{ReportTable, ReportJSON, ReportMarkdown, ReportHTML, ReportJUnit}
+// Formats lists what Render accepts; the first is the default.
+var Formats = []string{Table, JSON, Markdown, HTML, JUnit}
 
 // Render writes the report in a format.
 func (r Report) Render(w io.Writer, format string) error {
 	switch format {
-	case ReportTable, "":
+	case Table, "":
 		return r.renderTable(w)
-	case ReportJSON:
+	case JSON:
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		return enc.Encode(r)
-	case ReportMarkdown:
+	case Markdown:
 		return r.renderMarkdown(w)
-	case ReportHTML:
+	case HTML:
 		return r.renderHTML(w)
-	case ReportJUnit:
+	case JUnit:
 		return r.renderJUnit(w)
 	}
-	return fmt.Errorf("report format %q is not one of %s", format, strings.Join(ReportFormats, ", "))
+	return fmt.Errorf("report format %q is not one of %s", format, strings.Join(Formats, ", "))
 }
 
-// factsText prints facts as k=v in key order.
-func factsText(f map[string]string) string {
+// FactsText prints facts as k=v in key order.
+func FactsText(f map[string]string) string {
 	keys := make([]string, 0, len(f))
 	for k := range f {
 		keys = append(keys, k)
@@ -56,14 +56,14 @@ func factsText(f map[string]string) string {
 	return strings.Join(parts, " ")
 }
 
-func evidenceLine(e Evidence) string {
+func EvidenceLine(e Evidence) string {
 	var b strings.Builder
 	b.WriteString(e.Subject)
 	if e.Status != "" {
 		b.WriteString(" [" + string(e.Status) + "]")
 	}
 	if len(e.Facts) > 0 {
-		b.WriteString(": " + factsText(e.Facts))
+		b.WriteString(": " + FactsText(e.Facts))
 	}
 	if e.Note != "" {
 		b.WriteString(" (" + e.Note + ")")
@@ -97,7 +97,7 @@ func (r Report) renderTable(w io.Writer) error {
 		}
 		fmt.Fprintf(w, "\n%s %s: %s\n", strings.ToUpper(string(c.Status)), c.ID, c.Title)
 		for _, e := range c.Evidence {
-			fmt.Fprintf(w, "  - %s\n", evidenceLine(e))
+			fmt.Fprintf(w, "  - %s\n", EvidenceLine(e))
 		}
 		if c.Status != StatusInfo {
 			fmt.Fprintf(w, "  fix: %s\n", c.Remediation)
@@ -215,7 +215,7 @@ func (r Report) renderJUnit(w io.Writer) error {
 		}
 		var ev []string
 		for _, e := range c.Evidence {
-			ev = append(ev, evidenceLine(e))
+			ev = append(ev, EvidenceLine(e))
 		}
 		body := strings.Join(ev, "\n") + "\nremediation: " + c.Remediation
 		tc := junitCase{Name: c.ID + ": " + c.Title, ClassName: class}
