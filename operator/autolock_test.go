@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/swarmguard/swarmguard/operator/config"
+	"github.com/swarmguard/swarmguard/operator/internal/ledgertest"
 	"github.com/swarmguard/swarmguard/secrets"
 	"github.com/swarmguard/swarmguard/sensitive"
 	"github.com/swarmguard/swarmguard/swarm"
@@ -117,7 +118,7 @@ func alConfig(mode string) config.AutolockConfig {
 	return c
 }
 
-func newAutolock(eng *alEngine, led *tokLedger, esc *alEscrow, mode string) *Autolock {
+func newAutolock(eng *alEngine, led *ledgertest.Ledger, esc *alEscrow, mode string) *Autolock {
 	a := &Autolock{Engine: eng, Ledger: led, Config: alConfig(mode), VaultAddr: "https://vault.internal:8200"}
 	if esc != nil {
 		a.Escrow = func(context.Context) (KeyEscrow, error) { return esc, nil }
@@ -185,7 +186,7 @@ func TestAutolockRotateKey(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			eng, led, esc := newALEngine(tc.autolock), &tokLedger{}, newALEscrow()
+			eng, led, esc := newALEngine(tc.autolock), ledgertest.New(), newALEscrow()
 			if tc.downManager {
 				eng.nodes[1].Reachability = "unreachable"
 			}
@@ -212,7 +213,7 @@ func TestAutolockRotateKey(t *testing.T) {
 			if res.Rotated != tc.wantRotated || eng.rotated() != tc.wantRotated {
 				t.Errorf("rotated = %v (engine %v); want %v", res.Rotated, eng.rotated(), tc.wantRotated)
 			}
-			if got := strings.Join(led.kinds(), ","); got != tc.wantLedger {
+			if got := strings.Join(led.Kinds(), ","); got != tc.wantLedger {
 				t.Errorf("ledger = %s; want %s", got, tc.wantLedger)
 			}
 			if tc.wantEscrow {
@@ -220,20 +221,20 @@ func TestAutolockRotateKey(t *testing.T) {
 				if rec.Key.Reveal() != eng.key || res.Escrow == nil || !res.Escrow.Verified || res.Escrow.Fingerprint != sensitive.New(eng.key).Fingerprint() {
 					t.Errorf("escrow = %+v; want the new key, verified", res.Escrow)
 				}
-				for _, e := range led.entries {
+				for _, e := range led.All() {
 					if e.Reason != "shown in a screen share" || e.Actor != "node-a" {
 						t.Errorf("entry %s: actor %q reason %q", e.Kind, e.Actor, e.Reason)
 					}
 				}
-				if led.entries[0].Details[DetailOldFingerprint] != sensitive.New("SWMKEY-1-key0secretpart").Fingerprint() {
-					t.Errorf("unlock-key entry lacks the old fingerprint: %v", led.entries[0].Details)
+				if led.All()[0].Details[DetailOldFingerprint] != sensitive.New("SWMKEY-1-key0secretpart").Fingerprint() {
+					t.Errorf("unlock-key entry lacks the old fingerprint: %v", led.All()[0].Details)
 				}
 			}
 			msg := ""
 			if err != nil {
 				msg = err.Error()
 			}
-			tokScan(t, []string{logs.String(), msg, fmt.Sprint(led.entries), fmt.Sprintf("%+v", res)}, "secretpart")
+			tokScan(t, []string{logs.String(), msg, fmt.Sprint(led.All()), fmt.Sprintf("%+v", res)}, "secretpart")
 		})
 	}
 }
@@ -283,7 +284,7 @@ func TestAutolockRun(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			eng, led, esc := newALEngine(tc.autolock), &tokLedger{entries: append([]swarm.Entry(nil), tc.ledger...)}, newALEscrow()
+			eng, led, esc := newALEngine(tc.autolock), ledgertest.New(tc.ledger...), newALEscrow()
 			if tc.setup != nil {
 				tc.setup(esc)
 			}
@@ -296,7 +297,7 @@ func TestAutolockRun(t *testing.T) {
 			if got := strings.Join(eng.calls, ","); got != tc.wantCalls {
 				t.Errorf("engine calls = %q; want %q", got, tc.wantCalls)
 			}
-			if got := strings.Join(led.kinds(), ","); got != tc.wantLedger {
+			if got := strings.Join(led.Kinds(), ","); got != tc.wantLedger {
 				t.Errorf("ledger = %s; want %s", got, tc.wantLedger)
 			}
 			if esc.stores != tc.wantStores {
@@ -309,21 +310,21 @@ func TestAutolockRun(t *testing.T) {
 			if err != nil {
 				msg = err.Error()
 			}
-			tokScan(t, []string{logs.String(), msg, fmt.Sprint(led.entries)}, "secretpart")
+			tokScan(t, []string{logs.String(), msg, fmt.Sprint(led.All())}, "secretpart")
 		})
 	}
 }
 
 func TestAutolockRunDryRun(t *testing.T) {
-	eng, led, esc := newALEngine(false), &tokLedger{}, newALEscrow()
+	eng, led, esc := newALEngine(false), ledgertest.New(), newALEscrow()
 	var out, logs bytes.Buffer
 	env := tokEnv(tokT0, &logs)
 	env.DryRun, env.Out = true, &out
 	if err := newAutolock(eng, led, esc, config.ModeEnforce).Run(t.Context(), env); err != nil {
 		t.Fatalf("Run() = %v", err)
 	}
-	if len(eng.calls) != 0 || len(led.entries) != 0 || esc.stores != 0 {
-		t.Errorf("dry run changed something: calls %v ledger %v stores %d", eng.calls, led.kinds(), esc.stores)
+	if len(eng.calls) != 0 || len(led.All()) != 0 || esc.stores != 0 {
+		t.Errorf("dry run changed something: calls %v ledger %v stores %d", eng.calls, led.Kinds(), esc.stores)
 	}
 	if !strings.Contains(out.String(), "would turn autolock on") {
 		t.Errorf("dry-run output = %q", out.String())
@@ -331,21 +332,21 @@ func TestAutolockRunDryRun(t *testing.T) {
 }
 
 func TestEscrowCurrent(t *testing.T) {
-	eng, led, esc := newALEngine(true), &tokLedger{}, newALEscrow()
+	eng, led, esc := newALEngine(true), ledgertest.New(), newALEscrow()
 	a := newAutolock(eng, led, esc, config.ModeAudit)
 	var logs bytes.Buffer
 	res, err := a.EscrowCurrent(t.Context(), tokEnv(tokT0, &logs))
 	if err != nil || res.Escrow == nil || !res.Escrow.Verified || esc.recs[alPath].Key.Reveal() != eng.key {
 		t.Fatalf("EscrowCurrent() = %+v, %v; want the current key escrowed and verified", res.Escrow, err)
 	}
-	if got := strings.Join(led.kinds(), ","); got != "unlock-key-escrow/ok" {
+	if got := strings.Join(led.Kinds(), ","); got != "unlock-key-escrow/ok" {
 		t.Errorf("ledger = %s; want unlock-key-escrow/ok", got)
 	}
-	off := newAutolock(newALEngine(false), &tokLedger{}, esc, config.ModeAudit)
+	off := newAutolock(newALEngine(false), ledgertest.New(), esc, config.ModeAudit)
 	if _, err := off.EscrowCurrent(t.Context(), tokEnv(tokT0, &logs)); !errors.Is(err, swarm.ErrAutolockOff) {
 		t.Errorf("EscrowCurrent(autolock off) = %v; want ErrAutolockOff", err)
 	}
-	tokScan(t, []string{logs.String(), fmt.Sprint(led.entries)}, "secretpart")
+	tokScan(t, []string{logs.String(), fmt.Sprint(led.All())}, "secretpart")
 }
 
 func TestAutolockFindings(t *testing.T) {
@@ -426,7 +427,7 @@ func TestVaultColocation(t *testing.T) {
 }
 
 func TestRotateKeyWarnsWhenVaultRunsInTheSwarm(t *testing.T) {
-	eng, led, esc := newALEngine(true), &tokLedger{}, newALEscrow()
+	eng, led, esc := newALEngine(true), ledgertest.New(), newALEscrow()
 	eng.services = []swarm.ServiceEndpoint{{Name: "vault", Image: "hashicorp/vault", PublishedPorts: []uint32{8200}}}
 	a := newAutolock(eng, led, esc, config.ModeEnforce)
 	a.VaultAddr = "http://vault:8200"

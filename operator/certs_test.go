@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/swarmguard/swarmguard/operator/config"
+	"github.com/swarmguard/swarmguard/operator/internal/ledgertest"
 	"github.com/swarmguard/swarmguard/operator/report"
 	"github.com/swarmguard/swarmguard/pki"
 	"github.com/swarmguard/swarmguard/swarm"
@@ -85,14 +86,6 @@ func (f *fakeCertsEngine) RotateCA(_ context.Context, o swarm.RotateCAOptions) (
 	return f.rotateRes, nil
 }
 
-type certsFakeLedger struct{ entries []swarm.Entry }
-
-func (l *certsFakeLedger) Entries(context.Context) ([]swarm.Entry, error) { return l.entries, nil }
-func (l *certsFakeLedger) Append(_ context.Context, e ...swarm.Entry) ([]swarm.Entry, error) {
-	l.entries = append(l.entries, e...)
-	return l.entries, nil
-}
-
 func certsPKIConf(mode string) config.PKIConfig {
 	c := config.DefaultConfig().PKI
 	c.Mode = mode
@@ -119,7 +112,7 @@ func TestEnforceNodeCertExpiry(t *testing.T) {
 			c := certsPKIConf(tt.mode)
 			c.NodeCertExpiry = config.Duration(24 * time.Hour)
 			eng := &fakeCertsEngine{states: []swarm.CAState{{NodeCertExpiry: tt.current}}}
-			led := &certsFakeLedger{}
+			led := ledgertest.New()
 			var out bytes.Buffer
 			env := TaskEnv{DryRun: tt.dryRun, Actor: "test", Out: &out, Now: func() time.Time { return certsNowT }}
 			if err := EnforceNodeCertExpiry(t.Context(), eng, led, c, eng.states[0], env); err != nil {
@@ -128,11 +121,11 @@ func TestEnforceNodeCertExpiry(t *testing.T) {
 			if got := len(eng.setExpiry) > 0; got != tt.wantSet {
 				t.Errorf("set = %v; want %v", eng.setExpiry, tt.wantSet)
 			}
-			if got := len(led.entries) > 0; got != tt.wantEntry {
-				t.Errorf("ledger = %+v; want entry %v", led.entries, tt.wantEntry)
+			if got := len(led.All()) > 0; got != tt.wantEntry {
+				t.Errorf("ledger = %+v; want entry %v", led.All(), tt.wantEntry)
 			}
 			if tt.wantEntry {
-				e := led.entries[0]
+				e := led.All()[0]
 				if e.Kind != swarm.KindNodeCertExpiry || e.Details["to"] != "24h0m0s" || e.Details["from"] != "90h0m0s" || !e.At.Equal(certsNowT) {
 					t.Errorf("ledger entry = %+v", e)
 				}
@@ -149,7 +142,7 @@ func TestEnforceStaleLeaderDoesNothing(t *testing.T) {
 	c.NodeCertExpiry = config.Duration(24 * time.Hour)
 	eng := &fakeCertsEngine{states: []swarm.CAState{{NodeCertExpiry: time.Hour}}}
 	lost := errors.New("lease lost")
-	err := EnforceNodeCertExpiry(t.Context(), eng, &certsFakeLedger{}, c, eng.states[0], TaskEnv{StillHolder: func(context.Context) error { return lost }})
+	err := EnforceNodeCertExpiry(t.Context(), eng, ledgertest.New(), c, eng.states[0], TaskEnv{StillHolder: func(context.Context) error { return lost }})
 	if !errors.Is(err, lost) || len(eng.setExpiry) != 0 {
 		t.Errorf("EnforceNodeCertExpiry with lost lease = %v, set %v; want the lease error and no write", err, eng.setExpiry)
 	}
@@ -195,7 +188,7 @@ func TestScheduledCARotation(t *testing.T) {
 			c := certsPKIConf(tt.mode)
 			c.CA.MaxAge = config.Duration(tt.maxAge)
 			eng := &fakeCertsEngine{states: []swarm.CAState{tt.state}, rotateRes: swarm.RotateCAResult{Started: true, ForceRotate: 4}}
-			led := &certsFakeLedger{}
+			led := ledgertest.New()
 			started, err := ScheduledCARotation(t.Context(), eng, led, c, TaskEnv{Actor: "node1", Now: func() time.Time { return certsNowT }})
 			if err != nil {
 				t.Fatal(err)
@@ -204,7 +197,7 @@ func TestScheduledCARotation(t *testing.T) {
 				t.Errorf("started = %v, rotations %d; want %v", started, len(eng.rotations), tt.wantStarted)
 			}
 			if tt.wantStarted {
-				e := led.entries[0]
+				e := led.All()[0]
 				if e.Kind != swarm.KindCA || e.Details["action"] != "started" || e.Details["force_rotate"] != "4" || e.Details["old_root_serial"] != "1" || !strings.HasPrefix(e.Reason, "scheduled:") {
 					t.Errorf("ledger entry = %+v", e)
 				}
@@ -217,28 +210,28 @@ func TestStartCARotationAttaches(t *testing.T) {
 	root := newCertsTestRoot(t, 1, certsNowT)
 	running := swarm.CAState{TrustRootPEM: root.pem, RootRotationInProgress: true, ForceRotate: 7}
 	eng := &fakeCertsEngine{states: []swarm.CAState{running}}
-	led := &certsFakeLedger{}
+	led := ledgertest.New()
 	s, err := StartCARotation(t.Context(), eng, led, swarm.RotateCAOptions{}, TaskEnv{})
-	if err != nil || !s.Attached || s.Started || len(eng.rotations) != 0 || len(led.entries) != 0 || s.ForceRotate != 7 {
+	if err != nil || !s.Attached || s.Started || len(eng.rotations) != 0 || len(led.All()) != 0 || s.ForceRotate != 7 {
 		t.Errorf("StartCARotation(in progress) = %+v, %v, rotations %d; want attached, no write", s, err, len(eng.rotations))
 	}
 	// --force restarts it.
 	eng.rotateRes = swarm.RotateCAResult{Started: true, ForceRotate: 8}
 	s, err = StartCARotation(t.Context(), eng, led, swarm.RotateCAOptions{Force: true}, TaskEnv{})
-	if err != nil || !s.Started || s.Attached || len(eng.rotations) != 1 || len(led.entries) != 1 {
+	if err != nil || !s.Started || s.Attached || len(eng.rotations) != 1 || len(led.All()) != 1 {
 		t.Errorf("StartCARotation(force) = %+v, %v; want started", s, err)
 	}
 	// Lost the race to another writer: attach, record nothing.
 	eng = &fakeCertsEngine{states: []swarm.CAState{{TrustRootPEM: root.pem}}, rotateRes: swarm.RotateCAResult{Started: false, ForceRotate: 9}}
-	led = &certsFakeLedger{}
+	led = ledgertest.New()
 	s, err = StartCARotation(t.Context(), eng, led, swarm.RotateCAOptions{}, TaskEnv{})
-	if err != nil || !s.Attached || len(led.entries) != 0 {
+	if err != nil || !s.Attached || len(led.All()) != 0 {
 		t.Errorf("StartCARotation(raced) = %+v, %v; want attached", s, err)
 	}
 	// Dry run changes nothing.
 	var out bytes.Buffer
 	eng = &fakeCertsEngine{states: []swarm.CAState{{TrustRootPEM: root.pem, ForceRotate: 2}}}
-	s, err = StartCARotation(t.Context(), eng, &certsFakeLedger{}, swarm.RotateCAOptions{}, TaskEnv{DryRun: true, Out: &out})
+	s, err = StartCARotation(t.Context(), eng, ledgertest.New(), swarm.RotateCAOptions{}, TaskEnv{DryRun: true, Out: &out})
 	if err != nil || len(eng.rotations) != 0 || !strings.Contains(out.String(), "ForceRotate 2 -> 3") {
 		t.Errorf("StartCARotation(dry run) = %+v, %v, out %q", s, err, out.String())
 	}
@@ -309,11 +302,11 @@ func TestWaitCARotation(t *testing.T) {
 		if stalls != 1 {
 			t.Errorf("stall warnings = %d; want exactly 1", stalls)
 		}
-		led := &certsFakeLedger{}
+		led := ledgertest.New()
 		if err := RecordCAWait(t.Context(), led, TaskEnv{Actor: "a"}, p, err); err != nil {
 			t.Fatal(err)
 		}
-		if e := led.entries[0]; e.Result != swarm.ResultFailed || e.Details["pending"] != "w1" {
+		if e := led.All()[0]; e.Result != swarm.ResultFailed || e.Details["pending"] != "w1" {
 			t.Errorf("ledger entry = %+v; want failed with w1 pending", e)
 		}
 	})

@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/swarmguard/swarmguard/operator/internal/ledgertest"
 	"github.com/swarmguard/swarmguard/swarm"
 )
 
@@ -251,30 +252,8 @@ func TestRuntimeHandOverWaitsForIdle(t *testing.T) {
 	}
 }
 
-// fakeLedger is a LedgerStore in memory.
-type fakeLedger struct {
-	mu      sync.Mutex
-	entries []swarm.Entry
-}
-
-func (f *fakeLedger) Entries(context.Context) ([]swarm.Entry, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]swarm.Entry(nil), f.entries...), nil
-}
-
-func (f *fakeLedger) Append(_ context.Context, es ...swarm.Entry) ([]swarm.Entry, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for _, e := range es {
-		e.Seq = uint64(len(f.entries) + 1)
-		f.entries = append(f.entries, e)
-	}
-	return es, nil
-}
-
 func TestRuntimeAuditsLedgerEntries(t *testing.T) {
-	led := &fakeLedger{}
+	led := ledgertest.New()
 	_, _ = led.Append(t.Context(), swarm.Entry{Kind: swarm.KindCA, At: time.Unix(1000, 0), Actor: "cli:someone@host", Result: swarm.ResultOK})
 	var buf syncBuffer
 	log := slog.New(slog.NewJSONHandler(&buf, nil))

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/swarmguard/swarmguard/operator/config"
+	"github.com/swarmguard/swarmguard/operator/internal/ledgertest"
 	"github.com/swarmguard/swarmguard/secrets"
 	"github.com/swarmguard/swarmguard/sensitive"
 	"github.com/swarmguard/swarmguard/swarm"
@@ -106,14 +107,6 @@ type fakeVaultSource struct {
 
 func (s *fakeVaultSource) Read(context.Context, string) (secrets.Value, error) { return s.val, s.err }
 
-type secretsLedger struct{ entries []swarm.Entry }
-
-func (l *secretsLedger) Entries(context.Context) ([]swarm.Entry, error) { return l.entries, nil }
-func (l *secretsLedger) Append(_ context.Context, e ...swarm.Entry) ([]swarm.Entry, error) {
-	l.entries = append(l.entries, e...)
-	return l.entries, nil
-}
-
 func TestMappingsProblems(t *testing.T) {
 	c := config.SecretsConfig{Mappings: []config.SecretMapping{
 		{Name: "ok", From: config.SecretSource{Path: "secret/a", Key: "k"}},
@@ -152,7 +145,7 @@ func TestSecretsSyncStatusMetricsLedger(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	led := &secretsLedger{}
+	led := ledgertest.New()
 	ss := NewSecretsSync(syncer, []secrets.Mapping{m}, led, met)
 	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	env := TaskEnv{Actor: "test", Now: func() time.Time { return now }}
@@ -164,8 +157,8 @@ func TestSecretsSyncStatusMetricsLedger(t *testing.T) {
 	if st.State != "ok" || st.VaultVersion != 4 || !st.LastSuccess.Equal(now) || !strings.HasPrefix(st.Current, "db-") || len(st.Dependents) != 1 {
 		t.Errorf("status after a sync = %+v", st)
 	}
-	if len(led.entries) != 1 || led.entries[0].Kind != swarm.KindSecret || led.entries[0].Result != swarm.ResultOK || led.entries[0].Details["services"] != "api" {
-		t.Errorf("ledger = %+v; want one ok secret entry naming api", led.entries)
+	if len(led.All()) != 1 || led.All()[0].Kind != swarm.KindSecret || led.All()[0].Result != swarm.ResultOK || led.All()[0].Details["services"] != "api" {
+		t.Errorf("ledger = %+v; want one ok secret entry naming api", led.All())
 	}
 	if got := testutil.ToFloat64(met.vaultVersion.WithLabelValues("db")); got != 4 {
 		t.Errorf("%s = %v; want 4", MetricSecretVaultVersion, got)
@@ -213,7 +206,7 @@ func TestSecretsSyncStatusMetricsLedger(t *testing.T) {
 	}
 	// Nothing printed anywhere holds the value.
 	mfs, _ := reg.Gather()
-	text := fmt.Sprint(mfs, led.entries, ss.Status())
+	text := fmt.Sprint(mfs, led.All(), ss.Status())
 	if strings.Contains(text, value) {
 		t.Errorf("metrics, ledger or status hold the secret value")
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/swarmguard/swarmguard/operator/config"
+	"github.com/swarmguard/swarmguard/operator/internal/ledgertest"
 	"github.com/swarmguard/swarmguard/operator/report"
 	"github.com/swarmguard/swarmguard/swarm"
 )
@@ -78,7 +79,7 @@ func TestAutolockEscrowCheck(t *testing.T) {
 }
 
 func TestAutolockDomain(t *testing.T) {
-	eng, led, esc := newALEngine(true), &tokLedger{}, newALEscrow()
+	eng, led, esc := newALEngine(true), ledgertest.New(), newALEscrow()
 	a := newAutolock(eng, led, esc, config.ModeEnforce)
 	if d := a.Domain(t.Context(), tokT0); d.Checks[0].Status != report.StatusFail {
 		t.Errorf("Domain() with an empty escrow = %s; want fail", d.Checks[0].Status)

@@ -7,51 +7,17 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/swarmguard/swarmguard/operator/config"
+	"github.com/swarmguard/swarmguard/operator/internal/ledgertest"
 	"github.com/swarmguard/swarmguard/secrets"
 	"github.com/swarmguard/swarmguard/sensitive"
 	"github.com/swarmguard/swarmguard/swarm"
 )
 
 var tokT0 = time.Date(2026, 3, 1, 3, 0, 0, 0, time.UTC)
-
-// tokLedger is a recording in-memory ledger.
-type tokLedger struct {
-	mu      sync.Mutex
-	entries []swarm.Entry
-	readErr error
-}
-
-func (l *tokLedger) Entries(context.Context) ([]swarm.Entry, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.readErr != nil {
-		return nil, l.readErr
-	}
-	return append([]swarm.Entry(nil), l.entries...), nil
-}
-
-func (l *tokLedger) Append(_ context.Context, es ...swarm.Entry) ([]swarm.Entry, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, e := range es {
-		e.Seq = uint64(len(l.entries) + 1)
-		l.entries = append(l.entries, e)
-	}
-	return es, nil
-}
-
-func (l *tokLedger) kinds() []string {
-	var out []string
-	for _, e := range l.entries {
-		out = append(out, e.Kind+"/"+e.Result)
-	}
-	return out
-}
 
 // tokEngine is a fake swarm for the join-token pass.
 type tokEngine struct {
@@ -236,7 +202,7 @@ func TestTokensRun(t *testing.T) {
 				e.Details = d
 				ledger = append(ledger, e)
 			}
-			led := &tokLedger{entries: ledger}
+			led := ledgertest.New(ledger...)
 			if tc.publish {
 				cfg.Publish.VaultPath = "secret/swarm/join-tokens"
 			}
@@ -249,7 +215,7 @@ func TestTokensRun(t *testing.T) {
 			if err := tk.Task().Run(t.Context(), tokEnv(tokT0, &logs)); err != nil {
 				t.Fatalf("Run() = %v", err)
 			}
-			if got := strings.Join(led.kinds(), ","); got != strings.Join(tc.wantLedger, ",") {
+			if got := strings.Join(led.Kinds(), ","); got != strings.Join(tc.wantLedger, ",") {
 				t.Errorf("ledger = %s; want %s", got, strings.Join(tc.wantLedger, ","))
 			}
 			rot := ""
@@ -267,7 +233,7 @@ func TestTokensRun(t *testing.T) {
 			if tc.wantPublish > 0 && pub.rec.Worker.Reveal() != eng.worker {
 				t.Errorf("published worker token is not the current one")
 			}
-			for _, e := range led.entries[len(tc.ledger):] {
+			for _, e := range led.All()[len(tc.ledger):] {
 				if e.Actor != "node-a" || !e.At.Equal(tokT0) {
 					t.Errorf("entry %s: actor %q at %s; want node-a at %s", e.Kind, e.Actor, e.At, tokT0)
 				}
@@ -275,7 +241,7 @@ func TestTokensRun(t *testing.T) {
 					t.Errorf("entry %s: details %v reason %q; want fingerprints and a scheduled reason", e.Kind, e.Details, e.Reason)
 				}
 			}
-			tokScan(t, []string{logs.String(), fmt.Sprint(led.entries)}, "secretpart")
+			tokScan(t, []string{logs.String(), fmt.Sprint(led.All())}, "secretpart")
 		})
 	}
 }
@@ -283,15 +249,15 @@ func TestTokensRun(t *testing.T) {
 func TestTokensRunDryRunChangesNothing(t *testing.T) {
 	cfg := tokConfig()
 	cfg.Adopt = false
-	eng, led := newTokEngine(), &tokLedger{}
+	eng, led := newTokEngine(), ledgertest.New()
 	var out, logs bytes.Buffer
 	env := tokEnv(tokT0, &logs)
 	env.DryRun, env.Out = true, &out
 	if err := (&Tokens{Engine: eng, Ledger: led, Config: cfg}).Run(t.Context(), env); err != nil {
 		t.Fatalf("Run() = %v", err)
 	}
-	if len(led.entries) != 0 || strings.Contains(strings.Join(eng.calls, ","), "rotate") {
-		t.Errorf("dry run changed something: ledger %v, calls %v", led.kinds(), eng.calls)
+	if len(led.All()) != 0 || strings.Contains(strings.Join(eng.calls, ","), "rotate") {
+		t.Errorf("dry run changed something: ledger %v, calls %v", led.Kinds(), eng.calls)
 	}
 	if !strings.Contains(out.String(), "would rotate worker token") {
 		t.Errorf("dry-run output = %q; want it to say it would rotate", out.String())
@@ -320,7 +286,7 @@ func TestTokensRotateManual(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := tokConfig()
 			cfg.Publish.VaultPath = "secret/swarm/join-tokens"
-			eng, led, pub := newTokEngine(), &tokLedger{}, &tokPublisher{writeErr: tc.publishErr}
+			eng, led, pub := newTokEngine(), ledgertest.New(), &tokPublisher{writeErr: tc.publishErr}
 			eng.rotateErr = tc.rotateErr
 			before := eng.manager
 			tk := &Tokens{Engine: eng, Ledger: led, Config: cfg, Publisher: func(context.Context) (TokenPublisher, error) { return pub, nil }}
@@ -334,10 +300,10 @@ func TestTokensRotateManual(t *testing.T) {
 			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
 				t.Fatalf("Rotate(%v) = %v; want error containing %q", tc.kinds, err, tc.wantErr)
 			}
-			if got := strings.Join(led.kinds(), ","); got != tc.wantLedger {
+			if got := strings.Join(led.Kinds(), ","); got != tc.wantLedger {
 				t.Errorf("ledger = %s; want %s", got, tc.wantLedger)
 			}
-			for _, e := range led.entries {
+			for _, e := range led.All() {
 				if e.Reason != "leaked in CI" {
 					t.Errorf("entry reason = %q; want the given one", e.Reason)
 				}
@@ -355,7 +321,7 @@ func TestTokensRotateManual(t *testing.T) {
 			if err != nil {
 				msg = err.Error()
 			}
-			tokScan(t, []string{logs.String(), msg, fmt.Sprint(led.entries), fmt.Sprintf("%v %+v", rots, rots)}, "secretpart")
+			tokScan(t, []string{logs.String(), msg, fmt.Sprint(led.All()), fmt.Sprintf("%v %+v", rots, rots)}, "secretpart")
 		})
 	}
 }
