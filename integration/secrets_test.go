@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/swarmguard/swarmguard/operator"
+	"github.com/swarmguard/swarmguard/operator/secretsync"
 	"github.com/swarmguard/swarmguard/secrets"
 )
 
@@ -721,7 +722,7 @@ func TestSecretsSyncController(t *testing.T) {
 		}
 	}
 	f.outputs = append(f.outputs, metrics)
-	st := f.secretsStatus(listen, "ok", func(s operator.SecretState) bool { return s.VaultVersion == 2 })
+	st := f.secretsStatus(listen, "ok", func(s secretsync.SecretState) bool { return s.VaultVersion == 2 })
 	if st.Current != n2 || st.LastSuccess.IsZero() || !st.FailingSince.IsZero() {
 		t.Errorf("/status/secrets = %+v; want current %s, a last success, not failing", st, n2)
 	}
@@ -790,13 +791,13 @@ func (f *secretsFixture) controller(cfg []byte) (string, func()) {
 
 // secretsStatus waits for the controller's /status/secrets to show the fixture's mapping in state (and
 // matching ok, when given) while this replica holds the lease, and returns it.
-func (f *secretsFixture) secretsStatus(listen, state string, ok func(operator.SecretState) bool) operator.SecretState {
-	var got operator.SecretState
+func (f *secretsFixture) secretsStatus(listen, state string, ok func(secretsync.SecretState) bool) secretsync.SecretState {
+	var got secretsync.SecretState
 	var last string
 	eventually(f.t, 60*time.Second, "mapping "+f.name+" "+state+" in /status/secrets", func() bool {
 		b, err := httpGet("http://" + listen + "/status/secrets")
 		last = b
-		var st operator.SecretsStatus
+		var st secretsync.SecretsStatus
 		if err != nil || json.Unmarshal([]byte(b), &st) != nil || st.Role != operator.RoleHolder {
 			return false
 		}

@@ -17,27 +17,10 @@ const readyzEngineTimeout = 3 * time.Second
 // ReadinessFunc reports readiness; *Runtime.Ready is one.
 type ReadinessFunc func(ctx context.Context) Readiness
 
-// SecretsStatus is the /status/secrets body: each mapping's sync state as this replica knows it. Only the
-// lease holder syncs, so a standby's mappings stay pending until it takes the lease.
-type SecretsStatus struct {
-	Role    string        `json:"role"`
-	Holder  string        `json:"holder"`
-	Secrets []SecretState `json:"secrets"`
-}
-
-// NewSecretsStatus is the /status/secrets body of a replica whose lease status is ls: states may be nil
-// (no mapping configured), which shows as an empty list.
-func NewSecretsStatus(ls LeaseStatus, states []SecretState) SecretsStatus {
-	if states == nil {
-		states = []SecretState{}
-	}
-	return SecretsStatus{Role: ls.Role, Holder: ls.Holder, Secrets: states}
-}
-
 // NewHandler serves /healthz (the process is alive and serving), /readyz (engine reachable, configuration
 // valid, role known; the body says holder or standby), /metrics (the runtime's registry) and
 // /status/secrets (JSON, what secrets returns; it reads memory only, never the engine).
-func NewHandler(m *Metrics, ready ReadinessFunc, secrets func() SecretsStatus) http.Handler {
+func NewHandler(m *Metrics, ready ReadinessFunc, secrets func() any) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -68,15 +68,3 @@ func (env TaskEnv) CheckHolder(ctx context.Context) error {
 	}
 	return env.StillHolder(ctx)
 }
-
-// maxErrDetail bounds an error text kept in a ledger label.
-const maxErrDetail = 200
-
-// shortErr is an error's text, bounded, for a ledger detail.
-func shortErr(err error) string {
-	s := err.Error()
-	if len(s) > maxErrDetail {
-		s = s[:maxErrDetail] + "…"
-	}
-	return s
-}

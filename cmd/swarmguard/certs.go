@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -13,26 +12,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/swarmguard/swarmguard/operator"
+	"github.com/swarmguard/swarmguard/operator/certs"
 	"github.com/swarmguard/swarmguard/operator/report"
 	"github.com/swarmguard/swarmguard/pki"
 	"github.com/swarmguard/swarmguard/sensitive"
 	"github.com/swarmguard/swarmguard/swarm"
 )
-
-func init() {
-	registerReport(newReportCertsCmd)
-	registerRotate(newRotateCACmd)
-	registerTask(func(a *app, d taskDeps) (operator.Task, error) {
-		m, err := operator.RegisterCertsMetrics(a.metrics().Registerer())
-		if err != nil {
-			return operator.Task{}, err
-		}
-		return operator.CertsTask(d.Engine, d.Ledger, a.pkiSources(), a.cfg.PKI, m.Update), nil
-	})
-	registerTask(func(a *app, d taskDeps) (operator.Task, error) {
-		return operator.CATask(d.Engine, d.Ledger, a.cfg.PKI), nil
-	})
-}
 
 // defaultCAWaitTimeout bounds `rotate ca --wait` unless --timeout says otherwise: long enough for a big
 // swarm to renew in batches, short enough that a CI job does not hang on a node that is down.
@@ -82,14 +67,14 @@ a finding reaches it.`,
 			if err != nil {
 				return err
 			}
-			r, err := operator.CertsReport(cmd.Context(), c, a.pkiSources(), a.cfg.PKI, time.Now())
+			r, err := certs.CertsReport(cmd.Context(), c, a.pkiSources(), a.cfg.PKI, time.Now())
 			if err != nil {
 				return failed(fmt.Errorf("reading certificates: %w", err))
 			}
 			if err := a.writeOutput(func(w io.Writer) error { return r.Render(w, f) }); err != nil {
 				return err
 			}
-			if worst := r.Worst(); report.Fails(operator.SeverityStatus(worst), a.cfg.Report.FailOn) {
+			if worst := r.Worst(); report.Fails(certs.SeverityStatus(worst), a.cfg.Report.FailOn) {
 				return failed(fmt.Errorf("certificate findings reach report.fail_on %s (worst: %s)", a.cfg.Report.FailOn, worst))
 			}
 			return nil
@@ -153,10 +138,10 @@ func (a *app) rotateCA(ctx context.Context, fl rotateCAFlags) error {
 		reason = "manual rotation"
 	}
 	env := operator.TaskEnv{DryRun: fl.dryRun, Actor: actor(), Reason: reason, Log: a.log, Now: time.Now, Out: a.stdout}
-	var start operator.CARotationStart
+	var start certs.CARotationStart
 	err = a.withLease(ctx, "rotate ca", func(ctx context.Context) error {
 		var err error
-		start, err = operator.StartCARotation(ctx, c, ledger, opts, env)
+		start, err = certs.StartCARotation(ctx, c, ledger, opts, env)
 		return err
 	})
 	if err != nil {
@@ -175,38 +160,9 @@ func (a *app) rotateCA(ctx context.Context, fl rotateCAFlags) error {
 		fmt.Fprintln(a.stdout, "follow it with: swarmguard rotate ca --wait")
 		return nil
 	}
-	began := time.Now()
-	p, werr := operator.WaitCARotation(ctx, c, operator.WaitCAOptions{
-		OldRootPEM: start.Before.TrustRootPEM,
-		Timeout:    fl.timeout,
-		OnProgress: func(p pki.RotationProgress) {
-			fmt.Fprintf(a.stdout, "[%s] %s\n", time.Since(began).Truncate(time.Second), operator.PendingText(p))
-		},
-		OnStall: func(p pki.RotationProgress, still time.Duration) {
-			fmt.Fprintf(a.stdout, "[%s] warning: no progress for %s; %s (a node that is down holds the rotation until it returns)\n",
-				time.Since(began).Truncate(time.Second), still.Truncate(time.Second), operator.PendingText(p))
-		},
-	})
-	if errors.Is(werr, context.Canceled) {
-		return failed(errors.New("stopped following the root CA rotation; it goes on in the swarm (attach again with: swarmguard rotate ca --wait)"))
-	}
-	if lerr := operator.RecordCAWait(ctx, ledger, env, p, werr); lerr != nil {
-		a.log.Warn("ledger write failed", "err", lerr)
-	}
-	if werr != nil {
-		return failed(fmt.Errorf("%w; run `swarmguard rotate ca --wait` again to attach once they are back", werr))
-	}
-	root := "unknown"
-	if ca, err := c.CA(ctx); err == nil {
-		if cert, err := pki.ParseCertificate([]byte(ca.TrustRootPEM)); err == nil {
-			root = fmt.Sprintf("%s serial %s, valid until %s", cert.Subject, pki.SerialHex(cert), cert.NotAfter.UTC().Format(time.RFC3339))
-		}
-	}
-	fmt.Fprintf(a.stdout, "root CA rotation complete: %d/%d nodes on the new root (%s) in %s\n", p.OnNewRoot, p.Total, root, time.Since(began).Truncate(time.Second))
-	// The CA-digest part of every join token changed with the root: publish the tokens again (a no-op
-	// unless tokens.publish.vault_path is set; the controller's tokens pass would do it at its next run).
-	if err := a.republishTokens(ctx, c); err != nil {
-		return failed(fmt.Errorf("the root CA rotation completed, but %w; the controller's tokens pass retries it", err))
+	err = certs.FollowCARotation(ctx, c, ledger, start, certs.FollowOptions{Timeout: fl.timeout, Republish: a.republisher(c)}, env)
+	if err != nil {
+		return failed(err)
 	}
 	return nil
 }

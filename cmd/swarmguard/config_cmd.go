@@ -11,8 +11,6 @@ import (
 	"github.com/swarmguard/swarmguard/operator/config"
 )
 
-func init() { register(newConfigCmd) }
-
 func newConfigCmd(a *app) *cobra.Command {
 	c := &cobra.Command{
 		Use:     "config",

@@ -11,8 +11,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { register(newHealthCmd) }
-
 // defaultHealthURL is where `swarmguard run` answers with the default listen address.
 const defaultHealthURL = "http://127.0.0.1:9323/healthz"
 

@@ -6,9 +6,11 @@ import (
 	"testing"
 )
 
-// TestImportDirection enforces DESIGN.md's import rules: cmd -> operator -> {swarm, secrets, pki}; those
-// three never import operator (or cmd); only swarm imports the Docker SDK; only secrets imports Vault's;
-// only cmd imports viper and cobra.
+// TestImportDirection enforces DESIGN.md's import rules: cmd -> operator(/...) -> {swarm, secrets, pki}; those
+// three never import operator (or cmd), and sensitive imports nothing of ours; the runtime in operator/
+// imports no domain package; report and config know no domain; only compliance (the report's assembly) and
+// cmd import every domain, and a domain imports no other domain; only swarm imports the Docker SDK; only
+// secrets imports Vault's; only cmd imports viper and cobra.
 func TestImportDirection(t *testing.T) {
 	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}}|{{join .Imports \" \"}}", "github.com/swarmguard/swarmguard/...").CombinedOutput()
 	if err != nil {
@@ -23,6 +25,10 @@ func TestImportDirection(t *testing.T) {
 		"github.com/moby/swarmkit/v2":    "pki",
 		"github.com/docker/docker":       "-", // frozen at v28.5.2; use github.com/moby/moby/client
 		"github.com/pkg/errors":          "-",
+	}
+	domains := map[string]bool{}
+	for _, d := range []string{"tokens", "autolock", "certs", "networks", "secretsync"} {
+		domains["operator/"+d] = true
 	}
 	checked := 0
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
@@ -40,11 +46,18 @@ func TestImportDirection(t *testing.T) {
 			}
 			if strings.HasPrefix(imp, mod) {
 				dep := strings.TrimPrefix(imp, mod)
+				inOperator := rel == "operator" || strings.HasPrefix(rel, "operator/")
 				switch {
 				case dep == "cmd/swarmguard":
 					t.Errorf("%s imports cmd", rel)
-				case dep == "operator" && rel != "cmd/swarmguard":
-					t.Errorf("%s imports operator; only cmd may", rel)
+				case rel == "sensitive":
+					t.Errorf("sensitive imports %s; it is a leaf", dep)
+				case (dep == "operator" || strings.HasPrefix(dep, "operator/")) && !inOperator && rel != "cmd/swarmguard":
+					t.Errorf("%s imports %s; only cmd and operator's own packages may", rel, dep)
+				case domains[dep] && (rel == "operator" || rel == "operator/report" || rel == "operator/config" || rel == "operator/cluster"):
+					t.Errorf("%s imports the domain %s; it must know no domain", rel, dep)
+				case domains[dep] && domains[rel]:
+					t.Errorf("domain %s imports domain %s; cmd or compliance connects them", rel, dep)
 				}
 			}
 		}

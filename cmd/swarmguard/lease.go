@@ -14,8 +14,6 @@ import (
 	"github.com/swarmguard/swarmguard/swarm"
 )
 
-func init() { register(newLeaseCmd) }
-
 // cliReleaseTimeout bounds the release of the lease and the audit after a CLI action, also when the action
 // was interrupted.
 const cliReleaseTimeout = 5 * time.Second

@@ -8,11 +8,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/swarmguard/swarmguard/operator"
+	"github.com/swarmguard/swarmguard/operator/networks"
 	"github.com/swarmguard/swarmguard/swarm"
 )
-
-func init() { register(newRemediateCmd) }
 
 func newRemediateCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
@@ -94,7 +92,7 @@ have the xfrm/ESP modules, or tasks on different nodes cannot talk over the encr
 					return nil
 				}
 				fmt.Fprintln(a.stdout, "\napplying:")
-				res, applyErr := operator.ApplyNetworkRemediation(ctx, c, plan, operator.RemediateOptions{
+				res, applyErr := networks.ApplyNetworkRemediation(ctx, c, plan, networks.RemediateOptions{
 					Converge: converge, RemoveWait: remove, Log: a.log.With("component", "remediate"), Out: a.stdout})
 				entry := swarm.Entry{Kind: swarm.KindNetwork, At: time.Now().UTC(), Actor: actor(), Reason: reason,
 					Result: swarm.ResultOK, Details: res.LedgerDetails(plan)}
@@ -122,21 +120,21 @@ have the xfrm/ESP modules, or tasks on different nodes cannot talk over the encr
 	}
 	cmd.Flags().BoolVar(&apply, "apply", false, "do it (default: print the plan only)")
 	cmd.Flags().StringVar(&reason, "reason", "", "why, recorded in the ledger")
-	cmd.Flags().DurationVar(&converge, "converge-timeout", operator.DefaultRemediateConverge, "how long to wait for each service's tasks to move")
-	cmd.Flags().DurationVar(&remove, "remove-timeout", operator.DefaultRemediateRemoveWait, "how long to wait for the old network to be free before leaving it in place")
+	cmd.Flags().DurationVar(&converge, "converge-timeout", networks.DefaultRemediateConverge, "how long to wait for each service's tasks to move")
+	cmd.Flags().DurationVar(&remove, "remove-timeout", networks.DefaultRemediateRemoveWait, "how long to wait for the old network to be free before leaving it in place")
 	return cmd
 }
 
-func planRemediation(ctx context.Context, a *app, c *swarm.Client, name string) (operator.NetworkPlan, error) {
+func planRemediation(ctx context.Context, a *app, c *swarm.Client, name string) (networks.NetworkPlan, error) {
 	nets, err := c.Networks(ctx)
 	if err != nil {
-		return operator.NetworkPlan{}, err
+		return networks.NetworkPlan{}, err
 	}
 	svcs, err := c.Services(ctx)
 	if err != nil {
-		return operator.NetworkPlan{}, err
+		return networks.NetworkPlan{}, err
 	}
-	p, err := operator.PlanNetworkRemediation(name, nets, svcs, a.cfg.Networks)
+	p, err := networks.PlanNetworkRemediation(name, nets, svcs, a.cfg.Networks)
 	if errors.Is(err, swarm.ErrNotFound) {
 		return p, failed(err)
 	}

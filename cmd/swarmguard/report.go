@@ -12,37 +12,11 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/swarmguard/swarmguard/operator"
+	"github.com/swarmguard/swarmguard/operator/cluster"
+	"github.com/swarmguard/swarmguard/operator/compliance"
 	"github.com/swarmguard/swarmguard/operator/report"
 	"github.com/swarmguard/swarmguard/swarm"
 )
-
-func init() {
-	register(newReportCmd)
-	// The networks loop: log the overlay-network findings and refresh the compliance gauges
-	// (swarmguard_check_status{check} for every report check, swarmguard_network_encrypted{network}) on
-	// networks.schedule. It changes nothing: remediation is a person's `swarmguard remediate network`.
-	registerTask(func(a *app, d taskDeps) (operator.Task, error) {
-		col := report.NewGaugeCollector()
-		if err := a.metrics().Registerer().Register(col); err != nil {
-			return operator.Task{}, fmt.Errorf("registering the compliance metrics: %w", err)
-		}
-		t := operator.NetworksTask(d.Engine, a.cfg.Networks, nil)
-		inner := t.Run
-		t.Run = func(ctx context.Context, env operator.TaskEnv) error {
-			err := inner(ctx, env)
-			r, in, rerr := buildReport(ctx, a, d.Engine, env.Time())
-			if rerr != nil {
-				return errors.Join(err, fmt.Errorf("compliance report: %w", rerr))
-			}
-			col.Set(operator.ReportGauges(r, in, a.cfg))
-			env.Log.Debug("compliance gauges refreshed", "pass", r.Summary.Pass, "warn", r.Summary.Warn, "fail", r.Summary.Fail,
-				"info", r.Summary.Info, "error", r.Summary.Error)
-			return err
-		}
-		return t, nil
-	})
-}
 
 func newReportCmd(a *app) *cobra.Command {
 	var failOn string
@@ -118,25 +92,26 @@ func reportSummary(r report.Report) string {
 }
 
 // buildReport reads everything the report needs and evaluates it.
-func buildReport(ctx context.Context, a *app, c *swarm.Client, now time.Time) (report.Report, operator.ReportInput, error) {
+func buildReport(ctx context.Context, a *app, c *swarm.Client, now time.Time) (report.Report, compliance.Input, error) {
 	local := readLocalSwarmState(ctx, c)
-	in, err := operator.GatherReport(ctx, c, a.ledger(c), operator.GatherOptions{Local: local, Prober: a.pkiSources().Prober}, now)
+	sw, err := cluster.GatherReport(ctx, c, a.ledger(c), cluster.GatherOptions{Local: local, Prober: a.pkiSources().Prober}, now)
+	in := compliance.Input{ReportInput: sw}
 	if err != nil {
 		return report.Report{}, in, err
 	}
 	gatherReportDomains(ctx, a, c, &in)
-	return operator.BuildReport(in, a.cfg), in, nil
+	return compliance.Build(in, a.cfg), in, nil
 }
 
 // readLocalSwarmState reads the engine's own swarm settings (listen and data-path address) from its data root,
 // when swarmguard runs on the engine's host and may read it. Its Err says why not otherwise.
-func readLocalSwarmState(ctx context.Context, c *swarm.Client) operator.LocalSwarmState {
+func readLocalSwarmState(ctx context.Context, c *swarm.Client) cluster.LocalSwarmState {
 	facts, err := c.EngineFacts(ctx)
 	if err != nil {
-		return operator.LocalSwarmState{Err: err}
+		return cluster.LocalSwarmState{Err: err}
 	}
 	if facts.DockerRootDir == "" {
-		return operator.LocalSwarmState{NodeID: facts.NodeID, Hostname: facts.Hostname, Err: errors.New("the engine reports no data root")}
+		return cluster.LocalSwarmState{NodeID: facts.NodeID, Hostname: facts.Hostname, Err: errors.New("the engine reports no data root")}
 	}
 	path := filepath.Join(facts.DockerRootDir, "swarm", "docker-state.json")
 	data, err := os.ReadFile(path)
@@ -145,7 +120,7 @@ func readLocalSwarmState(ctx context.Context, c *swarm.Client) operator.LocalSwa
 		if errors.Is(err, os.ErrNotExist) {
 			why = fmt.Errorf("%s is not readable here (swarmguard does not run on the host of engine %s)", path, c.Host())
 		}
-		return operator.LocalSwarmState{NodeID: facts.NodeID, Hostname: facts.Hostname, Source: path, Err: why}
+		return cluster.LocalSwarmState{NodeID: facts.NodeID, Hostname: facts.Hostname, Source: path, Err: why}
 	}
-	return operator.ParseLocalSwarmState(data, path, facts)
+	return cluster.ParseLocalSwarmState(data, path, facts)
 }

@@ -14,8 +14,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/swarmguard/swarmguard/operator"
 	"github.com/swarmguard/swarmguard/operator/config"
+	"github.com/swarmguard/swarmguard/operator/secretsync"
 	"github.com/swarmguard/swarmguard/secrets"
 	"github.com/swarmguard/swarmguard/swarm"
 )
@@ -40,29 +40,13 @@ type app struct {
 	client *swarm.Client
 
 	// secretsSync is the controller's secrets sync, for /status/secrets (nil without mappings).
-	secretsSync atomic.Pointer[operator.SecretsSync]
+	secretsSync atomic.Pointer[secretsync.SecretsSync]
 
 	// vaultClient is the process's one logged-in Vault client (see vault); vaultStop ends its renewal.
 	vaultMu     sync.Mutex
 	vaultClient *secrets.Vault
 	vaultStop   func()
 }
-
-// commandBuilders are the top-level commands; each file registers its own in init, so that adding a
-// command never edits a shared list.
-var commandBuilders []func(*app) *cobra.Command
-
-func register(f func(*app) *cobra.Command) { commandBuilders = append(commandBuilders, f) }
-
-// rotateBuilders are the subcommands of `swarmguard rotate`.
-var rotateBuilders []func(*app) *cobra.Command
-
-func registerRotate(f func(*app) *cobra.Command) { rotateBuilders = append(rotateBuilders, f) }
-
-// reportBuilders are the subcommands of `swarmguard report` (besides the full report itself).
-var reportBuilders []func(*app) *cobra.Command
-
-func registerReport(f func(*app) *cobra.Command) { reportBuilders = append(reportBuilders, f) }
 
 // Main runs the CLI and returns the process exit code.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -154,21 +138,9 @@ swarm manager.`,
   swarmguard rotate unlock-key --reason "key shown in a screen share"`,
 		Args: noArgs,
 	}
-	for _, b := range rotateBuilders {
-		rotate.AddCommand(b(a))
-	}
-	if rotate.HasSubCommands() {
-		root.AddCommand(rotate)
-	}
-	for _, b := range commandBuilders {
-		c := b(a)
-		if c.Name() == "report" {
-			for _, rb := range reportBuilders {
-				c.AddCommand(rb(a))
-			}
-		}
-		root.AddCommand(c)
-	}
+	rotate.AddCommand(rotateCommands(a)...)
+	root.AddCommand(rotate)
+	root.AddCommand(commands(a)...)
 	// Commands that print a plain-text log of what they do (progress, a plan) take no --format or --output:
 	// say so rather than ignore the flags.
 	for _, path := range [][]string{{"rotate", "ca"}, {"remediate", "network"}, {"run"}, {"health"}, {"config", "check"}} {

@@ -9,22 +9,16 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/swarmguard/swarmguard/operator"
+	"github.com/swarmguard/swarmguard/operator/tokens"
 	"github.com/swarmguard/swarmguard/secrets"
 	"github.com/swarmguard/swarmguard/swarm"
 )
 
-func init() {
-	registerRotate(newRotateJoinTokenCmd)
-	registerTask(func(a *app, d taskDeps) (operator.Task, error) {
-		return a.tokens(d.Engine, d.Ledger).Task(), nil
-	})
-}
-
 // tokens builds the join-token domain over the engine and the ledger.
-func (a *app) tokens(c *swarm.Client, l *swarm.Ledger) *operator.Tokens {
-	t := &operator.Tokens{Engine: c, Ledger: l, Config: a.cfg.Tokens}
+func (a *app) tokens(c *swarm.Client, l *swarm.Ledger) *tokens.Tokens {
+	t := &tokens.Tokens{Engine: c, Ledger: l, Config: a.cfg.Tokens}
 	if a.cfg.Tokens.Publish.VaultPath != "" {
-		t.Publisher = func(ctx context.Context) (operator.TokenPublisher, error) { return a.escrow(ctx) }
+		t.Publisher = func(ctx context.Context) (tokens.TokenPublisher, error) { return a.escrow(ctx) }
 	}
 	return t
 }
@@ -50,7 +44,7 @@ func (a *app) republishTokens(ctx context.Context, c *swarm.Client) error {
 	if err != nil {
 		return fmt.Errorf("republishing the join tokens to %q: %w", path, err)
 	}
-	_, err = operator.RepublishTokens(ctx, c, esc, path, operator.TaskEnv{Actor: actor(), Log: a.log, Now: time.Now})
+	_, err = tokens.RepublishTokens(ctx, c, esc, path, operator.TaskEnv{Actor: actor(), Log: a.log, Now: time.Now})
 	return err
 }
 
@@ -161,7 +155,7 @@ func (a *app) rotateJoinTokens(ctx context.Context, arg string, fl rotateTokenFl
 		})
 	}
 	env := operator.TaskEnv{Actor: actor(), Reason: reason, Log: a.log, Now: time.Now, Out: io.Discard}
-	var rots []operator.TokenRotated
+	var rots []tokens.TokenRotated
 	err = a.withLease(ctx, "rotate join-token "+arg, func(ctx context.Context) error {
 		var rerr error
 		rots, rerr = tk.Rotate(ctx, kinds, env)
@@ -178,7 +172,7 @@ func (a *app) rotateJoinTokens(ctx context.Context, arg string, fl rotateTokenFl
 	return nil
 }
 
-func renderTokenRotations(w io.Writer, format string, rots []operator.TokenRotated, show bool) error {
+func renderTokenRotations(w io.Writer, format string, rots []tokens.TokenRotated, show bool) error {
 	out := make([]rotatedJSON, 0, len(rots))
 	for _, r := range rots {
 		j := rotatedJSON{Kind: r.Kind, Fingerprint: r.Token.Fingerprint(), OldFingerprint: r.OldFingerprint, Masked: r.Token.Masked(), At: r.At.UTC()}
@@ -205,4 +199,13 @@ func shortFP(fp string) string {
 		return fp[:12]
 	}
 	return fp
+}
+
+// republisher is the republish step of the CA follow-through (rotate ca --wait and the controller's
+// scheduled rotation): the join tokens written again to tokens.publish.vault_path; nil when not set.
+func (a *app) republisher(c *swarm.Client) func(context.Context, operator.TaskEnv) error {
+	if a.cfg.Tokens.Publish.VaultPath == "" {
+		return nil
+	}
+	return func(ctx context.Context, _ operator.TaskEnv) error { return a.republishTokens(ctx, c) }
 }

@@ -11,24 +11,17 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/swarmguard/swarmguard/operator"
+	"github.com/swarmguard/swarmguard/operator/autolock"
 	"github.com/swarmguard/swarmguard/swarm"
 )
 
-func init() {
-	registerRotate(newRotateUnlockKeyCmd)
-	register(newEscrowCmd)
-	registerTask(func(a *app, d taskDeps) (operator.Task, error) {
-		return a.autolock(d.Engine, d.Ledger).Task(), nil
-	})
-}
-
 // autolock builds the autolock domain over the engine, the ledger and Vault.
-func (a *app) autolock(c *swarm.Client, l *swarm.Ledger) *operator.Autolock {
-	al := &operator.Autolock{Engine: c, Ledger: l, Config: a.cfg.Autolock, LookupHost: net.DefaultResolver.LookupHost}
+func (a *app) autolock(c *swarm.Client, l *swarm.Ledger) *autolock.Autolock {
+	al := &autolock.Autolock{Engine: c, Ledger: l, Config: a.cfg.Autolock, LookupHost: net.DefaultResolver.LookupHost}
 	if vc, err := a.vaultConfig(); err == nil {
 		al.VaultAddr = vc.Address
 	}
-	al.Escrow = func(ctx context.Context) (operator.KeyEscrow, error) { return a.escrow(ctx) }
+	al.Escrow = func(ctx context.Context) (autolock.KeyEscrow, error) { return a.escrow(ctx) }
 	return al
 }
 
@@ -106,10 +99,10 @@ func (a *app) rotateUnlockKey(ctx context.Context, fl rotateUnlockFlags) error {
 	}
 	al := a.autolock(c, a.ledger(c))
 	env := operator.TaskEnv{DryRun: fl.dryRun, Actor: actor(), Reason: reason, Log: a.log, Now: time.Now, Out: a.stdout}
-	var res operator.UnlockKeyResult
+	var res autolock.UnlockKeyResult
 	run := func(ctx context.Context) error {
 		var rerr error
-		res, rerr = al.RotateKey(ctx, operator.RotateKeyOptions{Force: fl.force}, env)
+		res, rerr = al.RotateKey(ctx, autolock.RotateKeyOptions{Force: fl.force}, env)
 		return rerr
 	}
 	if fl.dryRun {
@@ -123,7 +116,7 @@ func (a *app) rotateUnlockKey(ctx context.Context, fl rotateUnlockFlags) error {
 		}
 	}
 	if err != nil {
-		if errors.Is(err, swarm.ErrAutolockOff) || errors.Is(err, operator.ErrManagersUnreachable) {
+		if errors.Is(err, swarm.ErrAutolockOff) || errors.Is(err, autolock.ErrManagersUnreachable) {
 			return failed(fmt.Errorf("refusing to rotate the unlock key: %w", err))
 		}
 		return failed(err)
@@ -145,7 +138,7 @@ func (a *app) escrowUnlockKey(ctx context.Context, reason string, dryRun bool) e
 	}
 	al := a.autolock(c, a.ledger(c))
 	env := operator.TaskEnv{DryRun: dryRun, Actor: actor(), Reason: reason, Log: a.log, Now: time.Now, Out: a.stdout}
-	var res operator.UnlockKeyResult
+	var res autolock.UnlockKeyResult
 	run := func(ctx context.Context) error {
 		var rerr error
 		res, rerr = al.EscrowCurrent(ctx, env)
@@ -165,7 +158,7 @@ func (a *app) escrowUnlockKey(ctx context.Context, reason string, dryRun bool) e
 	return a.writeOutput(func(w io.Writer) error { return renderUnlockResult(w, format, res, false) })
 }
 
-func renderUnlockResult(w io.Writer, format string, res operator.UnlockKeyResult, show bool) error {
+func renderUnlockResult(w io.Writer, format string, res autolock.UnlockKeyResult, show bool) error {
 	if format == "json" {
 		out := map[string]any{"swarm_id": res.SwarmID, "rotated": []rotatedJSON{}, "warnings": append([]string{}, res.Warnings...)}
 		if res.Rotated {

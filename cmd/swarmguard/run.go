@@ -17,10 +17,9 @@ import (
 
 	"github.com/swarmguard/swarmguard/operator"
 	"github.com/swarmguard/swarmguard/operator/config"
+	"github.com/swarmguard/swarmguard/operator/secretsync"
 	"github.com/swarmguard/swarmguard/swarm"
 )
-
-func init() { register(newRunCmd) }
 
 // Tunables of `swarmguard run`.
 const (
@@ -107,24 +106,6 @@ func (a *app) auditor(ctx context.Context) *operator.Auditor {
 	return operator.NewAuditor(ctx, a.log, targets)
 }
 
-// buildTasks builds every registered domain task.
-func (a *app) buildTasks(d taskDeps) ([]operator.Task, error) {
-	tasks := make([]operator.Task, 0, len(taskBuilders))
-	var errs []error
-	for _, b := range taskBuilders {
-		t, err := b(a, d)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		tasks = append(tasks, t)
-	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, &exitError{code: ExitUsage, err: fmt.Errorf("setting up the loops: %w", err)}
-	}
-	return tasks, nil
-}
-
 func (a *app) runController(ctx context.Context) error {
 	log := a.log.With("component", "run")
 	m := a.metrics()
@@ -154,16 +135,16 @@ func (a *app) runController(ctx context.Context) error {
 		if err != nil {
 			return failed(fmt.Errorf("listening on %s: %w (set listen to a free address)", a.cfg.Listen, err))
 		}
-		srv := &http.Server{Handler: operator.NewHandler(m, ready, func() operator.SecretsStatus {
+		srv := &http.Server{Handler: operator.NewHandler(m, ready, func() any {
 			ls := operator.LeaseStatus{Role: operator.RoleUnknown}
 			if r := rt.Load(); r != nil {
 				ls = r.Lease().Status()
 			}
-			var states []operator.SecretState
+			var states []secretsync.SecretState
 			if ss := a.secretsSync.Load(); ss != nil {
 				states = ss.Status()
 			}
-			return operator.NewSecretsStatus(ls, states)
+			return secretsync.NewSecretsStatus(ls, states)
 		}), ReadHeaderTimeout: readHeaderTimeout}
 		served = make(chan error, 1)
 		go func() { served <- srv.Serve(ln) }()

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/swarmguard/swarmguard/operator"
+	"github.com/swarmguard/swarmguard/operator/secretsync"
 	"github.com/swarmguard/swarmguard/secrets"
 	"github.com/swarmguard/swarmguard/sensitive"
 	"github.com/swarmguard/swarmguard/swarm"
@@ -26,18 +27,6 @@ const crashHookEnv = "SG_TEST_CRASH"
 
 // minHMACKeyLen is the shortest HMAC key accepted; the stack's key should be 32 random bytes.
 const minHMACKeyLen = 16
-
-func init() {
-	register(newSecretsCmd)
-	registerRotate(newRotateSecretCmd)
-	registerTask(func(a *app, d taskDeps) (operator.Task, error) {
-		if len(a.cfg.Secrets.Mappings) == 0 {
-			// Nothing to sync: a loop that does nothing, so the runtime's task list stays uniform.
-			return operator.Task{Name: "secrets", Schedule: "@hourly", Run: func(context.Context, operator.TaskEnv) error { return nil }}, nil
-		}
-		return a.secretsTask(d)
-	})
-}
 
 // hmacKey reads secrets.hmac_key_file.
 func (a *app) hmacKey() (sensitive.Value, error) {
@@ -57,7 +46,7 @@ func (a *app) hmacKey() (sensitive.Value, error) {
 
 // mappings returns the configured mappings, checked.
 func (a *app) mappings() ([]secrets.Mapping, error) {
-	ms, probs := operator.Mappings(a.cfg.Secrets)
+	ms, probs := secretsync.Mappings(a.cfg.Secrets)
 	if len(probs) > 0 {
 		return nil, usageErr("invalid secrets.mappings:\n%s", probs.Sorted().Error())
 	}
@@ -73,7 +62,7 @@ func (a *app) syncer(c *swarm.Client, v *secrets.Vault) (*secrets.Syncer, error)
 	if err != nil {
 		return nil, err
 	}
-	s := &secrets.Syncer{Engine: operator.SecretsEngine{Swarm: c}, Source: v.KV(), Key: key, Log: a.log.With("component", "secrets"),
+	s := &secrets.Syncer{Engine: secretsync.SecretsEngine{Swarm: c}, Source: v.KV(), Key: key, Log: a.log.With("component", "secrets"),
 		RolloutTimeout: a.cfg.Secrets.RolloutTimeout.D()}
 	if os.Getenv(crashHookEnv) == "after-create" {
 		s.BeforeUpdate = func(string) { _ = syscall.Kill(os.Getpid(), syscall.SIGKILL) }
@@ -99,7 +88,7 @@ func (a *app) secretsTask(d taskDeps) (operator.Task, error) {
 		ledger = d.Ledger
 	}
 	// The sync and its status exist from the start; its Syncer comes with the first Vault login.
-	ss := operator.NewSecretsSync(nil, ms, ledger, secretMetrics(a, ms))
+	ss := secretsync.NewSecretsSync(nil, ms, ledger, secretMetrics(a, ms))
 	a.secretsSync.Store(ss)
 	var mu sync.Mutex
 	return operator.Task{Name: "secrets", Schedule: "@every 5s", Run: func(ctx context.Context, env operator.TaskEnv) error {
@@ -123,12 +112,12 @@ func (a *app) secretsTask(d taskDeps) (operator.Task, error) {
 }
 
 // secretMetrics registers the sync's metrics with the runtime's registry.
-func secretMetrics(a *app, ms []secrets.Mapping) operator.SecretsObserver {
+func secretMetrics(a *app, ms []secrets.Mapping) secretsync.SecretsObserver {
 	names := make([]string, len(ms))
 	for i, m := range ms {
 		names[i] = m.Name
 	}
-	m, err := operator.NewSecretMetrics(a.metrics().Registerer(), names)
+	m, err := secretsync.NewSecretMetrics(a.metrics().Registerer(), names)
 	if err != nil {
 		a.log.Warn("registering the secrets metrics failed", "err", err)
 		return nil
@@ -138,12 +127,12 @@ func secretMetrics(a *app, ms []secrets.Mapping) operator.SecretsObserver {
 
 // openSync builds the sync over the named mappings (all when names is empty) for a CLI command, and then
 // connects the engine and Vault: an unknown name is a usage error before anything is contacted.
-func (a *app) openSync(ctx context.Context, names []string) (*operator.SecretsSync, []secrets.Mapping, error) {
+func (a *app) openSync(ctx context.Context, names []string) (*secretsync.SecretsSync, []secrets.Mapping, error) {
 	ms, err := a.mappings()
 	if err != nil {
 		return nil, nil, err
 	}
-	ss := operator.NewSecretsSync(nil, ms, nil, nil)
+	ss := secretsync.NewSecretsSync(nil, ms, nil, nil)
 	sel, err := ss.Select(names)
 	if err != nil {
 		return nil, nil, usageErr("%v", err)
@@ -314,7 +303,7 @@ It reads only the engine (not Vault). Exit 1 when a mapping has no version yet.`
 			if err != nil {
 				return err
 			}
-			ss := operator.NewSecretsSync(nil, ms, nil, nil)
+			ss := secretsync.NewSecretsSync(nil, ms, nil, nil)
 			sel, err := ss.Select(args)
 			if err != nil {
 				return usageErr("%v", err)
@@ -323,7 +312,7 @@ It reads only the engine (not Vault). Exit 1 when a mapping has no version yet.`
 			if err != nil {
 				return err
 			}
-			all, err := operator.SecretsEngine{Swarm: c}.ListSecrets(cmd.Context())
+			all, err := secretsync.SecretsEngine{Swarm: c}.ListSecrets(cmd.Context())
 			if err != nil {
 				return failed(err)
 			}

@@ -11,8 +11,6 @@ import (
 	"github.com/swarmguard/swarmguard/operator"
 )
 
-func init() { register(newStatusCmd) }
-
 func newStatusCmd(a *app) *cobra.Command {
 	return &cobra.Command{
 		Use:   "status",

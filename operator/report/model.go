@@ -3,6 +3,7 @@ package report
 import (
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/swarmguard/swarmguard/operator/config"
@@ -189,11 +190,8 @@ func RoundAge(d time.Duration) string {
 	return d.Truncate(time.Second).String()
 }
 
-// Metric names the compliance domain exports.
-const (
-	MetricCheckStatus      = "swarmguard_check_status"
-	MetricNetworkEncrypted = "swarmguard_network_encrypted"
-)
+// MetricCheckStatus is the metric of every check's status (see CheckGauges).
+const MetricCheckStatus = "swarmguard_check_status"
 
 // Gauge is one metric sample; operator's runtime (or anything else) exports it without this package
 // importing a metrics library.
@@ -224,4 +222,20 @@ func CheckGauges(checks []Check) []Gauge {
 			Labels: map[string]string{"check": c.ID}, Value: v})
 	}
 	return out
+}
+
+// ListOrNone joins a list for a fact, or says "none".
+func ListOrNone(xs []string) string {
+	if len(xs) == 0 {
+		return "none"
+	}
+	return strings.Join(xs, ", ")
+}
+
+// OrUnknown is a fact, or "unknown" when it was not observed.
+func OrUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
 }

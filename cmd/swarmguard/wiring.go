@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/swarmguard/swarmguard/operator"
+	"github.com/swarmguard/swarmguard/operator/certs"
+	"github.com/swarmguard/swarmguard/operator/compliance"
+	"github.com/swarmguard/swarmguard/operator/networks"
+	"github.com/swarmguard/swarmguard/operator/report"
+	"github.com/swarmguard/swarmguard/swarm"
+)
+
+// This file is the one place that says what swarmguard is made of: its commands and the controller's
+// loops, in order. Adding a domain adds a line here; nothing registers itself.
+
+// commands are the top-level commands (help lists them sorted).
+func commands(a *app) []*cobra.Command {
+	rep := newReportCmd(a)
+	rep.AddCommand(newReportCertsCmd(a))
+	return []*cobra.Command{
+		newConfigCmd(a),
+		newHealthCmd(a),
+		newLeaseCmd(a),
+		newRemediateCmd(a),
+		rep,
+		newEscrowCmd(a),
+		newRunCmd(a),
+		newSecretsCmd(a),
+		newStatusCmd(a),
+		newVersionCmd(a),
+	}
+}
+
+// rotateCommands are the subcommands of `swarmguard rotate`.
+func rotateCommands(a *app) []*cobra.Command {
+	return []*cobra.Command{
+		newRotateCACmd(a),
+		newRotateJoinTokenCmd(a),
+		newRotateUnlockKeyCmd(a),
+		newRotateSecretCmd(a),
+	}
+}
+
+// taskDeps is what a domain needs to build its controller task.
+type taskDeps struct {
+	Engine *swarm.Client
+	Self   swarm.Self
+	Ledger *swarm.Ledger
+}
+
+// buildTasks builds the controller's loops, in the order they run at start-up and in `run --once`:
+// certificates, the root CA, networks (with the compliance gauges), join tokens, autolock, secret sync.
+func (a *app) buildTasks(d taskDeps) ([]operator.Task, error) {
+	builders := []func(taskDeps) (operator.Task, error){
+		a.certsTask,
+		a.caTask,
+		a.networksTask,
+		func(d taskDeps) (operator.Task, error) { return a.tokens(d.Engine, d.Ledger).Task(), nil },
+		func(d taskDeps) (operator.Task, error) { return a.autolock(d.Engine, d.Ledger).Task(), nil },
+		a.secretsLoop,
+	}
+	tasks := make([]operator.Task, 0, len(builders))
+	var errs []error
+	for _, b := range builders {
+		t, err := b(d)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		tasks = append(tasks, t)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, &exitError{code: ExitUsage, err: fmt.Errorf("setting up the loops: %w", err)}
+	}
+	return tasks, nil
+}
+
+func (a *app) certsTask(d taskDeps) (operator.Task, error) {
+	m, err := certs.RegisterCertsMetrics(a.metrics().Registerer())
+	if err != nil {
+		return operator.Task{}, err
+	}
+	return certs.CertsTask(d.Engine, d.Ledger, a.pkiSources(), a.cfg.PKI, m.Update), nil
+}
+
+// caTask follows a scheduled rotation to completion and republishes the join tokens at its end.
+func (a *app) caTask(d taskDeps) (operator.Task, error) {
+	return certs.CATask(d.Engine, d.Ledger, a.cfg.PKI, a.republisher(d.Engine)), nil
+}
+
+// networksTask is the networks loop: log the overlay-network findings and refresh the compliance gauges
+// (swarmguard_check_status{check} for every report check, swarmguard_network_encrypted{network}) on
+// networks.schedule. It changes nothing: remediation is a person's `swarmguard remediate network`.
+func (a *app) networksTask(d taskDeps) (operator.Task, error) {
+	col := report.NewGaugeCollector()
+	if err := a.metrics().Registerer().Register(col); err != nil {
+		return operator.Task{}, fmt.Errorf("registering the compliance metrics: %w", err)
+	}
+	t := networks.NetworksTask(d.Engine, a.cfg.Networks, nil)
+	inner := t.Run
+	t.Run = func(ctx context.Context, env operator.TaskEnv) error {
+		err := inner(ctx, env)
+		r, in, rerr := buildReport(ctx, a, d.Engine, env.Time())
+		if rerr != nil {
+			return errors.Join(err, fmt.Errorf("compliance report: %w", rerr))
+		}
+		col.Set(compliance.Gauges(r, in, a.cfg))
+		env.Log.Debug("compliance gauges refreshed", "pass", r.Summary.Pass, "warn", r.Summary.Warn, "fail", r.Summary.Fail,
+			"info", r.Summary.Info, "error", r.Summary.Error)
+		return err
+	}
+	return t, nil
+}
+
+// secretsLoop is the secret sync; with no mapping configured a loop that does nothing, so the runtime's
+// task list stays uniform.
+func (a *app) secretsLoop(d taskDeps) (operator.Task, error) {
+	if len(a.cfg.Secrets.Mappings) == 0 {
+		return operator.Task{Name: "secrets", Schedule: "@hourly", Run: func(context.Context, operator.TaskEnv) error { return nil }}, nil
+	}
+	return a.secretsTask(d)
+}

@@ -1,0 +1,572 @@
+package certs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/swarmguard/swarmguard/operator"
+	"github.com/swarmguard/swarmguard/operator/config"
+	"github.com/swarmguard/swarmguard/operator/report"
+	"github.com/swarmguard/swarmguard/pki"
+	"github.com/swarmguard/swarmguard/swarm"
+)
+
+// CertsEngine is what the certificate domain reads and changes on the engine. *swarm.Client satisfies it.
+type CertsEngine interface {
+	CA(ctx context.Context) (swarm.CAState, error)
+	Nodes(ctx context.Context) ([]swarm.Node, error)
+	SetNodeCertExpiry(ctx context.Context, d time.Duration) (before time.Duration, changed bool, err error)
+	RotateCA(ctx context.Context, opts swarm.RotateCAOptions) (swarm.RotateCAResult, error)
+}
+
+var _ CertsEngine = (*swarm.Client)(nil)
+
+// Rotation follow-up tunables.
+const (
+	// caPollInterval: swarm renews node certificates within seconds of a rotation step; polling the
+	// manager every 2s costs two small API calls.
+	caPollInterval = 2 * time.Second
+	// CAStallAfter: with every node up a rotation moves within seconds (LAB.md: about 3.5 s on four
+	// nodes), so a minute without movement means a node is stuck or down.
+	CAStallAfter = time.Minute
+)
+
+// PKIPolicy turns the pki section of the configuration into pki's policy.
+func PKIPolicy(c config.PKIConfig) (pki.Policy, error) {
+	warn, err := pki.ParseWindow(c.WarnBefore)
+	if err != nil {
+		return pki.Policy{}, fmt.Errorf("pki.warn_before: %w", err)
+	}
+	crit, err := pki.ParseWindow(c.CriticalBefore)
+	if err != nil {
+		return pki.Policy{}, fmt.Errorf("pki.critical_before: %w", err)
+	}
+	return pki.Policy{
+		NodeCertExpiry: c.NodeCertExpiry.D(),
+		WarnBefore:     warn,
+		CriticalBefore: crit,
+		CAMaxAge:       c.CA.MaxAge.D(),
+	}, nil
+}
+
+// PKICluster maps the swarm's CA state into pki's input.
+func PKICluster(ca swarm.CAState) pki.Cluster {
+	return pki.Cluster{
+		TrustRootPEM:           ca.TrustRootPEM,
+		IssuerSubject:          ca.IssuerSubject,
+		IssuerPublicKey:        ca.IssuerPublicKey,
+		NodeCertExpiry:         ca.NodeCertExpiry,
+		RootRotationInProgress: ca.RootRotationInProgress,
+	}
+}
+
+// PKINodes maps the swarm's nodes into pki's input. UpdatedAt is the best known "down since": the node
+// object changes when its status does.
+func PKINodes(nodes []swarm.Node) []pki.NodeInput {
+	out := make([]pki.NodeInput, 0, len(nodes))
+	for _, n := range nodes {
+		out = append(out, pki.NodeInput{
+			ID: n.ID, Hostname: n.Hostname, Role: n.Role, State: n.State, Availability: n.Availability,
+			ManagerAddr: n.ManagerAddr, TrustRootPEM: n.TrustRootPEM,
+			IssuerSubject: n.IssuerSubject, IssuerPublicKey: n.IssuerPublicKey,
+			StatusChangedAt: n.UpdatedAt,
+		})
+	}
+	return out
+}
+
+// CertsObservation is one read of the certificate domain.
+type CertsObservation struct {
+	CA        swarm.CAState
+	Cluster   pki.Cluster
+	Nodes     []pki.NodeInput
+	Inventory pki.Inventory
+}
+
+// ObserveCerts reads the CA, the nodes and every node's certificate (from src, best source first).
+func ObserveCerts(ctx context.Context, eng CertsEngine, src pki.Sources) (CertsObservation, error) {
+	ca, err := eng.CA(ctx)
+	if err != nil {
+		return CertsObservation{}, err
+	}
+	nodes, err := eng.Nodes(ctx)
+	if err != nil {
+		return CertsObservation{}, err
+	}
+	o := CertsObservation{CA: ca, Cluster: PKICluster(ca), Nodes: PKINodes(nodes)}
+	o.Inventory = pki.Collect(ctx, o.Cluster, o.Nodes, src)
+	return o, nil
+}
+
+// CertsReport reads the swarm and builds `report certs` as of now.
+func CertsReport(ctx context.Context, eng CertsEngine, src pki.Sources, c config.PKIConfig, now time.Time) (pki.Report, error) {
+	p, err := PKIPolicy(c)
+	if err != nil {
+		return pki.Report{}, err
+	}
+	o, err := ObserveCerts(ctx, eng, src)
+	if err != nil {
+		return pki.Report{}, err
+	}
+	return pki.NewReport(o.Inventory, p, now), nil
+}
+
+// SeverityStatus is a certificate finding's severity as a report status: critical is fail, warn is warn,
+// anything else info. `report certs` applies the one report.fail_on gate (report.Fails) to it.
+func SeverityStatus(s pki.Severity) report.CheckStatus {
+	switch s {
+	case pki.SeverityCritical:
+		return report.StatusFail
+	case pki.SeverityWarn:
+		return report.StatusWarn
+	}
+	return report.StatusInfo
+}
+
+// CertsTask is the controller's certificate pass on pki.schedule: read every certificate, log the
+// findings, hand the inventory to onInventory (metrics), and under pki.mode enforce set the cluster's
+// node certificate expiry to the policy.
+func CertsTask(eng CertsEngine, ledger operator.LedgerStore, src pki.Sources, c config.PKIConfig, onInventory func(pki.Inventory)) operator.Task {
+	return operator.Task{
+		Name:     "certs",
+		Schedule: c.Schedule,
+		Run: func(ctx context.Context, env operator.TaskEnv) error {
+			return certsPass(ctx, eng, ledger, src, c, onInventory, env)
+		},
+	}
+}
+
+func certsPass(ctx context.Context, eng CertsEngine, ledger operator.LedgerStore, src pki.Sources, c config.PKIConfig, onInventory func(pki.Inventory), env operator.TaskEnv) error {
+	log := env.Logger().With("component", "certs")
+	p, err := PKIPolicy(c)
+	if err != nil {
+		return err
+	}
+	o, err := ObserveCerts(ctx, eng, src)
+	if err != nil {
+		return fmt.Errorf("reading certificates: %w", err)
+	}
+	if onInventory != nil {
+		onInventory(o.Inventory)
+	}
+	now := env.Time()
+	for _, f := range pki.Evaluate(o.Inventory, p, now) {
+		lvl := slog.LevelDebug
+		switch f.Severity {
+		case pki.SeverityCritical:
+			lvl = slog.LevelError
+		case pki.SeverityWarn:
+			lvl = slog.LevelWarn
+		}
+		log.Log(ctx, lvl, "certificate finding", "finding", f.ID, "node", f.Node, "detail", f.Message)
+	}
+	return EnforceNodeCertExpiry(ctx, eng, ledger, c, o.CA, env)
+}
+
+// EnforceNodeCertExpiry sets the cluster's NodeCertExpiry to pki.node_cert_expiry when pki.mode is
+// enforce and the two differ, and records it in the ledger (kind node-cert-expiry). In audit mode it
+// only says what it would do. The write is compare-and-swap and a no-op when already set, so a retry
+// after a crash does nothing twice.
+func EnforceNodeCertExpiry(ctx context.Context, eng CertsEngine, ledger operator.LedgerStore, c config.PKIConfig, ca swarm.CAState, env operator.TaskEnv) error {
+	log := env.Logger().With("component", "certs")
+	want := c.NodeCertExpiry.D()
+	if want == 0 || ca.NodeCertExpiry == want {
+		log.Debug("node certificate expiry as wanted", "node_cert_expiry", ca.NodeCertExpiry.String())
+		return nil
+	}
+	if c.Mode != config.ModeEnforce {
+		log.Debug("node certificate expiry differs, audit mode", "current", ca.NodeCertExpiry.String(), "wanted", want.String())
+		return nil
+	}
+	if env.DryRun {
+		fmt.Fprintf(env.Output(), "would set the node certificate expiry from %s to %s\n", ca.NodeCertExpiry, want)
+		return nil
+	}
+	if err := env.CheckHolder(ctx); err != nil {
+		return err
+	}
+	before, changed, err := eng.SetNodeCertExpiry(ctx, want)
+	if err != nil {
+		return fmt.Errorf("setting the node certificate expiry to %s: %w", want, err)
+	}
+	if !changed {
+		return nil
+	}
+	log.Info("set node certificate expiry", "from", before.String(), "to", want.String())
+	fmt.Fprintf(env.Output(), "set the node certificate expiry from %s to %s\n", before, want)
+	reason := env.Reason
+	if reason == "" {
+		reason = "pki.mode enforce: pki.node_cert_expiry " + want.String()
+	}
+	_, err = ledger.Append(ctx, swarm.Entry{
+		Kind: swarm.KindNodeCertExpiry, At: env.Time().UTC(), Actor: env.Actor, Reason: reason, Result: swarm.ResultOK,
+		Details: map[string]string{"from": before.String(), "to": want.String()},
+	})
+	if err != nil {
+		return fmt.Errorf("recording the node certificate expiry in the ledger: %w", err)
+	}
+	return nil
+}
+
+// CATask is the controller's scheduled root CA rotation on pki.ca.schedule: under pki.mode enforce, when
+// pki.ca.max_age is set and DecideCA says the root is due, start a rotation (never while one is in
+// progress), then follow it to completion exactly as `rotate ca --wait` does (FollowCARotation: progress,
+// a stall naming the nodes, the ledger entry at the end, the join tokens republished). republish may be
+// nil (publishing not configured).
+func CATask(eng CertsEngine, ledger operator.LedgerStore, c config.PKIConfig, republish func(ctx context.Context, env operator.TaskEnv) error) operator.Task {
+	return operator.Task{
+		Name:     "ca",
+		Schedule: c.CA.Schedule,
+		Run: func(ctx context.Context, env operator.TaskEnv) error {
+			start, err := ScheduledCARotation(ctx, eng, ledger, c, env)
+			if err != nil || env.DryRun || !(start.Started || start.Attached) {
+				return err
+			}
+			return FollowCARotation(ctx, eng, ledger, start, FollowOptions{Republish: republish}, env)
+		},
+	}
+}
+
+// ScheduledCARotation decides (DecideCA) and, when due, starts a root CA rotation. It returns what it
+// started; a zero CARotationStart means nothing was due.
+func ScheduledCARotation(ctx context.Context, eng CertsEngine, ledger operator.LedgerStore, c config.PKIConfig, env operator.TaskEnv) (CARotationStart, error) {
+	log := env.Logger().With("component", "ca")
+	maxAge := c.CA.MaxAge.D()
+	if maxAge == 0 {
+		return CARotationStart{}, nil
+	}
+	ca, err := eng.CA(ctx)
+	if err != nil {
+		return CARotationStart{}, fmt.Errorf("reading the root CA: %w", err)
+	}
+	root, err := pki.ParseCertificate([]byte(ca.TrustRootPEM))
+	if err != nil {
+		return CARotationStart{}, fmt.Errorf("reading the trust root: %w", err)
+	}
+	entries, err := ledger.Entries(ctx)
+	if err != nil {
+		// The ledger may hold a rotation newer than the root's NotBefore: never act on "couldn't read".
+		return CARotationStart{}, fmt.Errorf("reading the ledger: %w", err)
+	}
+	d := DecideCA(CAObservation{Root: root, InProgress: ca.RootRotationInProgress, Entries: entries}, maxAge, env.Time())
+	if !d.Rotate {
+		log.Debug("root CA rotation not due", "age", d.Age.Truncate(time.Second).String(), "age_from", d.SinceSource, "max_age", maxAge.String(),
+			"in_progress", ca.RootRotationInProgress, "why", d.Why)
+		return CARotationStart{}, nil
+	}
+	if c.Mode != config.ModeEnforce {
+		log.Warn("root CA older than pki.ca.max_age, audit mode: not rotating", "age", d.Age.Truncate(time.Second).String(), "max_age", maxAge.String())
+		return CARotationStart{}, nil
+	}
+	renv := env
+	if renv.Reason == "" {
+		renv.Reason = "scheduled: " + d.Why
+	}
+	return StartCARotation(ctx, eng, ledger, swarm.RotateCAOptions{}, renv)
+}
+
+// CARotationDue is the scheduled-rotation decision on an age alone (see DecideCA): the root is at or over
+// maxAge (0: never) and no rotation is in progress (starting one again would restart it).
+func CARotationDue(age, maxAge time.Duration, inProgress bool) bool {
+	return maxAge > 0 && age >= maxAge && !inProgress
+}
+
+// FollowOptions tune FollowCARotation.
+type FollowOptions struct {
+	// Timeout gives up after this long (ErrRotationTimeout); 0 follows until ctx ends.
+	Timeout time.Duration
+	// Republish writes the join tokens again once the rotation completed (their CA digest changed); nil
+	// when publishing is not configured.
+	Republish func(ctx context.Context, env operator.TaskEnv) error
+	// Poll and StallAfter as in WaitCAOptions (defaults when zero).
+	Poll, StallAfter time.Duration
+}
+
+// FollowCARotation follows a started (or attached) root CA rotation to its end, the one implementation of
+// `rotate ca --wait` and of the controller's scheduled rotation: it prints the progress to env.Out and logs
+// it, warns once per stall naming every pending node and whether it is down, records the outcome in the
+// ledger (kind ca: completed, or wait-failed with the pending nodes), and on completion republishes the
+// join tokens. A cancelled ctx (the lease lost, a signal) records nothing: the rotation goes on in the swarm
+// and the next follower attaches to it.
+func FollowCARotation(ctx context.Context, eng CertsEngine, ledger operator.LedgerStore, start CARotationStart, o FollowOptions, env operator.TaskEnv) error {
+	log := env.Logger().With("component", "ca")
+	out := env.Output()
+	began := env.Time()
+	since := func() time.Duration { return env.Time().Sub(began).Truncate(time.Second) }
+	p, werr := WaitCARotation(ctx, eng, WaitCAOptions{
+		OldRootPEM: start.Before.TrustRootPEM,
+		Timeout:    o.Timeout,
+		Poll:       o.Poll,
+		StallAfter: o.StallAfter,
+		Now:        env.Now,
+		OnProgress: func(p pki.RotationProgress) {
+			fmt.Fprintf(out, "[%s] %s\n", since(), PendingText(p))
+			log.Info("root CA rotation progress", "on_new_root", p.OnNewRoot, "total", p.Total, "pending", len(p.Pending))
+		},
+		OnStall: func(p pki.RotationProgress, still time.Duration) {
+			fmt.Fprintf(out, "[%s] warning: no progress for %s; %s (a node that is down holds the rotation until it returns)\n",
+				since(), still.Truncate(time.Second), PendingText(p))
+			log.Warn("root CA rotation stalled", "still_for", still.Truncate(time.Second).String(), "pending", PendingText(p))
+		},
+	})
+	const stopped = "stopped following the root CA rotation; it goes on in the swarm (attach again with: swarmguard rotate ca --wait)"
+	if errors.Is(werr, context.Canceled) {
+		return errors.New(stopped)
+	}
+	if werr != nil && ctx.Err() != nil && !errors.Is(werr, ErrRotationTimeout) {
+		return fmt.Errorf("%s: %w", stopped, werr)
+	}
+	if lerr := RecordCAWait(ctx, ledger, env, p, werr); lerr != nil {
+		log.Warn("ledger write failed", "err", lerr)
+	}
+	if werr != nil {
+		return fmt.Errorf("%w; run `swarmguard rotate ca --wait` again to attach once they are back", werr)
+	}
+	root := "unknown"
+	if ca, err := eng.CA(ctx); err == nil {
+		if cert, err := pki.ParseCertificate([]byte(ca.TrustRootPEM)); err == nil {
+			root = fmt.Sprintf("%s serial %s, valid until %s", cert.Subject, pki.SerialHex(cert), cert.NotAfter.UTC().Format(time.RFC3339))
+		}
+	}
+	fmt.Fprintf(out, "root CA rotation complete: %d/%d nodes on the new root (%s) in %s\n", p.OnNewRoot, p.Total, root, since())
+	log.Info("root CA rotation complete", "nodes", p.Total, "root", root)
+	// The CA-digest part of every join token changed with the root: publish the tokens again.
+	if o.Republish != nil {
+		if err := o.Republish(ctx, env); err != nil {
+			return fmt.Errorf("the root CA rotation completed, but %w; the controller's tokens pass retries it", err)
+		}
+	}
+	return nil
+}
+
+// CARotationStart says what StartCARotation did.
+type CARotationStart struct {
+	Started     bool // ForceRotate was bumped (or would be, in a dry run)
+	Attached    bool // a rotation was already in progress; we follow it
+	ForceRotate uint64
+	// Before is the CA state read before acting; its trust root is the old root.
+	Before swarm.CAState
+}
+
+// StartCARotation starts a root CA rotation, or attaches to the one in progress unless opts.Force, and
+// records it in the ledger (kind ca).
+func StartCARotation(ctx context.Context, eng CertsEngine, ledger operator.LedgerStore, opts swarm.RotateCAOptions, env operator.TaskEnv) (CARotationStart, error) {
+	log := env.Logger().With("component", "ca")
+	before, err := eng.CA(ctx)
+	if err != nil {
+		return CARotationStart{}, fmt.Errorf("reading the root CA: %w", err)
+	}
+	out := CARotationStart{Before: before, ForceRotate: before.ForceRotate}
+	if before.RootRotationInProgress && !opts.Force {
+		out.Attached = true
+	}
+	if env.DryRun {
+		switch {
+		case out.Attached:
+			fmt.Fprintln(env.Output(), "a root CA rotation is in progress: would attach to it (--force would restart it)")
+		case opts.CertPEM != "":
+			fmt.Fprintf(env.Output(), "would rotate the root CA to the certificate handed in (ForceRotate %d -> %d)\n", before.ForceRotate, before.ForceRotate+1)
+			out.Started = true
+		default:
+			fmt.Fprintf(env.Output(), "would rotate the root CA to a new swarm-generated root (ForceRotate %d -> %d)\n", before.ForceRotate, before.ForceRotate+1)
+			out.Started = true
+		}
+		return out, nil
+	}
+	if out.Attached {
+		log.Info("attaching to root CA rotation in progress", "force_rotate", before.ForceRotate)
+		return out, nil
+	}
+	if err := env.CheckHolder(ctx); err != nil {
+		return out, err
+	}
+	res, err := eng.RotateCA(ctx, opts)
+	if err != nil {
+		return out, fmt.Errorf("starting the root CA rotation: %w", err)
+	}
+	out.ForceRotate = res.ForceRotate
+	if !res.Started {
+		// Another writer started one between our read and our write: follow it.
+		out.Attached = true
+		log.Info("attaching to root CA rotation started meanwhile", "force_rotate", res.ForceRotate)
+		return out, nil
+	}
+	out.Started = true
+	log.Info("started root CA rotation", "force_rotate", res.ForceRotate, "handed_in", opts.CertPEM != "")
+	details := map[string]string{
+		"action":       "started",
+		"force_rotate": strconv.FormatUint(res.ForceRotate, 10),
+		"handed_in":    strconv.FormatBool(opts.CertPEM != ""),
+	}
+	if root, err := pki.ParseCertificate([]byte(before.TrustRootPEM)); err == nil {
+		details["old_root_serial"] = pki.SerialHex(root)
+	}
+	if _, err := ledger.Append(ctx, swarm.Entry{
+		Kind: swarm.KindCA, At: env.Time().UTC(), Actor: env.Actor, Reason: env.Reason, Result: swarm.ResultOK, Details: details,
+	}); err != nil {
+		return out, fmt.Errorf("recording the root CA rotation in the ledger: %w", err)
+	}
+	return out, nil
+}
+
+// ErrRotationTimeout is returned by WaitCARotation when the timeout passes first.
+var ErrRotationTimeout = errors.New("root CA rotation did not complete in time")
+
+// WaitCAOptions tunes WaitCARotation.
+type WaitCAOptions struct {
+	// OldRootPEM, when set, is the trust root before the rotation: completion also needs the cluster's
+	// trust root to have changed (so a rotation just started never looks done).
+	OldRootPEM string
+	Timeout    time.Duration // 0: until ctx ends
+	Poll       time.Duration // caPollInterval when zero
+	StallAfter time.Duration // CAStallAfter when zero
+	// OnProgress is called with the first reading and every reading that moved.
+	OnProgress func(pki.RotationProgress)
+	// OnStall is called once per stall, when nothing moved for StallAfter.
+	OnStall func(p pki.RotationProgress, still time.Duration)
+	Now     func() time.Time
+}
+
+// WaitCARotation follows a root CA rotation until it completes, the timeout passes (ErrRotationTimeout,
+// with the last progress) or ctx ends.
+func WaitCARotation(ctx context.Context, eng CertsEngine, o WaitCAOptions) (pki.RotationProgress, error) {
+	clock := o.Now
+	if clock == nil {
+		clock = time.Now
+	}
+	poll, stall := o.Poll, o.StallAfter
+	if poll <= 0 {
+		poll = caPollInterval
+	}
+	if stall <= 0 {
+		stall = CAStallAfter
+	}
+	start := clock()
+	var deadline <-chan time.Time
+	if o.Timeout > 0 {
+		t := time.NewTimer(o.Timeout)
+		defer t.Stop()
+		deadline = t.C
+	}
+	var last pki.RotationProgress
+	first, stalled := true, false
+	lastMove := start
+	for {
+		p, err := readProgress(ctx, eng, o.OldRootPEM)
+		if err != nil {
+			// A failed read is not progress and not failure: a leader election makes the API stutter.
+			// Keep the last reading and try again.
+			if ctx.Err() != nil {
+				return last, ctx.Err()
+			}
+		} else {
+			if first || pki.Moved(last, p) || !samePending(last, p) {
+				lastMove, stalled = clock(), false
+				if o.OnProgress != nil {
+					o.OnProgress(p)
+				}
+			}
+			first, last = false, p
+			if p.Done {
+				return p, nil
+			}
+			if still := clock().Sub(lastMove); still >= stall && !stalled {
+				stalled = true
+				if o.OnStall != nil {
+					o.OnStall(p, still)
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return last, ctx.Err()
+		case <-deadline:
+			return last, fmt.Errorf("%w after %s: %s", ErrRotationTimeout, o.Timeout, PendingText(last))
+		case <-time.After(poll):
+		}
+	}
+}
+
+func readProgress(ctx context.Context, eng CertsEngine, oldRoot string) (pki.RotationProgress, error) {
+	ca, err := eng.CA(ctx)
+	if err != nil {
+		return pki.RotationProgress{}, err
+	}
+	nodes, err := eng.Nodes(ctx)
+	if err != nil {
+		return pki.RotationProgress{}, err
+	}
+	p := pki.Progress(PKICluster(ca), PKINodes(nodes))
+	if oldRoot != "" && sameTrustRoot(ca.TrustRootPEM, oldRoot) {
+		p.Done = false
+		if !p.InProgress {
+			// The swarm has not taken up the rotation yet (or it was rejected): every node is pending.
+			p.OnNewRoot = 0
+		}
+	}
+	return p, nil
+}
+
+func sameTrustRoot(a, b string) bool {
+	return strings.TrimSpace(a) == strings.TrimSpace(b)
+}
+
+func samePending(a, b pki.RotationProgress) bool {
+	if len(a.Pending) != len(b.Pending) {
+		return false
+	}
+	for i := range a.Pending {
+		if a.Pending[i].ID != b.Pending[i].ID || a.Pending[i].Down != b.Pending[i].Down {
+			return false
+		}
+	}
+	return true
+}
+
+// PendingText names every pending node and whether it is down, for people.
+func PendingText(p pki.RotationProgress) string {
+	if len(p.Pending) == 0 {
+		if p.InProgress {
+			return fmt.Sprintf("%d/%d nodes on the new root; swarm is switching the trust root", p.OnNewRoot, p.Total)
+		}
+		return fmt.Sprintf("%d/%d nodes on the new root, none pending", p.OnNewRoot, p.Total)
+	}
+	parts := make([]string, 0, len(p.Pending))
+	for _, n := range p.Pending {
+		name := n.Hostname
+		if name == "" {
+			name = n.ID
+		}
+		state := n.State
+		if n.Down {
+			state = "down"
+		}
+		parts = append(parts, fmt.Sprintf("%s (%s, %s, %s)", name, n.ID, n.Role, state))
+	}
+	return fmt.Sprintf("%d/%d nodes on the new root; pending: %s", p.OnNewRoot, p.Total, strings.Join(parts, ", "))
+}
+
+// RecordCAWait writes the outcome of following a rotation to the ledger (kind ca).
+func RecordCAWait(ctx context.Context, ledger operator.LedgerStore, env operator.TaskEnv, p pki.RotationProgress, waitErr error) error {
+	e := swarm.Entry{Kind: swarm.KindCA, At: env.Time().UTC(), Actor: env.Actor, Reason: env.Reason, Result: swarm.ResultOK,
+		Details: map[string]string{"action": "completed", "nodes": strconv.Itoa(p.Total)}}
+	if waitErr != nil {
+		e.Result = swarm.ResultFailed
+		e.Details["action"] = "wait-failed"
+		var pending []string
+		for _, n := range p.Pending {
+			pending = append(pending, n.ID)
+		}
+		e.Details["pending"] = strings.Join(pending, ",")
+		e.Details["on_new_root"] = strconv.Itoa(p.OnNewRoot)
+	}
+	if _, err := ledger.Append(ctx, e); err != nil {
+		return fmt.Errorf("recording the root CA rotation outcome in the ledger: %w", err)
+	}
+	return nil
+}

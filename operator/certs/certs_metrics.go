@@ -1,0 +1,97 @@
+package certs
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/swarmguard/swarmguard/pki"
+)
+
+// CertsMetrics exports the certificate inventory:
+//
+//	swarmguard_cert_not_after_timestamp_seconds{node,role}
+//	swarmguard_cert_not_before_timestamp_seconds{node,role}
+//	swarmguard_ca_not_after_timestamp_seconds
+//	swarmguard_ca_rotation_in_progress
+//
+// It is a collector over the last inventory, swapped whole by Update, so a scrape never sees half a pass.
+// A node whose certificate could not be read has no series (absent means unknown; a made-up value would
+// page someone), and before the first pass nothing is exported.
+type CertsMetrics struct {
+	mu   sync.Mutex
+	last *pki.MetricValues
+}
+
+var (
+	certNotAfterDesc = prometheus.NewDesc("swarmguard_cert_not_after_timestamp_seconds",
+		"NotAfter of each node's certificate, Unix seconds.", []string{"node", "role"}, nil)
+	certNotBeforeDesc = prometheus.NewDesc("swarmguard_cert_not_before_timestamp_seconds",
+		"NotBefore of each node's certificate, Unix seconds.", []string{"node", "role"}, nil)
+	caNotAfterDesc = prometheus.NewDesc("swarmguard_ca_not_after_timestamp_seconds",
+		"NotAfter of the swarm's root CA, Unix seconds.", nil, nil)
+	caRotationDesc = prometheus.NewDesc("swarmguard_ca_rotation_in_progress",
+		"1 while a root CA rotation is in progress, else 0.", nil, nil)
+)
+
+// NewCertsMetrics returns an empty collector; register it, then call Update after each pass.
+func NewCertsMetrics() *CertsMetrics { return &CertsMetrics{} }
+
+// RegisterCertsMetrics registers a new collector with r, or returns the one already registered there
+// (building the controller's tasks twice must not fail on duplicate metrics).
+func RegisterCertsMetrics(r prometheus.Registerer) (*CertsMetrics, error) {
+	m := NewCertsMetrics()
+	if err := r.Register(m); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(*CertsMetrics); ok {
+				return existing, nil
+			}
+		}
+		return nil, fmt.Errorf("registering certificate metrics: %w", err)
+	}
+	return m, nil
+}
+
+// Update replaces the exported values with those of inv. Its signature fits CertsTask's onInventory.
+func (m *CertsMetrics) Update(inv pki.Inventory) {
+	v := inv.Metrics()
+	m.mu.Lock()
+	m.last = &v
+	m.mu.Unlock()
+}
+
+// Describe implements prometheus.Collector.
+func (m *CertsMetrics) Describe(ch chan<- *prometheus.Desc) {
+	ch <- certNotAfterDesc
+	ch <- certNotBeforeDesc
+	ch <- caNotAfterDesc
+	ch <- caRotationDesc
+}
+
+// Collect implements prometheus.Collector.
+func (m *CertsMetrics) Collect(ch chan<- prometheus.Metric) {
+	m.mu.Lock()
+	v := m.last
+	m.mu.Unlock()
+	if v == nil {
+		return
+	}
+	seen := map[[2]string]bool{}
+	for _, c := range v.Certs {
+		key := [2]string{c.Node, c.Role}
+		if seen[key] {
+			// Two nodes with one hostname: label the later one by its ID so no series is dropped.
+			key[0] = c.NodeID
+		}
+		seen[key] = true
+		ch <- prometheus.MustNewConstMetric(certNotAfterDesc, prometheus.GaugeValue, c.NotAfter, key[0], key[1])
+		ch <- prometheus.MustNewConstMetric(certNotBeforeDesc, prometheus.GaugeValue, c.NotBefore, key[0], key[1])
+	}
+	if v.CAKnown {
+		ch <- prometheus.MustNewConstMetric(caNotAfterDesc, prometheus.GaugeValue, v.CANotAfter)
+	}
+	ch <- prometheus.MustNewConstMetric(caRotationDesc, prometheus.GaugeValue, v.RotationInProgress)
+}

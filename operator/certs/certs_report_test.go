@@ -1,0 +1,56 @@
+package certs
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/swarmguard/swarmguard/operator/report"
+	"github.com/swarmguard/swarmguard/pki"
+)
+
+func TestCertsDomainFrom(t *testing.T) {
+	day := 24 * time.Hour
+	known := func(id, state string, left time.Duration) pki.NodeCert {
+		na := certsNowT.Add(left)
+		return pki.NodeCert{ID: id, Hostname: "host-" + id, Role: "worker", State: state, Known: true, Source: pki.SourceControlAPI,
+			Cert: pki.CertFacts{Serial: "AB", NotBefore: na.Add(-90 * day), NotAfter: na}, IssuerKnown: true, IssuerCurrent: true}
+	}
+	ca := pki.CAInfo{CertFacts: pki.CertFacts{KeyAlgorithm: "ECDSA", KeyBits: 256, NotBefore: certsNowT.Add(-day), NotAfter: certsNowT.Add(7000 * day)}}
+	p := pki.Policy{WarnBefore: pki.MustWindow("20%"), CriticalBefore: pki.MustWindow("10%")}
+
+	tests := []struct {
+		name                 string
+		nodes                []pki.NodeCert
+		wantNodes, wantDown  report.CheckStatus
+		wantDownSummaryStart string
+	}{
+		{"healthy", []pki.NodeCert{known("a", "ready", 60*day)}, report.StatusPass, report.StatusPass, "no node is down"},
+		{"warn window", []pki.NodeCert{known("a", "ready", 15*day)}, report.StatusWarn, report.StatusPass, "no node is down"},
+		{"expired", []pki.NodeCert{known("a", "ready", -time.Hour)}, report.StatusFail, report.StatusPass, "no node is down"},
+		{"unknown only", []pki.NodeCert{{ID: "u", Hostname: "w", Source: pki.SourceUnknown, Reason: "r"}}, report.StatusInfo, report.StatusPass, "no node is down"},
+		{"down, lapses first", []pki.NodeCert{func() pki.NodeCert {
+			n := known("d", "down", 60*day)
+			n.DownSince = certsNowT.Add(-70 * day)
+			return n
+		}()}, report.StatusPass, report.StatusFail, "1 down node(s); at least one"},
+		{"down, fine", []pki.NodeCert{known("d", "down", 60*day)}, report.StatusPass, report.StatusPass, "1 down node(s); none"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := CertsDomainFrom(pki.Inventory{CA: ca, Nodes: tt.nodes}, p, certsNowT)
+			if len(res.Checks) != 2 || res.Checks[0].ID != "pki.node-certs" || res.Checks[1].ID != "pki.down-nodes" {
+				t.Fatalf("checks = %+v", res.Checks)
+			}
+			if got := res.Checks[0].Status; got != tt.wantNodes {
+				t.Errorf("pki.node-certs = %s (%s); want %s", got, res.Checks[0].Summary, tt.wantNodes)
+			}
+			if got := res.Checks[1].Status; got != tt.wantDown || !strings.HasPrefix(res.Checks[1].Summary, tt.wantDownSummaryStart) {
+				t.Errorf("pki.down-nodes = %s %q; want %s %q", got, res.Checks[1].Summary, tt.wantDown, tt.wantDownSummaryStart)
+			}
+			if len(res.CertDays) != len(tt.nodes) {
+				t.Errorf("CertDays = %+v", res.CertDays)
+			}
+		})
+	}
+}

@@ -1,0 +1,365 @@
+package certs
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"math/big"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/swarmguard/swarmguard/operator"
+	"github.com/swarmguard/swarmguard/operator/config"
+	"github.com/swarmguard/swarmguard/operator/internal/ledgertest"
+	"github.com/swarmguard/swarmguard/operator/report"
+	"github.com/swarmguard/swarmguard/pki"
+	"github.com/swarmguard/swarmguard/swarm"
+)
+
+var certsNowT = time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+
+// certsTestRoot is a self-signed CA with fixed dates.
+type certsTestRoot struct {
+	pem             string
+	subject, pubkey []byte
+}
+
+func newCertsTestRoot(t *testing.T, serial int64, notBefore time.Time) certsTestRoot {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: "swarm-ca"},
+		NotBefore: notBefore, NotAfter: notBefore.Add(20 * 365 * 24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := x509.ParseCertificate(der)
+	return certsTestRoot{pem: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})), subject: c.RawSubject, pubkey: c.RawSubjectPublicKeyInfo}
+}
+
+// fakeCertsEngine serves CA states in sequence (the last repeats) and records writes.
+type fakeCertsEngine struct {
+	mu        sync.Mutex
+	states    []swarm.CAState
+	nodes     [][]swarm.Node
+	reads     int
+	setExpiry []time.Duration
+	rotations []swarm.RotateCAOptions
+	rotateRes swarm.RotateCAResult
+}
+
+func (f *fakeCertsEngine) CA(context.Context) (swarm.CAState, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	i := min(f.reads, len(f.states)-1)
+	f.reads++
+	return f.states[i], nil
+}
+
+func (f *fakeCertsEngine) Nodes(context.Context) ([]swarm.Node, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	i := min(f.reads-1, len(f.nodes)-1)
+	return f.nodes[max(i, 0)], nil
+}
+
+func (f *fakeCertsEngine) SetNodeCertExpiry(_ context.Context, d time.Duration) (time.Duration, bool, error) {
+	f.setExpiry = append(f.setExpiry, d)
+	return f.states[0].NodeCertExpiry, true, nil
+}
+
+func (f *fakeCertsEngine) RotateCA(_ context.Context, o swarm.RotateCAOptions) (swarm.RotateCAResult, error) {
+	f.rotations = append(f.rotations, o)
+	return f.rotateRes, nil
+}
+
+func certsPKIConf(mode string) config.PKIConfig {
+	c := config.DefaultConfig().PKI
+	c.Mode = mode
+	return c
+}
+
+func TestEnforceNodeCertExpiry(t *testing.T) {
+	tests := []struct {
+		name      string
+		mode      string
+		current   time.Duration
+		dryRun    bool
+		wantSet   bool
+		wantEntry bool
+		wantOut   string
+	}{
+		{"audit leaves it", config.ModeAudit, 90 * time.Hour, false, false, false, ""},
+		{"enforce sets it", config.ModeEnforce, 90 * time.Hour, false, true, true, "set the node certificate expiry from 90h0m0s to 24h0m0s"},
+		{"enforce, already set", config.ModeEnforce, 24 * time.Hour, false, false, false, ""},
+		{"enforce, dry run", config.ModeEnforce, 90 * time.Hour, true, false, false, "would set the node certificate expiry from 90h0m0s to 24h0m0s"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := certsPKIConf(tt.mode)
+			c.NodeCertExpiry = config.Duration(24 * time.Hour)
+			eng := &fakeCertsEngine{states: []swarm.CAState{{NodeCertExpiry: tt.current}}}
+			led := ledgertest.New()
+			var out bytes.Buffer
+			env := operator.TaskEnv{DryRun: tt.dryRun, Actor: "test", Out: &out, Now: func() time.Time { return certsNowT }}
+			if err := EnforceNodeCertExpiry(t.Context(), eng, led, c, eng.states[0], env); err != nil {
+				t.Fatal(err)
+			}
+			if got := len(eng.setExpiry) > 0; got != tt.wantSet {
+				t.Errorf("set = %v; want %v", eng.setExpiry, tt.wantSet)
+			}
+			if got := len(led.All()) > 0; got != tt.wantEntry {
+				t.Errorf("ledger = %+v; want entry %v", led.All(), tt.wantEntry)
+			}
+			if tt.wantEntry {
+				e := led.All()[0]
+				if e.Kind != swarm.KindNodeCertExpiry || e.Details["to"] != "24h0m0s" || e.Details["from"] != "90h0m0s" || !e.At.Equal(certsNowT) {
+					t.Errorf("ledger entry = %+v", e)
+				}
+			}
+			if !strings.Contains(out.String(), tt.wantOut) {
+				t.Errorf("out = %q; want %q", out.String(), tt.wantOut)
+			}
+		})
+	}
+}
+
+func TestEnforceStaleLeaderDoesNothing(t *testing.T) {
+	c := certsPKIConf(config.ModeEnforce)
+	c.NodeCertExpiry = config.Duration(24 * time.Hour)
+	eng := &fakeCertsEngine{states: []swarm.CAState{{NodeCertExpiry: time.Hour}}}
+	lost := errors.New("lease lost")
+	err := EnforceNodeCertExpiry(t.Context(), eng, ledgertest.New(), c, eng.states[0], operator.TaskEnv{StillHolder: func(context.Context) error { return lost }})
+	if !errors.Is(err, lost) || len(eng.setExpiry) != 0 {
+		t.Errorf("EnforceNodeCertExpiry with lost lease = %v, set %v; want the lease error and no write", err, eng.setExpiry)
+	}
+}
+
+func TestCARotationDue(t *testing.T) {
+	y := 8760 * time.Hour
+	tests := []struct {
+		age, max   time.Duration
+		inProgress bool
+		want       bool
+	}{
+		{y - time.Second, y, false, false},
+		{y, y, false, true}, // due at its max age, as the report says
+		{y + time.Second, y, false, true},
+		{y + time.Second, y, true, false},
+		{10 * y, 0, false, false},
+	}
+	for _, tt := range tests {
+		if got := CARotationDue(tt.age, tt.max, tt.inProgress); got != tt.want {
+			t.Errorf("CARotationDue(%v, %v, %v) = %v; want %v", tt.age, tt.max, tt.inProgress, got, tt.want)
+		}
+	}
+}
+
+func TestScheduledCARotation(t *testing.T) {
+	old := newCertsTestRoot(t, 1, certsNowT.Add(-400*24*time.Hour))
+	young := newCertsTestRoot(t, 2, certsNowT.Add(-10*24*time.Hour))
+	tests := []struct {
+		name        string
+		mode        string
+		maxAge      time.Duration
+		state       swarm.CAState
+		wantStarted bool
+	}{
+		{"off without max_age", config.ModeEnforce, 0, swarm.CAState{TrustRootPEM: old.pem}, false},
+		{"young root", config.ModeEnforce, 8760 * time.Hour, swarm.CAState{TrustRootPEM: young.pem}, false},
+		{"old root, audit", config.ModeAudit, 8760 * time.Hour, swarm.CAState{TrustRootPEM: old.pem}, false},
+		{"old root, enforce", config.ModeEnforce, 8760 * time.Hour, swarm.CAState{TrustRootPEM: old.pem, ForceRotate: 3}, true},
+		{"old root, rotation running", config.ModeEnforce, 8760 * time.Hour, swarm.CAState{TrustRootPEM: old.pem, RootRotationInProgress: true}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := certsPKIConf(tt.mode)
+			c.CA.MaxAge = config.Duration(tt.maxAge)
+			eng := &fakeCertsEngine{states: []swarm.CAState{tt.state}, rotateRes: swarm.RotateCAResult{Started: true, ForceRotate: 4}}
+			led := ledgertest.New()
+			start, err := ScheduledCARotation(t.Context(), eng, led, c, operator.TaskEnv{Actor: "node1", Now: func() time.Time { return certsNowT }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if start.Started != tt.wantStarted || (len(eng.rotations) > 0) != tt.wantStarted {
+				t.Errorf("started = %v, rotations %d; want %v", start.Started, len(eng.rotations), tt.wantStarted)
+			}
+			if tt.wantStarted {
+				e := led.All()[0]
+				if e.Kind != swarm.KindCA || e.Details["action"] != "started" || e.Details["force_rotate"] != "4" || e.Details["old_root_serial"] != "1" || !strings.HasPrefix(e.Reason, "scheduled:") {
+					t.Errorf("ledger entry = %+v", e)
+				}
+			}
+		})
+	}
+}
+
+func TestStartCARotationAttaches(t *testing.T) {
+	root := newCertsTestRoot(t, 1, certsNowT)
+	running := swarm.CAState{TrustRootPEM: root.pem, RootRotationInProgress: true, ForceRotate: 7}
+	eng := &fakeCertsEngine{states: []swarm.CAState{running}}
+	led := ledgertest.New()
+	s, err := StartCARotation(t.Context(), eng, led, swarm.RotateCAOptions{}, operator.TaskEnv{})
+	if err != nil || !s.Attached || s.Started || len(eng.rotations) != 0 || len(led.All()) != 0 || s.ForceRotate != 7 {
+		t.Errorf("StartCARotation(in progress) = %+v, %v, rotations %d; want attached, no write", s, err, len(eng.rotations))
+	}
+	// --force restarts it.
+	eng.rotateRes = swarm.RotateCAResult{Started: true, ForceRotate: 8}
+	s, err = StartCARotation(t.Context(), eng, led, swarm.RotateCAOptions{Force: true}, operator.TaskEnv{})
+	if err != nil || !s.Started || s.Attached || len(eng.rotations) != 1 || len(led.All()) != 1 {
+		t.Errorf("StartCARotation(force) = %+v, %v; want started", s, err)
+	}
+	// Lost the race to another writer: attach, record nothing.
+	eng = &fakeCertsEngine{states: []swarm.CAState{{TrustRootPEM: root.pem}}, rotateRes: swarm.RotateCAResult{Started: false, ForceRotate: 9}}
+	led = ledgertest.New()
+	s, err = StartCARotation(t.Context(), eng, led, swarm.RotateCAOptions{}, operator.TaskEnv{})
+	if err != nil || !s.Attached || len(led.All()) != 0 {
+		t.Errorf("StartCARotation(raced) = %+v, %v; want attached", s, err)
+	}
+	// Dry run changes nothing.
+	var out bytes.Buffer
+	eng = &fakeCertsEngine{states: []swarm.CAState{{TrustRootPEM: root.pem, ForceRotate: 2}}}
+	s, err = StartCARotation(t.Context(), eng, ledgertest.New(), swarm.RotateCAOptions{}, operator.TaskEnv{DryRun: true, Out: &out})
+	if err != nil || len(eng.rotations) != 0 || !strings.Contains(out.String(), "ForceRotate 2 -> 3") {
+		t.Errorf("StartCARotation(dry run) = %+v, %v, out %q", s, err, out.String())
+	}
+}
+
+func certsRotationNodes(newRoot certsTestRoot, oldRoot certsTestRoot, onNew map[string]bool, down map[string]bool) []swarm.Node {
+	var out []swarm.Node
+	for _, id := range []string{"m1", "m2", "w1"} {
+		n := swarm.Node{ID: id, Hostname: "host-" + id, Role: "worker", State: "ready", TrustRootPEM: oldRoot.pem,
+			IssuerSubject: oldRoot.subject, IssuerPublicKey: oldRoot.pubkey}
+		if onNew[id] {
+			n.IssuerSubject, n.IssuerPublicKey = newRoot.subject, newRoot.pubkey
+		}
+		if down[id] {
+			n.State = "down"
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+func TestWaitCARotation(t *testing.T) {
+	oldR := newCertsTestRoot(t, 1, certsNowT)
+	newR := newCertsTestRoot(t, 2, certsNowT)
+	running := swarm.CAState{TrustRootPEM: oldR.pem, IssuerSubject: newR.subject, IssuerPublicKey: newR.pubkey, RootRotationInProgress: true}
+	done := swarm.CAState{TrustRootPEM: newR.pem, IssuerSubject: newR.subject, IssuerPublicKey: newR.pubkey}
+	trustNew := func(ns []swarm.Node) []swarm.Node {
+		for i := range ns {
+			ns[i].TrustRootPEM = newR.pem
+		}
+		return ns
+	}
+
+	t.Run("completes", func(t *testing.T) {
+		eng := &fakeCertsEngine{
+			states: []swarm.CAState{running, running, done},
+			nodes: [][]swarm.Node{
+				certsRotationNodes(newR, oldR, nil, nil),
+				certsRotationNodes(newR, oldR, map[string]bool{"m1": true, "m2": true}, nil),
+				trustNew(certsRotationNodes(newR, oldR, map[string]bool{"m1": true, "m2": true, "w1": true}, nil)),
+			},
+		}
+		var seen []int
+		p, err := WaitCARotation(t.Context(), eng, WaitCAOptions{OldRootPEM: oldR.pem, Poll: time.Millisecond,
+			OnProgress: func(p pki.RotationProgress) { seen = append(seen, p.OnNewRoot) }})
+		if err != nil || !p.Done || p.OnNewRoot != 3 {
+			t.Fatalf("WaitCARotation = %+v, %v; want done with 3/3", p, err)
+		}
+		if want := []int{0, 2, 3}; len(seen) != 3 || seen[0] != want[0] || seen[1] != want[1] || seen[2] != want[2] {
+			t.Errorf("progress reports = %v; want %v", seen, want)
+		}
+	})
+
+	t.Run("times out naming the down node, with a stall warning", func(t *testing.T) {
+		eng := &fakeCertsEngine{
+			states: []swarm.CAState{running},
+			nodes:  [][]swarm.Node{certsRotationNodes(newR, oldR, map[string]bool{"m1": true, "m2": true}, map[string]bool{"w1": true})},
+		}
+		var stalls int
+		p, err := WaitCARotation(t.Context(), eng, WaitCAOptions{OldRootPEM: oldR.pem, Poll: time.Millisecond, Timeout: 80 * time.Millisecond,
+			StallAfter: 20 * time.Millisecond, OnStall: func(pki.RotationProgress, time.Duration) { stalls++ }})
+		if !errors.Is(err, ErrRotationTimeout) {
+			t.Fatalf("WaitCARotation = %v; want ErrRotationTimeout", err)
+		}
+		if !strings.Contains(err.Error(), "host-w1 (w1, worker, down)") || strings.Contains(err.Error(), "host-m1") {
+			t.Errorf("error = %q; want it to name host-w1 as down and only it", err)
+		}
+		if stalls != 1 {
+			t.Errorf("stall warnings = %d; want exactly 1", stalls)
+		}
+		led := ledgertest.New()
+		if err := RecordCAWait(t.Context(), led, operator.TaskEnv{Actor: "a"}, p, err); err != nil {
+			t.Fatal(err)
+		}
+		if e := led.All()[0]; e.Result != swarm.ResultFailed || e.Details["pending"] != "w1" {
+			t.Errorf("ledger entry = %+v; want failed with w1 pending", e)
+		}
+	})
+
+	t.Run("a rotation not yet visible is not done", func(t *testing.T) {
+		idle := swarm.CAState{TrustRootPEM: oldR.pem, IssuerSubject: oldR.subject, IssuerPublicKey: oldR.pubkey}
+		eng := &fakeCertsEngine{states: []swarm.CAState{idle}, nodes: [][]swarm.Node{certsRotationNodes(newR, oldR, nil, nil)}}
+		_, err := WaitCARotation(t.Context(), eng, WaitCAOptions{OldRootPEM: oldR.pem, Poll: time.Millisecond, Timeout: 20 * time.Millisecond})
+		if !errors.Is(err, ErrRotationTimeout) {
+			t.Errorf("WaitCARotation(unchanged root) = %v; want a timeout, not done", err)
+		}
+	})
+}
+
+func TestCertsGate(t *testing.T) {
+	tests := []struct {
+		failOn string
+		worst  pki.Severity
+		want   bool
+	}{
+		{"", pki.SeverityCritical, false},
+		{"warn", pki.SeverityWarn, true},
+		{"warn", pki.SeverityInfo, false},
+		{"fail", pki.SeverityWarn, false},
+		{"fail", pki.SeverityCritical, true},
+		{"warn", "", false},
+	}
+	for _, tt := range tests {
+		if got := report.Fails(SeverityStatus(tt.worst), tt.failOn); got != tt.want {
+			t.Errorf("report.Fails(SeverityStatus(%q), %q) = %v; want %v", tt.worst, tt.failOn, got, tt.want)
+		}
+	}
+}
+
+func TestPKIPolicy(t *testing.T) {
+	c := config.DefaultConfig().PKI
+	c.CA.MaxAge = config.Duration(8760 * time.Hour)
+	p, err := PKIPolicy(c)
+	if err != nil || p.WarnBefore.Percent != 30 || p.CriticalBefore.Percent != 10 || p.NodeCertExpiry != 2160*time.Hour || p.CAMaxAge != 8760*time.Hour {
+		t.Errorf("PKIPolicy(defaults) = %+v, %v", p, err)
+	}
+	c.WarnBefore = "soon"
+	if _, err := PKIPolicy(c); err == nil || !strings.HasPrefix(err.Error(), "pki.warn_before:") {
+		t.Errorf("PKIPolicy(bad warn) = %v; want an error naming pki.warn_before", err)
+	}
+}
+
+func TestPKINodesDownSince(t *testing.T) {
+	at := certsNowT.Add(-time.Hour)
+	in := PKINodes([]swarm.Node{{ID: "a", State: "down", UpdatedAt: at, ManagerAddr: "10.0.0.1:2377"}})
+	if in[0].StatusChangedAt != at || in[0].ManagerAddr != "10.0.0.1:2377" || !in[0].Down() {
+		t.Errorf("PKINodes = %+v", in[0])
+	}
+}

@@ -1,0 +1,454 @@
+package secretsync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/swarmguard/swarmguard/operator"
+	"github.com/swarmguard/swarmguard/operator/config"
+	"github.com/swarmguard/swarmguard/secrets"
+	"github.com/swarmguard/swarmguard/swarm"
+)
+
+// Tunables of the secrets controller.
+const (
+	// secretsTick is how often the controller looks for mappings whose refresh is due; a mapping's own
+	// refresh (default 1m) decides when it is read.
+	secretsTick = "@every 5s"
+	// secretsMinBackoff and secretsMaxBackoff bound the wait after a failed read or write: short enough that
+	// a Vault restart is noticed soon, long enough not to hammer it.
+	secretsMinBackoff = 5 * time.Second
+	secretsMaxBackoff = 5 * time.Minute
+)
+
+// SecretsSwarm is what the secrets sync needs of the engine. *swarm.Client satisfies it.
+type SecretsSwarm interface {
+	ManagedSecrets(ctx context.Context) ([]swarm.Secret, error)
+	CreateSecret(ctx context.Context, name string, data []byte, labels map[string]string) (string, error)
+	RemoveSecret(ctx context.Context, id string) error
+	ServicesSecrets(ctx context.Context) ([]swarm.ServiceSecrets, error)
+	ServiceSecrets(ctx context.Context, id string) (swarm.ServiceSecrets, error)
+	UpdateServiceSecrets(ctx context.Context, id string, version uint64, refs []swarm.SecretRef) error
+	TasksSecrets(ctx context.Context, serviceID string) ([]swarm.TaskSecrets, error)
+}
+
+var _ SecretsSwarm = (*swarm.Client)(nil)
+
+// SecretsEngine adapts the swarm adapter to secrets.Engine: it converts types and maps the swarm sentinels
+// to the ones the sync understands.
+type SecretsEngine struct{ Swarm SecretsSwarm }
+
+var _ secrets.Engine = SecretsEngine{}
+
+func engineErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, swarm.ErrAlreadyExists):
+		return fmt.Errorf("%w: %w", secrets.ErrExists, err)
+	case errors.Is(err, swarm.ErrInUse):
+		return fmt.Errorf("%w: %w", secrets.ErrInUse, err)
+	case errors.Is(err, swarm.ErrConflict):
+		return fmt.Errorf("%w: %w", secrets.ErrEngineConflict, err)
+	case errors.Is(err, swarm.ErrNotFound):
+		return fmt.Errorf("%w: %w", secrets.ErrEngineNotFound, err)
+	}
+	return err
+}
+
+// ListSecrets implements secrets.Engine.
+func (e SecretsEngine) ListSecrets(ctx context.Context) ([]secrets.Secret, error) {
+	in, err := e.Swarm.ManagedSecrets(ctx)
+	if err != nil {
+		return nil, engineErr(err)
+	}
+	out := make([]secrets.Secret, len(in))
+	for i, s := range in {
+		out[i] = secrets.Secret{ID: s.ID, Name: s.Name, Labels: s.Labels, CreatedAt: s.CreatedAt}
+	}
+	return out, nil
+}
+
+// CreateSecret implements secrets.Engine.
+func (e SecretsEngine) CreateSecret(ctx context.Context, name string, data []byte, labels map[string]string) (string, error) {
+	id, err := e.Swarm.CreateSecret(ctx, name, data, labels)
+	return id, engineErr(err)
+}
+
+// RemoveSecret implements secrets.Engine.
+func (e SecretsEngine) RemoveSecret(ctx context.Context, id string) error {
+	return engineErr(e.Swarm.RemoveSecret(ctx, id))
+}
+
+func toRefs(in []swarm.SecretRef) []secrets.SecretRef {
+	out := make([]secrets.SecretRef, len(in))
+	for i, r := range in {
+		out[i] = secrets.SecretRef(r)
+	}
+	return out
+}
+
+func toService(s swarm.ServiceSecrets) secrets.Service {
+	return secrets.Service{ID: s.ID, Name: s.Name, Version: s.Version, Labels: s.Labels, Secrets: toRefs(s.Secrets),
+		PreviousSecrets: toRefs(s.PreviousSecrets), UpdateState: s.UpdateState, UpdateMessage: s.UpdateMessage,
+		UpdateStartedAt: s.UpdateStartedAt, Stack: s.Labels[secrets.LabelStackNamespace], Replicas: s.Replicas}
+}
+
+// ListServices implements secrets.Engine.
+func (e SecretsEngine) ListServices(ctx context.Context) ([]secrets.Service, error) {
+	in, err := e.Swarm.ServicesSecrets(ctx)
+	if err != nil {
+		return nil, engineErr(err)
+	}
+	out := make([]secrets.Service, len(in))
+	for i, s := range in {
+		out[i] = toService(s)
+	}
+	return out, nil
+}
+
+// InspectService implements secrets.Engine.
+func (e SecretsEngine) InspectService(ctx context.Context, id string) (secrets.Service, error) {
+	s, err := e.Swarm.ServiceSecrets(ctx, id)
+	if err != nil {
+		return secrets.Service{}, engineErr(err)
+	}
+	return toService(s), nil
+}
+
+// UpdateServiceSecrets implements secrets.Engine.
+func (e SecretsEngine) UpdateServiceSecrets(ctx context.Context, id string, version uint64, refs []secrets.SecretRef) error {
+	in := make([]swarm.SecretRef, len(refs))
+	for i, r := range refs {
+		in[i] = swarm.SecretRef(r)
+	}
+	return engineErr(e.Swarm.UpdateServiceSecrets(ctx, id, version, in))
+}
+
+// ListTasks implements secrets.Engine.
+func (e SecretsEngine) ListTasks(ctx context.Context, serviceID string) ([]secrets.Task, error) {
+	in, err := e.Swarm.TasksSecrets(ctx, serviceID)
+	if err != nil {
+		return nil, engineErr(err)
+	}
+	out := make([]secrets.Task, len(in))
+	for i, t := range in {
+		out[i] = secrets.Task{ID: t.ID, ServiceID: t.ServiceID, State: t.State, DesiredState: t.DesiredState, Secrets: toRefs(t.Secrets)}
+	}
+	return out, nil
+}
+
+// Mappings turns the configuration's secrets.mappings into the sync's mappings, with each one's problems
+// named by its key (secrets.mappings[2].template: ...).
+func Mappings(c config.SecretsConfig) ([]secrets.Mapping, config.Problems) {
+	out := make([]secrets.Mapping, 0, len(c.Mappings))
+	var probs config.Problems
+	for i, m := range c.Mappings {
+		sm := secrets.Mapping{Name: m.Name, FromPath: m.From.Path, FromKey: m.From.Key, Template: m.Template,
+			Refresh: m.Refresh.D(), KeepVersions: m.KeepVersions, Labels: m.Labels}
+		if err := sm.Validate(); err != nil {
+			for _, e := range unjoin(err) {
+				var fe *secrets.FieldError
+				if errors.As(e, &fe) {
+					probs = append(probs, config.Problem{Key: fmt.Sprintf("secrets.mappings[%d].%s", i, fe.Field), Msg: fe.Msg})
+				} else {
+					probs = append(probs, config.Problem{Key: fmt.Sprintf("secrets.mappings[%d]", i), Msg: e.Error()})
+				}
+			}
+		}
+		out = append(out, sm)
+	}
+	return out, probs
+}
+
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+// SecretState is the status of one mapping, for `status`, logs and metrics.
+type SecretState struct {
+	Name   string `json:"name"`
+	Source string `json:"source"`
+	// State is ok, failed (a rollout did not complete), error (a read or write failed) or pending (not synced yet).
+	State        string    `json:"state"`
+	Current      string    `json:"current,omitempty"`
+	VaultVersion int       `json:"vault_version"`
+	LastAttempt  time.Time `json:"last_attempt,omitzero"`
+	LastSuccess  time.Time `json:"last_success,omitzero"`
+	// FailingSince is when the mapping's sync last went from working to not; zero while it works.
+	FailingSince time.Time `json:"failing_since,omitzero"`
+	Error        string    `json:"error,omitempty"`
+	Dependents   []string  `json:"dependents,omitempty"`
+}
+
+// SecretsObserver receives each mapping's result; the runtime's metrics implement it.
+type SecretsObserver interface {
+	SecretSynced(st SecretState, outcome string)
+}
+
+// SecretsSync runs the secrets sync for the controller and the CLI: which mappings are due, each one's
+// status, the ledger entries and the metrics.
+type SecretsSync struct {
+	Syncer   *secrets.Syncer
+	Mappings []secrets.Mapping
+	// DefaultRefresh applies to a mapping without its own refresh.
+	DefaultRefresh time.Duration
+	Ledger         operator.LedgerStore // optional
+	Observer       SecretsObserver      // optional
+
+	mu      sync.Mutex
+	status  map[string]*SecretState
+	due     map[string]time.Time
+	backoff map[string]time.Duration
+}
+
+// NewSecretsSync builds the sync over mappings.
+func NewSecretsSync(s *secrets.Syncer, mappings []secrets.Mapping, ledger operator.LedgerStore, obs SecretsObserver) *SecretsSync {
+	ss := &SecretsSync{Syncer: s, Mappings: mappings, DefaultRefresh: time.Minute, Ledger: ledger, Observer: obs,
+		status: map[string]*SecretState{}, due: map[string]time.Time{}, backoff: map[string]time.Duration{}}
+	for _, m := range mappings {
+		ss.status[m.Name] = &SecretState{Name: m.Name, Source: m.Source(), State: "pending"}
+	}
+	return ss
+}
+
+// Select returns the named mappings (all when names is empty); an unknown name is an error listing the known ones.
+func (ss *SecretsSync) Select(names []string) ([]secrets.Mapping, error) {
+	if len(names) == 0 {
+		return ss.Mappings, nil
+	}
+	var out []secrets.Mapping
+	for _, n := range names {
+		i := slices.IndexFunc(ss.Mappings, func(m secrets.Mapping) bool { return m.Name == n })
+		if i < 0 {
+			known := make([]string, len(ss.Mappings))
+			for j, m := range ss.Mappings {
+				known[j] = m.Name
+			}
+			return nil, fmt.Errorf("no mapping named %q in secrets.mappings (known: %s)", n, strings.Join(known, ", "))
+		}
+		out = append(out, ss.Mappings[i])
+	}
+	return out, nil
+}
+
+// Due returns the mappings whose refresh (or back-off after a failure) has come.
+func (ss *SecretsSync) Due(now time.Time) []secrets.Mapping {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	var out []secrets.Mapping
+	for _, m := range ss.Mappings {
+		if t, ok := ss.due[m.Name]; !ok || !now.Before(t) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// Status returns each mapping's state, in configuration order.
+func (ss *SecretsSync) Status() []SecretState {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	out := make([]SecretState, 0, len(ss.Mappings))
+	for _, m := range ss.Mappings {
+		out = append(out, *ss.status[m.Name])
+	}
+	return out
+}
+
+// Run syncs the given mappings once and records what happened. It returns the results and an error when
+// any mapping failed (the others still ran).
+func (ss *SecretsSync) Run(ctx context.Context, env operator.TaskEnv, ms []secrets.Mapping, opt secrets.Options) ([]secrets.Result, error) {
+	log := env.Logger().With("component", "secrets")
+	now := env.Time()
+	if env.StillHolder != nil {
+		ss.Syncer.Guard = env.StillHolder
+	}
+	results := ss.Syncer.Pass(ctx, ms, opt)
+	var errs []error
+	for i, r := range results {
+		m := ms[i]
+		ss.record(m, r, now)
+		if r.Err != nil {
+			errs = append(errs, fmt.Errorf("secret %s: %w", r.Mapping, r.Err))
+			if r.Outcome != secrets.OutcomeFailed { // a failed rollout was logged as an error by the sync
+				log.Warn("secret sync failed, will retry", "secret", r.Mapping, "err", r.Err)
+			}
+		} else if r.Outcome == secrets.OutcomeUnchanged {
+			log.Debug("secret in sync", "secret", r.Mapping, "vault_version", r.VaultVersion)
+		}
+		if r.Plan != nil {
+			for _, w := range r.Plan.Warnings {
+				log.Warn("secret sync warning", "secret", r.Mapping, "warning", w)
+			}
+		}
+		if env.Out != nil {
+			writeSecretResult(env.Out, r)
+		}
+		if !opt.DryRun && ss.Ledger != nil && (r.Outcome == secrets.OutcomeChanged || r.Outcome == secrets.OutcomeFailed) {
+			ss.ledger(ctx, env, r, log)
+		}
+	}
+	return results, errors.Join(errs...)
+}
+
+func (ss *SecretsSync) record(m secrets.Mapping, r secrets.Result, now time.Time) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	st := ss.status[m.Name]
+	if st == nil {
+		st = &SecretState{Name: m.Name, Source: m.Source()}
+		ss.status[m.Name] = st
+	}
+	st.LastAttempt = now
+	refresh := m.Refresh
+	if refresh <= 0 {
+		refresh = ss.DefaultRefresh
+	}
+	ok := r.Err == nil
+	if r.Outcome == secrets.OutcomePlanned {
+		return // a dry run says nothing about the sync's health
+	}
+	if ok {
+		st.State, st.Error, st.FailingSince, st.LastSuccess = "ok", "", time.Time{}, now
+		st.VaultVersion = r.VaultVersion
+		if r.Plan != nil {
+			st.Current = r.Plan.Wanted.Name
+			st.Dependents = r.Plan.Dependents
+		}
+		ss.due[m.Name] = now.Add(refresh)
+		ss.backoff[m.Name] = 0
+	} else {
+		st.State = "error"
+		if r.Outcome == secrets.OutcomeFailed {
+			st.State = "failed"
+		}
+		st.Error = r.Err.Error()
+		if st.FailingSince.IsZero() {
+			st.FailingSince = now
+		}
+		b := ss.backoff[m.Name]
+		b = min(max(b*2, secretsMinBackoff), secretsMaxBackoff, max(refresh, secretsMinBackoff))
+		ss.backoff[m.Name] = b
+		// Jitter over [b/2, b] so replicas and mappings do not retry in step.
+		ss.due[m.Name] = now.Add(b/2 + time.Duration(rand.Int64N(int64(b/2)+1)))
+	}
+	if ss.Observer != nil {
+		ss.Observer.SecretSynced(*st, r.Outcome)
+	}
+}
+
+// Unavailable records that no mapping could be synced because Vault could not be reached or logged in to:
+// each mapping's status turns to error with the cause, since the first such pass. Nothing else changes; the
+// loop's own back-off paces the retries.
+func (ss *SecretsSync) Unavailable(err error, now time.Time) {
+	ss.mu.Lock()
+	states := make([]SecretState, 0, len(ss.Mappings))
+	for _, m := range ss.Mappings {
+		st := ss.status[m.Name]
+		st.LastAttempt, st.State, st.Error = now, "error", err.Error()
+		if st.FailingSince.IsZero() {
+			st.FailingSince = now
+		}
+		states = append(states, *st)
+	}
+	ss.mu.Unlock()
+	if ss.Observer != nil {
+		for _, st := range states {
+			ss.Observer.SecretSynced(st, secrets.OutcomeError)
+		}
+	}
+}
+
+func (ss *SecretsSync) ledger(ctx context.Context, env operator.TaskEnv, r secrets.Result, log *slog.Logger) {
+	res := swarm.ResultOK
+	if r.Outcome == secrets.OutcomeFailed {
+		res = swarm.ResultFailed
+	}
+	d := map[string]string{"secret": r.Mapping, "vault_version": strconv.Itoa(r.VaultVersion)}
+	if r.Plan != nil {
+		d["to"] = r.Plan.Wanted.Name
+		if r.Plan.Current != nil && r.Plan.Current.Name != r.Plan.Wanted.Name {
+			d["from"] = r.Plan.Current.Name
+		}
+	}
+	if len(r.Updated) > 0 {
+		d["services"] = strings.Join(r.Updated, ",")
+	}
+	if len(r.Removed) > 0 {
+		d["removed"] = strings.Join(r.Removed, ",")
+	}
+	if r.FailedService != "" {
+		d["failed_service"] = r.FailedService
+	}
+	if r.Err != nil {
+		d["error"] = operator.ShortErr(r.Err)
+	}
+	reason := env.Reason
+	if reason == "" {
+		reason = "vault value changed"
+	}
+	if _, err := ss.Ledger.Append(ctx, swarm.Entry{Kind: swarm.KindSecret, At: env.Time(), Actor: env.Actor, Reason: reason, Result: res, Details: d}); err != nil {
+		log.Warn("recording the secret sync in the ledger failed", "secret", r.Mapping, "err", err)
+	}
+}
+
+// Task is the controller's loop: every few seconds it syncs the mappings whose refresh has come (each on its
+// own refresh, backing off with jitter after a failure).
+func (ss *SecretsSync) Task() operator.Task {
+	return operator.Task{Name: "secrets", Schedule: secretsTick, Run: func(ctx context.Context, env operator.TaskEnv) error {
+		due := ss.Due(env.Time())
+		if len(due) == 0 {
+			return nil
+		}
+		_, err := ss.Run(ctx, env, due, secrets.Options{DryRun: env.DryRun, Reason: env.Reason})
+		return err
+	}}
+}
+
+// writeSecretResult prints one line per mapping for `run --once` (names, versions and services only).
+func writeSecretResult(w io.Writer, r secrets.Result) {
+	line := fmt.Sprintf("secret %s: %s", r.Mapping, r.Outcome)
+	if p := r.Plan; p != nil {
+		line += fmt.Sprintf(" (vault version %d, %s)", r.VaultVersion, p.Wanted.Name)
+		if r.Outcome == secrets.OutcomePlanned {
+			var what []string
+			if p.Create != nil {
+				what = append(what, "create "+p.Create.Name)
+			}
+			for _, u := range p.Updates {
+				what = append(what, "update service "+u.ServiceName)
+			}
+			for _, v := range p.Remove {
+				what = append(what, "remove "+v.Name)
+			}
+			if len(what) == 0 {
+				line += ": nothing to do"
+			} else {
+				line += ": would " + strings.Join(what, ", ")
+			}
+		}
+	}
+	if len(r.Updated) > 0 {
+		line += "; updated " + strings.Join(r.Updated, ", ")
+	}
+	if len(r.Removed) > 0 {
+		line += "; removed " + strings.Join(r.Removed, ", ")
+	}
+	if r.Err != nil {
+		line += ": " + r.Error
+	}
+	fmt.Fprintln(w, line)
+}

@@ -1,0 +1,249 @@
+package secretsync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/swarmguard/swarmguard/operator"
+	"github.com/swarmguard/swarmguard/operator/config"
+	"github.com/swarmguard/swarmguard/operator/internal/ledgertest"
+	"github.com/swarmguard/swarmguard/secrets"
+	"github.com/swarmguard/swarmguard/sensitive"
+	"github.com/swarmguard/swarmguard/swarm"
+)
+
+// fakeSecretsSwarm is an in-memory engine for the secrets glue.
+type fakeSecretsSwarm struct {
+	mu       sync.Mutex
+	secrets  []swarm.Secret
+	services map[string]*swarm.ServiceSecrets
+	calls    []string
+	listErr  error
+	n        int
+}
+
+func (f *fakeSecretsSwarm) ManagedSecrets(context.Context) ([]swarm.Secret, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, "list secrets")
+	return append([]swarm.Secret(nil), f.secrets...), f.listErr
+}
+
+func (f *fakeSecretsSwarm) CreateSecret(_ context.Context, name string, _ []byte, labels map[string]string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, "create "+name)
+	for _, s := range f.secrets {
+		if s.Name == name {
+			return "", fmt.Errorf("creating secret %s: %w", name, swarm.ErrAlreadyExists)
+		}
+	}
+	f.n++
+	id := fmt.Sprintf("id%d", f.n)
+	f.secrets = append(f.secrets, swarm.Secret{ID: id, Name: name, Labels: labels, CreatedAt: time.Unix(int64(f.n), 0)})
+	return id, nil
+}
+
+func (f *fakeSecretsSwarm) RemoveSecret(_ context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, "remove "+id)
+	return fmt.Errorf("removing secret %s: %w", id, swarm.ErrInUse)
+}
+
+func (f *fakeSecretsSwarm) ServicesSecrets(context.Context) ([]swarm.ServiceSecrets, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, "list services")
+	var out []swarm.ServiceSecrets
+	for _, s := range f.services {
+		out = append(out, *s)
+	}
+	return out, f.listErr
+}
+
+func (f *fakeSecretsSwarm) ServiceSecrets(_ context.Context, id string) (swarm.ServiceSecrets, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s, ok := f.services[id]
+	if !ok {
+		return swarm.ServiceSecrets{}, fmt.Errorf("inspecting service %s: %w", id, swarm.ErrNotFound)
+	}
+	return *s, nil
+}
+
+func (f *fakeSecretsSwarm) UpdateServiceSecrets(_ context.Context, id string, version uint64, refs []swarm.SecretRef) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, "update "+id)
+	s := f.services[id]
+	if s.Version != version {
+		return fmt.Errorf("updating %s: %w", id, swarm.ErrConflict)
+	}
+	s.PreviousSecrets, s.Secrets = s.Secrets, refs
+	s.Version++
+	s.UpdateState, s.UpdateStartedAt = "completed", time.Unix(int64(version), 0)
+	return nil
+}
+
+func (f *fakeSecretsSwarm) TasksSecrets(context.Context, string) ([]swarm.TaskSecrets, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, "list tasks")
+	return nil, f.listErr
+}
+
+type fakeVaultSource struct {
+	val secrets.Value
+	err error
+}
+
+func (s *fakeVaultSource) Read(context.Context, string) (secrets.Value, error) { return s.val, s.err }
+
+func TestMappingsProblems(t *testing.T) {
+	c := config.SecretsConfig{Mappings: []config.SecretMapping{
+		{Name: "ok", From: config.SecretSource{Path: "secret/a", Key: "k"}},
+		{Name: "bad", From: config.SecretSource{Path: "secret/a"}, Template: "{{.x"},
+	}}
+	ms, probs := Mappings(c)
+	if len(ms) != 2 || len(probs) != 1 || probs[0].Key != "secrets.mappings[1].template" || !strings.Contains(probs[0].Msg, "does not parse") {
+		t.Fatalf("Mappings() = %d mappings, %v; want one problem at secrets.mappings[1].template", len(ms), probs)
+	}
+}
+
+func TestSecretsEngineMapsErrors(t *testing.T) {
+	f := &fakeSecretsSwarm{secrets: []swarm.Secret{{ID: "x", Name: "db-12345678"}}, services: map[string]*swarm.ServiceSecrets{}}
+	e := SecretsEngine{Swarm: f}
+	if _, err := e.CreateSecret(t.Context(), "db-12345678", nil, nil); !errors.Is(err, secrets.ErrExists) {
+		t.Errorf("CreateSecret(existing) = %v; want secrets.ErrExists", err)
+	}
+	if err := e.RemoveSecret(t.Context(), "x"); !errors.Is(err, secrets.ErrInUse) {
+		t.Errorf("RemoveSecret(in use) = %v; want secrets.ErrInUse", err)
+	}
+	if _, err := e.InspectService(t.Context(), "nope"); !errors.Is(err, secrets.ErrEngineNotFound) {
+		t.Errorf("InspectService(missing) = %v; want secrets.ErrEngineNotFound", err)
+	}
+}
+
+func TestSecretsSyncStatusMetricsLedger(t *testing.T) {
+	const value = "s3cr3t-value-for-the-scan"
+	f := &fakeSecretsSwarm{services: map[string]*swarm.ServiceSecrets{
+		"a": {ID: "a", Name: "api", Version: 3, Labels: map[string]string{secrets.LabelOptIn: "db"}},
+	}}
+	src := &fakeVaultSource{val: secrets.NewValue("secret/db", 4, map[string]string{"password": value})}
+	syncer := &secrets.Syncer{Engine: SecretsEngine{Swarm: f}, Source: src, Key: sensitive.New("k"), PollInterval: time.Millisecond}
+	m := secrets.Mapping{Name: "db", FromPath: "secret/db", FromKey: "password", Refresh: time.Minute}
+	reg := prometheus.NewRegistry()
+	met, err := NewSecretMetrics(reg, []string{"db"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	led := ledgertest.New()
+	ss := NewSecretsSync(syncer, []secrets.Mapping{m}, led, met)
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	env := operator.TaskEnv{Actor: "test", Now: func() time.Time { return now }}
+
+	if _, err := ss.Run(t.Context(), env, ss.Due(now), secrets.Options{}); err != nil {
+		t.Fatalf("Run() = %v", err)
+	}
+	st := ss.Status()[0]
+	if st.State != "ok" || st.VaultVersion != 4 || !st.LastSuccess.Equal(now) || !strings.HasPrefix(st.Current, "db-") || len(st.Dependents) != 1 {
+		t.Errorf("status after a sync = %+v", st)
+	}
+	if len(led.All()) != 1 || led.All()[0].Kind != swarm.KindSecret || led.All()[0].Result != swarm.ResultOK || led.All()[0].Details["services"] != "api" {
+		t.Errorf("ledger = %+v; want one ok secret entry naming api", led.All())
+	}
+	if got := testutil.ToFloat64(met.vaultVersion.WithLabelValues("db")); got != 4 {
+		t.Errorf("%s = %v; want 4", MetricSecretVaultVersion, got)
+	}
+	if len(ss.Due(now.Add(30*time.Second))) != 0 || len(ss.Due(now.Add(time.Minute))) != 1 {
+		t.Errorf("due: a mapping must wait for its refresh")
+	}
+
+	// Vault down: error status since now, backoff, no engine writes; it stays failing since the first failure.
+	src.err = fmt.Errorf("reading: %w", secrets.ErrUnreachable)
+	f.calls = nil
+	later := now.Add(time.Minute)
+	env.Now = func() time.Time { return later }
+	if _, err := ss.Run(t.Context(), env, ss.Due(later), secrets.Options{}); !errors.Is(err, secrets.ErrUnreachable) {
+		t.Fatalf("Run(vault down) = %v; want ErrUnreachable", err)
+	}
+	if len(f.calls) != 0 {
+		t.Errorf("engine calls with vault down: %v", f.calls)
+	}
+	later2 := later.Add(time.Hour)
+	env.Now = func() time.Time { return later2 }
+	_, _ = ss.Run(t.Context(), env, ss.Due(later2), secrets.Options{})
+	st = ss.Status()[0]
+	if st.State != "error" || !st.FailingSince.Equal(later) || !strings.Contains(st.Error, "vault unreachable") {
+		t.Errorf("status with vault down = %+v; want error failing since %v", st, later)
+	}
+	if d := ss.Due(later2.Add(secretsMaxBackoff / 2)); len(d) != 0 && ss.backoff["db"] < secretsMinBackoff {
+		t.Errorf("no backoff after failures")
+	}
+	if got := testutil.ToFloat64(met.failingSince.WithLabelValues("db")); got != float64(later.Unix()) {
+		t.Errorf("%s = %v; want %d", MetricSecretFailingSince, got, later.Unix())
+	}
+	if got := testutil.ToFloat64(met.sync.WithLabelValues("db", "error")); got != 2 {
+		t.Errorf("sync_total{result=error} = %v; want 2", got)
+	}
+	// Recovery clears the failure.
+	src.err = nil
+	later3 := later2.Add(time.Hour)
+	env.Now = func() time.Time { return later3 }
+	if _, err := ss.Run(t.Context(), env, ss.Due(later3), secrets.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if st := ss.Status()[0]; st.State != "ok" || !st.FailingSince.IsZero() {
+		t.Errorf("status after recovery = %+v", st)
+	}
+	// Nothing printed anywhere holds the value.
+	mfs, _ := reg.Gather()
+	text := fmt.Sprint(mfs, led.All(), ss.Status())
+	if strings.Contains(text, value) {
+		t.Errorf("metrics, ledger or status hold the secret value")
+	}
+	if _, err := ss.Select([]string{"nope"}); err == nil || !strings.Contains(err.Error(), "known: db") {
+		t.Errorf("Select(unknown) = %v; want the known names", err)
+	}
+}
+
+// Vault unreachable before the first login: every mapping says so, since the first failed pass, in its
+// status and metrics.
+func TestSecretsSyncUnavailableBeforeLogin(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	met, err := NewSecretMetrics(reg, []string{"db", "api"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms := []secrets.Mapping{{Name: "db", FromPath: "secret/db", FromKey: "password"}, {Name: "api", FromPath: "secret/api", FromKey: "token"}}
+	ss := NewSecretsSync(nil, ms, nil, met)
+	for _, st := range ss.Status() {
+		if st.State != "pending" {
+			t.Fatalf("status before any pass = %+v; want pending", st)
+		}
+	}
+	first := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	cause := fmt.Errorf("vault at http://vault:8200: %w", secrets.ErrUnreachable)
+	ss.Unavailable(cause, first)
+	ss.Unavailable(cause, first.Add(time.Minute))
+	for _, st := range ss.Status() {
+		if st.State != "error" || !st.FailingSince.Equal(first) || !st.LastAttempt.Equal(first.Add(time.Minute)) || !strings.Contains(st.Error, "vault unreachable") {
+			t.Errorf("status = %+v; want error since %v, last attempt a minute later, naming the cause", st, first)
+		}
+		if got := testutil.ToFloat64(met.failingSince.WithLabelValues(st.Name)); got != float64(first.Unix()) {
+			t.Errorf("%s{secret=%q} = %v; want %d", MetricSecretFailingSince, st.Name, got, first.Unix())
+		}
+		if got := testutil.ToFloat64(met.sync.WithLabelValues(st.Name, "error")); got != 2 {
+			t.Errorf("sync_total{secret=%q,result=error} = %v; want 2", st.Name, got)
+		}
+	}
+}

@@ -1,0 +1,431 @@
+package tokens
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/swarmguard/swarmguard/operator"
+	"github.com/swarmguard/swarmguard/operator/config"
+	"github.com/swarmguard/swarmguard/secrets"
+	"github.com/swarmguard/swarmguard/sensitive"
+	"github.com/swarmguard/swarmguard/swarm"
+)
+
+// TokenEngine is what the join-token pass needs of the engine. *swarm.Client satisfies it.
+type TokenEngine interface {
+	Cluster(ctx context.Context) (swarm.Cluster, error)
+	RotateJoinTokens(ctx context.Context, worker, manager bool) ([]swarm.TokenRotation, error)
+}
+
+// TokenPublisher writes the join tokens to Vault KV (tokens.publish.vault_path). *secrets.Escrow satisfies it.
+type TokenPublisher interface {
+	PublishTokens(ctx context.Context, path, swarmID string, worker, manager sensitive.Value, at time.Time) (secrets.Receipt, error)
+	LoadTokens(ctx context.Context, path string) (secrets.TokenRecord, error)
+}
+
+var (
+	_ TokenEngine    = (*swarm.Client)(nil)
+	_ TokenPublisher = (*secrets.Escrow)(nil)
+)
+
+// TokenKinds are the join-token kinds, in the order they are handled.
+var TokenKinds = []string{swarm.TokenWorker, swarm.TokenManager}
+
+// TokenLedgerKind is the ledger kind of a join-token kind.
+func TokenLedgerKind(kind string) string {
+	if kind == swarm.TokenManager {
+		return swarm.KindJoinTokenManager
+	}
+	return swarm.KindJoinTokenWorker
+}
+
+// tokenSecretFingerprint is the hex SHA-256 of a join token's secret part (SWMTKN-1-<CA digest>-<secret>).
+func tokenSecretFingerprint(tok sensitive.Value) string {
+	v := tok.Reveal()
+	i := strings.LastIndexByte(v, '-')
+	if v == "" || i < 0 {
+		return ""
+	}
+	return sensitive.New(v[i+1:]).Fingerprint()
+}
+
+// changedOutsideLedger reports whether the swarm's current token is not the one the ledger's clock
+// recorded: it was rotated without a record (docker swarm join-token --rotate, or a holder stopped between
+// rotating and recording). A root CA rotation, which changes only the CA-digest part, is not a change.
+func changedOutsideLedger(c operator.CredentialClock, tok sensitive.Value) bool {
+	if !c.Tracked || tok.IsZero() {
+		return false
+	}
+	if c.SecretFingerprint != "" {
+		return c.SecretFingerprint != tokenSecretFingerprint(tok)
+	}
+	return c.Fingerprint != "" && c.Fingerprint != tok.Fingerprint()
+}
+
+// TokenDecision is what the policy says of one join token.
+type TokenDecision struct {
+	Kind   string // worker | manager
+	Clock  operator.CredentialClock
+	MaxAge time.Duration
+	// Adopt: never rotated by us and tokens.adopt is true: start its clock now (ledger result "adopted").
+	Adopt bool
+	// Due: rotate it now.
+	Due bool
+	// Why says why, for logs and dry runs.
+	Why string
+	// Token is the swarm's current token of this kind (zero when the decision was made without it).
+	Token sensitive.Value
+	// ChangedOutside: the swarm's token is not the one the ledger's clock recorded (rotated outside
+	// swarmguard, or by a holder stopped between rotating and recording). Rotating now would rotate twice
+	// for one due time, so the decision is to adopt it and restart its clock.
+	ChangedOutside bool
+	// AdoptReason is the ledger reason of an adoption.
+	AdoptReason string
+}
+
+// Observation is what the join-token domain reads: the swarm (its ID and its current tokens) and the
+// ledger.
+type Observation struct {
+	Cluster swarm.Cluster
+	Entries []swarm.Entry
+}
+
+// Decide is the join-token policy: one decision per kind (worker, then manager) from what was observed,
+// the policy and now. The controller's pass acts on it and the report's tokens.age is derived from it, so
+// the two cannot disagree.
+func Decide(o Observation, cfg config.TokensConfig, now time.Time) []TokenDecision {
+	out := make([]TokenDecision, 0, len(TokenKinds))
+	for _, kind := range TokenKinds {
+		maxAge, tok := cfg.Worker.MaxAge.D(), o.Cluster.WorkerToken
+		if kind == swarm.TokenManager {
+			maxAge, tok = cfg.Manager.MaxAge.D(), o.Cluster.ManagerToken
+		}
+		d := DecideToken(kind, o.Entries, maxAge, cfg.Adopt, now)
+		d.Token = tok
+		d.AdoptReason = "first seen: clock started (tokens.adopt)"
+		if changedOutsideLedger(d.Clock, tok) {
+			d.ChangedOutside, d.Adopt, d.Due = true, true, false
+			d.Why = fmt.Sprintf("%s token changed outside the ledger: its clock starts now", kind)
+			d.AdoptReason = "changed outside the ledger (a manual rotation, or a holder stopped between rotating and recording): clock started"
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// DecideToken decides for one join token from the ledger, the policy and now. A max age of zero means
+// never by schedule. A token never rotated by swarmguard starts its clock now when adopt is true, and is
+// due at once when it is false.
+func DecideToken(kind string, entries []swarm.Entry, maxAge time.Duration, adopt bool, now time.Time) TokenDecision {
+	d := TokenDecision{Kind: kind, Clock: operator.ReadClock(entries, TokenLedgerKind(kind), now), MaxAge: maxAge}
+	switch {
+	case !d.Clock.Tracked && adopt:
+		d.Adopt = true
+		d.Why = fmt.Sprintf("%s token never rotated by swarmguard: its clock starts now (tokens.adopt)", kind)
+	case maxAge <= 0:
+		d.Why = fmt.Sprintf("%s token: no max_age, not rotated by schedule", kind)
+	case !d.Clock.Tracked:
+		d.Due = true
+		d.Why = fmt.Sprintf("%s token never rotated by swarmguard and tokens.adopt is false", kind)
+	case d.Clock.Age >= maxAge:
+		d.Due = true
+		d.Why = fmt.Sprintf("%s token older than %s (%s since %s)", kind, config.Duration(maxAge), config.Duration(d.Clock.Age.Round(time.Second)), d.Clock.Since.UTC().Format(time.RFC3339))
+	default:
+		d.Why = fmt.Sprintf("%s token not due: %s of %s left", kind, config.Duration((maxAge - d.Clock.Age).Round(time.Second)), config.Duration(maxAge))
+	}
+	return d
+}
+
+// Tokens is the join-token domain: scheduled and manual rotation, the ledger, publishing to Vault.
+type Tokens struct {
+	Engine TokenEngine
+	Ledger operator.LedgerStore
+	Config config.TokensConfig
+	// Publisher returns the Vault writer for tokens.publish.vault_path; called only when that is set.
+	Publisher func(ctx context.Context) (TokenPublisher, error)
+}
+
+// TokenRotated is one rotated token. Token is the new token: print it masked unless asked to show it.
+type TokenRotated struct {
+	Kind           string
+	At             time.Time
+	Token          sensitive.Value
+	OldFingerprint string
+}
+
+// PublishError means the tokens were rotated (and recorded) but writing them to Vault failed.
+type PublishError struct {
+	Path string
+	Err  error
+}
+
+func (e *PublishError) Error() string {
+	return fmt.Sprintf("the join tokens were rotated and recorded, but publishing them to vault at %q failed: %v; "+
+		"the controller republishes on its next pass, or rerun the rotation once vault answers", e.Path, e.Err)
+}
+
+func (e *PublishError) Unwrap() error { return e.Err }
+
+// Rotate rotates the join tokens of the given kinds now, records each in the ledger (actor, reason, old
+// and new fingerprints) and publishes the new tokens when tokens.publish.vault_path is set. The
+// returned rotations are valid even when the error is a *PublishError or a ledger failure: the swarm has
+// the new tokens.
+func (t *Tokens) Rotate(ctx context.Context, kinds []string, env operator.TaskEnv) ([]TokenRotated, error) {
+	out, entries, err := t.rotate(ctx, kinds, env)
+	if len(entries) == 0 {
+		return out, err
+	}
+	if lerr := operator.Record(ctx, t.Ledger, entries...); lerr != nil {
+		if err != nil {
+			env.Logger().Warn("recording the failed rotation in the ledger failed", "err", lerr)
+			return out, err
+		}
+		return out, fmt.Errorf("the join tokens were rotated, but recording it in the ledger failed: %w (the next pass records the new tokens instead of rotating again)", lerr)
+	}
+	if err != nil {
+		return out, err
+	}
+	return out, t.publishAfterRotation(ctx, env)
+}
+
+// rotate rotates the join tokens of the given kinds and returns the ledger entries to record (a failed
+// attempt too), without writing them: the caller records once.
+func (t *Tokens) rotate(ctx context.Context, kinds []string, env operator.TaskEnv) ([]TokenRotated, []swarm.Entry, error) {
+	worker, manager := false, false
+	for _, k := range kinds {
+		switch k {
+		case swarm.TokenWorker:
+			worker = true
+		case swarm.TokenManager:
+			manager = true
+		default:
+			return nil, nil, fmt.Errorf("join token kind %q is not worker or manager", k)
+		}
+	}
+	if err := env.CheckHolder(ctx); err != nil {
+		return nil, nil, err
+	}
+	rots, err := t.Engine.RotateJoinTokens(ctx, worker, manager)
+	at := env.Time()
+	if err != nil {
+		var failed []swarm.Entry
+		for _, k := range kinds {
+			failed = append(failed, swarm.Entry{Kind: TokenLedgerKind(k), At: at, Actor: env.Actor, Reason: env.Reason,
+				Result: swarm.ResultFailed, Details: map[string]string{operator.DetailError: operator.ShortErr(err)}})
+		}
+		return nil, failed, fmt.Errorf("rotating join tokens: %w", err)
+	}
+	out := make([]TokenRotated, 0, len(rots))
+	entries := make([]swarm.Entry, 0, len(rots))
+	for _, r := range rots {
+		out = append(out, TokenRotated{Kind: r.Kind, At: at, Token: r.New, OldFingerprint: r.Old.Fingerprint()})
+		entries = append(entries, swarm.Entry{Kind: TokenLedgerKind(r.Kind), At: at, Actor: env.Actor, Reason: env.Reason, Result: swarm.ResultOK,
+			Details: map[string]string{
+				operator.DetailOldFingerprint: r.Old.Fingerprint(), operator.DetailNewFingerprint: r.New.Fingerprint(),
+				operator.DetailFingerprint: r.New.Fingerprint(), operator.DetailSecretFingerprint: tokenSecretFingerprint(r.New), operator.DetailSwarmID: r.SwarmID,
+			}})
+		env.Logger().Info("rotated join token", "kind", r.Kind, "old_fingerprint", r.Old.Short(), "new_fingerprint", r.New.Short(), "actor", env.Actor, "reason", env.Reason)
+	}
+	return out, entries, nil
+}
+
+// publishAfterRotation publishes the new tokens when tokens.publish.vault_path is set.
+func (t *Tokens) publishAfterRotation(ctx context.Context, env operator.TaskEnv) error {
+	if t.Config.Publish.VaultPath == "" {
+		return nil
+	}
+	_, err := t.Publish(ctx, env)
+	return err
+}
+
+// Publish writes the swarm's current join tokens to tokens.publish.vault_path (check-and-set, read back,
+// never over another swarm's record). Nothing is written when the path already holds them.
+func (t *Tokens) Publish(ctx context.Context, env operator.TaskEnv) (secrets.Receipt, error) {
+	path := t.Config.Publish.VaultPath
+	if path == "" || t.Publisher == nil {
+		return secrets.Receipt{}, nil
+	}
+	cl, err := t.Engine.Cluster(ctx)
+	if err != nil {
+		return secrets.Receipt{}, fmt.Errorf("reading the join tokens to publish: %w", err)
+	}
+	pub, err := t.Publisher(ctx)
+	if err != nil {
+		return secrets.Receipt{}, &PublishError{Path: path, Err: err}
+	}
+	return publishTokens(ctx, pub, path, cl, env)
+}
+
+func publishTokens(ctx context.Context, pub TokenPublisher, path string, cl swarm.Cluster, env operator.TaskEnv) (secrets.Receipt, error) {
+	rc, err := pub.PublishTokens(ctx, path, cl.ID, cl.WorkerToken, cl.ManagerToken, env.Time())
+	if err != nil {
+		return rc, &PublishError{Path: path, Err: sensitive.RedactErr(err, cl.WorkerToken, cl.ManagerToken)}
+	}
+	if !rc.Unchanged {
+		env.Logger().Info("published join tokens to vault", "vault_path", path, "vault_version", rc.Version,
+			"worker_fingerprint", cl.WorkerToken.Short(), "manager_fingerprint", cl.ManagerToken.Short())
+	}
+	return rc, nil
+}
+
+// ClusterReader reads the swarm object. *swarm.Client satisfies it.
+type ClusterReader interface {
+	Cluster(ctx context.Context) (swarm.Cluster, error)
+}
+
+// RepublishTokens writes the swarm's current join tokens to path again. Call it when a root CA rotation
+// has completed: the CA-digest part of every join token changes then, so the published ones no longer
+// work. It does nothing when path is empty (publishing is not configured).
+func RepublishTokens(ctx context.Context, eng ClusterReader, pub TokenPublisher, path string, env operator.TaskEnv) (secrets.Receipt, error) {
+	if path == "" || pub == nil {
+		return secrets.Receipt{}, nil
+	}
+	cl, err := eng.Cluster(ctx)
+	if err != nil {
+		return secrets.Receipt{}, fmt.Errorf("reading the join tokens to republish: %w", err)
+	}
+	return publishTokens(ctx, pub, path, cl, env)
+}
+
+// Task is the controller's join-token pass (operator.Task{Name: "tokens"}).
+func (t *Tokens) Task() operator.Task {
+	return operator.Task{Name: "tokens", Schedule: t.Config.Schedule, Run: t.Run}
+}
+
+// Run is one pass: adopt tokens never seen, rotate those past their max age, and republish when the
+// published tokens are not the swarm's current ones (after a failed publish, or a root CA rotation).
+func (t *Tokens) Run(ctx context.Context, env operator.TaskEnv) error {
+	log := env.Logger().With("component", "tokens")
+	entries, err := t.Ledger.Entries(ctx)
+	if err != nil {
+		return fmt.Errorf("reading the ledger: %w", err)
+	}
+	cl, err := t.Engine.Cluster(ctx)
+	if err != nil {
+		return fmt.Errorf("reading the swarm: %w", err)
+	}
+	at := env.Time()
+	var record []swarm.Entry
+	var due, whys []string
+	for _, d := range Decide(Observation{Cluster: cl, Entries: entries}, t.Config, at) {
+		switch {
+		case d.Adopt:
+			record = append(record, swarm.Entry{Kind: TokenLedgerKind(d.Kind), At: at, Actor: env.Actor, Reason: d.AdoptReason,
+				Result: swarm.ResultAdopted, Details: map[string]string{operator.DetailFingerprint: d.Token.Fingerprint(),
+					operator.DetailSecretFingerprint: tokenSecretFingerprint(d.Token), operator.DetailSwarmID: cl.ID}})
+		case d.Due:
+			due = append(due, d.Kind)
+			whys = append(whys, d.Why)
+		}
+		log.Debug("join token decision", "kind", d.Kind, "due", d.Due, "adopt", d.Adopt, "why", d.Why)
+		if env.DryRun && env.Out != nil {
+			verb := "keep"
+			if d.Due {
+				verb = "would rotate"
+			} else if d.Adopt {
+				verb = "would adopt"
+			}
+			fmt.Fprintf(env.Out, "tokens: %s %s token (%s): %s\n", verb, d.Kind, d.Token.Masked(), d.Why)
+		}
+	}
+	if env.DryRun {
+		return nil
+	}
+	if len(record) > 0 {
+		if err := env.CheckHolder(ctx); err != nil {
+			return err
+		}
+	}
+	var rotErr error
+	if len(due) > 0 {
+		renv := env
+		if renv.Reason == "" {
+			renv.Reason = "scheduled: " + strings.Join(whys, "; ")
+		}
+		var rotated []swarm.Entry
+		_, rotated, rotErr = t.rotate(ctx, due, renv)
+		record = append(record, rotated...)
+	}
+	// One write for the whole pass: the adoptions and the rotation (or its failure) together.
+	if len(record) > 0 {
+		if err := operator.Record(ctx, t.Ledger, record...); err != nil {
+			if rotErr != nil {
+				log.Warn("recording the failed rotation in the ledger failed", "err", err)
+				return rotErr
+			}
+			if len(due) > 0 {
+				return fmt.Errorf("the join tokens were rotated, but recording it in the ledger failed: %w (the next pass records the new tokens instead of rotating again)", err)
+			}
+			return fmt.Errorf("recording adopted join tokens: %w", err)
+		}
+		for _, e := range record {
+			if e.Result == swarm.ResultAdopted {
+				log.Info("adopted join token: its clock starts now", "kind", e.Kind, "fingerprint", sensitive.Short(e.Details[operator.DetailFingerprint]))
+			}
+		}
+	}
+	if rotErr != nil {
+		return rotErr
+	}
+	if len(due) > 0 {
+		return t.publishAfterRotation(ctx, env)
+	}
+	return t.republishIfStale(ctx, cl, env)
+}
+
+// republishIfStale compares the published tokens with the swarm's and republishes on a difference. A
+// failed read decides nothing.
+func (t *Tokens) republishIfStale(ctx context.Context, cl swarm.Cluster, env operator.TaskEnv) error {
+	path := t.Config.Publish.VaultPath
+	if path == "" || t.Publisher == nil {
+		return nil
+	}
+	pub, err := t.Publisher(ctx)
+	if err != nil {
+		return &PublishError{Path: path, Err: err}
+	}
+	rec, err := pub.LoadTokens(ctx, path)
+	if err != nil && !errors.Is(err, secrets.ErrNotFound) {
+		return fmt.Errorf("checking the published join tokens at %q: %w", path, sensitive.RedactErr(err, cl.WorkerToken, cl.ManagerToken))
+	}
+	if err == nil && rec.SwarmID == cl.ID && rec.Worker.Fingerprint() == cl.WorkerToken.Fingerprint() &&
+		rec.Manager.Fingerprint() == cl.ManagerToken.Fingerprint() {
+		return nil
+	}
+	if err := env.CheckHolder(ctx); err != nil {
+		return err
+	}
+	_, err = publishTokens(ctx, pub, path, cl, env)
+	return err
+}
+
+// TokenFinding is what the compliance report shows of one join token.
+type TokenFinding struct {
+	Kind        string          `json:"kind"`        // worker | manager
+	Fingerprint string          `json:"fingerprint"` // short fingerprint of the current token
+	Tracked     bool            `json:"tracked"`     // the ledger has started its clock
+	Adopted     bool            `json:"adopted"`     // the clock was started by adoption, not by a rotation
+	Since       time.Time       `json:"since,omitzero"`
+	Age         config.Duration `json:"age"`
+	MaxAge      config.Duration `json:"max_age"` // 0: not rotated by schedule
+	Due         bool            `json:"due"`     // past its max age (or never rotated and tokens.adopt is false)
+	// ChangedOutside: the token differs from the one the ledger last recorded: it was rotated outside
+	// swarmguard (docker swarm join-token --rotate) or by a root CA rotation. Its age is then at most Age.
+	ChangedOutside bool `json:"changed_outside"`
+}
+
+// TokenFindings describes the join tokens for the compliance report, from the swarm, the ledger and now.
+func TokenFindings(cfg config.TokensConfig, cl swarm.Cluster, entries []swarm.Entry, now time.Time) []TokenFinding {
+	ds := Decide(Observation{Cluster: cl, Entries: entries}, cfg, now)
+	out := make([]TokenFinding, 0, len(ds))
+	for _, d := range ds {
+		out = append(out, TokenFinding{
+			Kind: d.Kind, Fingerprint: d.Token.Short(), Tracked: d.Clock.Tracked, Adopted: d.Clock.Adopted, Since: d.Clock.Since,
+			Age: config.Duration(d.Clock.Age), MaxAge: config.Duration(d.MaxAge), Due: d.Due, ChangedOutside: d.ChangedOutside,
+		})
+	}
+	return out
+}
