@@ -1,5 +1,6 @@
-// Package operator is swarmguard's controller and the home of its configuration model: the lease, the
-// schedules, the reconcile loops of each domain, the HTTP endpoints (health, readiness, metrics), the audit
-// trail, and the status and report models. It connects the swarm, secrets and pki packages, which never
-// import it. It reads no flags, environment or files: cmd hands it a Config and built clients.
+// Package operator is swarmguard's controller runtime: the lease, the schedules and reconcile loops, the
+// HTTP endpoints (health, readiness, metrics, status), the metrics registry, the audit trail and webhooks,
+// and what a pass is given (Task, TaskEnv) and records with (LedgerStore, Record, the credential clock). It
+// knows no domain: cmd hands it an explicit, ordered list of tasks built by the domain packages under
+// operator/ (tokens, autolock, certs, networks, secretsync). It reads no flags, environment or files.
 package operator
