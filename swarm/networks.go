@@ -245,6 +245,11 @@ type EngineFacts struct {
 	NodeAddr      string // the advertise address's host, as the engine reports it
 	DockerRootDir string
 	Hostname      string
+	// ServerVersion is the engine's release ("29.8.0", "20.10.24+dfsg1").
+	ServerVersion string
+	// FirewallBackend is the firewall driver the engine programs ("iptables", "nftables"); empty when the
+	// engine does not say (before API 1.49, Docker 28.3).
+	FirewallBackend string
 }
 
 // EngineFacts reads them (one info call).
@@ -255,8 +260,12 @@ func (c *Client) EngineFacts(ctx context.Context) (EngineFacts, error) {
 	if err != nil {
 		return EngineFacts{}, mapErr("reading engine info", err)
 	}
-	return EngineFacts{NodeID: res.Info.Swarm.NodeID, NodeAddr: res.Info.Swarm.NodeAddr,
-		DockerRootDir: res.Info.DockerRootDir, Hostname: res.Info.Name}, nil
+	f := EngineFacts{NodeID: res.Info.Swarm.NodeID, NodeAddr: res.Info.Swarm.NodeAddr,
+		DockerRootDir: res.Info.DockerRootDir, Hostname: res.Info.Name, ServerVersion: res.Info.ServerVersion}
+	if fw := res.Info.FirewallBackend; fw != nil {
+		f.FirewallBackend = fw.Driver
+	}
+	return f, nil
 }
 
 // TunnelEndpoint is one endpoint of a network as the managers' network database gossips it: the task (or
