@@ -20,21 +20,35 @@ help: ## List the targets
 build: ## Build bin/swarmguard (static)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/swarmguard ./cmd/swarmguard
 
-test: ## Unit tests, then integration tests against the lab (started when needed, stopped after)
+# The integration suite runs, whole, on a fresh lab of each engine of TEST_ENGINES (LAB_ENGINE: current is
+# dockerd + runc built from the Go module proxy, 20.10 is Debian's docker.io), then MIXED_TESTS on a mixed lab
+# (managers current, the worker 20.10). Each run's log is .lab/integration-<engine>.log.
+TEST_ENGINES ?= current 20.10
+MIXED_TESTS ?= ^(TestEnginesMixedLab|TestFoundationStatus|TestCertsReportAllNodes|TestSecretsSyncRotateRollsServices|TestNetworkEngineVersions|TestCIS72And79SeparateSwarm)$$
+
+test: ## Unit tests, then the integration suite on the current engine and on Debian's 20.10, then the mixed-lab tests (the lab is removed after)
 	$(MAKE) test-unit
-	@started=; \
-	if ! $(LAB) status >/dev/null 2>&1; then started=1; fi; \
-	$(LAB) up || exit 1; \
-	$(MAKE) integration; rc=$$?; \
-	if [ -n "$$started" ]; then $(LAB) down; fi; \
+	@mkdir -p .lab; rc=0; sum=; \
+	for e in $(TEST_ENGINES) $(if $(MIXED_TESTS),mixed); do \
+	  run=; [ $$e = mixed ] && run='$(MIXED_TESTS)'; \
+	  t0=$$(date +%s); \
+	  if LAB_ENGINE=$$e $(LAB) reset; then \
+	    $(MAKE) --no-print-directory integration INTEGRATION_RUN="$$run" INTEGRATION_LOG=.lab/integration-$$e.log || rc=1; \
+	  else echo "lab with engine $$e did not start"; rc=1; fi; \
+	  sum="$$sum$$(printf '\n  %-8s %3d passed, %d failed, %d s' $$e $$(grep -c '^--- PASS' .lab/integration-$$e.log 2>/dev/null) $$(grep -c '^--- FAIL' .lab/integration-$$e.log 2>/dev/null) $$(( $$(date +%s) - t0 )))"; \
+	done; \
+	$(LAB) down; \
+	echo "integration suites:$$sum"; \
 	exit $$rc
 
 test-unit: ## Unit tests with the race detector; no daemon needed
 	$(GO) test -race -count=1 ./...
 
-integration: test-deps ## Integration tests against the running lab (make lab) and its Vault
+INTEGRATION_RUN ?=
+INTEGRATION_LOG ?= .lab/integration.log
+integration: test-deps ## Integration tests against the running lab (make lab) and its Vault; INTEGRATION_RUN selects tests
 	@mkdir -p .lab
-	$(GO) test -race -count=1 -tags integration -timeout 60m -v ./integration/ 2>&1 | tee .lab/integration.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)' ; exit $${PIPESTATUS[0]}
+	$(GO) test -race -count=1 -tags integration -timeout 60m -v $(if $(INTEGRATION_RUN),-run '$(INTEGRATION_RUN)') ./integration/ 2>&1 | tee $(INTEGRATION_LOG) | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)' ; exit $${PIPESTATUS[0]}
 
 test-deps: ## Install what integration tests use besides the lab: promtool (prometheus), chromium
 	@command -v promtool >/dev/null && command -v chromium >/dev/null || \
@@ -63,6 +77,8 @@ deploy: image ## Deploy charts/swarmguard/stack.yml onto the lab as stack "swarm
 	  docker secret inspect $$s >/dev/null 2>&1 || head -c 32 /dev/urandom | base64 | docker secret create $$s - >/dev/null; done
 	. $(LAB_ENV_FILE) && SWARMGUARD_IMAGE=$(IMAGE) SWARMGUARD_CONFIG_HASH=$$(sha256sum charts/swarmguard/config.yaml | cut -c1-12) \
 	  docker stack deploy --resolve-image never -c charts/swarmguard/stack.yml swarmguard
+	@# the stack file cannot set no-new-privileges; the Engine API can (1.44+; on 20.10 this says why not)
+	. $(LAB_ENV_FILE) && { charts/swarmguard/no-new-privileges swarmguard_swarmguard || [ $$? -eq 3 ]; }
 
 demo: build lab ## Build, start the lab, run swarmguard's main job once against it and print what it found
 	@. $(LAB_ENV_FILE) && integration/lab/demo bin/swarmguard
@@ -70,8 +86,9 @@ demo: build lab ## Build, start the lab, run swarmguard's main job once against 
 ## --- lab ---
 # A local Docker Swarm of real dockerd nodes (one network namespace each) and a Vault dev server, for
 # integration tests and demos. Needs root. See integration/lab/README.md. Settings come from the
-# environment or the make command line: LAB_MANAGERS, LAB_WORKERS, LAB_NAME, LAB_SUBNET, LAB_VAULT_PORT,
-# LAB_ENV_FILE.
+# environment or the make command line: LAB_ENGINE (current, the default: dockerd and runc built from the Go
+# module proxy; 20.10: Debian's docker.io; mixed: managers current, workers 20.10), LAB_MANAGERS, LAB_WORKERS,
+# LAB_NAME, LAB_SUBNET, LAB_VAULT_PORT, LAB_ENV_FILE.
 LAB := integration/lab/lab
 
 .PHONY: lab lab-down lab-reset

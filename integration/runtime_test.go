@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -865,6 +866,22 @@ func rtDeployStack(t *testing.T, env map[string]string, name, config string) str
 	deploy.Env = append(baseEnv(env), "SWARMGUARD_IMAGE=swarmguard:dev", "SWARMGUARD_CONFIG_HASH="+rtFingerprint(config)[:12])
 	if out, err := deploy.CombinedOutput(); err != nil {
 		t.Fatalf("docker stack deploy: %v\n%s", err, out)
+	}
+	// as `make deploy` does: the stack file cannot set no-new-privileges, the Engine API (1.44+) can
+	nnp := exec.CommandContext(ctx, filepath.Join(repoRoot(), "charts/swarmguard/no-new-privileges"), name+"_swarmguard")
+	nnp.Env = baseEnv(env)
+	out, err := nnp.CombinedOutput()
+	var ee *exec.ExitError
+	if err != nil && !(errors.As(err, &ee) && ee.ExitCode() == 3) {
+		t.Fatalf("charts/swarmguard/no-new-privileges: %v\n%s", err, out)
+	}
+	t.Logf("%s", bytes.TrimSpace(out))
+	if err == nil && bytes.Contains(out, []byte(" updated (")) {
+		// the update rolls every replica; the tests start from the rolled ones
+		eventually(t, 5*time.Minute, "the no-new-privileges update of "+name+" to complete", func() bool {
+			st, err := docker(t, env, "", "service", "inspect", "--format", "{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}", name+"_swarmguard")
+			return err == nil && st == "completed"
+		})
 	}
 	t.Cleanup(func() {
 		_, _ = docker(t, env, "", "stack", "rm", name)

@@ -59,6 +59,39 @@ func TestFoundationStack(t *testing.T) {
 	if !cs.ReadOnly || len(cs.CapabilityDrop) == 0 || cs.CapabilityDrop[0] != "ALL" || len(cs.Configs) != 1 || !strings.HasPrefix(cs.Configs[0].ConfigName, "swarmguard-config-") {
 		t.Errorf("container spec = %+v; want read-only, cap_drop ALL, config swarmguard-config-<hash>", cs)
 	}
+	// no-new-privileges, set after the deploy (rtDeployStack, as make deploy): read back from the Engine API
+	// (the docker CLI's structs may predate the field) and from every running container.
+	api := mustDocker(t, env, "", "version", "--format", "{{.Server.APIVersion}}")
+	var svcJSON struct {
+		Spec struct {
+			TaskTemplate struct {
+				ContainerSpec struct {
+					Privileges *struct{ NoNewPrivileges bool }
+				}
+			}
+		}
+	}
+	engineGetJSON(t, env, "", "/v"+api+"/services/"+svc, &svcJSON)
+	nnp := svcJSON.Spec.TaskTemplate.ContainerSpec.Privileges != nil && svcJSON.Spec.TaskTemplate.ContainerSpec.Privileges.NoNewPrivileges
+	if apiAtLeast(api, 1, 44) != nnp {
+		t.Errorf("engine API %s: service %s Privileges.NoNewPrivileges = %v; want %v (settable from API 1.44)", api, svc, nnp, apiAtLeast(api, 1, 44))
+	}
+	if nnp {
+		eventually(t, 3*time.Minute, "every running swarmguard container to have no-new-privileges", func() bool {
+			running = runningContainers(t, env, svc)
+			if len(running) != len(managers) {
+				return false
+			}
+			for sock, id := range running {
+				opts, err := docker(t, env, sock, "inspect", "--format", "{{json .HostConfig.SecurityOpt}}", id)
+				if err != nil || !strings.Contains(opts, "no-new-privileges") {
+					t.Logf("not yet: %s on %s has SecurityOpt %s", id, sock, opts)
+					return false
+				}
+			}
+			return true
+		})
+	}
 	for sock, id := range running {
 		out, err := docker(t, env, sock, "exec", id, "/swarmguard", "status", "--format", "json")
 		if err != nil {

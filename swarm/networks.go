@@ -3,6 +3,7 @@ package swarm
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -245,6 +246,11 @@ type EngineFacts struct {
 	NodeAddr      string // the advertise address's host, as the engine reports it
 	DockerRootDir string
 	Hostname      string
+	// ServerVersion is the engine's release ("29.8.0", "20.10.24+dfsg1").
+	ServerVersion string
+	// FirewallBackend is the firewall driver the engine programs ("iptables", "nftables"); empty when the
+	// engine does not say (before API 1.49, Docker 28.3).
+	FirewallBackend string
 }
 
 // EngineFacts reads them (one info call).
@@ -255,8 +261,12 @@ func (c *Client) EngineFacts(ctx context.Context) (EngineFacts, error) {
 	if err != nil {
 		return EngineFacts{}, mapErr("reading engine info", err)
 	}
-	return EngineFacts{NodeID: res.Info.Swarm.NodeID, NodeAddr: res.Info.Swarm.NodeAddr,
-		DockerRootDir: res.Info.DockerRootDir, Hostname: res.Info.Name}, nil
+	f := EngineFacts{NodeID: res.Info.Swarm.NodeID, NodeAddr: res.Info.Swarm.NodeAddr,
+		DockerRootDir: res.Info.DockerRootDir, Hostname: res.Info.Name, ServerVersion: res.Info.ServerVersion}
+	if fw := res.Info.FirewallBackend; fw != nil {
+		f.FirewallBackend = fw.Driver
+	}
+	return f, nil
 }
 
 // TunnelEndpoint is one endpoint of a network as the managers' network database gossips it: the task (or
@@ -267,6 +277,63 @@ type TunnelEndpoint struct {
 	Name       string
 	EndpointIP string
 	HostIP     string
+	// Network is the network's name (DataPathEndpoints fills it).
+	Network string
+	// NodeID is the node of the task the endpoint belongs to, when it is a service task's and the task is
+	// listed (DataPathEndpoints fills it); empty for a node's ingress sandbox (engines up to 20.10 gossip
+	// those as service "" tasks named ingress-endpoint) and for a task already gone.
+	NodeID string
+}
+
+// DataPathEndpoints are the tunnel endpoints of every swarm-scope overlay network that the engine we talk to
+// has joined (a node has the endpoint tables of its own networks only), each service task's attributed to
+// its node. A task's tunnel endpoint is its node's data-path address, which the API shows nowhere else:
+// engines up to 20.10 also gossip every node's ingress sandbox, engines 29 and later do not (their verbose
+// ingress inspect has Peers, whose addresses are the nodes' gossip, that is advertise, addresses), so there a
+// node's data-path address is seen only through a task of a service on a network this node also joined.
+// One network list, one verbose inspect per overlay network, one task list.
+func (c *Client) DataPathEndpoints(ctx context.Context) ([]TunnelEndpoint, error) {
+	nets, err := c.Networks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []TunnelEndpoint
+	for _, n := range nets {
+		if n.Scope != "swarm" {
+			continue
+		}
+		eps, err := c.NetworkTunnelEndpoints(ctx, n.ID)
+		if errors.Is(err, ErrNotFound) {
+			continue // removed since the list: it has no endpoints to show
+		}
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range eps {
+			e.Network = n.Name
+			out = append(out, e)
+		}
+	}
+	if len(out) == 0 {
+		return out, nil
+	}
+	cctx, cancel := c.call(ctx)
+	defer cancel()
+	res, err := c.api.TaskList(cctx, client.TaskListOptions{})
+	if err != nil {
+		return nil, mapErr("listing tasks", err)
+	}
+	nodeOf := make(map[string]string, len(res.Items))
+	for _, t := range res.Items {
+		nodeOf[t.ID] = t.NodeID
+	}
+	for i := range out {
+		// a task's endpoint is named after its container: <service>.<slot or node ID>.<task ID>
+		if dot := strings.LastIndexByte(out[i].Name, '.'); dot >= 0 && out[i].Service != "" {
+			out[i].NodeID = nodeOf[out[i].Name[dot+1:]]
+		}
+	}
+	return out, nil
 }
 
 // NetworkTunnelEndpoints reads a network verbosely (one API call) and returns every endpoint the engine knows

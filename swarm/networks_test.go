@@ -58,6 +58,16 @@ func (f *netEngine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.service.Spec = spec
 		f.service.Version.Index++
 		_ = json.NewEncoder(w).Encode(swarmtypes.ServiceUpdateResponse{})
+	case r.Method == http.MethodGet && path == "/tasks":
+		_ = json.NewEncoder(w).Encode([]swarmtypes.Task{{ID: "t1", NodeID: "node-b"}, {ID: "t2", NodeID: "node-c"}})
+	case r.Method == http.MethodGet && path == "/networks/app" && r.URL.Query().Get("verbose") == "true":
+		// as engines 29 print it: Peers (gossip addresses), and service tasks only (no ingress sandboxes)
+		_, _ = w.Write([]byte(`{"Name":"app","Id":"app","Peers":[{"Name":"b-1f2e","IP":"10.0.0.12"}],` +
+			`"Services":{"web":{"VIP":"10.2.0.2","Ports":[],"LocalLBIndex":3,"Tasks":[` +
+			`{"Name":"web.1.t1","EndpointID":"e3","EndpointIP":"10.2.0.3","Info":{"Host IP":"10.1.0.12"}},` +
+			`{"Name":"web.2.t9","EndpointID":"e4","EndpointIP":"10.2.0.4","Info":{"Host IP":"10.1.0.14"}}]}}}`))
+	case r.Method == http.MethodGet && path == "/networks/gone":
+		http.Error(w, `{"message":"network gone not found"}`, http.StatusNotFound)
 	case r.Method == http.MethodGet && path == "/networks/ing" && r.URL.Query().Get("verbose") == "true":
 		// as engine 20.10 prints it: an empty VIP is "<nil>", which the SDK's typed decoding rejects
 		_, _ = w.Write([]byte(`{"Name":"ingress","Id":"ing","Ingress":true,"Peers":[{"Name":"a","IP":"10.0.0.11"}],` +
@@ -132,6 +142,32 @@ func TestAttachDetachKeepsAliasesWithCAS(t *testing.T) {
 	}
 	if strings.Contains(strings.Join(svcs[0].EnvNames, ","), "hunter2") {
 		t.Errorf("an environment value left the adapter")
+	}
+}
+
+// TestDataPathEndpoints: every swarm overlay network's tunnel endpoints, each service task's attributed to its
+// node through the task list; a node's ingress sandbox (20.10) and a task no longer listed stay unattributed;
+// a network removed between list and inspect is skipped, not an error; local-scope overlays are not read.
+func TestDataPathEndpoints(t *testing.T) {
+	f, c := newNetEngine(t)
+	f.networks = []network.Summary{
+		{Network: network.Network{ID: "ing", Name: "ingress", Driver: "overlay", Scope: "swarm"}},
+		{Network: network.Network{ID: "app", Name: "app", Driver: "overlay", Scope: "swarm"}},
+		{Network: network.Network{ID: "gone", Name: "gone", Driver: "overlay", Scope: "swarm"}},
+		{Network: network.Network{ID: "loc", Name: "local-overlay", Driver: "overlay", Scope: "local"}},
+	}
+	eps, err := c.DataPathEndpoints(t.Context())
+	if err != nil {
+		t.Fatalf("DataPathEndpoints = %v", err)
+	}
+	var got []string
+	for _, e := range eps {
+		got = append(got, e.Network+"/"+e.Name+"@"+e.HostIP+"="+e.NodeID)
+	}
+	want := []string{"app/web.1.t1@10.1.0.12=node-b", "app/web.2.t9@10.1.0.14=",
+		"ingress/ingress-endpoint@10.1.0.11=", "ingress/ingress-endpoint@10.1.0.12="}
+	if !slices.Equal(got, want) {
+		t.Errorf("DataPathEndpoints = %v; want %v", got, want)
 	}
 }
 
