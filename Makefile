@@ -78,7 +78,7 @@ deploy: image ## Deploy charts/swarmguard/stack.yml onto the lab as stack "swarm
 	. $(LAB_ENV_FILE) && SWARMGUARD_IMAGE=$(IMAGE) SWARMGUARD_CONFIG_HASH=$$(sha256sum charts/swarmguard/config.yaml | cut -c1-12) \
 	  docker stack deploy --resolve-image never -c charts/swarmguard/stack.yml swarmguard
 	@# the stack file cannot set no-new-privileges; the Engine API can (1.44+; on 20.10 this says why not)
-	. $(LAB_ENV_FILE) && { charts/swarmguard/no-new-privileges swarmguard_swarmguard || [ $$? -eq 3 ]; }
+	. $(LAB_ENV_FILE) && for s in swarmguard_swarmguard swarmguard_beacon; do charts/swarmguard/no-new-privileges $$s || [ $$? -eq 3 ] || exit 1; done
 
 demo: build lab ## Build, start the lab, run swarmguard's main job once against it and print what it found
 	@. $(LAB_ENV_FILE) && integration/lab/demo bin/swarmguard

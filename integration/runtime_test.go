@@ -868,20 +868,22 @@ func rtDeployStack(t *testing.T, env map[string]string, name, config string) str
 		t.Fatalf("docker stack deploy: %v\n%s", err, out)
 	}
 	// as `make deploy` does: the stack file cannot set no-new-privileges, the Engine API (1.44+) can
-	nnp := exec.CommandContext(ctx, filepath.Join(repoRoot(), "charts/swarmguard/no-new-privileges"), name+"_swarmguard")
-	nnp.Env = baseEnv(env)
-	out, err := nnp.CombinedOutput()
-	var ee *exec.ExitError
-	if err != nil && !(errors.As(err, &ee) && ee.ExitCode() == 3) {
-		t.Fatalf("charts/swarmguard/no-new-privileges: %v\n%s", err, out)
-	}
-	t.Logf("%s", bytes.TrimSpace(out))
-	if err == nil && bytes.Contains(out, []byte(" updated (")) {
-		// the update rolls every replica; the tests start from the rolled ones
-		eventually(t, 5*time.Minute, "the no-new-privileges update of "+name+" to complete", func() bool {
-			st, err := docker(t, env, "", "service", "inspect", "--format", "{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}", name+"_swarmguard")
-			return err == nil && st == "completed"
-		})
+	for _, svc := range []string{name + "_swarmguard", name + "_beacon"} {
+		nnp := exec.CommandContext(ctx, filepath.Join(repoRoot(), "charts/swarmguard/no-new-privileges"), svc)
+		nnp.Env = baseEnv(env)
+		out, err := nnp.CombinedOutput()
+		var ee *exec.ExitError
+		if err != nil && !(errors.As(err, &ee) && ee.ExitCode() == 3) {
+			t.Fatalf("charts/swarmguard/no-new-privileges: %v\n%s", err, out)
+		}
+		t.Logf("%s", bytes.TrimSpace(out))
+		if err == nil && bytes.Contains(out, []byte(" updated (")) {
+			// the update rolls every replica; the tests start from the rolled ones
+			eventually(t, 5*time.Minute, "the no-new-privileges update of "+svc+" to complete", func() bool {
+				st, err := docker(t, env, "", "service", "inspect", "--format", "{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}", svc)
+				return err == nil && st == "completed"
+			})
+		}
 	}
 	t.Cleanup(func() {
 		_, _ = docker(t, env, "", "stack", "rm", name)

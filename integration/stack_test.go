@@ -92,6 +92,42 @@ func TestFoundationStack(t *testing.T) {
 			return true
 		})
 	}
+	// The beacon runs on every node, the worker too, so that a replica's report judges CIS 7.9 for every node
+	// (engines 29+ show a node's data-path address only through its tasks' tunnel endpoints). The lab's nodes
+	// carry overlay traffic on their management addresses: 7.9 fails, naming each node, none undetermined.
+	beacon := strings.TrimSuffix(svc, "_swarmguard") + "_beacon"
+	eventually(t, 3*time.Minute, "a beacon task on every node", func() bool {
+		return len(runningContainers(t, env, beacon)) == len(strings.Fields(env["LAB_NODES"]))
+	})
+	var dp crCheck
+	eventually(t, 90*time.Second, "a replica's report to decide CIS 7.9 for every node", func() bool {
+		for sock, id := range running {
+			out, _ := docker(t, env, sock, "exec", id, "/swarmguard", "report", "--format", "json", "--config", "/etc/swarmguard/config.yaml")
+			var rep crReport
+			if err := json.Unmarshal([]byte(out), &rep); err != nil {
+				t.Logf("report inside %s: %v\n%s", id, err, out)
+				return false
+			}
+			dp = rep.check(t, "7.9")
+			undecided := 0
+			for _, e := range dp.Evidence {
+				if strings.HasPrefix(e.Subject, "node ") && e.Status != "fail" {
+					undecided++
+				}
+			}
+			if dp.Status != "fail" || undecided > 0 {
+				t.Logf("not yet: 7.9 %s %q, %d node(s) not decided", dp.Status, dp.Summary, undecided)
+				return false
+			}
+			break
+		}
+		return true
+	})
+	for _, h := range strings.Fields(mustDocker(t, env, "", "node", "ls", "--format", "{{.Hostname}}")) {
+		if !strings.Contains(dp.Summary, h) {
+			t.Errorf("7.9 summary %q from inside a replica does not name node %s", dp.Summary, h)
+		}
+	}
 	for sock, id := range running {
 		out, err := docker(t, env, sock, "exec", id, "/swarmguard", "status", "--format", "json")
 		if err != nil {

@@ -23,6 +23,7 @@ func commands(a *app) []*cobra.Command {
 	rep := newReportCmd(a)
 	rep.AddCommand(newReportCertsCmd(a))
 	return []*cobra.Command{
+		newBeaconCmd(a),
 		newConfigCmd(a),
 		newHealthCmd(a),
 		newLeaseCmd(a),

@@ -116,12 +116,17 @@ func checkManagerCount(nodes []swarm.Node, err error) report.Check {
 	return c
 }
 
-// checkDataPathSeparated is CIS 7.9: management and data plane traffic on different addresses. Two sources:
-// the engine's own state file for the node swarmguard runs beside, and, for every node, the ingress
-// network's endpoints, whose tunnel address is the node's data-path address (a node's management address is
-// its Status.Addr / ManagerStatus.Addr). A tunnel address that is a node's management address means that node
-// is not separated; when every node is accounted for by tunnel addresses that are nobody's management
-// address, all are.
+// checkDataPathSeparated is CIS 7.9: management and data plane traffic on different addresses. A node's
+// management address is its Status.Addr / ManagerStatus.Addr; its data-path address shows in three places:
+//   - the engine's own state file, for the node swarmguard runs beside;
+//   - a service task's tunnel endpoint on any overlay network the engine we talk to has joined, attributed to
+//     the task's node (engines 29 and later show nothing else; swarmguard's stack runs a beacon task on every
+//     node so that every node has one);
+//   - a node's ingress sandbox, which engines up to 20.10 gossip as a task of service "" with no node: a
+//     tunnel address that is a node's management address means that node is not separated, and when every
+//     node left is accounted for by such addresses that are nobody's management address, all are.
+// The verbose inspect's Peers are the nodes' gossip addresses, which are their advertise (management)
+// addresses whatever their data path: they decide nothing here.
 func checkDataPathSeparated(nodes []swarm.Node, nodesErr error, local LocalSwarmState, tunnels []swarm.TunnelEndpoint, tunnelsErr error) report.Check {
 	c := report.Check{ID: "swarm.data-path-separated", CIS: "7.9", Title: "Management and data plane traffic are separated",
 		Remediation: "Join each node with `--data-path-addr <address on the data network>` (different from --advertise-addr), " +
@@ -135,19 +140,26 @@ func checkDataPathSeparated(nodes []swarm.Node, nodesErr error, local LocalSwarm
 			mgmtOf[a] = nodeName(n)
 		}
 	}
-	tunnelIPs := map[string]bool{}
+	byNode := map[string][]swarm.TunnelEndpoint{} // node ID -> its tasks' endpoints
+	attributed := map[string]bool{}               // tunnel addresses some task puts on a known node
+	sandboxIPs := map[string]bool{}               // tunnel addresses of ingress sandboxes (no node named)
 	for _, t := range tunnels {
-		if t.HostIP != "" {
-			tunnelIPs[t.HostIP] = true
+		switch {
+		case t.HostIP == "":
+		case t.NodeID != "":
+			byNode[t.NodeID] = append(byNode[t.NodeID], t)
+			attributed[t.HostIP] = true
+		case t.Service == "":
+			sandboxIPs[t.HostIP] = true
 		}
 	}
-	var unattributed []string // tunnel addresses that are nobody's management address
 	localData := ""
 	if local.Err == nil {
 		localData = addrHost(local.DataPathAddr) // the local node's own, known from its state file
 	}
-	for ip := range tunnelIPs {
-		if _, ok := mgmtOf[ip]; !ok && ip != localData {
+	var unattributed []string // sandbox addresses that are nobody's management or known data-path address
+	for ip := range sandboxIPs {
+		if _, ok := mgmtOf[ip]; !ok && ip != localData && !attributed[ip] {
 			unattributed = append(unattributed, ip)
 		}
 	}
@@ -172,10 +184,26 @@ func checkDataPathSeparated(nodes []swarm.Node, nodesErr error, local LocalSwarm
 		case tunnelsErr != nil:
 			e.Status, e.Note = report.StatusInfo, "not observable: "+tunnelsErr.Error()
 			unobserved = append(unobserved, name)
+		case len(byNode[n.ID]) > 0:
+			t := byNode[n.ID][0]
+			for _, x := range byNode[n.ID] {
+				if slices.Contains(mg, x.HostIP) {
+					t = x // one on the management address decides
+					break
+				}
+			}
+			e.Facts["data_path_addr"] = t.HostIP
+			e.Facts["source"] = fmt.Sprintf("tunnel endpoint of task %s on network %s", t.Name, t.Network)
+			if slices.Contains(mg, t.HostIP) || mgmtOf[t.HostIP] != "" {
+				e.Status, e.Note = report.StatusFail, "its overlay tunnel endpoint is its management address "+t.HostIP
+				failed = append(failed, name)
+			} else {
+				e.Status, e.Note = report.StatusPass, "data path on "+t.HostIP
+			}
 		default:
 			shared := ""
 			for _, a := range mg {
-				if tunnelIPs[a] {
+				if sandboxIPs[a] {
 					shared = a
 				}
 			}
@@ -191,8 +219,8 @@ func checkDataPathSeparated(nodes []swarm.Node, nodesErr error, local LocalSwarm
 		}
 		c.Evidence = append(c.Evidence, e)
 	}
-	// Nodes whose management address is not a tunnel endpoint are separated if there are enough tunnel
-	// endpoints that are nobody's management address to account for them (a down node may have none).
+	// Nodes left are separated if there are enough sandbox tunnel addresses that are nobody's management
+	// address to account for them (a down node may have none).
 	if len(candidates) > 0 {
 		if len(unattributed) >= len(candidates) {
 			for i := range c.Evidence {
@@ -210,19 +238,41 @@ func checkDataPathSeparated(nodes []swarm.Node, nodesErr error, local LocalSwarm
 					continue
 				}
 				c.Evidence[i].Status = report.StatusInfo
-				c.Evidence[i].Note = "no ingress tunnel endpoint accounts for it (is it down?): not determinable"
+				c.Evidence[i].Note = "no overlay tunnel endpoint of this node is visible here (is it down? on engines 29 and later only a " +
+					"service task on an overlay network this manager joined shows one: swarmguard's stack runs a beacon on every node): not determinable"
 				unobserved = append(unobserved, strings.TrimPrefix(c.Evidence[i].Subject, "node "))
 			}
 		}
 	}
 	if len(tunnels) > 0 {
-		ips := make([]string, 0, len(tunnelIPs))
-		for ip := range tunnelIPs {
-			ips = append(ips, ip)
+		per := map[string]map[string]bool{}
+		for _, t := range tunnels {
+			if t.HostIP == "" {
+				continue
+			}
+			net := t.Network
+			if net == "" {
+				net = "ingress"
+			}
+			if per[net] == nil {
+				per[net] = map[string]bool{}
+			}
+			per[net][t.HostIP] = true
 		}
-		sort.Strings(ips)
-		c.Evidence = append(c.Evidence, report.Evidence{Subject: "ingress network", Facts: map[string]string{"tunnel_endpoints": strings.Join(ips, ", ")},
-			Note: "each node's routing-mesh sandbox; its tunnel address is the node's data-path address"})
+		nets := make([]string, 0, len(per))
+		for n := range per {
+			nets = append(nets, n)
+		}
+		sort.Strings(nets)
+		for _, n := range nets {
+			ips := make([]string, 0, len(per[n]))
+			for ip := range per[n] {
+				ips = append(ips, ip)
+			}
+			sort.Strings(ips)
+			c.Evidence = append(c.Evidence, report.Evidence{Subject: "network " + n, Facts: map[string]string{"tunnel_endpoints": strings.Join(ips, ", ")},
+				Note: "the tunnel address of a task or routing-mesh sandbox is its node's data-path address"})
+		}
 	}
 	switch {
 	case len(failed) > 0:
@@ -351,5 +401,61 @@ func Section(in ReportInput) report.Section {
 		checkListenAddr(in),
 		checkSecretsInEnv(in.Services, in.ServicesErr),
 		checkDataPathSeparated(in.Nodes, in.NodesErr, in.Local, in.Tunnels, in.TunnelsErr),
+		checkFirewallBackend(in.Nodes, in.NodesErr, in.Engine, in.EngineErr, in.Networks),
 	}}
+}
+
+// checkFirewallBackend says which firewall backend each engine programs, where the engine tells: the Engine
+// API shows it (FirewallBackend, from API 1.49, Docker 28.3) only for the engine it is asked, so the other
+// nodes show as not observable from here (run the report against them). Encrypted overlay networks on the
+// nftables backend are experimental in Docker 29, so nftables with encrypted overlays is a warning.
+func checkFirewallBackend(nodes []swarm.Node, nodesErr error, eng swarm.EngineFacts, engErr error, nets []swarm.Network) report.Check {
+	c := report.Check{ID: "engine.firewall-backend", Title: "The firewall backend each engine uses is known and supports encrypted overlays",
+		Remediation: "Run the report against each node (DOCKER_HOST) to see its backend; on nftables, keep encrypted overlay networks " +
+			"on iptables engines (dockerd --firewall-backend=iptables) until nftables support for them is no longer experimental."}
+	if engErr != nil {
+		return c.Errored(engErr)
+	}
+	encrypted := 0
+	for _, n := range nets {
+		if n.Encrypted {
+			encrypted++
+		}
+	}
+	local := eng.Hostname
+	for _, n := range nodes {
+		if n.ID == eng.NodeID {
+			local = nodeName(n)
+		}
+	}
+	e := report.Evidence{Subject: "node " + report.OrUnknown(local), Facts: map[string]string{"engine_version": report.OrUnknown(eng.ServerVersion),
+		"firewall_backend": report.OrUnknown(eng.FirewallBackend), "source": "the engine's /info (the node this report asked)"}}
+	switch eng.FirewallBackend {
+	case "":
+		e.Status, e.Note = report.StatusInfo, "this engine does not report its firewall backend (before API 1.49, Docker 28.3: iptables)"
+		c.Status, c.Summary = report.StatusInfo, fmt.Sprintf("%s (engine %s) does not report its firewall backend", report.OrUnknown(local), report.OrUnknown(eng.ServerVersion))
+	case "nftables":
+		if encrypted > 0 {
+			e.Status, e.Note = report.StatusWarn, fmt.Sprintf("nftables, with %d encrypted overlay network(s): experimental on this backend", encrypted)
+			c.Status, c.Summary = report.StatusWarn, fmt.Sprintf("%s uses nftables, on which encrypted overlay networks are experimental", report.OrUnknown(local))
+		} else {
+			e.Status, e.Note = report.StatusPass, "nftables; no encrypted overlay network"
+			c.Status, c.Summary = report.StatusPass, fmt.Sprintf("%s uses nftables; no encrypted overlay network relies on it", report.OrUnknown(local))
+		}
+	default:
+		e.Status = report.StatusPass
+		c.Status, c.Summary = report.StatusPass, fmt.Sprintf("%s uses %s", report.OrUnknown(local), eng.FirewallBackend)
+	}
+	c.Evidence = append(c.Evidence, e)
+	if nodesErr == nil {
+		for _, n := range nodes {
+			if n.ID == eng.NodeID {
+				continue
+			}
+			c.Evidence = append(c.Evidence, report.Evidence{Subject: "node " + nodeName(n), Status: report.StatusInfo,
+				Facts: map[string]string{"engine_version": report.OrUnknown(n.EngineVersion)},
+				Note:  "not observable from this node's API: run the report against it"})
+		}
+	}
+	return c
 }

@@ -116,6 +116,15 @@ func TestDataPathFromTunnels(t *testing.T) {
 		}
 		return out
 	}
+	// task(node, ip, ...): service task endpoints as DataPathEndpoints attributes them
+	task := func(pairs ...string) []swarm.TunnelEndpoint {
+		var out []swarm.TunnelEndpoint
+		for i := 0; i+1 < len(pairs); i += 2 {
+			out = append(out, swarm.TunnelEndpoint{Service: "beacon", Name: "beacon." + pairs[i] + ".t" + pairs[i], HostIP: pairs[i+1],
+				Network: "swarmguard_default", NodeID: pairs[i]})
+		}
+		return out
+	}
 	noLocal := LocalSwarmState{Err: errors.New("not on the host")}
 	sepLocal := LocalSwarmState{NodeID: "n1", Hostname: "m1", ListenAddr: "10.0.0.11:2377", AdvertiseAddr: "10.0.0.11:2377", DataPathAddr: "10.1.0.11"}
 	for _, tc := range []struct {
@@ -133,6 +142,16 @@ func TestDataPathFromTunnels(t *testing.T) {
 		{"a node without endpoint (down)", noLocal, tun("10.1.0.11", "10.1.0.12"), nil, report.StatusInfo, "not determinable"},
 		{"no ingress, no state file", noLocal, nil, errors.New("no ingress network"), report.StatusInfo, "not determinable for m1, m2, w1"},
 		{"state file says shared", LocalSwarmState{NodeID: "n1", Hostname: "m1", AdvertiseAddr: "10.0.0.11:2377"}, tun("10.1.0.12", "10.1.0.21"), nil, report.StatusFail, "on m1"},
+		// engines 29+: no ingress sandboxes, only service tasks, each attributed to its node
+		{"29: every node's task separated", noLocal, task("n1", "10.1.0.11", "n2", "10.1.0.12", "n3", "10.1.0.21"), nil, report.StatusPass, "all 3 node(s)"},
+		{"29: one task on its management address", noLocal, task("n1", "10.1.0.11", "n2", "10.0.0.12", "n3", "10.1.0.21"), nil, report.StatusFail, "on m2"},
+		{"29: none separated (the lab)", noLocal, task("n1", "10.0.0.11", "n2", "10.0.0.12", "n3", "10.0.0.21"), nil, report.StatusFail, "m1, m2, w1"},
+		{"29: a node with no task visible", noLocal, task("n1", "10.1.0.11", "n2", "10.1.0.12"), nil, report.StatusInfo, "not determinable for w1"},
+		// a task's address is its node's, not a spare one that would account for another node
+		{"29: a task's address does not vouch for a node without one", noLocal,
+			append(task("n1", "10.1.0.11", "n2", "10.1.0.12"), swarm.TunnelEndpoint{Name: "ingress-endpoint", HostIP: "10.1.0.12"}), nil, report.StatusInfo, "not determinable for w1"},
+		{"mixed lab: 29 managers by task, the 20.10 worker by its sandbox", noLocal,
+			append(task("n1", "10.0.0.11", "n2", "10.0.0.12"), tun("10.0.0.21")...), nil, report.StatusFail, "m1, m2, w1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := checkDataPathSeparated(nodes, nil, tc.local, tc.tunnels, tc.err)
@@ -196,4 +215,34 @@ func evidenceText(c report.Check) string {
 		parts = append(parts, report.EvidenceLine(e))
 	}
 	return strings.Join(parts, "; ")
+}
+
+func TestFirewallBackend(t *testing.T) {
+	nodes := []swarm.Node{{ID: "n1", Hostname: "m1"}, {ID: "n2", Hostname: "m2"}}
+	enc := []swarm.Network{{Name: "secure", Encrypted: true}}
+	plain := []swarm.Network{{Name: "plain"}}
+	for _, tc := range []struct {
+		name string
+		eng  swarm.EngineFacts
+		err  error
+		nets []swarm.Network
+		want report.CheckStatus
+		text string
+	}{
+		{"iptables", swarm.EngineFacts{NodeID: "n1", FirewallBackend: "iptables", ServerVersion: "29.8.0"}, nil, enc, report.StatusPass, "m1 uses iptables"},
+		{"nftables with encrypted overlays", swarm.EngineFacts{NodeID: "n1", FirewallBackend: "nftables"}, nil, enc, report.StatusWarn, "experimental"},
+		{"nftables without", swarm.EngineFacts{NodeID: "n1", FirewallBackend: "nftables"}, nil, plain, report.StatusPass, "nftables"},
+		{"20.10 does not say", swarm.EngineFacts{NodeID: "n1", ServerVersion: "20.10.24+dfsg1"}, nil, enc, report.StatusInfo, "does not report"},
+		{"info unreadable", swarm.EngineFacts{}, errors.New("reading engine info: engine unreachable"), enc, report.StatusError, "unreachable"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := checkFirewallBackend(nodes, nil, tc.eng, tc.err, tc.nets)
+			if c.Status != tc.want || !strings.Contains(c.Summary, tc.text) {
+				t.Fatalf("checkFirewallBackend = %s %q; want %s containing %q", c.Status, c.Summary, tc.want, tc.text)
+			}
+			if tc.err == nil && (len(c.Evidence) != 2 || c.Evidence[1].Subject != "node m2" || c.Evidence[1].Status != report.StatusInfo) {
+				t.Errorf("evidence = %+v; want the asked node, then m2 as not observable", c.Evidence)
+			}
+		})
+	}
 }

@@ -23,8 +23,12 @@ type ReportInput struct {
 	Ledger      []swarm.Entry
 	LedgerErr   error
 	Local       LocalSwarmState
-	// Tunnels are the ingress network's endpoints with their tunnel (data-path) addresses, one per node
-	// with a routing-mesh sandbox; TunnelsErr says why they could not be read.
+	// Engine is what the engine we talk to says of itself (release, firewall backend); EngineErr why not.
+	Engine    swarm.EngineFacts
+	EngineErr error
+	// Tunnels are the overlay networks' endpoints with their tunnel (data-path) addresses: service tasks'
+	// (attributed to their node) and, on engines up to 20.10, each node's ingress sandbox; TunnelsErr says
+	// why they could not be read.
 	Tunnels    []swarm.TunnelEndpoint
 	TunnelsErr error
 	// ListenProbes are TLS probes of port 2377 on the nodes' data-path addresses (ListenProbed: they ran).
@@ -38,7 +42,8 @@ type ReportEngine interface {
 	Nodes(ctx context.Context) ([]swarm.Node, error)
 	Networks(ctx context.Context) ([]swarm.Network, error)
 	Services(ctx context.Context) ([]swarm.Service, error)
-	NetworkTunnelEndpoints(ctx context.Context, networkID string) ([]swarm.TunnelEndpoint, error)
+	DataPathEndpoints(ctx context.Context) ([]swarm.TunnelEndpoint, error)
+	EngineFacts(ctx context.Context) (swarm.EngineFacts, error)
 }
 
 // GatherReport reads the swarm for a report: the swarm object must be readable (the report identifies the
@@ -52,16 +57,8 @@ func GatherReport(ctx context.Context, eng ReportEngine, ledger operator.LedgerS
 	in.Nodes, in.NodesErr = eng.Nodes(ctx)
 	in.Networks, in.NetworksErr = eng.Networks(ctx)
 	in.Services, in.ServicesErr = eng.Services(ctx)
-	in.TunnelsErr = fmt.Errorf("the swarm has no ingress network, whose endpoints show each node's data-path address")
-	if in.NetworksErr != nil {
-		in.TunnelsErr = in.NetworksErr
-	}
-	for _, n := range in.Networks {
-		if n.Ingress {
-			in.Tunnels, in.TunnelsErr = eng.NetworkTunnelEndpoints(ctx, n.ID)
-			break
-		}
-	}
+	in.Tunnels, in.TunnelsErr = eng.DataPathEndpoints(ctx)
+	in.Engine, in.EngineErr = eng.EngineFacts(ctx)
 	if o.Prober != nil {
 		in.ListenProbes, in.ListenProbed = probeListenAddrs(ctx, o.Prober, in), in.TunnelsErr == nil && in.NodesErr == nil
 	}

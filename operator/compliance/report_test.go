@@ -78,6 +78,8 @@ func sampleInput(t testing.TB) (Input, config.Config) {
 		// m2 and m3 carry overlay traffic on their management addresses; w1 on a data network (10.1.0.21)
 		Tunnels: []swarm.TunnelEndpoint{{Name: "ingress-endpoint", HostIP: "10.0.0.11"}, {Name: "ingress-endpoint", HostIP: "10.0.0.12"},
 			{Name: "ingress-endpoint", HostIP: "10.0.0.13"}, {Name: "ingress-endpoint", HostIP: "10.1.0.21"}},
+		// the engine asked runs on nftables, and the swarm has an encrypted overlay network: experimental
+		Engine: swarm.EngineFacts{NodeID: "node1", Hostname: "m1", ServerVersion: "29.8.0", FirewallBackend: "nftables"},
 		// nothing listens on port 2377 on w1's data-path address (workers do not serve it)
 		ListenProbed: true, ListenProbes: []cluster.ListenProbe{{Addr: "10.1.0.21:2377", Refused: true}},
 	}

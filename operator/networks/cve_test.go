@@ -19,8 +19,25 @@ func TestOverlayCVEVulnerable(t *testing.T) {
 		{"24.0.7", false, true},
 		{"28.5.2", false, true},
 		{"v23.0.1-rc.1", true, true},
+		// current releases and how distributions build them
+		{"29.8.0", false, true},
+		{"29.0.0-rc.1", false, true},
+		{"27.3.1-ce", false, true},
+		{"28.5.2-1~debian.12", false, true},
+		{"5:28.5.2-1~debian.12~bookworm", false, true},
+		{"5:20.10.23~3-0~debian-bullseye", true, true},
+		{"20.10.24+dfsg1-1+deb12u1", false, true},
+		{"20.10.21+dfsg1", true, true},
+		{"23.0.2-0ubuntu1~22.04.1", true, true},
+		{"18.09.1", true, true},
+		{" 24.0.7 ", false, true},
+		// not release numbers
 		{"", false, false},
 		{"dev", false, false},
+		{"library-import", false, false},
+		{"0.0.0-20250101000000-abcdef", false, false},
+		{"29", false, false},
+		{"x:29.8.0", false, false},
 	} {
 		vuln, known := OverlayCVEVulnerable(tc.v)
 		if vuln != tc.vuln || known != tc.known {

@@ -272,10 +272,16 @@ func (a semver) less(b semver) bool {
 	return false
 }
 
-// parseEngineVersion reads the leading major.minor.patch of an engine version ("20.10.24+dfsg1",
-// "24.0.7", "v23.0.1-rc.1"); ok is false when there is none.
+// parseEngineVersion reads the leading major.minor.patch of an engine's release string, as engines report
+// it and as distributions build it: "29.8.0", "v23.0.1-rc.1", "20.10.24+dfsg1" (Debian), "28.5.2-1~debian.12"
+// or "5:28.5.2-1~debian.12~bookworm" (docker-ce packages, with the package epoch), "27.3.1-ce". ok is false
+// when there is none: "library-import" (a dockerd built without its version set), "dev", and "0.x" (no
+// Docker release since 2014 has major 0; dev builds say 0.0.0-...).
 func parseEngineVersion(s string) (semver, bool) {
 	s = strings.TrimPrefix(strings.TrimSpace(s), "v")
+	if epoch, rest, ok := strings.Cut(s, ":"); ok && epoch != "" && strings.Trim(epoch, "0123456789") == "" {
+		s = rest // a Debian package epoch
+	}
 	end := strings.IndexFunc(s, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
 	if end >= 0 {
 		s = s[:end]
@@ -291,6 +297,9 @@ func parseEngineVersion(s string) (semver, bool) {
 			return semver{}, false
 		}
 		v[i] = n
+	}
+	if v[0] == 0 {
+		return semver{}, false
 	}
 	return v, true
 }
