@@ -14,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/swarmguard/swarmguard/operator/config"
@@ -25,13 +26,12 @@ type received struct {
 	headers http.Header
 }
 
-// hookServer records deliveries; status answers each request in turn (the last one repeats).
-func hookServer(t *testing.T, status ...int) (*httptest.Server, func() []received, *atomic.Int32) {
-	t.Helper()
+// hookHandler records deliveries; status answers each request in turn (the last one repeats).
+func hookHandler(status ...int) (http.Handler, func() []received, *atomic.Int32) {
 	var mu sync.Mutex
 	var got []received
 	var calls atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n := int(calls.Add(1)) - 1
 		code := status[min(n, len(status)-1)]
 		b, _ := io.ReadAll(r.Body)
@@ -41,11 +41,33 @@ func hookServer(t *testing.T, status ...int) (*httptest.Server, func() []receive
 			mu.Unlock()
 		}
 		w.WriteHeader(code)
-	}))
-	t.Cleanup(srv.Close)
-	return srv, func() []received { mu.Lock(); defer mu.Unlock(); return append([]received(nil), got...) }, &calls
+	})
+	return h, func() []received { mu.Lock(); defer mu.Unlock(); return append([]received(nil), got...) }, &calls
 }
 
+// hookServer is hookHandler behind a real HTTP server on a loopback socket.
+func hookServer(t *testing.T, status ...int) (*httptest.Server, func() []received, *atomic.Int32) {
+	t.Helper()
+	h, got, calls := hookHandler(status...)
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv, got, calls
+}
+
+// handlerTransport hands the webhook client's requests straight to h, with no socket: a goroutine waiting on
+// network I/O is never durably blocked, so a synctest bubble's clock would not advance past the retry
+// backoff with a real server; in memory it does.
+type handlerTransport struct{ h http.Handler }
+
+func (tr handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	rec := httptest.NewRecorder()
+	tr.h.ServeHTTP(rec, r)
+	return rec.Result(), nil
+}
+
+// TestWebhookSignedDelivery stays on real time: it is the end-to-end delivery over a real loopback socket
+// (httptest server), which a synctest bubble cannot host. It waits on no timer: one delivery, no retry, and
+// Close waits for it with no deadline.
 func TestWebhookSignedDelivery(t *testing.T) {
 	srv, got, _ := hookServer(t, 200)
 	key := []byte("webhook-signing-key-0123456789abcdef")
@@ -82,6 +104,8 @@ func TestWebhookSignedDelivery(t *testing.T) {
 	}
 }
 
+// The retries wait on the real backoff (webhookBackoff doubling, equal jitter), on the bubble's fake clock:
+// the time Close waits is the sum of the retry delays, each within [d/2, d].
 func TestWebhookRetriesAndFilters(t *testing.T) {
 	tests := []struct {
 		name      string
@@ -89,30 +113,41 @@ func TestWebhookRetriesAndFilters(t *testing.T) {
 		events    []string
 		wantCalls int32
 		wantGot   int
+		minWait   time.Duration // the retry delays' sum: at least half of each ...
+		maxWait   time.Duration // ... at most each whole
 	}{
-		{"5xx then ok", []int{503, 500, 200}, nil, 3, 1},
-		{"429 retried", []int{429, 200}, nil, 2, 1},
-		{"4xx not retried", []int{400}, nil, 1, 0},
-		{"gives up after the attempts", []int{500}, nil, webhookAttempts, 0},
-		{"event not subscribed", []int{200}, []string{config.EventLeaseLost}, 0, 0},
-		{"event subscribed", []int{200}, []string{config.EventLeaseLost, config.EventAction}, 1, 1},
+		{"5xx then ok", []int{503, 500, 200}, nil, 3, 1, 1500 * time.Millisecond, 3 * time.Second},
+		{"429 retried", []int{429, 200}, nil, 2, 1, 500 * time.Millisecond, time.Second},
+		{"4xx not retried", []int{400}, nil, 1, 0, 0, 0},
+		{"gives up after the attempts", []int{500}, nil, webhookAttempts, 0, 7500 * time.Millisecond, 15 * time.Second},
+		{"event not subscribed", []int{200}, []string{config.EventLeaseLost}, 0, 0, 0, 0},
+		{"event subscribed", []int{200}, []string{config.EventLeaseLost, config.EventAction}, 1, 1, 0, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv, got, calls := hookServer(t, tt.status...)
-			a := NewAuditor(t.Context(), slog.New(slog.DiscardHandler), []WebhookTarget{{URL: srv.URL, Events: tt.events, Timeout: time.Second}})
-			for _, h := range a.hooks {
-				h.backoff = time.Millisecond
-			}
-			a.Record(AuditRecord{Event: config.EventAction, Kind: swarm.KindCA, Actor: "operator:n1", Result: "ok"})
-			a.Close(t.Context())
-			if calls.Load() != tt.wantCalls || len(got()) != tt.wantGot {
-				t.Fatalf("calls = %d, delivered = %d; want %d, %d", calls.Load(), len(got()), tt.wantCalls, tt.wantGot)
-			}
+			synctest.Test(t, func(t *testing.T) {
+				handler, got, calls := hookHandler(tt.status...)
+				a := NewAuditor(t.Context(), slog.New(slog.DiscardHandler), []WebhookTarget{{URL: "http://hooks.example/hook", Events: tt.events, Timeout: time.Second}})
+				for _, h := range a.hooks {
+					h.client.Transport = handlerTransport{handler}
+				}
+				start := time.Now()
+				a.Record(AuditRecord{Event: config.EventAction, Kind: swarm.KindCA, Actor: "operator:n1", Result: "ok"})
+				a.Close(t.Context())
+				if calls.Load() != tt.wantCalls || len(got()) != tt.wantGot {
+					t.Fatalf("calls = %d, delivered = %d; want %d, %d", calls.Load(), len(got()), tt.wantCalls, tt.wantGot)
+				}
+				if took := time.Since(start); took < tt.minWait || took > tt.maxWait {
+					t.Fatalf("deliveries took %s; want within [%s, %s] (the retry backoff)", took, tt.minWait, tt.maxWait)
+				}
+			})
 		})
 	}
 }
 
+// TestWebhookErrorHidesURL stays on real time: it needs a real transport failure (a dial to a closed loopback
+// port), real network I/O that a synctest bubble cannot host. Its backoff is cut to 1 ms and Close waits with
+// no deadline, so a busy machine makes it slower, never wrong.
 func TestWebhookErrorHidesURL(t *testing.T) {
 	var logs syncBuffer
 	url := "http://127.0.0.1:1/services/T000/B000/secret-path-token"

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/swarmguard/swarmguard/swarm"
@@ -433,15 +434,25 @@ func TestLeaseHandOverToCLI(t *testing.T) {
 	}
 }
 
+// Acquire polls on real timers (time.NewTimer): in a bubble its wait is exact on the fake clock.
 func TestLeaseAcquireFailsSayingWho(t *testing.T) {
+	synctest.Test(t, testLeaseAcquireFailsSayingWho)
+}
+
+func testLeaseAcquireFailsSayingWho(t *testing.T) {
+	const wait = 2500 * time.Millisecond // polls at 0, 1 s, 2 s (acquirePollMax) and 2.5 s
 	s := newFakeStore()
 	holder := newTestLease(s, "A", time.Now)
 	tick(t, holder)
 	cli := newTestLease(s, "B", time.Now, func(o *LeaseOptions) { o.Instance, o.Request, o.Actor = "cli", true, "cli:ops@host" })
-	err := cli.Acquire(t.Context(), 50*time.Millisecond)
+	start := time.Now()
+	err := cli.Acquire(t.Context(), wait)
 	var he *HeldError
 	if !errors.As(err, &he) {
 		t.Fatalf("Acquire with the lease held = %v; want *HeldError", err)
+	}
+	if took := time.Since(start); took != wait || he.Waited != wait {
+		t.Fatalf("Acquire gave up after %s (HeldError.Waited %s); want exactly the wait, %s", took, he.Waited, wait)
 	}
 	if he.Status.Holder != holder.ID() || he.Status.HolderNode != "A" {
 		t.Fatalf("HeldError.Status = %+v; want holder %s on node A", he.Status, holder.ID())
@@ -453,8 +464,12 @@ func TestLeaseAcquireFailsSayingWho(t *testing.T) {
 	if err := holder.Release(t.Context()); err != nil {
 		t.Fatal(err)
 	}
+	start = time.Now()
 	if err := cli.Acquire(t.Context(), time.Second); err != nil || !cli.Holding() {
 		t.Fatalf("Acquire of a released lease = %v, Holding %v; want nil, true", err, cli.Holding())
+	}
+	if took := time.Since(start); took != 0 {
+		t.Fatalf("Acquire of a released lease took %s; want no wait", took)
 	}
 }
 
@@ -496,7 +511,13 @@ func TestLeaseInterval(t *testing.T) {
 	}
 }
 
+// The lease runs on a manual clock; the fence's watch goroutine waits on timers, which the bubble runs on its
+// own fake clock, so the parent's end is seen without waiting on real time.
 func TestLeaseFence(t *testing.T) {
+	synctest.Test(t, testLeaseFence)
+}
+
+func testLeaseFence(t *testing.T) {
 	s, clk := newFakeStore(), newFakeClock()
 	a := newTestLease(s, "A", clk.Now)
 	tick(t, a)
@@ -536,11 +557,35 @@ func TestLeaseFence(t *testing.T) {
 	fctx, fcancel := a.Fence(pctx)
 	defer fcancel()
 	pcancel()
+	synctest.Wait() // the watch goroutine has seen the parent end
 	select {
-	case <-fctx.Done():
-	case <-time.After(5 * time.Second):
-		t.Fatal("fenced ctx not done 5 s after its parent ended")
+	case <-fctx.Done(): // a's hold is valid: Done's own check does not end it, only the watch can have
+	default:
+		t.Fatal("fenced ctx not done after its parent ended")
 	}
+	if err := fctx.Err(); !errors.Is(err, context.Canceled) {
+		t.Fatalf("fenced ctx Err() after its parent was cancelled = %v; want Canceled", err)
+	}
+}
+
+// Work that blocks on Done (without calling it again) sees the hold lapse exactly when it does: at the start of
+// the last renewal's write plus TTL less the validity margin, by the bubble's fake clock.
+func TestLeaseFenceWatchEndsAtLapse(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newFakeStore()
+		a := newTestLease(s, "A", time.Now)
+		taken := time.Now()
+		tick(t, a)
+		ctx, cancel := a.Fence(t.Context())
+		defer cancel()
+		<-ctx.Done()
+		if took, want := time.Since(taken), testTTL-testTTL/validityMargin; took != want {
+			t.Fatalf("fenced ctx ended %s after the lease was taken; want %s (TTL less the margin)", took, want)
+		}
+		if !errors.Is(ctx.Err(), context.DeadlineExceeded) || a.Holding() {
+			t.Fatalf("after the lapse: Err() = %v, Holding %v; want DeadlineExceeded, false", ctx.Err(), a.Holding())
+		}
+	})
 }
 
 // BenchmarkLeaseTick is one renewal of a held lease against an in-memory store: the lease's own cost per

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -17,16 +18,15 @@ import (
 	"github.com/swarmguard/swarmguard/swarm"
 )
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+// The tests that start goroutines (take-over passes, Run, retries) run in a synctest bubble: the fake clock
+// stands still while a goroutine can run, and synctest.Wait returns once every goroutine of the test is blocked,
+// so "the pass has ended" is a fact to assert after Wait rather than a condition to poll real time for.
+
+// passesRunning is how many passes are between begin and end.
+func passesRunning(rt *Runtime) int {
+	rt.act.mu.Lock()
+	defer rt.act.mu.Unlock()
+	return rt.act.running
 }
 
 func newTestRuntime(t *testing.T, s LeaseStore, node string, tasks ...Task) *Runtime {
@@ -50,6 +50,10 @@ func loopOf(rt *Runtime, name string) *loop {
 }
 
 func TestRuntimeSkipIfStillRunning(t *testing.T) {
+	synctest.Test(t, testRuntimeSkipIfStillRunning)
+}
+
+func testRuntimeSkipIfStillRunning(t *testing.T) {
 	var runs atomic.Int32
 	release := make(chan struct{})
 	started := make(chan struct{}, 10)
@@ -69,7 +73,10 @@ func TestRuntimeSkipIfStillRunning(t *testing.T) {
 		t.Fatalf("runs while the first pass still runs = %d; want 1 (SkipIfStillRunning)", n)
 	}
 	close(release)
-	waitFor(t, "the first pass to end", func() bool { rt.act.mu.Lock(); defer rt.act.mu.Unlock(); return rt.act.running == 0 })
+	synctest.Wait() // the take-over pass has returned
+	if n := passesRunning(rt); n != 0 {
+		t.Fatalf("passes running after the first one was released = %d; want 0", n)
+	}
 	l.trigger(TriggerScheduled)
 	if n := runs.Load(); n != 2 {
 		t.Fatalf("runs after the first pass ended = %d; want 2", n)
@@ -77,12 +84,19 @@ func TestRuntimeSkipIfStillRunning(t *testing.T) {
 }
 
 func TestRuntimeStandbyDoesNotRun(t *testing.T) {
+	synctest.Test(t, testRuntimeStandbyDoesNotRun)
+}
+
+func testRuntimeStandbyDoesNotRun(t *testing.T) {
 	s := newFakeStore()
 	var runsA, runsB atomic.Int32
 	a := newTestRuntime(t, s, "A", Task{Name: "tokens", Schedule: "@every 1h", Run: func(context.Context, TaskEnv) error { runsA.Add(1); return nil }})
 	b := newTestRuntime(t, s, "B", Task{Name: "tokens", Schedule: "@every 1h", Run: func(context.Context, TaskEnv) error { runsB.Add(1); return nil }})
 	tick(t, a.lease)
-	waitFor(t, "A's take-over pass", func() bool { return runsA.Load() == 1 })
+	synctest.Wait() // A's take-over pass has run
+	if n := runsA.Load(); n != 1 {
+		t.Fatalf("holder A ran %d take-over passes; want 1", n)
+	}
 	if st := tick(t, b.lease); st.Role != RoleStandby {
 		t.Fatalf("B role = %s; want standby", st.Role)
 	}
@@ -99,6 +113,10 @@ func TestRuntimeStandbyDoesNotRun(t *testing.T) {
 }
 
 func TestRuntimeErrorBacksOffAndOthersGoOn(t *testing.T) {
+	synctest.Test(t, testRuntimeErrorBacksOffAndOthersGoOn)
+}
+
+func testRuntimeErrorBacksOffAndOthersGoOn(t *testing.T) {
 	var good, bad, panicky atomic.Int32
 	tasks := []Task{
 		{Name: "bad", Schedule: "@every 1h", Run: func(context.Context, TaskEnv) error { bad.Add(1); return errors.New("vault sealed") }},
@@ -107,14 +125,18 @@ func TestRuntimeErrorBacksOffAndOthersGoOn(t *testing.T) {
 	}
 	rt := newTestRuntime(t, newFakeStore(), "A", tasks...)
 	tick(t, rt.lease)
-	waitFor(t, "every loop's take-over pass", func() bool { return good.Load() == 1 && bad.Load() == 1 && panicky.Load() == 1 })
+	synctest.Wait() // every loop's take-over pass has ended
+	if good.Load() != 1 || bad.Load() != 1 || panicky.Load() != 1 {
+		t.Fatalf("take-over passes: good %d, bad %d, panicky %d; want 1 each", good.Load(), bad.Load(), panicky.Load())
+	}
 	for _, name := range []string{"bad", "panicky"} {
 		l := loopOf(rt, name)
-		waitFor(t, name+" to schedule a retry", func() bool {
-			l.mu.Lock()
-			defer l.mu.Unlock()
-			return l.failures == 1 && l.retry != nil
-		})
+		l.mu.Lock()
+		failures, retry := l.failures, l.retry != nil
+		l.mu.Unlock()
+		if failures != 1 || !retry {
+			t.Errorf("loop %s after its failed pass: failures %d, retry scheduled %v; want 1, true", name, failures, retry)
+		}
 		if v := testutil.ToFloat64(rt.opts.Metrics.reconcileErrors.WithLabelValues(name)); v != 1 {
 			t.Errorf("swarmguard_reconcile_errors_total{loop=%s} = %v; want 1", name, v)
 		}
@@ -160,7 +182,14 @@ func TestBackoffDelay(t *testing.T) {
 	}
 }
 
+// The pass outlives the stop grace: it is cancelled exactly when the grace runs out, not a moment before, and
+// Run then releases the lease.
 func TestRuntimeRunShutdownReleases(t *testing.T) {
+	synctest.Test(t, testRuntimeRunShutdownReleases)
+}
+
+func testRuntimeRunShutdownReleases(t *testing.T) {
+	const grace = 200 * time.Millisecond
 	s := newFakeStore()
 	var passes atomic.Int32
 	var sawCancel atomic.Bool
@@ -181,25 +210,43 @@ func TestRuntimeRunShutdownReleases(t *testing.T) {
 		return nil
 	}}
 	rt, err := NewRuntime(RuntimeOptions{Store: s, LeaseName: "swarmguard-lease", TTL: testTTL, Node: "A", Tasks: []Task{task},
-		Metrics: NewMetrics(), StopGrace: 200 * time.Millisecond})
+		Metrics: NewMetrics(), StopGrace: grace})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- rt.Run(ctx) }()
-	waitFor(t, "the take-over pass", func() bool { return passes.Load() == 1 })
+	synctest.Wait() // the lease is taken and the take-over pass blocks
+	if n := passes.Load(); n != 1 {
+		t.Fatalf("take-over passes = %d; want 1", n)
+	}
 	if h := s.holder("swarmguard-lease"); h != rt.Lease().ID() {
 		t.Fatalf("holder = %q; want %s", h, rt.Lease().ID())
 	}
 	cancel()
+	time.Sleep(grace - time.Nanosecond)
+	synctest.Wait()
+	select {
+	case err := <-done:
+		t.Fatalf("Run returned (%v) %s after cancel; want it to wait the whole stop grace %s for the pass", err, grace-time.Nanosecond, grace)
+	default:
+	}
+	if sawCancel.Load() {
+		t.Fatalf("the pass was cancelled %s after the stop began; want only once the grace of %s runs out", grace-time.Nanosecond, grace)
+	}
+	if h := s.holder("swarmguard-lease"); h != rt.Lease().ID() {
+		t.Fatalf("holder during the stop grace = %q; want still %s (released only after the passes)", h, rt.Lease().ID())
+	}
+	time.Sleep(time.Nanosecond)
+	synctest.Wait()
 	select {
 	case err := <-done:
 		if err != nil {
 			t.Fatalf("Run = %v; want nil", err)
 		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Run did not return 5 s after cancel")
+	default:
+		t.Fatalf("Run did not return once the stop grace of %s ran out", grace)
 	}
 	if !sawCancel.Load() {
 		t.Fatal("the pass running past the stop grace was not cancelled")
@@ -221,6 +268,10 @@ func TestRuntimeBadSchedule(t *testing.T) {
 }
 
 func TestRuntimeHandOverWaitsForIdle(t *testing.T) {
+	synctest.Test(t, testRuntimeHandOverWaitsForIdle)
+}
+
+func testRuntimeHandOverWaitsForIdle(t *testing.T) {
 	s := newFakeStore()
 	release := make(chan struct{})
 	var running atomic.Bool
@@ -231,7 +282,10 @@ func TestRuntimeHandOverWaitsForIdle(t *testing.T) {
 		return nil
 	}})
 	tick(t, rt.lease)
-	waitFor(t, "the pass to start", running.Load)
+	synctest.Wait() // the take-over pass has started and blocks
+	if !running.Load() {
+		t.Fatal("the take-over pass is not running; want it blocked in the task")
+	}
 	cli := newTestLease(s, "A", time.Now, func(o *LeaseOptions) { o.Instance, o.Request = "cli", true })
 	tick(t, cli)
 	tick(t, rt.lease)
@@ -239,7 +293,10 @@ func TestRuntimeHandOverWaitsForIdle(t *testing.T) {
 		t.Fatalf("holder while a pass runs = %q; want the controller kept it", h)
 	}
 	close(release)
-	waitFor(t, "the pass to end", func() bool { rt.act.mu.Lock(); defer rt.act.mu.Unlock(); return rt.act.running == 0 })
+	synctest.Wait() // the pass has ended
+	if n := passesRunning(rt); n != 0 {
+		t.Fatalf("passes running after release = %d; want 0", n)
+	}
 	tick(t, rt.lease)
 	if h := s.holder("swarmguard-lease"); h != cli.ID() {
 		t.Fatalf("holder after the pass = %q; want handed to %s", h, cli.ID())
@@ -253,6 +310,10 @@ func TestRuntimeHandOverWaitsForIdle(t *testing.T) {
 }
 
 func TestRuntimeAuditsLedgerEntries(t *testing.T) {
+	synctest.Test(t, testRuntimeAuditsLedgerEntries)
+}
+
+func testRuntimeAuditsLedgerEntries(t *testing.T) {
 	led := ledgertest.New()
 	_, _ = led.Append(t.Context(), swarm.Entry{Kind: swarm.KindCA, At: time.Unix(1000, 0), Actor: "cli:someone@host", Result: swarm.ResultOK})
 	var buf syncBuffer
@@ -269,7 +330,7 @@ func TestRuntimeAuditsLedgerEntries(t *testing.T) {
 	}
 	rt.passCtx = t.Context()
 	tick(t, rt.lease)
-	waitFor(t, "the action's audit record", func() bool { return strings.Contains(buf.String(), `"event":"action"`) })
+	synctest.Wait() // the take-over pass and its ledger sync are done
 	out := buf.String()
 	for _, want := range []string{`"kind":"join-token-worker"`, `"actor":"operator:A"`, `"reason":"scheduled: too old"`, `"new_fingerprint":"bbbb"`, `"event":"lease_acquired"`} {
 		if !strings.Contains(out, want) {
