@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/swarmguard/swarmguard/operator/config"
+	"github.com/swarmguard/swarmguard/operator/internal/domaintest"
 	"github.com/swarmguard/swarmguard/operator/internal/ledgertest"
 	"github.com/swarmguard/swarmguard/operator/report"
 	"github.com/swarmguard/swarmguard/swarm"
@@ -48,7 +49,7 @@ func TestUnlockKeyAgreeWithReport(t *testing.T) {
 			a.Config.Rotate.MaxAge = config.Duration(maxAge)
 			var logs bytes.Buffer
 			appends := led.Appends()
-			if err := a.Run(t.Context(), alEnv(now, &logs)); err != nil {
+			if err := a.Run(t.Context(), domaintest.Env(now, &logs)); err != nil {
 				t.Fatalf("Run() = %v\n%s", err, logs.String())
 			}
 			rotated := false

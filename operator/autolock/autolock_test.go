@@ -5,13 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/swarmguard/swarmguard/operator"
 	"github.com/swarmguard/swarmguard/operator/config"
+	"github.com/swarmguard/swarmguard/operator/internal/domaintest"
 	"github.com/swarmguard/swarmguard/operator/internal/ledgertest"
 	"github.com/swarmguard/swarmguard/secrets"
 	"github.com/swarmguard/swarmguard/sensitive"
@@ -138,13 +138,13 @@ func TestDecideUnlockKey(t *testing.T) {
 		wantAdopt bool
 	}{
 		{name: "never seen: adopt", maxAge: day, wantAdopt: true},
-		{name: "fresh", entries: []swarm.Entry{alEntry(swarm.KindUnlockKey, swarm.ResultOK, alT0.Add(-time.Hour), "f")}, maxAge: day},
-		{name: "old", entries: []swarm.Entry{alEntry(swarm.KindUnlockKey, swarm.ResultOK, alT0.Add(-2*day), "f")}, maxAge: day, wantDue: true},
-		{name: "adopted and old", entries: []swarm.Entry{alEntry(swarm.KindUnlockKey, swarm.ResultAdopted, alT0.Add(-2*day), "f")}, maxAge: day, wantDue: true},
-		{name: "no max age", entries: []swarm.Entry{alEntry(swarm.KindUnlockKey, swarm.ResultOK, alT0.Add(-900*day), "f")}, maxAge: 0},
+		{name: "fresh", entries: []swarm.Entry{domaintest.Entry(swarm.KindUnlockKey, swarm.ResultOK, alT0.Add(-time.Hour), "f")}, maxAge: day},
+		{name: "old", entries: []swarm.Entry{domaintest.Entry(swarm.KindUnlockKey, swarm.ResultOK, alT0.Add(-2*day), "f")}, maxAge: day, wantDue: true},
+		{name: "adopted and old", entries: []swarm.Entry{domaintest.Entry(swarm.KindUnlockKey, swarm.ResultAdopted, alT0.Add(-2*day), "f")}, maxAge: day, wantDue: true},
+		{name: "no max age", entries: []swarm.Entry{domaintest.Entry(swarm.KindUnlockKey, swarm.ResultOK, alT0.Add(-900*day), "f")}, maxAge: 0},
 		{name: "escrow entries do not reset the clock", entries: []swarm.Entry{
-			alEntry(swarm.KindUnlockKey, swarm.ResultOK, alT0.Add(-2*day), "f"),
-			alEntry(swarm.KindUnlockKeyEscrow, swarm.ResultOK, alT0, "f")}, maxAge: day, wantDue: true},
+			domaintest.Entry(swarm.KindUnlockKey, swarm.ResultOK, alT0.Add(-2*day), "f"),
+			domaintest.Entry(swarm.KindUnlockKeyEscrow, swarm.ResultOK, alT0, "f")}, maxAge: day, wantDue: true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -200,7 +200,7 @@ func TestAutolockRotateKey(t *testing.T) {
 				a.Escrow = nil
 			}
 			var logs bytes.Buffer
-			env := alEnv(alT0, &logs)
+			env := domaintest.Env(alT0, &logs)
 			env.Reason = "shown in a screen share"
 			res, err := a.RotateKey(t.Context(), RotateKeyOptions{Force: tc.force}, env)
 			if tc.wantErrIs != nil && !errors.Is(err, tc.wantErrIs) || tc.wantErrIs == nil && tc.wantErr == "" && err != nil {
@@ -236,7 +236,7 @@ func TestAutolockRotateKey(t *testing.T) {
 			if err != nil {
 				msg = err.Error()
 			}
-			alScan(t, []string{logs.String(), msg, fmt.Sprint(led.All()), fmt.Sprintf("%+v", res)}, "secretpart")
+			domaintest.NoSecret(t, []string{logs.String(), msg, fmt.Sprint(led.All()), fmt.Sprintf("%+v", res)}, "secretpart")
 		})
 	}
 }
@@ -268,21 +268,21 @@ func TestAutolockRun(t *testing.T) {
 			wantLedger: "unlock-key/adopted,unlock-key-escrow/ok", wantStores: 1},
 		{name: "audit, first sight: adopt only", mode: config.ModeAudit, autolock: true, wantCalls: "", wantLedger: "unlock-key/adopted"},
 		{name: "enforce, due: rotate and escrow", mode: config.ModeEnforce, autolock: true, setup: escrowed,
-			ledger: []swarm.Entry{alEntry(swarm.KindUnlockKey, swarm.ResultOK, alT0.Add(-100*day), key0fp)}, wantCalls: "rotate",
+			ledger: []swarm.Entry{domaintest.Entry(swarm.KindUnlockKey, swarm.ResultOK, alT0.Add(-100*day), key0fp)}, wantCalls: "rotate",
 			wantLedger: "unlock-key/ok,unlock-key/ok,unlock-key-escrow/ok", wantStores: 1},
 		{name: "audit, due: nothing", mode: config.ModeAudit, autolock: true, setup: escrowed,
-			ledger: []swarm.Entry{alEntry(swarm.KindUnlockKey, swarm.ResultOK, alT0.Add(-100*day), key0fp)}, wantCalls: "", wantLedger: "unlock-key/ok"},
+			ledger: []swarm.Entry{domaintest.Entry(swarm.KindUnlockKey, swarm.ResultOK, alT0.Add(-100*day), key0fp)}, wantCalls: "", wantLedger: "unlock-key/ok"},
 		{name: "enforce, fresh and escrowed: nothing", mode: config.ModeEnforce, autolock: true, setup: escrowed,
-			ledger: []swarm.Entry{alEntry(swarm.KindUnlockKey, swarm.ResultOK, alT0.Add(-day), key0fp)}, wantCalls: "", wantLedger: "unlock-key/ok"},
+			ledger: []swarm.Entry{domaintest.Entry(swarm.KindUnlockKey, swarm.ResultOK, alT0.Add(-day), key0fp)}, wantCalls: "", wantLedger: "unlock-key/ok"},
 		{name: "enforce, vault holds an old key: escrow", mode: config.ModeEnforce, autolock: true,
 			setup: func(e *alEscrow) {
 				e.recs[alPath] = secrets.EscrowRecord{Key: sensitive.New("SWMKEY-1-oldsecretpart"), SwarmID: "swarm1", Fingerprint: sensitive.New("SWMKEY-1-oldsecretpart").Fingerprint(), Version: 1}
 			},
-			ledger: []swarm.Entry{alEntry(swarm.KindUnlockKey, swarm.ResultOK, alT0.Add(-day), key0fp)}, wantCalls: "",
+			ledger: []swarm.Entry{domaintest.Entry(swarm.KindUnlockKey, swarm.ResultOK, alT0.Add(-day), key0fp)}, wantCalls: "",
 			wantLedger: "unlock-key/ok,unlock-key-escrow/ok", wantStores: 1},
 		{name: "enforce, vault unreadable: error, nothing written", mode: config.ModeEnforce, autolock: true,
 			setup:  func(e *alEscrow) { e.loadErr = fmt.Errorf("x: %w", secrets.ErrPermissionDenied) },
-			ledger: []swarm.Entry{alEntry(swarm.KindUnlockKey, swarm.ResultOK, alT0.Add(-day), key0fp)}, wantCalls: "", wantLedger: "unlock-key/ok", wantErr: true},
+			ledger: []swarm.Entry{domaintest.Entry(swarm.KindUnlockKey, swarm.ResultOK, alT0.Add(-day), key0fp)}, wantCalls: "", wantLedger: "unlock-key/ok", wantErr: true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -292,7 +292,7 @@ func TestAutolockRun(t *testing.T) {
 			}
 			a := newAutolock(eng, led, esc, tc.mode)
 			var logs bytes.Buffer
-			err := a.Task().Run(t.Context(), alEnv(alT0, &logs))
+			err := a.Task().Run(t.Context(), domaintest.Env(alT0, &logs))
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("Run() = %v; want error %v", err, tc.wantErr)
 			}
@@ -312,7 +312,7 @@ func TestAutolockRun(t *testing.T) {
 			if err != nil {
 				msg = err.Error()
 			}
-			alScan(t, []string{logs.String(), msg, fmt.Sprint(led.All())}, "secretpart")
+			domaintest.NoSecret(t, []string{logs.String(), msg, fmt.Sprint(led.All())}, "secretpart")
 		})
 	}
 }
@@ -320,7 +320,7 @@ func TestAutolockRun(t *testing.T) {
 func TestAutolockRunDryRun(t *testing.T) {
 	eng, led, esc := newALEngine(false), ledgertest.New(), newALEscrow()
 	var out, logs bytes.Buffer
-	env := alEnv(alT0, &logs)
+	env := domaintest.Env(alT0, &logs)
 	env.DryRun, env.Out = true, &out
 	if err := newAutolock(eng, led, esc, config.ModeEnforce).Run(t.Context(), env); err != nil {
 		t.Fatalf("Run() = %v", err)
@@ -337,7 +337,7 @@ func TestEscrowCurrent(t *testing.T) {
 	eng, led, esc := newALEngine(true), ledgertest.New(), newALEscrow()
 	a := newAutolock(eng, led, esc, config.ModeAudit)
 	var logs bytes.Buffer
-	res, err := a.EscrowCurrent(t.Context(), alEnv(alT0, &logs))
+	res, err := a.EscrowCurrent(t.Context(), domaintest.Env(alT0, &logs))
 	if err != nil || res.Escrow == nil || !res.Escrow.Verified || esc.recs[alPath].Key.Reveal() != eng.key {
 		t.Fatalf("EscrowCurrent() = %+v, %v; want the current key escrowed and verified", res.Escrow, err)
 	}
@@ -345,18 +345,18 @@ func TestEscrowCurrent(t *testing.T) {
 		t.Errorf("ledger = %s; want unlock-key-escrow/ok", got)
 	}
 	off := newAutolock(newALEngine(false), ledgertest.New(), esc, config.ModeAudit)
-	if _, err := off.EscrowCurrent(t.Context(), alEnv(alT0, &logs)); !errors.Is(err, swarm.ErrAutolockOff) {
+	if _, err := off.EscrowCurrent(t.Context(), domaintest.Env(alT0, &logs)); !errors.Is(err, swarm.ErrAutolockOff) {
 		t.Errorf("EscrowCurrent(autolock off) = %v; want ErrAutolockOff", err)
 	}
-	alScan(t, []string{logs.String(), fmt.Sprint(led.All())}, "secretpart")
+	domaintest.NoSecret(t, []string{logs.String(), fmt.Sprint(led.All())}, "secretpart")
 }
 
 func TestAutolockFindings(t *testing.T) {
 	key := sensitive.New("SWMKEY-1-key0secretpart")
 	cfg := alConfig(config.ModeEnforce)
 	entries := []swarm.Entry{
-		alEntry(swarm.KindUnlockKey, swarm.ResultOK, alT0.Add(-3000*time.Hour), key.Fingerprint()),
-		alEntry(swarm.KindUnlockKeyEscrow, swarm.ResultOK, alT0.Add(-2999*time.Hour), key.Fingerprint()),
+		domaintest.Entry(swarm.KindUnlockKey, swarm.ResultOK, alT0.Add(-3000*time.Hour), key.Fingerprint()),
+		domaintest.Entry(swarm.KindUnlockKeyEscrow, swarm.ResultOK, alT0.Add(-2999*time.Hour), key.Fingerprint()),
 	}
 	cases := []struct {
 		name        string
@@ -434,28 +434,10 @@ func TestRotateKeyWarnsWhenVaultRunsInTheSwarm(t *testing.T) {
 	a := newAutolock(eng, led, esc, config.ModeEnforce)
 	a.VaultAddr = "http://vault:8200"
 	var logs bytes.Buffer
-	res, err := a.RotateKey(t.Context(), RotateKeyOptions{}, alEnv(alT0, &logs))
+	res, err := a.RotateKey(t.Context(), RotateKeyOptions{}, domaintest.Env(alT0, &logs))
 	if err != nil || len(res.Warnings) == 0 || !strings.Contains(logs.String(), "vault escrow target may run in this swarm") {
 		t.Errorf("RotateKey() = %v, warnings %q; want a warning logged and returned", err, res.Warnings)
 	}
 }
 
 var alT0 = time.Date(2026, 3, 1, 3, 0, 0, 0, time.UTC)
-
-func alEntry(kind, result string, at time.Time, fp string) swarm.Entry {
-	return swarm.Entry{Kind: kind, At: at, Result: result, Details: map[string]string{operator.DetailFingerprint: fp}}
-}
-
-func alEnv(now time.Time, log *bytes.Buffer) operator.TaskEnv {
-	return operator.TaskEnv{Actor: "node-a", Now: func() time.Time { return now }, Log: slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug}))}
-}
-
-// alScan fails when an output holds the marker of a secret value.
-func alScan(t *testing.T, outputs []string, marker string) {
-	t.Helper()
-	for i, o := range outputs {
-		if strings.Contains(o, marker) {
-			t.Errorf("output %d holds a secret value", i)
-		}
-	}
-}

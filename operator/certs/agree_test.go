@@ -9,6 +9,7 @@ import (
 	"github.com/swarmguard/swarmguard/operator"
 	"github.com/swarmguard/swarmguard/operator/config"
 	"github.com/swarmguard/swarmguard/operator/internal/ledgertest"
+	"github.com/swarmguard/swarmguard/operator/internal/testpki"
 	"github.com/swarmguard/swarmguard/operator/report"
 	"github.com/swarmguard/swarmguard/pki"
 	"github.com/swarmguard/swarmguard/swarm"
@@ -37,19 +38,19 @@ func TestCAAgreeWithReport(t *testing.T) {
 		{"overdue, rotation in progress: follow, do not restart", maxAge + time.Second, 0, true, true, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			root := newCertsTestRoot(t, 1, now.Add(-tc.rootAge))
+			root := testpki.NewRoot(t, 1, now.Add(-tc.rootAge))
 			var entries []swarm.Entry
 			if tc.ledgerAge > 0 {
 				entries = []swarm.Entry{{Kind: swarm.KindCA, At: now.Add(-tc.ledgerAge), Result: swarm.ResultOK, Details: map[string]string{"action": "completed"}}}
 			}
 			c := certsPKIConf(config.ModeEnforce)
 			c.CA.MaxAge = config.Duration(maxAge)
-			eng := &fakeCertsEngine{states: []swarm.CAState{{TrustRootPEM: root.pem, RootRotationInProgress: tc.inProgress}}, rotateRes: swarm.RotateCAResult{Started: true, ForceRotate: 1}}
+			eng := &fakeCertsEngine{states: []swarm.CAState{{TrustRootPEM: root.PEM, RootRotationInProgress: tc.inProgress}}, rotateRes: swarm.RotateCAResult{Started: true, ForceRotate: 1}}
 			start, err := ScheduledCARotation(t.Context(), eng, ledgertest.New(entries...), c, operator.TaskEnv{Actor: "node1", Now: func() time.Time { return now }})
 			if err != nil {
 				t.Fatal(err)
 			}
-			verdict := checkCAAge(swarm.Cluster{TrustRootPEM: root.pem, RootRotationInProgress: tc.inProgress}, entries, nil, c.CA, now)
+			verdict := checkCAAge(swarm.Cluster{TrustRootPEM: root.PEM, RootRotationInProgress: tc.inProgress}, entries, nil, c.CA, now)
 			if start.Started != tc.wantStart || (verdict.Status == report.StatusFail) != tc.wantFail {
 				t.Errorf("controller started %v, report %s (%s); want started %v, fail %v", start.Started, verdict.Status, verdict.Summary, tc.wantStart, tc.wantFail)
 			}
@@ -63,7 +64,7 @@ func TestCAAgreeWithReport(t *testing.T) {
 // TestCAKeyAgreeWithReport holds the controller's CA key finding (pki.Evaluate: ca-weak-key) and the
 // report's pki.ca-key-strength side by side, an unknown algorithm included (weak in both).
 func TestCAKeyAgreeWithReport(t *testing.T) {
-	strong, err := pki.ParseCertificate([]byte(newCertsTestRoot(t, 1, certsNowT).pem))
+	strong, err := pki.ParseCertificate([]byte(testpki.NewRoot(t, 1, certsNowT).PEM))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,14 +3,7 @@ package certs
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
-	"math/big"
 	"strings"
 	"sync"
 	"testing"
@@ -19,37 +12,13 @@ import (
 	"github.com/swarmguard/swarmguard/operator"
 	"github.com/swarmguard/swarmguard/operator/config"
 	"github.com/swarmguard/swarmguard/operator/internal/ledgertest"
+	"github.com/swarmguard/swarmguard/operator/internal/testpki"
 	"github.com/swarmguard/swarmguard/operator/report"
 	"github.com/swarmguard/swarmguard/pki"
 	"github.com/swarmguard/swarmguard/swarm"
 )
 
 var certsNowT = time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
-
-// certsTestRoot is a self-signed CA with fixed dates.
-type certsTestRoot struct {
-	pem             string
-	subject, pubkey []byte
-}
-
-func newCertsTestRoot(t *testing.T, serial int64, notBefore time.Time) certsTestRoot {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: "swarm-ca"},
-		NotBefore: notBefore, NotAfter: notBefore.Add(20 * 365 * 24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, _ := x509.ParseCertificate(der)
-	return certsTestRoot{pem: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})), subject: c.RawSubject, pubkey: c.RawSubjectPublicKeyInfo}
-}
 
 // fakeCertsEngine serves CA states in sequence (the last repeats) and records writes.
 type fakeCertsEngine struct {
@@ -170,8 +139,8 @@ func TestCARotationDue(t *testing.T) {
 }
 
 func TestScheduledCARotation(t *testing.T) {
-	old := newCertsTestRoot(t, 1, certsNowT.Add(-400*24*time.Hour))
-	young := newCertsTestRoot(t, 2, certsNowT.Add(-10*24*time.Hour))
+	old := testpki.NewRoot(t, 1, certsNowT.Add(-400*24*time.Hour))
+	young := testpki.NewRoot(t, 2, certsNowT.Add(-10*24*time.Hour))
 	tests := []struct {
 		name        string
 		mode        string
@@ -179,11 +148,11 @@ func TestScheduledCARotation(t *testing.T) {
 		state       swarm.CAState
 		wantStarted bool
 	}{
-		{"off without max_age", config.ModeEnforce, 0, swarm.CAState{TrustRootPEM: old.pem}, false},
-		{"young root", config.ModeEnforce, 8760 * time.Hour, swarm.CAState{TrustRootPEM: young.pem}, false},
-		{"old root, audit", config.ModeAudit, 8760 * time.Hour, swarm.CAState{TrustRootPEM: old.pem}, false},
-		{"old root, enforce", config.ModeEnforce, 8760 * time.Hour, swarm.CAState{TrustRootPEM: old.pem, ForceRotate: 3}, true},
-		{"old root, rotation running", config.ModeEnforce, 8760 * time.Hour, swarm.CAState{TrustRootPEM: old.pem, RootRotationInProgress: true}, false},
+		{"off without max_age", config.ModeEnforce, 0, swarm.CAState{TrustRootPEM: old.PEM}, false},
+		{"young root", config.ModeEnforce, 8760 * time.Hour, swarm.CAState{TrustRootPEM: young.PEM}, false},
+		{"old root, audit", config.ModeAudit, 8760 * time.Hour, swarm.CAState{TrustRootPEM: old.PEM}, false},
+		{"old root, enforce", config.ModeEnforce, 8760 * time.Hour, swarm.CAState{TrustRootPEM: old.PEM, ForceRotate: 3}, true},
+		{"old root, rotation running", config.ModeEnforce, 8760 * time.Hour, swarm.CAState{TrustRootPEM: old.PEM, RootRotationInProgress: true}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -209,8 +178,8 @@ func TestScheduledCARotation(t *testing.T) {
 }
 
 func TestStartCARotationAttaches(t *testing.T) {
-	root := newCertsTestRoot(t, 1, certsNowT)
-	running := swarm.CAState{TrustRootPEM: root.pem, RootRotationInProgress: true, ForceRotate: 7}
+	root := testpki.NewRoot(t, 1, certsNowT)
+	running := swarm.CAState{TrustRootPEM: root.PEM, RootRotationInProgress: true, ForceRotate: 7}
 	eng := &fakeCertsEngine{states: []swarm.CAState{running}}
 	led := ledgertest.New()
 	s, err := StartCARotation(t.Context(), eng, led, swarm.RotateCAOptions{}, operator.TaskEnv{})
@@ -224,7 +193,7 @@ func TestStartCARotationAttaches(t *testing.T) {
 		t.Errorf("StartCARotation(force) = %+v, %v; want started", s, err)
 	}
 	// Lost the race to another writer: attach, record nothing.
-	eng = &fakeCertsEngine{states: []swarm.CAState{{TrustRootPEM: root.pem}}, rotateRes: swarm.RotateCAResult{Started: false, ForceRotate: 9}}
+	eng = &fakeCertsEngine{states: []swarm.CAState{{TrustRootPEM: root.PEM}}, rotateRes: swarm.RotateCAResult{Started: false, ForceRotate: 9}}
 	led = ledgertest.New()
 	s, err = StartCARotation(t.Context(), eng, led, swarm.RotateCAOptions{}, operator.TaskEnv{})
 	if err != nil || !s.Attached || len(led.All()) != 0 {
@@ -232,20 +201,20 @@ func TestStartCARotationAttaches(t *testing.T) {
 	}
 	// Dry run changes nothing.
 	var out bytes.Buffer
-	eng = &fakeCertsEngine{states: []swarm.CAState{{TrustRootPEM: root.pem, ForceRotate: 2}}}
+	eng = &fakeCertsEngine{states: []swarm.CAState{{TrustRootPEM: root.PEM, ForceRotate: 2}}}
 	s, err = StartCARotation(t.Context(), eng, ledgertest.New(), swarm.RotateCAOptions{}, operator.TaskEnv{DryRun: true, Out: &out})
 	if err != nil || len(eng.rotations) != 0 || !strings.Contains(out.String(), "ForceRotate 2 -> 3") {
 		t.Errorf("StartCARotation(dry run) = %+v, %v, out %q", s, err, out.String())
 	}
 }
 
-func certsRotationNodes(newRoot certsTestRoot, oldRoot certsTestRoot, onNew map[string]bool, down map[string]bool) []swarm.Node {
+func certsRotationNodes(newRoot testpki.Root, oldRoot testpki.Root, onNew map[string]bool, down map[string]bool) []swarm.Node {
 	var out []swarm.Node
 	for _, id := range []string{"m1", "m2", "w1"} {
-		n := swarm.Node{ID: id, Hostname: "host-" + id, Role: "worker", State: "ready", TrustRootPEM: oldRoot.pem,
-			IssuerSubject: oldRoot.subject, IssuerPublicKey: oldRoot.pubkey}
+		n := swarm.Node{ID: id, Hostname: "host-" + id, Role: "worker", State: "ready", TrustRootPEM: oldRoot.PEM,
+			IssuerSubject: oldRoot.Subject, IssuerPublicKey: oldRoot.PublicKey}
 		if onNew[id] {
-			n.IssuerSubject, n.IssuerPublicKey = newRoot.subject, newRoot.pubkey
+			n.IssuerSubject, n.IssuerPublicKey = newRoot.Subject, newRoot.PublicKey
 		}
 		if down[id] {
 			n.State = "down"
@@ -256,13 +225,13 @@ func certsRotationNodes(newRoot certsTestRoot, oldRoot certsTestRoot, onNew map[
 }
 
 func TestWaitCARotation(t *testing.T) {
-	oldR := newCertsTestRoot(t, 1, certsNowT)
-	newR := newCertsTestRoot(t, 2, certsNowT)
-	running := swarm.CAState{TrustRootPEM: oldR.pem, IssuerSubject: newR.subject, IssuerPublicKey: newR.pubkey, RootRotationInProgress: true}
-	done := swarm.CAState{TrustRootPEM: newR.pem, IssuerSubject: newR.subject, IssuerPublicKey: newR.pubkey}
+	oldR := testpki.NewRoot(t, 1, certsNowT)
+	newR := testpki.NewRoot(t, 2, certsNowT)
+	running := swarm.CAState{TrustRootPEM: oldR.PEM, IssuerSubject: newR.Subject, IssuerPublicKey: newR.PublicKey, RootRotationInProgress: true}
+	done := swarm.CAState{TrustRootPEM: newR.PEM, IssuerSubject: newR.Subject, IssuerPublicKey: newR.PublicKey}
 	trustNew := func(ns []swarm.Node) []swarm.Node {
 		for i := range ns {
-			ns[i].TrustRootPEM = newR.pem
+			ns[i].TrustRootPEM = newR.PEM
 		}
 		return ns
 	}
@@ -277,7 +246,7 @@ func TestWaitCARotation(t *testing.T) {
 			},
 		}
 		var seen []int
-		p, err := WaitCARotation(t.Context(), eng, WaitCAOptions{OldRootPEM: oldR.pem, Poll: time.Millisecond,
+		p, err := WaitCARotation(t.Context(), eng, WaitCAOptions{OldRootPEM: oldR.PEM, Poll: time.Millisecond,
 			OnProgress: func(p pki.RotationProgress) { seen = append(seen, p.OnNewRoot) }})
 		if err != nil || !p.Done || p.OnNewRoot != 3 {
 			t.Fatalf("WaitCARotation = %+v, %v; want done with 3/3", p, err)
@@ -293,7 +262,7 @@ func TestWaitCARotation(t *testing.T) {
 			nodes:  [][]swarm.Node{certsRotationNodes(newR, oldR, map[string]bool{"m1": true, "m2": true}, map[string]bool{"w1": true})},
 		}
 		var stalls int
-		p, err := WaitCARotation(t.Context(), eng, WaitCAOptions{OldRootPEM: oldR.pem, Poll: time.Millisecond, Timeout: 80 * time.Millisecond,
+		p, err := WaitCARotation(t.Context(), eng, WaitCAOptions{OldRootPEM: oldR.PEM, Poll: time.Millisecond, Timeout: 80 * time.Millisecond,
 			StallAfter: 20 * time.Millisecond, OnStall: func(pki.RotationProgress, time.Duration) { stalls++ }})
 		if !errors.Is(err, ErrRotationTimeout) {
 			t.Fatalf("WaitCARotation = %v; want ErrRotationTimeout", err)
@@ -314,9 +283,9 @@ func TestWaitCARotation(t *testing.T) {
 	})
 
 	t.Run("a rotation not yet visible is not done", func(t *testing.T) {
-		idle := swarm.CAState{TrustRootPEM: oldR.pem, IssuerSubject: oldR.subject, IssuerPublicKey: oldR.pubkey}
+		idle := swarm.CAState{TrustRootPEM: oldR.PEM, IssuerSubject: oldR.Subject, IssuerPublicKey: oldR.PublicKey}
 		eng := &fakeCertsEngine{states: []swarm.CAState{idle}, nodes: [][]swarm.Node{certsRotationNodes(newR, oldR, nil, nil)}}
-		_, err := WaitCARotation(t.Context(), eng, WaitCAOptions{OldRootPEM: oldR.pem, Poll: time.Millisecond, Timeout: 20 * time.Millisecond})
+		_, err := WaitCARotation(t.Context(), eng, WaitCAOptions{OldRootPEM: oldR.PEM, Poll: time.Millisecond, Timeout: 20 * time.Millisecond})
 		if !errors.Is(err, ErrRotationTimeout) {
 			t.Errorf("WaitCARotation(unchanged root) = %v; want a timeout, not done", err)
 		}

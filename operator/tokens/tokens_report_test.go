@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/swarmguard/swarmguard/operator/internal/domaintest"
 	"github.com/swarmguard/swarmguard/operator/report"
 	"github.com/swarmguard/swarmguard/swarm"
 )
@@ -23,11 +24,11 @@ func TestTokensSection(t *testing.T) {
 		wantInText string
 	}{
 		{name: "both fresh", adopt: true, entries: []swarm.Entry{
-			tokEntry(swarm.KindJoinTokenWorker, swarm.ResultOK, tokT0.Add(-time.Hour), wfp),
-			tokEntry(swarm.KindJoinTokenManager, swarm.ResultAdopted, tokT0.Add(-time.Hour), mfp)}, want: report.StatusPass, wantInText: "worker 1h of 720h"},
+			domaintest.Entry(swarm.KindJoinTokenWorker, swarm.ResultOK, tokT0.Add(-time.Hour), wfp),
+			domaintest.Entry(swarm.KindJoinTokenManager, swarm.ResultAdopted, tokT0.Add(-time.Hour), mfp)}, want: report.StatusPass, wantInText: "worker 1h of 720h"},
 		{name: "worker too old", adopt: true, entries: []swarm.Entry{
-			tokEntry(swarm.KindJoinTokenWorker, swarm.ResultOK, tokT0.Add(-800*time.Hour), wfp),
-			tokEntry(swarm.KindJoinTokenManager, swarm.ResultOK, tokT0.Add(-time.Hour), mfp)}, want: report.StatusFail, wantInText: "over its max age 720h"},
+			domaintest.Entry(swarm.KindJoinTokenWorker, swarm.ResultOK, tokT0.Add(-800*time.Hour), wfp),
+			domaintest.Entry(swarm.KindJoinTokenManager, swarm.ResultOK, tokT0.Add(-time.Hour), mfp)}, want: report.StatusFail, wantInText: "over its max age 720h"},
 		{name: "never seen, adopt", adopt: true, want: report.StatusWarn, wantInText: "age is unknown"},
 		{name: "never seen, no adopt", adopt: false, want: report.StatusFail, wantInText: "never rotated by swarmguard"},
 		{name: "ledger unreadable", ledgerErr: errors.New("boom"), want: report.StatusError, wantInText: "reading the ledger"},
@@ -44,7 +45,7 @@ func TestTokensSection(t *testing.T) {
 			if ch.Status != tc.want || !strings.Contains(ch.Summary, tc.wantInText) {
 				t.Errorf("Section() = %s %q; want %s containing %q", ch.Status, ch.Summary, tc.want, tc.wantInText)
 			}
-			tokScan(t, []string{ch.Summary, ch.Remediation}, "secretpart")
+			domaintest.NoSecret(t, []string{ch.Summary, ch.Remediation}, "secretpart")
 		})
 	}
 }

@@ -5,13 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/swarmguard/swarmguard/operator"
 	"github.com/swarmguard/swarmguard/operator/config"
+	"github.com/swarmguard/swarmguard/operator/internal/domaintest"
 	"github.com/swarmguard/swarmguard/operator/internal/ledgertest"
 	"github.com/swarmguard/swarmguard/secrets"
 	"github.com/swarmguard/swarmguard/sensitive"
@@ -85,10 +85,6 @@ func (p *tokPublisher) LoadTokens(context.Context, string) (secrets.TokenRecord,
 	return *p.rec, nil
 }
 
-func tokEntry(kind, result string, at time.Time, fp string) swarm.Entry {
-	return swarm.Entry{Kind: kind, At: at, Result: result, Details: map[string]string{operator.DetailFingerprint: fp}}
-}
-
 func TestDecideToken(t *testing.T) {
 	day := 24 * time.Hour
 	cases := []struct {
@@ -102,16 +98,16 @@ func TestDecideToken(t *testing.T) {
 		{name: "never seen, adopt", adopt: true, maxAge: day, wantAdopt: true},
 		{name: "never seen, no adopt: due", adopt: false, maxAge: day, wantDue: true},
 		{name: "never seen, no adopt, no max age", adopt: false, maxAge: 0},
-		{name: "rotated recently", entries: []swarm.Entry{tokEntry(swarm.KindJoinTokenWorker, swarm.ResultOK, tokT0.Add(-time.Hour), "f")}, maxAge: day, adopt: true},
-		{name: "rotated long ago", entries: []swarm.Entry{tokEntry(swarm.KindJoinTokenWorker, swarm.ResultOK, tokT0.Add(-2*day), "f")}, maxAge: day, adopt: true, wantDue: true},
-		{name: "exactly max age", entries: []swarm.Entry{tokEntry(swarm.KindJoinTokenWorker, swarm.ResultOK, tokT0.Add(-day), "f")}, maxAge: day, wantDue: true},
-		{name: "adopted long ago", entries: []swarm.Entry{tokEntry(swarm.KindJoinTokenWorker, swarm.ResultAdopted, tokT0.Add(-2*day), "f")}, maxAge: day, adopt: true, wantDue: true},
+		{name: "rotated recently", entries: []swarm.Entry{domaintest.Entry(swarm.KindJoinTokenWorker, swarm.ResultOK, tokT0.Add(-time.Hour), "f")}, maxAge: day, adopt: true},
+		{name: "rotated long ago", entries: []swarm.Entry{domaintest.Entry(swarm.KindJoinTokenWorker, swarm.ResultOK, tokT0.Add(-2*day), "f")}, maxAge: day, adopt: true, wantDue: true},
+		{name: "exactly max age", entries: []swarm.Entry{domaintest.Entry(swarm.KindJoinTokenWorker, swarm.ResultOK, tokT0.Add(-day), "f")}, maxAge: day, wantDue: true},
+		{name: "adopted long ago", entries: []swarm.Entry{domaintest.Entry(swarm.KindJoinTokenWorker, swarm.ResultAdopted, tokT0.Add(-2*day), "f")}, maxAge: day, adopt: true, wantDue: true},
 		{name: "failed rotation does not reset the clock", entries: []swarm.Entry{
-			tokEntry(swarm.KindJoinTokenWorker, swarm.ResultOK, tokT0.Add(-2*day), "f"),
-			tokEntry(swarm.KindJoinTokenWorker, swarm.ResultFailed, tokT0.Add(-time.Minute), "")}, maxAge: day, adopt: true, wantDue: true},
-		{name: "other kind does not count", entries: []swarm.Entry{tokEntry(swarm.KindJoinTokenManager, swarm.ResultOK, tokT0, "f")}, maxAge: day, adopt: false, wantDue: true},
-		{name: "max age zero never due", entries: []swarm.Entry{tokEntry(swarm.KindJoinTokenWorker, swarm.ResultOK, tokT0.Add(-900*day), "f")}, maxAge: 0},
-		{name: "one second max age", entries: []swarm.Entry{tokEntry(swarm.KindJoinTokenWorker, swarm.ResultOK, tokT0.Add(-2*time.Second), "f")}, maxAge: time.Second, wantDue: true},
+			domaintest.Entry(swarm.KindJoinTokenWorker, swarm.ResultOK, tokT0.Add(-2*day), "f"),
+			domaintest.Entry(swarm.KindJoinTokenWorker, swarm.ResultFailed, tokT0.Add(-time.Minute), "")}, maxAge: day, adopt: true, wantDue: true},
+		{name: "other kind does not count", entries: []swarm.Entry{domaintest.Entry(swarm.KindJoinTokenManager, swarm.ResultOK, tokT0, "f")}, maxAge: day, adopt: false, wantDue: true},
+		{name: "max age zero never due", entries: []swarm.Entry{domaintest.Entry(swarm.KindJoinTokenWorker, swarm.ResultOK, tokT0.Add(-900*day), "f")}, maxAge: 0},
+		{name: "one second max age", entries: []swarm.Entry{domaintest.Entry(swarm.KindJoinTokenWorker, swarm.ResultOK, tokT0.Add(-2*time.Second), "f")}, maxAge: time.Second, wantDue: true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -133,10 +129,6 @@ func tokConfig() config.TokensConfig {
 	return c
 }
 
-func tokEnv(now time.Time, log *bytes.Buffer) operator.TaskEnv {
-	return operator.TaskEnv{Actor: "node-a", Now: func() time.Time { return now }, Log: slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug}))}
-}
-
 func TestTokensRun(t *testing.T) {
 	cases := []struct {
 		name        string
@@ -152,34 +144,34 @@ func TestTokensRun(t *testing.T) {
 		{name: "first run without adopt rotates both", cfg: func(c *config.TokensConfig) { c.Adopt = false },
 			wantLedger: []string{"join-token-worker/ok", "join-token-manager/ok"}, wantRotate: "rotate worker=true manager=true"},
 		{name: "worker due only", ledger: []swarm.Entry{
-			tokEntry(swarm.KindJoinTokenWorker, swarm.ResultOK, tokT0.Add(-721*time.Hour), "x"),
-			tokEntry(swarm.KindJoinTokenManager, swarm.ResultOK, tokT0.Add(-time.Hour), "y")},
+			domaintest.Entry(swarm.KindJoinTokenWorker, swarm.ResultOK, tokT0.Add(-721*time.Hour), "x"),
+			domaintest.Entry(swarm.KindJoinTokenManager, swarm.ResultOK, tokT0.Add(-time.Hour), "y")},
 			wantLedger: []string{"join-token-worker/ok", "join-token-manager/ok", "join-token-worker/ok"}, wantRotate: "rotate worker=true manager=false"},
 		{name: "nothing due", ledger: []swarm.Entry{
-			tokEntry(swarm.KindJoinTokenWorker, swarm.ResultOK, tokT0.Add(-time.Hour), "x"),
-			tokEntry(swarm.KindJoinTokenManager, swarm.ResultOK, tokT0.Add(-time.Hour), "y")},
+			domaintest.Entry(swarm.KindJoinTokenWorker, swarm.ResultOK, tokT0.Add(-time.Hour), "x"),
+			domaintest.Entry(swarm.KindJoinTokenManager, swarm.ResultOK, tokT0.Add(-time.Hour), "y")},
 			wantLedger: []string{"join-token-worker/ok", "join-token-manager/ok"}},
 		{name: "rotation publishes", publish: true, ledger: []swarm.Entry{
-			tokEntry(swarm.KindJoinTokenWorker, swarm.ResultOK, tokT0.Add(-721*time.Hour), "x"),
-			tokEntry(swarm.KindJoinTokenManager, swarm.ResultOK, tokT0.Add(-time.Hour), "y")},
+			domaintest.Entry(swarm.KindJoinTokenWorker, swarm.ResultOK, tokT0.Add(-721*time.Hour), "x"),
+			domaintest.Entry(swarm.KindJoinTokenManager, swarm.ResultOK, tokT0.Add(-time.Hour), "y")},
 			wantLedger: []string{"join-token-worker/ok", "join-token-manager/ok", "join-token-worker/ok"}, wantRotate: "rotate worker=true manager=false", wantPublish: 1},
 		{name: "changed outside the ledger is recorded, not rotated again", ledger: []swarm.Entry{
-			tokEntry(swarm.KindJoinTokenWorker, swarm.ResultOK, tokT0.Add(-721*time.Hour), "an-older-token"),
-			tokEntry(swarm.KindJoinTokenManager, swarm.ResultOK, tokT0.Add(-time.Hour), "y")},
+			domaintest.Entry(swarm.KindJoinTokenWorker, swarm.ResultOK, tokT0.Add(-721*time.Hour), "an-older-token"),
+			domaintest.Entry(swarm.KindJoinTokenManager, swarm.ResultOK, tokT0.Add(-time.Hour), "y")},
 			wantLedger: []string{"join-token-worker/ok", "join-token-manager/ok", "join-token-worker/adopted"}},
 		{name: "a new CA digest alone is not a rotation", ledger: []swarm.Entry{
 			{Kind: swarm.KindJoinTokenWorker, At: tokT0.Add(-721 * time.Hour), Result: swarm.ResultOK, Details: map[string]string{
 				operator.DetailFingerprint:       sensitive.New("SWMTKN-1-olddigest-worker0secretpart").Fingerprint(),
 				operator.DetailSecretFingerprint: sensitive.New("worker0secretpart").Fingerprint()}},
-			tokEntry(swarm.KindJoinTokenManager, swarm.ResultOK, tokT0.Add(-time.Hour), "y")},
+			domaintest.Entry(swarm.KindJoinTokenManager, swarm.ResultOK, tokT0.Add(-time.Hour), "y")},
 			wantLedger: []string{"join-token-worker/ok", "join-token-manager/ok", "join-token-worker/ok"}, wantRotate: "rotate worker=true manager=false"},
 		{name: "stale publication is republished", publish: true, ledger: []swarm.Entry{
-			tokEntry(swarm.KindJoinTokenWorker, swarm.ResultOK, tokT0.Add(-time.Hour), "x"),
-			tokEntry(swarm.KindJoinTokenManager, swarm.ResultOK, tokT0.Add(-time.Hour), "y")},
+			domaintest.Entry(swarm.KindJoinTokenWorker, swarm.ResultOK, tokT0.Add(-time.Hour), "x"),
+			domaintest.Entry(swarm.KindJoinTokenManager, swarm.ResultOK, tokT0.Add(-time.Hour), "y")},
 			wantLedger: []string{"join-token-worker/ok", "join-token-manager/ok"}, wantPublish: 1},
 		{name: "current publication is left alone", publish: true, published: true, ledger: []swarm.Entry{
-			tokEntry(swarm.KindJoinTokenWorker, swarm.ResultOK, tokT0.Add(-time.Hour), "x"),
-			tokEntry(swarm.KindJoinTokenManager, swarm.ResultOK, tokT0.Add(-time.Hour), "y")},
+			domaintest.Entry(swarm.KindJoinTokenWorker, swarm.ResultOK, tokT0.Add(-time.Hour), "x"),
+			domaintest.Entry(swarm.KindJoinTokenManager, swarm.ResultOK, tokT0.Add(-time.Hour), "y")},
 			wantLedger: []string{"join-token-worker/ok", "join-token-manager/ok"}, wantPublish: 1},
 	}
 	for _, tc := range cases {
@@ -213,7 +205,7 @@ func TestTokensRun(t *testing.T) {
 			}
 			tk := &Tokens{Engine: eng, Ledger: led, Config: cfg, Publisher: func(context.Context) (TokenPublisher, error) { return pub, nil }}
 			var logs bytes.Buffer
-			if err := tk.Task().Run(t.Context(), tokEnv(tokT0, &logs)); err != nil {
+			if err := tk.Task().Run(t.Context(), domaintest.Env(tokT0, &logs)); err != nil {
 				t.Fatalf("Run() = %v", err)
 			}
 			if got := strings.Join(led.Kinds(), ","); got != strings.Join(tc.wantLedger, ",") {
@@ -242,7 +234,7 @@ func TestTokensRun(t *testing.T) {
 					t.Errorf("entry %s: details %v reason %q; want fingerprints and a scheduled reason", e.Kind, e.Details, e.Reason)
 				}
 			}
-			tokScan(t, []string{logs.String(), fmt.Sprint(led.All())}, "secretpart")
+			domaintest.NoSecret(t, []string{logs.String(), fmt.Sprint(led.All())}, "secretpart")
 		})
 	}
 }
@@ -252,7 +244,7 @@ func TestTokensRunDryRunChangesNothing(t *testing.T) {
 	cfg.Adopt = false
 	eng, led := newTokEngine(), ledgertest.New()
 	var out, logs bytes.Buffer
-	env := tokEnv(tokT0, &logs)
+	env := domaintest.Env(tokT0, &logs)
 	env.DryRun, env.Out = true, &out
 	if err := (&Tokens{Engine: eng, Ledger: led, Config: cfg}).Run(t.Context(), env); err != nil {
 		t.Fatalf("Run() = %v", err)
@@ -263,7 +255,7 @@ func TestTokensRunDryRunChangesNothing(t *testing.T) {
 	if !strings.Contains(out.String(), "would rotate worker token") {
 		t.Errorf("dry-run output = %q; want it to say it would rotate", out.String())
 	}
-	tokScan(t, []string{out.String(), logs.String()}, "secretpart")
+	domaintest.NoSecret(t, []string{out.String(), logs.String()}, "secretpart")
 }
 
 func TestTokensRotateManual(t *testing.T) {
@@ -292,7 +284,7 @@ func TestTokensRotateManual(t *testing.T) {
 			before := eng.manager
 			tk := &Tokens{Engine: eng, Ledger: led, Config: cfg, Publisher: func(context.Context) (TokenPublisher, error) { return pub, nil }}
 			var logs bytes.Buffer
-			env := tokEnv(tokT0, &logs)
+			env := domaintest.Env(tokT0, &logs)
 			env.Reason = "leaked in CI"
 			if tc.lostLease {
 				env.StillHolder = func(context.Context) error { return errors.New("lease lost") }
@@ -322,7 +314,7 @@ func TestTokensRotateManual(t *testing.T) {
 			if err != nil {
 				msg = err.Error()
 			}
-			tokScan(t, []string{logs.String(), msg, fmt.Sprint(led.All()), fmt.Sprintf("%v %+v", rots, rots)}, "secretpart")
+			domaintest.NoSecret(t, []string{logs.String(), msg, fmt.Sprint(led.All()), fmt.Sprintf("%v %+v", rots, rots)}, "secretpart")
 		})
 	}
 }
@@ -347,8 +339,8 @@ func TestTokenFindings(t *testing.T) {
 	cfg := tokConfig()
 	wfp := sensitive.New(eng.worker).Fingerprint()
 	entries := []swarm.Entry{
-		tokEntry(swarm.KindJoinTokenWorker, swarm.ResultOK, tokT0.Add(-800*time.Hour), wfp),
-		tokEntry(swarm.KindJoinTokenManager, swarm.ResultAdopted, tokT0.Add(-time.Hour), "0000"),
+		domaintest.Entry(swarm.KindJoinTokenWorker, swarm.ResultOK, tokT0.Add(-800*time.Hour), wfp),
+		domaintest.Entry(swarm.KindJoinTokenManager, swarm.ResultAdopted, tokT0.Add(-time.Hour), "0000"),
 	}
 	got := TokenFindings(cfg, cl, entries, tokT0)
 	if len(got) != 2 {
@@ -360,15 +352,5 @@ func TestTokenFindings(t *testing.T) {
 	}
 	if m.Kind != "manager" || m.Due || !m.Adopted || !m.ChangedOutside || m.MaxAge.D() != 168*time.Hour {
 		t.Errorf("manager finding = %+v; want adopted, not due, changed outside", m)
-	}
-}
-
-// tokScan fails when any output holds the marker that every fake secret value carries.
-func tokScan(t *testing.T, outputs []string, marker string) {
-	t.Helper()
-	for i, o := range outputs {
-		if strings.Contains(o, marker) {
-			t.Errorf("output %d holds a secret value", i)
-		}
 	}
 }
