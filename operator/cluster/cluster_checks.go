@@ -125,6 +125,7 @@ func checkManagerCount(nodes []swarm.Node, err error) report.Check {
 //   - a node's ingress sandbox, which engines up to 20.10 gossip as a task of service "" with no node: a
 //     tunnel address that is a node's management address means that node is not separated, and when every
 //     node left is accounted for by such addresses that are nobody's management address, all are.
+//
 // The verbose inspect's Peers are the nodes' gossip addresses, which are their advertise (management)
 // addresses whatever their data path: they decide nothing here.
 func checkDataPathSeparated(nodes []swarm.Node, nodesErr error, local LocalSwarmState, tunnels []swarm.TunnelEndpoint, tunnelsErr error) report.Check {
