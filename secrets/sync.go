@@ -145,13 +145,6 @@ func (s *Syncer) now() time.Time {
 	return time.Now()
 }
 
-func (s *Syncer) after(d time.Duration) <-chan time.Time {
-	if s.After != nil {
-		return s.After(d)
-	}
-	return time.After(d)
-}
-
 func (s *Syncer) log() *slog.Logger {
 	if s.Log != nil {
 		return s.Log
