@@ -4,13 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/swarmguard/swarmguard/operator"
 	"github.com/swarmguard/swarmguard/operator/config"
+	"github.com/swarmguard/swarmguard/operator/report"
 	"github.com/swarmguard/swarmguard/secrets"
 	"github.com/swarmguard/swarmguard/swarm"
 )
@@ -30,16 +29,7 @@ type Action struct {
 }
 
 // Change names what the action sets.
-func (a Action) Change() string {
-	var out []string
-	if a.Hardening.NoNewPrivileges {
-		out = append(out, "no-new-privileges=true")
-	}
-	if a.Hardening.SeccompDefault {
-		out = append(out, "seccomp=default")
-	}
-	return strings.Join(out, ", ")
-}
+func (a Action) Change() string { return describeFix(a.Hardening) }
 
 // Skip is an opted-in service the enforcement leaves alone, and why.
 type Skip struct {
@@ -56,10 +46,12 @@ type Plan struct {
 }
 
 // PlanEnforcement decides, from the verdicts, what enforcement does: nothing under mode audit; under mode
-// enforce, on engines with API 1.44+, set no-new-privileges (and seccomp default where it is unconfined) on
-// every service labelled swarmguard.workloads.enforce=true (every service with enforce_all) that lacks
-// them, unless it is validly exempt from workloads.privileges, a plugin service, mid-update, or its last
-// enforcement at this spec version failed (failed: service ID -> spec version).
+// enforce, on engines with API 1.44+, every service labelled swarmguard.workloads.enforce=true (every
+// service with enforce_all) whose workloads.privileges finding fails or warns gets that finding's Fix (the
+// fix the report names as fact FactEnforceable: no-new-privileges, seccomp default where it is unconfined),
+// unless it is validly exempt from workloads.privileges, the finding has no fix enforcement can set
+// (AppArmor), it is a plugin service, mid-update, or its last enforcement at this spec version failed
+// (failed: service ID -> spec version); those are skipped with the reason.
 func PlanEnforcement(o Observation, vs []Verdict, c config.WorkloadsConfig, failed map[string]uint64) Plan {
 	var p Plan
 	if c.Mode != config.ModeEnforce {
@@ -75,20 +67,23 @@ func PlanEnforcement(o Observation, vs []Verdict, c config.WorkloadsConfig, fail
 		if !v.Enforce && !c.EnforceAll {
 			continue
 		}
-		h := swarm.Hardening{NoNewPrivileges: !s.NoNewPrivileges, SeccompDefault: s.Seccomp == "unconfined"}
+		f := v.Findings[CheckPrivileges]
 		switch {
 		case !s.Container:
 			p.Skipped = append(p.Skipped, Skip{s.Name, "plugin service: no container spec"})
-		case !h.NoNewPrivileges && !h.SeccompDefault:
-			// already hardened
-		case slices.Contains(v.Exempt, CheckPrivileges):
+		case f.Exempt:
 			p.Skipped = append(p.Skipped, Skip{s.Name, "exempt from " + CheckPrivileges + ": " + v.Reason})
+		case f.Status != report.StatusFail && f.Status != report.StatusWarn:
+			// the report passes it: nothing to change
+		case f.Fix == (swarm.Hardening{}):
+			p.Skipped = append(p.Skipped, Skip{s.Name, f.Note + ": enforcement sets only no-new-privileges and seccomp default; " +
+				"set AppArmor in the service spec, or exempt it from " + CheckPrivileges + " with a reason"})
 		case s.UpdateState == secrets.UpdateUpdating || s.UpdateState == secrets.UpdateRollbackStarted:
 			p.Skipped = append(p.Skipped, Skip{s.Name, "an update is in progress (" + s.UpdateState + "); the next pass looks again"})
 		case failed[s.ID] != 0 && failed[s.ID] == s.Version:
 			p.Skipped = append(p.Skipped, Skip{s.Name, "its hardening rollout failed at this spec version; fix the service (any change to it lets swarmguard try again)"})
 		default:
-			p.Actions = append(p.Actions, Action{Service: s, Hardening: h})
+			p.Actions = append(p.Actions, Action{Service: s, Hardening: f.Fix})
 		}
 	}
 	return p

@@ -116,6 +116,27 @@ type Finding struct {
 	// Exempt is true when a valid exemption turned a finding into info; Would is the status it would have.
 	Exempt bool
 	Would  report.CheckStatus
+	// Fix is what enforcement would set to mend the finding (workloads.privileges only; zero: nothing it
+	// can set). The report shows it as fact FactEnforceable and PlanEnforcement acts on it: one decision.
+	Fix swarm.Hardening
+}
+
+// FactEnforceable is the workloads.privileges fact naming what enforcement would set ("none": nothing).
+const FactEnforceable = "enforceable"
+
+// describeFix names what a hardening sets, "none" when it sets nothing.
+func describeFix(h swarm.Hardening) string {
+	var out []string
+	if h.NoNewPrivileges {
+		out = append(out, "no-new-privileges=true")
+	}
+	if h.SeccompDefault {
+		out = append(out, "seccomp=default")
+	}
+	if len(out) == 0 {
+		return "none"
+	}
+	return strings.Join(out, ", ")
 }
 
 // Verdict is one service judged by every check.
@@ -440,9 +461,14 @@ func judgePrivileges(s swarm.Workload, o Observation) Finding {
 	if !s.NoNewPrivileges {
 		warns = append(warns, "no no-new-privileges")
 	}
+	f.Fix = swarm.Hardening{NoNewPrivileges: !s.NoNewPrivileges, SeccompDefault: s.Seccomp == "unconfined"}
+	f.Facts[FactEnforceable] = describeFix(f.Fix)
 	switch {
 	case len(fails) > 0:
 		f.Status, f.Note = report.StatusFail, strings.Join(append(fails, warns...), ", ")
+		if s.AppArmor == "disabled" || s.AppArmor == "unconfined" {
+			f.Note += " (enforcement does not change AppArmor)"
+		}
 	case len(warns) > 0:
 		f.Status, f.Note = report.StatusWarn, strings.Join(warns, ", ")
 	default:
