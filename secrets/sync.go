@@ -93,12 +93,17 @@ type RolloutError struct {
 	Service string
 	State   string // Docker's update state, or "timeout"
 	Message string
+	// Next says what was kept and what to do; empty means the secret sync's own words.
+	Next string
 }
 
 func (e *RolloutError) Error() string {
 	s := fmt.Sprintf("rollout of service %s ended %s", e.Service, e.State)
 	if e.Message != "" {
 		s += ": " + e.Message
+	}
+	if e.Next != "" {
+		return s + "; " + e.Next
 	}
 	return s + "; the old secret is kept and no further service of this mapping was touched; fix the service, then run `swarmguard rotate secret`"
 }
@@ -138,13 +143,6 @@ func (s *Syncer) now() time.Time {
 		return s.Now()
 	}
 	return time.Now()
-}
-
-func (s *Syncer) after(d time.Duration) <-chan time.Time {
-	if s.After != nil {
-		return s.After(d)
-	}
-	return time.After(d)
 }
 
 func (s *Syncer) log() *slog.Logger {
@@ -402,48 +400,11 @@ func (s *Syncer) rollOne(ctx context.Context, m Mapping, wantedName, wantedID st
 	return s.waitRollout(ctx, up.ServiceID, up.ServiceName, wantedName, before)
 }
 
-// waitRollout polls until the service's update completed or, for a service
-// with no update status, until its running tasks all mount the new version.
+// waitRollout waits for the service's update to converge (Rollout.Wait): converged means its running
+// tasks all mount the new version when the service has no update status.
 func (s *Syncer) waitRollout(ctx context.Context, id, name, wantedName string, before Service) error {
-	poll := cmpOr(s.PollInterval, DefaultPollInterval)
-	deadline := s.now().Add(cmpOr(s.RolloutTimeout, DefaultRolloutTimeout))
-	for {
-		svc, err := s.Engine.InspectService(ctx, id)
-		switch {
-		case errors.Is(err, ErrEngineNotFound):
-			return nil // removed meanwhile: nothing left to roll
-		case err != nil:
-			s.log().Warn("checking rollout failed, will retry", "service", name, "err", err)
-		default:
-			fresh := before.UpdateState == "" || svc.UpdateStartedAt.After(before.UpdateStartedAt)
-			switch svc.UpdateState {
-			case UpdatePaused, UpdateRollbackStarted, UpdateRollbackPaused, UpdateRollbackCompleted:
-				if fresh {
-					return &RolloutError{Service: name, State: svc.UpdateState, Message: svc.UpdateMessage}
-				}
-			case UpdateCompleted:
-				if fresh {
-					return nil
-				}
-			case "":
-				if svc.Replicas != nil && *svc.Replicas == 0 {
-					return nil // no tasks to roll: the spec is all there is
-				}
-				tasks, err := s.Engine.ListTasks(ctx, id)
-				if err == nil && tasksOnVersion(tasks, wantedName) {
-					return nil
-				}
-			}
-		}
-		if !s.now().Before(deadline) {
-			return &RolloutError{Service: name, State: "timeout", Message: fmt.Sprintf("not converged within %s", cmpOr(s.RolloutTimeout, DefaultRolloutTimeout))}
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("waiting for service %s: %w", name, ctx.Err())
-		case <-s.after(poll):
-		}
-	}
+	r := Rollout{Engine: s.Engine, Log: s.Log, Now: s.Now, After: s.After, PollInterval: s.PollInterval, Timeout: s.RolloutTimeout}
+	return r.Wait(ctx, id, name, before, func(tasks []Task) bool { return tasksOnVersion(tasks, wantedName) })
 }
 
 // tasksOnVersion: every task meant to run (desired running, or ready: a

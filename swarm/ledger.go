@@ -22,10 +22,11 @@ const (
 	KindNodeCertExpiry   = "node-cert-expiry"
 	KindSecret           = "secret"
 	KindNetwork          = "network"
+	KindWorkload         = "workload"
 )
 
 // Kinds lists every ledger kind.
-var Kinds = []string{KindJoinTokenWorker, KindJoinTokenManager, KindUnlockKey, KindUnlockKeyEscrow, KindCA, KindNodeCertExpiry, KindSecret, KindNetwork}
+var Kinds = []string{KindJoinTokenWorker, KindJoinTokenManager, KindUnlockKey, KindUnlockKeyEscrow, KindCA, KindNodeCertExpiry, KindSecret, KindNetwork, KindWorkload}
 
 // Ledger results.
 const (
@@ -50,8 +51,8 @@ type Entry struct {
 // DefaultLedgerName is the config object holding the ledger.
 const DefaultLedgerName = "swarmguard-state"
 
-// DefaultLedgerMaxPerKind bounds the ledger to the newest entries of each kind. With 8 kinds of about 300
-// bytes each, 50 per kind keeps the object near 120 KB, far below Raft's 1.5 MB transaction limit.
+// DefaultLedgerMaxPerKind bounds the ledger to the newest entries of each kind. With 9 kinds of about 300
+// bytes each, 50 per kind keeps the object near 135 KB, far below Raft's 1.5 MB transaction limit.
 const DefaultLedgerMaxPerKind = 50
 
 // ledgerSchema is the version of the label layout below; a ledger written by another layout is reported,

@@ -22,7 +22,7 @@ func newReportCmd(a *app) *cobra.Command {
 	var failOn string
 	cmd := &cobra.Command{
 		Use:   "report",
-		Short: "Compliance report: CIS Docker Benchmark section 7 and swarmguard's own checks, with evidence",
+		Short: "Compliance report: CIS Docker Benchmark sections 4, 5 (per service) and 7 and swarmguard's own checks, with evidence",
 		Long: `report evaluates the swarm against CIS Docker Benchmark v1.6 section 7 (7.1 to 7.9) and swarmguard's own
 checks (overlay encryption exemptions, engine versions and CVE-2023-28840/28841/28842, CA key strength, join
 tokens, node certificates, secret sync), each with its status (pass, warn, fail, info, error), the observed

@@ -5,17 +5,19 @@ import (
 
 	"github.com/swarmguard/swarmguard/operator/certs"
 	"github.com/swarmguard/swarmguard/operator/compliance"
+	"github.com/swarmguard/swarmguard/operator/workloads"
 	"github.com/swarmguard/swarmguard/secrets"
 	"github.com/swarmguard/swarmguard/swarm"
 )
 
 // gatherReportDomains reads what the domains need beyond the swarm-level reads: the unlock key and its
-// escrow, every certificate, and a dry-run secret sync pass. Each read error is kept in the input and
+// escrow, every certificate, a dry-run secret sync pass, and every service's container hardening. Each read error is kept in the input and
 // shows as `error` in the checks that needed it.
 func gatherReportDomains(ctx context.Context, a *app, c *swarm.Client, in *compliance.Input) {
 	in.Autolock = a.autolock(c, a.ledger(c)).Observe(ctx, in.Cluster)
 	in.Inventory, in.InventoryErr = certs.Inventory(ctx, c, a.pkiSources())
 	in.Secrets, in.SecretsErr = reportSecrets(ctx, a)
+	in.Workloads = workloads.Observe(ctx, c)
 }
 
 // reportSecrets judges the secret sync with a dry-run pass (reads Vault and the engine, changes nothing).

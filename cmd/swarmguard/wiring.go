@@ -12,6 +12,7 @@ import (
 	"github.com/swarmguard/swarmguard/operator/compliance"
 	"github.com/swarmguard/swarmguard/operator/networks"
 	"github.com/swarmguard/swarmguard/operator/report"
+	"github.com/swarmguard/swarmguard/operator/workloads"
 	"github.com/swarmguard/swarmguard/swarm"
 )
 
@@ -55,7 +56,8 @@ type taskDeps struct {
 }
 
 // buildTasks builds the controller's loops, in the order they run at start-up and in `run --once`:
-// certificates, the root CA, networks (with the compliance gauges), join tokens, autolock, secret sync.
+// certificates, the root CA, networks (with the compliance gauges), join tokens, autolock, secret sync,
+// workloads.
 func (a *app) buildTasks(d taskDeps) ([]operator.Task, error) {
 	builders := []func(taskDeps) (operator.Task, error){
 		a.certsTask,
@@ -64,6 +66,7 @@ func (a *app) buildTasks(d taskDeps) ([]operator.Task, error) {
 		func(d taskDeps) (operator.Task, error) { return a.tokens(d.Engine, d.Ledger).Task(), nil },
 		func(d taskDeps) (operator.Task, error) { return a.autolock(d.Engine, d.Ledger).Task(), nil },
 		a.secretsLoop,
+		a.workloadsTask,
 	}
 	tasks := make([]operator.Task, 0, len(builders))
 	var errs []error
@@ -125,4 +128,11 @@ func (a *app) secretsLoop(d taskDeps) (operator.Task, error) {
 		return operator.Task{Name: "secrets", Schedule: "@hourly", Run: func(context.Context, operator.TaskEnv) error { return nil }}, nil
 	}
 	return a.secretsTask(d)
+}
+
+// workloadsTask judges every service's container hardening on workloads.schedule and, under
+// workloads.mode enforce, hardens the opted-in services with the secret sync's rollout.
+func (a *app) workloadsTask(d taskDeps) (operator.Task, error) {
+	e := &workloads.Enforcer{Engine: d.Engine, Ledger: d.Ledger, Config: a.cfg.Workloads, RolloutTimeout: a.cfg.Secrets.RolloutTimeout.D()}
+	return e.Task(), nil
 }

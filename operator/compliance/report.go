@@ -12,6 +12,7 @@ import (
 	"github.com/swarmguard/swarmguard/operator/report"
 	"github.com/swarmguard/swarmguard/operator/secretsync"
 	"github.com/swarmguard/swarmguard/operator/tokens"
+	"github.com/swarmguard/swarmguard/operator/workloads"
 	"github.com/swarmguard/swarmguard/pki"
 	"github.com/swarmguard/swarmguard/secrets"
 )
@@ -29,10 +30,12 @@ type Input struct {
 	// Secrets are the results of a dry-run sync pass; SecretsErr says why it could not run.
 	Secrets    []secrets.Result
 	SecretsErr error
+	// Workloads is every service's container hardening (workloads.Observe).
+	Workloads workloads.Observation
 }
 
 // Sections are the domains' sections, in the report's order: the swarm-level checks, networks, join
-// tokens, autolock, certificates, secret sync.
+// tokens, autolock, certificates, secret sync, workloads.
 func Sections(in Input, c config.Config) []report.Section {
 	now := in.Now.UTC()
 	return []report.Section{
@@ -42,6 +45,7 @@ func Sections(in Input, c config.Config) []report.Section {
 		autolock.Section(in.Cluster, in.Ledger, in.LedgerErr, in.Autolock, c.Autolock, now),
 		certs.Section(in.Cluster, in.Ledger, in.LedgerErr, in.Inventory, in.InventoryErr, c.PKI, now),
 		secretsync.Section(in.Secrets, in.SecretsErr, in.Ledger, in.LedgerErr, now),
+		workloads.Section(in.Workloads, c.Workloads),
 	}
 }
 
@@ -55,7 +59,9 @@ func networkObservation(in cluster.ReportInput) networks.Observation {
 		Services: in.Services, ServicesErr: in.ServicesErr, Nodes: in.Nodes, NodesErr: in.NodesErr}
 }
 
-// Gauges are the report's metrics: every check's status and every overlay network's encryption.
+// Gauges are the report's metrics: every check's status, every overlay network's encryption and each
+// workload check's findings.
 func Gauges(r report.Report, in Input, c config.Config) []report.Gauge {
-	return append(report.CheckGauges(r.Checks), networks.Gauges(networkObservation(in.ReportInput), c.Networks)...)
+	g := append(report.CheckGauges(r.Checks), networks.Gauges(networkObservation(in.ReportInput), c.Networks)...)
+	return append(g, workloads.Gauges(in.Workloads, c.Workloads)...)
 }

@@ -15,6 +15,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/swarmguard/swarmguard/operator/workloads"
+
 	"github.com/swarmguard/swarmguard/operator/autolock"
 	"github.com/swarmguard/swarmguard/operator/cluster"
 	"github.com/swarmguard/swarmguard/operator/config"
@@ -101,6 +103,7 @@ func sampleInput(t testing.TB) (Input, config.Config) {
 		}},
 		Secrets: []secrets.Result{{Mapping: "db", Outcome: secrets.OutcomePlanned, VaultVersion: 2,
 			Plan: &secrets.Plan{Mapping: "db", Source: "secret/apps/db#password", Current: &v1, Wanted: v2, Create: &v2, Updates: []secrets.ServiceUpdate{{ServiceName: "api"}}}}},
+		Workloads: sampleWorkloads(),
 	}
 	return in, cfg
 }
@@ -310,8 +313,9 @@ func TestHTMLSelfContained(t *testing.T) {
 			t.Errorf("HTML report holds %q: it must be self-contained", bad)
 		}
 	}
-	if strings.Count(h, "<svg") != 2 || !strings.Contains(h, "w1") || !strings.Contains(h, "1.0 days") {
-		t.Errorf("HTML report lacks its two charts")
+	if strings.Count(h, "<svg") != 3 || !strings.Contains(h, "w1") || !strings.Contains(h, "1.0 days") ||
+		!strings.Contains(h, "Workload findings per check") || !strings.Contains(h, "1 fail, 0 warn / 4") {
+		t.Errorf("HTML report lacks its three charts (certificates, ages, workload findings)")
 	}
 }
 
@@ -348,4 +352,20 @@ func TestGaugeCollector(t *testing.T) {
 	if n != 2 {
 		t.Errorf("gathered %d series; want 2 (duplicates dropped)", n)
 	}
+}
+
+// sampleWorkloads are the workload domain's services of the golden report: an unhardened one, a hardened
+// one, one exempt with a reason, one exempt without, and one with 0 replicas.
+func sampleWorkloads() workloads.Observation {
+	zero := uint64(0)
+	return workloads.Observation{APIVersion: "1.56", ImageUsers: map[string]workloads.ImageUser{"nginx:1": {Found: true}}, Services: []swarm.Workload{
+		{ID: "w1", Name: "api", Container: true, Image: "nginx:1", CapAdd: []string{"SYS_ADMIN"}, Mode: "replicated",
+			Mounts: []swarm.WorkloadMount{{Type: "bind", Source: "/var/run/docker.sock", Target: "/var/run/docker.sock"}}},
+		{ID: "w2", Name: "web", Container: true, Image: "registry.internal:5000/web@sha256:0123", User: "65534:65534", CapDrop: []string{"ALL"},
+			ReadOnly: true, MemoryLimit: 64 << 20, NanoCPUs: 25e7, PidsLimit: 100, NoNewPrivileges: true, Mode: "replicated"},
+		{ID: "w3", Name: "router", Container: true, Image: "nginx:1", User: "101", CapAdd: []string{"NET_ADMIN"}, Mode: "global",
+			Labels: map[string]string{swarm.LabelWorkloadExempt: "capabilities", swarm.LabelWorkloadExemptReason: "a network daemon"}},
+		{ID: "w4", Name: "agent", Container: true, Image: "nginx:1", Seccomp: "unconfined", Replicas: &zero, Mode: "replicated",
+			Labels: map[string]string{swarm.LabelWorkloadExempt: "privileges", swarm.LabelWorkloadProfile: "system"}},
+	}}
 }

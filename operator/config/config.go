@@ -43,10 +43,12 @@ type Config struct {
 	Autolock AutolockConfig `yaml:"autolock"`
 	PKI      PKIConfig      `yaml:"pki"`
 	Networks NetworksConfig `yaml:"networks"`
-	Vault    VaultConfig    `yaml:"vault"`
-	Secrets  SecretsConfig  `yaml:"secrets"`
-	Notify   NotifyConfig   `yaml:"notify"`
-	Report   ReportConfig   `yaml:"report"`
+	// Workloads is the hardening of every service's container spec.
+	Workloads WorkloadsConfig `yaml:"workloads"`
+	Vault     VaultConfig     `yaml:"vault"`
+	Secrets   SecretsConfig   `yaml:"secrets"`
+	Notify    NotifyConfig    `yaml:"notify"`
+	Report    ReportConfig    `yaml:"report"`
 }
 
 // LogConfig sets up log/slog.
@@ -131,6 +133,16 @@ type NetworksConfig struct {
 	Exempt            []string `yaml:"exempt"`   // network names exempt from encryption
 	Schedule          string   `yaml:"schedule"` // when to check
 	RemediateSubnet   string   `yaml:"remediate_subnet"`
+}
+
+// WorkloadsConfig is the workload hardening policy: every service's spec is checked; under mode enforce
+// the opted-in services (label swarmguard.workloads.enforce=true, or all with enforce_all) get
+// no-new-privileges and the default seccomp profile on engines with API 1.44+.
+type WorkloadsConfig struct {
+	Mode              string   `yaml:"mode"`               // audit (default) | enforce
+	EnforceAll        bool     `yaml:"enforce_all"`        // enforce on every service, not only the labelled ones
+	AllowedRegistries []string `yaml:"allowed_registries"` // image registries (host[:port][/path]) allowed; empty: any
+	Schedule          string   `yaml:"schedule"`           // when to check (and enforce)
 }
 
 // VaultConfig says how to reach Vault. VAULT_ADDR and VAULT_TOKEN are honoured when address / token file are empty.
@@ -224,7 +236,8 @@ func DefaultConfig() Config {
 			Schedule:       "@every 15m",
 			CA:             CAConfig{Schedule: "@daily"},
 		},
-		Networks: NetworksConfig{RequireEncryption: true, Exempt: []string{}, Schedule: "@every 5m"},
+		Networks:  NetworksConfig{RequireEncryption: true, Exempt: []string{}, Schedule: "@every 5m"},
+		Workloads: WorkloadsConfig{Mode: ModeAudit, AllowedRegistries: []string{}, Schedule: "@every 10m"},
 		Vault: VaultConfig{
 			Timeout: Duration(10 * time.Second),
 			Auth:    VaultAuthConfig{Method: "token", Mount: "approle"},

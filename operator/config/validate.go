@@ -25,6 +25,9 @@ func ParseSchedule(spec string) (cron.Schedule, error) { return scheduleParser.P
 // ScheduleParser returns the parser the scheduler must be built with (cron.WithParser).
 func ScheduleParser() cron.Parser { return scheduleParser }
 
+// registryHostPort is a registry host with a port and an optional path (registry.internal:5000/team).
+var registryHostPort = regexp.MustCompile(`^[a-zA-Z0-9.-]+:[0-9]+(/[a-z0-9._/-]+)?$`)
+
 var mappingName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
 
 // maxSecretNameLen is Docker's limit on object names (64), less the "-<8 hex>" version suffix.
@@ -122,6 +125,13 @@ func (c Config) Validate() Problems {
 		add("pki.ca.max_age", "%s is below 24h; a root rotation reissues every certificate in the swarm (example: 8760h)", c.PKI.CA.MaxAge)
 	}
 
+	oneOf("workloads.mode", c.Workloads.Mode, ModeEnforce, ModeAudit)
+	schedule("workloads.schedule", c.Workloads.Schedule)
+	for i, r := range c.Workloads.AllowedRegistries {
+		if r == "" || strings.Contains(r, "://") || strings.ContainsAny(r, " @:") && !registryHostPort.MatchString(r) {
+			add(fmt.Sprintf("workloads.allowed_registries[%d]", i), "%q is not a registry as image references name it (example: registry.internal:5000 or ghcr.io/acme)", r)
+		}
+	}
 	schedule("networks.schedule", c.Networks.Schedule)
 	if c.Networks.RemediateSubnet != "" {
 		if _, _, err := net.ParseCIDR(c.Networks.RemediateSubnet); err != nil {

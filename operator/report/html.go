@@ -141,8 +141,42 @@ func agesChart(r Report) htmlChart {
 	return ch
 }
 
+// findingsChart is the workload findings per check: a bar of the services at fail, then at warn, out of
+// every service.
+func findingsChart(r Report) htmlChart {
+	ch := htmlChart{Title: "Workload findings per check (services at fail, then warn)", Width: chartWidth,
+		PlotX: chartLabelW, PlotW: chartWidth - chartLabelW - chartValueW}
+	total := 0
+	for _, b := range r.Charts.Findings {
+		total = max(total, b.Total)
+	}
+	if len(r.Charts.Findings) == 0 || total == 0 {
+		ch.Empty, ch.Note = true, "no services judged"
+		return ch
+	}
+	for i, b := range r.Charts.Findings {
+		y := chartTop + float64(i)*(barHeight+barGap)
+		w := float64(b.Fail+b.Warn) / float64(total) * ch.PlotW
+		st := StatusPass
+		switch {
+		case b.Fail > 0:
+			st = StatusFail
+		case b.Warn > 0:
+			st = StatusWarn
+		}
+		ch.Bars = append(ch.Bars, htmlBar{Y: y, BarH: barHeight, Width: w, Label: b.Check, LabelY: y + 13, ValueY: y + 13,
+			Value: fmt.Sprintf("%d fail, %d warn / %d", b.Fail, b.Warn, b.Total), Color: statusColors[st], TextX: ch.PlotX + w + 6, Status: string(st)})
+	}
+	ch.AxisY = chartTop + float64(len(ch.Bars))*(barHeight+barGap)
+	for _, f := range []float64{0, 0.5, 1} {
+		ch.Axis = append(ch.Axis, htmlTick{X: ch.PlotX + f*ch.PlotW, Label: fmt.Sprintf("%.0f", f*float64(total))})
+	}
+	ch.Height = ch.AxisY + 24
+	return ch
+}
+
 func (r Report) renderHTML(w io.Writer) error {
-	d := htmlData{R: r, Generated: r.GeneratedAt.UTC().Format(time.RFC3339), Charts: []htmlChart{certChart(r), agesChart(r)}}
+	d := htmlData{R: r, Generated: r.GeneratedAt.UTC().Format(time.RFC3339), Charts: []htmlChart{certChart(r), agesChart(r), findingsChart(r)}}
 	for _, s := range []struct {
 		st CheckStatus
 		n  int

@@ -50,7 +50,7 @@ type Evidence struct {
 type Check struct {
 	ID          string      `json:"id"`
 	Title       string      `json:"title"`
-	CIS         string      `json:"cis,omitempty"` // CIS Docker Benchmark v1.6 recommendation, "7.3"
+	CIS         string      `json:"cis,omitempty"` // CIS Docker Benchmark v1.6.0 recommendation, "7.3"
 	Status      CheckStatus `json:"status"`
 	Summary     string      `json:"summary"`
 	Evidence    []Evidence  `json:"evidence"`
@@ -85,7 +85,7 @@ type Report struct {
 }
 
 // Benchmark names the benchmark the cis ids refer to.
-const Benchmark = "CIS Docker Benchmark v1.6.0, section 7 (Docker Swarm configuration)"
+const Benchmark = "CIS Docker Benchmark v1.6.0, sections 4 and 5 (judged per service spec) and 7 (Docker Swarm configuration)"
 
 // Charts hold the series of the HTML report's figures.
 type Charts struct {
@@ -95,6 +95,15 @@ type Charts struct {
 	CertDaysNote string
 	// Ages are credential ages against their max ages.
 	Ages []AgeBar
+	// Findings are the workload checks' services at fail and warn, per check.
+	Findings []FindingBar
+}
+
+// FindingBar is one workload check's count of services found wanting, out of Total.
+type FindingBar struct {
+	Check      string
+	Fail, Warn int
+	Total      int
 }
 
 // CertDaysBar is one node's certificate remaining lifetime.

@@ -18,10 +18,12 @@ type Section struct {
 	CertDaysNote string
 	// Ages are credential ages against their max ages (tokens, unlock key, root CA).
 	Ages []AgeBar
+	// Findings feed the workload findings chart (workloads domain only).
+	Findings []FindingBar
 }
 
 // New assembles a report from the domains' sections, given in the order of the domain list: the CIS
-// checks first in benchmark order (7.1 to 7.9), then every other check in the order of its section. Each
+// checks first in benchmark order (4.1, 5.x, then 7.1 to 7.9), then every other check in the order of its section. Each
 // check's evidence is sorted by subject, and a status not known here counts as error.
 func New(generatedAt time.Time, swarmID string, sections ...Section) Report {
 	r := Report{GeneratedAt: generatedAt.UTC(), SwarmID: swarmID, Benchmark: Benchmark}
@@ -38,6 +40,7 @@ func New(generatedAt time.Time, swarmID string, sections ...Section) Report {
 			r.Charts.CertDays, r.Charts.CertDaysNote = s.CertDays, s.CertDaysNote
 		}
 		r.Charts.Ages = append(r.Charts.Ages, s.Ages...)
+		r.Charts.Findings = append(r.Charts.Findings, s.Findings...)
 	}
 	slices.SortStableFunc(cis, func(a, b Check) int { return compareCIS(a.CIS, b.CIS) })
 	r.Checks = append(cis, own...)

@@ -1,0 +1,310 @@
+package workloads
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/swarmguard/swarmguard/operator"
+	"github.com/swarmguard/swarmguard/operator/config"
+	"github.com/swarmguard/swarmguard/operator/report"
+	"github.com/swarmguard/swarmguard/secrets"
+	"github.com/swarmguard/swarmguard/swarm"
+)
+
+// Ledger detail keys of a workload entry.
+const (
+	DetailService    = "service"
+	DetailChange     = "change"
+	DetailRollout    = "rollout"
+	DetailRolledBack = "rolled_back"
+)
+
+// Action is one service the enforcement changes.
+type Action struct {
+	Service   swarm.Workload
+	Hardening swarm.Hardening
+}
+
+// Change names what the action sets.
+func (a Action) Change() string { return describeFix(a.Hardening) }
+
+// Skip is an opted-in service the enforcement leaves alone, and why.
+type Skip struct {
+	Service string
+	Why     string
+}
+
+// Plan is what one enforcement pass would do.
+type Plan struct {
+	// NotSettable is set when the engine cannot keep the privileges (API below 1.44): nothing is done.
+	NotSettable string
+	Actions     []Action
+	Skipped     []Skip
+}
+
+// PlanEnforcement decides, from the verdicts, what enforcement does: nothing under mode audit; under mode
+// enforce, on engines with API 1.44+, every service labelled swarmguard.workloads.enforce=true (every
+// service with enforce_all) whose workloads.privileges finding fails or warns gets that finding's Fix (the
+// fix the report names as fact FactEnforceable: no-new-privileges, seccomp default where it is unconfined),
+// unless it is validly exempt from workloads.privileges, the finding has no fix enforcement can set
+// (AppArmor), it is a plugin service, mid-update, or its last enforcement at this spec version failed
+// (failed: service ID -> spec version); those are skipped with the reason.
+func PlanEnforcement(o Observation, vs []Verdict, c config.WorkloadsConfig, failed map[string]uint64) Plan {
+	var p Plan
+	if c.Mode != config.ModeEnforce {
+		return p
+	}
+	if !o.PrivilegesSettable() {
+		p.NotSettable = fmt.Sprintf("not settable on this engine: Engine API %s is below %s, which has no seccomp, AppArmor or "+
+			"no-new-privileges in a service spec; nothing was changed", orNone(o.APIVersion), swarm.PrivilegesMinAPI)
+		return p
+	}
+	for _, v := range vs {
+		s := v.Service
+		if !v.Enforce && !c.EnforceAll {
+			continue
+		}
+		f := v.Findings[CheckPrivileges]
+		switch {
+		case !s.Container:
+			p.Skipped = append(p.Skipped, Skip{s.Name, "plugin service: no container spec"})
+		case f.Exempt:
+			p.Skipped = append(p.Skipped, Skip{s.Name, "exempt from " + CheckPrivileges + ": " + v.Reason})
+		case f.Status != report.StatusFail && f.Status != report.StatusWarn:
+			// the report passes it: nothing to change
+		case f.Fix == (swarm.Hardening{}):
+			p.Skipped = append(p.Skipped, Skip{s.Name, f.Note + ": enforcement sets only no-new-privileges and seccomp default; " +
+				"set AppArmor in the service spec, or exempt it from " + CheckPrivileges + " with a reason"})
+		case s.UpdateState == secrets.UpdateUpdating || s.UpdateState == secrets.UpdateRollbackStarted:
+			p.Skipped = append(p.Skipped, Skip{s.Name, "an update is in progress (" + s.UpdateState + "); the next pass looks again"})
+		case failed[s.ID] != 0 && failed[s.ID] == s.Version:
+			p.Skipped = append(p.Skipped, Skip{s.Name, "its hardening rollout failed at this spec version; fix the service (any change to it lets swarmguard try again)"})
+		default:
+			p.Actions = append(p.Actions, Action{Service: s, Hardening: f.Fix})
+		}
+	}
+	return p
+}
+
+// Engine is what the workload task reads and writes. *swarm.Client satisfies it.
+type Engine interface {
+	ObserveEngine
+	HardenService(ctx context.Context, id string, version uint64, h swarm.Hardening) error
+	RollbackService(ctx context.Context, id string) error
+	ServiceSecrets(ctx context.Context, id string) (swarm.ServiceSecrets, error)
+	TasksSecrets(ctx context.Context, serviceID string) ([]swarm.TaskSecrets, error)
+}
+
+var _ Engine = (*swarm.Client)(nil)
+
+// rolloutEngine adapts the engine to secrets.RolloutEngine, so the enforcement follows its updates with
+// the secret sync's rollout.
+type rolloutEngine struct{ eng Engine }
+
+func rolloutErr(err error) error {
+	if errors.Is(err, swarm.ErrNotFound) {
+		return fmt.Errorf("%w: %w", secrets.ErrEngineNotFound, err)
+	}
+	return err
+}
+
+func (r rolloutEngine) InspectService(ctx context.Context, id string) (secrets.Service, error) {
+	s, err := r.eng.ServiceSecrets(ctx, id)
+	if err != nil {
+		return secrets.Service{}, rolloutErr(err)
+	}
+	return secrets.Service{ID: s.ID, Name: s.Name, Version: s.Version, UpdateState: s.UpdateState, UpdateMessage: s.UpdateMessage,
+		UpdateStartedAt: s.UpdateStartedAt, Replicas: s.Replicas}, nil
+}
+
+func (r rolloutEngine) ListTasks(ctx context.Context, serviceID string) ([]secrets.Task, error) {
+	in, err := r.eng.TasksSecrets(ctx, serviceID)
+	if err != nil {
+		return nil, rolloutErr(err)
+	}
+	out := make([]secrets.Task, len(in))
+	for i, t := range in {
+		out[i] = secrets.Task{ID: t.ID, ServiceID: t.ServiceID, State: t.State, DesiredState: t.DesiredState}
+	}
+	return out, nil
+}
+
+// tasksRunning: every task meant to run is running, and at least one is (a service the engine gave no
+// update status converges when its tasks run again).
+func tasksRunning(tasks []secrets.Task) bool {
+	n := 0
+	for _, t := range tasks {
+		if t.DesiredState != "running" && t.DesiredState != "ready" {
+			continue
+		}
+		if t.State != "running" {
+			return false
+		}
+		n++
+	}
+	return n > 0
+}
+
+// Enforcer runs the workload passes; it remembers the services whose hardening rollout failed so a pass
+// does not roll them back and forth.
+type Enforcer struct {
+	Engine Engine
+	Ledger operator.LedgerStore
+	Config config.WorkloadsConfig
+	// RolloutTimeout bounds the wait for one service (0: secrets.DefaultRolloutTimeout); PollInterval and
+	// After are the rollout's clock (0/nil: the defaults).
+	RolloutTimeout time.Duration
+	PollInterval   time.Duration
+	After          func(time.Duration) <-chan time.Time
+
+	mu     sync.Mutex
+	failed map[string]uint64
+}
+
+func (e *Enforcer) failedCopy() map[string]uint64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make(map[string]uint64, len(e.failed))
+	for k, v := range e.failed {
+		out[k] = v
+	}
+	return out
+}
+
+func (e *Enforcer) setFailed(id string, version uint64) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.failed == nil {
+		e.failed = map[string]uint64{}
+	}
+	e.failed[id] = version
+}
+
+// Task is the controller's workload pass on workloads.schedule: observe, judge, log the findings and,
+// under mode enforce, harden the opted-in services one by one, stopping at the first rollout that fails.
+func (e *Enforcer) Task() operator.Task {
+	return operator.Task{Name: "workloads", Schedule: e.Config.Schedule, Run: e.Pass}
+}
+
+// Pass is one workload pass.
+func (e *Enforcer) Pass(ctx context.Context, env operator.TaskEnv) error {
+	log := env.Logger().With("component", "workloads")
+	out := env.Output()
+	o := Observe(ctx, e.Engine)
+	vs, err := Verdicts(o, e.Config)
+	if err != nil {
+		return fmt.Errorf("workloads pass: %w", err)
+	}
+	for _, b := range FindingBars(vs) {
+		if b.Fail+b.Warn > 0 {
+			log.Debug("workload check not passing", "check", b.Check, "fail", b.Fail, "warn", b.Warn, "services", b.Total)
+		}
+	}
+	p := PlanEnforcement(o, vs, e.Config, e.failedCopy())
+	if e.Config.Mode != config.ModeEnforce {
+		fmt.Fprintf(out, "workloads: mode audit, %d service(s) judged; nothing to enforce\n", len(vs))
+		return nil
+	}
+	if p.NotSettable != "" {
+		log.Info("workload enforcement not possible", "reason", p.NotSettable)
+		fmt.Fprintf(out, "workloads: %s\n", p.NotSettable)
+		return nil
+	}
+	for _, s := range p.Skipped {
+		log.Info("workload enforcement skipped", "service", s.Service, "reason", s.Why)
+		fmt.Fprintf(out, "workloads: skip %s: %s\n", s.Service, s.Why)
+	}
+	if len(p.Actions) == 0 {
+		fmt.Fprintln(out, "workloads: every opted-in service is hardened")
+		return nil
+	}
+	if env.DryRun {
+		for _, a := range p.Actions {
+			fmt.Fprintf(out, "workloads: would set %s on service %s\n", a.Change(), a.Service.Name)
+		}
+		return nil
+	}
+	var entries []swarm.Entry
+	defer func() {
+		if rerr := operator.Record(ctx, e.Ledger, entries...); rerr != nil {
+			log.Error("recording the workload enforcement in the ledger failed", "err", rerr)
+		}
+	}()
+	roll := secrets.Rollout{Engine: rolloutEngine{e.Engine}, Log: log, Now: env.Now, After: e.After, PollInterval: e.PollInterval,
+		Timeout: e.RolloutTimeout, Next: "the service was returned to its previous spec and no further service was touched; " +
+			"fix the service (or exempt it from workloads.privileges with a reason), then the next change to it lets swarmguard try again"}
+	for _, a := range p.Actions {
+		if err := env.CheckHolder(ctx); err != nil {
+			return err
+		}
+		entry, err := e.enforceOne(ctx, env, roll, a)
+		if entry != nil {
+			entries = append(entries, *entry)
+		}
+		var re *secrets.RolloutError
+		switch {
+		case errors.Is(err, swarm.ErrConflict):
+			log.Info("service changed under the enforcement; the next pass decides again", "service", a.Service.Name)
+			continue
+		case errors.As(err, &re):
+			log.Error("workload hardening rollout failed", "service", a.Service.Name, "state", re.State, "err", err)
+			fmt.Fprintf(out, "workloads: %s: %v\n", a.Service.Name, err)
+			return err
+		case err != nil:
+			return err
+		}
+		log.Info("hardened service", "service", a.Service.Name, "change", a.Change())
+		fmt.Fprintf(out, "workloads: set %s on service %s (rollout converged)\n", a.Change(), a.Service.Name)
+	}
+	return nil
+}
+
+func (e *Enforcer) enforceOne(ctx context.Context, env operator.TaskEnv, roll secrets.Rollout, a Action) (*swarm.Entry, error) {
+	before, err := rolloutEngine{e.Engine}.InspectService(ctx, a.Service.ID)
+	if err != nil {
+		return nil, fmt.Errorf("inspecting service %s: %w", a.Service.Name, err)
+	}
+	if before.Version != a.Service.Version {
+		return nil, fmt.Errorf("service %s: %w", a.Service.Name, swarm.ErrConflict)
+	}
+	if err := e.Engine.HardenService(ctx, a.Service.ID, a.Service.Version, a.Hardening); err != nil {
+		return nil, err
+	}
+	entry := &swarm.Entry{Kind: swarm.KindWorkload, At: env.Time().UTC(), Actor: env.Actor, Reason: reasonOr(env.Reason),
+		Result: swarm.ResultOK, Details: map[string]string{DetailService: a.Service.Name, DetailChange: a.Change(), DetailRollout: "converged"}}
+	werr := roll.Wait(ctx, a.Service.ID, a.Service.Name, before, tasksRunning)
+	var re *secrets.RolloutError
+	if errors.As(werr, &re) {
+		entry.Result, entry.Details[DetailRollout] = swarm.ResultFailed, re.State
+		entry.Details[operator.DetailError] = operator.ShortErr(werr)
+		if re.State == secrets.UpdatePaused || re.State == "timeout" {
+			// The engine kept the new spec (failure action pause, or still going): return to the old one.
+			if rb := e.Engine.RollbackService(ctx, a.Service.ID); rb != nil {
+				entry.Details[DetailRolledBack] = "false: " + operator.ShortErr(rb)
+			} else {
+				entry.Details[DetailRolledBack] = "true"
+			}
+		} else {
+			entry.Details[DetailRolledBack] = "by the engine (" + re.State + ")"
+		}
+		if cur, ierr := e.Engine.ServiceSecrets(ctx, a.Service.ID); ierr == nil {
+			e.setFailed(a.Service.ID, cur.Version)
+		}
+		return entry, werr
+	}
+	if werr != nil {
+		entry.Result, entry.Details[DetailRollout] = swarm.ResultFailed, "not followed"
+		entry.Details[operator.DetailError] = operator.ShortErr(werr)
+	}
+	return entry, werr
+}
+
+func reasonOr(r string) string {
+	if r == "" {
+		return "workloads.mode enforce: no-new-privileges on an opted-in service"
+	}
+	return r
+}

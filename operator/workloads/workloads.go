@@ -1,0 +1,579 @@
+package workloads
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"path"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/swarmguard/swarmguard/operator/config"
+	"github.com/swarmguard/swarmguard/operator/report"
+	"github.com/swarmguard/swarmguard/swarm"
+)
+
+// The checks of the domain, each judged per service.
+const (
+	CheckUser         = "workloads.user"
+	CheckCapabilities = "workloads.capabilities"
+	CheckHostMounts   = "workloads.host-mounts"
+	CheckHostNetwork  = "workloads.host-network"
+	CheckLimits       = "workloads.limits"
+	CheckReadOnly     = "workloads.read-only"
+	CheckPrivileges   = "workloads.privileges"
+	CheckImagePinned  = "workloads.image-pinned"
+	CheckSysctls      = "workloads.sysctls"
+	CheckExemptions   = "workloads.exemptions"
+)
+
+// Checks are the per-service checks in report order (the exemptions check comes after them).
+var Checks = []string{CheckUser, CheckCapabilities, CheckHostMounts, CheckHostNetwork, CheckLimits, CheckReadOnly,
+	CheckPrivileges, CheckImagePinned, CheckSysctls}
+
+// Profiles by role, after the write-up's "security by container role" table.
+const (
+	// ProfileGeneral (the default): web servers, API services. Non-root, --cap-drop ALL, limits, read-only.
+	ProfileGeneral = "general"
+	// ProfileSystem: high-level system services (sshd, cron, syslogd, agents) that may run as root and keep
+	// the default capability set and a writable root; dangerous capabilities, host mounts and unconfined
+	// privileges are still findings.
+	ProfileSystem = "system"
+)
+
+// DangerousCapabilities are the capabilities whose addition gives a container powers over the host or
+// other containers (CAP_ prefix dropped). ALL is every one of them.
+var DangerousCapabilities = []string{"ALL", "SYS_ADMIN", "NET_ADMIN", "SYS_PTRACE", "SYS_MODULE", "DAC_READ_SEARCH",
+	"SYS_RAWIO", "SYS_BOOT", "SYS_TIME", "SYS_RESOURCE", "MAC_ADMIN", "MAC_OVERRIDE", "BPF", "PERFMON",
+	"SYSLOG", "LINUX_IMMUTABLE", "NET_BROADCAST", "SETFCAP", "AUDIT_CONTROL", "IPC_OWNER", "WAKE_ALARM", "BLOCK_SUSPEND"}
+
+// dockerSockets are host paths of the Docker and swarm control sockets: a container that can reach one
+// is root on the host ("equivalent to host root") whether the mount is read-only or not.
+var dockerSockets = []string{"/var/run/docker.sock", "/run/docker.sock", "/var/run/docker/swarm/control.sock",
+	"/run/docker/swarm/control.sock", "/run/containerd/containerd.sock", "/var/run/containerd/containerd.sock"}
+
+// sensitiveDirs are host directories that must not be bind-mounted (CIS 5.6's list plus the engine's data
+// root and its run directory); a mount of one of them or of anything below it counts. "/" counts only as
+// itself.
+var sensitiveDirs = []string{"/boot", "/dev", "/etc", "/lib", "/proc", "/sys", "/usr", "/var/lib/docker", "/var/run/docker", "/run/docker"}
+
+// ImageUser is the image config's User as the engine swarmguard talks to (a manager) has it.
+type ImageUser struct {
+	User  string
+	Found bool // false: this engine does not have the image
+	Err   error
+}
+
+// Observation is what the domain reads: every service's container hardening, the Engine API version in
+// use, and the image users of the images the services run (where the manager has them).
+type Observation struct {
+	Services    []swarm.Workload
+	ServicesErr error
+	APIVersion  string
+	ImageUsers  map[string]ImageUser
+}
+
+// ObserveEngine is what Observe reads. *swarm.Client satisfies it.
+type ObserveEngine interface {
+	Workloads(ctx context.Context) ([]swarm.Workload, error)
+	ImageUser(ctx context.Context, ref string) (string, bool, error)
+	APIVersion() string
+}
+
+var _ ObserveEngine = (*swarm.Client)(nil)
+
+// Observe reads the services, then the image config of each image a service without a spec user runs.
+func Observe(ctx context.Context, eng ObserveEngine) Observation {
+	var o Observation
+	o.Services, o.ServicesErr = eng.Workloads(ctx)
+	o.APIVersion = eng.APIVersion()
+	o.ImageUsers = map[string]ImageUser{}
+	for _, s := range o.Services {
+		if !s.Container || s.User != "" || s.Image == "" {
+			continue
+		}
+		if _, done := o.ImageUsers[s.Image]; done {
+			continue
+		}
+		u, found, err := eng.ImageUser(ctx, s.Image)
+		o.ImageUsers[s.Image] = ImageUser{User: u, Found: found, Err: err}
+	}
+	return o
+}
+
+// PrivilegesSettable says whether the engine keeps Seccomp, AppArmor and NoNewPrivileges in a service spec.
+func (o Observation) PrivilegesSettable() bool {
+	return swarm.APIAtLeast(o.APIVersion, swarm.PrivilegesMinAPI)
+}
+
+// Finding is one check's verdict on one service.
+type Finding struct {
+	Status report.CheckStatus
+	Facts  map[string]string
+	Note   string
+	// Exempt is true when a valid exemption turned a finding into info; Would is the status it would have.
+	Exempt bool
+	Would  report.CheckStatus
+	// Fix is what enforcement would set to mend the finding (workloads.privileges only; zero: nothing it
+	// can set). The report shows it as fact FactEnforceable and PlanEnforcement acts on it: one decision.
+	Fix swarm.Hardening
+}
+
+// FactEnforceable is the workloads.privileges fact naming what enforcement would set ("none": nothing).
+const FactEnforceable = "enforceable"
+
+// describeFix names what a hardening sets, "none" when it sets nothing.
+func describeFix(h swarm.Hardening) string {
+	var out []string
+	if h.NoNewPrivileges {
+		out = append(out, "no-new-privileges=true")
+	}
+	if h.SeccompDefault {
+		out = append(out, "seccomp=default")
+	}
+	if len(out) == 0 {
+		return "none"
+	}
+	return strings.Join(out, ", ")
+}
+
+// Verdict is one service judged by every check.
+type Verdict struct {
+	Service  swarm.Workload
+	Profile  string
+	Findings map[string]Finding // by check ID
+	// Exempt are the checks the service is validly exempt from; Reason is the label's reason.
+	Exempt []string
+	Reason string
+	// ExemptProblem is set when the exemption labels do not hold (no reason, unknown check names).
+	ExemptProblem string
+	// Enforce says the service opted in to enforcement (label swarmguard.workloads.enforce=true).
+	Enforce bool
+}
+
+// Verdicts is the one decision of the domain: each service judged, or the read error that leaves them
+// undecided. The report's checks, the metrics and the enforcement plan come from it.
+func Verdicts(o Observation, c config.WorkloadsConfig) ([]Verdict, error) {
+	if o.ServicesErr != nil {
+		return nil, o.ServicesErr
+	}
+	out := make([]Verdict, 0, len(o.Services))
+	for _, s := range o.Services {
+		out = append(out, judge(s, o, c))
+	}
+	return out, nil
+}
+
+func judge(s swarm.Workload, o Observation, c config.WorkloadsConfig) Verdict {
+	v := Verdict{Service: s, Profile: ProfileGeneral, Findings: map[string]Finding{},
+		Enforce: strings.EqualFold(s.Labels[swarm.LabelWorkloadEnforce], "true")}
+	profileProblem := ""
+	switch p := s.Labels[swarm.LabelWorkloadProfile]; p {
+	case "", ProfileGeneral:
+	case ProfileSystem:
+		v.Profile = ProfileSystem
+	default:
+		profileProblem = fmt.Sprintf("label %s=%q is not a profile (general or system); judged as general", swarm.LabelWorkloadProfile, p)
+	}
+	v.Exempt, v.Reason, v.ExemptProblem = exemptions(s.Labels)
+	if profileProblem != "" {
+		v.ExemptProblem = strings.TrimPrefix(v.ExemptProblem+"; "+profileProblem, "; ")
+	}
+	if !s.Container {
+		for _, id := range Checks {
+			v.Findings[id] = Finding{Status: report.StatusInfo, Note: "plugin service: no container spec to judge"}
+		}
+		return v
+	}
+	sys := v.Profile == ProfileSystem
+	v.Findings[CheckUser] = judgeUser(s, o.ImageUsers[s.Image], sys)
+	v.Findings[CheckCapabilities] = judgeCapabilities(s, sys)
+	v.Findings[CheckHostMounts] = judgeHostMounts(s)
+	v.Findings[CheckHostNetwork] = judgeHostNetwork(s, sys)
+	v.Findings[CheckLimits] = judgeLimits(s)
+	v.Findings[CheckReadOnly] = judgeReadOnly(s, sys)
+	v.Findings[CheckPrivileges] = judgePrivileges(s, o)
+	v.Findings[CheckImagePinned] = judgeImage(s, c.AllowedRegistries)
+	v.Findings[CheckSysctls] = judgeSysctls(s)
+	for _, id := range v.Exempt {
+		f := v.Findings[id]
+		if f.Status == report.StatusPass || f.Status == report.StatusInfo {
+			continue
+		}
+		f.Exempt, f.Would = true, f.Status
+		f.Note = fmt.Sprintf("exempt (%s): %s; without the exemption: %s, %s", swarm.LabelWorkloadExempt, v.Reason, f.Status, f.Note)
+		f.Status = report.StatusInfo
+		v.Findings[id] = f
+	}
+	if sys {
+		for id, f := range v.Findings {
+			if f.Facts == nil {
+				f.Facts = map[string]string{}
+			}
+			f.Facts["profile"] = ProfileSystem
+			v.Findings[id] = f
+		}
+	}
+	return v
+}
+
+// exemptions reads the exemption labels: the checks named (with or without the "workloads." prefix) and
+// the reason. Without a reason, or naming a check that does not exist, the exemption does not hold.
+func exemptions(labels map[string]string) (checks []string, reason, problem string) {
+	raw, ok := labels[swarm.LabelWorkloadExempt]
+	if !ok {
+		return nil, "", ""
+	}
+	reason = strings.TrimSpace(labels[swarm.LabelWorkloadExemptReason])
+	var unknown []string
+	for _, name := range strings.Split(raw, ",") {
+		name = strings.TrimSpace(name)
+		if name == "" {
+			continue
+		}
+		id := name
+		if !strings.HasPrefix(id, "workloads.") {
+			id = "workloads." + id
+		}
+		if !slices.Contains(Checks, id) {
+			unknown = append(unknown, name)
+			continue
+		}
+		checks = append(checks, id)
+	}
+	var probs []string
+	if reason == "" {
+		probs = append(probs, fmt.Sprintf("label %s=%q has no %s label: the exemption is not valid", swarm.LabelWorkloadExempt, raw, swarm.LabelWorkloadExemptReason))
+	}
+	if len(unknown) > 0 {
+		probs = append(probs, fmt.Sprintf("label %s names no such check: %s (checks: %s)", swarm.LabelWorkloadExempt, strings.Join(unknown, ", "), shortNames()))
+	}
+	if len(checks) == 0 && len(unknown) == 0 {
+		probs = append(probs, fmt.Sprintf("label %s names no check", swarm.LabelWorkloadExempt))
+	}
+	if reason == "" {
+		return nil, "", strings.Join(probs, "; ")
+	}
+	sort.Strings(checks)
+	return slices.Compact(checks), reason, strings.Join(probs, "; ")
+}
+
+func shortNames() string {
+	out := make([]string, len(Checks))
+	for i, c := range Checks {
+		out[i] = strings.TrimPrefix(c, "workloads.")
+	}
+	return strings.Join(out, ", ")
+}
+
+// isRootUser says whether a user spec (name or uid, with an optional :group) is root.
+func isRootUser(u string) bool {
+	name, _, _ := strings.Cut(strings.TrimSpace(u), ":")
+	return name == "" || name == "root" || name == "0"
+}
+
+func judgeUser(s swarm.Workload, img ImageUser, sys bool) Finding {
+	f := Finding{Facts: map[string]string{"spec_user": orNone(s.User), "image": s.Image}}
+	root := false
+	switch {
+	case s.User != "":
+		root = isRootUser(s.User)
+		f.Note = "user " + s.User + " from the service spec"
+	case img.Err != nil:
+		f.Status, f.Note = report.StatusWarn, "not determinable: no user in the spec and the image could not be read: "+img.Err.Error()
+		return f
+	case !img.Found:
+		f.Facts["image_user"] = "unknown"
+		f.Status, f.Note = report.StatusWarn, "not determinable: no user in the spec and the manager swarmguard reads does not have the image"
+		return f
+	default:
+		f.Facts["image_user"] = orNone(img.User)
+		root = isRootUser(img.User)
+		f.Note = "no user in the spec; the image's config user is " + orNone(img.User)
+	}
+	switch {
+	case !root:
+		f.Status = report.StatusPass
+	case sys:
+		f.Status, f.Note = report.StatusInfo, "runs as root, allowed by profile system ("+f.Note+")"
+	default:
+		f.Status, f.Note = report.StatusFail, "runs as root ("+f.Note+")"
+	}
+	return f
+}
+
+func normCap(c string) string {
+	return strings.TrimPrefix(strings.ToUpper(strings.TrimSpace(c)), "CAP_")
+}
+
+func judgeCapabilities(s swarm.Workload, sys bool) Finding {
+	f := Finding{Facts: map[string]string{"cap_add": report.ListOrNone(s.CapAdd), "cap_drop": report.ListOrNone(s.CapDrop)}}
+	var danger []string
+	for _, c := range s.CapAdd {
+		if slices.Contains(DangerousCapabilities, normCap(c)) {
+			danger = append(danger, normCap(c))
+		}
+	}
+	dropAll := slices.ContainsFunc(s.CapDrop, func(c string) bool { return normCap(c) == "ALL" })
+	switch {
+	case len(danger) > 0:
+		f.Status, f.Note = report.StatusFail, "adds dangerous capabilities: "+strings.Join(danger, ", ")
+	case !dropAll && !sys:
+		f.Status, f.Note = report.StatusWarn, "keeps the engine's default capability set (no --cap-drop ALL)"
+	case !dropAll:
+		f.Status, f.Note = report.StatusInfo, "keeps the engine's default capability set, allowed by profile system"
+	default:
+		f.Status, f.Note = report.StatusPass, "drops ALL"
+		if len(s.CapAdd) > 0 {
+			f.Note += ", adds back " + strings.Join(s.CapAdd, ", ")
+		}
+	}
+	return f
+}
+
+// hostMountProblem says how bad a bind mount's source is: fail, warn, or "" when it is not sensitive.
+func hostMountProblem(m swarm.WorkloadMount) (report.CheckStatus, string) {
+	if m.Type != "bind" {
+		return "", ""
+	}
+	src := path.Clean(m.Source)
+	if slices.Contains(dockerSockets, src) || strings.HasSuffix(src, "/docker.sock") {
+		return report.StatusFail, "the Docker socket: equivalent to root on the host, read-only or not"
+	}
+	sensitive := src == "/"
+	for _, d := range sensitiveDirs {
+		if src == d || strings.HasPrefix(src, d+"/") {
+			sensitive = true
+		}
+	}
+	switch {
+	case !sensitive:
+		return "", ""
+	case m.ReadOnly:
+		return report.StatusWarn, "a sensitive host directory, read-only"
+	default:
+		return report.StatusFail, "a sensitive host directory, read-write"
+	}
+}
+
+func judgeHostMounts(s swarm.Workload) Finding {
+	f := Finding{Status: report.StatusPass, Facts: map[string]string{}}
+	var binds, notes []string
+	for _, m := range s.Mounts {
+		if m.Type == "bind" {
+			mode := "rw"
+			if m.ReadOnly {
+				mode = "ro"
+			}
+			binds = append(binds, fmt.Sprintf("%s:%s:%s", m.Source, m.Target, mode))
+		}
+		st, why := hostMountProblem(m)
+		if st == "" {
+			continue
+		}
+		f.Status = report.Worse(f.Status, st)
+		notes = append(notes, fmt.Sprintf("%s (%s)", m.Source, why))
+	}
+	f.Facts["bind_mounts"] = report.ListOrNone(binds)
+	if len(notes) == 0 {
+		f.Note = "no sensitive host path is mounted"
+	} else {
+		f.Note = "mounts " + strings.Join(notes, "; ")
+	}
+	return f
+}
+
+func judgeHostNetwork(s swarm.Workload, sys bool) Finding {
+	f := Finding{Facts: map[string]string{"host_network": strconv.FormatBool(s.HostNetwork)}}
+	switch {
+	case !s.HostNetwork:
+		f.Status = report.StatusPass
+	case sys:
+		f.Status, f.Note = report.StatusWarn, "on the host's network namespace (profile system)"
+	default:
+		f.Status, f.Note = report.StatusFail, "on the host's network namespace: no network isolation"
+	}
+	return f
+}
+
+func judgeLimits(s swarm.Workload) Finding {
+	f := Finding{Facts: map[string]string{"memory_limit": bytesOrNone(s.MemoryLimit), "cpu_limit": cpusOrNone(s.NanoCPUs),
+		"pids_limit": intOrNone(s.PidsLimit)}}
+	var missing []string
+	if s.MemoryLimit <= 0 {
+		missing = append(missing, "memory")
+	}
+	if s.NanoCPUs <= 0 {
+		missing = append(missing, "CPU")
+	}
+	switch {
+	case s.MemoryLimit <= 0:
+		f.Status = report.StatusFail
+	case s.NanoCPUs <= 0:
+		f.Status = report.StatusWarn
+	default:
+		f.Status = report.StatusPass
+	}
+	if len(missing) > 0 {
+		f.Note = "no " + strings.Join(missing, " or ") + " limit"
+	} else {
+		f.Note = "memory and CPU limited"
+	}
+	if s.PidsLimit <= 0 {
+		f.Note += "; no pids limit (recommended: --limit-pids, engines with API 1.41+)"
+	}
+	return f
+}
+
+func judgeReadOnly(s swarm.Workload, sys bool) Finding {
+	f := Finding{Facts: map[string]string{"read_only": strconv.FormatBool(s.ReadOnly)}}
+	switch {
+	case s.ReadOnly:
+		f.Status = report.StatusPass
+	case sys:
+		f.Status, f.Note = report.StatusInfo, "writable root file system, allowed by profile system"
+	default:
+		f.Status, f.Note = report.StatusWarn, "writable root file system (no --read-only)"
+	}
+	return f
+}
+
+func judgePrivileges(s swarm.Workload, o Observation) Finding {
+	f := Finding{Facts: map[string]string{"api_version": report.OrUnknown(o.APIVersion)}}
+	if !o.PrivilegesSettable() {
+		f.Status = report.StatusInfo
+		f.Note = fmt.Sprintf("not settable on this engine: seccomp, AppArmor and no-new-privileges are in a service spec from API %s (this engine speaks %s)",
+			swarm.PrivilegesMinAPI, report.OrUnknown(o.APIVersion))
+		return f
+	}
+	f.Facts["seccomp"] = orDefault(s.Seccomp)
+	f.Facts["apparmor"] = orDefault(s.AppArmor)
+	f.Facts["no_new_privileges"] = strconv.FormatBool(s.NoNewPrivileges)
+	var fails, warns []string
+	if s.Seccomp == "unconfined" {
+		fails = append(fails, "seccomp unconfined")
+	}
+	if s.AppArmor == "disabled" || s.AppArmor == "unconfined" {
+		fails = append(fails, "AppArmor "+s.AppArmor)
+	}
+	if !s.NoNewPrivileges {
+		warns = append(warns, "no no-new-privileges")
+	}
+	f.Fix = swarm.Hardening{NoNewPrivileges: !s.NoNewPrivileges, SeccompDefault: s.Seccomp == "unconfined"}
+	f.Facts[FactEnforceable] = describeFix(f.Fix)
+	switch {
+	case len(fails) > 0:
+		f.Status, f.Note = report.StatusFail, strings.Join(append(fails, warns...), ", ")
+		if s.AppArmor == "disabled" || s.AppArmor == "unconfined" {
+			f.Note += " (enforcement does not change AppArmor)"
+		}
+	case len(warns) > 0:
+		f.Status, f.Note = report.StatusWarn, strings.Join(warns, ", ")
+	default:
+		f.Status, f.Note = report.StatusPass, "seccomp and AppArmor confined, no-new-privileges"
+	}
+	return f
+}
+
+// imageRegistry is the registry of an image reference as the engine resolves it: the first path part
+// when it looks like a host (a dot, a port, or localhost), else docker.io.
+func imageRegistry(ref string) string {
+	first, _, ok := strings.Cut(ref, "/")
+	if ok && (strings.ContainsAny(first, ".:") || first == "localhost") {
+		return first
+	}
+	return "docker.io"
+}
+
+// allowedBy says whether ref comes from one of the allowed registries (host, or host/path prefix).
+func allowedBy(ref string, allowed []string) bool {
+	reg := imageRegistry(ref)
+	full := ref
+	switch {
+	case reg == "docker.io" && !strings.Contains(ref, "/"):
+		full = "docker.io/library/" + ref // an official image
+	case reg == "docker.io" && !strings.HasPrefix(ref, "docker.io/"):
+		full = "docker.io/" + ref
+	}
+	for _, a := range allowed {
+		a = strings.TrimSuffix(a, "/")
+		if reg == a || strings.HasPrefix(full, a+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+func judgeImage(s swarm.Workload, allowed []string) Finding {
+	f := Finding{Facts: map[string]string{"image": s.Image, "registry": imageRegistry(s.Image)}}
+	pinned := strings.Contains(s.Image, "@sha256:")
+	f.Facts["pinned"] = strconv.FormatBool(pinned)
+	var notes []string
+	f.Status = report.StatusPass
+	if len(allowed) > 0 && !allowedBy(s.Image, allowed) {
+		f.Status = report.StatusFail
+		notes = append(notes, "registry "+imageRegistry(s.Image)+" is not in workloads.allowed_registries")
+	}
+	if !pinned {
+		f.Status = report.Worse(f.Status, report.StatusWarn)
+		notes = append(notes, "not pinned by digest (a tag can be moved to other content)")
+	}
+	f.Note = strings.Join(notes, "; ")
+	if f.Note == "" {
+		f.Note = "pinned by digest"
+	}
+	return f
+}
+
+func judgeSysctls(s swarm.Workload) Finding {
+	if len(s.Sysctls) == 0 {
+		return Finding{Status: report.StatusPass, Facts: map[string]string{"sysctls": "none"}}
+	}
+	keys := slices.Sorted(maps.Keys(s.Sysctls))
+	kv := make([]string, len(keys))
+	for i, k := range keys {
+		kv[i] = k + "=" + s.Sysctls[k]
+	}
+	return Finding{Status: report.StatusInfo, Facts: map[string]string{"sysctls": strings.Join(kv, ", ")},
+		Note: "sets namespaced kernel parameters; review that each is needed"}
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+func orDefault(s string) string {
+	if s == "" {
+		return "default"
+	}
+	return s
+}
+
+func intOrNone(n int64) string {
+	if n <= 0 {
+		return "none"
+	}
+	return strconv.FormatInt(n, 10)
+}
+
+func bytesOrNone(n int64) string {
+	if n <= 0 {
+		return "none"
+	}
+	if n%(1<<20) == 0 {
+		return strconv.FormatInt(n>>20, 10) + "MiB"
+	}
+	return strconv.FormatInt(n, 10) + "B"
+}
+
+func cpusOrNone(n int64) string {
+	if n <= 0 {
+		return "none"
+	}
+	return strconv.FormatFloat(float64(n)/1e9, 'f', -1, 64)
+}
