@@ -86,30 +86,48 @@ func (a *app) metrics() *operator.Metrics {
 	return m
 }
 
-// auditor builds the audit trail: the log and notify.webhooks, each with its signing key read from its
-// secret_file. A key file that cannot be read leaves that webhook unsigned with a warning (run refuses to
-// start on it before: FileProblems).
-func (a *app) auditor(ctx context.Context) *operator.Auditor {
+// webhookTargets reads notify.webhooks, each with its signing key from its secret_file. A key file that is
+// configured but cannot be read, or is empty, is an error naming the key: nothing is ever sent unsigned to a
+// receiver that expects a signature. `run` and every CLI action under the lease call it before they act.
+func (a *app) webhookTargets() ([]operator.WebhookTarget, error) {
 	var targets []operator.WebhookTarget
+	var errs []error
 	for i, w := range a.cfg.Notify.Webhooks {
-		t := operator.WebhookTarget{URL: w.URL, Events: w.Events, Timeout: w.Timeout.D()}
+		t := operator.WebhookTarget{URL: w.URL, Events: w.Events, Timeout: w.Timeout.D(), Index: i}
 		if w.SecretFile != "" {
 			b, err := os.ReadFile(w.SecretFile)
-			if err != nil {
-				a.log.Warn("webhook signing key unreadable; sending unsigned", "webhook", i, "err", err)
-			} else {
-				t.Key = operator.NewSigningKey(bytes.TrimRight(b, "\r\n"))
+			key := bytes.TrimRight(b, "\r\n")
+			switch {
+			case err != nil:
+				errs = append(errs, fmt.Errorf("notify.webhooks[%d].secret_file: cannot read %s: %w (fix the file or remove the key; swarmguard does not send records unsigned)", i, w.SecretFile, errors.Unwrap(err)))
+				continue
+			case len(bytes.TrimSpace(key)) == 0:
+				errs = append(errs, fmt.Errorf("notify.webhooks[%d].secret_file: %s is empty (put the HMAC key in it: head -c 32 /dev/urandom | base64)", i, w.SecretFile))
+				continue
 			}
+			t.Key = operator.NewSigningKey(key)
 		}
 		targets = append(targets, t)
 	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, usageErr("%v", err)
+	}
+	return targets, nil
+}
+
+// auditor builds the audit trail: the log and the webhooks of targets (webhookTargets).
+func (a *app) auditor(ctx context.Context, targets []operator.WebhookTarget) *operator.Auditor {
 	return operator.NewAuditor(ctx, a.log, targets)
 }
 
 func (a *app) runController(ctx context.Context) error {
 	log := a.log.With("component", "run")
 	m := a.metrics()
-	aud := a.auditor(context.WithoutCancel(ctx))
+	targets, err := a.webhookTargets()
+	if err != nil {
+		return err
+	}
+	aud := a.auditor(context.WithoutCancel(ctx), targets)
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), auditCloseTimeout)
 		defer cancel()

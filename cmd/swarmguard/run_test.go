@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/swarmguard/swarmguard/operator/config"
 )
 
 func TestRunRefuses(t *testing.T) {
@@ -70,5 +72,45 @@ func TestHealth(t *testing.T) {
 				t.Fatalf("health --url %s = exit %d, %q, %q; want exit %d, %q, containing %q", tt.url, code, stdout, stderr, tt.code, tt.out, tt.errOut)
 			}
 		})
+	}
+}
+
+// A webhook signing key that is configured but unreadable or empty stops `run` and every CLI action under
+// the lease before they act (nothing is sent unsigned), with a message naming the key.
+func TestWebhookKeyRequired(t *testing.T) {
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty-key")
+	if err := os.WriteFile(empty, []byte("\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(dir, "no-such-key")
+	for name, keyFile := range map[string]string{"missing": missing, "empty": empty} {
+		cfg := filepath.Join(dir, name+".yaml")
+		body := "listen: 127.0.0.1:0\ndocker: {host: unix://" + filepath.Join(dir, "no.sock") + "}\nnotify:\n  webhooks:\n    - url: http://127.0.0.1:1/hook\n    - url: http://127.0.0.1:1/hook2\n      secret_file: " + keyFile + "\n"
+		if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		a := &app{}
+		a.cfg = config.DefaultConfig()
+		a.cfg.Notify.Webhooks = []config.Webhook{{URL: "http://x/1"}, {URL: "http://x/2", SecretFile: keyFile}}
+		if _, err := a.webhookTargets(); err == nil || !strings.Contains(err.Error(), "notify.webhooks[1].secret_file") {
+			t.Errorf("%s key: webhookTargets() = %v; want an error naming notify.webhooks[1].secret_file", name, err)
+		}
+		for _, args := range [][]string{
+			{"rotate", "join-token", "worker", "--config", cfg},
+			{"rotate", "unlock-key", "--config", cfg},
+			{"remediate", "network", "n", "--config", cfg},
+			{"escrow", "unlock-key", "--config", cfg},
+			{"run", "--once", "--config", cfg},
+			{"config", "check", "--config", cfg},
+		} {
+			_, out, code := run(t, args...) // config check warns on stderr too
+			if !strings.Contains(out, "notify.webhooks[1].secret_file") {
+				t.Errorf("%s key: swarmguard %s = exit %d, %q; want the key named", name, strings.Join(args, " "), code, out)
+			}
+			if args[0] != "config" && code != ExitUsage {
+				t.Errorf("%s key: swarmguard %s = exit %d; want %d, refused before the engine is asked", name, strings.Join(args, " "), code, ExitUsage)
+			}
+		}
 	}
 }

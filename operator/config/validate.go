@@ -1,6 +1,8 @@
 package config
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -267,7 +269,18 @@ func (c Config) FileProblems() Problems {
 	}
 	check("secrets.hmac_key_file", c.Secrets.HMACKeyFile)
 	for i, w := range c.Notify.Webhooks {
-		check(fmt.Sprintf("notify.webhooks[%d].secret_file", i), w.SecretFile)
+		key := fmt.Sprintf("notify.webhooks[%d].secret_file", i)
+		if w.SecretFile == "" {
+			continue
+		}
+		// The signing key must be there and not empty: swarmguard never sends a record unsigned.
+		b, err := os.ReadFile(w.SecretFile)
+		switch {
+		case err != nil:
+			ps = append(ps, Problem{key, fmt.Sprintf("cannot read %s: %v (swarmguard does not send records unsigned: fix the file or remove the key)", w.SecretFile, errors.Unwrap(err))})
+		case len(bytes.TrimSpace(b)) == 0:
+			ps = append(ps, Problem{key, fmt.Sprintf("%s is empty (put the HMAC key in it: head -c 32 /dev/urandom | base64)", w.SecretFile)})
+		}
 	}
 	return ps
 }
