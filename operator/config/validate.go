@@ -68,6 +68,13 @@ func (c Config) Validate() Problems {
 			add("listen", "%q is not host:port (example: \":9323\" or \"127.0.0.1:9323\")", c.Listen)
 		}
 	}
+	if sl := c.HTTP.StatusListen; sl != "" {
+		if _, _, err := net.SplitHostPort(sl); err != nil {
+			add("http.status_listen", "%q is not host:port (example: \"127.0.0.1:9324\")", sl)
+		} else if sl == c.Listen {
+			add("http.status_listen", "%q is listen's address too; give another port, or leave it empty to serve /status/* on listen", sl)
+		}
+	}
 	positive("docker.api_timeout", c.Docker.APITimeout)
 	if h := c.Docker.Host; h != "" {
 		if u, err := url.Parse(h); err != nil || !slices.Contains([]string{"unix", "tcp", "ssh", "npipe", "http", "https"}, u.Scheme) {
@@ -257,6 +264,13 @@ func (c Config) FileProblems() Problems {
 			return
 		}
 		_ = f.Close()
+	}
+	if f := c.HTTP.StatusTokenFile; f != "" {
+		if b, err := os.ReadFile(f); err != nil {
+			ps = append(ps, Problem{"http.status_token_file", fmt.Sprintf("cannot read %s: %v", f, errors.Unwrap(err))})
+		} else if len(bytes.TrimSpace(b)) == 0 {
+			ps = append(ps, Problem{"http.status_token_file", fmt.Sprintf("%s is empty (put a token in it: head -c 32 /dev/urandom | base64)", f)})
+		}
 	}
 	check("vault.tls.ca_file", c.Vault.TLS.CAFile)
 	check("vault.auth.token_file", c.Vault.Auth.TokenFile)
