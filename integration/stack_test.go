@@ -47,6 +47,10 @@ func TestFoundationStack(t *testing.T) {
 	if w := workerSocket(t, env); running[w] != "" {
 		t.Errorf("a swarmguard container runs on worker %s; the stack must be constrained to managers", w)
 	}
+	// The stack's own network is an encrypted overlay: swarmguard's CIS 7.3 check passes on itself.
+	if enc := mustDocker(t, env, "", "network", "inspect", "sgstack_default", "--format", `{{index .Options "encrypted"}}`); enc != "true" {
+		t.Errorf("network sgstack_default encrypted option = %q; want \"true\" (charts/swarmguard/stack.yml networks.default)", enc)
+	}
 	spec := mustDocker(t, env, "", "service", "inspect", svc, "--format", "{{json .Spec.TaskTemplate.ContainerSpec}}")
 	var cs struct {
 		ReadOnly       bool
