@@ -121,6 +121,9 @@ func (a *app) auditor(ctx context.Context, targets []operator.WebhookTarget) *op
 
 func (a *app) runController(ctx context.Context) error {
 	log := a.log.With("component", "run")
+	for _, p := range a.cfg.Warnings(environment()) {
+		log.Warn("configuration sends credentials in clear", "key", p.Key, "problem", p.Msg)
+	}
 	m := a.metrics()
 	var shutdowns []*http.Server
 	targets, err := a.webhookTargets()

@@ -106,6 +106,9 @@ func (c Config) Validate() Problems {
 	schedule("autolock.schedule", c.Autolock.Schedule)
 	positive("autolock.rotate.max_age", c.Autolock.Rotate.MaxAge)
 	kvPath("autolock.escrow.vault_path", c.Autolock.Escrow.VaultPath, add)
+	if pub := c.Tokens.Publish.VaultPath; pub != "" && samePublishEscrow(pub, c.Autolock.Escrow.VaultPath) {
+		add("tokens.publish.vault_path", "%q is where the unlock key is escrowed too (autolock.escrow.vault_path, default secret/swarmguard/<swarm ID>/unlock-key): each write would overwrite the other and KV max_versions would evict the escrowed key; give the join tokens a path of their own (example: secret/swarm/join-tokens)", pub)
+	}
 
 	oneOf("pki.mode", c.PKI.Mode, ModeEnforce, ModeAudit)
 	if c.PKI.NodeCertExpiry < Duration(time.Hour) {
@@ -247,6 +250,65 @@ func ParseWindow(s string) (Window, error) {
 		return Window{}, fmt.Errorf("%q is neither a duration nor a percentage (example: 168h or 20%%)", s)
 	}
 	return Window{Value: d.Seconds()}, nil
+}
+
+// normKVPath is a KV path as compared: no leading, trailing or doubled slashes.
+func normKVPath(p string) string {
+	parts := strings.FieldsFunc(p, func(r rune) bool { return r == '/' })
+	return strings.Join(parts, "/")
+}
+
+// samePublishEscrow says whether the join tokens would be published where the unlock key is escrowed: the
+// configured escrow path, or, when it is empty, the per-swarm default secret/swarmguard/<swarm ID>/unlock-key.
+func samePublishEscrow(publish, escrow string) bool {
+	pub := normKVPath(publish)
+	if escrow != "" {
+		return pub == normKVPath(escrow)
+	}
+	parts := strings.Split(pub, "/")
+	return len(parts) == 4 && parts[0] == "secret" && parts[1] == "swarmguard" && parts[3] == "unlock-key"
+}
+
+// Environment is what the process's environment adds to the configuration, for Warnings: cmd reads it.
+type Environment struct {
+	VaultAddr  string // VAULT_ADDR, used when vault.address is empty
+	DockerHost string // DOCKER_HOST, used when docker.host is empty
+	DockerTLS  bool   // DOCKER_CERT_PATH is set: the Docker client speaks TLS to a tcp:// host
+}
+
+// Warnings are settings that work but send credentials where anyone on the path can read them: an http://
+// Vault while credentials go to it, and a Docker host reached over TCP without TLS (the unlock key and the
+// join tokens cross it). `config check` prints them and `run` logs them at start; neither refuses.
+func (c Config) Warnings(env Environment) Problems {
+	var ps Problems
+	addr, key := c.Vault.Address, "vault.address"
+	if addr == "" {
+		addr, key = env.VaultAddr, "vault.address (VAULT_ADDR)"
+	}
+	if u, err := url.Parse(addr); err == nil && u.Scheme == "http" {
+		what := []string{"the vault token"}
+		if c.Vault.Auth.Method == "approle" {
+			what = append(what, "the AppRole secret ID (vault.auth.method approle)")
+		}
+		if c.Autolock.Mode != ModeOff {
+			what = append(what, "the unlock key (its escrow, autolock.mode "+c.Autolock.Mode+")")
+		}
+		if c.Tokens.Publish.VaultPath != "" {
+			what = append(what, "the join tokens (tokens.publish.vault_path)")
+		}
+		if len(c.Secrets.Mappings) > 0 {
+			what = append(what, "every synced secret value (secrets.mappings)")
+		}
+		ps = append(ps, Problem{key, fmt.Sprintf("%q is plain http: %s cross the network in clear; use https:// (and vault.tls.ca_file for a private CA)", addr, strings.Join(what, ", "))})
+	}
+	host, key := c.Docker.Host, "docker.host"
+	if host == "" {
+		host, key = env.DockerHost, "docker.host (DOCKER_HOST)"
+	}
+	if u, err := url.Parse(host); err == nil && (u.Scheme == "http" || (u.Scheme == "tcp" && !env.DockerTLS)) {
+		ps = append(ps, Problem{key, fmt.Sprintf("%q is reached over TCP without TLS: the Engine API, and with it the unlock key and the join tokens, cross the network in clear; use TLS (DOCKER_CERT_PATH with DOCKER_TLS_VERIFY=1, port 2376), ssh://, or the local unix socket", host)})
+	}
+	return ps
 }
 
 // FileProblems checks the files the configuration names: each must be readable here. `run` refuses to start
