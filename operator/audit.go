@@ -102,20 +102,24 @@ type WebhookTarget struct {
 	Index int
 }
 
-// SigningKey is a webhook's HMAC-SHA256 key. It prints as REDACTED everywhere.
-type SigningKey struct{ b []byte }
+// secretBytes is key material that prints as REDACTED everywhere: fmt, slog, JSON and text encoding.
+type secretBytes struct{ b []byte }
+
+// Empty says whether nothing is set.
+func (s secretBytes) Empty() bool { return len(s.b) == 0 }
+
+func (s secretBytes) String() string               { return "REDACTED" }
+func (s secretBytes) GoString() string             { return "REDACTED" }
+func (s secretBytes) LogValue() slog.Value         { return slog.StringValue("REDACTED") }
+func (s secretBytes) MarshalText() ([]byte, error) { return []byte("REDACTED"), nil }
+func (s secretBytes) Format(f fmt.State, _ rune)   { _, _ = io.WriteString(f, "REDACTED") }
+
+// SigningKey is a webhook's HMAC-SHA256 key. It prints as REDACTED everywhere; Empty means the webhook has
+// no key (it is then sent unsigned).
+type SigningKey struct{ secretBytes }
 
 // NewSigningKey wraps key bytes (trailing newlines of a key file are the caller's to trim).
-func NewSigningKey(b []byte) SigningKey { return SigningKey{b: bytes.Clone(b)} }
-
-// Empty says whether no key is set (the webhook is then sent unsigned).
-func (k SigningKey) Empty() bool { return len(k.b) == 0 }
-
-func (k SigningKey) String() string               { return "REDACTED" }
-func (k SigningKey) GoString() string             { return "REDACTED" }
-func (k SigningKey) LogValue() slog.Value         { return slog.StringValue("REDACTED") }
-func (k SigningKey) MarshalText() ([]byte, error) { return []byte("REDACTED"), nil }
-func (k SigningKey) Format(f fmt.State, _ rune)   { _, _ = io.WriteString(f, "REDACTED") }
+func NewSigningKey(b []byte) SigningKey { return SigningKey{secretBytes{b: bytes.Clone(b)}} }
 
 // Sign returns the signature header value for a delivery sent at timestamp (the X-Swarmguard-Timestamp
 // value, Unix seconds as decimal text): "sha256=" and the hex HMAC-SHA256 of timestamp, ".", body. The

@@ -5,8 +5,6 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -80,20 +78,14 @@ func (c *limitConn) Close() error {
 	return err
 }
 
-// BearerToken is what /status/* may require (http.status_token_file). It prints as REDACTED everywhere.
-type BearerToken struct{ b []byte }
+// BearerToken is what /status/* may require (http.status_token_file). It prints as REDACTED everywhere;
+// Empty means none is set (then /status/* is open to whoever reaches its listener).
+type BearerToken struct{ secretBytes }
 
 // NewBearerToken wraps a token (trimmed of surrounding whitespace).
-func NewBearerToken(b []byte) BearerToken { return BearerToken{b: bytes.Clone(bytes.TrimSpace(b))} }
-
-// Empty says whether no token is set (then /status/* is open to whoever reaches its listener).
-func (t BearerToken) Empty() bool { return len(t.b) == 0 }
-
-func (t BearerToken) String() string               { return "REDACTED" }
-func (t BearerToken) GoString() string             { return "REDACTED" }
-func (t BearerToken) LogValue() slog.Value         { return slog.StringValue("REDACTED") }
-func (t BearerToken) MarshalText() ([]byte, error) { return []byte("REDACTED"), nil }
-func (t BearerToken) Format(f fmt.State, _ rune)   { _, _ = io.WriteString(f, "REDACTED") }
+func NewBearerToken(b []byte) BearerToken {
+	return BearerToken{secretBytes{b: bytes.Clone(bytes.TrimSpace(b))}}
+}
 
 // allows says whether an Authorization header carries the token (constant time).
 func (t BearerToken) allows(header string) bool {
