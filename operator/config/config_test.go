@@ -1,6 +1,7 @@
 package config
 
 import (
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -198,5 +199,33 @@ func TestWarnings(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// http.status_listen must be an address of its own; http.status_token_file must hold a token.
+func TestHTTPStatusConfig(t *testing.T) {
+	c := DefaultConfig()
+	c.HTTP.StatusListen = c.Listen
+	if ps := c.Validate(); !strings.Contains(ps.Error(), "http.status_listen") {
+		t.Errorf("Validate(status_listen == listen) = %v; want a problem naming http.status_listen", ps)
+	}
+	c.HTTP.StatusListen = "localhost"
+	if ps := c.Validate(); !strings.Contains(ps.Error(), "http.status_listen: \"localhost\" is not host:port") {
+		t.Errorf("Validate(status_listen localhost) = %v; want host:port asked for", ps)
+	}
+	c.HTTP.StatusListen = "127.0.0.1:9324"
+	if ps := c.Validate(); len(ps) != 0 {
+		t.Errorf("Validate(status_listen 127.0.0.1:9324) = %v; want none", ps)
+	}
+	dir := t.TempDir()
+	empty := dir + "/empty"
+	if err := os.WriteFile(empty, []byte(" \n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{dir + "/missing", empty} {
+		c.HTTP.StatusTokenFile = f
+		if ps := c.FileProblems(); !strings.Contains(ps.Error(), "http.status_token_file") {
+			t.Errorf("FileProblems(status_token_file %s) = %v; want a problem naming the key", f, ps)
+		}
 	}
 }
