@@ -168,7 +168,7 @@ func (a *app) runController(ctx context.Context) error {
 		return secretsync.NewSecretsStatus(ls, states)
 	}, token)
 	var served chan error // nil when nothing is served: never ready in the select below
-	serve := func(key, addr string, h http.Handler, what string) error {
+	serve := func(key, addr string, h http.Handler, endpoints string) error {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			return failed(fmt.Errorf("listening on %s: %w (set %s to a free address)", addr, err, key))
@@ -183,7 +183,7 @@ func (a *app) runController(ctx context.Context) error {
 			}
 		}()
 		shutdowns = append(shutdowns, srv)
-		log.Info("serving "+what, "listen", ln.Addr().String(), "status_token", !token.Empty())
+		log.Info("serving http", "endpoints", endpoints, "listen", ln.Addr().String(), "status_token", !token.Empty())
 		return nil
 	}
 	defer func() {
