@@ -12,7 +12,7 @@ STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 LAB_ENV_FILE ?= $(CURDIR)/.lab/env
 export LAB_ENV_FILE
 
-.PHONY: help build test test-unit integration test-deps lint bench image deploy demo
+.PHONY: help build test test-unit integration test-deps lint bench fuzz image deploy demo
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -59,6 +59,21 @@ lint: ## gofmt, go vet, staticcheck
 	$(GO) vet ./...
 	$(GO) vet -tags integration ./integration/...
 	$(GO) run $(STATICCHECK) ./...
+
+# Every `func FuzzXxx` in a *_test.go file, found by name, so a new fuzz test (or a moved one) runs too. Each
+# runs its committed corpus (testdata/fuzz/FuzzXxx) and then fuzzes for FUZZTIME; a failure prints the
+# input, which go test writes into testdata/fuzz/FuzzXxx: commit it with the fix.
+FUZZTIME ?= 5s
+
+fuzz: ## Run every fuzz test for FUZZTIME (default 5s) each, after its committed corpus
+	@set -o pipefail; fail=0; \
+	for f in $$(grep -rl --include='*_test.go' --exclude-dir=.git --exclude-dir=.lab '^func Fuzz' . | sort); do \
+	  for fn in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$f | cut -d' ' -f2); do \
+	    printf 'fuzz %-24s %s ... ' $$fn $$(dirname $$f); \
+	    if out=$$($(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$(dirname $$f)/ 2>&1); then echo ok; \
+	    else echo FAIL; echo "$$out" | grep -v '^fuzz: elapsed' ; fail=1; fi; \
+	  done; \
+	done; exit $$fail
 
 bench: ## Benchmarks with their figures
 	$(GO) test -run '^$$' -bench . -benchmem ./...

@@ -47,6 +47,10 @@ func TestFoundationStack(t *testing.T) {
 	if w := workerSocket(t, env); running[w] != "" {
 		t.Errorf("a swarmguard container runs on worker %s; the stack must be constrained to managers", w)
 	}
+	// The stack's own network is an encrypted overlay: swarmguard's CIS 7.3 check passes on itself.
+	if enc := mustDocker(t, env, "", "network", "inspect", "sgstack_default", "--format", `{{index .Options "encrypted"}}`); enc != "true" {
+		t.Errorf("network sgstack_default encrypted option = %q; want \"true\" (charts/swarmguard/stack.yml networks.default)", enc)
+	}
 	spec := mustDocker(t, env, "", "service", "inspect", svc, "--format", "{{json .Spec.TaskTemplate.ContainerSpec}}")
 	var cs struct {
 		ReadOnly       bool
@@ -100,6 +104,7 @@ func TestFoundationStack(t *testing.T) {
 		return len(runningContainers(t, env, beacon)) == len(strings.Fields(env["LAB_NODES"]))
 	})
 	var dp crCheck
+	var own string // the 7.3 status of the stack's own network
 	eventually(t, 90*time.Second, "a replica's report to decide CIS 7.9 for every node", func() bool {
 		for sock, id := range running {
 			out, _ := docker(t, env, sock, "exec", id, "/swarmguard", "report", "--format", "json", "--config", "/etc/swarmguard/config.yaml")
@@ -109,6 +114,13 @@ func TestFoundationStack(t *testing.T) {
 				return false
 			}
 			dp = rep.check(t, "7.9")
+			// CIS 7.3 on swarmguard's own stack: its network is encrypted, so swarmguard's check passes it.
+			own = ""
+			for _, e := range rep.check(t, "7.3").Evidence {
+				if e.Subject == "network sgstack_default" {
+					own = e.Status
+				}
+			}
 			undecided := 0
 			for _, e := range dp.Evidence {
 				if strings.HasPrefix(e.Subject, "node ") && e.Status != "fail" {
@@ -123,6 +135,9 @@ func TestFoundationStack(t *testing.T) {
 		}
 		return true
 	})
+	if own != "pass" {
+		t.Errorf("CIS 7.3 status of network sgstack_default = %q; want pass (the stack's network is encrypted)", own)
+	}
 	for _, h := range strings.Fields(mustDocker(t, env, "", "node", "ls", "--format", "{{.Hostname}}")) {
 		if !strings.Contains(dp.Summary, h) {
 			t.Errorf("7.9 summary %q from inside a replica does not name node %s", dp.Summary, h)

@@ -6,6 +6,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	mrand "math/rand/v2"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -96,26 +98,36 @@ type WebhookTarget struct {
 	Events  []string // empty: every event
 	Key     SigningKey
 	Timeout time.Duration
+	// Index is its place in notify.webhooks, for messages that name the key to fix.
+	Index int
 }
 
-// SigningKey is a webhook's HMAC-SHA256 key. It prints as REDACTED everywhere.
-type SigningKey struct{ b []byte }
+// secretBytes is key material that prints as REDACTED everywhere: fmt, slog, JSON and text encoding.
+type secretBytes struct{ b []byte }
+
+// Empty says whether nothing is set.
+func (s secretBytes) Empty() bool { return len(s.b) == 0 }
+
+func (s secretBytes) String() string               { return "REDACTED" }
+func (s secretBytes) GoString() string             { return "REDACTED" }
+func (s secretBytes) LogValue() slog.Value         { return slog.StringValue("REDACTED") }
+func (s secretBytes) MarshalText() ([]byte, error) { return []byte("REDACTED"), nil }
+func (s secretBytes) Format(f fmt.State, _ rune)   { _, _ = io.WriteString(f, "REDACTED") }
+
+// SigningKey is a webhook's HMAC-SHA256 key. It prints as REDACTED everywhere; Empty means the webhook has
+// no key (it is then sent unsigned).
+type SigningKey struct{ secretBytes }
 
 // NewSigningKey wraps key bytes (trailing newlines of a key file are the caller's to trim).
-func NewSigningKey(b []byte) SigningKey { return SigningKey{b: bytes.Clone(b)} }
+func NewSigningKey(b []byte) SigningKey { return SigningKey{secretBytes{b: bytes.Clone(b)}} }
 
-// Empty says whether no key is set (the webhook is then sent unsigned).
-func (k SigningKey) Empty() bool { return len(k.b) == 0 }
-
-func (k SigningKey) String() string               { return "REDACTED" }
-func (k SigningKey) GoString() string             { return "REDACTED" }
-func (k SigningKey) LogValue() slog.Value         { return slog.StringValue("REDACTED") }
-func (k SigningKey) MarshalText() ([]byte, error) { return []byte("REDACTED"), nil }
-func (k SigningKey) Format(f fmt.State, _ rune)   { _, _ = io.WriteString(f, "REDACTED") }
-
-// Sign returns the signature header value for body: "sha256=" and the hex HMAC-SHA256.
-func (k SigningKey) Sign(body []byte) string {
+// Sign returns the signature header value for a delivery sent at timestamp (the X-Swarmguard-Timestamp
+// value, Unix seconds as decimal text): "sha256=" and the hex HMAC-SHA256 of timestamp, ".", body. The
+// timestamp is signed so that a captured delivery cannot be replayed later than the receiver's window.
+func (k SigningKey) Sign(timestamp string, body []byte) string {
 	m := hmac.New(sha256.New, k.b)
+	m.Write([]byte(timestamp))
+	m.Write([]byte{'.'})
 	m.Write(body)
 	return "sha256=" + hex.EncodeToString(m.Sum(nil))
 }
@@ -123,9 +135,15 @@ func (k SigningKey) Sign(body []byte) string {
 // Webhook HTTP headers.
 const (
 	HeaderSignature = "X-Swarmguard-Signature-256"
+	HeaderTimestamp = "X-Swarmguard-Timestamp"
 	HeaderEvent     = "X-Swarmguard-Event"
 	HeaderDelivery  = "X-Swarmguard-Delivery"
 )
+
+// WebhookReplayWindow is how far from its own clock a receiver should accept X-Swarmguard-Timestamp (the
+// README's verification examples use it). Each attempt is signed afresh, so a retry is never stale; within
+// the window, duplicates are dropped by X-Swarmguard-Delivery.
+const WebhookReplayWindow = 5 * time.Minute
 
 // Webhook delivery tunables.
 const (
@@ -156,12 +174,9 @@ type Auditor struct {
 func NewAuditor(ctx context.Context, log *slog.Logger, targets []WebhookTarget) *Auditor {
 	ctx, cancel := context.WithCancel(ctx)
 	a := &Auditor{log: log.With("component", "audit"), now: time.Now, ctx: ctx, stop: cancel}
-	for i, t := range targets {
-		h := &webhook{index: i, target: t, queue: make(chan delivery, webhookQueue), log: a.log.With("webhook", i),
-			client: &http.Client{Timeout: t.Timeout}, backoff: webhookBackoff}
-		if h.client.Timeout <= 0 {
-			h.client.Timeout = 10 * time.Second
-		}
+	for _, t := range targets {
+		h := &webhook{index: t.Index, target: t, queue: make(chan delivery, webhookQueue), log: a.log.With("webhook", t.Index),
+			client: webhookClient(t.Timeout), backoff: webhookBackoff, now: a.now}
 		a.hooks = append(a.hooks, h)
 		a.wg.Add(1)
 		go func() { defer a.wg.Done(); h.run(ctx) }()
@@ -231,6 +246,19 @@ func (a *Auditor) Close(ctx context.Context) {
 	a.stop()
 }
 
+// webhookClient posts deliveries: certificates always verified (TLS 1.2 at least; there is no setting to
+// skip it), no redirect followed (a 307/308 would re-post the signed record to wherever Location says; the
+// 3xx is reported instead), proxies as the environment says (HTTPS_PROXY, NO_PROXY).
+func webhookClient(timeout time.Duration) *http.Client {
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	return &http.Client{Timeout: timeout, Transport: tr,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
 func newRecordID() string {
 	b := make([]byte, 12)
 	_, _ = rand.Read(b)
@@ -249,6 +277,7 @@ type webhook struct {
 	log     *slog.Logger
 	client  *http.Client
 	backoff time.Duration
+	now     func() time.Time
 }
 
 func (h *webhook) wants(event string) bool {
@@ -307,8 +336,10 @@ func (h *webhook) post(ctx context.Context, d delivery) (retry bool, err error) 
 	req.Header.Set("User-Agent", "swarmguard")
 	req.Header.Set(HeaderEvent, d.event)
 	req.Header.Set(HeaderDelivery, d.id)
+	ts := strconv.FormatInt(h.now().Unix(), 10)
+	req.Header.Set(HeaderTimestamp, ts)
 	if !h.target.Key.Empty() {
-		req.Header.Set(HeaderSignature, h.target.Key.Sign(d.body))
+		req.Header.Set(HeaderSignature, h.target.Key.Sign(ts, d.body))
 	}
 	resp, err := h.client.Do(req)
 	if err != nil {
@@ -319,6 +350,8 @@ func (h *webhook) post(ctx context.Context, d delivery) (retry bool, err error) 
 	switch {
 	case resp.StatusCode >= 200 && resp.StatusCode < 300:
 		return false, nil
+	case resp.StatusCode >= 300 && resp.StatusCode < 400:
+		return false, fmt.Errorf("receiver answered %s; redirects are not followed (set notify.webhooks[%d].url to the address it redirects to)", resp.Status, h.index)
 	case resp.StatusCode == http.StatusRequestTimeout, resp.StatusCode == http.StatusTooManyRequests, resp.StatusCode >= 500:
 		return true, fmt.Errorf("receiver answered %s", resp.Status)
 	default:

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -83,10 +84,17 @@ func TestWebhookSignedDelivery(t *testing.T) {
 	if len(g) != 1 {
 		t.Fatalf("deliveries = %d; want 1", len(g))
 	}
+	// The signature covers the timestamp and the body: timestamp + "." + body.
+	ts := g[0].headers.Get(HeaderTimestamp)
+	sec, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil || time.Since(time.Unix(sec, 0)).Abs() > WebhookReplayWindow {
+		t.Fatalf("%s = %q; want the Unix time of the delivery", HeaderTimestamp, ts)
+	}
 	m := hmac.New(sha256.New, key)
+	m.Write([]byte(ts + "."))
 	m.Write(g[0].body)
 	if want := "sha256=" + hex.EncodeToString(m.Sum(nil)); g[0].headers.Get(HeaderSignature) != want {
-		t.Fatalf("%s = %q; want %q", HeaderSignature, g[0].headers.Get(HeaderSignature), want)
+		t.Fatalf("%s = %q; want %q (HMAC of timestamp.body)", HeaderSignature, g[0].headers.Get(HeaderSignature), want)
 	}
 	if g[0].headers.Get(HeaderEvent) != config.EventAction || g[0].headers.Get(HeaderDelivery) == "" {
 		t.Fatalf("headers = %v; want event %s and a delivery ID", g[0].headers, config.EventAction)
@@ -174,5 +182,43 @@ func TestSigningKeyRedacted(t *testing.T) {
 		if strings.Contains(s, "hunter2") {
 			t.Fatalf("key printed: %s", s)
 		}
+	}
+}
+
+// A receiver that redirects does not get the signed record re-posted to the Location, and the log says
+// which key to fix; a receiver whose certificate does not verify gets nothing.
+func TestWebhookNoRedirectVerifiedTLS(t *testing.T) {
+	decoy, decoyGot, decoyCalls := hookServer(t, 200)
+	for _, code := range []int{http.StatusTemporaryRedirect, http.StatusPermanentRedirect, http.StatusFound} {
+		t.Run(strconv.Itoa(code), func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				http.Redirect(w, r, decoy.URL+"/stolen", code)
+			}))
+			t.Cleanup(srv.Close)
+			var logs syncBuffer
+			a := NewAuditor(t.Context(), slog.New(slog.NewJSONHandler(&logs, nil)), []WebhookTarget{{URL: srv.URL, Key: NewSigningKey([]byte("k")), Timeout: time.Second, Index: 3}})
+			a.Record(AuditRecord{Event: config.EventAction, Kind: swarm.KindCA, Actor: "operator:n1", Result: "ok"})
+			a.Close(t.Context())
+			if !strings.Contains(logs.String(), "redirects are not followed") || !strings.Contains(logs.String(), "notify.webhooks[3].url") {
+				t.Errorf("log = %s; want the redirect refused, naming notify.webhooks[3].url", logs.String())
+			}
+		})
+	}
+	if n := decoyCalls.Load(); n != 0 || len(decoyGot()) != 0 {
+		t.Errorf("the redirect target got %d requests; want 0", n)
+	}
+
+	tlsSrv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(200) }))
+	t.Cleanup(tlsSrv.Close)
+	tlsSrv.Config.ErrorLog = nil
+	var logs syncBuffer
+	a := NewAuditor(t.Context(), slog.New(slog.NewJSONHandler(&logs, nil)), []WebhookTarget{{URL: tlsSrv.URL, Timeout: time.Second}})
+	for _, h := range a.hooks {
+		h.backoff = time.Millisecond
+	}
+	a.Record(AuditRecord{Event: config.EventAction, Kind: swarm.KindCA, Actor: "operator:n1", Result: "ok"})
+	a.Close(t.Context())
+	if !strings.Contains(logs.String(), "certificate") {
+		t.Errorf("log = %s; want the delivery to a receiver with an unknown certificate refused", logs.String())
 	}
 }

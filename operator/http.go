@@ -1,41 +1,133 @@
 package operator
 
 import (
-	"context"
+	"bytes"
+	"crypto/subtle"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// readyzEngineTimeout bounds the engine check of one /readyz request, well inside a probe's own timeout.
-const readyzEngineTimeout = 3 * time.Second
+// HTTP server tunables: a client that is slow to send its request, slow to read the answer, or idle is
+// dropped, and no more than HTTPMaxConnections are served at once (more wait in the kernel's backlog), so
+// nobody who reaches the port can hold the controller's descriptors or goroutines.
+const (
+	HTTPReadHeaderTimeout = 5 * time.Second
+	HTTPReadTimeout       = 10 * time.Second
+	HTTPWriteTimeout      = 30 * time.Second // /metrics of a large swarm renders in well under a second
+	HTTPIdleTimeout       = 60 * time.Second
+	HTTPMaxHeaderBytes    = 16 << 10
+	HTTPMaxConnections    = 64
+)
 
-// ReadinessFunc reports readiness; *Runtime.Ready is one.
-type ReadinessFunc func(ctx context.Context) Readiness
+// ReadinessFunc reports readiness from memory; *Runtime.Ready is one.
+type ReadinessFunc func() Readiness
+
+// NewServer is the HTTP server of `swarmguard run`, with every timeout set.
+func NewServer(h http.Handler) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: HTTPReadHeaderTimeout, ReadTimeout: HTTPReadTimeout,
+		WriteTimeout: HTTPWriteTimeout, IdleTimeout: HTTPIdleTimeout, MaxHeaderBytes: HTTPMaxHeaderBytes}
+}
+
+// LimitListener accepts at most n connections at once: Accept waits while n are open.
+func LimitListener(ln net.Listener, n int) net.Listener {
+	return &limitListener{Listener: ln, sem: make(chan struct{}, n), done: make(chan struct{})}
+}
+
+type limitListener struct {
+	net.Listener
+	sem       chan struct{}
+	closeOnce sync.Once
+	done      chan struct{}
+}
+
+func (l *limitListener) Accept() (net.Conn, error) {
+	select {
+	case l.sem <- struct{}{}:
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+	c, err := l.Listener.Accept()
+	if err != nil {
+		<-l.sem
+		return nil, err
+	}
+	return &limitConn{Conn: c, release: func() { <-l.sem }}, nil
+}
+
+func (l *limitListener) Close() error {
+	l.closeOnce.Do(func() { close(l.done) })
+	return l.Listener.Close()
+}
+
+type limitConn struct {
+	net.Conn
+	once    sync.Once
+	release func()
+}
+
+func (c *limitConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.release)
+	return err
+}
+
+// BearerToken is what /status/* may require (http.status_token_file). It prints as REDACTED everywhere;
+// Empty means none is set (then /status/* is open to whoever reaches its listener).
+type BearerToken struct{ secretBytes }
+
+// NewBearerToken wraps a token (trimmed of surrounding whitespace).
+func NewBearerToken(b []byte) BearerToken {
+	return BearerToken{secretBytes{b: bytes.Clone(bytes.TrimSpace(b))}}
+}
+
+// allows says whether an Authorization header carries the token (constant time).
+func (t BearerToken) allows(header string) bool {
+	got, ok := strings.CutPrefix(header, "Bearer ")
+	return ok && subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), t.b) == 1
+}
 
 // NewHandler serves /healthz (the process is alive and serving), /readyz (engine reachable, configuration
-// valid, role known; the body says holder or standby), /metrics (the runtime's registry) and
-// /status/secrets (JSON, what secrets returns; it reads memory only, never the engine).
-func NewHandler(m *Metrics, ready ReadinessFunc, secrets func() any) http.Handler {
+// valid, role known; the body says holder or standby; from memory: ready), /metrics (the runtime's registry)
+// and, when status is not nil, /status/* through status (NewStatusHandler).
+func NewHandler(m *Metrics, ready ReadinessFunc, status http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = fmt.Fprintln(w, "ok")
 	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), readyzEngineTimeout)
-		defer cancel()
-		rd := ready(ctx)
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		rd := ready()
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		if !rd.Ready {
 			w.WriteHeader(http.StatusServiceUnavailable)
 		}
 		_, _ = fmt.Fprint(w, ReadinessText(rd))
 	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry(), promhttp.HandlerOpts{Registry: m.Registry()}))
+	index := "swarmguard: /healthz /readyz /metrics"
+	if status != nil {
+		mux.Handle("/status/", status)
+		index += " /status/secrets"
+	}
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = fmt.Fprintln(w, index)
+	})
+	return mux
+}
+
+// NewStatusHandler serves /status/secrets: secrets' value as JSON (secretsync's status, from memory; it
+// serves each mapping's error as a cause class only). With a token, every /status/ request needs
+// "Authorization: Bearer <token>".
+func NewStatusHandler(secrets func() any, token BearerToken) http.Handler {
+	mux := http.NewServeMux()
 	mux.HandleFunc("GET /status/secrets", func(w http.ResponseWriter, _ *http.Request) {
 		body := secrets()
 		w.Header().Set("Content-Type", "application/json")
@@ -43,12 +135,17 @@ func NewHandler(m *Metrics, ready ReadinessFunc, secrets func() any) http.Handle
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(body)
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry(), promhttp.HandlerOpts{Registry: m.Registry()}))
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = fmt.Fprintln(w, "swarmguard: /healthz /readyz /metrics /status/secrets")
+	if token.Empty() {
+		return mux
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !token.allows(r.Header.Get("Authorization")) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="swarmguard status"`)
+			http.Error(w, "unauthorized: send Authorization: Bearer <the token in http.status_token_file>", http.StatusUnauthorized)
+			return
+		}
+		mux.ServeHTTP(w, r)
 	})
-	return mux
 }
 
 // ReadinessText is the /readyz body: the verdict and role on the first line ("ready: holder", "ready:
@@ -93,8 +190,8 @@ func ReadinessText(rd Readiness) string {
 	}
 	fmt.Fprintf(&b, "engine: %s\n", rd.Engine)
 	fmt.Fprintf(&b, "config: %s\n", strings.ReplaceAll(rd.Config, "\n", "; "))
-	if st.Err != "" {
-		fmt.Fprintf(&b, "lease error: %s\n", st.Err)
+	if st.Cause != "" {
+		fmt.Fprintf(&b, "lease error: %s\n", st.Cause)
 	}
 	return b.String()
 }

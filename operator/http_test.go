@@ -1,17 +1,23 @@
 package operator
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/swarmguard/swarmguard/swarm"
 )
 
 func get(t *testing.T, h http.Handler, path string) (int, string) {
@@ -38,7 +44,8 @@ func TestHTTPEndpoints(t *testing.T) {
 		Secrets []string `json:"secrets"`
 	}
 	secretNames := []string{} // none configured until set below
-	h := NewHandler(rt.opts.Metrics, rt.Ready, func() any { return statusBody{Role: rt.Lease().Status().Role, Secrets: secretNames} })
+	h := NewHandler(rt.opts.Metrics, rt.Ready, NewStatusHandler(func() any { return statusBody{Role: rt.Lease().Status().Role, Secrets: secretNames} }, BearerToken{}))
+	rt.checkReadiness(t.Context())
 
 	if code, body := get(t, h, "/healthz"); code != 200 || body != "ok\n" {
 		t.Fatalf("/healthz = %d %q; want 200 ok", code, body)
@@ -52,11 +59,14 @@ func TestHTTPEndpoints(t *testing.T) {
 	if code, body := get(t, h, "/readyz"); code != 200 || !strings.HasPrefix(body, "ready: standby\n") || !strings.Contains(body, "holder: "+other.ID()) {
 		t.Fatalf("/readyz as standby = %d %q; want 200 ready: standby naming the holder", code, body)
 	}
-	engineErr = errors.New("docker daemon unreachable")
-	if code, body := get(t, h, "/readyz"); code != 503 || !strings.Contains(body, "engine: docker daemon unreachable") {
-		t.Fatalf("/readyz with the engine down = %d %q; want 503", code, body)
+	// The engine's own words (addresses, paths) stay in the log; /readyz says its cause class.
+	engineErr = fmt.Errorf("dial unix /run/private/docker.sock: connect: refused: %w", swarm.ErrUnreachable)
+	rt.checkReadiness(t.Context())
+	if code, body := get(t, h, "/readyz"); code != 503 || !strings.Contains(body, "engine: "+CauseEngineUnreachable) || strings.Contains(body, "/run/private") {
+		t.Fatalf("/readyz with the engine down = %d %q; want 503 with the cause class only", code, body)
 	}
 	engineErr = nil
+	rt.checkReadiness(t.Context())
 
 	var ss statusBody
 	if code, body := get(t, h, "/status/secrets"); code != 200 || json.Unmarshal([]byte(body), &ss) != nil || ss.Role != RoleStandby || ss.Secrets == nil || len(ss.Secrets) != 0 {
@@ -102,5 +112,155 @@ func TestReadinessText(t *testing.T) {
 				t.Errorf("ReadinessText() = %q; want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// /readyz answers from memory: requests cost no engine call; the runtime's own check (every
+// ReadinessInterval) is what asks the engine.
+func TestReadyzFromMemory(t *testing.T) {
+	s := newFakeStore()
+	var calls atomic.Int32
+	rt, err := NewRuntime(RuntimeOptions{Store: s, LeaseName: "swarmguard-lease", TTL: testTTL, Node: "n1", Metrics: NewMetrics(),
+		Engine: func(context.Context) error { calls.Add(1); return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := NewHandler(rt.opts.Metrics, rt.Ready, nil)
+	if code, body := get(t, h, "/readyz"); code != 503 || !strings.Contains(body, "engine: "+engineNotChecked) {
+		t.Fatalf("/readyz before the first check = %d %q; want 503, engine not checked yet", code, body)
+	}
+	rt.checkReadiness(t.Context())
+	tick(t, rt.lease)
+	for range 50 {
+		if code, _ := get(t, h, "/readyz"); code != 200 {
+			t.Fatalf("/readyz = %d; want 200", code)
+		}
+	}
+	if n := calls.Load(); n != 1 {
+		t.Errorf("engine calls after 50 /readyz = %d; want 1 (the runtime's own check)", n)
+	}
+	if code, _ := get(t, h, "/status/secrets"); code != 404 {
+		t.Errorf("/status/secrets without a status handler = %d; want 404 (served on http.status_listen instead)", code)
+	}
+}
+
+// With a token, /status/* answers 401 to a request without it or with another, and never echoes it.
+func TestStatusBearerToken(t *testing.T) {
+	tok := NewBearerToken([]byte("status-token-0123456789\n"))
+	h := NewStatusHandler(func() any { return map[string]string{"role": RoleStandby} }, tok)
+	for _, tt := range []struct {
+		name, auth string
+		want       int
+	}{
+		{"none", "", 401},
+		{"wrong", "Bearer status-token-wrong", 401},
+		{"basic", "Basic c3RhdHVzLXRva2Vu", 401},
+		{"right", "Bearer status-token-0123456789", 200},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			req := httptest.NewRequestWithContext(t.Context(), http.MethodGet, "/status/secrets", nil)
+			if tt.auth != "" {
+				req.Header.Set("Authorization", tt.auth)
+			}
+			h.ServeHTTP(rec, req)
+			if rec.Code != tt.want || strings.Contains(rec.Body.String(), "status-token-0123456789") {
+				t.Errorf("GET /status/secrets with %q = %d %q; want %d, the token never in the body", tt.auth, rec.Code, rec.Body.String(), tt.want)
+			}
+		})
+	}
+	if fmt.Sprint(tok) != "REDACTED" || fmt.Sprintf("%v %+v %#v", tok, tok, tok) != "REDACTED REDACTED REDACTED" {
+		t.Errorf("the token prints as %v; want REDACTED", tok)
+	}
+}
+
+// The server drops a client that never finishes its headers, or that idles on a kept-alive connection.
+func TestHTTPServerTimeouts(t *testing.T) {
+	srv := NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") }))
+	if srv.ReadHeaderTimeout <= 0 || srv.ReadTimeout <= 0 || srv.WriteTimeout <= 0 || srv.IdleTimeout <= 0 || srv.MaxHeaderBytes <= 0 {
+		t.Fatalf("NewServer timeouts = %v %v %v %v, max header %d; want all set", srv.ReadHeaderTimeout, srv.ReadTimeout, srv.WriteTimeout, srv.IdleTimeout, srv.MaxHeaderBytes)
+	}
+	if srv.ReadHeaderTimeout > 10*time.Second || srv.IdleTimeout > 2*time.Minute {
+		t.Errorf("ReadHeaderTimeout %v, IdleTimeout %v; want them short", srv.ReadHeaderTimeout, srv.IdleTimeout)
+	}
+	// Shortened, to watch them act.
+	srv.ReadHeaderTimeout, srv.ReadTimeout, srv.IdleTimeout = 200*time.Millisecond, 300*time.Millisecond, 200*time.Millisecond
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(LimitListener(ln, HTTPMaxConnections)) }()
+	t.Cleanup(func() { _ = srv.Close() })
+
+	closedWithin := func(c net.Conn, d time.Duration) bool {
+		_ = c.SetReadDeadline(time.Now().Add(d))
+		_, err := io.Copy(io.Discard, c)
+		var ne net.Error
+		return !(errors.As(err, &ne) && ne.Timeout())
+	}
+	half, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer half.Close()
+	_, _ = io.WriteString(half, "GET / HTTP/1.1\r\nHost: x\r\n")
+	if !closedWithin(half, 3*time.Second) {
+		t.Error("a client with half-sent headers was still connected after 3 s; want it dropped")
+	}
+
+	idle, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	_, _ = io.WriteString(idle, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(idle), nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("first request = %v, %v", resp, err)
+	}
+	_ = resp.Body.Close()
+	if !closedWithin(idle, 3*time.Second) {
+		t.Error("an idle kept-alive connection was still open after 3 s; want it closed")
+	}
+}
+
+// LimitListener serves at most n connections at once; the next one is accepted when one closes.
+func TestLimitListener(t *testing.T) {
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := LimitListener(inner, 2)
+	defer ln.Close()
+	accepted := make(chan net.Conn, 3)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c
+		}
+	}()
+	for range 3 {
+		c, err := net.Dial("tcp", inner.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+	}
+	first := <-accepted
+	<-accepted
+	select {
+	case <-accepted:
+		t.Fatal("a third connection was accepted while two were open; want it to wait")
+	case <-time.After(200 * time.Millisecond):
+	}
+	_ = first.Close()
+	select {
+	case c := <-accepted:
+		_ = c.Close()
+	case <-time.After(2 * time.Second):
+		t.Fatal("the third connection was not accepted after one closed")
 	}
 }

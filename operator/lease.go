@@ -114,8 +114,9 @@ type LeaseStatus struct {
 	Expired bool
 	// SeenFor is how long the holder's last renewal has been unchanged, by this observer's clock.
 	SeenFor time.Duration
-	// Err is the last failure to read or write the lease ("" when the last attempt worked).
-	Err string
+	// Err is the last failure to read or write the lease ("" when the last attempt worked); Cause is its
+	// cause class, what /readyz shows.
+	Err, Cause string
 }
 
 // Lease is the single-actor lease among replicas and CLI users (DESIGN.md decision 2), in its own config
@@ -457,7 +458,7 @@ func (l *Lease) finish(err error) {
 	now := l.opts.Now()
 	prev := l.last
 	st := l.last
-	st.Err = ""
+	st.Err, st.Cause = "", Cause(err)
 	if err != nil {
 		st.Err = err.Error()
 	}

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	mrand "math/rand/v2"
 	"runtime/debug"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -28,6 +30,13 @@ const (
 	DefaultStopGrace = 5 * time.Second
 	// releaseTimeout bounds the release of the lease at shutdown.
 	releaseTimeout = 2 * time.Second
+	// DefaultReadinessInterval is how often the runtime checks the engine and the configuration for /readyz,
+	// which then answers from memory: a probe, or anyone hammering the port, never costs an engine call.
+	DefaultReadinessInterval = 5 * time.Second
+	// readinessEngineTimeout bounds one engine check, well inside the interval.
+	readinessEngineTimeout = 3 * time.Second
+	// engineNotChecked is the engine's state before the first check.
+	engineNotChecked = "not checked yet"
 )
 
 // Triggers of a pass, logged with it. The ledger reason is the domain's own ("scheduled: worker token older
@@ -76,12 +85,14 @@ type RuntimeOptions struct {
 	// Engine checks that the engine answers (readiness); ConfigProblems re-checks the configuration.
 	Engine         func(ctx context.Context) error
 	ConfigProblems func() config.Problems
-	Metrics        *Metrics
-	Audit          *Auditor
-	Log            *slog.Logger
-	Now            func() time.Time
-	Backoff        Backoff
-	StopGrace      time.Duration
+	// ReadinessInterval paces those checks; 0 means DefaultReadinessInterval.
+	ReadinessInterval time.Duration
+	Metrics           *Metrics
+	Audit             *Auditor
+	Log               *slog.Logger
+	Now               func() time.Time
+	Backoff           Backoff
+	StopGrace         time.Duration
 }
 
 // Runtime is the controller of `swarmguard run`: the lease, one independent loop per task on its own cron
@@ -105,6 +116,9 @@ type Runtime struct {
 	ledgerMu  sync.Mutex
 	ledgerSeq uint64
 	ledgerOK  bool
+
+	readyMu sync.Mutex
+	ready   Readiness // Engine and Config as the last check found them
 }
 
 // NewRuntime checks every task's schedule and builds the runtime; nothing runs until Run.
@@ -118,7 +132,11 @@ func NewRuntime(opts RuntimeOptions) (*Runtime, error) {
 	if opts.StopGrace <= 0 {
 		opts.StopGrace = DefaultStopGrace
 	}
-	rt := &Runtime{opts: opts, actor: "operator:" + opts.Node, log: opts.Log.With("component", "runtime"), prevRole: RoleUnknown}
+	if opts.ReadinessInterval <= 0 {
+		opts.ReadinessInterval = DefaultReadinessInterval
+	}
+	rt := &Runtime{opts: opts, actor: "operator:" + opts.Node, log: opts.Log.With("component", "runtime"), prevRole: RoleUnknown,
+		ready: Readiness{Engine: engineNotChecked, Config: "ok"}}
 	rt.lease = NewLease(opts.Store, LeaseOptions{
 		Name: opts.LeaseName, TTL: opts.TTL, Node: opts.Node, Instance: opts.Instance,
 		Actor: rt.actor, What: "controller", Now: opts.Now, Log: opts.Log.With("component", "lease"),
@@ -180,6 +198,8 @@ func (rt *Runtime) Run(ctx context.Context) error {
 
 	leaseDone := make(chan struct{})
 	go func() { defer close(leaseDone); rt.lease.Run(leaseCtx) }()
+	readyDone := make(chan struct{})
+	go func() { defer close(readyDone); rt.watchReadiness(leaseCtx) }()
 	c.Start()
 	rt.log.Info("runtime started", "loops", len(rt.loops), "lease", rt.opts.LeaseName, "ttl", rt.opts.TTL, "self", rt.lease.ID())
 
@@ -204,6 +224,7 @@ func (rt *Runtime) Run(ctx context.Context) error {
 	}
 	cancelLease()
 	<-leaseDone
+	<-readyDone
 	wasHolder := rt.lease.Holding()
 	rctx, cancel := context.WithTimeout(base, releaseTimeout)
 	defer cancel()
@@ -262,21 +283,68 @@ type Readiness struct {
 	Config string // "ok" or the problems
 }
 
-// Ready checks the engine, the configuration and the role.
-func (rt *Runtime) Ready(ctx context.Context) Readiness {
-	r := Readiness{Lease: rt.lease.Status(), Engine: "ok", Config: "ok"}
-	if rt.opts.Engine != nil {
-		if err := rt.opts.Engine(ctx); err != nil {
-			r.Engine = err.Error()
-		}
-	}
-	if rt.opts.ConfigProblems != nil {
-		if ps := rt.opts.ConfigProblems(); len(ps) > 0 {
-			r.Config = ps.Sorted().Error()
-		}
-	}
+// Ready is what /readyz serves: the engine and configuration as the last check found them (watchReadiness),
+// and the lease as this replica last read it. It reads memory only.
+func (rt *Runtime) Ready() Readiness {
+	rt.readyMu.Lock()
+	r := rt.ready
+	rt.readyMu.Unlock()
+	r.Lease = rt.lease.Status()
 	r.Ready = r.Engine == "ok" && r.Config == "ok" && r.Lease.Role != RoleUnknown
 	return r
+}
+
+// watchReadiness checks the engine and the configuration now and every ReadinessInterval until ctx ends.
+func (rt *Runtime) watchReadiness(ctx context.Context) {
+	t := time.NewTicker(rt.opts.ReadinessInterval)
+	defer t.Stop()
+	for {
+		rt.checkReadiness(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// checkReadiness checks the engine and the configuration once and keeps the result for Ready. The engine's
+// error is kept as its cause class only, the configuration's problems as the keys they name: the detail is
+// logged when it changes, never served.
+func (rt *Runtime) checkReadiness(ctx context.Context) {
+	engine, conf := "ok", "ok"
+	var engineErr error
+	if rt.opts.Engine != nil {
+		cctx, cancel := context.WithTimeout(ctx, readinessEngineTimeout)
+		engineErr = rt.opts.Engine(cctx)
+		cancel()
+		if engineErr != nil {
+			engine = Cause(engineErr)
+		}
+	}
+	var ps config.Problems
+	if rt.opts.ConfigProblems != nil {
+		ps = rt.opts.ConfigProblems().Sorted()
+	}
+	if len(ps) > 0 {
+		keys := make([]string, 0, len(ps))
+		for _, p := range ps {
+			if !slices.Contains(keys, p.Key) {
+				keys = append(keys, p.Key)
+			}
+		}
+		conf = "problems with " + strings.Join(keys, ", ") + " (run swarmguard config check)"
+	}
+	rt.readyMu.Lock()
+	prev := rt.ready
+	rt.ready.Engine, rt.ready.Config = engine, conf
+	rt.readyMu.Unlock()
+	if engine != prev.Engine && engineErr != nil {
+		rt.log.Warn("not ready: engine check failed", "err", engineErr)
+	}
+	if conf != prev.Config && len(ps) > 0 {
+		rt.log.Warn("not ready: configuration problems", "problems", ps.Error())
+	}
 }
 
 // syncLedger turns the ledger entries this replica wrote since the last call into audit records (the first

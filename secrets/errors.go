@@ -64,6 +64,11 @@ func vaultError(op, path string, err error) error {
 			return fmt.Errorf("%s %q: vault answered %d%s", op, path, re.StatusCode, vaultMessages(re))
 		}
 	}
+	if errors.Is(err, errVaultRedirect) {
+		// The redirect's Location is not repeated: it is the server's text, not ours.
+		return fmt.Errorf("%s %q: %w, which swarmguard does not follow (it would send the token on): set vault.address to the active node or its load balancer",
+			op, path, errVaultRedirect)
+	}
 	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrPermissionDenied) || errors.Is(err, ErrUnreachable) || errors.Is(err, ErrConflict) {
 		return fmt.Errorf("%s %q: %w", op, path, err)
 	}

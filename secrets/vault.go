@@ -2,11 +2,14 @@ package secrets
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -33,11 +36,14 @@ const (
 	reloginMaxBackoff = 2 * time.Minute
 	// defaultAppRoleMount is where `vault auth enable approle` mounts it.
 	defaultAppRoleMount = "approle"
+	// vaultDialTimeout bounds connecting to Vault and its TLS handshake.
+	vaultDialTimeout = 10 * time.Second
 )
 
 // VaultConfig says how to reach and log in to Vault. It holds file paths and
 // values handed in by cmd (which reads VAULT_ADDR and VAULT_TOKEN); nothing
-// here reads the environment.
+// here reads the environment, and the client built from it ignores every
+// VAULT_* variable the Vault API package would otherwise read.
 type VaultConfig struct {
 	// Address is the Vault URL, e.g. https://vault.internal:8200.
 	Address string
@@ -107,6 +113,7 @@ func (c VaultConfig) Validate() error {
 type Vault struct {
 	cfg    VaultConfig
 	client *api.Client
+	httpc  *http.Client // shared by client and the login requests
 	log    *slog.Logger
 
 	mu       sync.Mutex
@@ -135,33 +142,82 @@ func NewVault(cfg VaultConfig, log *slog.Logger) (*Vault, error) {
 	if cfg.ReadFile == nil {
 		cfg.ReadFile = os.ReadFile
 	}
-	ac := api.DefaultConfig()
-	if ac.Error != nil {
-		return nil, fmt.Errorf("vault client defaults: %w", ac.Error)
-	}
-	ac.Address = cfg.Address
-	ac.Timeout = cfg.Timeout
-	ac.MaxRetries = 1
-	tc := &api.TLSConfig{CACert: cfg.CACertFile, TLSServerName: cfg.TLSServerName, Insecure: cfg.InsecureSkipVerify}
-	if err := ac.ConfigureTLS(tc); err != nil {
-		return nil, fmt.Errorf("vault tls (ca_cert_file %q): %w", cfg.CACertFile, err)
+	httpc, err := newHTTPClient(cfg)
+	if err != nil {
+		return nil, err
 	}
 	if cfg.InsecureSkipVerify {
 		log.Warn("vault certificate verification is off (vault.tls.insecure_skip_verify); anyone between swarmguard and vault can read its secrets",
 			"vault_addr", cfg.Address)
 	}
+	c, err := newAPIClient(cfg, httpc)
+	if err != nil {
+		return nil, err
+	}
+	return &Vault{cfg: cfg, client: c, httpc: httpc, log: log.With("component", "vault")}, nil
+}
+
+// errVaultRedirect is what a Vault answer with a redirect becomes: never followed, since the request carries
+// the token (and a login the secret ID).
+var errVaultRedirect = errors.New("vault answered with a redirect")
+
+// newHTTPClient is the HTTP client every Vault request goes through, built from cfg alone: no proxy (neither
+// VAULT_HTTP_PROXY / VAULT_PROXY_ADDR nor HTTPS_PROXY), TLS 1.2 at least, the configured CA bundle and
+// server name, and no redirect followed (a redirect would re-send the token to wherever Location says).
+func newHTTPClient(cfg VaultConfig) (*http.Client, error) {
+	tr := &http.Transport{
+		Proxy:                 nil,
+		DialContext:           (&net.Dialer{Timeout: vaultDialTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
+		TLSHandshakeTimeout:   vaultDialTimeout,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConnsPerHost:   4,
+		IdleConnTimeout:       90 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+	hc := &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return errVaultRedirect }}
+	// ConfigureTLS only fills tr.TLSClientConfig from these settings (it reads no environment).
+	ac := &api.Config{HttpClient: hc}
+	tc := &api.TLSConfig{CACert: cfg.CACertFile, TLSServerName: cfg.TLSServerName, Insecure: cfg.InsecureSkipVerify}
+	if err := ac.ConfigureTLS(tc); err != nil {
+		return nil, fmt.Errorf("vault tls (vault.tls.ca_file %q): %w", cfg.CACertFile, err)
+	}
+	return hc, nil
+}
+
+// newAPIClient builds a Vault API client over httpc from cfg alone. api.NewClient reads the environment
+// on its own (VAULT_TOKEN, VAULT_NAMESPACE, VAULT_HEADERS; VAULT_WRAP_TTL at each request): every one of
+// those is undone here. Nothing else of its defaults is used: address, agent address (none), SRV lookup
+// (off), retries, redirects (never followed) are all set from here.
+func newAPIClient(cfg VaultConfig, httpc *http.Client) (*api.Client, error) {
+	ac := &api.Config{
+		Address:          cfg.Address,
+		HttpClient:       httpc,
+		Timeout:          cfg.Timeout,
+		MaxRetries:       1,
+		MinRetryWait:     time.Second,
+		MaxRetryWait:     1500 * time.Millisecond,
+		DisableRedirects: true,
+		CheckRetry: func(ctx context.Context, resp *http.Response, err error) (bool, error) {
+			if errors.Is(err, errVaultRedirect) {
+				return false, err
+			}
+			return api.DefaultRetryPolicy(ctx, resp, err)
+		},
+	}
 	c, err := api.NewClient(ac)
 	if err != nil {
-		return nil, fmt.Errorf("vault client: %w", err)
+		// The only environment NewClient can fail on is its own defaults' (an unparsable VAULT_* variable).
+		return nil, fmt.Errorf("vault client: %w (swarmguard takes Vault's settings from its configuration only; unset the VAULT_* variable named here)", err)
 	}
-	// The client picks VAULT_TOKEN and VAULT_NAMESPACE up by itself; cmd is
-	// the only place that reads the environment, so start clean.
 	c.ClearToken()
 	c.ClearNamespace()
+	c.SetHeaders(http.Header{api.RequestHeaderName: []string{"true"}})
+	c.SetWrappingLookupFunc(func(string, string) string { return "" })
 	if cfg.Namespace != "" {
 		c.SetNamespace(cfg.Namespace)
 	}
-	return &Vault{cfg: cfg, client: c, log: log.With("component", "vault")}, nil
+	return c, nil
 }
 
 // KV returns the KV reader and writer over this client.
@@ -216,14 +272,11 @@ func (v *Vault) loginAppRole(ctx context.Context) error {
 	path := "auth/" + strings.Trim(mount, "/") + "/login"
 	ctx, cancel := context.WithTimeout(ctx, v.cfg.Timeout)
 	defer cancel()
-	// Log in with a token-less request: a stale token must not be sent along.
-	lc, err := v.client.Clone()
+	// Log in with a token-less request: a stale token must not be sent along. A fresh client, not
+	// Clone: a clone reads VAULT_* again and drops DisableRedirects.
+	lc, err := newAPIClient(v.cfg, v.httpc)
 	if err != nil {
 		return fmt.Errorf("vault approle login: %w", err)
-	}
-	lc.ClearToken()
-	if v.cfg.Namespace != "" {
-		lc.SetNamespace(v.cfg.Namespace)
 	}
 	sec, err := lc.Logical().WriteWithContext(ctx, path, map[string]any{"role_id": roleID, "secret_id": secretID})
 	if err != nil {

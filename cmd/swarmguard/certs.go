@@ -71,7 +71,7 @@ a finding reaches it.`,
 			if err != nil {
 				return failed(fmt.Errorf("reading certificates: %w", err))
 			}
-			if err := a.writeOutput(func(w io.Writer) error { return r.Render(w, f) }); err != nil {
+			if err := a.writeReport(func(w io.Writer) error { return r.Render(w, f) }); err != nil {
 				return err
 			}
 			if worst := r.Worst(); report.Fails(certs.SeverityStatus(worst), a.cfg.Report.FailOn) {

@@ -4,12 +4,18 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"os"
 
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/swarmguard/swarmguard/operator/config"
 )
+
+// environment is what VAULT_ADDR, DOCKER_HOST and DOCKER_CERT_PATH add to the configuration, for its warnings.
+func environment() config.Environment {
+	return config.Environment{VaultAddr: os.Getenv("VAULT_ADDR"), DockerHost: os.Getenv("DOCKER_HOST"), DockerTLS: os.Getenv("DOCKER_CERT_PATH") != ""}
+}
 
 func newConfigCmd(a *app) *cobra.Command {
 	c := &cobra.Command{
@@ -24,7 +30,8 @@ func newConfigCmd(a *app) *cobra.Command {
 		Long: `Validates the configuration file, SWARMGUARD_* environment and flags: unknown keys, wrong types, bad
 durations and cron expressions (parsed by the scheduler's own parser), rules across keys. Files the
 configuration names (token files, the HMAC key) are checked too, but only warned about, since the check may
-run on a machine where they do not exist; ` + "`swarmguard run`" + ` refuses to start without them.`,
+run on a machine where they do not exist; ` + "`swarmguard run`" + ` refuses to start without them. Settings that send
+credentials in clear (an http:// Vault, a tcp:// Docker host without TLS) are warned about too.`,
 		Example:     "  swarmguard config check --config configs/swarmguard.yaml",
 		Args:        cobra.NoArgs,
 		Annotations: map[string]string{"config": "none"},
@@ -40,7 +47,7 @@ run on a machine where they do not exist; ` + "`swarmguard run`" + ` refuses to 
 				}
 				return silentExit(ExitUsage)
 			}
-			for _, p := range cfg.FileProblems() {
+			for _, p := range append(cfg.FileProblems(), cfg.Warnings(environment())...) {
 				fmt.Fprintf(a.stderr, "warning: %s\n", p)
 			}
 			fmt.Fprintln(a.stdout, "config ok")

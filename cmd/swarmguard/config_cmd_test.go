@@ -227,3 +227,24 @@ func TestEveryCommandHasHelpAndExample(t *testing.T) {
 		t.Errorf("walked %d commands; want the whole tree", n)
 	}
 }
+
+// config check warns, naming the key, when credentials would cross in clear, and still exits 0.
+func TestConfigCheckWarnsCleartext(t *testing.T) {
+	t.Setenv("DOCKER_CERT_PATH", "")
+	t.Setenv("VAULT_ADDR", "")
+	cfg := filepath.Join(t.TempDir(), "c.yaml")
+	body := "docker: {host: \"tcp://manager-1:2375\"}\nvault:\n  address: http://vault.internal:8200\n  auth: {method: approle, role_id_file: /r, secret_id_file: /s}\ntokens: {publish: {vault_path: secret/swarm/join-tokens}}\n"
+	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code := run(t, "config", "check", "--config", cfg)
+	if code != ExitOK || stdout != "config ok\n" {
+		t.Fatalf("config check = exit %d, %q; want 0, config ok (warnings do not fail it)", code, stdout)
+	}
+	for _, want := range []string{"warning: vault.address: \"http://vault.internal:8200\" is plain http", "AppRole secret ID", "join tokens",
+		"warning: docker.host: \"tcp://manager-1:2375\" is reached over TCP without TLS"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("config check stderr = %q; want it to contain %q", stderr, want)
+		}
+	}
+}

@@ -27,6 +27,11 @@ type leaseKey struct{}
 // lost, fn's context is cancelled. Inside fn, stillHolder(ctx) is the TaskEnv.StillHolder to give a pass.
 // Ledger entries fn writes become audit records (log and notify.webhooks).
 func (a *app) withLease(ctx context.Context, what string, fn func(ctx context.Context) error) error {
+	// The webhooks first: an unreadable signing key refuses the action before anything changes.
+	targets, err := a.webhookTargets()
+	if err != nil {
+		return err
+	}
 	c, self, err := a.engine(ctx)
 	if err != nil {
 		return err
@@ -62,7 +67,7 @@ func (a *app) withLease(ctx context.Context, what string, fn func(ctx context.Co
 	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), cliReleaseTimeout)
 	defer rcancel()
 	if beforeErr == nil {
-		a.auditLedger(rctx, ledger, before, time.Since(start))
+		a.auditLedger(rctx, ledger, targets, before, time.Since(start))
 	}
 	if rerr := l.Release(rctx); rerr != nil {
 		a.log.Warn("lease not released; it lapses after its TTL", "lease", a.cfg.Lease.Name, "err", rerr)
@@ -114,13 +119,13 @@ func ledgerTop(ctx context.Context, l *swarm.Ledger) (uint64, error) {
 }
 
 // auditLedger makes an audit record of every ledger entry newer than after (written under our lease, so ours).
-func (a *app) auditLedger(ctx context.Context, l *swarm.Ledger, after uint64, d time.Duration) {
+func (a *app) auditLedger(ctx context.Context, l *swarm.Ledger, targets []operator.WebhookTarget, after uint64, d time.Duration) {
 	entries, err := l.Entries(ctx)
 	if err != nil {
 		a.log.Warn("ledger unreadable after the action; no audit records for it", "err", err)
 		return
 	}
-	aud := a.auditor(ctx)
+	aud := a.auditor(ctx, targets)
 	defer aud.Close(ctx)
 	for _, e := range entries {
 		if e.Seq > after {

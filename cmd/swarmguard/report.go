@@ -65,7 +65,7 @@ info with the reason otherwise.`,
 			if err != nil {
 				return err
 			}
-			if err := a.writeOutput(func(w io.Writer) error { return r.Render(w, format) }); err != nil {
+			if err := a.writeReport(func(w io.Writer) error { return r.Render(w, format) }); err != nil {
 				return err
 			}
 			if r.Fails(gate) {

@@ -128,7 +128,17 @@ swarm manager.`,
 		if cmd.Annotations["config"] == "none" {
 			return nil
 		}
-		return a.load(cmd)
+		if err := a.load(cmd); err != nil {
+			return err
+		}
+		// A command that may act sends audit records: a webhook signing key that cannot be read stops it
+		// before it connects to anything (withLease checks again, for the paths that reach it otherwise).
+		if cmd.Annotations["acts"] == "true" {
+			if _, err := a.webhookTargets(); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 
 	rotate := &cobra.Command{
@@ -149,6 +159,19 @@ swarm manager.`,
 				c.Annotations = map[string]string{}
 			}
 			c.Annotations["output"] = "text"
+		}
+	}
+	// Commands that may change the cluster under the lease, and so send audit records to notify.webhooks.
+	actsOn := [][]string{{"run"}, {"remediate", "network"}, {"escrow", "unlock-key"}}
+	for _, c := range rotate.Commands() {
+		actsOn = append(actsOn, []string{"rotate", c.Name()})
+	}
+	for _, path := range actsOn {
+		if c, _, err := root.Find(path); err == nil && c != root {
+			if c.Annotations == nil {
+				c.Annotations = map[string]string{}
+			}
+			c.Annotations["acts"] = "true"
 		}
 	}
 	root.InitDefaultCompletionCmd()

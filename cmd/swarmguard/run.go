@@ -31,7 +31,6 @@ const (
 	// DefaultStopGrace (5 s) and the lease release (2 s).
 	httpShutdownTimeout = time.Second
 	auditCloseTimeout   = time.Second
-	readHeaderTimeout   = 5 * time.Second
 )
 
 func newRunCmd(a *app) *cobra.Command {
@@ -86,30 +85,52 @@ func (a *app) metrics() *operator.Metrics {
 	return m
 }
 
-// auditor builds the audit trail: the log and notify.webhooks, each with its signing key read from its
-// secret_file. A key file that cannot be read leaves that webhook unsigned with a warning (run refuses to
-// start on it before: FileProblems).
-func (a *app) auditor(ctx context.Context) *operator.Auditor {
+// webhookTargets reads notify.webhooks, each with its signing key from its secret_file. A key file that is
+// configured but cannot be read, or is empty, is an error naming the key: nothing is ever sent unsigned to a
+// receiver that expects a signature. `run` and every CLI action under the lease call it before they act.
+func (a *app) webhookTargets() ([]operator.WebhookTarget, error) {
 	var targets []operator.WebhookTarget
+	var errs []error
 	for i, w := range a.cfg.Notify.Webhooks {
-		t := operator.WebhookTarget{URL: w.URL, Events: w.Events, Timeout: w.Timeout.D()}
+		t := operator.WebhookTarget{URL: w.URL, Events: w.Events, Timeout: w.Timeout.D(), Index: i}
 		if w.SecretFile != "" {
 			b, err := os.ReadFile(w.SecretFile)
-			if err != nil {
-				a.log.Warn("webhook signing key unreadable; sending unsigned", "webhook", i, "err", err)
-			} else {
-				t.Key = operator.NewSigningKey(bytes.TrimRight(b, "\r\n"))
+			key := bytes.TrimRight(b, "\r\n")
+			switch {
+			case err != nil:
+				errs = append(errs, fmt.Errorf("notify.webhooks[%d].secret_file: cannot read %s: %w (fix the file or remove the key; swarmguard does not send records unsigned)", i, w.SecretFile, errors.Unwrap(err)))
+				continue
+			case len(bytes.TrimSpace(key)) == 0:
+				errs = append(errs, fmt.Errorf("notify.webhooks[%d].secret_file: %s is empty (put the HMAC key in it: head -c 32 /dev/urandom | base64)", i, w.SecretFile))
+				continue
 			}
+			t.Key = operator.NewSigningKey(key)
 		}
 		targets = append(targets, t)
 	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, usageErr("%v", err)
+	}
+	return targets, nil
+}
+
+// auditor builds the audit trail: the log and the webhooks of targets (webhookTargets).
+func (a *app) auditor(ctx context.Context, targets []operator.WebhookTarget) *operator.Auditor {
 	return operator.NewAuditor(ctx, a.log, targets)
 }
 
 func (a *app) runController(ctx context.Context) error {
 	log := a.log.With("component", "run")
+	for _, p := range a.cfg.Warnings(environment()) {
+		log.Warn("configuration sends credentials in clear", "key", p.Key, "problem", p.Msg)
+	}
 	m := a.metrics()
-	aud := a.auditor(context.WithoutCancel(ctx))
+	var shutdowns []*http.Server
+	targets, err := a.webhookTargets()
+	if err != nil {
+		return err
+	}
+	aud := a.auditor(context.WithoutCancel(ctx), targets)
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), auditCloseTimeout)
 		defer cancel()
@@ -121,39 +142,72 @@ func (a *app) runController(ctx context.Context) error {
 	var rt atomic.Pointer[operator.Runtime]
 	var waiting atomic.Value
 	waiting.Store("not connected yet")
-	ready := func(ctx context.Context) operator.Readiness {
+	ready := func() operator.Readiness {
 		if r := rt.Load(); r != nil {
-			return r.Ready(ctx)
+			return r.Ready()
 		}
 		return operator.Readiness{Engine: waiting.Load().(string), Config: "ok", Lease: operator.LeaseStatus{Role: operator.RoleUnknown}}
 	}
+	var token operator.BearerToken
+	if f := a.cfg.HTTP.StatusTokenFile; f != "" {
+		b, err := os.ReadFile(f)
+		if err != nil || len(bytes.TrimSpace(b)) == 0 {
+			return usageErr("http.status_token_file: %s cannot be read or is empty (put a bearer token in it, or remove the key)", f)
+		}
+		token = operator.NewBearerToken(b)
+	}
+	status := operator.NewStatusHandler(func() any {
+		ls := operator.LeaseStatus{Role: operator.RoleUnknown}
+		if r := rt.Load(); r != nil {
+			ls = r.Lease().Status()
+		}
+		var states []secretsync.SecretState
+		if ss := a.secretsSync.Load(); ss != nil {
+			states = ss.Status()
+		}
+		return secretsync.NewSecretsStatus(ls, states)
+	}, token)
 	var served chan error // nil when nothing is served: never ready in the select below
+	serve := func(key, addr string, h http.Handler, endpoints string) error {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return failed(fmt.Errorf("listening on %s: %w (set %s to a free address)", addr, err, key))
+		}
+		srv := operator.NewServer(h)
+		if served == nil {
+			served = make(chan error, 2)
+		}
+		go func() {
+			if err := srv.Serve(operator.LimitListener(ln, operator.HTTPMaxConnections)); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				served <- fmt.Errorf("serving %s: %w", addr, err)
+			}
+		}()
+		shutdowns = append(shutdowns, srv)
+		log.Info("serving http", "endpoints", endpoints, "listen", ln.Addr().String(), "status_token", !token.Empty())
+		return nil
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), httpShutdownTimeout)
+		defer cancel()
+		for _, srv := range shutdowns {
+			_ = srv.Shutdown(sctx)
+		}
+	}()
 	if a.cfg.Listen == "" {
 		log.Warn("listen is empty: no /healthz, /readyz or /metrics (the stack's healthcheck needs them)")
 	} else {
-		ln, err := net.Listen("tcp", a.cfg.Listen)
-		if err != nil {
-			return failed(fmt.Errorf("listening on %s: %w (set listen to a free address)", a.cfg.Listen, err))
+		onMain := status
+		if a.cfg.HTTP.StatusListen != "" {
+			onMain = nil
 		}
-		srv := &http.Server{Handler: operator.NewHandler(m, ready, func() any {
-			ls := operator.LeaseStatus{Role: operator.RoleUnknown}
-			if r := rt.Load(); r != nil {
-				ls = r.Lease().Status()
-			}
-			var states []secretsync.SecretState
-			if ss := a.secretsSync.Load(); ss != nil {
-				states = ss.Status()
-			}
-			return secretsync.NewSecretsStatus(ls, states)
-		}), ReadHeaderTimeout: readHeaderTimeout}
-		served = make(chan error, 1)
-		go func() { served <- srv.Serve(ln) }()
-		defer func() {
-			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), httpShutdownTimeout)
-			defer cancel()
-			_ = srv.Shutdown(sctx)
-		}()
-		log.Info("serving health and metrics", "listen", ln.Addr().String())
+		if err := serve("listen", a.cfg.Listen, operator.NewHandler(m, ready, onMain), "health, readiness and metrics"); err != nil {
+			return err
+		}
+	}
+	if a.cfg.HTTP.StatusListen != "" {
+		if err := serve("http.status_listen", a.cfg.HTTP.StatusListen, status, "status"); err != nil {
+			return err
+		}
 	}
 
 	c, self, err := a.awaitEngine(ctx, log, &waiting)
@@ -185,15 +239,18 @@ func (a *app) runController(ctx context.Context) error {
 		names = append(names, t.Name)
 	}
 	log.Info("controller starting", "node", self.NodeID, "actor", r.Actor(), "loops", names)
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
 	runErr := make(chan error, 1)
-	go func() { runErr <- r.Run(ctx) }()
+	go func() { runErr <- r.Run(runCtx) }()
 	select {
 	case err := <-runErr:
 		return err
 	case err := <-served:
-		// The listener failed under us: stop the runtime (releasing the lease) and report it.
+		// A listener failed under us: stop the runtime (releasing the lease) and report it.
+		stopRun()
 		<-runErr
-		return failed(fmt.Errorf("serving %s: %w", a.cfg.Listen, err))
+		return failed(err)
 	}
 }
 
@@ -212,7 +269,7 @@ func (a *app) awaitEngine(ctx context.Context, log interface {
 		if errors.As(err, &ee) {
 			return nil, self, err // the client cannot even be built: configuration
 		}
-		waiting.Store(err.Error())
+		waiting.Store(operator.Cause(err)) // /readyz serves the class; the detail is logged below
 		log.Warn("no usable swarm manager yet, will retry", "retry_in", delay, "err", err)
 		t := time.NewTimer(delay)
 		select {

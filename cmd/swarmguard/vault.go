@@ -10,8 +10,11 @@ import (
 	"github.com/swarmguard/swarmguard/sensitive"
 )
 
-// vaultConfig turns vault.* into the secrets package's config, honouring the standard VAULT_ADDR,
-// VAULT_TOKEN and VAULT_NAMESPACE where the configuration leaves them empty.
+// vaultConfig turns vault.* into the secrets package's config. The configuration says where credentials go:
+// of the VAULT_* variables only two are read, VAULT_ADDR when vault.address is empty and VAULT_TOKEN when
+// the method is token and vault.auth.token_file is empty. Every other one (VAULT_AGENT_ADDR,
+// VAULT_PROXY_ADDR, VAULT_HTTP_PROXY, VAULT_CACERT, VAULT_SKIP_VERIFY, VAULT_NAMESPACE, VAULT_SRV_LOOKUP, ...)
+// is ignored; secrets.NewVault makes sure the Vault API package does not read them either.
 func (a *app) vaultConfig() (secrets.VaultConfig, error) {
 	vc := a.cfg.Vault
 	c := secrets.VaultConfig{
@@ -26,9 +29,6 @@ func (a *app) vaultConfig() (secrets.VaultConfig, error) {
 	}
 	if c.Address == "" {
 		c.Address = os.Getenv("VAULT_ADDR")
-	}
-	if c.Namespace == "" {
-		c.Namespace = os.Getenv("VAULT_NAMESPACE")
 	}
 	if c.Auth.Method == secrets.AuthToken && c.Auth.TokenFile == "" {
 		c.Auth.Token = sensitive.New(os.Getenv("VAULT_TOKEN"))

@@ -144,3 +144,41 @@ func TestVaultFailedLoginNotCached(t *testing.T) {
 		t.Errorf("revoked = %v; want the one token of the successful login", fv.revoked)
 	}
 }
+
+// Of the VAULT_* variables only VAULT_ADDR and VAULT_TOKEN are read, and only where the file leaves
+// vault.address or vault.auth.token_file empty; VAULT_NAMESPACE and the rest are never read.
+func TestVaultConfigEnvironment(t *testing.T) {
+	t.Setenv("VAULT_ADDR", "http://env-vault:8200")
+	t.Setenv("VAULT_TOKEN", "env-token")
+	t.Setenv("VAULT_NAMESPACE", "env-ns")
+	tests := []struct {
+		name      string
+		cfg       config.VaultConfig
+		wantAddr  string
+		wantToken bool
+	}{
+		{"file sets nothing: env address and token", config.VaultConfig{Auth: config.VaultAuthConfig{Method: "token"}}, "http://env-vault:8200", true},
+		{"file sets the address: env address ignored", config.VaultConfig{Address: "https://file-vault:8200", Auth: config.VaultAuthConfig{Method: "token"}}, "https://file-vault:8200", true},
+		{"file sets a token file: VAULT_TOKEN ignored", config.VaultConfig{Address: "https://file-vault:8200", Auth: config.VaultAuthConfig{Method: "token", TokenFile: "/run/secrets/t"}}, "https://file-vault:8200", false},
+		{"approle: VAULT_TOKEN ignored", config.VaultConfig{Address: "https://file-vault:8200", Auth: config.VaultAuthConfig{Method: "approle", RoleIDFile: "/r", SecretIDFile: "/s"}}, "https://file-vault:8200", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := &app{}
+			a.cfg.Vault = tt.cfg
+			c, err := a.vaultConfig()
+			if err != nil {
+				t.Fatalf("vaultConfig() = %v", err)
+			}
+			if c.Address != tt.wantAddr {
+				t.Errorf("vaultConfig().Address = %q; want %q", c.Address, tt.wantAddr)
+			}
+			if got := !c.Auth.Token.IsZero(); got != tt.wantToken {
+				t.Errorf("vaultConfig() took VAULT_TOKEN = %v; want %v", got, tt.wantToken)
+			}
+			if c.Namespace != "" {
+				t.Errorf("vaultConfig().Namespace = %q; want empty (VAULT_NAMESPACE is not read)", c.Namespace)
+			}
+		})
+	}
+}

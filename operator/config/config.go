@@ -36,6 +36,7 @@ func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil
 type Config struct {
 	Log      LogConfig      `yaml:"log"`
 	Listen   string         `yaml:"listen"`
+	HTTP     HTTPConfig     `yaml:"http"`
 	Docker   DockerConfig   `yaml:"docker"`
 	Ledger   LedgerConfig   `yaml:"ledger"`
 	Lease    LeaseConfig    `yaml:"lease"`
@@ -55,6 +56,12 @@ type Config struct {
 type LogConfig struct {
 	Level  string `yaml:"level"`  // debug | info | warn | error
 	Format string `yaml:"format"` // auto (text on a terminal, JSON otherwise) | text | json
+}
+
+// HTTPConfig places the /status/* endpoints: by default beside health, readiness and metrics on listen.
+type HTTPConfig struct {
+	StatusListen    string `yaml:"status_listen"`     // empty: /status/* on listen; else there only (e.g. 127.0.0.1:9324)
+	StatusTokenFile string `yaml:"status_token_file"` // a file holding a bearer token /status/* requires
 }
 
 // DockerConfig says how to reach the engine.

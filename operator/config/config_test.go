@@ -1,6 +1,8 @@
 package config
 
 import (
+	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -114,6 +116,116 @@ func TestDurationString(t *testing.T) {
 	for d, want := range map[Duration]string{Duration(720 * time.Hour): "720h", Duration(90 * time.Second): "1m30s", Duration(time.Minute): "1m", 0: "0s"} {
 		if got := d.String(); got != want {
 			t.Errorf("Duration(%d).String() = %q; want %q", int64(d), got, want)
+		}
+	}
+}
+
+// The join tokens may not be published where the unlock key is escrowed: the configured escrow path or the
+// per-swarm default.
+func TestPublishPathNotEscrowPath(t *testing.T) {
+	tests := []struct {
+		name, publish, escrow string
+		want                  bool
+	}{
+		{"same as the configured escrow", "secret/ops/swarm", "secret/ops/swarm", true},
+		{"same, other slashes", "secret//ops/swarm", "secret/ops/swarm/", true},
+		{"the default escrow of some swarm", "secret/swarmguard/8x1e0fsd/unlock-key", "", true},
+		{"the default is not used when an escrow path is set", "secret/swarmguard/8x1e0fsd/unlock-key", "secret/ops/key", false},
+		{"a path of their own", "secret/swarm/join-tokens", "", false},
+		{"beside the default", "secret/swarmguard/8x1e0fsd/join-tokens", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := DefaultConfig()
+			c.Tokens.Publish.VaultPath, c.Autolock.Escrow.VaultPath = tt.publish, tt.escrow
+			got := false
+			for _, p := range c.Validate() {
+				if p.Key == "tokens.publish.vault_path" && strings.Contains(p.Msg, "escrowed too") {
+					got = true
+				}
+			}
+			if got != tt.want {
+				t.Errorf("Validate(publish %q, escrow %q) rejects tokens.publish.vault_path = %v; want %v", tt.publish, tt.escrow, got, tt.want)
+			}
+		})
+	}
+}
+
+// An http:// Vault with credentials going to it, and a tcp:// Docker host without TLS, are warned about,
+// naming the key and what crosses in clear.
+func TestWarnings(t *testing.T) {
+	withVault := func(addr string, mod func(*Config)) Config {
+		c := DefaultConfig()
+		c.Vault.Address = addr
+		if mod != nil {
+			mod(&c)
+		}
+		return c
+	}
+	tests := []struct {
+		name     string
+		cfg      Config
+		env      Environment
+		wantKeys []string
+		wantText []string
+	}{
+		{"https vault, unix docker", withVault("https://vault:8200", nil), Environment{}, nil, nil},
+		{"no vault, no docker host", DefaultConfig(), Environment{}, nil, nil},
+		{"http vault with approle, escrow, publishing", withVault("http://vault:8200", func(c *Config) {
+			c.Vault.Auth.Method = "approle"
+			c.Autolock.Mode = ModeEnforce
+			c.Tokens.Publish.VaultPath = "secret/swarm/join-tokens"
+		}), Environment{}, []string{"vault.address"}, []string{"AppRole secret ID", "unlock key", "join tokens", "https://"}},
+		{"http vault from VAULT_ADDR", DefaultConfig(), Environment{VaultAddr: "http://10.0.0.1:8200"}, []string{"vault.address (VAULT_ADDR)"}, []string{"vault token"}},
+		{"VAULT_ADDR ignored when the file sets https", withVault("https://vault:8200", nil), Environment{VaultAddr: "http://x:8200"}, nil, nil},
+		{"tcp docker without TLS", func() Config { c := DefaultConfig(); c.Docker.Host = "tcp://manager-1:2375"; return c }(), Environment{}, []string{"docker.host"}, []string{"unlock key", "TLS"}},
+		{"tcp docker with TLS", func() Config { c := DefaultConfig(); c.Docker.Host = "tcp://manager-1:2376"; return c }(), Environment{DockerTLS: true}, nil, nil},
+		{"DOCKER_HOST tcp without TLS", DefaultConfig(), Environment{DockerHost: "tcp://10.0.0.2:2375"}, []string{"docker.host (DOCKER_HOST)"}, nil},
+		{"ssh docker", func() Config { c := DefaultConfig(); c.Docker.Host = "ssh://admin@manager-1"; return c }(), Environment{}, nil, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ps := tt.cfg.Warnings(tt.env)
+			var keys []string
+			for _, p := range ps {
+				keys = append(keys, p.Key)
+			}
+			if !slices.Equal(keys, tt.wantKeys) {
+				t.Fatalf("Warnings() keys = %q; want %q (%v)", keys, tt.wantKeys, ps)
+			}
+			for _, w := range tt.wantText {
+				if !strings.Contains(ps.Error(), w) {
+					t.Errorf("Warnings() = %q; want it to mention %q", ps.Error(), w)
+				}
+			}
+		})
+	}
+}
+
+// http.status_listen must be an address of its own; http.status_token_file must hold a token.
+func TestHTTPStatusConfig(t *testing.T) {
+	c := DefaultConfig()
+	c.HTTP.StatusListen = c.Listen
+	if ps := c.Validate(); !strings.Contains(ps.Error(), "http.status_listen") {
+		t.Errorf("Validate(status_listen == listen) = %v; want a problem naming http.status_listen", ps)
+	}
+	c.HTTP.StatusListen = "localhost"
+	if ps := c.Validate(); !strings.Contains(ps.Error(), "http.status_listen: \"localhost\" is not host:port") {
+		t.Errorf("Validate(status_listen localhost) = %v; want host:port asked for", ps)
+	}
+	c.HTTP.StatusListen = "127.0.0.1:9324"
+	if ps := c.Validate(); len(ps) != 0 {
+		t.Errorf("Validate(status_listen 127.0.0.1:9324) = %v; want none", ps)
+	}
+	dir := t.TempDir()
+	empty := dir + "/empty"
+	if err := os.WriteFile(empty, []byte(" \n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{dir + "/missing", empty} {
+		c.HTTP.StatusTokenFile = f
+		if ps := c.FileProblems(); !strings.Contains(ps.Error(), "http.status_token_file") {
+			t.Errorf("FileProblems(status_token_file %s) = %v; want a problem naming the key", f, ps)
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // Problem is one thing wrong with the configuration, tied to its key's full path.
@@ -54,7 +55,12 @@ func DecodeConfig(base Config, raw map[string]any) (Config, Problems) {
 	return cfg, probs
 }
 
+// join appends key to path. A key that would not read as one (empty, or with spaces, quotes or control
+// characters, which could also break config check's one-line-per-problem output) is quoted.
 func join(path, key string) string {
+	if key == "" || strings.ContainsFunc(key, func(r rune) bool { return unicode.IsControl(r) || unicode.IsSpace(r) || r == '"' }) {
+		key = strconv.Quote(key)
+	}
 	if path == "" {
 		return key
 	}

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -69,6 +71,13 @@ func (c Config) Validate() Problems {
 			add("listen", "%q is not host:port (example: \":9323\" or \"127.0.0.1:9323\")", c.Listen)
 		}
 	}
+	if sl := c.HTTP.StatusListen; sl != "" {
+		if _, _, err := net.SplitHostPort(sl); err != nil {
+			add("http.status_listen", "%q is not host:port (example: \"127.0.0.1:9324\")", sl)
+		} else if sl == c.Listen {
+			add("http.status_listen", "%q is listen's address too; give another port, or leave it empty to serve /status/* on listen", sl)
+		}
+	}
 	positive("docker.api_timeout", c.Docker.APITimeout)
 	if h := c.Docker.Host; h != "" {
 		if u, err := url.Parse(h); err != nil || !slices.Contains([]string{"unix", "tcp", "ssh", "npipe", "http", "https"}, u.Scheme) {
@@ -100,6 +109,9 @@ func (c Config) Validate() Problems {
 	schedule("autolock.schedule", c.Autolock.Schedule)
 	positive("autolock.rotate.max_age", c.Autolock.Rotate.MaxAge)
 	kvPath("autolock.escrow.vault_path", c.Autolock.Escrow.VaultPath, add)
+	if pub := c.Tokens.Publish.VaultPath; pub != "" && samePublishEscrow(pub, c.Autolock.Escrow.VaultPath) {
+		add("tokens.publish.vault_path", "%q is where the unlock key is escrowed too (autolock.escrow.vault_path, default secret/swarmguard/<swarm ID>/unlock-key): each write would overwrite the other and KV max_versions would evict the escrowed key; give the join tokens a path of their own (example: secret/swarm/join-tokens)", pub)
+	}
 
 	oneOf("pki.mode", c.PKI.Mode, ModeEnforce, ModeAudit)
 	if c.PKI.NodeCertExpiry < Duration(time.Hour) {
@@ -250,6 +262,65 @@ func ParseWindow(s string) (Window, error) {
 	return Window{Value: d.Seconds()}, nil
 }
 
+// normKVPath is a KV path as compared: no leading, trailing or doubled slashes.
+func normKVPath(p string) string {
+	parts := strings.FieldsFunc(p, func(r rune) bool { return r == '/' })
+	return strings.Join(parts, "/")
+}
+
+// samePublishEscrow says whether the join tokens would be published where the unlock key is escrowed: the
+// configured escrow path, or, when it is empty, the per-swarm default secret/swarmguard/<swarm ID>/unlock-key.
+func samePublishEscrow(publish, escrow string) bool {
+	pub := normKVPath(publish)
+	if escrow != "" {
+		return pub == normKVPath(escrow)
+	}
+	parts := strings.Split(pub, "/")
+	return len(parts) == 4 && parts[0] == "secret" && parts[1] == "swarmguard" && parts[3] == "unlock-key"
+}
+
+// Environment is what the process's environment adds to the configuration, for Warnings: cmd reads it.
+type Environment struct {
+	VaultAddr  string // VAULT_ADDR, used when vault.address is empty
+	DockerHost string // DOCKER_HOST, used when docker.host is empty
+	DockerTLS  bool   // DOCKER_CERT_PATH is set: the Docker client speaks TLS to a tcp:// host
+}
+
+// Warnings are settings that work but send credentials where anyone on the path can read them: an http://
+// Vault while credentials go to it, and a Docker host reached over TCP without TLS (the unlock key and the
+// join tokens cross it). `config check` prints them and `run` logs them at start; neither refuses.
+func (c Config) Warnings(env Environment) Problems {
+	var ps Problems
+	addr, key := c.Vault.Address, "vault.address"
+	if addr == "" {
+		addr, key = env.VaultAddr, "vault.address (VAULT_ADDR)"
+	}
+	if u, err := url.Parse(addr); err == nil && u.Scheme == "http" {
+		what := []string{"the vault token"}
+		if c.Vault.Auth.Method == "approle" {
+			what = append(what, "the AppRole secret ID (vault.auth.method approle)")
+		}
+		if c.Autolock.Mode != ModeOff {
+			what = append(what, "the unlock key (its escrow, autolock.mode "+c.Autolock.Mode+")")
+		}
+		if c.Tokens.Publish.VaultPath != "" {
+			what = append(what, "the join tokens (tokens.publish.vault_path)")
+		}
+		if len(c.Secrets.Mappings) > 0 {
+			what = append(what, "every synced secret value (secrets.mappings)")
+		}
+		ps = append(ps, Problem{key, fmt.Sprintf("%q is plain http: %s cross the network in clear; use https:// (and vault.tls.ca_file for a private CA)", addr, strings.Join(what, ", "))})
+	}
+	host, key := c.Docker.Host, "docker.host"
+	if host == "" {
+		host, key = env.DockerHost, "docker.host (DOCKER_HOST)"
+	}
+	if u, err := url.Parse(host); err == nil && (u.Scheme == "http" || (u.Scheme == "tcp" && !env.DockerTLS)) {
+		ps = append(ps, Problem{key, fmt.Sprintf("%q is reached over TCP without TLS: the Engine API, and with it the unlock key and the join tokens, cross the network in clear; use TLS (DOCKER_CERT_PATH with DOCKER_TLS_VERIFY=1, port 2376), ssh://, or the local unix socket", host)})
+	}
+	return ps
+}
+
 // FileProblems checks the files the configuration names: each must be readable here. `run` refuses to start
 // on any of them; `config check` prints them as warnings (it may run where those files do not exist).
 // The HMAC key is required as soon as one mapping exists.
@@ -266,6 +337,13 @@ func (c Config) FileProblems() Problems {
 		}
 		_ = f.Close()
 	}
+	if f := c.HTTP.StatusTokenFile; f != "" {
+		if b, err := os.ReadFile(f); err != nil {
+			ps = append(ps, Problem{"http.status_token_file", fmt.Sprintf("cannot read %s: %v", f, errors.Unwrap(err))})
+		} else if len(bytes.TrimSpace(b)) == 0 {
+			ps = append(ps, Problem{"http.status_token_file", fmt.Sprintf("%s is empty (put a token in it: head -c 32 /dev/urandom | base64)", f)})
+		}
+	}
 	check("vault.tls.ca_file", c.Vault.TLS.CAFile)
 	check("vault.auth.token_file", c.Vault.Auth.TokenFile)
 	if c.Vault.Auth.Method == "approle" {
@@ -277,7 +355,18 @@ func (c Config) FileProblems() Problems {
 	}
 	check("secrets.hmac_key_file", c.Secrets.HMACKeyFile)
 	for i, w := range c.Notify.Webhooks {
-		check(fmt.Sprintf("notify.webhooks[%d].secret_file", i), w.SecretFile)
+		key := fmt.Sprintf("notify.webhooks[%d].secret_file", i)
+		if w.SecretFile == "" {
+			continue
+		}
+		// The signing key must be there and not empty: swarmguard never sends a record unsigned.
+		b, err := os.ReadFile(w.SecretFile)
+		switch {
+		case err != nil:
+			ps = append(ps, Problem{key, fmt.Sprintf("cannot read %s: %v (swarmguard does not send records unsigned: fix the file or remove the key)", w.SecretFile, errors.Unwrap(err))})
+		case len(bytes.TrimSpace(b)) == 0:
+			ps = append(ps, Problem{key, fmt.Sprintf("%s is empty (put the HMAC key in it: head -c 32 /dev/urandom | base64)", w.SecretFile)})
+		}
 	}
 	return ps
 }

@@ -190,7 +190,9 @@ type SecretState struct {
 	// FailingSince is when the mapping's sync last went from working to not; zero while it works.
 	FailingSince time.Time `json:"failing_since,omitzero"`
 	Error        string    `json:"error,omitempty"`
-	Dependents   []string  `json:"dependents,omitempty"`
+	// Cause is Error's cause class (operator.Cause), what /status/secrets serves in place of the text.
+	Cause      string   `json:"cause,omitempty"`
+	Dependents []string `json:"dependents,omitempty"`
 }
 
 // SecretsObserver receives each mapping's result; the runtime's metrics implement it.
@@ -322,7 +324,7 @@ func (ss *SecretsSync) record(m secrets.Mapping, r secrets.Result, now time.Time
 		return // a dry run says nothing about the sync's health
 	}
 	if ok {
-		st.State, st.Error, st.FailingSince, st.LastSuccess = "ok", "", time.Time{}, now
+		st.State, st.Error, st.Cause, st.FailingSince, st.LastSuccess = "ok", "", "", time.Time{}, now
 		st.VaultVersion = r.VaultVersion
 		if r.Plan != nil {
 			st.Current = r.Plan.Wanted.Name
@@ -335,7 +337,7 @@ func (ss *SecretsSync) record(m secrets.Mapping, r secrets.Result, now time.Time
 		if r.Outcome == secrets.OutcomeFailed {
 			st.State = "failed"
 		}
-		st.Error = r.Err.Error()
+		st.Error, st.Cause = r.Err.Error(), operator.Cause(r.Err)
 		if st.FailingSince.IsZero() {
 			st.FailingSince = now
 		}
@@ -358,7 +360,7 @@ func (ss *SecretsSync) Unavailable(err error, now time.Time) {
 	states := make([]SecretState, 0, len(ss.Mappings))
 	for _, m := range ss.Mappings {
 		st := ss.status[m.Name]
-		st.LastAttempt, st.State, st.Error = now, "error", err.Error()
+		st.LastAttempt, st.State, st.Error, st.Cause = now, "error", err.Error(), operator.Cause(err)
 		if st.FailingSince.IsZero() {
 			st.FailingSince = now
 		}

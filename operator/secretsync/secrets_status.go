@@ -11,10 +11,13 @@ type SecretsStatus struct {
 }
 
 // NewSecretsStatus is the /status/secrets body of a replica whose lease status is ls: states may be nil
-// (no mapping configured), which shows as an empty list.
+// (no mapping configured), which shows as an empty list. Each mapping's error is served as its cause class
+// (operator.Cause): the text, which holds Vault's or the engine's own words, stays in the log.
 func NewSecretsStatus(ls operator.LeaseStatus, states []SecretState) SecretsStatus {
-	if states == nil {
-		states = []SecretState{}
+	out := make([]SecretState, len(states))
+	for i, st := range states {
+		st.Error = st.Cause
+		out[i] = st
 	}
-	return SecretsStatus{Role: ls.Role, Holder: ls.Holder, Secrets: states}
+	return SecretsStatus{Role: ls.Role, Holder: ls.Holder, Secrets: out}
 }

@@ -21,3 +21,14 @@ func TestNewSecretsStatus(t *testing.T) {
 		t.Errorf("NewSecretsStatus(failing) = %s; want failing_since", b)
 	}
 }
+
+// /status/secrets serves a mapping's error as its cause class only: Vault's or the engine's own words, with
+// addresses and paths, stay in the log.
+func TestSecretsStatusServesCauseOnly(t *testing.T) {
+	raw := "reading \"secret/db\": vault unreachable: Get \"https://vault.internal:8200/v1/secret/data/db\": x509: upstream words"
+	st := NewSecretsStatus(operator.LeaseStatus{Role: operator.RoleHolder}, []SecretState{{Name: "db", State: "error", Error: raw, Cause: operator.CauseVaultUnreachable}})
+	b, _ := json.Marshal(st)
+	if st.Secrets[0].Error != operator.CauseVaultUnreachable || strings.Contains(string(b), "upstream words") || strings.Contains(string(b), "vault.internal") {
+		t.Errorf("NewSecretsStatus(failing) = %s; want error %q only", b, operator.CauseVaultUnreachable)
+	}
+}
