@@ -2,6 +2,9 @@ package networks
 
 import (
 	"testing"
+
+	"github.com/swarmguard/swarmguard/operator/report"
+	"github.com/swarmguard/swarmguard/swarm"
 )
 
 func TestOverlayCVEVulnerable(t *testing.T) {
@@ -43,5 +46,30 @@ func TestOverlayCVEVulnerable(t *testing.T) {
 		if vuln != tc.vuln || known != tc.known {
 			t.Errorf("OverlayCVEVulnerable(%q) = %v, %v; want %v, %v", tc.v, vuln, known, tc.vuln, tc.known)
 		}
+	}
+}
+
+func TestEngineConsistentNamesTheNodesThatDiffer(t *testing.T) {
+	node := func(h, v string) swarm.Node { return swarm.Node{ID: h, Hostname: h, EngineVersion: v} }
+	for _, tc := range []struct {
+		name   string
+		nodes  []swarm.Node
+		status report.CheckStatus
+		want   string
+	}{
+		{"one version", []swarm.Node{node("m1", "29.8.0"), node("w1", "29.8.0")}, report.StatusPass, "all 2 node(s) run 29.8.0"},
+		{"rolling upgrade: the worker left behind", []swarm.Node{node("m1", "29.8.0"), node("m2", "29.8.0"), node("m3", "29.8.0"), node("w1", "20.10.24+dfsg1")},
+			report.StatusWarn, "2 different engine versions: w1 runs 20.10.24+dfsg1; the other 3 node(s) run 29.8.0"},
+		{"a tie names the older ones", []swarm.Node{node("m1", "20.10.24+dfsg1"), node("m2", "29.8.0")},
+			report.StatusWarn, "2 different engine versions: m1 runs 20.10.24+dfsg1; the other 1 node(s) run 29.8.0"},
+		{"three versions", []swarm.Node{node("a", "28.5.2"), node("b", "29.8.0"), node("c", "29.8.0"), node("d", "")},
+			report.StatusWarn, "3 different engine versions: a runs 28.5.2; d runs unknown; the other 2 node(s) run 29.8.0"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := checkEngineConsistent(tc.nodes, nil)
+			if c.Status != tc.status || c.Summary != tc.want {
+				t.Errorf("checkEngineConsistent = %s %q; want %s %q", c.Status, c.Summary, tc.status, tc.want)
+			}
+		})
 	}
 }

@@ -386,9 +386,37 @@ func checkEngineConsistent(nodes []swarm.Node, err error) report.Check {
 	case 1:
 		c.Status, c.Summary = report.StatusPass, fmt.Sprintf("all %d node(s) run %s", len(nodes), versions[0])
 	default:
-		c.Status, c.Summary = report.StatusWarn, fmt.Sprintf("%d different engine versions: %s", len(versions), strings.Join(versions, ", "))
+		// Name the nodes that differ from the version most nodes run (ties: the newest release), as in the
+		// middle of a rolling upgrade: "sglab-n4 runs 20.10.24+dfsg1; the other 3 nodes run 29.8.0".
+		most := versions[0]
+		for _, v := range versions[1:] {
+			if len(byVersion[v]) > len(byVersion[most]) || (len(byVersion[v]) == len(byVersion[most]) && versionNewer(v, most)) {
+				most = v
+			}
+		}
+		var differ []string
+		for _, v := range versions {
+			if v != most {
+				differ = append(differ, fmt.Sprintf("%s runs %s", strings.Join(byVersion[v], ", "), v))
+			}
+		}
+		c.Status, c.Summary = report.StatusWarn, fmt.Sprintf("%d different engine versions: %s; the other %d node(s) run %s",
+			len(versions), strings.Join(differ, "; "), len(byVersion[most]), most)
 	}
 	return c
+}
+
+// versionNewer says whether release a is newer than b; an unreadable one is never newer.
+func versionNewer(a, b string) bool {
+	va, oka := parseEngineVersion(a)
+	vb, okb := parseEngineVersion(b)
+	switch {
+	case !oka:
+		return false
+	case !okb:
+		return true
+	}
+	return vb.less(va)
 }
 
 func nodeName(n swarm.Node) string {
