@@ -61,8 +61,16 @@ func (a *app) buildTasks(d taskDeps) ([]operator.Task, error) {
 		a.certsTask,
 		a.caTask,
 		a.networksTask,
-		func(d taskDeps) (operator.Task, error) { return a.tokens(d.Engine, d.Ledger).Task(), nil },
-		func(d taskDeps) (operator.Task, error) { return a.autolock(d.Engine, d.Ledger).Task(), nil },
+		func(d taskDeps) (operator.Task, error) {
+			t := a.tokens(d.Engine, d.Ledger)
+			t.Ages = a.metrics().Credentials()
+			return t.Task(), nil
+		},
+		func(d taskDeps) (operator.Task, error) {
+			al := a.autolock(d.Engine, d.Ledger)
+			al.Ages = a.metrics().Credentials()
+			return al.Task(), nil
+		},
 		a.secretsLoop,
 	}
 	tasks := make([]operator.Task, 0, len(builders))
@@ -91,7 +99,7 @@ func (a *app) certsTask(d taskDeps) (operator.Task, error) {
 
 // caTask follows a scheduled rotation to completion and republishes the join tokens at its end.
 func (a *app) caTask(d taskDeps) (operator.Task, error) {
-	return certs.CATask(d.Engine, d.Ledger, a.cfg.PKI, a.republisher(d.Engine)), nil
+	return certs.CATask(d.Engine, d.Ledger, a.cfg.PKI, a.republisher(d.Engine), a.metrics().Credentials()), nil
 }
 
 // networksTask is the networks loop: log the overlay-network findings and refresh the compliance gauges
