@@ -18,7 +18,7 @@ const (
 	// MetricLastSuccess is the last successful action (result ok) of a ledger kind: a failed attempt or
 	// an adoption does not move it, so "time() - last success" alerts are not fooled by one.
 	MetricLastSuccess = "swarmguard_last_success_timestamp_seconds"
-	MetricUp                = "swarmguard_up"
+	MetricUp          = "swarmguard_up"
 )
 
 // reconcileBuckets cover a join-token rotation (tens of milliseconds) up to a secret rollout across a
