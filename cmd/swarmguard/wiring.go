@@ -94,6 +94,9 @@ func (a *app) certsTask(d taskDeps) (operator.Task, error) {
 	if err != nil {
 		return operator.Task{}, err
 	}
+	if p, err := certs.PKIPolicy(a.cfg.PKI); err == nil { // an invalid policy fails the pass, which says why
+		m.SetPolicy(p)
+	}
 	return certs.CertsTask(d.Engine, d.Ledger, a.pkiSources(), a.cfg.PKI, m.Update), nil
 }
 
