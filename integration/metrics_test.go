@@ -155,11 +155,7 @@ func TestChartsMetricsExported(t *testing.T) {
 		t.Fatalf("named in the dashboard or the rules but not exported by run: %v\n/metrics:\n%s\nlogs:\n%s", missing, body, logs.String())
 	}
 	t.Logf("all %d metrics the dashboard and the rules name are exported: %s", len(names), strings.Join(names, " "))
-	promtool, err := exec.LookPath("promtool")
-	if err != nil {
-		t.Skip("no promtool (make test-deps installs it): the scrape's lint is not checked")
-	}
-	lint := exec.Command(promtool, "check", "metrics")
+	lint := exec.Command(rtPromtool(t), "check", "metrics")
 	lint.Stdin = strings.NewReader(body)
 	if out, err := lint.CombinedOutput(); err != nil {
 		t.Errorf("promtool check metrics: %v\n%s", err, out)
