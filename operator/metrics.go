@@ -13,8 +13,12 @@ const (
 	MetricLeaseTransitions  = "swarmguard_lease_transitions_total"
 	MetricReconcileDuration = "swarmguard_reconcile_duration_seconds"
 	MetricReconcileErrors   = "swarmguard_reconcile_errors_total"
-	MetricLastAction        = "swarmguard_last_action_timestamp_seconds"
-	MetricUp                = "swarmguard_up"
+	// MetricLastAction is the last attempt of a ledger kind, whatever its result (ok, failed, adopted).
+	MetricLastAction = "swarmguard_last_action_timestamp_seconds"
+	// MetricLastSuccess is the last successful action (result ok) of a ledger kind: a failed attempt or
+	// an adoption does not move it, so "time() - last success" alerts are not fooled by one.
+	MetricLastSuccess = "swarmguard_last_success_timestamp_seconds"
+	MetricUp          = "swarmguard_up"
 )
 
 // reconcileBuckets cover a join-token rotation (tens of milliseconds) up to a secret rollout across a
@@ -34,6 +38,8 @@ type Metrics struct {
 	reconcileDuration *prometheus.HistogramVec
 	reconcileErrors   *prometheus.CounterVec
 	lastAction        *prometheus.GaugeVec
+	lastSuccess       *prometheus.GaugeVec
+	credentials       *CredentialAges
 	up                *prometheus.GaugeVec
 }
 
@@ -61,8 +67,13 @@ func NewMetrics() *Metrics {
 		}, []string{"loop"}),
 		lastAction: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: MetricLastAction,
-			Help: "Unix time of the last action recorded in the ledger by this replica, by ledger kind.",
+			Help: "Unix time of the last attempt recorded in the ledger, by ledger kind, whatever its result (ok, failed, adopted).",
 		}, []string{"kind"}),
+		lastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: MetricLastSuccess,
+			Help: "Unix time of the last successful action (result ok) recorded in the ledger, by ledger kind.",
+		}, []string{"kind"}),
+		credentials: NewCredentialAges(),
 		up: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: MetricUp,
 			Help: "1 while the runtime runs; role is holder, standby or unknown.",
@@ -71,7 +82,7 @@ func NewMetrics() *Metrics {
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.leaseHolder, m.leaseTransitions, m.reconcileDuration, m.reconcileErrors, m.lastAction, m.up,
+		m.leaseHolder, m.leaseTransitions, m.reconcileDuration, m.reconcileErrors, m.lastAction, m.lastSuccess, m.credentials, m.up,
 	)
 	return m
 }
@@ -124,9 +135,24 @@ func (m *Metrics) ObservePass(loop string, d time.Duration, err error) {
 	}
 }
 
-// Action records the time of an action of a ledger kind.
+// Action records the time of an attempt of a ledger kind.
 func (m *Metrics) Action(kind string, at time.Time) {
 	if m != nil {
 		m.lastAction.WithLabelValues(kind).Set(float64(at.UnixNano()) / 1e9)
 	}
+}
+
+// Success records the time of a successful action of a ledger kind.
+func (m *Metrics) Success(kind string, at time.Time) {
+	if m != nil {
+		m.lastSuccess.WithLabelValues(kind).Set(float64(at.UnixNano()) / 1e9)
+	}
+}
+
+// Credentials is the credential-clock collector the domains set (nil for a nil Metrics).
+func (m *Metrics) Credentials() *CredentialAges {
+	if m == nil {
+		return nil
+	}
+	return m.credentials
 }

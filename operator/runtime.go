@@ -348,7 +348,7 @@ func (rt *Runtime) checkReadiness(ctx context.Context) {
 }
 
 // syncLedger turns the ledger entries this replica wrote since the last call into audit records (the first
-// call only remembers the newest sequence number), and sets the last-action metric from the newest entry of each kind.
+// call only remembers the newest sequence number), and sets the last-attempt and last-success metrics from the newest entry of each kind (any result, and ok only).
 func (rt *Runtime) syncLedger(ctx context.Context, d time.Duration) {
 	if rt.opts.Ledger == nil {
 		return
@@ -367,15 +367,24 @@ func (rt *Runtime) syncLedger(ctx context.Context, d time.Duration) {
 			rt.opts.Audit.Record(RecordFromEntry(e, d))
 		}
 	}
-	for _, k := range swarm.Kinds {
-		if e, ok := swarm.Latest(entries, k); ok {
-			rt.opts.Metrics.Action(k, e.At)
-		}
-	}
+	ledgerMetrics(rt.opts.Metrics, entries)
 	if top > rt.ledgerSeq || !rt.ledgerOK {
 		rt.ledgerSeq = top
 	}
 	rt.ledgerOK = true
+}
+
+// ledgerMetrics sets, for each ledger kind, the last attempt (newest entry, any result) and the last
+// success (newest entry with result ok: a failed attempt or an adoption does not move it).
+func ledgerMetrics(m *Metrics, entries []swarm.Entry) {
+	for _, k := range swarm.Kinds {
+		if e, ok := swarm.Latest(entries, k); ok {
+			m.Action(k, e.At)
+		}
+		if e, ok := swarm.Latest(entries, k, swarm.ResultOK); ok {
+			m.Success(k, e.At)
+		}
+	}
 }
 
 // activity gates passes against a hand-over of the lease to a CLI: passes begin only while not paused, and

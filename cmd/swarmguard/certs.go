@@ -46,20 +46,35 @@ func (a *app) pkiSources() pki.Sources {
 	return src
 }
 
+// certsFormats are the formats of `report certs`: the certificate report's own, and junit through the
+// compliance report's renderer.
+var certsFormats = append(append([]string(nil), pki.Formats...), report.JUnit)
+
 func newReportCertsCmd(a *app) *cobra.Command {
-	return &cobra.Command{
+	var failOn string
+	cmd := &cobra.Command{
 		Use:   "certs",
 		Short: "Every node's certificate, the root CA and the certificate findings",
 		Long: `Reads the root CA and every node's certificate: from the swarmkit control API (pki.control_socket,
 all nodes) when reachable, else by a TLS handshake with each manager (verified against the trust root),
-else "unknown" with the reason. Findings follow the pki.* policy. With report.fail_on set, exits 1 when
-a finding reaches it.`,
+else "unknown" with the reason. Findings follow the pki.* policy.
+
+Formats: table (default), json, markdown, html, junit (one test case per node certificate check, as
+` + "`report --format junit`" + ` writes them).
+
+Exit status: 1 when a finding is at or above --fail-on (warn: warn or critical; fail: critical; none:
+never); --fail-on defaults to report.fail_on, and with neither set findings alone never fail.`,
 		Example: `  swarmguard report certs
   swarmguard report certs --format json | jq '.nodes[] | {hostname, not_after, source}'
-  swarmguard report certs --format html --output certs.html`,
+  swarmguard report certs --format html --output certs.html
+  swarmguard report certs --format junit --output certs.xml --fail-on warn`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			f, err := a.outputFormat(pki.Formats...)
+			f, err := a.outputFormat(certsFormats...)
+			if err != nil {
+				return err
+			}
+			gate, err := a.failOnGate(cmd, failOn)
 			if err != nil {
 				return err
 			}
@@ -71,15 +86,21 @@ a finding reaches it.`,
 			if err != nil {
 				return failed(fmt.Errorf("reading certificates: %w", err))
 			}
-			if err := a.writeReport(func(w io.Writer) error { return r.Render(w, f) }); err != nil {
+			render := func(w io.Writer) error { return r.Render(w, f) }
+			if f == report.JUnit {
+				render = func(w io.Writer) error { return certs.ChecksReport(r).Render(w, f) }
+			}
+			if err := a.writeReport(render); err != nil {
 				return err
 			}
-			if worst := r.Worst(); report.Fails(certs.SeverityStatus(worst), a.cfg.Report.FailOn) {
-				return failed(fmt.Errorf("certificate findings reach report.fail_on %s (worst: %s)", a.cfg.Report.FailOn, worst))
+			if worst := r.Worst(); report.Fails(certs.SeverityStatus(worst), gate) {
+				return failed(fmt.Errorf("certificate findings reach --fail-on %s (worst: %s)", gateName(gate), worst))
 			}
 			return nil
 		},
 	}
+	cmd.Flags().StringVar(&failOn, "fail-on", "", "exit 1 when a finding is at or above this status: warn, fail or none (default report.fail_on)")
+	return cmd
 }
 
 type rotateCAFlags struct {

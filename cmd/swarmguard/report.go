@@ -47,14 +47,9 @@ info with the reason otherwise.`,
 			if err != nil {
 				return err
 			}
-			gate := failOn
-			if !cmd.Flags().Changed("fail-on") {
-				gate = a.cfg.Report.FailOn
-			}
-			switch gate {
-			case "", report.FailOnNone, report.FailOnWarn, report.FailOnFail:
-			default:
-				return usageErr("--fail-on %q is not one of warn, fail, none", gate)
+			gate, err := a.failOnGate(cmd, failOn)
+			if err != nil {
+				return err
 			}
 			ctx := cmd.Context()
 			c, _, err := a.engine(ctx)
@@ -77,6 +72,19 @@ info with the reason otherwise.`,
 	}
 	cmd.Flags().StringVar(&failOn, "fail-on", "", "exit 1 when a check is at or above this status: warn, fail or none (default report.fail_on)")
 	return cmd
+}
+
+// failOnGate is the fail_on gate of a report command: --fail-on when given, else report.fail_on.
+func (a *app) failOnGate(cmd *cobra.Command, flag string) (string, error) {
+	gate := flag
+	if !cmd.Flags().Changed("fail-on") {
+		gate = a.cfg.Report.FailOn
+	}
+	switch gate {
+	case "", report.FailOnNone, report.FailOnWarn, report.FailOnFail:
+		return gate, nil
+	}
+	return "", usageErr("--fail-on %q is not one of warn, fail, none", gate)
 }
 
 func gateName(g string) string {

@@ -63,8 +63,16 @@ func (a *app) buildTasks(d taskDeps) ([]operator.Task, error) {
 		a.certsTask,
 		a.caTask,
 		a.networksTask,
-		func(d taskDeps) (operator.Task, error) { return a.tokens(d.Engine, d.Ledger).Task(), nil },
-		func(d taskDeps) (operator.Task, error) { return a.autolock(d.Engine, d.Ledger).Task(), nil },
+		func(d taskDeps) (operator.Task, error) {
+			t := a.tokens(d.Engine, d.Ledger)
+			t.Ages = a.metrics().Credentials()
+			return t.Task(), nil
+		},
+		func(d taskDeps) (operator.Task, error) {
+			al := a.autolock(d.Engine, d.Ledger)
+			al.Ages = a.metrics().Credentials()
+			return al.Task(), nil
+		},
 		a.secretsLoop,
 		a.workloadsTask,
 	}
@@ -89,12 +97,15 @@ func (a *app) certsTask(d taskDeps) (operator.Task, error) {
 	if err != nil {
 		return operator.Task{}, err
 	}
+	if p, err := certs.PKIPolicy(a.cfg.PKI); err == nil { // an invalid policy fails the pass, which says why
+		m.SetPolicy(p)
+	}
 	return certs.CertsTask(d.Engine, d.Ledger, a.pkiSources(), a.cfg.PKI, m.Update), nil
 }
 
 // caTask follows a scheduled rotation to completion and republishes the join tokens at its end.
 func (a *app) caTask(d taskDeps) (operator.Task, error) {
-	return certs.CATask(d.Engine, d.Ledger, a.cfg.PKI, a.republisher(d.Engine)), nil
+	return certs.CATask(d.Engine, d.Ledger, a.cfg.PKI, a.republisher(d.Engine), a.metrics().Credentials()), nil
 }
 
 // networksTask is the networks loop: log the overlay-network findings and refresh the compliance gauges
@@ -125,6 +136,7 @@ func (a *app) networksTask(d taskDeps) (operator.Task, error) {
 // task list stays uniform.
 func (a *app) secretsLoop(d taskDeps) (operator.Task, error) {
 	if len(a.cfg.Secrets.Mappings) == 0 {
+		secretMetrics(a, nil) // swarmguard_secret_mappings{state} at 0, so the alerts on it see a series
 		return operator.Task{Name: "secrets", Schedule: "@hourly", Run: func(context.Context, operator.TaskEnv) error { return nil }}, nil
 	}
 	return a.secretsTask(d)

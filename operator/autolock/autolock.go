@@ -65,6 +65,8 @@ type Autolock struct {
 	Config config.AutolockConfig
 	// Escrow returns the Vault escrow; nil means no Vault is configured.
 	Escrow func(ctx context.Context) (KeyEscrow, error)
+	// Ages, when not nil, gets the unlock key's age and max age from the decision of each pass.
+	Ages *operator.CredentialAges
 	// VaultAddr is the Vault address in use, for the warning about a Vault that runs in this swarm.
 	VaultAddr string
 	// LookupHost resolves a host name for that warning; nil skips resolution.
@@ -412,6 +414,8 @@ func (a *Autolock) run(ctx context.Context, env operator.TaskEnv, rec *pass) err
 	}
 	now := env.Time()
 	d := DecideUnlockKey(entries, a.Config.Rotate.MaxAge.D(), now)
+	// An adopted key's clock starts at this pass.
+	a.Ages.Set(swarm.KindUnlockKey, operator.CredentialAge{Known: true, Age: d.Clock.Age, MaxAge: d.MaxAge})
 	obs := EscrowObservation{}
 	if a.Escrow != nil {
 		obs = a.observeEscrow(ctx, cl.ID, key)

@@ -218,12 +218,16 @@ func EnforceNodeCertExpiry(ctx context.Context, eng CertsEngine, ledger operator
 // progress), then follow it to completion exactly as `rotate ca --wait` does (FollowCARotation: progress,
 // a stall naming the nodes, the ledger entry at the end, the join tokens republished). republish may be
 // nil (publishing not configured).
-func CATask(eng CertsEngine, ledger operator.LedgerStore, c config.PKIConfig, republish func(ctx context.Context, env operator.TaskEnv) error) operator.Task {
+//
+// ages, when not nil, gets the root CA's age and max age (kind ca) from the decision of each pass, also
+// when no max age is set (the clock is then shown against a max age of 0).
+func CATask(eng CertsEngine, ledger operator.LedgerStore, c config.PKIConfig, republish func(ctx context.Context, env operator.TaskEnv) error,
+	ages *operator.CredentialAges) operator.Task {
 	return operator.Task{
 		Name:     "ca",
 		Schedule: c.CA.Schedule,
 		Run: func(ctx context.Context, env operator.TaskEnv) error {
-			start, err := ScheduledCARotation(ctx, eng, ledger, c, env)
+			start, err := scheduledCARotation(ctx, eng, ledger, c, env, ages)
 			if err != nil || env.DryRun || !(start.Started || start.Attached) {
 				return err
 			}
@@ -235,9 +239,14 @@ func CATask(eng CertsEngine, ledger operator.LedgerStore, c config.PKIConfig, re
 // ScheduledCARotation decides (DecideCA) and, when due, starts a root CA rotation. It returns what it
 // started; a zero CARotationStart means nothing was due.
 func ScheduledCARotation(ctx context.Context, eng CertsEngine, ledger operator.LedgerStore, c config.PKIConfig, env operator.TaskEnv) (CARotationStart, error) {
+	return scheduledCARotation(ctx, eng, ledger, c, env, nil)
+}
+
+func scheduledCARotation(ctx context.Context, eng CertsEngine, ledger operator.LedgerStore, c config.PKIConfig, env operator.TaskEnv,
+	ages *operator.CredentialAges) (CARotationStart, error) {
 	log := env.Logger().With("component", "ca")
 	maxAge := c.CA.MaxAge.D()
-	if maxAge == 0 {
+	if maxAge == 0 && ages == nil {
 		return CARotationStart{}, nil
 	}
 	ca, err := eng.CA(ctx)
@@ -254,6 +263,7 @@ func ScheduledCARotation(ctx context.Context, eng CertsEngine, ledger operator.L
 		return CARotationStart{}, fmt.Errorf("reading the ledger: %w", err)
 	}
 	d := DecideCA(CAObservation{Root: root, InProgress: ca.RootRotationInProgress, Entries: entries}, maxAge, env.Time())
+	ages.Set(swarm.KindCA, operator.CredentialAge{Known: true, Age: d.Age, MaxAge: maxAge})
 	if !d.Rotate {
 		log.Debug("root CA rotation not due", "age", d.Age.Truncate(time.Second).String(), "age_from", d.SinceSource, "max_age", maxAge.String(),
 			"in_progress", ca.RootRotationInProgress, "why", d.Why)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -14,6 +15,8 @@ import (
 //
 //	swarmguard_cert_not_after_timestamp_seconds{node,role}
 //	swarmguard_cert_not_before_timestamp_seconds{node,role}
+//	swarmguard_cert_warn_at_timestamp_seconds{node,role}      (when the policy's warn window opens)
+//	swarmguard_cert_critical_at_timestamp_seconds{node,role}  (when the policy's critical window opens)
 //	swarmguard_ca_not_after_timestamp_seconds
 //	swarmguard_ca_rotation_in_progress
 //
@@ -21,8 +24,9 @@ import (
 // A node whose certificate could not be read has no series (absent means unknown; a made-up value would
 // page someone), and before the first pass nothing is exported.
 type CertsMetrics struct {
-	mu   sync.Mutex
-	last *pki.MetricValues
+	mu     sync.Mutex
+	last   *pki.MetricValues
+	policy pki.Policy
 }
 
 var (
@@ -30,6 +34,10 @@ var (
 		"NotAfter of each node's certificate, Unix seconds.", []string{"node", "role"}, nil)
 	certNotBeforeDesc = prometheus.NewDesc("swarmguard_cert_not_before_timestamp_seconds",
 		"NotBefore of each node's certificate, Unix seconds.", []string{"node", "role"}, nil)
+	certWarnAtDesc = prometheus.NewDesc("swarmguard_cert_warn_at_timestamp_seconds",
+		"When each node's certificate enters the warn window of pki.warn_before, Unix seconds (alert on time() >= it).", []string{"node", "role"}, nil)
+	certCriticalAtDesc = prometheus.NewDesc("swarmguard_cert_critical_at_timestamp_seconds",
+		"When each node's certificate enters the critical window of pki.critical_before, Unix seconds (alert on time() >= it).", []string{"node", "role"}, nil)
 	caNotAfterDesc = prometheus.NewDesc("swarmguard_ca_not_after_timestamp_seconds",
 		"NotAfter of the swarm's root CA, Unix seconds.", nil, nil)
 	caRotationDesc = prometheus.NewDesc("swarmguard_ca_rotation_in_progress",
@@ -37,7 +45,7 @@ var (
 )
 
 // NewCertsMetrics returns an empty collector; register it, then call Update after each pass.
-func NewCertsMetrics() *CertsMetrics { return &CertsMetrics{} }
+func NewCertsMetrics() *CertsMetrics { return &CertsMetrics{policy: pki.DefaultPolicy()} }
 
 // RegisterCertsMetrics registers a new collector with r, or returns the one already registered there
 // (building the controller's tasks twice must not fail on duplicate metrics).
@@ -55,6 +63,14 @@ func RegisterCertsMetrics(r prometheus.Registerer) (*CertsMetrics, error) {
 	return m, nil
 }
 
+// SetPolicy sets the policy whose warn and critical windows the window metrics follow (DefaultPolicy's
+// until called).
+func (m *CertsMetrics) SetPolicy(p pki.Policy) {
+	m.mu.Lock()
+	m.policy = p
+	m.mu.Unlock()
+}
+
 // Update replaces the exported values with those of inv. Its signature fits CertsTask's onInventory.
 func (m *CertsMetrics) Update(inv pki.Inventory) {
 	v := inv.Metrics()
@@ -67,6 +83,8 @@ func (m *CertsMetrics) Update(inv pki.Inventory) {
 func (m *CertsMetrics) Describe(ch chan<- *prometheus.Desc) {
 	ch <- certNotAfterDesc
 	ch <- certNotBeforeDesc
+	ch <- certWarnAtDesc
+	ch <- certCriticalAtDesc
 	ch <- caNotAfterDesc
 	ch <- caRotationDesc
 }
@@ -74,7 +92,7 @@ func (m *CertsMetrics) Describe(ch chan<- *prometheus.Desc) {
 // Collect implements prometheus.Collector.
 func (m *CertsMetrics) Collect(ch chan<- prometheus.Metric) {
 	m.mu.Lock()
-	v := m.last
+	v, p := m.last, m.policy
 	m.mu.Unlock()
 	if v == nil {
 		return
@@ -89,6 +107,15 @@ func (m *CertsMetrics) Collect(ch chan<- prometheus.Metric) {
 		seen[key] = true
 		ch <- prometheus.MustNewConstMetric(certNotAfterDesc, prometheus.GaugeValue, c.NotAfter, key[0], key[1])
 		ch <- prometheus.MustNewConstMetric(certNotBeforeDesc, prometheus.GaugeValue, c.NotBefore, key[0], key[1])
+		nb, na := time.Unix(int64(c.NotBefore), 0), time.Unix(int64(c.NotAfter), 0)
+		for _, w := range []struct {
+			desc *prometheus.Desc
+			win  pki.Window
+		}{{certWarnAtDesc, p.WarnBefore}, {certCriticalAtDesc, p.CriticalBefore}} {
+			if !w.win.IsZero() { // no window configured: no series, never an alert
+				ch <- prometheus.MustNewConstMetric(w.desc, prometheus.GaugeValue, float64(w.win.Opens(nb, na).Unix()), key[0], key[1])
+			}
+		}
 	}
 	if v.CAKnown {
 		ch <- prometheus.MustNewConstMetric(caNotAfterDesc, prometheus.GaugeValue, v.CANotAfter)

@@ -24,6 +24,7 @@ func TestCertsMetrics(t *testing.T) {
 		t.Fatalf("before the first pass: %d families, %v; want none", len(mfs), err)
 	}
 	nb := time.Unix(1700000000, 0)
+	m.SetPolicy(pki.Policy{WarnBefore: pki.MustWindow("50%"), CriticalBefore: pki.MustWindow("10m")})
 	m.Update(pki.Inventory{
 		CA:                     pki.CAInfo{CertFacts: pki.CertFacts{NotAfter: time.Unix(2000000000, 0)}},
 		RootRotationInProgress: true,
@@ -50,10 +51,15 @@ func TestCertsMetrics(t *testing.T) {
 	want := []string{
 		"swarmguard_ca_not_after_timestamp_seconds{} 2e+09",
 		"swarmguard_ca_rotation_in_progress{} 1",
+		// the policy's windows: 50% of the validity, and 10 minutes, before NotAfter
+		"swarmguard_cert_critical_at_timestamp_seconds{node=id2,role=manager} 1.7000066e+09",
+		"swarmguard_cert_critical_at_timestamp_seconds{node=m1,role=manager} 1.700003e+09",
 		"swarmguard_cert_not_after_timestamp_seconds{node=id2,role=manager} 1.7000072e+09",
 		"swarmguard_cert_not_after_timestamp_seconds{node=m1,role=manager} 1.7000036e+09",
 		"swarmguard_cert_not_before_timestamp_seconds{node=id2,role=manager} 1.7e+09",
 		"swarmguard_cert_not_before_timestamp_seconds{node=m1,role=manager} 1.7e+09",
+		"swarmguard_cert_warn_at_timestamp_seconds{node=id2,role=manager} 1.7000036e+09",
+		"swarmguard_cert_warn_at_timestamp_seconds{node=m1,role=manager} 1.7000018e+09",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("gathered:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

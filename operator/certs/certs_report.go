@@ -200,3 +200,12 @@ func downNodesCheck() report.Check {
 		Evidence: []report.Evidence{},
 	}
 }
+
+// ChecksReport is `report certs` as compliance checks, for the JUnit format: the node-certificate and
+// down-node checks the compliance report derives from the same findings (CertsDomainFrom), rendered by the
+// one JUnit renderer (report.Render). Its worst status is the certificate findings' worst (SeverityStatus),
+// so the fail_on gate judges the same thing in every format.
+func ChecksReport(r pki.Report) report.Report {
+	inv := pki.Inventory{CA: r.CA, NodeCertExpiry: r.NodeCertExpiry, RootRotationInProgress: r.RootRotationInProgress, Nodes: r.Nodes}
+	return report.New(r.GeneratedAt, "", CertsDomainFrom(inv, r.Policy, r.GeneratedAt))
+}

@@ -54,3 +54,43 @@ func TestCertsDomainFrom(t *testing.T) {
 		})
 	}
 }
+
+// `report certs --format junit` and its gate judge the same findings: an expired node certificate is a
+// JUnit failure and fails --fail-on fail; a certificate in its warn window is not a failure there.
+func TestChecksReportJUnitAgreesWithGate(t *testing.T) {
+	day := 24 * time.Hour
+	ca := pki.CAInfo{CertFacts: pki.CertFacts{KeyAlgorithm: "ECDSA", KeyBits: 256, NotBefore: certsNowT.Add(-day), NotAfter: certsNowT.Add(7000 * day)}}
+	p := pki.Policy{WarnBefore: pki.MustWindow("20%"), CriticalBefore: pki.MustWindow("10%")}
+	node := func(left time.Duration) pki.NodeCert {
+		na := certsNowT.Add(left)
+		return pki.NodeCert{ID: "a", Hostname: "host-a", Role: "worker", State: "ready", Known: true, Source: pki.SourceControlAPI,
+			Cert: pki.CertFacts{Serial: "AB", NotBefore: na.Add(-90 * day), NotAfter: na}, IssuerKnown: true, IssuerCurrent: true}
+	}
+	for _, tt := range []struct {
+		name      string
+		left      time.Duration
+		wantFail  bool
+		wantWorst report.CheckStatus
+	}{
+		{"expired", -time.Hour, true, report.StatusFail},
+		{"warn window", 15 * day, false, report.StatusWarn},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := pki.NewReport(pki.Inventory{CA: ca, Nodes: []pki.NodeCert{node(tt.left)}}, p, certsNowT)
+			cr := ChecksReport(r)
+			var b strings.Builder
+			if err := cr.Render(&b, report.JUnit); err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Contains(b.String(), "<failure"); got != tt.wantFail {
+				t.Errorf("junit has a failure = %v; want %v:\n%s", got, tt.wantFail, b.String())
+			}
+			if got, gate := cr.Worst(), SeverityStatus(r.Worst()); got != tt.wantWorst || gate != tt.wantWorst {
+				t.Errorf("ChecksReport worst = %s, SeverityStatus(findings) = %s; want both %s", got, gate, tt.wantWorst)
+			}
+			if report.Fails(cr.Worst(), report.FailOnFail) != tt.wantFail {
+				t.Errorf("Fails(%s, fail) = %v; want %v", cr.Worst(), !tt.wantFail, tt.wantFail)
+			}
+		})
+	}
+}

@@ -293,6 +293,9 @@ func TestGauges(t *testing.T) {
 		"swarmguard_check_status{check=swarm.manager-count} 0",
 		"swarmguard_network_encrypted{network=secure} 1",
 		"swarmguard_network_encrypted{network=backend} 0",
+		"swarmguard_network_compliant{network=secure} 1",
+		"swarmguard_network_compliant{network=backend} 0",
+		"swarmguard_network_compliant{network=ingress} 1", // unencrypted, exempted by networks.exempt
 	} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("gauges lack %q:\n%s", want, b.String())

@@ -475,7 +475,12 @@ func Gauges(o Observation, c config.NetworksConfig) []report.Gauge {
 // MetricNetworkEncrypted is the metric of each overlay network's encryption.
 const MetricNetworkEncrypted = "swarmguard_network_encrypted"
 
-// NetworkGauges are swarmguard_network_encrypted{network} (1 encrypted, 0 not) for every overlay network.
+// MetricNetworkCompliant is the policy's verdict on each overlay network: encrypted or validly exempt.
+const MetricNetworkCompliant = "swarmguard_network_compliant"
+
+// NetworkGauges are swarmguard_network_encrypted{network} (1 encrypted, 0 not) and
+// swarmguard_network_compliant{network} (1 encrypted or validly exempted, 0 not: what to alert on) for
+// every overlay network.
 func NetworkGauges(vs []NetworkVerdict) []report.Gauge {
 	out := make([]report.Gauge, 0, len(vs))
 	for _, v := range vs {
@@ -483,8 +488,14 @@ func NetworkGauges(vs []NetworkVerdict) []report.Gauge {
 		if v.Network.Encrypted {
 			val = 1
 		}
+		ok := 0.0
+		if v.Compliant() {
+			ok = 1
+		}
 		out = append(out, report.Gauge{Name: MetricNetworkEncrypted, Help: "1 when the overlay network is encrypted, 0 when not.",
-			Labels: map[string]string{"network": v.Network.Name}, Value: val})
+			Labels: map[string]string{"network": v.Network.Name}, Value: val},
+			report.Gauge{Name: MetricNetworkCompliant, Help: "1 when the overlay network is encrypted or validly exempted (networks.exempt, or a label with a reason), 0 when not.",
+				Labels: map[string]string{"network": v.Network.Name}, Value: ok})
 	}
 	return out
 }

@@ -1,6 +1,8 @@
 package secretsync
 
 import (
+	"sync"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -10,7 +12,13 @@ const (
 	MetricSecretLastSuccess  = "swarmguard_secret_last_success_timestamp_seconds"
 	MetricSecretVaultVersion = "swarmguard_secret_vault_version"
 	MetricSecretFailingSince = "swarmguard_secret_failing_since_timestamp_seconds"
+	// MetricSecretMappings counts the configured mappings by state. It exists with no mapping too (all
+	// zero), so alerts and dashboards that use it work on every controller.
+	MetricSecretMappings = "swarmguard_secret_mappings"
 )
+
+// secretStates are the states of SecretState.State, each one a series of MetricSecretMappings.
+var secretStates = []string{"ok", "failed", "error", "pending"}
 
 // SecretMetrics are the secrets sync's metrics. Labels carry mapping names and outcomes only, never values.
 type SecretMetrics struct {
@@ -18,6 +26,10 @@ type SecretMetrics struct {
 	lastSuccess  *prometheus.GaugeVec
 	vaultVersion *prometheus.GaugeVec
 	failingSince *prometheus.GaugeVec
+	mappings     *prometheus.GaugeVec
+
+	mu    sync.Mutex
+	state map[string]string // mapping name -> state
 }
 
 var _ SecretsObserver = (*SecretMetrics)(nil)
@@ -41,8 +53,13 @@ func NewSecretMetrics(reg prometheus.Registerer, mappings []string) (*SecretMetr
 			Name: MetricSecretFailingSince,
 			Help: "Unix time since when the mapping's sync fails (read, write or rollout); 0 while it works.",
 		}, []string{"secret"}),
+		mappings: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: MetricSecretMappings,
+			Help: "Configured secret mappings by sync state: ok, failed (a rollout was paused or rolled back), error (a read or write failed), pending (not synced yet).",
+		}, []string{"state"}),
+		state: map[string]string{},
 	}
-	for _, c := range []prometheus.Collector{m.sync, m.lastSuccess, m.vaultVersion, m.failingSince} {
+	for _, c := range []prometheus.Collector{m.sync, m.lastSuccess, m.vaultVersion, m.failingSince, m.mappings} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -51,7 +68,9 @@ func NewSecretMetrics(reg prometheus.Registerer, mappings []string) (*SecretMetr
 		m.sync.WithLabelValues(n, "error")
 		m.sync.WithLabelValues(n, "failed")
 		m.failingSince.WithLabelValues(n).Set(0)
+		m.state[n] = "pending"
 	}
+	m.countStates()
 	return m, nil
 }
 
@@ -61,11 +80,26 @@ func (m *SecretMetrics) SecretSynced(st SecretState, outcome string) {
 		return
 	}
 	m.sync.WithLabelValues(st.Name, outcome).Inc()
+	m.mu.Lock()
+	m.state[st.Name] = st.State
+	m.countStates()
+	m.mu.Unlock()
 	if st.FailingSince.IsZero() {
 		m.lastSuccess.WithLabelValues(st.Name).Set(float64(st.LastSuccess.Unix()))
 		m.vaultVersion.WithLabelValues(st.Name).Set(float64(st.VaultVersion))
 		m.failingSince.WithLabelValues(st.Name).Set(0)
 	} else {
 		m.failingSince.WithLabelValues(st.Name).Set(float64(st.FailingSince.Unix()))
+	}
+}
+
+// countStates sets MetricSecretMappings from the states (the caller holds mu, or m is not shared yet).
+func (m *SecretMetrics) countStates() {
+	n := map[string]int{}
+	for _, st := range m.state {
+		n[st]++
+	}
+	for _, st := range secretStates {
+		m.mappings.WithLabelValues(st).Set(float64(n[st]))
 	}
 }

@@ -231,6 +231,9 @@ func TestSecretsSyncUnavailableBeforeLogin(t *testing.T) {
 			t.Fatalf("status before any pass = %+v; want pending", st)
 		}
 	}
+	if got := testutil.ToFloat64(met.mappings.WithLabelValues("pending")); got != 2 {
+		t.Errorf("%s{state=pending} before any pass = %v; want 2", MetricSecretMappings, got)
+	}
 	first := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	cause := fmt.Errorf("vault at http://vault:8200: %w", secrets.ErrUnreachable)
 	ss.Unavailable(cause, first)
@@ -244,6 +247,11 @@ func TestSecretsSyncUnavailableBeforeLogin(t *testing.T) {
 		}
 		if got := testutil.ToFloat64(met.sync.WithLabelValues(st.Name, "error")); got != 2 {
 			t.Errorf("sync_total{secret=%q,result=error} = %v; want 2", st.Name, got)
+		}
+	}
+	for state, want := range map[string]float64{"error": 2, "pending": 0, "ok": 0, "failed": 0} {
+		if got := testutil.ToFloat64(met.mappings.WithLabelValues(state)); got != want {
+			t.Errorf("%s{state=%q} = %v; want %v", MetricSecretMappings, state, got, want)
 		}
 	}
 }

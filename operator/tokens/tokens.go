@@ -146,6 +146,8 @@ type Tokens struct {
 	Config config.TokensConfig
 	// Publisher returns the Vault writer for tokens.publish.vault_path; called only when that is set.
 	Publisher func(ctx context.Context) (TokenPublisher, error)
+	// Ages, when not nil, gets each token's age and max age from the decision of each pass.
+	Ages *operator.CredentialAges
 }
 
 // TokenRotated is one rotated token. Token is the new token: print it masked unless asked to show it.
@@ -311,6 +313,7 @@ func (t *Tokens) Run(ctx context.Context, env operator.TaskEnv) error {
 	var record []swarm.Entry
 	var due, whys []string
 	for _, d := range Decide(Observation{Cluster: cl, Entries: entries}, t.Config, at) {
+		t.Ages.Set(TokenLedgerKind(d.Kind), tokenAge(d))
 		switch {
 		case d.Adopt:
 			record = append(record, swarm.Entry{Kind: TokenLedgerKind(d.Kind), At: at, Actor: env.Actor, Reason: d.AdoptReason,
@@ -374,6 +377,18 @@ func (t *Tokens) Run(ctx context.Context, env operator.TaskEnv) error {
 		return t.publishAfterRotation(ctx, env)
 	}
 	return t.republishIfStale(ctx, cl, env)
+}
+
+// tokenAge is the clock a decision saw: an adopted or changed-outside token's clock starts at this pass
+// (age 0), one never tracked and not adopted has no known age.
+func tokenAge(d TokenDecision) operator.CredentialAge {
+	switch {
+	case d.Adopt:
+		return operator.CredentialAge{Known: true, MaxAge: d.MaxAge}
+	case !d.Clock.Tracked:
+		return operator.CredentialAge{MaxAge: d.MaxAge}
+	}
+	return operator.CredentialAge{Known: true, Age: d.Clock.Age, MaxAge: d.MaxAge}
 }
 
 // republishIfStale compares the published tokens with the swarm's and republishes on a difference. A

@@ -354,3 +354,25 @@ func TestTokenFindings(t *testing.T) {
 		t.Errorf("manager finding = %+v; want adopted, not due, changed outside", m)
 	}
 }
+
+func TestTokenAge(t *testing.T) {
+	tests := []struct {
+		name string
+		d    TokenDecision
+		want operator.CredentialAge
+	}{
+		{"tracked", TokenDecision{Clock: operator.CredentialClock{Tracked: true, Age: time.Hour}, MaxAge: 2 * time.Hour},
+			operator.CredentialAge{Known: true, Age: time.Hour, MaxAge: 2 * time.Hour}},
+		{"adopted now", TokenDecision{Adopt: true, MaxAge: time.Hour}, operator.CredentialAge{Known: true, MaxAge: time.Hour}},
+		{"changed outside: clock restarts", TokenDecision{Adopt: true, ChangedOutside: true, Clock: operator.CredentialClock{Tracked: true, Age: 5 * time.Hour}, MaxAge: time.Hour},
+			operator.CredentialAge{Known: true, MaxAge: time.Hour}},
+		{"never tracked, not adopted", TokenDecision{Due: true, MaxAge: time.Hour}, operator.CredentialAge{MaxAge: time.Hour}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tokenAge(tc.d); got != tc.want {
+				t.Errorf("tokenAge(%+v) = %+v; want %+v", tc.d, got, tc.want)
+			}
+		})
+	}
+}
