@@ -41,8 +41,9 @@ test: ## Unit tests, then the integration suite on the current engine and on Deb
 	echo "integration suites:$$sum"; \
 	exit $$rc
 
-test-unit: ## Unit tests with the race detector; no daemon needed
+test-unit: ## Unit tests with the race detector, then every fuzz test for FUZZTIME each; no daemon needed
 	$(GO) test -race -count=1 ./...
+	$(MAKE) fuzz FUZZTIME=5s
 
 INTEGRATION_RUN ?=
 INTEGRATION_LOG ?= .lab/integration.log
