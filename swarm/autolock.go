@@ -61,7 +61,7 @@ func (c *Client) RotateUnlockKey(ctx context.Context) (old, cur sensitive.Value,
 	if err != nil {
 		return old, sensitive.Value{}, err
 	}
-	cur, err = c.UnlockKey(ctx)
+	cur, err = readBack(ctx, c.UnlockKey)
 	if err != nil {
 		return old, sensitive.Value{}, fmt.Errorf("reading the new unlock key: %w (the rotation itself was accepted; `docker swarm unlock-key` on a manager shows it)", err)
 	}

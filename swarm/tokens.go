@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	swarmtypes "github.com/moby/moby/api/types/swarm"
 
@@ -40,11 +41,35 @@ func (c *Client) RotateJoinTokens(ctx context.Context, worker, manager bool) ([]
 	if err != nil {
 		return nil, err
 	}
-	after, err := c.inspectSwarm(ctx)
+	after, err := readBack(ctx, c.inspectSwarm)
 	if err != nil {
 		return nil, fmt.Errorf("reading the new join tokens: %w (the rotation itself was accepted)", err)
 	}
 	return tokenRotations(before, after, worker, manager)
+}
+
+// Reading back what an accepted change produced (the new join token, the new unlock key) is retried: the
+// change has happened whatever comes next, and its record (ledger entry, escrow) needs what it produced. A
+// read can fail for reasons that pass in a moment: the process was paused past its call timeout, or the pass
+// was cancelled because the lease was lost meanwhile. Measured on the lab (TestRuntimeRaceRotations, a holder
+// frozen between its accepted rotation and the read): without this, the rotation was recorded as failed with no
+// fingerprint and the next holder adopted the token as changed outside the ledger. The retries run on a context
+// that ignores the pass's cancellation (a read changes nothing), each bounded by readBackTimeout.
+const (
+	readBackAttempts = 3
+	readBackPause    = 500 * time.Millisecond
+	readBackTimeout  = 5 * time.Second
+)
+
+func readBack[T any](ctx context.Context, read func(context.Context) (T, error)) (T, error) {
+	v, err := read(ctx)
+	for i := 1; err != nil && i < readBackAttempts; i++ {
+		time.Sleep(readBackPause) // not cut short by ctx: it is the record of a change already made
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), readBackTimeout)
+		v, err = read(rctx)
+		cancel()
+	}
+	return v, err
 }
 
 func tokenRotations(before, after swarmtypes.Swarm, worker, manager bool) ([]TokenRotation, error) {

@@ -22,6 +22,8 @@ type tokFakeSwarm struct {
 	n         int
 	conflicts int  // answer this many updates with "update out of sequence"
 	noRotate  bool // accept rotations but change nothing (a broken engine)
+	failReads int  // after each accepted update, fail this many reads of the swarm and the unlock key
+	failing   int
 	updates   []string
 	services  []swarmtypes.Service
 }
@@ -42,6 +44,9 @@ func (f *tokFakeSwarm) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case path == "/_ping":
 		_, _ = w.Write([]byte("OK"))
+	case r.Method == http.MethodGet && (path == "/swarm" || path == "/swarm/unlockkey") && f.failing > 0:
+		f.failing--
+		http.Error(w, `{"message":"context deadline exceeded"}`, http.StatusInternalServerError)
 	case r.Method == http.MethodGet && path == "/swarm":
 		_ = json.NewEncoder(w).Encode(f.sw)
 	case r.Method == http.MethodGet && path == "/swarm/unlockkey":
@@ -69,6 +74,7 @@ func (f *tokFakeSwarm) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.sw.Spec = spec
 		f.sw.Version.Index++
 		f.n++
+		f.failing = f.failReads
 		if !f.noRotate {
 			if q.Get("rotateWorkerToken") == "true" {
 				f.sw.JoinTokens.Worker = fmt.Sprintf("SWMTKN-1-digest-w%dsecretpart", f.n)
@@ -147,5 +153,23 @@ func TestRotateJoinTokens(t *testing.T) {
 				t.Errorf("worker token changed when only the manager token was asked")
 			}
 		})
+	}
+}
+
+// TestRotationReadBackRetried: a rotation the engine accepted is read back again when the first read fails
+// (a holder paused past its call timeout), so its record carries the new token; reads that keep failing say
+// that the rotation itself was accepted.
+func TestRotationReadBackRetried(t *testing.T) {
+	f, c := newTokFakeSwarm(t)
+	f.failReads = readBackAttempts - 1
+	rots, err := c.RotateJoinTokens(t.Context(), true, false)
+	if err != nil || len(rots) != 1 || rots[0].New.Reveal() != "SWMTKN-1-digest-w1secretpart" {
+		t.Fatalf("RotateJoinTokens after %d failed reads = %v, %v; want the new worker token", readBackAttempts-1, rots, err)
+	}
+	f.mu.Lock()
+	f.failReads = readBackAttempts
+	f.mu.Unlock()
+	if _, err := c.RotateJoinTokens(t.Context(), true, false); err == nil || !strings.Contains(err.Error(), "the rotation itself was accepted") {
+		t.Fatalf("RotateJoinTokens with every read failing = %v; want an error saying the rotation was accepted", err)
 	}
 }
