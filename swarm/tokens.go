@@ -39,7 +39,7 @@ func (c *Client) RotateJoinTokens(ctx context.Context, worker, manager bool) ([]
 	}
 	before, err := c.updateSwarm(ctx, "rotating join tokens", nil, RotateFlags{WorkerToken: worker, ManagerToken: manager})
 	if err != nil {
-		return nil, err
+		return c.rotationOutcome(ctx, before, err, worker, manager)
 	}
 	after, err := readBack(ctx, c.inspectSwarm)
 	if err != nil {
@@ -70,6 +70,30 @@ func readBack[T any](ctx context.Context, read func(context.Context) (T, error))
 		cancel()
 	}
 	return v, err
+}
+
+// rotationOutcome decides what a rotation whose answer was lost did. A write that timed out may have been
+// applied (measured on the lab: a holder paused during its POST /swarm/update found, once resumed, the token
+// rotated and its own call failed with "context deadline exceeded"). The write was made against before's
+// version, so when the swarm read back is exactly one version further and the asked-for tokens changed, the
+// write was this one: the rotation is returned, to be recorded as done. Anything else keeps the error: a
+// refusal, a conflict, or a change this caller cannot claim (the next holder adopts it).
+func (c *Client) rotationOutcome(ctx context.Context, before swarmtypes.Swarm, err error, worker, manager bool) ([]TokenRotation, error) {
+	if before.ID == "" || !(errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrUnreachable)) {
+		return nil, err
+	}
+	after, rerr := readBack(ctx, c.inspectSwarm)
+	if rerr != nil {
+		return nil, fmt.Errorf("%w (reading back whether it was applied: %v)", err, rerr)
+	}
+	if after.Version.Index != before.Version.Index+1 {
+		return nil, err
+	}
+	rots, terr := tokenRotations(before, after, worker, manager)
+	if terr != nil {
+		return nil, err
+	}
+	return rots, nil
 }
 
 func tokenRotations(before, after swarmtypes.Swarm, worker, manager bool) ([]TokenRotation, error) {

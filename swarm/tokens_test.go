@@ -1,6 +1,7 @@
 package swarm
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	swarmtypes "github.com/moby/moby/api/types/swarm"
 )
@@ -24,6 +26,7 @@ type tokFakeSwarm struct {
 	noRotate  bool // accept rotations but change nothing (a broken engine)
 	failReads int  // after each accepted update, fail this many reads of the swarm and the unlock key
 	failing   int
+	slowWrite time.Duration // answer an accepted update only after this long (the caller's timeout passes)
 	updates   []string
 	services  []swarmtypes.Service
 }
@@ -75,6 +78,9 @@ func (f *tokFakeSwarm) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.sw.Version.Index++
 		f.n++
 		f.failing = f.failReads
+		if f.slowWrite > 0 {
+			defer time.Sleep(f.slowWrite) // applied now, answered late (the fake stays busy meanwhile)
+		}
 		if !f.noRotate {
 			if q.Get("rotateWorkerToken") == "true" {
 				f.sw.JoinTokens.Worker = fmt.Sprintf("SWMTKN-1-digest-w%dsecretpart", f.n)
@@ -171,5 +177,24 @@ func TestRotationReadBackRetried(t *testing.T) {
 	f.mu.Unlock()
 	if _, err := c.RotateJoinTokens(t.Context(), true, false); err == nil || !strings.Contains(err.Error(), "the rotation itself was accepted") {
 		t.Fatalf("RotateJoinTokens with every read failing = %v; want an error saying the rotation was accepted", err)
+	}
+}
+
+// TestRotationAnswerLost: an update applied by the engine whose answer the caller never got (its call timed
+// out) is found by reading the swarm back: exactly one version on and the token changed, so the rotation is
+// returned and can be recorded as done; without the change, the timeout stands.
+func TestRotationAnswerLost(t *testing.T) {
+	f, c := newTokFakeSwarm(t)
+	c.timeout = 200 * time.Millisecond
+	f.slowWrite = 400 * time.Millisecond
+	rots, err := c.RotateJoinTokens(t.Context(), true, false)
+	if err != nil || len(rots) != 1 || rots[0].New.Reveal() != "SWMTKN-1-digest-w1secretpart" || rots[0].Old.Reveal() != "SWMTKN-1-digest-w0secretpart" {
+		t.Fatalf("RotateJoinTokens with the answer lost = %v, %v; want the rotation read back", rots, err)
+	}
+	f.mu.Lock()
+	f.noRotate = true
+	f.mu.Unlock()
+	if _, err := c.RotateJoinTokens(t.Context(), true, false); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("RotateJoinTokens with the answer lost and nothing rotated = %v; want the timeout", err)
 	}
 }
