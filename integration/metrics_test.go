@@ -3,9 +3,8 @@
 package integration
 
 import (
-	"context"
 	"encoding/json"
-	"net"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -114,32 +113,8 @@ func TestChartsMetricsExported(t *testing.T) {
 	if r := runSG(t, env, nil, "rotate", "join-token", "worker", "--reason", "integration: charts metrics", "--config", cfg); r.Code != 0 {
 		t.Fatalf("rotate join-token worker = exit %d: %s", r.Code, r.Stderr)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	cmd := exec.CommandContext(ctx, swarmguardBin(t), "run", "--config", cfg)
-	cmd.Env = append(baseEnv(env), "SWARMGUARD_LISTEN="+addr)
-	var logs strings.Builder
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			cancel()
-			<-done
-		}
-	})
+	rep := rtStartReplica(t, env, env["DOCKER_HOST"], 1, cfg)
+	addr := fmt.Sprintf("127.0.0.1:%d", rep.port)
 	var body string
 	var missing []string
 	ok := poll(90*time.Second, func() bool {
@@ -152,7 +127,7 @@ func TestChartsMetricsExported(t *testing.T) {
 		return len(missing) == 0
 	})
 	if !ok {
-		t.Fatalf("named in the dashboard or the rules but not exported by run: %v\n/metrics:\n%s\nlogs:\n%s", missing, body, logs.String())
+		t.Fatalf("named in the dashboard or the rules but not exported by run: %v\n/metrics:\n%s\nlogs:\n%s", missing, body, rep.log.String())
 	}
 	t.Logf("all %d metrics the dashboard and the rules name are exported: %s", len(names), strings.Join(names, " "))
 	lint := exec.Command(rtPromtool(t), "check", "metrics")

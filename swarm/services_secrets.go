@@ -111,27 +111,39 @@ func (c *Client) ServiceSecrets(ctx context.Context, id string) (ServiceSecrets,
 // changed since then is ErrConflict (re-read and decide again). The rest of the spec is kept as it is, so
 // the service's own update config drives the rollout.
 func (c *Client) UpdateServiceSecrets(ctx context.Context, id string, version uint64, refs []SecretRef) error {
+	return c.updateContainerSpec(ctx, id, version, "updating the secrets of service %s", "a plugin service cannot mount secrets",
+		func(cs *swarmtypes.ContainerSpec) {
+			cs.Secrets = make([]*swarmtypes.SecretReference, 0, len(refs))
+			for _, r := range refs {
+				ref := &swarmtypes.SecretReference{SecretID: r.SecretID, SecretName: r.SecretName}
+				if r.File != "" {
+					ref.File = &swarmtypes.SecretReferenceFileTarget{Name: r.File, UID: r.UID, GID: r.GID, Mode: os.FileMode(r.Mode)}
+				}
+				cs.Secrets = append(cs.Secrets, ref)
+			}
+		})
+}
+
+// updateContainerSpec changes the service's container spec with edit and writes the spec back against
+// version: a service changed since then is ErrConflict (re-read and decide again). Everything else in the
+// spec is kept, so the service's own update config drives the rollout, and the image reference is not
+// resolved again. doing names the action (a format with the service name); noContainer says why a service
+// without a container spec (a plugin) cannot take it.
+func (c *Client) updateContainerSpec(ctx context.Context, id string, version uint64, doing, noContainer string, edit func(*swarmtypes.ContainerSpec)) error {
 	s, err := c.inspectService(ctx, id)
 	if err != nil {
 		return err
 	}
-	doing := fmt.Sprintf("updating the secrets of service %s", s.Spec.Name)
+	doing = fmt.Sprintf(doing, s.Spec.Name)
 	if s.Version.Index != version {
 		return fmt.Errorf("%s: %w (version %d, written against %d)", doing, ErrConflict, s.Version.Index, version)
 	}
 	spec := s.Spec
 	if spec.TaskTemplate.ContainerSpec == nil {
-		return fmt.Errorf("%s: it has no container spec (a plugin service cannot mount secrets)", doing)
+		return fmt.Errorf("%s: it has no container spec (%s)", doing, noContainer)
 	}
 	cs := *spec.TaskTemplate.ContainerSpec
-	cs.Secrets = make([]*swarmtypes.SecretReference, 0, len(refs))
-	for _, r := range refs {
-		ref := &swarmtypes.SecretReference{SecretID: r.SecretID, SecretName: r.SecretName}
-		if r.File != "" {
-			ref.File = &swarmtypes.SecretReferenceFileTarget{Name: r.File, UID: r.UID, GID: r.GID, Mode: os.FileMode(r.Mode)}
-		}
-		cs.Secrets = append(cs.Secrets, ref)
-	}
+	edit(&cs)
 	spec.TaskTemplate.ContainerSpec = &cs
 	cctx, cancel := c.call(ctx)
 	defer cancel()

@@ -192,40 +192,20 @@ type Hardening struct {
 // ErrConflict (re-read and decide again). The rest of the spec is kept, so the service's own update config
 // drives the rollout.
 func (c *Client) HardenService(ctx context.Context, id string, version uint64, h Hardening) error {
-	s, err := c.inspectService(ctx, id)
-	if err != nil {
-		return err
-	}
-	doing := fmt.Sprintf("hardening service %s", s.Spec.Name)
-	if s.Version.Index != version {
-		return fmt.Errorf("%s: %w (version %d, written against %d)", doing, ErrConflict, s.Version.Index, version)
-	}
-	spec := s.Spec
-	if spec.TaskTemplate.ContainerSpec == nil {
-		return fmt.Errorf("%s: it has no container spec (a plugin service has no privileges to set)", doing)
-	}
-	cs := *spec.TaskTemplate.ContainerSpec
-	p := swarmtypes.Privileges{}
-	if cs.Privileges != nil {
-		p = *cs.Privileges
-	}
-	if h.NoNewPrivileges {
-		p.NoNewPrivileges = true
-	}
-	if h.SeccompDefault && p.Seccomp != nil && p.Seccomp.Mode == swarmtypes.SeccompModeUnconfined {
-		p.Seccomp = &swarmtypes.SeccompOpts{Mode: swarmtypes.SeccompModeDefault}
-	}
-	cs.Privileges = &p
-	spec.TaskTemplate.ContainerSpec = &cs
-	cctx, cancel := c.call(ctx)
-	defer cancel()
-	_, err = c.api.ServiceUpdate(cctx, s.ID, client.ServiceUpdateOptions{
-		Version:          swarmtypes.Version{Index: version},
-		Spec:             spec,
-		RegistryAuthFrom: swarmtypes.RegistryAuthFromSpec,
-		QueryRegistry:    false, // keep the image reference as it is
-	})
-	return mapErr(doing, err)
+	return c.updateContainerSpec(ctx, id, version, "hardening service %s", "a plugin service has no privileges to set",
+		func(cs *swarmtypes.ContainerSpec) {
+			p := swarmtypes.Privileges{}
+			if cs.Privileges != nil {
+				p = *cs.Privileges
+			}
+			if h.NoNewPrivileges {
+				p.NoNewPrivileges = true
+			}
+			if h.SeccompDefault && p.Seccomp != nil && p.Seccomp.Mode == swarmtypes.SeccompModeUnconfined {
+				p.Seccomp = &swarmtypes.SeccompOpts{Mode: swarmtypes.SeccompModeDefault}
+			}
+			cs.Privileges = &p
+		})
 }
 
 // RollbackService asks the engine to return the service to its previous spec (docker service rollback).
