@@ -10,10 +10,12 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
 )
@@ -58,8 +60,35 @@ type Network struct {
 	IPAMDriver         string
 }
 
-// Networks lists every swarm-scope overlay network, ingress included (one API call), sorted by name.
+// ErrPartialList means the engine answered a list with part of the swarm missing. It is a failed read: a
+// caller never takes what is missing from such a list for absent.
+var ErrPartialList = errors.New("the engine's list is incomplete")
+
+// Networks lists every swarm-scope overlay network, ingress included, sorted by name. The engine builds its
+// answer from the swarm's list and its own, and leaves the swarm's out without an error when its manager
+// cannot give it (moby's network router ignores that error: no leader, a timeout during an election); the
+// answer is then only the overlay networks this node has attached, and an unencrypted network would be
+// missed, not flagged. So the list is checked against the services: a network a service is attached to
+// (by its spec or a virtual IP) must be in it or be another driver's; otherwise the list is read once more and
+// then given up as ErrPartialList.
 func (c *Client) Networks(ctx context.Context) ([]Network, error) {
+	var err error
+	for range 2 {
+		var nets []Network
+		if nets, err = c.listOverlayNetworks(ctx); err != nil {
+			return nil, err
+		}
+		if err = c.checkNetworksComplete(ctx, nets); err == nil {
+			return nets, nil
+		}
+		if !errors.Is(err, ErrPartialList) {
+			return nil, err
+		}
+	}
+	return nil, err
+}
+
+func (c *Client) listOverlayNetworks(ctx context.Context) ([]Network, error) {
 	cctx, cancel := c.call(ctx)
 	defer cancel()
 	res, err := c.api.NetworkList(cctx, client.NetworkListOptions{Filters: make(client.Filters).Add("driver", "overlay")})
@@ -80,6 +109,46 @@ func (c *Client) Networks(ctx context.Context) ([]Network, error) {
 		return out[i].ID < out[j].ID
 	})
 	return out, nil
+}
+
+// checkNetworksComplete looks up every network the services are attached to that the list lacks: one of
+// another driver (a swarm-scope macvlan, say) is fine; an overlay network, or one the engine cannot find
+// (its inspect falls back the same silent way), makes the list partial.
+func (c *Client) checkNetworksComplete(ctx context.Context, nets []Network) error {
+	services, err := c.Services(ctx)
+	if err != nil {
+		return fmt.Errorf("checking the overlay network list against the services: %w", err)
+	}
+	known := make(map[string]bool, len(nets))
+	for _, n := range nets {
+		known[n.ID], known[n.Name] = true, true
+	}
+	checked := map[string]bool{}
+	for _, s := range services {
+		ids := slices.Clone(s.VIPNetworks)
+		for _, a := range s.Networks {
+			ids = append(ids, a.Target)
+		}
+		for _, id := range ids {
+			if id == "" || known[id] || checked[id] {
+				continue
+			}
+			checked[id] = true
+			cctx, cancel := c.call(ctx)
+			res, ierr := c.api.NetworkInspect(cctx, id, client.NetworkInspectOptions{})
+			cancel()
+			switch {
+			case ierr == nil && (res.Network.Driver != "overlay" || res.Network.Scope != "swarm"):
+				continue
+			case ierr != nil && !cerrdefs.IsNotFound(ierr):
+				return mapErr(fmt.Sprintf("inspecting network %s (service %s is attached to it)", id, s.Name), ierr)
+			}
+			return fmt.Errorf("listing overlay networks: %w: service %s is attached to overlay network %s, which the list "+
+				"leaves out (the engine drops the swarm's networks from its answer when its manager cannot list them, "+
+				"e.g. during a leader election); read again later", ErrPartialList, s.Name, id)
+		}
+	}
+	return nil
 }
 
 func networkFrom(n network.Network) Network {

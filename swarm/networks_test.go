@@ -23,6 +23,8 @@ type netEngine struct {
 	conflict int // answer this many service updates with "update out of sequence"
 	updates  []swarmtypes.ServiceSpec
 	versions []string
+	lists    int                        // GET /networks answered
+	inspects map[string]network.Inspect // GET /networks/{id} answers (non-verbose); "boom" answers 500
 }
 
 func newNetEngine(t *testing.T) (*netEngine, *Client) {
@@ -39,7 +41,12 @@ func (f *netEngine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case path == "/_ping":
 		_, _ = w.Write([]byte("OK"))
 	case r.Method == http.MethodGet && path == "/networks":
+		f.lists++
 		_ = json.NewEncoder(w).Encode(f.networks)
+	case r.Method == http.MethodGet && path == "/networks/boom":
+		http.Error(w, `{"message":"rpc error: code = DeadlineExceeded desc = context deadline exceeded"}`, http.StatusInternalServerError)
+	case r.Method == http.MethodGet && strings.HasPrefix(path, "/networks/") && f.inspects[strings.TrimPrefix(path, "/networks/")].ID != "":
+		_ = json.NewEncoder(w).Encode(f.inspects[strings.TrimPrefix(path, "/networks/")])
 	case r.Method == http.MethodGet && path == "/services":
 		_ = json.NewEncoder(w).Encode([]swarmtypes.Service{f.service})
 	case r.Method == http.MethodGet && path == "/services/"+f.service.ID:
@@ -102,6 +109,62 @@ func TestNetworks(t *testing.T) {
 	}
 	if err := c.RemoveNetwork(t.Context(), "b"); !errors.Is(err, ErrInUse) {
 		t.Errorf("RemoveNetwork(busy) = %v; want ErrInUse", err)
+	}
+}
+
+// The engine answers GET /networks without the swarm's networks when its manager cannot list them (it ignores
+// that error); a network a service is attached to then is missing, and the list must fail, not pass it as absent.
+func TestNetworksPartialList(t *testing.T) {
+	attached := func(targets ...string) swarmtypes.Service {
+		s := swarmtypes.Service{ID: "svc1", Spec: swarmtypes.ServiceSpec{Annotations: swarmtypes.Annotations{Name: "web"}}}
+		for _, id := range targets {
+			s.Spec.TaskTemplate.Networks = append(s.Spec.TaskTemplate.Networks, swarmtypes.NetworkAttachmentConfig{Target: id})
+		}
+		return s
+	}
+	listed := []network.Summary{{Network: network.Network{ID: "n1enc", Name: "enc", Driver: "overlay", Scope: "swarm"}}}
+	for _, tc := range []struct {
+		name     string
+		service  swarmtypes.Service
+		inspects map[string]network.Inspect
+		wantErr  error // nil: the list is whole
+		wantMsg  string
+	}{
+		{name: "every attached network listed", service: attached("n1enc")},
+		{name: "attached by name", service: attached("enc")},
+		{name: "a swarm-scope macvlan is not an overlay network", service: attached("n1enc", "mac"),
+			inspects: map[string]network.Inspect{"mac": {Network: network.Network{ID: "mac", Name: "mac", Driver: "macvlan", Scope: "swarm"}}}},
+		{name: "an overlay network left out", service: attached("n1enc", "plain"),
+			inspects: map[string]network.Inspect{"plain": {Network: network.Network{ID: "plain", Name: "plain", Driver: "overlay", Scope: "swarm"}}},
+			wantErr:  ErrPartialList, wantMsg: "service web is attached to overlay network plain"},
+		{name: "a network the engine cannot find either", service: attached("gone1"),
+			wantErr: ErrPartialList, wantMsg: "overlay network gone1"},
+		{name: "a failed inspect is a failed read", service: attached("boom"),
+			wantMsg: "inspecting network boom (service web is attached to it)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, c := newNetEngine(t)
+			f.networks, f.service, f.inspects = listed, tc.service, tc.inspects
+			nets, err := c.Networks(t.Context())
+			if tc.wantErr == nil && tc.wantMsg == "" {
+				if err != nil || len(nets) != 1 || f.lists != 1 {
+					t.Fatalf("Networks() = %v, %v after %d lists; want [enc] after 1", nets, err, f.lists)
+				}
+				return
+			}
+			if err == nil || nets != nil {
+				t.Fatalf("Networks() = %v, nil; want an error", nets)
+			}
+			if !strings.Contains(err.Error(), tc.wantMsg) {
+				t.Errorf("Networks() error %q does not say %q", err, tc.wantMsg)
+			}
+			if tc.wantErr != nil && (!errors.Is(err, tc.wantErr) || f.lists != 2) {
+				t.Errorf("Networks() = %v after %d lists; want %v after reading the list twice", err, f.lists, tc.wantErr)
+			}
+			if tc.wantErr == nil && errors.Is(err, ErrPartialList) {
+				t.Errorf("Networks() = %v; a failed inspect is not a partial list", err)
+			}
+		})
 	}
 }
 
