@@ -321,7 +321,20 @@ func TestCIS72And79SeparateSwarm(t *testing.T) {
 
 	// B leaves: the two managers left are bound to their addresses
 	mustDocker(t, env, a.host, "node", "demote", b.id)
-	mustDocker(t, env, b.host, "swarm", "leave", "--force")
+	// A leave straight after the demotion can time out in the engine while B's manager role is still
+	// stopping (seen under load on 20.10: "context deadline exceeded"): wait for B to be a worker, and take
+	// a leave that timed out as done once B's engine says it is out of the swarm.
+	eventually(t, 60*time.Second, "B to be a worker after its demotion", func() bool {
+		out, err := docker(t, env, b.host, "info", "-f", "{{.Swarm.ControlAvailable}}")
+		return err == nil && strings.TrimSpace(out) == "false"
+	})
+	eventually(t, 90*time.Second, "B to leave its swarm", func() bool {
+		if _, err := docker(t, env, b.host, "swarm", "leave", "--force"); err == nil {
+			return true
+		}
+		out, err := docker(t, env, b.host, "info", "-f", "{{.Swarm.LocalNodeState}}")
+		return err == nil && strings.TrimSpace(out) == "inactive"
+	})
 	eventually(t, 60*time.Second, "B to be removable", func() bool {
 		_, err := docker(t, env, a.host, "node", "rm", "--force", b.id)
 		return err == nil
