@@ -27,6 +27,8 @@ func commands(a *app) []*cobra.Command {
 		newBeaconCmd(a),
 		newConfigCmd(a),
 		newHealthCmd(a),
+		newIncidentCmd(a),
+		newJoinWindowCmd(a),
 		newLeaseCmd(a),
 		newRemediateCmd(a),
 		rep,
