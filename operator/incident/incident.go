@@ -224,7 +224,7 @@ func (r *Response) Preview(ctx context.Context, steps []Step) ([]Step, error) {
 	out := make([]Step, len(steps))
 	for i, s := range steps {
 		if d, ok := done[s.Key()]; ok {
-			out[i] = Step{Kind: s.Kind, Name: s.Name, Status: StatusDone, Detail: "already done in " + r.ID + ": " + d.Detail}
+			out[i] = Step{Kind: s.Kind, Name: s.Name, Status: d.Status, Detail: "already done in " + r.ID + ": " + d.Detail}
 			continue
 		}
 		out[i] = s
