@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/swarmguard/swarmguard/operator"
@@ -155,6 +156,10 @@ type Tokens struct {
 	Ages *operator.CredentialAges
 	// Nodes counts the joins of a join window with a node limit; read only when such a window is open.
 	Nodes NodeLister
+
+	// mu serializes this domain's passes (the tokens loop and the join-windows loop run concurrently), so
+	// that two of them never rotate a token for one reason.
+	mu sync.Mutex
 }
 
 // NodeLister lists the swarm's nodes. *swarm.Client satisfies it.
@@ -314,6 +319,8 @@ func (t *Tokens) Task() operator.Task {
 // Run is one pass: adopt tokens never seen, rotate those past their max age, and republish when the
 // published tokens are not the swarm's current ones (after a failed publish, or a root CA rotation).
 func (t *Tokens) Run(ctx context.Context, env operator.TaskEnv) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	log := env.Logger().With("component", "tokens")
 	entries, err := t.Ledger.Entries(ctx)
 	if err != nil {

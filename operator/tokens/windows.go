@@ -48,6 +48,53 @@ type Window struct {
 	closed bool
 }
 
+// WindowsSchedule is when the join-windows loop looks: a window closes at most this long after its time
+// is up (or its last node joined). With no window open a pass is one ledger read.
+const WindowsSchedule = "@every 30s"
+
+// WindowsTask is the controller's join-windows loop (operator.Task{Name: "join-windows"}): it closes the
+// windows that are due between the tokens loop's passes.
+func (t *Tokens) WindowsTask() operator.Task {
+	return operator.Task{Name: "join-windows", Schedule: WindowsSchedule, Run: t.RunWindows}
+}
+
+// RunWindows is one pass of the join-windows loop: rotate the token of each window whose time is up or
+// whose node limit joined, and record its close, in one ledger write. A failed read decides nothing.
+func (t *Tokens) RunWindows(ctx context.Context, env operator.TaskEnv) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	entries, err := t.Ledger.Entries(ctx)
+	if err != nil {
+		return fmt.Errorf("reading the ledger: %w", err)
+	}
+	if len(Windows(entries, false)) == 0 {
+		return nil
+	}
+	cl, err := t.Engine.Cluster(ctx)
+	if err != nil {
+		return fmt.Errorf("reading the swarm: %w", err)
+	}
+	wds, err := t.decideWindows(ctx, entries, cl, env.Time())
+	if err != nil {
+		return err
+	}
+	closing := false
+	for _, d := range wds {
+		if d.Close && env.DryRun && env.Out != nil {
+			fmt.Fprintf(env.Out, "join-windows: would close %s\n", d.Why)
+		}
+		closing = closing || d.Close
+	}
+	if !closing || env.DryRun {
+		return nil
+	}
+	if err := env.CheckHolder(ctx); err != nil {
+		return err
+	}
+	_, err = t.closeWindows(ctx, cl, wds, nil, "", env)
+	return err
+}
+
 // NewWindowID is a fresh window ID: jw- and 8 random hex digits.
 func NewWindowID() string {
 	var b [4]byte

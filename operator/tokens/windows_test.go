@@ -267,3 +267,35 @@ func newTokCluster() swarm.Cluster {
 	c, _ := newTokEngine().Cluster(context.Background())
 	return c
 }
+
+// TestRunWindows: the join-windows loop reads only the ledger while no window is open, and closes a due
+// window with its rotation like the tokens pass.
+func TestRunWindows(t *testing.T) {
+	eng, led := newTokEngine(), ledgertest.New()
+	tk := winTokens(eng, led, nil)
+	if err := tk.RunWindows(t.Context(), winEnv(tokT0)); err != nil || len(eng.calls) != 0 || led.Appends() != 0 {
+		t.Fatalf("RunWindows with no window = %v, calls %v, appends %d; want nothing done", err, eng.calls, led.Appends())
+	}
+	ow, err := tk.OpenWindow(t.Context(), OpenWindowOptions{Kind: "worker", TTL: time.Minute}, winEnv(tokT0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tk.RunWindows(t.Context(), winEnv(tokT0.Add(30*time.Second))); err != nil || led.Appends() != 1 {
+		t.Fatalf("RunWindows inside the window = %v, appends %d; want nothing written", err, led.Appends())
+	}
+	dry := winEnv(tokT0.Add(2 * time.Minute))
+	dry.DryRun = true
+	if err := tk.RunWindows(t.Context(), dry); err != nil || led.Appends() != 1 {
+		t.Fatalf("dry RunWindows = %v, appends %d; want nothing written", err, led.Appends())
+	}
+	if err := tk.RunWindows(t.Context(), winEnv(tokT0.Add(2*time.Minute))); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(led.Kinds(), ","); got != "join-window/ok,join-token-worker/ok,join-window/ok" {
+		t.Errorf("ledger = %s", got)
+	}
+	entries, _ := led.Entries(t.Context())
+	if rot, _ := swarm.Latest(entries, swarm.KindJoinTokenWorker); rot.Details[DetailWindow] != ow.Window.ID {
+		t.Errorf("rotation %+v does not name window %s", rot, ow.Window.ID)
+	}
+}
