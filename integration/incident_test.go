@@ -112,7 +112,18 @@ func TestJoinWindowLab(t *testing.T) {
 
 	t.Run("closes by time", func(t *testing.T) {
 		reason := fmt.Sprintf("it-window-ttl-%d", time.Now().UnixNano())
-		w := incOpenWindow(t, env, &outs, cfg, "--ttl", "3s", "--reason", reason)
+		// Published for provisioning tools, and republished when the window's rotation replaces it.
+		path := fmt.Sprintf("secret/it-jw-%d/join-tokens", time.Now().UnixNano())
+		cfg := filepath.Join(t.TempDir(), "publish.yaml")
+		body := fmt.Sprintf("tokens: {worker: {max_age: 8760h}, manager: {max_age: 8760h}, publish: {vault_path: %s}}\n"+
+			"lease: {ttl: 4s, wait: 60s}\nvault: {address: %q, auth: {method: token}}\n", path, env["VAULT_ADDR"])
+		if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		w := incOpenWindow(t, env, &outs, cfg, "--ttl", "3s", "--reason", reason, "--publish")
+		if got := tokVaultRead(t, env, path); got["worker"] != w0 {
+			t.Errorf("--publish did not write the window's worker token to %s", path)
+		}
 		if tokJoinToken(t, env, "worker") != w0 {
 			t.Fatalf("opening the window rotated the token it hands out")
 		}
@@ -137,6 +148,9 @@ func TestJoinWindowLab(t *testing.T) {
 		tokens = append(tokens, w1)
 		if w1 == w0 {
 			t.Fatalf("the window's token was not rotated after it closed")
+		}
+		if got := tokVaultRead(t, env, path); got["worker"] != w1 {
+			t.Errorf("the window's rotation did not republish the worker token to %s", path)
 		}
 		open, entries := incStatus(t, env, &outs, cfg)
 		if len(open) != 0 {
@@ -242,19 +256,31 @@ func TestIncidentLab(t *testing.T) {
 	}
 
 	t.Run("whole run", func(t *testing.T) {
+		// A leaked secret, synced into a running service, changed at the source before the incident.
+		f := newSecretsFixture(t, "inc", "tokens: {worker: {max_age: 8760h}, manager: {max_age: 8760h}}\nlease: {ttl: 4s, wait: 60s}\n")
+		v1, v2 := "it-inc-one-"+f.run, "it-inc-two-"+f.run
+		f.put(v1)
+		svc := f.service("a", "--label", "swarmguard.secrets="+f.name, "--label", "swarmguard.secrets."+f.name+".target=db_password",
+			"swarmguard-testapp:lab", "print", "/run/secrets/db_password")
+		f.mustSG("rotate", "secret", f.name, "--reason", "first sync")
+		f.prints(svc, "/run/secrets/db_password", v1)
+		f.put(v2)
+
 		w0, m0 := tokJoinToken(t, env, "worker"), tokJoinToken(t, env, "manager")
 		root0 := mustDocker(t, env, "", "info", "--format", "{{.Swarm.Cluster.TLSInfo.TrustRoot}}")
 		start := time.Now()
-		r := outs.add(runSG(t, env, nil, append(scope, "--reason", "it-incident-whole")...))
+		r := f.sg(nil, "incident", "--secret", f.name, "--format", "json", "--reason", "it-incident-whole")
+		outs = append(outs, r.Stdout, r.Stderr)
 		if r.Code != 0 {
 			t.Fatalf("incident exited %d: %s", r.Code, rtTail(r.Stderr, 8))
 		}
+		f.prints(svc, "/run/secrets/db_password", v2)
 		t.Logf("whole incident took %s", time.Since(start).Round(time.Millisecond))
 		var res incResult
 		if err := json.Unmarshal([]byte(r.Stdout), &res); err != nil {
 			t.Fatalf("incident JSON: %v", err)
 		}
-		if got := res.statuses(); !strings.HasPrefix(got, "join-token-worker=done,join-token-manager=done,unlock-key=") || !strings.HasSuffix(got, ",ca=done,report=done") {
+		if got := res.statuses(); !strings.HasPrefix(got, "join-token-worker=done,join-token-manager=done,unlock-key=") || !strings.HasSuffix(got, ",ca=done,secret=done,report=done") {
 			t.Errorf("incident steps = %s", got)
 		}
 		w1, m1 := tokJoinToken(t, env, "worker"), tokJoinToken(t, env, "manager")
@@ -262,7 +288,8 @@ func TestIncidentLab(t *testing.T) {
 		if w1 == w0 || m1 == m0 || root1 == root0 {
 			t.Errorf("after the incident: worker changed %v, manager changed %v, root CA changed %v; want all", w1 != w0, m1 != m0, root1 != root0)
 		}
-		if !strings.Contains(r.Stderr, "[1/5] join-token-worker: started") || !strings.Contains(r.Stderr, "[4/5] ca: done") {
+		if !strings.Contains(r.Stderr, "[1/6] join-token-worker: started") || !strings.Contains(r.Stderr, "[4/6] ca: done") ||
+			!strings.Contains(r.Stderr, "[5/6] secret:"+f.name+": done") {
 			t.Errorf("no progress per step on stderr:\n%s", rtTail(r.Stderr, 12))
 		}
 		// The ledger: each step under the incident's ID, in order; the CA rotation after the tokens.
@@ -273,13 +300,14 @@ func TestIncidentLab(t *testing.T) {
 				steps = append(steps, e.Details["step"])
 			}
 		}
-		if got := strings.Join(steps, ","); got != "join-token-worker,join-token-manager,unlock-key,ca,report" {
+		if got := strings.Join(steps, ","); got != "join-token-worker,join-token-manager,unlock-key,ca,secret:"+f.name+",report" {
 			t.Errorf("incident entries in the ledger = %s", got)
 		}
 		tok, _ := tokFindEntry(entries, "join-token-worker", "incident "+res.ID+": it-incident-whole", "ok")
 		ca, _ := tokFindEntry(entries, "ca", "incident "+res.ID+": it-incident-whole", "ok")
-		if tok.At == "" || ca.At == "" || ca.At < tok.At {
-			t.Errorf("the worker rotation (%s) and the CA rotation (%s) are not both recorded, tokens first", tok.At, ca.At)
+		sec, _ := tokFindEntry(entries, "secret", "incident "+res.ID+": it-incident-whole", "ok")
+		if tok.At == "" || ca.At == "" || sec.At == "" || ca.At < tok.At || sec.At < ca.At {
+			t.Errorf("the worker rotation (%s), the CA rotation (%s) and the secret (%s) are not all recorded in that order", tok.At, ca.At, sec.At)
 		}
 		secretScan(t, outs, w0, w1, m0, m1)
 	})
