@@ -23,6 +23,7 @@ const (
 	DetailWindowAction = "action"    // open | close
 	DetailClosesAt     = "closes_at" // RFC 3339
 	DetailWindowNodes  = "nodes"     // the node limit, 0 for none
+	DetailWindowJoined = "joined"    // on the close: the nodes that joined while it was open
 	DetailClosedBy     = "closed_by" // ttl | nodes | manual | rotated
 	windowActionOpen   = "open"
 	windowActionClose  = "close"
@@ -355,7 +356,7 @@ func (t *Tokens) closeWindows(ctx context.Context, cl swarm.Cluster, ds []Window
 			}
 			record = append(record, swarm.Entry{Kind: swarm.KindJoinWindow, At: at, Actor: env.Actor, Reason: d.Why, Result: swarm.ResultOK,
 				Details: map[string]string{DetailWindow: d.Window.ID, DetailWindowToken: d.Window.Kind, DetailWindowAction: windowActionClose,
-					DetailClosedBy: d.By, DetailWindowNodes: strconv.Itoa(d.Window.Joined), operator.DetailSwarmID: cl.ID}})
+					DetailClosedBy: d.By, DetailWindowJoined: strconv.Itoa(d.Window.Joined), operator.DetailSwarmID: cl.ID}})
 			env.Logger().Info("closed join window", "window", d.Window.ID, "kind", d.Window.Kind, "closed_by", d.By, "joined", d.Window.Joined, "rotated", d.Rotate)
 		}
 	}
