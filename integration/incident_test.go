@@ -73,6 +73,8 @@ func incOpenWindow(t *testing.T, env map[string]string, outs *tokOutputs, cfg st
 	if err := json.Unmarshal([]byte(r.Stdout), &w); err != nil {
 		t.Fatalf("join-window open JSON: %v", err)
 	}
+	// A test that failed half-way leaves no window open for the next (exit 1 when it closed already).
+	t.Cleanup(func() { runSG(t, env, nil, "--config", cfg, "join-window", "close", w.ID, "--reason", "test clean-up") })
 	if w.ID == "" || w.Kind != "worker" || w.ClosesAt == "" || w.Token != "" || !strings.Contains(w.Masked, "sha256:") {
 		t.Fatalf("join-window open = %+v; want an ID, kind worker, closes_at, the token masked", w)
 	}
