@@ -268,6 +268,10 @@ func TestIncidentLab(t *testing.T) {
 		f.prints(svc, "/run/secrets/db_password", v1)
 		f.put(v2)
 
+		// Autolock on, so the unlock key is rotated and escrowed (off again at the end).
+		alEnableAutolock(t, env)
+		k0 := tokUnlockKey(t, env["DOCKER_HOST"])
+
 		w0, m0 := tokJoinToken(t, env, "worker"), tokJoinToken(t, env, "manager")
 		root0 := mustDocker(t, env, "", "info", "--format", "{{.Swarm.Cluster.TLSInfo.TrustRoot}}")
 		start := time.Now()
@@ -282,8 +286,15 @@ func TestIncidentLab(t *testing.T) {
 		if err := json.Unmarshal([]byte(r.Stdout), &res); err != nil {
 			t.Fatalf("incident JSON: %v", err)
 		}
-		if got := res.statuses(); !strings.HasPrefix(got, "join-token-worker=done,join-token-manager=done,unlock-key=") || !strings.HasSuffix(got, ",ca=done,secret=done,report=done") {
+		if got := res.statuses(); got != "join-token-worker=done,join-token-manager=done,unlock-key=done,ca=done,secret=done,report=done" {
 			t.Errorf("incident steps = %s", got)
+		}
+		k1 := tokUnlockKey(t, env["DOCKER_HOST"])
+		if k1 == k0 {
+			t.Errorf("the unlock key was not rotated")
+		}
+		if esc := tokVaultRead(t, env, "secret/swarmguard/"+alSwarmID(t, env)+"/unlock-key"); esc["key"] != k1 {
+			t.Errorf("the new unlock key is not the one escrowed in vault")
 		}
 		w1, m1 := tokJoinToken(t, env, "worker"), tokJoinToken(t, env, "manager")
 		root1 := mustDocker(t, env, "", "info", "--format", "{{.Swarm.Cluster.TLSInfo.TrustRoot}}")
@@ -311,7 +322,7 @@ func TestIncidentLab(t *testing.T) {
 		if tok.At == "" || ca.At == "" || sec.At == "" || ca.At < tok.At || sec.At < ca.At {
 			t.Errorf("the worker rotation (%s), the CA rotation (%s) and the secret (%s) are not all recorded in that order", tok.At, ca.At, sec.At)
 		}
-		secretScan(t, outs, w0, w1, m0, m1)
+		secretScan(t, outs, w0, w1, m0, m1, k0, k1)
 	})
 
 	t.Run("killed in the middle and resumed", func(t *testing.T) {
