@@ -23,10 +23,14 @@ const (
 	KindSecret           = "secret"
 	KindNetwork          = "network"
 	KindWorkload         = "workload"
+	// KindJoinWindow records a join window opened (a join token handed out for a bounded time) or closed.
+	KindJoinWindow = "join-window"
+	// KindIncident records one step of an incident response, under the incident's ID.
+	KindIncident = "incident"
 )
 
 // Kinds lists every ledger kind.
-var Kinds = []string{KindJoinTokenWorker, KindJoinTokenManager, KindUnlockKey, KindUnlockKeyEscrow, KindCA, KindNodeCertExpiry, KindSecret, KindNetwork, KindWorkload}
+var Kinds = []string{KindJoinTokenWorker, KindJoinTokenManager, KindUnlockKey, KindUnlockKeyEscrow, KindCA, KindNodeCertExpiry, KindSecret, KindNetwork, KindWorkload, KindJoinWindow, KindIncident}
 
 // Ledger results.
 const (
@@ -51,8 +55,8 @@ type Entry struct {
 // DefaultLedgerName is the config object holding the ledger.
 const DefaultLedgerName = "swarmguard-state"
 
-// DefaultLedgerMaxPerKind bounds the ledger to the newest entries of each kind. With 9 kinds of about 300
-// bytes each, 50 per kind keeps the object near 135 KB, far below Raft's 1.5 MB transaction limit.
+// DefaultLedgerMaxPerKind bounds the ledger to the newest entries of each kind. With 11 kinds of about 300
+// bytes each, 50 per kind keeps the object near 165 KB, far below Raft's 1.5 MB transaction limit.
 const DefaultLedgerMaxPerKind = 50
 
 // ledgerSchema is the version of the label layout below; a ledger written by another layout is reported,

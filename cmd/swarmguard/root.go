@@ -162,7 +162,7 @@ swarm manager.`,
 		}
 	}
 	// Commands that may change the cluster under the lease, and so send audit records to notify.webhooks.
-	actsOn := [][]string{{"run"}, {"remediate", "network"}, {"escrow", "unlock-key"}}
+	actsOn := [][]string{{"run"}, {"remediate", "network"}, {"escrow", "unlock-key"}, {"join-window", "open"}, {"join-window", "close"}, {"incident"}}
 	for _, c := range rotate.Commands() {
 		actsOn = append(actsOn, []string{"rotate", c.Name()})
 	}

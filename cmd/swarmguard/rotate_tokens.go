@@ -16,7 +16,7 @@ import (
 
 // tokens builds the join-token domain over the engine and the ledger.
 func (a *app) tokens(c *swarm.Client, l *swarm.Ledger) *tokens.Tokens {
-	t := &tokens.Tokens{Engine: c, Ledger: l, Config: a.cfg.Tokens}
+	t := &tokens.Tokens{Engine: c, Ledger: l, Config: a.cfg.Tokens, Nodes: c}
 	if a.cfg.Tokens.Publish.VaultPath != "" {
 		t.Publisher = func(ctx context.Context) (tokens.TokenPublisher, error) { return a.escrow(ctx) }
 	}

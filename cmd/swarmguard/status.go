@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -9,6 +10,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/swarmguard/swarmguard/operator"
+	"github.com/swarmguard/swarmguard/operator/tokens"
+	"github.com/swarmguard/swarmguard/swarm"
 )
 
 func newStatusCmd(a *app) *cobra.Command {
@@ -31,7 +34,20 @@ func newStatusCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := a.writeTableOrJSON(f, st, func(w io.Writer) error { return statusTable(w, st) }); err != nil {
+			out := statusJSON{Status: st, JoinWindows: []tokens.Window{}}
+			if st.LedgerError == "" {
+				if out.JoinWindows, err = openJoinWindows(cmd.Context(), c, a.ledger(c)); err != nil {
+					return err
+				}
+			}
+			table := func(w io.Writer) error {
+				if err := statusTable(w, st); err != nil {
+					return err
+				}
+				fmt.Fprintln(w)
+				return joinWindowsTable(w, out.JoinWindows)
+			}
+			if err := a.writeTableOrJSON(f, out, table); err != nil {
 				return err
 			}
 			if st.LedgerError != "" {
@@ -40,6 +56,30 @@ func newStatusCmd(a *app) *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// statusJSON is `status`: the swarm as the runtime sees it plus the open join windows (the tokens domain).
+type statusJSON struct {
+	operator.Status
+	JoinWindows []tokens.Window `json:"join_windows"`
+}
+
+// openJoinWindows reads the open join windows from the ledger, with the nodes that joined since each opened.
+func openJoinWindows(ctx context.Context, c *swarm.Client, l *swarm.Ledger) ([]tokens.Window, error) {
+	entries, err := l.Entries(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ws := tokens.Windows(entries, false)
+	if len(ws) == 0 {
+		return ws, nil
+	}
+	nodes, err := c.Nodes(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("counting the joins of the open join windows: %w", err)
+	}
+	tokens.CountJoined(ws, nodes)
+	return ws, nil
 }
 
 func statusTable(w io.Writer, st operator.Status) error {

@@ -27,6 +27,8 @@ func commands(a *app) []*cobra.Command {
 		newBeaconCmd(a),
 		newConfigCmd(a),
 		newHealthCmd(a),
+		newIncidentCmd(a),
+		newJoinWindowCmd(a),
 		newLeaseCmd(a),
 		newRemediateCmd(a),
 		rep,
@@ -56,18 +58,17 @@ type taskDeps struct {
 }
 
 // buildTasks builds the controller's loops, in the order they run at start-up and in `run --once`:
-// certificates, the root CA, networks (with the compliance gauges), join tokens, autolock, secret sync,
-// workloads.
+// certificates, the root CA, networks (with the compliance gauges), join tokens, join windows, autolock,
+// secret sync, workloads.
 func (a *app) buildTasks(d taskDeps) ([]operator.Task, error) {
+	tk := a.tokens(d.Engine, d.Ledger) // one for both of its loops: their passes take turns
+	tk.Ages = a.metrics().Credentials()
 	builders := []func(taskDeps) (operator.Task, error){
 		a.certsTask,
 		a.caTask,
 		a.networksTask,
-		func(d taskDeps) (operator.Task, error) {
-			t := a.tokens(d.Engine, d.Ledger)
-			t.Ages = a.metrics().Credentials()
-			return t.Task(), nil
-		},
+		func(taskDeps) (operator.Task, error) { return tk.Task(), nil },
+		func(taskDeps) (operator.Task, error) { return tk.WindowsTask(), nil },
 		func(d taskDeps) (operator.Task, error) {
 			al := a.autolock(d.Engine, d.Ledger)
 			al.Ages = a.metrics().Credentials()

@@ -90,6 +90,10 @@ type TokensConfig struct {
 	Worker   MaxAge      `yaml:"worker"`
 	Manager  MaxAge      `yaml:"manager"`
 	Publish  VaultTarget `yaml:"publish"`
+	// RequireWindows: join tokens are handed out only through join windows (`swarmguard join-window open`);
+	// a token that was not minted by swarmguard (adopted, changed outside the ledger) is rotated on the next
+	// pass when no window of its kind is open.
+	RequireWindows bool `yaml:"require_windows"`
 }
 
 // MaxAge is a rotation policy: rotate when older than MaxAge; zero means never by schedule.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/swarmguard/swarmguard/operator"
@@ -111,6 +112,11 @@ func Decide(o Observation, cfg config.TokensConfig, now time.Time) []TokenDecisi
 			d.Why = fmt.Sprintf("%s token changed outside the ledger: its clock starts now", kind)
 			d.AdoptReason = "changed outside the ledger (a manual rotation, or a holder stopped between rotating and recording): clock started"
 		}
+		if cfg.RequireWindows && !d.Due {
+			if due, why := requireWindowsDue(d, Windows(o.Entries, false)); due {
+				d.Due, d.Adopt, d.Why = true, false, why
+			}
+		}
 		out = append(out, d)
 	}
 	return out
@@ -148,7 +154,20 @@ type Tokens struct {
 	Publisher func(ctx context.Context) (TokenPublisher, error)
 	// Ages, when not nil, gets each token's age and max age from the decision of each pass.
 	Ages *operator.CredentialAges
+	// Nodes counts the joins of a join window with a node limit; read only when such a window is open.
+	Nodes NodeLister
+
+	// mu serializes this domain's passes (the tokens loop and the join-windows loop run concurrently), so
+	// that two of them never rotate a token for one reason.
+	mu sync.Mutex
 }
+
+// NodeLister lists the swarm's nodes. *swarm.Client satisfies it.
+type NodeLister interface {
+	Nodes(ctx context.Context) ([]swarm.Node, error)
+}
+
+var _ NodeLister = (*swarm.Client)(nil)
 
 // TokenRotated is one rotated token. Token is the new token: print it masked unless asked to show it.
 type TokenRotated struct {
@@ -300,6 +319,8 @@ func (t *Tokens) Task() operator.Task {
 // Run is one pass: adopt tokens never seen, rotate those past their max age, and republish when the
 // published tokens are not the swarm's current ones (after a failed publish, or a root CA rotation).
 func (t *Tokens) Run(ctx context.Context, env operator.TaskEnv) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	log := env.Logger().With("component", "tokens")
 	entries, err := t.Ledger.Entries(ctx)
 	if err != nil {
@@ -334,13 +355,33 @@ func (t *Tokens) Run(ctx context.Context, env operator.TaskEnv) error {
 			fmt.Fprintf(env.Out, "tokens: %s %s token (%s): %s\n", verb, d.Kind, d.Token.Masked(), d.Why)
 		}
 	}
+	wds, err := t.decideWindows(ctx, entries, cl, at)
+	if err != nil {
+		return err
+	}
+	closing := false
+	for _, d := range wds {
+		log.Debug("join window decision", "window", d.Window.ID, "kind", d.Window.Kind, "close", d.Close, "rotate", d.Rotate, "why", d.Why)
+		if env.DryRun && env.Out != nil && d.Close {
+			fmt.Fprintf(env.Out, "tokens: would close %s\n", d.Why)
+		}
+		closing = closing || d.Close
+	}
 	if env.DryRun {
 		return nil
 	}
-	if len(record) > 0 {
+	if len(record) > 0 || closing {
 		if err := env.CheckHolder(ctx); err != nil {
 			return err
 		}
+	}
+	if closing {
+		why := ""
+		if len(due) > 0 && env.Reason == "" {
+			why = "scheduled: " + strings.Join(whys, "; ")
+		}
+		_, err := t.closeWindows(ctx, cl, wds, record, why, env, due...)
+		return err
 	}
 	var rotErr error
 	if len(due) > 0 {
@@ -377,6 +418,29 @@ func (t *Tokens) Run(ctx context.Context, env operator.TaskEnv) error {
 		return t.publishAfterRotation(ctx, env)
 	}
 	return t.republishIfStale(ctx, cl, env)
+}
+
+// decideWindows reads the open join windows and decides for each; the nodes are read only when a window
+// has a node limit, and a failed read decides nothing.
+func (t *Tokens) decideWindows(ctx context.Context, entries []swarm.Entry, cl swarm.Cluster, now time.Time) ([]WindowDecision, error) {
+	ws := Windows(entries, false)
+	if len(ws) == 0 {
+		return nil, nil
+	}
+	for _, w := range ws {
+		if w.Nodes > 0 {
+			if t.Nodes == nil {
+				return nil, fmt.Errorf("join window %s has a node limit, but this pass cannot list nodes", w.ID)
+			}
+			nodes, err := t.Nodes.Nodes(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("counting the joins of join window %s: %w", w.ID, err)
+			}
+			CountJoined(ws, nodes)
+			break
+		}
+	}
+	return DecideWindows(ws, cl, now), nil
 }
 
 // tokenAge is the clock a decision saw: an adopted or changed-outside token's clock starts at this pass
