@@ -3,6 +3,7 @@
 package integration
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/hmac"
@@ -28,6 +29,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/swarmguard/swarmguard/pki"
+	"github.com/swarmguard/swarmguard/swarm"
 )
 
 // These tests cover what the unit tests cannot: the controller process (`swarmguard run`) acting on its own
@@ -400,4 +404,134 @@ tokens:
 		t.Errorf("run --once --dry-run changed object versions:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
 	t.Logf("dry runs left %d object versions as they were", strings.Count(before, "\n")+1)
+}
+
+// TestRowsDownNodeCertLapses: a worker that is down while its certificate lapses. What is real: Swarm's
+// shortest node certificate expiry (1h, its minimum) set on the cluster, every certificate reissued under it
+// by a real root CA rotation (so the worker's file really lapses within the hour), and the worker's dockerd
+// stopped. What is policy: a down node is assumed back no sooner than 24h from now (pki.DefaultDownFloor), so
+// a certificate that lapses within the hour lapses while it is down. A running controller then logs the
+// finding (cert-lapses-while-down, naming the worker), exports swarmguard_check_status{check="pki.down-nodes"}
+// 2 (what SwarmguardDownNodeCertificateLapses alerts on), and report certs names it; once the worker is back
+// the check passes again. The test ends with a rotation under the lab's 2160h expiry, so no 1h certificate
+// is left behind.
+func TestRowsDownNodeCertLapses(t *testing.T) {
+	env := labEnv(t)
+	ctx := t.Context()
+	c := certsClient(t, env)
+	before, err := c.CA(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before.RootRotationInProgress {
+		t.Fatal("a root CA rotation is in progress before the test")
+	}
+	nodes, err := c.Nodes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var worker swarm.Node
+	for _, n := range nodes {
+		if n.Role == "worker" && n.State == "ready" {
+			worker = n
+		}
+	}
+	if worker.ID == "" {
+		t.Fatal("no ready worker in the lab")
+	}
+	num := worker.Hostname[strings.LastIndex(worker.Hostname, "-n")+2:]
+	nodeState := func() string {
+		ns, err := c.Nodes(ctx)
+		if err != nil {
+			return ""
+		}
+		for _, n := range ns {
+			if n.ID == worker.ID {
+				return n.State
+			}
+		}
+		return ""
+	}
+	// Cleanups run last-registered first: the worker comes back before the expiry is restored.
+	t.Cleanup(func() {
+		if _, _, err := c.SetNodeCertExpiry(context.Background(), before.NodeCertExpiry); err != nil {
+			t.Errorf("restoring node cert expiry %s: %v", before.NodeCertExpiry, err)
+		}
+	})
+	stopped := false
+	t.Cleanup(func() {
+		if stopped {
+			lab(t, env, "node", "start", num)
+		}
+	})
+	id := rtUniq()
+	rtRemoveObjects(t, env, id)
+	socks := strings.Fields(env["LAB_CONTROL_SOCKETS"])
+	if len(socks) == 0 {
+		t.Fatal("lab env has no LAB_CONTROL_SOCKETS")
+	}
+	cfg := rtRuntimeConfig(t, fmt.Sprintf(`lease: {name: sgit-lease-%[1]s}
+ledger: {name: sgit-state-%[1]s}
+networks: {exempt: [ingress], schedule: "@every 5s"}
+pki: {control_socket: %[2]s, schedule: "@every 5s", node_cert_expiry: 1h}
+`, id, socks[0]))
+
+	if _, _, err := c.SetNodeCertExpiry(ctx, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if r := runSG(t, env, nil, "--config", cfg, "rotate", "ca", "--reason", "integration: 1h certificates", "--wait", "--timeout", "3m"); r.Code != 0 {
+		t.Fatalf("rotate ca --wait: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
+	var lapse time.Time
+	eventually(t, 60*time.Second, worker.Hostname+"'s certificate file to last at most 1h from now", func() bool {
+		lapse, err = time.Parse(time.RFC3339, certsDiskNotAfter(t, env, worker.Hostname))
+		return err == nil && time.Until(lapse) <= time.Hour
+	})
+	t.Logf("%s's certificate lapses at %s", worker.Hostname, lapse.Format(time.RFC3339))
+
+	rep := rtStartReplica(t, env, env["DOCKER_HOST"], 1, cfg)
+	downStatus := func() string {
+		l := rep.metric(`swarmguard_check_status{check="pki.down-nodes"}`)
+		return strings.TrimSpace(l[strings.LastIndex(l, " ")+1:])
+	}
+	eventually(t, 90*time.Second, "pki.down-nodes to pass while every node is up", func() bool { return downStatus() == "0" })
+
+	lab(t, env, "node", "stop", num)
+	stopped = true
+	eventually(t, 90*time.Second, worker.Hostname+" to be down", func() bool { return nodeState() == "down" })
+
+	// The finding in the controller's log: an error naming the worker.
+	finding := func() bool {
+		for _, l := range strings.Split(rep.log.String(), "\n") {
+			var m map[string]any
+			if json.Unmarshal([]byte(l), &m) == nil && m["msg"] == "certificate finding" && m["finding"] == "cert-lapses-while-down" &&
+				m["node"] == worker.ID && m["level"] == "ERROR" {
+				return true
+			}
+		}
+		return false
+	}
+	eventually(t, 60*time.Second, "the controller to log cert-lapses-while-down for "+worker.Hostname, finding)
+	eventually(t, 60*time.Second, `swarmguard_check_status{check="pki.down-nodes"} 2`, func() bool { return downStatus() == "2" })
+	rc := certsRunReport(t, env, cfg)
+	var inReport bool
+	for _, f := range rc.Findings {
+		inReport = inReport || (f.ID == pki.FindingCertLapsesWhileDown && f.Node == worker.ID)
+	}
+	if !inReport {
+		t.Errorf("report certs findings %+v; want %s for %s", rc.Findings, pki.FindingCertLapsesWhileDown, worker.ID)
+	}
+
+	lab(t, env, "node", "start", num)
+	stopped = false
+	eventually(t, 90*time.Second, worker.Hostname+" to be ready", func() bool { return nodeState() == "ready" })
+	eventually(t, 60*time.Second, "pki.down-nodes to pass again once the worker is back", func() bool { return downStatus() == "0" })
+
+	// Leave the lab's certificates as long as they were.
+	if _, _, err := c.SetNodeCertExpiry(ctx, before.NodeCertExpiry); err != nil {
+		t.Fatal(err)
+	}
+	if r := runSG(t, env, nil, "--config", cfg, "rotate", "ca", "--reason", "integration: restore certificate expiry", "--wait", "--timeout", "3m"); r.Code != 0 {
+		t.Errorf("rotate ca --wait (restoring): exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
 }
