@@ -190,6 +190,8 @@ func TestRowsScheduledUnlockKeyWebhookMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	recv := rowsStartReceiver(t, env, hookKey)
+	// A second receiver whose CA the controller is not given: its deliveries must fail the TLS handshake.
+	untrusted := rowsStartReceiver(t, env, hookKey)
 	// The controller's TLS trusts the receiver's CA through the standard variable; nothing skips verification.
 	t.Setenv("SSL_CERT_FILE", recv.CAFile)
 	socks := strings.Fields(env["LAB_CONTROL_SOCKETS"])
@@ -211,7 +213,10 @@ notify:
     - url: %[5]s
       events: [action]
       secret_file: %[6]s
-`, id, socks[0], maxAge, escrow, recv.URL, keyFile))
+    - url: %[7]s
+      events: [action]
+      secret_file: %[6]s
+`, id, socks[0], maxAge, escrow, recv.URL, keyFile, untrusted.URL))
 	rep := rtStartReplica(t, env, env["DOCKER_HOST"], 1, cfg)
 	start := time.Now()
 
@@ -290,6 +295,19 @@ notify:
 		outs = append(outs, d.Raw)
 	}
 	t.Logf("webhook: %d deliveries, all verified against the documented signature", len(ds))
+	eventually(t, 90*time.Second, "the controller to give up on the receiver it cannot verify", func() bool {
+		for _, l := range strings.Split(rep.log.String(), "\n") {
+			var m map[string]any
+			if json.Unmarshal([]byte(l), &m) == nil && m["msg"] == "webhook delivery failed, record dropped" &&
+				strings.Contains(fmt.Sprint(m["err"]), "certificate signed by unknown authority") {
+				return true
+			}
+		}
+		return false
+	})
+	if n := len(untrusted.deliveries()); n != 0 {
+		t.Errorf("the receiver with an untrusted certificate got %d deliveries; want 0 (TLS must be verified)", n)
+	}
 
 	// (c) The running controller's certificate and CA metrics, against the files and the trust root.
 	var body, why string
@@ -412,8 +430,8 @@ tokens:
 // stopped. What is policy: a down node is assumed back no sooner than 24h from now (pki.DefaultDownFloor), so
 // a certificate that lapses within the hour lapses while it is down. A running controller then logs the
 // finding (cert-lapses-while-down, naming the worker), exports swarmguard_check_status{check="pki.down-nodes"}
-// 2 (what SwarmguardDownNodeCertificateLapses alerts on), and report certs names it; once the worker is back
-// the check passes again. The test ends with a rotation under the lab's 2160h expiry, so no 1h certificate
+// 2 (what SwarmguardDownNodeCertificateLapses alerts on), sends one signed webhook (event finding) to a real
+// HTTPS receiver, and report certs names it; once the worker is back the check passes again. The test ends with a rotation under the lab's 2160h expiry, so no 1h certificate
 // is left behind.
 func TestRowsDownNodeCertLapses(t *testing.T) {
 	env := labEnv(t)
@@ -470,11 +488,23 @@ func TestRowsDownNodeCertLapses(t *testing.T) {
 	if len(socks) == 0 {
 		t.Fatal("lab env has no LAB_CONTROL_SOCKETS")
 	}
+	hookKey := []byte(rtUniq() + rtUniq())
+	keyFile := filepath.Join(t.TempDir(), "webhook.key")
+	if err := os.WriteFile(keyFile, hookKey, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	recv := rowsStartReceiver(t, env, hookKey)
+	t.Setenv("SSL_CERT_FILE", recv.CAFile)
 	cfg := rtRuntimeConfig(t, fmt.Sprintf(`lease: {name: sgit-lease-%[1]s}
 ledger: {name: sgit-state-%[1]s}
 networks: {exempt: [ingress], schedule: "@every 5s"}
 pki: {control_socket: %[2]s, schedule: "@every 5s", node_cert_expiry: 1h}
-`, id, socks[0]))
+notify:
+  webhooks:
+    - url: %[3]s
+      events: [finding]
+      secret_file: %[4]s
+`, id, socks[0], recv.URL, keyFile))
 
 	if _, _, err := c.SetNodeCertExpiry(ctx, time.Hour); err != nil {
 		t.Fatal(err)
@@ -513,6 +543,16 @@ pki: {control_socket: %[2]s, schedule: "@every 5s", node_cert_expiry: 1h}
 	}
 	eventually(t, 60*time.Second, "the controller to log cert-lapses-while-down for "+worker.Hostname, finding)
 	eventually(t, 60*time.Second, `swarmguard_check_status{check="pki.down-nodes"} 2`, func() bool { return downStatus() == "2" })
+	lapseHooks := func() int {
+		n := 0
+		for _, d := range recv.deliveries() {
+			if d.Verified && d.Event == "finding" && d.Body["kind"] == pki.FindingCertLapsesWhileDown && d.Body["node"] == worker.ID {
+				n++
+			}
+		}
+		return n
+	}
+	eventually(t, 60*time.Second, "a signed finding webhook for "+worker.Hostname, func() bool { return lapseHooks() > 0 })
 	rc := certsRunReport(t, env, cfg)
 	var inReport bool
 	for _, f := range rc.Findings {
@@ -526,6 +566,15 @@ pki: {control_socket: %[2]s, schedule: "@every 5s", node_cert_expiry: 1h}
 	stopped = false
 	eventually(t, 90*time.Second, worker.Hostname+" to be ready", func() bool { return nodeState() == "ready" })
 	eventually(t, 60*time.Second, "pki.down-nodes to pass again once the worker is back", func() bool { return downStatus() == "0" })
+	// One webhook for the whole time the worker was down (passes every 5 s), and every delivery verified.
+	if n := lapseHooks(); n != 1 {
+		t.Errorf("%d finding webhooks for %s's lapse; want 1 (sent when it appears, not on every pass)", n, worker.Hostname)
+	}
+	for _, d := range recv.deliveries() {
+		if !d.Verified {
+			t.Errorf("a delivery failed verification: %s", d.Problem)
+		}
+	}
 
 	// Leave the lab's certificates as long as they were.
 	if _, _, err := c.SetNodeCertExpiry(ctx, before.NodeCertExpiry); err != nil {
