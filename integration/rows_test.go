@@ -408,19 +408,22 @@ tokens:
 	before := rowsVersions(t, f.env)
 
 	r := f.mustSG("rotate", "secret", f.name, "--dry-run", "--reason", "it dry run")
-	if !strings.Contains(r.Stdout+r.Stderr, f.name+"-") || !strings.Contains(r.Stdout+r.Stderr, svc) {
+	t.Logf("rotate secret --dry-run printed:\n%s", r.Stdout)
+	if !strings.Contains(r.Stdout, f.name+"-") || !strings.Contains(r.Stdout, svc) {
 		t.Errorf("rotate secret --dry-run does not name the version it would create and the service:\n%s\n%s", r.Stdout, r.Stderr)
 	}
 	if after := rowsVersions(t, f.env); after != before {
 		t.Errorf("rotate secret --dry-run changed object versions:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
 	r = f.mustSG("run", "--once", "--dry-run")
-	if out := r.Stdout + r.Stderr; !strings.Contains(out, "worker") || !strings.Contains(out, f.name) {
+	t.Logf("run --once --dry-run printed:\n%s", r.Stdout)
+	if out := r.Stdout; !strings.Contains(out, "would rotate worker token") || !strings.Contains(out, "would create "+f.name+"-") {
 		t.Errorf("run --once --dry-run does not say it would rotate the worker token and sync %s:\n%s\n%s", f.name, r.Stdout, r.Stderr)
 	}
 	if after := rowsVersions(t, f.env); after != before {
 		t.Errorf("run --once --dry-run changed object versions:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
+	secretScan(t, f.outputs, tokJoinToken(t, f.env, "worker"), tokJoinToken(t, f.env, "manager"))
 	t.Logf("dry runs left %d object versions as they were", strings.Count(before, "\n")+1)
 }
 
