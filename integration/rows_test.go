@@ -199,7 +199,9 @@ func TestRowsScheduledUnlockKeyWebhookMetrics(t *testing.T) {
 		t.Fatal("lab env has no LAB_CONTROL_SOCKETS")
 	}
 	const maxAge = 20 * time.Second
-	cfg := rtRuntimeConfig(t, fmt.Sprintf(`lease: {name: sgit-lease-%[1]s}
+	// The tests' leases are their own objects, fresh each run, with a short TTL: a lease object that did not
+	// exist is acted on only after a full TTL (one replica here, nobody to fence against).
+	cfg := rtRuntimeConfig(t, fmt.Sprintf(`lease: {name: sgit-lease-%[1]s, ttl: 6s}
 ledger: {name: sgit-state-%[1]s}
 networks: {exempt: [ingress]}
 pki: {control_socket: %[2]s, schedule: "@every 5s"}
@@ -386,7 +388,7 @@ func rowsVersions(t *testing.T, env map[string]string) string {
 // included) and service with its version.
 func TestRowsDryRunsChangeNothing(t *testing.T) {
 	id := rtUniq()
-	f := newSecretsFixture(t, "dry", fmt.Sprintf(`lease: {name: sgit-lease-%[1]s}
+	f := newSecretsFixture(t, "dry", fmt.Sprintf(`lease: {name: sgit-lease-%[1]s, ttl: 6s}
 ledger: {name: sgit-state-%[1]s}
 networks: {exempt: [ingress]}
 tokens:
@@ -498,7 +500,7 @@ func TestRowsDownNodeCertLapses(t *testing.T) {
 	}
 	recv := rowsStartReceiver(t, env, hookKey)
 	t.Setenv("SSL_CERT_FILE", recv.CAFile)
-	cfg := rtRuntimeConfig(t, fmt.Sprintf(`lease: {name: sgit-lease-%[1]s}
+	cfg := rtRuntimeConfig(t, fmt.Sprintf(`lease: {name: sgit-lease-%[1]s, ttl: 6s}
 ledger: {name: sgit-state-%[1]s}
 networks: {exempt: [ingress], schedule: "@every 5s"}
 pki: {control_socket: %[2]s, schedule: "@every 5s", node_cert_expiry: 1h}
