@@ -218,7 +218,7 @@ func (a *app) runController(ctx context.Context) error {
 		return nil
 	}
 	ledger := a.ledger(c)
-	tasks, err := a.buildTasks(taskDeps{Engine: c, Self: self, Ledger: ledger})
+	tasks, err := a.buildTasks(taskDeps{Engine: c, Self: self, Ledger: ledger, Audit: aud})
 	if err != nil {
 		return err
 	}

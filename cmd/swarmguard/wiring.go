@@ -13,6 +13,7 @@ import (
 	"github.com/swarmguard/swarmguard/operator/networks"
 	"github.com/swarmguard/swarmguard/operator/report"
 	"github.com/swarmguard/swarmguard/operator/workloads"
+	"github.com/swarmguard/swarmguard/pki"
 	"github.com/swarmguard/swarmguard/swarm"
 )
 
@@ -55,6 +56,8 @@ type taskDeps struct {
 	Engine *swarm.Client
 	Self   swarm.Self
 	Ledger *swarm.Ledger
+	// Audit receives the loops' own records (critical findings); nil outside the controller.
+	Audit *operator.Auditor
 }
 
 // buildTasks builds the controller's loops, in the order they run at start-up and in `run --once`:
@@ -98,10 +101,16 @@ func (a *app) certsTask(d taskDeps) (operator.Task, error) {
 	if err != nil {
 		return operator.Task{}, err
 	}
-	if p, err := certs.PKIPolicy(a.cfg.PKI); err == nil { // an invalid policy fails the pass, which says why
+	// Critical findings go to the audit trail as event finding, each once when it appears.
+	alerts := &certs.FindingAlerts{Actor: "operator:" + d.Self.NodeID, Record: d.Audit.Record}
+	if p, err := certs.PKIPolicy(a.cfg.PKI); err == nil { // an invalid policy fails the pass (before any inventory), which says why
 		m.SetPolicy(p)
+		alerts.Policy = p
 	}
-	return certs.CertsTask(d.Engine, d.Ledger, a.pkiSources(), a.cfg.PKI, m.Update), nil
+	return certs.CertsTask(d.Engine, d.Ledger, a.pkiSources(), a.cfg.PKI, func(inv pki.Inventory) {
+		m.Update(inv)
+		alerts.Update(inv)
+	}), nil
 }
 
 // caTask follows a scheduled rotation to completion and republishes the join tokens at its end.

@@ -12,7 +12,11 @@ const (
 	EventLeaseReleased = "lease_released"
 	// EventReconcileFailed: a pass of a loop failed; it is retried with backoff.
 	EventReconcileFailed = "reconcile_failed"
+	// EventFinding: a check loop sees a critical finding it did not see on its previous pass (a node
+	// certificate that lapses while its node is down, an expired certificate, an unreadable root CA). It is
+	// sent again only after it cleared and came back; a new holder sends what it finds once more.
+	EventFinding = "finding"
 )
 
 // AuditEvents lists every event name.
-var AuditEvents = []string{EventAction, EventLeaseAcquired, EventLeaseLost, EventLeaseReleased, EventReconcileFailed}
+var AuditEvents = []string{EventAction, EventLeaseAcquired, EventLeaseLost, EventLeaseReleased, EventReconcileFailed, EventFinding}
