@@ -588,15 +588,8 @@ func (l *Lease) Release(ctx context.Context) error {
 func (l *Lease) release(ctx context.Context) error {
 	l.mu.Lock()
 	l.holding = false // act no more, whatever the write below does
-	waiting := !l.created.IsZero()
-	l.created = time.Time{}
+	l.created = time.Time{} // a lease we created and never acted on is released like a held one
 	l.mu.Unlock()
-	if waiting {
-		// Our record of a lease we created and never acted on: release it like a held one.
-		l.mu.Lock()
-		l.holding = false
-		l.mu.Unlock()
-	}
 	for attempt := 0; attempt < checkAttempts; attempt++ {
 		obj, err := l.store.ConfigByName(ctx, l.opts.Name)
 		if errors.Is(err, swarm.ErrNotFound) {
