@@ -587,7 +587,7 @@ func (l *Lease) Release(ctx context.Context) error {
 
 func (l *Lease) release(ctx context.Context) error {
 	l.mu.Lock()
-	l.holding = false // act no more, whatever the write below does
+	l.holding = false       // act no more, whatever the write below does
 	l.created = time.Time{} // a lease we created and never acted on is released like a held one
 	l.mu.Unlock()
 	for attempt := 0; attempt < checkAttempts; attempt++ {

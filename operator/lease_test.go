@@ -38,7 +38,9 @@ func newFakeStore() *fakeStore {
 	return s
 }
 
-func newEmptyFakeStore() *fakeStore { return &fakeStore{objs: map[string]swarm.ConfigObject{}, version: 10} }
+func newEmptyFakeStore() *fakeStore {
+	return &fakeStore{objs: map[string]swarm.ConfigObject{}, version: 10}
+}
 
 func (s *fakeStore) remove(name string) {
 	s.mu.Lock()
