@@ -376,6 +376,9 @@ failed.`,
 			var results []secrets.Result
 			run := func(ctx context.Context) error {
 				env := operator.TaskEnv{DryRun: fl.dryRun, Actor: actor(), Reason: reason, Log: a.log}
+				if !fl.dryRun {
+					env.StillHolder = stillHolder(ctx) // every create, repoint and removal re-checks the lease
+				}
 				results, _ = ss.Run(ctx, env, ms, secrets.Options{DryRun: fl.dryRun, Force: true, Reason: reason})
 				return nil
 			}
