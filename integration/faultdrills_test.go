@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/swarmguard/swarmguard/swarm"
 )
 
 // fdConfig writes a config with this test's own lease (TTL 4 s) and ledger, plus extra.
@@ -326,5 +328,61 @@ func TestFaultDrillsLeaseDeleted(t *testing.T) {
 	}
 	if none == 0 {
 		t.Errorf("no sample without a holder after the delete: the old holder kept acting, or the new one acted before a TTL")
+	}
+}
+
+// TestFaultDrillsLedgerFailures: on the real engine, 60 failures of a kind (each its own error) and then the
+// same failure 60 times after its last ok entry: the ok entry (the credential's clock) survives, what
+// `status` shows agrees, the repeats are one entry with a count, and the object stays within its budget
+// (read from outside with docker config inspect).
+func TestFaultDrillsLedgerFailures(t *testing.T) {
+	env := labEnv(t)
+	var outs tokOutputs
+	run := fmt.Sprint(time.Now().UnixNano() % 1e8)
+	cfg := fdConfig(t, env, run, "autolock: {mode: \"off\"}\n")
+	c, err := swarm.New(swarm.Options{Host: env["DOCKER_HOST"], APITimeout: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := c.NewLedger("sgfd-state-"+run, swarm.DefaultLedgerMaxPerKind)
+	at := time.Now().Add(-2 * time.Hour)
+	if _, err := l.Append(t.Context(), swarm.Entry{Kind: swarm.KindUnlockKeyEscrow, At: at, Actor: "drill", Result: swarm.ResultOK,
+		Details: map[string]string{"fingerprint": "f-ok"}}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 60 {
+		if _, err := l.Append(t.Context(), swarm.Entry{Kind: swarm.KindUnlockKeyEscrow, At: at.Add(time.Duration(i+1) * time.Minute), Actor: "drill",
+			Result: swarm.ResultFailed, Details: map[string]string{"error": fmt.Sprintf("attempt %d: vault sealed", i)}}); err != nil {
+			t.Fatalf("append %d: %v", i, err)
+		}
+	}
+	for i := range 60 {
+		if _, err := l.Append(t.Context(), swarm.Entry{Kind: swarm.KindUnlockKeyEscrow, At: at.Add(time.Duration(61+i) * time.Minute), Actor: "drill",
+			Result: swarm.ResultFailed, Details: map[string]string{"error": "vault sealed"}}); err != nil {
+			t.Fatalf("append %d: %v", i, err)
+		}
+	}
+	led := fdLedger(t, env, &outs, cfg)
+	ok, found := tokFindEntry(led, "unlock-key-escrow", "", "ok")
+	newest, _ := tokFindEntry(led, "unlock-key-escrow", "", "")
+	labels := mustDocker(t, env, "", "config", "inspect", "sgfd-state-"+run, "-f", "{{json .Spec.Labels}}")
+	var lb map[string]string
+	if err := json.Unmarshal([]byte(labels), &lb); err != nil {
+		t.Fatal(err)
+	}
+	size := 0
+	for k, v := range lb {
+		size += len(k) + len(v)
+	}
+	t.Logf("120 failures after an ok entry: %d entries kept, the ok entry kept: %v, newest repeats %s; %d labels, %d bytes",
+		len(led), found, newest.Details["repeats"], len(lb), size)
+	if !found || ok.Details["fingerprint"] != "f-ok" {
+		t.Errorf("the kind's ok entry was evicted by failures: %+v", ok)
+	}
+	if newest.Details["repeats"] != "60" || newest.Details["error"] != "vault sealed" {
+		t.Errorf("newest entry = %+v; want the 60 identical failures as one, repeats 60", newest)
+	}
+	if len(led) != swarm.DefaultLedgerMaxPerKind || size > swarm.LedgerByteBudget {
+		t.Errorf("%d entries, %d bytes; want %d entries, at most %d bytes", len(led), size, swarm.DefaultLedgerMaxPerKind, swarm.LedgerByteBudget)
 	}
 }
