@@ -73,7 +73,8 @@ var (
 	buildOut  []byte
 )
 
-// swarmguardBin builds the binary once per test process.
+// swarmguardBin builds the binary once per test process, with the crash hook (build tag crashhook: the
+// crash-point harness sets SG_TEST_CRASH; the production binary has no hook).
 func swarmguardBin(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
@@ -83,7 +84,7 @@ func swarmguardBin(t testing.TB) string {
 			return
 		}
 		binPath = filepath.Join(dir, "swarmguard")
-		cmd := exec.Command("go", "build", "-race", "-o", binPath, "./cmd/swarmguard")
+		cmd := exec.Command("go", "build", "-race", "-tags", "crashhook", "-o", binPath, "./cmd/swarmguard")
 		cmd.Dir = repoRoot()
 		buildOut, buildErr = cmd.CombinedOutput()
 	})

@@ -430,7 +430,7 @@ tokens:
 	for i := 0; i < 3; i++ {
 		rs = append(rs, rtStartReplica(t, env, hosts[i], nodes[i], cfg))
 	}
-	holder := rtAwaitOneHolder(t, rs, 30*time.Second)
+	holder := rtAwaitOneHolder(t, rs, ttl+30*time.Second) // the creator of the lease acts after a full TTL
 	var others []*rtReplica
 	for _, r := range rs {
 		if r != holder {
@@ -625,7 +625,7 @@ func TestRuntimeRaceRotations(t *testing.T) {
 	id := rtUniq()
 	rtRemoveObjects(t, env, id)
 	cfg := rtRuntimeConfig(t, fmt.Sprintf(`lease: {name: sgit-lease-%[1]s, ttl: 2s}
-ledger: {name: sgit-state-%[1]s, max_per_kind: 200}
+ledger: {name: sgit-state-%[1]s, max_per_kind: 62}
 docker: {api_timeout: 5s}
 tokens:
   schedule: "@every 1s"

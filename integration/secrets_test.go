@@ -490,7 +490,7 @@ func TestSecretsSyncCrashAfterCreate(t *testing.T) {
 	f.prints(svc, "/run/secrets/"+f.name, "first-"+f.run)
 
 	f.put("second-" + f.run)
-	r := f.sg([]string{"SG_TEST_CRASH=after-create"}, "rotate", "secret", f.name)
+	r := f.sg([]string{"SG_TEST_CRASH=secret.after-create"}, "rotate", "secret", f.name)
 	if r.Code == 0 {
 		t.Fatalf("the crash hook did not kill swarmguard:\n%s", r.Stderr)
 	}

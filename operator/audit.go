@@ -197,15 +197,16 @@ func (a *Auditor) Record(r AuditRecord) {
 	}
 	r.Time = r.Time.UTC()
 	a.log.Info("audit", "record", r)
-	a.mu.Lock()
-	closed := a.closed
-	a.mu.Unlock()
-	if closed {
-		return
-	}
 	body, err := json.Marshal(r)
 	if err != nil {
 		a.log.Warn("audit record not serialisable", "err", err) // cannot happen with strings and numbers
+		return
+	}
+	// The queues are sent to under mu, which Close holds while it closes them: a Record racing Close either
+	// queues before the close or sees closed, never sends on a closed channel. The sends do not block.
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
 		return
 	}
 	for _, h := range a.hooks {
@@ -231,10 +232,10 @@ func (a *Auditor) Close(ctx context.Context) {
 		return
 	}
 	a.closed = true
-	a.mu.Unlock()
 	for _, h := range a.hooks {
 		close(h.queue)
 	}
+	a.mu.Unlock()
 	done := make(chan struct{})
 	go func() { a.wg.Wait(); close(done) }()
 	select {

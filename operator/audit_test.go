@@ -1,6 +1,7 @@
 package operator
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -10,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -220,5 +222,39 @@ func TestWebhookNoRedirectVerifiedTLS(t *testing.T) {
 	a.Close(t.Context())
 	if !strings.Contains(logs.String(), "certificate") {
 		t.Errorf("log = %s; want the delivery to a receiver with an unknown certificate refused", logs.String())
+	}
+}
+
+// TestAuditorRecordRacingClose: records from many goroutines while Close runs never panic (a send on a
+// closed queue did); each record is either queued before the close or dropped after it.
+func TestAuditorRecordRacingClose(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+	defer srv.Close()
+	for round := range 20 {
+		a := NewAuditor(t.Context(), slog.New(slog.DiscardHandler), []WebhookTarget{{URL: srv.URL, Timeout: time.Second}})
+		var wg sync.WaitGroup
+		var sent atomic.Int64
+		var stop atomic.Bool
+		for g := range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; !stop.Load(); i++ {
+					a.Record(AuditRecord{Event: "action", Kind: "ca", Result: "ok", Reason: fmt.Sprintf("r%d g%d i%d", round, g, i)})
+					sent.Add(1)
+				}
+			}()
+		}
+		for sent.Load() < 20 {
+			runtime.Gosched()
+		}
+		done, cancel := context.WithCancel(t.Context())
+		cancel()      // Close abandons queued deliveries at once: the test is about the close, not the sends
+		a.Close(done) // while the four keep recording
+		for n := sent.Load(); sent.Load() < n+20; {
+			runtime.Gosched()
+		}
+		stop.Store(true)
+		wg.Wait()
 	}
 }

@@ -138,7 +138,11 @@ type Lease struct {
 	seenTTL    time.Duration
 	reqKey     string // a pending request as last read
 	reqSeenAt  time.Time
-	last       LeaseStatus
+	// created is when this process created the lease object, while it waits out a full TTL before acting
+	// on it: the object may have been deleted under a holder that has not noticed yet and acts until its
+	// own validity (less than a TTL after its last renewal) ends. Zero otherwise.
+	created time.Time
+	last    LeaseStatus
 }
 
 // NewLease returns a lease that has not yet been read.
@@ -245,6 +249,7 @@ func (l *Lease) tick(ctx context.Context) error {
 	start := l.opts.Now()
 	obj, err := l.store.ConfigByName(ctx, l.opts.Name)
 	if errors.Is(err, swarm.ErrNotFound) {
+		l.gone()
 		return l.create(ctx, start)
 	}
 	// An observer's expiry clock starts when the read returns, not when it was sent: a read that waited
@@ -309,8 +314,9 @@ func (l *Lease) observe(obj swarm.ConfigObject, now time.Time) {
 	l.last.HolderActor = obj.Labels[leaseLabelActor]
 	l.last.HolderWhat = obj.Labels[leaseLabelWhat]
 	l.last.Seq = obj.Labels[leaseLabelSeq]
-	if holder != l.id && l.holding {
+	if holder != l.id {
 		l.holding = false // someone else's record: whatever we believed, we do not hold it
+		l.created = time.Time{}
 	}
 }
 
@@ -378,8 +384,21 @@ func copyLabels(m map[string]string) map[string]string {
 	return out
 }
 
-// create makes the lease object with this process as holder. Losing the race to another creator is no
-// error: the next tick reads theirs.
+// gone is what an absent lease object means to this process: whatever it believed, it holds nothing from
+// this moment (the object was deleted, by a person or a cleanup); it stops acting at once.
+func (l *Lease) gone() {
+	l.mu.Lock()
+	was := l.holding
+	l.holding = false
+	l.mu.Unlock()
+	if was {
+		l.opts.Log.Warn("lease object is gone: stopped acting", "lease", l.opts.Name, "self", l.id)
+	}
+}
+
+// create makes the lease object with this process as holder. It acts on it only after a full TTL (see
+// Lease.created): a holder of a deleted lease object may still be acting until then. Losing the race to
+// another creator is no error: the next tick reads theirs.
 func (l *Lease) create(ctx context.Context, start time.Time) error {
 	labels := l.holderLabels(map[string]string{}, start, true)
 	obj, err := l.store.CreateConfig(ctx, l.opts.Name, labels, leaseBody)
@@ -389,9 +408,20 @@ func (l *Lease) create(ctx context.Context, start time.Time) error {
 	if err != nil {
 		return fmt.Errorf("creating lease %q: %w", l.opts.Name, err)
 	}
+	l.mu.Lock()
+	l.created = start
+	l.mu.Unlock()
 	l.observe(obj, start)
 	l.held(start, labels)
+	l.opts.Log.Info("created the lease; acting on it after a full TTL", "lease", l.opts.Name, "self", l.id, "ttl", l.opts.TTL)
 	return nil
+}
+
+// WaitingFresh says whether this process created the lease object and waits out its first TTL before acting.
+func (l *Lease) WaitingFresh() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return !l.created.IsZero()
 }
 
 // write puts this process's holder record with the version read. Success means we hold the lease until
@@ -415,8 +445,14 @@ func (l *Lease) held(start time.Time, labels map[string]string) {
 	seq, _ := strconv.ParseUint(labels[leaseLabelSeq], 10, 64)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.holding = true
 	l.mySeq = seq
+	if !l.created.IsZero() {
+		if start.Sub(l.created) < l.opts.TTL {
+			return // our record, renewed, but not ours to act on before a full TTL since its creation
+		}
+		l.created = time.Time{}
+	}
+	l.holding = true
 	l.validUntil = start.Add(l.opts.TTL - l.opts.TTL/validityMargin)
 }
 
@@ -510,6 +546,10 @@ func (l *Lease) check(ctx context.Context) error {
 		}
 		start := l.opts.Now()
 		obj, err := l.store.ConfigByName(ctx, l.opts.Name)
+		if errors.Is(err, swarm.ErrNotFound) {
+			l.gone()
+			return fmt.Errorf("lease %q: the object was deleted: %w", l.opts.Name, ErrLeaseLost)
+		}
 		if err != nil {
 			return fmt.Errorf("re-checking lease %q: %w", l.opts.Name, err)
 		}
@@ -547,7 +587,8 @@ func (l *Lease) Release(ctx context.Context) error {
 
 func (l *Lease) release(ctx context.Context) error {
 	l.mu.Lock()
-	l.holding = false // act no more, whatever the write below does
+	l.holding = false       // act no more, whatever the write below does
+	l.created = time.Time{} // a lease we created and never acted on is released like a held one
 	l.mu.Unlock()
 	for attempt := 0; attempt < checkAttempts; attempt++ {
 		obj, err := l.store.ConfigByName(ctx, l.opts.Name)
@@ -625,6 +666,10 @@ func (l *Lease) Acquire(ctx context.Context, wait time.Duration) error {
 		if l.Holding() {
 			return nil
 		}
+		if l.WaitingFresh() {
+			// We created the lease: it is ours after a full TTL whatever lease.wait says.
+			deadline = maxTime(deadline, l.opts.Now().Add(l.opts.TTL/observeFraction+acquirePollMax))
+		}
 		if !l.opts.Now().Before(deadline) {
 			l.withdraw(ctx)
 			if err != nil && st.Holder == "" {
@@ -642,6 +687,13 @@ func (l *Lease) Acquire(ctx context.Context, wait time.Duration) error {
 		case <-t.C:
 		}
 	}
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // withdraw clears this process's request, best effort, so that a holder does not hand the lease to a CLI

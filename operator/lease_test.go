@@ -26,7 +26,27 @@ type fakeStore struct {
 	writes       int
 }
 
-func newFakeStore() *fakeStore { return &fakeStore{objs: map[string]swarm.ConfigObject{}, version: 10} }
+// newFakeStore is a swarm where the leases the tests use ("swarmguard-lease", "l") exist, released: a
+// process that takes them may act at once. newEmptyFakeStore has none (see TestLeaseCreatedWaitsATTL).
+func newFakeStore() *fakeStore {
+	s := newEmptyFakeStore()
+	for _, name := range []string{"swarmguard-lease", "l"} {
+		s.version++
+		s.objs[name] = swarm.ConfigObject{ID: "id-" + name, Name: name, Version: s.version,
+			Labels: map[string]string{leaseLabelSchema: leaseSchema, leaseLabelHolder: "", leaseLabelSeq: "1"}}
+	}
+	return s
+}
+
+func newEmptyFakeStore() *fakeStore {
+	return &fakeStore{objs: map[string]swarm.ConfigObject{}, version: 10}
+}
+
+func (s *fakeStore) remove(name string) {
+	s.mu.Lock()
+	delete(s.objs, name)
+	s.mu.Unlock()
+}
 
 func (s *fakeStore) ConfigByName(_ context.Context, name string) (swarm.ConfigObject, error) {
 	s.mu.Lock()
@@ -280,7 +300,7 @@ func TestLeaseCASConflictOneWinner(t *testing.T) {
 }
 
 func TestLeaseCreateRace(t *testing.T) {
-	s, clk := newFakeStore(), newFakeClock()
+	s, clk := newEmptyFakeStore(), newFakeClock()
 	a := newTestLease(s, "A", clk.Now)
 	b := newTestLease(s, "B", clk.Now)
 	var wg sync.WaitGroup
@@ -291,9 +311,89 @@ func TestLeaseCreateRace(t *testing.T) {
 	wg.Wait()
 	tick(t, a)
 	tick(t, b)
-	if a.Holding() == b.Holding() {
-		t.Fatalf("A.Holding() = %v, B.Holding() = %v; want exactly one holder", a.Holding(), b.Holding())
+	if a.Holding() || b.Holding() {
+		t.Fatalf("A.Holding() = %v, B.Holding() = %v right after the lease was created; want neither before a full TTL", a.Holding(), b.Holding())
 	}
+	for range 4 {
+		clk.Advance(testTTL / 3)
+		tick(t, a)
+		tick(t, b)
+	}
+	if a.Holding() == b.Holding() {
+		t.Fatalf("A.Holding() = %v, B.Holding() = %v after a TTL; want exactly one holder", a.Holding(), b.Holding())
+	}
+}
+
+// TestLeaseCreatedWaitsATTL: a process that creates the lease object acts on it only after a full TTL, and
+// renews its record meanwhile.
+func TestLeaseCreatedWaitsATTL(t *testing.T) {
+	s, clk := newEmptyFakeStore(), newFakeClock()
+	a := newTestLease(s, "A", clk.Now)
+	if st := tick(t, a); a.Holding() || st.Holder != a.ID() || !a.WaitingFresh() {
+		t.Fatalf("Tick after creating the lease: Holding %v, holder %q, waiting %v; want not holding, holder A, waiting", a.Holding(), st.Holder, a.WaitingFresh())
+	}
+	for i := 1; i <= 3; i++ {
+		clk.Advance(testTTL/3 - time.Second)
+		tick(t, a)
+		if a.Holding() {
+			t.Fatalf("Holding() = true %s after creating the lease; want false before %s", time.Duration(i)*(testTTL/3-time.Second), testTTL)
+		}
+	}
+	clk.Advance(3 * time.Second)
+	tick(t, a)
+	if !a.Holding() || a.WaitingFresh() {
+		t.Fatalf("Holding() = %v a TTL after creating the lease; want true", a.Holding())
+	}
+}
+
+// TestLeaseDeletedWhileHeld: the object deleted under holder A; B creates it anew. A stops acting at its
+// next read (tick or check) and B acts only a TTL after its creation, when A's validity has surely ended:
+// at no instant do both hold, whatever order they tick in.
+func TestLeaseDeletedWhileHeld(t *testing.T) {
+	for _, aFirst := range []bool{true, false} {
+		t.Run(fmt.Sprintf("a ticks first %v", aFirst), func(t *testing.T) {
+			s, clk := newFakeStore(), newFakeClock()
+			a := newTestLease(s, "A", clk.Now)
+			b := newTestLease(s, "B", clk.Now)
+			tick(t, a)
+			tick(t, b)
+			if !a.Holding() || b.Holding() {
+				t.Fatalf("before: A %v, B %v; want A holding", a.Holding(), b.Holding())
+			}
+			s.remove("swarmguard-lease")
+			order := []*Lease{b, a}
+			if aFirst {
+				order = []*Lease{a, b}
+			}
+			for step := 0; step < 20; step++ {
+				for _, l := range order {
+					_, _ = l.Tick(t.Context())
+					if a.Holding() && b.Holding() {
+						t.Fatalf("step %d: both hold the lease", step)
+					}
+				}
+				if step == 0 && a.Holding() {
+					t.Fatalf("A still holds after a tick that found the object gone or someone else's")
+				}
+				clk.Advance(testTTL / 6)
+			}
+			if a.Holding() == b.Holding() {
+				t.Fatalf("after 20 steps: A %v, B %v; want one holder", a.Holding(), b.Holding())
+			}
+		})
+	}
+	t.Run("check finds it gone", func(t *testing.T) {
+		s, clk := newFakeStore(), newFakeClock()
+		a := newTestLease(s, "A", clk.Now)
+		tick(t, a)
+		s.remove("swarmguard-lease")
+		if err := a.Check(t.Context()); !errors.Is(err, ErrLeaseLost) || a.Holding() {
+			t.Fatalf("Check with the object gone = %v, Holding %v; want ErrLeaseLost, not holding", err, a.Holding())
+		}
+		if _, err := s.ConfigByName(t.Context(), "swarmguard-lease"); !errors.Is(err, swarm.ErrNotFound) {
+			t.Errorf("Check re-created the lease (%v); only a tick creates it", err)
+		}
+	})
 }
 
 func TestLeaseReleaseTakenAtNextTick(t *testing.T) {

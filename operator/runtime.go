@@ -258,6 +258,8 @@ func (rt *Runtime) onLease(st LeaseStatus) {
 		for _, l := range rt.loops {
 			go l.trigger(TriggerTakeover)
 		}
+	case st.Role == RoleStandby && st.Holder == st.Self && rt.lease.WaitingFresh():
+		rt.log.Info("standby: this replica created the lease and acts after a full TTL", "ttl", rt.opts.TTL)
 	case st.Role == RoleStandby && st.Holder == st.Self:
 		rt.log.Warn("standby: this replica could not renew the lease within its TTL; it acts again once it renews", "err", st.Err)
 		if prevRole == RoleHolder {

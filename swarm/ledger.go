@@ -56,7 +56,8 @@ type Entry struct {
 const DefaultLedgerName = "swarmguard-state"
 
 // DefaultLedgerMaxPerKind bounds the ledger to the newest entries of each kind. With 11 kinds of about 300
-// bytes each, 50 per kind keeps the object near 165 KB, far below Raft's 1.5 MB transaction limit.
+// bytes each, 50 per kind keeps the object near 165 KB, far below Raft's 1.5 MB transaction limit; at the
+// worst (every entry at MaxEntryBytes) it is within LedgerByteBudget.
 const DefaultLedgerMaxPerKind = 50
 
 // ledgerSchema is the version of the label layout below; a ledger written by another layout is reported,
@@ -246,53 +247,34 @@ func parseLedger(name string, labels map[string]string) ([]Entry, uint64, error)
 	return entries, seq, nil
 }
 
-// appendLabels returns a new label set with entries appended (sequence numbers assigned) and each kind
-// trimmed to its newest max entries.
+// appendLabels returns a new label set with entries appended (each capped in size, sequence numbers
+// assigned, a failure identical to its kind's newest entry merged into it) and the result trimmed to the
+// retention rules (see retain).
 func appendLabels(old map[string]string, entries []Entry, max int) (map[string]string, []Entry) {
 	labels := make(map[string]string, len(old)+len(entries))
 	for k, v := range old {
 		labels[k] = v
 	}
 	seq, _ := strconv.ParseUint(labels[labelSeq], 10, 64)
+	before := seq
 	out := make([]Entry, 0, len(entries))
 	for _, e := range entries {
+		e.At = e.At.UTC().Truncate(time.Millisecond)
+		e, _ = encodeEntry(e) // capped as stored, so that a merge compares like with like
+		if prev, prevSeq, ok := newestOfKind(labels, e.Kind); ok && sameFailure(prev, e) {
+			e = mergeFailure(prev, e)
+			delete(labels, entryKey(prevSeq))
+		}
 		seq++
 		e.Seq = seq
-		e.At = e.At.UTC().Truncate(time.Millisecond)
-		b, _ := json.Marshal(e) // an Entry of strings and a time always marshals
+		var b []byte
+		e, b = encodeEntry(e)
 		labels[entryKey(seq)] = string(b)
 		out = append(out, e)
 	}
 	labels[labelSeq] = strconv.FormatUint(seq, 10)
-	trim(labels, max)
+	retain(labels, max, LedgerByteBudget, before)
 	return labels, out
 }
 
 func entryKey(seq uint64) string { return fmt.Sprintf("%s%012d", labelEntryPrefix, seq) }
-
-// trim drops the oldest entries of each kind beyond max.
-func trim(labels map[string]string, max int) {
-	byKind := map[string][]uint64{}
-	for k, v := range labels {
-		if !strings.HasPrefix(k, labelEntryPrefix) {
-			continue
-		}
-		var e struct {
-			Kind string `json:"kind"`
-		}
-		seq, err := strconv.ParseUint(strings.TrimPrefix(k, labelEntryPrefix), 10, 64)
-		if err != nil || json.Unmarshal([]byte(v), &e) != nil {
-			continue // parseLedger refused corrupt ledgers before we got here
-		}
-		byKind[e.Kind] = append(byKind[e.Kind], seq)
-	}
-	for _, seqs := range byKind {
-		if len(seqs) <= max {
-			continue
-		}
-		sort.Slice(seqs, func(i, j int) bool { return seqs[i] < seqs[j] })
-		for _, s := range seqs[:len(seqs)-max] {
-			delete(labels, entryKey(s))
-		}
-	}
-}

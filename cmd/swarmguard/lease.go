@@ -105,6 +105,20 @@ func stillHolder(ctx context.Context) func(context.Context) error {
 	return l.Check
 }
 
+// leaseFence is RemediateOptions.Fence for work inside withLease: a context that ends the moment the hold
+// ends. Outside withLease the context it gives has already ended, so nothing runs unfenced.
+func leaseFence(ctx context.Context) func(context.Context) (context.Context, context.CancelFunc) {
+	l, _ := ctx.Value(leaseKey{}).(*operator.Lease)
+	if l == nil {
+		return func(parent context.Context) (context.Context, context.CancelFunc) {
+			c, cancel := context.WithCancel(parent)
+			cancel()
+			return c, cancel
+		}
+	}
+	return l.Fence
+}
+
 // ledgerTop is the newest sequence number in the ledger.
 func ledgerTop(ctx context.Context, l *swarm.Ledger) (uint64, error) {
 	entries, err := l.Entries(ctx)

@@ -93,7 +93,8 @@ have the xfrm/ESP modules, or tasks on different nodes cannot talk over the encr
 				}
 				fmt.Fprintln(a.stdout, "\napplying:")
 				res, applyErr := networks.ApplyNetworkRemediation(ctx, c, plan, networks.RemediateOptions{
-					Converge: converge, RemoveWait: remove, Log: a.log.With("component", "remediate"), Out: a.stdout})
+					Converge: converge, RemoveWait: remove, Log: a.log.With("component", "remediate"), Out: a.stdout,
+					StillHolder: stillHolder(ctx), Fence: leaseFence(ctx)})
 				entry := swarm.Entry{Kind: swarm.KindNetwork, At: time.Now().UTC(), Actor: actor(), Reason: reason,
 					Result: swarm.ResultOK, Details: res.LedgerDetails(plan)}
 				if applyErr != nil {

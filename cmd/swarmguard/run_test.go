@@ -200,3 +200,31 @@ func TestRunStatusListen(t *testing.T) {
 		t.Error("the status token appears in the output")
 	}
 }
+
+// TestRunFailsWhenListenerCannotBind: a health listener that cannot bind makes run exit 1 naming the address
+// and the key, before it connects to any engine (no holder without a health endpoint). DOCKER_HOST points at
+// a socket that does not exist: had run gone on, it would wait for that engine instead of exiting.
+func TestRunFailsWhenListenerCannotBind(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	dir := t.TempDir()
+	for _, tc := range []struct{ key, yaml string }{
+		{"listen", "listen: " + busy.Addr().String() + "\n"},
+		{"http.status_listen", "listen: 127.0.0.1:0\nhttp: {status_listen: " + busy.Addr().String() + "}\n"},
+	} {
+		t.Run(tc.key, func(t *testing.T) {
+			cfg := filepath.Join(dir, strings.ReplaceAll(tc.key, ".", "-")+".yaml")
+			if err := os.WriteFile(cfg, []byte(tc.yaml), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			t.Setenv("DOCKER_HOST", "unix://"+filepath.Join(dir, "no-engine.sock"))
+			_, stderr, code := run(t, "run", "--config", cfg)
+			if code != ExitFailed || !strings.Contains(stderr, "listening on "+busy.Addr().String()) || !strings.Contains(stderr, "set "+tc.key+" to a free address") {
+				t.Fatalf("run with %s taken = exit %d, %q; want exit %d naming the address and %s", tc.key, code, stderr, ExitFailed, tc.key)
+			}
+		})
+	}
+}

@@ -8,22 +8,18 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"syscall"
 	"text/tabwriter"
 	"unicode"
 
 	"github.com/spf13/cobra"
 
+	"github.com/swarmguard/swarmguard/crashpoint"
 	"github.com/swarmguard/swarmguard/operator"
 	"github.com/swarmguard/swarmguard/operator/secretsync"
 	"github.com/swarmguard/swarmguard/secrets"
 	"github.com/swarmguard/swarmguard/sensitive"
 	"github.com/swarmguard/swarmguard/swarm"
 )
-
-// crashHookEnv, set to "after-create", makes the process kill itself with SIGKILL after a new secret version
-// exists and before any service is updated: the integration test of crash recovery uses it.
-const crashHookEnv = "SG_TEST_CRASH"
 
 // minHMACKeyLen is the shortest HMAC key accepted; the stack's key should be 32 random bytes.
 const minHMACKeyLen = 16
@@ -64,9 +60,7 @@ func (a *app) syncer(c *swarm.Client, v *secrets.Vault) (*secrets.Syncer, error)
 	}
 	s := &secrets.Syncer{Engine: secretsync.SecretsEngine{Swarm: c}, Source: v.KV(), Key: key, Log: a.log.With("component", "secrets"),
 		RolloutTimeout: a.cfg.Secrets.RolloutTimeout.D()}
-	if os.Getenv(crashHookEnv) == "after-create" {
-		s.BeforeUpdate = func(string) { _ = syscall.Kill(os.Getpid(), syscall.SIGKILL) }
-	}
+	s.BeforeUpdate = func(string) { crashpoint.At("secret.after-create") } // a no-op outside the crash harness
 	return s, nil
 }
 
@@ -382,6 +376,9 @@ failed.`,
 			var results []secrets.Result
 			run := func(ctx context.Context) error {
 				env := operator.TaskEnv{DryRun: fl.dryRun, Actor: actor(), Reason: reason, Log: a.log}
+				if !fl.dryRun {
+					env.StillHolder = stillHolder(ctx) // every create, repoint and removal re-checks the lease
+				}
 				results, _ = ss.Run(ctx, env, ms, secrets.Options{DryRun: fl.dryRun, Force: true, Reason: reason})
 				return nil
 			}

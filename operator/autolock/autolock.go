@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/swarmguard/swarmguard/crashpoint"
 	"github.com/swarmguard/swarmguard/operator"
 	"github.com/swarmguard/swarmguard/operator/config"
 	"github.com/swarmguard/swarmguard/secrets"
@@ -108,6 +109,30 @@ type UnlockKeyDecision struct {
 	Adopt  bool // never rotated by us: start its clock now
 	Due    bool
 	Why    string
+	// ChangedOutside: the swarm's key is not the one the ledger's clock recorded (rotated by hand, or by a
+	// holder killed between the rotation and its record, or whose read of the new key failed). It is
+	// adopted and escrowed, never rotated again for the same due time: a second rotation would leave the
+	// key in between escrowed nowhere.
+	ChangedOutside bool
+	// AdoptReason is the ledger reason of an adoption.
+	AdoptReason string
+}
+
+// adoptFirstSeen is the ledger reason of a key adopted when first seen.
+const adoptFirstSeen = "first seen: clock started"
+
+// DecideCurrentKey is DecideUnlockKey for the swarm's current key, given by its fingerprint: a key that
+// differs from the one the ledger's clock recorded is adopted (ChangedOutside), not rotated. An empty
+// fingerprint (not read) decides from the ledger alone.
+func DecideCurrentKey(entries []swarm.Entry, maxAge time.Duration, fingerprint string, now time.Time) UnlockKeyDecision {
+	d := DecideUnlockKey(entries, maxAge, now)
+	if d.Clock.Tracked && fingerprint != "" && d.Clock.Fingerprint != "" && d.Clock.Fingerprint != fingerprint {
+		d.ChangedOutside, d.Adopt, d.Due = true, true, false
+		d.Clock = operator.CredentialClock{Tracked: true, Adopted: true, Since: now, Fingerprint: fingerprint}
+		d.Why = "unlock key changed outside the ledger: adopted and escrowed, its clock starts now"
+		d.AdoptReason = "changed outside the ledger (a manual rotation, or a holder stopped between rotating and recording): clock started"
+	}
+	return d
 }
 
 // DecideUnlockKey decides for the unlock key of an autolocked swarm from the ledger, the policy and now.
@@ -117,7 +142,7 @@ func DecideUnlockKey(entries []swarm.Entry, maxAge time.Duration, now time.Time)
 	d := UnlockKeyDecision{Clock: operator.ReadClock(entries, swarm.KindUnlockKey, now), MaxAge: maxAge}
 	switch {
 	case !d.Clock.Tracked:
-		d.Adopt = true
+		d.Adopt, d.AdoptReason = true, adoptFirstSeen
 		d.Why = "unlock key never rotated by swarmguard: its clock starts now"
 	case maxAge <= 0:
 		d.Why = "unlock key: no autolock.rotate.max_age, not rotated by schedule"
@@ -236,11 +261,14 @@ func (a *Autolock) rotateKey(ctx context.Context, opts RotateKeyOptions, env ope
 			Details: map[string]string{operator.DetailError: operator.ShortErr(err), operator.DetailOldFingerprint: old.Fingerprint(), operator.DetailSwarmID: cl.ID}})
 		return res, fmt.Errorf("rotating the unlock key: %w", err)
 	}
+	crashpoint.At("unlock-key.after-rotate") // rotated, not escrowed, not recorded: the next pass adopts and escrows it
 	res.Rotated, res.At, res.Key, res.OldFingerprint = true, at, cur, old.Fingerprint()
 	log.Info("rotated unlock key", "old_fingerprint", old.Short(), "new_fingerprint", cur.Short(), "actor", env.Actor, "reason", env.Reason)
 	rec.add(swarm.Entry{Kind: swarm.KindUnlockKey, At: at, Actor: env.Actor, Reason: env.Reason, Result: swarm.ResultOK,
 		Details: map[string]string{operator.DetailOldFingerprint: old.Fingerprint(), operator.DetailNewFingerprint: cur.Fingerprint(), operator.DetailFingerprint: cur.Fingerprint(), operator.DetailSwarmID: cl.ID}})
+	// Escrow before the step counts as done: the key is in Vault before the ledger says it was rotated.
 	out, err := a.escrowKey(ctx, esc, cl.ID, cur, env, rec)
+	crashpoint.At("unlock-key.after-escrow") // escrowed, not recorded: the next pass adopts it, finds it escrowed
 	res.Escrow = out
 	return res, err
 }
@@ -413,7 +441,7 @@ func (a *Autolock) run(ctx context.Context, env operator.TaskEnv, rec *pass) err
 		return err
 	}
 	now := env.Time()
-	d := DecideUnlockKey(entries, a.Config.Rotate.MaxAge.D(), now)
+	d := DecideCurrentKey(entries, a.Config.Rotate.MaxAge.D(), key.Fingerprint(), now)
 	// An adopted key's clock starts at this pass.
 	a.Ages.Set(swarm.KindUnlockKey, operator.CredentialAge{Known: true, Age: d.Clock.Age, MaxAge: d.MaxAge})
 	obs := EscrowObservation{}
@@ -429,9 +457,9 @@ func (a *Autolock) run(ctx context.Context, env operator.TaskEnv, rec *pass) err
 		if err := env.CheckHolder(ctx); err != nil {
 			return err
 		}
-		rec.add(swarm.Entry{Kind: swarm.KindUnlockKey, At: now, Actor: env.Actor, Reason: "first seen: clock started",
+		rec.add(swarm.Entry{Kind: swarm.KindUnlockKey, At: now, Actor: env.Actor, Reason: d.AdoptReason,
 			Result: swarm.ResultAdopted, Details: map[string]string{operator.DetailFingerprint: key.Fingerprint(), operator.DetailSwarmID: cl.ID}})
-		log.Info("adopted unlock key: its clock starts now", "fingerprint", key.Short())
+		log.Info("adopted unlock key: its clock starts now", "fingerprint", key.Short(), "changed_outside", d.ChangedOutside)
 	}
 	if mode != config.ModeEnforce {
 		if d.Due {
@@ -571,7 +599,7 @@ func AutolockFindings(cfg config.AutolockConfig, cl swarm.Cluster, keyFingerprin
 		return f
 	}
 	f.KeyFingerprint = sensitive.Short(keyFingerprint)
-	d := DecideUnlockKey(entries, cfg.Rotate.MaxAge.D(), now)
+	d := DecideCurrentKey(entries, cfg.Rotate.MaxAge.D(), keyFingerprint, now)
 	f.KeyTracked, f.KeyAdopted, f.KeySince, f.KeyAge, f.KeyDue = d.Clock.Tracked, d.Clock.Adopted, d.Clock.Since, config.Duration(d.Clock.Age), d.Due
 	f.EscrowChecked, f.EscrowFound = esc.Checked, esc.Found
 	f.EscrowMatches = esc.Found && esc.Fingerprint != "" && esc.Fingerprint == keyFingerprint && esc.SwarmID == cl.ID

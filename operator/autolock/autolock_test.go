@@ -27,6 +27,8 @@ type alEngine struct {
 	nodes    []swarm.Node
 	services []swarm.ServiceEndpoint
 	calls    []string
+	// lostRead: a rotation is accepted, but reading the new key back fails (the call's answer was lost).
+	lostRead bool
 }
 
 func newALEngine(autolock bool) *alEngine {
@@ -66,6 +68,9 @@ func (e *alEngine) RotateUnlockKey(context.Context) (sensitive.Value, sensitive.
 	old := e.key
 	e.n++
 	e.key = fmt.Sprintf("SWMKEY-1-key%dsecretpart", e.n)
+	if e.lostRead {
+		return sensitive.New(old), sensitive.Value{}, errors.New("reading the new unlock key: context deadline exceeded (the rotation itself was accepted)")
+	}
 	return sensitive.New(old), sensitive.New(e.key), nil
 }
 func (e *alEngine) ServiceEndpoints(context.Context) ([]swarm.ServiceEndpoint, error) {
@@ -247,6 +252,10 @@ func TestAutolockRun(t *testing.T) {
 	escrowed := func(e *alEscrow) {
 		e.recs[alPath] = secrets.EscrowRecord{Key: sensitive.New("SWMKEY-1-key0secretpart"), SwarmID: "swarm1", Fingerprint: key0fp, Version: 1}
 	}
+	otherFP := sensitive.New("SWMKEY-1-beforesecretpart").Fingerprint()
+	escrowedOther := func(e *alEscrow) {
+		e.recs[alPath] = secrets.EscrowRecord{Key: sensitive.New("SWMKEY-1-beforesecretpart"), SwarmID: "swarm1", Fingerprint: otherFP, Version: 1}
+	}
 	cases := []struct {
 		name       string
 		mode       string
@@ -280,6 +289,17 @@ func TestAutolockRun(t *testing.T) {
 			},
 			ledger: []swarm.Entry{domaintest.Entry(swarm.KindUnlockKey, swarm.ResultOK, alT0.Add(-day), key0fp)}, wantCalls: "",
 			wantLedger: "unlock-key/ok,unlock-key-escrow/ok", wantStores: 1},
+		{name: "enforce, due, key changed outside the ledger (a holder killed after rotating): adopted and escrowed, not rotated again",
+			mode: config.ModeEnforce, autolock: true, setup: escrowedOther,
+			ledger: []swarm.Entry{domaintest.Entry(swarm.KindUnlockKey, swarm.ResultOK, alT0.Add(-100*day), otherFP)}, wantCalls: "",
+			wantLedger: "unlock-key/ok,unlock-key/adopted,unlock-key-escrow/ok", wantStores: 1},
+		{name: "enforce, due, key changed outside the ledger and already escrowed (killed after the escrow): adopted only",
+			mode: config.ModeEnforce, autolock: true, setup: escrowed,
+			ledger: []swarm.Entry{domaintest.Entry(swarm.KindUnlockKey, swarm.ResultOK, alT0.Add(-100*day), otherFP)}, wantCalls: "",
+			wantLedger: "unlock-key/ok,unlock-key/adopted"},
+		{name: "audit, key changed outside the ledger: adopted, not escrowed", mode: config.ModeAudit, autolock: true,
+			ledger: []swarm.Entry{domaintest.Entry(swarm.KindUnlockKey, swarm.ResultOK, alT0.Add(-100*day), otherFP)}, wantCalls: "",
+			wantLedger: "unlock-key/ok,unlock-key/adopted"},
 		{name: "enforce, vault unreadable: error, nothing written", mode: config.ModeEnforce, autolock: true,
 			setup:  func(e *alEscrow) { e.loadErr = fmt.Errorf("x: %w", secrets.ErrPermissionDenied) },
 			ledger: []swarm.Entry{domaintest.Entry(swarm.KindUnlockKey, swarm.ResultOK, alT0.Add(-day), key0fp)}, wantCalls: "", wantLedger: "unlock-key/ok", wantErr: true},
@@ -313,6 +333,62 @@ func TestAutolockRun(t *testing.T) {
 				msg = err.Error()
 			}
 			domaintest.NoSecret(t, []string{logs.String(), msg, fmt.Sprint(led.All())}, "secretpart")
+		})
+	}
+}
+
+// TestAutolockLostReadNeverRotatesTwice: a rotation whose new key could not be read back is recorded as
+// failed; the next pass finds a key the ledger does not know, adopts and escrows it, and does not rotate
+// again (which would leave the key in between escrowed nowhere).
+func TestAutolockLostReadNeverRotatesTwice(t *testing.T) {
+	day := 24 * time.Hour
+	eng, esc := newALEngine(true), newALEscrow()
+	key0fp := sensitive.New(eng.key).Fingerprint()
+	led := ledgertest.New(domaintest.Entry(swarm.KindUnlockKey, swarm.ResultOK, alT0.Add(-100*day), key0fp))
+	esc.recs[alPath] = secrets.EscrowRecord{Key: sensitive.New(eng.key), SwarmID: "swarm1", Fingerprint: key0fp, Version: 1}
+	a := newAutolock(eng, led, esc, config.ModeEnforce)
+	eng.lostRead = true
+	var logs bytes.Buffer
+	if err := a.Task().Run(t.Context(), domaintest.Env(alT0, &logs)); err == nil {
+		t.Fatal("Run() with the new key unread = nil; want the rotation's error")
+	}
+	eng.lostRead = false
+	for i := range 3 {
+		if err := a.Task().Run(t.Context(), domaintest.Env(alT0.Add(time.Duration(i+1)*time.Minute), &logs)); err != nil {
+			t.Fatalf("pass %d after the lost read: %v", i+1, err)
+		}
+	}
+	if got := strings.Join(eng.calls, ","); got != "rotate" {
+		t.Errorf("engine calls over four passes = %q; want one rotation", got)
+	}
+	if got, want := strings.Join(led.Kinds(), ","), "unlock-key/ok,unlock-key/failed,unlock-key/adopted,unlock-key-escrow/ok"; got != want {
+		t.Errorf("ledger = %s; want %s", got, want)
+	}
+	if esc.recs[alPath].Key.Reveal() != eng.key || esc.stores != 1 {
+		t.Errorf("escrow holds the current key = %v after %d writes; want it, after 1", esc.recs[alPath].Key.Reveal() == eng.key, esc.stores)
+	}
+	domaintest.NoSecret(t, []string{logs.String(), fmt.Sprint(led.All())}, "secretpart")
+}
+
+func TestDecideCurrentKey(t *testing.T) {
+	day := 24 * time.Hour
+	old := []swarm.Entry{domaintest.Entry(swarm.KindUnlockKey, swarm.ResultOK, alT0.Add(-2*day), "f1")}
+	for _, tc := range []struct {
+		name, fp                 string
+		wantDue, wantAdopt, outs bool
+	}{
+		{name: "same key, old: due", fp: "f1", wantDue: true},
+		{name: "key not read: the ledger decides", fp: "", wantDue: true},
+		{name: "another key, old: adopted, not due", fp: "f2", wantAdopt: true, outs: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := DecideCurrentKey(old, day, tc.fp, alT0)
+			if d.Due != tc.wantDue || d.Adopt != tc.wantAdopt || d.ChangedOutside != tc.outs {
+				t.Errorf("DecideCurrentKey(%q) = due %v adopt %v outside %v; want %v %v %v", tc.fp, d.Due, d.Adopt, d.ChangedOutside, tc.wantDue, tc.wantAdopt, tc.outs)
+			}
+			if tc.outs && (d.Clock.Age != 0 || !d.Clock.Since.Equal(alT0)) {
+				t.Errorf("adopted key's clock = %+v; want it started now", d.Clock)
+			}
 		})
 	}
 }

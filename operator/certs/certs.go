@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/swarmguard/swarmguard/crashpoint"
 	"github.com/swarmguard/swarmguard/operator"
 	"github.com/swarmguard/swarmguard/operator/config"
 	"github.com/swarmguard/swarmguard/operator/report"
@@ -406,6 +407,7 @@ func StartCARotation(ctx context.Context, eng CertsEngine, ledger operator.Ledge
 		log.Info("attaching to root CA rotation started meanwhile", "force_rotate", res.ForceRotate)
 		return out, nil
 	}
+	crashpoint.At("ca.after-start") // started, not recorded
 	out.Started = true
 	log.Info("started root CA rotation", "force_rotate", res.ForceRotate, "handed_in", opts.CertPEM != "")
 	details := map[string]string{

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/swarmguard/swarmguard/swarm"
+
 	"github.com/robfig/cron/v3"
 )
 
@@ -87,8 +89,12 @@ func (c Config) Validate() Problems {
 	if c.Ledger.Name == "" {
 		add("ledger.name", "is empty; use the default swarmguard-state unless you run several instances")
 	}
-	if c.Ledger.MaxPerKind < 1 || c.Ledger.MaxPerKind > 500 {
-		add("ledger.max_per_kind", "%d is out of range 1..500 (the ledger must stay far below Raft's 1.5 MB limit)", c.Ledger.MaxPerKind)
+	switch n := c.Ledger.MaxPerKind; {
+	case n < 1:
+		add("ledger.max_per_kind", "%d is out of range 1..%d (the newest entries kept per kind; the default is %d)", n, swarm.MaxLedgerPerKind, swarm.DefaultLedgerMaxPerKind)
+	case n > swarm.MaxLedgerPerKind:
+		add("ledger.max_per_kind", "%d cannot fit: %d kinds × %d entries of up to %d bytes exceed the ledger's %d-byte budget (Raft refuses a write over 1.5 MB); use at most %d",
+			n, len(swarm.Kinds), n, swarm.MaxEntryBytes, swarm.LedgerByteBudget, swarm.MaxLedgerPerKind)
 	}
 	if c.Lease.Name == "" {
 		add("lease.name", "is empty; use the default swarmguard-lease")

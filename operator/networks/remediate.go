@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/swarmguard/swarmguard/crashpoint"
 	"github.com/swarmguard/swarmguard/operator/config"
 	"github.com/swarmguard/swarmguard/operator/report"
 	"github.com/swarmguard/swarmguard/swarm"
@@ -195,8 +196,11 @@ type RemediateOptions struct {
 	Poll time.Duration
 	Log  *slog.Logger
 	Out  io.Writer
-	// StillHolder re-checks the lease before each mutating step.
+	// StillHolder re-checks the lease before each mutating step, undo steps included.
 	StillHolder func(ctx context.Context) error
+	// Fence, when set, bounds the undo to the hold of the lease (Lease.Fence): the undo runs on a context
+	// of its own (the caller's may be what was cancelled), which ends the moment the hold ends.
+	Fence func(ctx context.Context) (context.Context, context.CancelFunc)
 }
 
 // Remediation defaults: a rollout of a small service takes seconds (LAB.md: 7 to 25 s); a minute per
@@ -215,6 +219,9 @@ type RemediateResult struct {
 	RemovedOld    bool
 	LeftOldReason string
 	UndoErrors    []error
+	// LeftToUndo are the undo steps not done because the lease no longer held (another actor may be acting
+	// now): what a person must undo by hand, in order.
+	LeftToUndo []string
 }
 
 // LedgerDetails are the result's ledger entry details.
@@ -228,6 +235,9 @@ func (r RemediateResult) LedgerDetails(p NetworkPlan) map[string]string {
 	}
 	if r.LeftOldReason != "" {
 		d["left_old"] = r.LeftOldReason
+	}
+	if len(r.LeftToUndo) > 0 {
+		d["left_to_undo"] = strings.Join(r.LeftToUndo, "; ")
 	}
 	return d
 }
@@ -272,15 +282,38 @@ func ApplyNetworkRemediation(ctx context.Context, eng RemediateEngine, p Network
 	}
 	var undo []undoStep
 	fail := func(err error) (RemediateResult, error) {
-		// Undo with a context of its own: the caller's may be what was cancelled.
+		// Undo with a context of its own (the caller's may be what was cancelled), but only while the lease
+		// holds: once it is lost another actor may be acting, and an undo then would be a second actor.
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.Converge+o.RemoveWait)
 		defer cancel()
+		if o.Fence != nil {
+			var fcancel context.CancelFunc
+			uctx, fcancel = o.Fence(uctx)
+			defer fcancel()
+		}
 		for i := len(undo) - 1; i >= 0; i-- {
-			fmt.Fprintf(o.Out, "undo: %s\n", undo[i].what)
-			if uerr := undo[i].do(uctx); uerr != nil {
-				o.Log.Error("undo step failed", "step", undo[i].what, "err", uerr)
-				res.UndoErrors = append(res.UndoErrors, fmt.Errorf("%s: %w", undo[i].what, uerr))
+			herr := holder(uctx)
+			if herr == nil {
+				crashpoint.At("network.undo")
+				fmt.Fprintf(o.Out, "undo: %s\n", undo[i].what)
+				uerr := undo[i].do(uctx)
+				if uerr == nil {
+					continue
+				}
+				if uctx.Err() == nil {
+					o.Log.Error("undo step failed", "step", undo[i].what, "err", uerr)
+					res.UndoErrors = append(res.UndoErrors, fmt.Errorf("%s: %w", undo[i].what, uerr))
+					continue
+				}
+				herr = fmt.Errorf("the hold ended during it: %w", uerr)
 			}
+			for j := i; j >= 0; j-- {
+				res.LeftToUndo = append(res.LeftToUndo, undo[j].what)
+			}
+			left := strings.Join(res.LeftToUndo, "; ")
+			fmt.Fprintf(o.Out, "not undoing: the lease no longer holds (%v); left to undo by hand, in order: %s\n", herr, left)
+			o.Log.Error("remediation not undone: the lease no longer holds", "network", p.Network.Name, "left_to_undo", left, "err", herr)
+			return res, fmt.Errorf("%w; not undone, the lease no longer holds (%w): left to undo by hand, in order: %s", err, herr, left)
 		}
 		if len(res.UndoErrors) > 0 {
 			return res, fmt.Errorf("%w; undoing also failed (fix by hand): %w", err, errors.Join(res.UndoErrors...))
@@ -311,6 +344,7 @@ func ApplyNetworkRemediation(ctx context.Context, eng RemediateEngine, p Network
 			return res, fmt.Errorf("creating the encrypted twin %s: %w", p.TwinName, err)
 		}
 		res.Twin, res.CreatedTwin = twin, true
+		crashpoint.At("network.after-create-twin")
 		fmt.Fprintf(o.Out, "created encrypted network %s (id %s, subnets %s)\n", twin.Name, twin.ID, report.ListOrNone(twin.Subnets))
 		o.Log.Info("created encrypted twin network", "network", p.Network.Name, "twin", twin.Name, "twin_id", twin.ID)
 		undo = append(undo, undoStep{what: "remove network " + twin.Name, do: func(ctx context.Context) error {
@@ -328,6 +362,7 @@ func ApplyNetworkRemediation(ctx context.Context, eng RemediateEngine, p Network
 		if err != nil {
 			return fail(fmt.Errorf("attaching %s to service %s: %w", res.Twin.Name, s.Name, err))
 		}
+		crashpoint.At("network.after-attach")
 		fmt.Fprintf(o.Out, "attached %s to service %s (aliases: %s)\n", res.Twin.Name, s.Name, report.ListOrNone(s.Aliases))
 		if changed {
 			svc := s
@@ -352,6 +387,7 @@ func ApplyNetworkRemediation(ctx context.Context, eng RemediateEngine, p Network
 		if err != nil {
 			return fail(fmt.Errorf("detaching %s from service %s: %w", p.Network.Name, s.Name, err))
 		}
+		crashpoint.At("network.after-detach")
 		fmt.Fprintf(o.Out, "detached %s from service %s\n", p.Network.Name, s.Name)
 		if changed {
 			svc := s
@@ -371,6 +407,7 @@ func ApplyNetworkRemediation(ctx context.Context, eng RemediateEngine, p Network
 	}
 
 	// 4. the services are moved; the old network goes when nothing uses it (no undo past this point)
+	crashpoint.At("network.before-remove-old")
 	if err := holder(ctx); err != nil {
 		res.LeftOldReason = "lease lost before removal: " + err.Error()
 		return res, nil

@@ -260,3 +260,48 @@ func TestRemediatePlanRefusals(t *testing.T) {
 		t.Errorf("PlanNetworkRemediation(missing) = %v; want ErrNotFound", err)
 	}
 }
+
+// TestRemediateUndoOnlyUnderTheLease: the lease is lost when a step fails (or during the undo): nothing more
+// is undone, and the result and its ledger details say what is left to undo, in order.
+func TestRemediateUndoOnlyUnderTheLease(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		holdChecks int // StillHolder calls that succeed; later ones fail
+		wantLeft   []string
+		wantCalls  int // engine calls after the failing detach
+	}{
+		{"lost before the undo", 5, []string{"attach backend to service api again", "detach backend-enc from service worker", "detach backend-enc from service api", "remove network backend-enc"}, 0},
+		{"lost after the first undo step", 6, []string{"detach backend-enc from service worker", "detach backend-enc from service api", "remove network backend-enc"}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeNetEngine()
+			f.failDetach = "s2"
+			p := planFor(t, f, "backend", config.NetworksConfig{})
+			checks := 0
+			o := fastOpts
+			o.StillHolder = func(context.Context) error {
+				checks++
+				if checks > tc.holdChecks {
+					return errors.New("lease lost")
+				}
+				return nil
+			}
+			var out bytes.Buffer
+			o.Out = &out
+			res, err := ApplyNetworkRemediation(t.Context(), f, p, o)
+			if err == nil || !strings.Contains(err.Error(), "left to undo by hand") || strings.Contains(err.Error(), "were undone") {
+				t.Fatalf("ApplyNetworkRemediation = %v; want an error saying what is left to undo", err)
+			}
+			if !slices.Equal(res.LeftToUndo, tc.wantLeft) {
+				t.Errorf("LeftToUndo =\n%s\nwant\n%s", strings.Join(res.LeftToUndo, "\n"), strings.Join(tc.wantLeft, "\n"))
+			}
+			if got := res.LedgerDetails(p)["left_to_undo"]; got != strings.Join(tc.wantLeft, "; ") {
+				t.Errorf("ledger left_to_undo = %q", got)
+			}
+			i := slices.Index(f.calls, "detach backend from worker")
+			if i < 0 || len(f.calls)-i-1 != tc.wantCalls {
+				t.Errorf("engine calls after the failed detach = %v; want %d (undo steps done before the lease was lost)", f.calls[i+1:], tc.wantCalls)
+			}
+		})
+	}
+}

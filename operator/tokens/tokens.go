@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/swarmguard/swarmguard/crashpoint"
 	"github.com/swarmguard/swarmguard/operator"
 	"github.com/swarmguard/swarmguard/operator/config"
 	"github.com/swarmguard/swarmguard/secrets"
@@ -239,6 +240,7 @@ func (t *Tokens) rotate(ctx context.Context, kinds []string, env operator.TaskEn
 		}
 		return nil, failed, fmt.Errorf("rotating join tokens: %w", err)
 	}
+	crashpoint.At("tokens.after-rotate") // rotated, neither recorded nor published: the next pass adopts it
 	out := make([]TokenRotated, 0, len(rots))
 	entries := make([]swarm.Entry, 0, len(rots))
 	for _, r := range rots {
@@ -285,6 +287,7 @@ func publishTokens(ctx context.Context, pub TokenPublisher, path string, cl swar
 	if err != nil {
 		return rc, &PublishError{Path: path, Err: sensitive.RedactErr(err, cl.WorkerToken, cl.ManagerToken)}
 	}
+	crashpoint.At("tokens.after-publish") // published, not recorded
 	if !rc.Unchanged {
 		env.Logger().Info("published join tokens to vault", "vault_path", path, "vault_version", rc.Version,
 			"worker_fingerprint", cl.WorkerToken.Short(), "manager_fingerprint", cl.ManagerToken.Short())

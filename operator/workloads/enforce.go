@@ -20,6 +20,8 @@ const (
 	DetailChange     = "change"
 	DetailRollout    = "rollout"
 	DetailRolledBack = "rolled_back"
+	// DetailLeftToUndo says what a person must undo by hand: the lease was lost before the rollback.
+	DetailLeftToUndo = "left_to_undo"
 )
 
 // Action is one service the enforcement changes.
@@ -281,8 +283,12 @@ func (e *Enforcer) enforceOne(ctx context.Context, env operator.TaskEnv, roll se
 		entry.Result, entry.Details[DetailRollout] = swarm.ResultFailed, re.State
 		entry.Details[operator.DetailError] = operator.ShortErr(werr)
 		if re.State == secrets.UpdatePaused || re.State == "timeout" {
-			// The engine kept the new spec (failure action pause, or still going): return to the old one.
-			if rb := e.Engine.RollbackService(ctx, a.Service.ID); rb != nil {
+			// The engine kept the new spec (failure action pause, or still going): return to the old one,
+			// but only while the lease holds; otherwise say what is left to undo.
+			if herr := env.CheckHolder(ctx); herr != nil {
+				entry.Details[DetailRolledBack] = "false: the lease no longer holds: " + operator.ShortErr(herr)
+				entry.Details[DetailLeftToUndo] = "roll service " + a.Service.Name + " back to its previous spec (docker service rollback " + a.Service.Name + ")"
+			} else if rb := e.Engine.RollbackService(ctx, a.Service.ID); rb != nil {
 				entry.Details[DetailRolledBack] = "false: " + operator.ShortErr(rb)
 			} else {
 				entry.Details[DetailRolledBack] = "true"

@@ -2,6 +2,8 @@ package workloads
 
 import (
 	"context"
+	"errors"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -296,5 +298,36 @@ func TestPass(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestPassNoRollbackWithoutTheLease: the hardening rollout paused and the lease is lost before the rollback:
+// the service is not rolled back (another actor may be acting), and the ledger entry says what is left to undo.
+func TestPassNoRollbackWithoutTheLease(t *testing.T) {
+	w := svc(func(w *swarm.Workload) {
+		w.ID, w.Name, w.NoNewPrivileges = "a", "a", false
+		w.Labels = map[string]string{swarm.LabelWorkloadEnforce: "true"}
+	})
+	eng := &fakeEngine{api: "1.56", services: []swarm.Workload{w}, updateState: "paused", started: time.Unix(1000, 0)}
+	led := &fakeLedger{}
+	e := &Enforcer{Engine: eng, Ledger: led, Config: config.WorkloadsConfig{Mode: config.ModeEnforce, Schedule: "@every 1m"},
+		PollInterval: time.Millisecond, RolloutTimeout: time.Second}
+	checks := 0
+	env := operator.TaskEnv{Actor: "test", Out: io.Discard, StillHolder: func(context.Context) error {
+		checks++
+		if checks > 1 { // the check before the hardening passes; the one before the rollback does not
+			return errors.New("lease lost")
+		}
+		return nil
+	}}
+	if err := e.Pass(t.Context(), env); err == nil {
+		t.Fatal("Pass with a paused rollout = nil; want its error")
+	}
+	if len(eng.hardened) != 1 || len(eng.rolledBack) != 0 {
+		t.Fatalf("hardened %v, rolled back %v; want a hardened and no rollback without the lease", eng.hardened, eng.rolledBack)
+	}
+	if len(led.entries) != 1 || !strings.Contains(led.entries[0].Details[DetailLeftToUndo], "docker service rollback a") ||
+		!strings.HasPrefix(led.entries[0].Details[DetailRolledBack], "false: the lease no longer holds") {
+		t.Errorf("ledger = %+v; want one entry saying the rollback is left to do", led.entries)
 	}
 }

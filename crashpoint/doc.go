@@ -1,0 +1,7 @@
+// Package crashpoint names the steps of swarmguard's actions at which the crash-point harness kills the
+// process. At is a no-op in every ordinary build: the hook that reads its environment variable and sends SIGKILL is
+// compiled in only with the build tag crashhook, which the integration tests' binary uses and the
+// production binary never does (strings on the binary finds no trace of the variable's name).
+//
+// Like sensitive, it is a leaf: it imports nothing of ours, so every package may mark its steps.
+package crashpoint
