@@ -1,10 +1,12 @@
 package operator
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -220,5 +222,79 @@ func TestWebhookNoRedirectVerifiedTLS(t *testing.T) {
 	a.Close(t.Context())
 	if !strings.Contains(logs.String(), "certificate") {
 		t.Errorf("log = %s; want the delivery to a receiver with an unknown certificate refused", logs.String())
+	}
+}
+
+// failingLedger refuses every write.
+type failingLedger struct{ appends int }
+
+func (f *failingLedger) Entries(context.Context) ([]swarm.Entry, error) { return nil, nil }
+func (f *failingLedger) Append(context.Context, ...swarm.Entry) ([]swarm.Entry, error) {
+	f.appends++
+	return nil, errors.New("raft: entry too large")
+}
+
+// Each action recorded is audited, once, with the ledger's failure named, when the ledger write fails.
+func TestRecordAuditsEvenWhenTheLedgerWriteFails(t *testing.T) {
+	var buf syncBuffer
+	aud := NewAuditor(t.Context(), slog.New(slog.NewJSONHandler(&buf, nil)), nil)
+	ctx := WithAudit(t.Context(), aud)
+	led := &failingLedger{}
+	entries := []swarm.Entry{
+		{Kind: swarm.KindSecret, Actor: "a", Result: swarm.ResultOK, Details: map[string]string{"secret": "one"}},
+		{Kind: swarm.KindSecret, Actor: "a", Result: swarm.ResultOK, Details: map[string]string{"secret": "two"}},
+	}
+	if err := Record(ctx, led, entries...); err == nil {
+		t.Fatal("Record with a failing ledger returned nil; want the write's error")
+	}
+	if led.appends != 1 {
+		t.Errorf("ledger appends = %d; want 1 (one write for the batch)", led.appends)
+	}
+	if entries[0].Details[DetailLedgerError] != "" {
+		t.Error("Record changed the caller's entry details")
+	}
+	ids := map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		var l struct {
+			Msg    string      `json:"msg"`
+			Record AuditRecord `json:"record"`
+		}
+		if err := json.Unmarshal([]byte(line), &l); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		if l.Msg != "audit" {
+			continue
+		}
+		if l.Record.Details[DetailLedgerError] != "raft: entry too large" {
+			t.Errorf("record %s details = %v; want ledger_error naming the failed write", l.Record.ID, l.Record.Details)
+		}
+		ids[l.Record.ID] = true
+	}
+	if len(ids) != 2 {
+		t.Errorf("distinct audit records = %d; want 2:\n%s", len(ids), buf.String())
+	}
+}
+
+// AuditAction outside an audited context does nothing (and does not panic).
+func TestAuditActionWithoutAuditor(t *testing.T) {
+	AuditAction(t.Context(), swarm.Entry{Kind: swarm.KindSecret}, time.Second)
+}
+
+// Records racing Close are queued or dropped, never sent on a closed queue.
+func TestAuditorRecordRacingClose(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer srv.Close()
+	for range 20 {
+		aud := NewAuditor(t.Context(), slog.New(slog.DiscardHandler), []WebhookTarget{{URL: srv.URL}})
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Go(func() {
+				for range 50 {
+					aud.Record(AuditRecord{Event: config.EventAction, Result: swarm.ResultOK})
+				}
+			})
+		}
+		aud.Close(t.Context())
+		wg.Wait()
 	}
 }

@@ -69,6 +69,9 @@ type Options struct {
 	Force bool
 	// Reason is recorded by the caller; the sync only logs it.
 	Reason string
+	// Done, when set, is called with each mapping's result as soon as it is known, before the pass goes
+	// on: the caller audits each action when it happens.
+	Done func(Result)
 }
 
 // Result is what one mapping's sync did.
@@ -86,6 +89,8 @@ type Result struct {
 	FailedService string `json:"failed_service,omitempty"`
 	// VaultVersion is the version read, when the read worked.
 	VaultVersion int `json:"vault_version"`
+	// Duration is how long this mapping's own sync took.
+	Duration time.Duration `json:"-"`
 }
 
 // RolloutError says a service's rollout did not complete.
@@ -188,20 +193,28 @@ func (s *Syncer) Pass(ctx context.Context, mappings []Mapping, opt Options) []Re
 	var ix *Index
 	stale := true
 	for _, m := range mappings {
+		start := time.Now()
+		add := func(r Result) {
+			r.Duration = time.Since(start)
+			results = append(results, r)
+			if opt.Done != nil {
+				opt.Done(r)
+			}
+		}
 		if ctx.Err() != nil {
-			results = append(results, s.errResult(m.Name, ctx.Err()))
+			add(s.errResult(m.Name, ctx.Err()))
 			continue
 		}
 		want, err := s.Desire(ctx, m)
 		if err != nil {
 			// Vault unreachable, denied, missing key, bad template: no Docker changes.
-			results = append(results, s.errResult(m.Name, err))
+			add(s.errResult(m.Name, err))
 			continue
 		}
 		if stale {
 			o, err := s.Observe(ctx)
 			if err != nil {
-				results = append(results, s.errResult(m.Name, err))
+				add(s.errResult(m.Name, err))
 				continue
 			}
 			ix, stale = NewIndex(o), false
@@ -210,7 +223,7 @@ func (s *Syncer) Pass(ctx context.Context, mappings []Mapping, opt Options) []Re
 		if r.Created != "" || len(r.Updated) > 0 || len(r.Removed) > 0 || r.Outcome == OutcomeFailed || r.Outcome == OutcomeError {
 			stale = true
 		}
-		results = append(results, r)
+		add(r)
 	}
 	return results
 }

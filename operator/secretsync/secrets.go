@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -278,7 +277,23 @@ func (ss *SecretsSync) Run(ctx context.Context, env operator.TaskEnv, ms []secre
 	if env.StillHolder != nil {
 		ss.Syncer.Guard = env.StillHolder
 	}
+	// Each action is audited when its mapping's sync ends, with its own duration; the ledger entries of the
+	// pass are written once, at its end.
+	var entries []swarm.Entry
+	opt.Done = func(r secrets.Result) {
+		if opt.DryRun || (r.Outcome != secrets.OutcomeChanged && r.Outcome != secrets.OutcomeFailed) {
+			return
+		}
+		e := ss.entry(env, r)
+		operator.AuditAction(ctx, e, r.Duration)
+		entries = append(entries, e)
+	}
 	results := ss.Syncer.Pass(ctx, ms, opt)
+	if ss.Ledger != nil {
+		if err := operator.RecordAudited(ctx, ss.Ledger, entries...); err != nil {
+			log.Warn("recording the secret sync in the ledger failed (each action was audited)", "entries", len(entries), "err", err)
+		}
+	}
 	var errs []error
 	for i, r := range results {
 		m := ms[i]
@@ -298,9 +313,6 @@ func (ss *SecretsSync) Run(ctx context.Context, env operator.TaskEnv, ms []secre
 		}
 		if env.Out != nil {
 			writeSecretResult(env.Out, r)
-		}
-		if !opt.DryRun && ss.Ledger != nil && (r.Outcome == secrets.OutcomeChanged || r.Outcome == secrets.OutcomeFailed) {
-			ss.ledger(ctx, env, r, log)
 		}
 	}
 	return results, errors.Join(errs...)
@@ -374,7 +386,8 @@ func (ss *SecretsSync) Unavailable(err error, now time.Time) {
 	}
 }
 
-func (ss *SecretsSync) ledger(ctx context.Context, env operator.TaskEnv, r secrets.Result, log *slog.Logger) {
+// entry is the ledger entry (and audit record) of one mapping's changed or failed sync.
+func (ss *SecretsSync) entry(env operator.TaskEnv, r secrets.Result) swarm.Entry {
 	res := swarm.ResultOK
 	if r.Outcome == secrets.OutcomeFailed {
 		res = swarm.ResultFailed
@@ -402,9 +415,7 @@ func (ss *SecretsSync) ledger(ctx context.Context, env operator.TaskEnv, r secre
 	if reason == "" {
 		reason = "vault value changed"
 	}
-	if _, err := ss.Ledger.Append(ctx, swarm.Entry{Kind: swarm.KindSecret, At: env.Time(), Actor: env.Actor, Reason: reason, Result: res, Details: d}); err != nil {
-		log.Warn("recording the secret sync in the ledger failed", "secret", r.Mapping, "err", err)
-	}
+	return swarm.Entry{Kind: swarm.KindSecret, At: env.Time(), Actor: env.Actor, Reason: reason, Result: res, Details: d}
 }
 
 // Task is the controller's loop: every few seconds it syncs the mappings whose refresh has come (each on its

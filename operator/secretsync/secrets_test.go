@@ -2,8 +2,10 @@ package secretsync
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -255,3 +257,66 @@ func TestSecretsSyncUnavailableBeforeLogin(t *testing.T) {
 		}
 	}
 }
+
+// countingLedger counts writes and can refuse them.
+type countingLedger struct {
+	*ledgertest.Ledger
+	fail    error
+	appends int
+}
+
+func (l *countingLedger) Append(ctx context.Context, es ...swarm.Entry) ([]swarm.Entry, error) {
+	l.appends++
+	if l.fail != nil {
+		return nil, l.fail
+	}
+	return l.Ledger.Append(ctx, es...)
+}
+
+// One pass of many actions: one audit record per action, as it happens, and one ledger write for the pass;
+// the records are delivered also when that write fails.
+func TestSecretsSyncAuditsEachActionWritesLedgerOnce(t *testing.T) {
+	for _, ledgerErr := range []error{nil, errors.New("ledger over its size")} {
+		f := &fakeSecretsSwarm{services: map[string]*swarm.ServiceSecrets{}}
+		src := &fakeVaultSource{val: secrets.NewValue("secret/x", 2, map[string]string{"v": "value"})}
+		syncer := &secrets.Syncer{Engine: SecretsEngine{Swarm: f}, Source: src, Key: sensitive.New("k"), PollInterval: time.Millisecond}
+		var ms []secrets.Mapping
+		for i := range 120 {
+			ms = append(ms, secrets.Mapping{Name: fmt.Sprintf("m%03d", i), FromPath: "secret/x", FromKey: "v"})
+		}
+		led := &countingLedger{Ledger: ledgertest.New(), fail: ledgerErr}
+		ss := NewSecretsSync(syncer, ms, led, nil)
+		var buf strings.Builder
+		var mu sync.Mutex
+		w := writerFunc(func(p []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return buf.Write(p) })
+		aud := operator.NewAuditor(t.Context(), slog.New(slog.NewJSONHandler(w, nil)), nil)
+		ctx := operator.WithAudit(t.Context(), aud)
+		if _, err := ss.Run(ctx, operator.TaskEnv{Actor: "test"}, ms, secrets.Options{}); err != nil {
+			t.Fatalf("Run() = %v", err)
+		}
+		if led.appends != 1 {
+			t.Errorf("ledger writes in one pass = %d; want 1", led.appends)
+		}
+		ids, names := map[string]bool{}, map[string]bool{}
+		for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+			var l struct {
+				Msg    string               `json:"msg"`
+				Record operator.AuditRecord `json:"record"`
+			}
+			if json.Unmarshal([]byte(line), &l) != nil || l.Msg != "audit" || l.Record.Kind != swarm.KindSecret {
+				continue
+			}
+			ids[l.Record.ID], names[l.Record.Details["secret"]] = true, true
+		}
+		if len(ids) != 120 || len(names) != 120 {
+			t.Errorf("ledger error %v: audit records = %d ids, %d secrets; want 120 of each", ledgerErr, len(ids), len(names))
+		}
+		if ledgerErr == nil && len(led.All()) != 120 {
+			t.Errorf("ledger entries = %d; want 120", len(led.All()))
+		}
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
