@@ -63,7 +63,7 @@ func (a *app) syncer(c *swarm.Client, v *secrets.Vault) (*secrets.Syncer, error)
 		return nil, err
 	}
 	s := &secrets.Syncer{Engine: secretsync.SecretsEngine{Swarm: c}, Source: v.KV(), Key: key, Log: a.log.With("component", "secrets"),
-		RolloutTimeout: a.cfg.Secrets.RolloutTimeout.D()}
+		RolloutTimeout: a.cfg.Secrets.RolloutTimeout.D(), Concurrency: a.cfg.Secrets.Concurrency, RolloutConcurrency: a.cfg.Secrets.RolloutConcurrency}
 	if os.Getenv(crashHookEnv) == "after-create" {
 		s.BeforeUpdate = func(string) { _ = syscall.Kill(os.Getpid(), syscall.SIGKILL) }
 	}

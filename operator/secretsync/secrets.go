@@ -277,6 +277,9 @@ func (ss *SecretsSync) Run(ctx context.Context, env operator.TaskEnv, ms []secre
 	if env.StillHolder != nil {
 		ss.Syncer.Guard = env.StillHolder
 	}
+	if ss.Ledger != nil {
+		ss.Syncer.FailedBefore = ss.failedBefore()
+	}
 	// Each action is audited when its mapping's sync ends, with its own duration; the ledger entries of the
 	// pass are written once, at its end.
 	var entries []swarm.Entry
@@ -383,6 +386,38 @@ func (ss *SecretsSync) Unavailable(err error, now time.Time) {
 		for _, st := range states {
 			ss.Observer.SecretSynced(st, secrets.OutcomeError)
 		}
+	}
+}
+
+// failedBefore is the Syncer's FailedBefore for one pass: the ledger, read once when first asked, says
+// whether a mapping's newest entry is a failed rollout of the same wanted version (written by any replica,
+// so a holder that took over does not retry a rollout known to fail).
+func (ss *SecretsSync) failedBefore() func(ctx context.Context, mapping, wanted string) (string, string, bool, error) {
+	var once sync.Once
+	var newest map[string]swarm.Entry
+	var err error
+	return func(ctx context.Context, mapping, wanted string) (string, string, bool, error) {
+		once.Do(func() {
+			var entries []swarm.Entry
+			entries, err = ss.Ledger.Entries(ctx)
+			newest = map[string]swarm.Entry{}
+			for _, e := range entries {
+				if e.Kind != swarm.KindSecret {
+					continue
+				}
+				if n, ok := newest[e.Details["secret"]]; !ok || e.Seq > n.Seq {
+					newest[e.Details["secret"]] = e
+				}
+			}
+		})
+		if err != nil {
+			return "", "", false, err
+		}
+		e, ok := newest[mapping]
+		if !ok || e.Result != swarm.ResultFailed || e.Details["to"] != wanted || e.Details["failed_service"] == "" {
+			return "", "", false, nil
+		}
+		return e.Details["failed_service"], e.Details["error"], true, nil
 	}
 }
 

@@ -320,3 +320,47 @@ func TestSecretsSyncAuditsEachActionWritesLedgerOnce(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// A rollout that failed in another process (the ledger's newest entry of the mapping says so, for the same
+// version) is not retried after a failover; a newer ok entry, or another version, lets it go.
+func TestSecretsSyncRemembersFailedRolloutThroughTheLedger(t *testing.T) {
+	m := secrets.Mapping{Name: "db", FromPath: "secret/db", FromKey: "password"}
+	val := secrets.NewValue("secret/db", 4, map[string]string{"password": "v4"})
+	want, err := m.Desire(sensitive.New("k"), val)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := swarm.Secret{ID: "old", Name: "db-00000000", Labels: m.SecretLabels("x", 3)}
+	for _, tc := range []struct {
+		name   string
+		ledger []swarm.Entry
+		writes bool
+	}{
+		{"failed for this version", []swarm.Entry{{Kind: swarm.KindSecret, Seq: 1, Result: swarm.ResultFailed,
+			Details: map[string]string{"secret": "db", "to": want.Name, "failed_service": "api", "error": "rollback_completed"}}}, false},
+		{"failed, then done", []swarm.Entry{
+			{Kind: swarm.KindSecret, Seq: 1, Result: swarm.ResultFailed, Details: map[string]string{"secret": "db", "to": want.Name, "failed_service": "api"}},
+			{Kind: swarm.KindSecret, Seq: 2, Result: swarm.ResultOK, Details: map[string]string{"secret": "db", "to": want.Name}}}, true},
+		{"failed for another version", []swarm.Entry{{Kind: swarm.KindSecret, Seq: 1, Result: swarm.ResultFailed,
+			Details: map[string]string{"secret": "db", "to": "db-ffffffff", "failed_service": "api"}}}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &fakeSecretsSwarm{secrets: []swarm.Secret{old}, services: map[string]*swarm.ServiceSecrets{
+				"a": {ID: "a", Name: "api", Version: 3, Secrets: []swarm.SecretRef{{SecretID: "old", SecretName: old.Name, File: "pw"}}},
+			}}
+			syncer := &secrets.Syncer{Engine: SecretsEngine{Swarm: f}, Source: &fakeVaultSource{val: val}, Key: sensitive.New("k"), PollInterval: time.Millisecond}
+			ss := NewSecretsSync(syncer, []secrets.Mapping{m}, ledgertest.New(tc.ledger...), nil)
+			rs, _ := ss.Run(t.Context(), operator.TaskEnv{Actor: "test"}, []secrets.Mapping{m}, secrets.Options{})
+			wrote := false
+			for _, c := range f.calls {
+				wrote = wrote || strings.HasPrefix(c, "create") || strings.HasPrefix(c, "update")
+			}
+			if wrote != tc.writes {
+				t.Fatalf("result %+v, engine calls %v; want writes=%v", rs[0], f.calls, tc.writes)
+			}
+			if !tc.writes && rs[0].Outcome != secrets.OutcomeFailed {
+				t.Errorf("outcome = %s; want failed (remembered through the ledger)", rs[0].Outcome)
+			}
+		})
+	}
+}
