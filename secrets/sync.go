@@ -205,9 +205,10 @@ func (s *Syncer) Desire(ctx context.Context, m Mapping) (Desired, error) {
 // Pass syncs the mappings together: one Vault read per distinct path (Concurrency at a time), one
 // observation of the engine, a plan for every mapping, then the new versions created (Concurrency at a
 // time), then each affected service updated once with all of its mappings' changes (RolloutConcurrency
-// services at a time, each by its own update config, waiting for it to converge), then one more observation
-// and the old versions removed. A rollout that fails stops its mappings: no service not yet started is
-// updated for them (the others' changes still go). A mapping's failure does not stop the others. Results
+// services at a time, each by its own update config, waiting for it to converge; each mapping's first
+// service goes in a first wave, before its others), then one more observation and the old versions removed.
+// A rollout that fails stops its mappings: no service not yet started is updated for them (the others'
+// changes still go). A mapping's failure does not stop the others. Results
 // are in the order of mappings; Options.Done gets each as soon as it is final.
 func (s *Syncer) Pass(ctx context.Context, mappings []Mapping, opt Options) []Result {
 	results := make([]Result, len(mappings))
@@ -477,8 +478,25 @@ func (s *Syncer) applyAll(ctx context.Context, ix *Index, items []*item, opt Opt
 		}
 	}
 	slices.SortFunc(order, func(a, b *svcWork) int { return cmp.Compare(a.svc.Name, b.svc.Name) })
-	s.each(len(order), s.rolloutConcurrency(), func(k int) {
-		w := order[k]
+	// Two waves: first each mapping's first service (by name), its canary, then, once every mapping has
+	// converged somewhere or failed, all the other services. A mapping whose canary fails touches no further
+	// service, as when services were rolled one by one; the rest go RolloutConcurrency at a time.
+	canary := map[*item]bool{}
+	var wave1, wave2 []*svcWork
+	for _, w := range order {
+		first := false
+		for _, it := range w.items {
+			if !canary[it] {
+				canary[it], first = true, true
+			}
+		}
+		if first {
+			wave1 = append(wave1, w)
+		} else {
+			wave2 = append(wave2, w)
+		}
+	}
+	roll := func(w *svcWork) {
 		mu.Lock()
 		var live []*item
 		for _, it := range w.items {
@@ -530,7 +548,10 @@ func (s *Syncer) applyAll(ctx context.Context, ix *Index, items []*item, opt Opt
 				}
 			}
 		}
-	})
+	}
+	for _, wave := range [][]*svcWork{wave1, wave2} {
+		s.each(len(wave), s.rolloutConcurrency(), func(k int) { roll(wave[k]) })
+	}
 	// Old versions: looked at again once after the rollouts (the services' previous specs moved onto the
 	// versions they left), then removed, Concurrency at a time.
 	anyUpdated := false
@@ -659,7 +680,7 @@ func (s *Syncer) rollService(ctx context.Context, obs Service, items []*item) ([
 		}
 		return nil, fmt.Errorf("updating service %s: %w", obs.Name, err)
 	}
-	log.Info("pointed service at new secret versions", "secret_names", wanted)
+	log.Info("pointed service at new secret version", "secret_names", wanted)
 	r := Rollout{Engine: s.Engine, Log: s.Log, Now: s.Now, After: s.After, PollInterval: s.PollInterval, Timeout: s.RolloutTimeout}
 	err := r.Wait(ctx, obs.ID, obs.Name, before, func(tasks []Task) bool {
 		for _, w := range wanted {

@@ -467,3 +467,32 @@ func TestSyncFailedBeforeIsNotRetried(t *testing.T) {
 		t.Fatalf("forced pass = %+v; want api updated", r)
 	}
 }
+
+// Services roll in parallel, but a mapping's first service goes alone first: when it fails, no other
+// service of the mapping is touched.
+func TestSyncCanaryFailureTouchesNoOtherService(t *testing.T) {
+	var logs bytes.Buffer
+	e, src := newFakeEngine(), &fakeSource{}
+	s := newSyncer(e, src, &logs)
+	n1 := nameFor(t, dbMap, "one")
+	id1 := e.addSecret(n1, dbMap.SecretLabels("x", 1))
+	for _, id := range []string{"a", "b", "c"} {
+		e.addService(Service{ID: id, Name: "svc-" + id, Secrets: []SecretRef{{SecretID: id1, SecretName: n1, File: "pw"}}})
+	}
+	e.onUpdate = func(svc *Service) string {
+		if svc.ID == "a" {
+			return UpdateRollbackCompleted
+		}
+		return UpdateCompleted
+	}
+	src.put("secret/apps/db", 2, map[string]string{"password": "two"})
+	r := s.Pass(t.Context(), []Mapping{dbMap}, Options{})[0]
+	if r.Outcome != OutcomeFailed || r.FailedService != "svc-a" || e.callCount("update") != 1 {
+		t.Fatalf("pass = %+v, writes %v; want failed at svc-a, the only service updated", r, e.writes())
+	}
+	e.onUpdate = nil
+	r = s.Pass(t.Context(), []Mapping{dbMap}, Options{Force: true})[0]
+	if r.Outcome != OutcomeChanged || !slices.Equal(r.Updated, []string{"svc-a", "svc-b", "svc-c"}) {
+		t.Fatalf("forced pass = %+v; want all three updated", r)
+	}
+}
