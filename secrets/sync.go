@@ -52,7 +52,7 @@ const (
 	// maxConflictRetries bounds re-reads after a service changed under us.
 	maxConflictRetries = 3
 	// DefaultConcurrency is how many Vault reads, creates or removals a pass runs at once (secrets.concurrency).
-	DefaultConcurrency = 4
+	DefaultConcurrency = 8
 	// DefaultRolloutConcurrency is how many services a pass rolls at once (secrets.rollout_concurrency).
 	DefaultRolloutConcurrency = 8
 )

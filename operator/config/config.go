@@ -253,7 +253,7 @@ func DefaultConfig() Config {
 			Timeout: Duration(10 * time.Second),
 			Auth:    VaultAuthConfig{Method: "token", Mount: "approle"},
 		},
-		Secrets: SecretsConfig{RolloutTimeout: Duration(5 * time.Minute), Concurrency: 4, RolloutConcurrency: 8, Mappings: []SecretMapping{}},
+		Secrets: SecretsConfig{RolloutTimeout: Duration(5 * time.Minute), Concurrency: 8, RolloutConcurrency: 8, Mappings: []SecretMapping{}},
 		Notify:  NotifyConfig{Webhooks: []Webhook{}},
 	}
 }
