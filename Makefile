@@ -12,7 +12,7 @@ STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 LAB_ENV_FILE ?= $(CURDIR)/.lab/env
 export LAB_ENV_FILE
 
-.PHONY: help build test test-unit integration test-deps lint bench fuzz image deploy demo
+.PHONY: help build test test-unit integration test-deps lint bench bench-lab fuzz image deploy demo
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -78,6 +78,12 @@ fuzz: ## Run every fuzz test for FUZZTIME (default 20000x: executions) each, aft
 	    else echo FAIL; echo "$$out" | grep -v '^fuzz: elapsed' ; fail=1; fi; \
 	  done; \
 	done; exit $$fail
+
+bench-lab: ## The secret sync at scale on the running lab (make lab): fixtures, figures (last lines NAME VALUE), cleanup
+	@test -f .lab/env || { echo "bench-lab: no lab here; run make lab first"; exit 1; }
+	@mkdir -p .lab
+	$(GO) build -o .lab/bench-swarmguard ./cmd/swarmguard
+	. ./.lab/env && $(GO) run -tags integration ./integration/benchlab -sg .lab/bench-swarmguard
 
 bench: ## Benchmarks with their figures
 	$(GO) test -run '^$$' -bench . -benchmem ./...

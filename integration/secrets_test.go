@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -879,4 +880,113 @@ func TestSecretsSyncLabSteadyPass(t *testing.T) {
 	}
 	t.Logf("steady-state pass on the lab: %d mappings, %d services: %s wall time (one process: start, vault login, 3 engine lists, %d vault reads)",
 		nMappings, nServices, wall.Round(time.Millisecond), nMappings)
+}
+
+// Three mappings changed at once over two services that use all three: one pass updates each service once,
+// with all three changes (its previous spec is the one before the pass, all old versions), and leaves the
+// service's own secret whose name only looks like a version (<mapping>-20240101, not labelled) alone.
+func TestSecretsSyncOneUpdatePerServiceOnTheLab(t *testing.T) {
+	f := newSecretsFixture(t, "one", "")
+	names := []string{f.name, f.name + "_b", f.name + "_c"}
+	var sb strings.Builder
+	sb.WriteString("vault:\n  address: " + f.env["VAULT_ADDR"] + "\n  auth: {method: token}\n")
+	sb.WriteString("secrets:\n  hmac_key_file: " + filepath.Join(f.dir, "hmac.key") + "\n  rollout_timeout: 60s\n  mappings:\n")
+	put := func(gen string) {
+		for i, n := range names {
+			v := fmt.Sprintf("%s-%s-%d", gen, f.run, i)
+			f.values = append(f.values, v)
+			vaultPut(t, f.env, f.path+"/"+strconv.Itoa(i), map[string]string{"password": v})
+			if gen == "one" {
+				fmt.Fprintf(&sb, "    - {name: %s, from: {path: secret/%s/%d, key: password}, keep_versions: 1}\n", n, f.path, i)
+			}
+		}
+	}
+	put("one")
+	if err := os.WriteFile(f.config, []byte(sb.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	own := f.name + "-20240101"
+	ownFile := filepath.Join(f.dir, "own")
+	if err := os.WriteFile(ownFile, []byte("own-value-"+f.run), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mustDocker(t, f.env, "", "secret", "create", own, ownFile)
+	f.values = append(f.values, "own-value-"+f.run)
+	t.Cleanup(func() {
+		// before the fixture's clean-up: the services, then the other mappings' secrets and ours
+		svcs, _ := docker(t, f.env, "", "service", "ls", "-q", "--filter", "label=sgsec-run="+f.run)
+		for _, s := range strings.Fields(svcs) {
+			_, _ = docker(t, f.env, "", "service", "rm", s)
+		}
+		poll(60*time.Second, func() bool {
+			var ids []string
+			for _, n := range names[1:] {
+				out, _ := docker(t, f.env, "", "secret", "ls", "-q", "--filter", "label=swarmguard.secret="+n)
+				ids = append(ids, strings.Fields(out)...)
+			}
+			if len(ids) == 0 {
+				return true
+			}
+			_, err := docker(t, f.env, "", append([]string{"secret", "rm"}, ids...)...)
+			return err == nil
+		})
+		_, _ = docker(t, f.env, "", "secret", "rm", own)
+	})
+	f.mustSG("rotate", "secret", "--all")
+	current := func() []string {
+		out := mustDocker(t, f.env, "", "secret", "ls", "--filter", "label=swarmguard.managed=true", "--format", "{{.Name}}")
+		var got []string
+		for _, n := range names {
+			for _, s := range strings.Fields(out) {
+				if strings.HasPrefix(s, n+"-") && len(s) == len(n)+9 {
+					got = append(got, s)
+				}
+			}
+		}
+		return got
+	}
+	old := current()
+	if len(old) != 3 {
+		t.Fatalf("after the first sync the versions are %v; want one per mapping", old)
+	}
+	var svcs []string
+	for _, s := range []string{"u1", "u2"} {
+		args := []string{"--replicas", "0"}
+		for i, n := range old {
+			args = append(args, "--secret", fmt.Sprintf("source=%s,target=m%d", n, i))
+		}
+		args = append(args, "--secret", "source="+own+",target=own", "swarmguard-testapp:lab")
+		svcs = append(svcs, f.service(s, args...))
+	}
+	put("two")
+	r := f.mustSG("rotate", "secret", "--all", "--format", "json")
+	if n := strings.Count(r.Stdout, `"outcome": "changed"`); n != 3 {
+		t.Fatalf("rotate changed %d mappings; want 3:\n%s", n, r.Stdout)
+	}
+	now := current()
+	var fresh []string
+	for _, n := range now {
+		if !slices.Contains(old, n) {
+			fresh = append(fresh, n)
+		}
+	}
+	if len(fresh) != 3 {
+		t.Fatalf("new versions %v (all %v); want one per mapping", fresh, now)
+	}
+	for _, svc := range svcs {
+		spec := mustDocker(t, f.env, "", "service", "inspect", "--format", `{{range .Spec.TaskTemplate.ContainerSpec.Secrets}}{{.SecretName}} {{end}}`, svc)
+		prev := mustDocker(t, f.env, "", "service", "inspect", "--format", `{{range .PreviousSpec.TaskTemplate.ContainerSpec.Secrets}}{{.SecretName}} {{end}}`, svc)
+		if got, want := sortedFields(spec), sortedFields(strings.Join(append(slices.Clone(fresh), own), " ")); !slices.Equal(got, want) {
+			t.Errorf("service %s uses %v; want the new versions and its own %s: %v", svc, got, own, want)
+		}
+		if got, want := sortedFields(prev), sortedFields(strings.Join(append(slices.Clone(old), own), " ")); !slices.Equal(got, want) {
+			t.Errorf("service %s's previous spec uses %v; want all old versions %v (one update with all three changes)", svc, got, want)
+		}
+	}
+}
+
+func sortedFields(s string) []string {
+	f := strings.Fields(s)
+	slices.Sort(f)
+	return f
 }

@@ -92,6 +92,37 @@ func RecordFromEntry(e swarm.Entry, d time.Duration) AuditRecord {
 	return r
 }
 
+type auditKey struct{}
+
+type actionAudit struct {
+	aud   *Auditor
+	start time.Time
+}
+
+// WithAudit returns ctx carrying the auditor that records the actions done under it (AuditAction, Record),
+// and the start of the pass or command, the duration of an action recorded by Record. The controller gives it
+// to every pass, the CLI to every action it runs under the lease.
+func WithAudit(ctx context.Context, a *Auditor) context.Context {
+	return context.WithValue(ctx, auditKey{}, actionAudit{aud: a, start: time.Now()})
+}
+
+func actionDuration(ctx context.Context) time.Duration {
+	if aa, ok := ctx.Value(auditKey{}).(actionAudit); ok {
+		return time.Since(aa.start)
+	}
+	return 0
+}
+
+// AuditAction records one action, now, with its own duration d: the ledger entry it made (or would have
+// made) becomes an audit record on the log and the webhooks. Without an auditor in ctx it does nothing.
+func AuditAction(ctx context.Context, e swarm.Entry, d time.Duration) {
+	aa, ok := ctx.Value(auditKey{}).(actionAudit)
+	if !ok || aa.aud == nil {
+		return
+	}
+	aa.aud.Record(RecordFromEntry(e, d))
+}
+
 // WebhookTarget is one webhook: notify.webhooks[] with its signing key read by cmd.
 type WebhookTarget struct {
 	URL     string
@@ -197,13 +228,16 @@ func (a *Auditor) Record(r AuditRecord) {
 	}
 	r.Time = r.Time.UTC()
 	a.log.Info("audit", "record", r)
+	if len(a.hooks) == 0 {
+		return
+	}
 	body, err := json.Marshal(r)
 	if err != nil {
 		a.log.Warn("audit record not serialisable", "err", err) // cannot happen with strings and numbers
 		return
 	}
-	// The queues are sent to under mu, which Close holds while it closes them: a Record racing Close either
-	// queues before the close or sees closed, never sends on a closed channel. The sends do not block.
+	// Sends happen under the lock Close takes before closing the queues (the sends never block), so a
+	// record racing Close is either queued or dropped, never sent on a closed channel.
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.closed {

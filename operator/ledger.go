@@ -2,6 +2,7 @@ package operator
 
 import (
 	"context"
+	"maps"
 	"time"
 
 	"github.com/swarmguard/swarmguard/swarm"
@@ -21,6 +22,8 @@ const (
 	DetailVaultPath         = "vault_path"
 	DetailVaultVersion      = "vault_version"
 	DetailAction            = "action"
+	// DetailLedgerError is set on an audit record whose ledger write failed (the action still happened).
+	DetailLedgerError = "ledger_error"
 )
 
 // LedgerRecordTimeout bounds recording a rotation that already happened, after its pass's context ended.
@@ -69,12 +72,38 @@ func ShortErr(err error) string {
 	return s
 }
 
-// Record writes a pass's ledger entries in one Append: a domain's act step collects what it did and
-// records it once, at the end. The write goes on even when the pass's context ended meanwhile (the lease
-// lapsed during a stall): a record of what was done is always right, and a lost one would make the next
-// holder act again for the same due time. Nothing is written for no entries.
+// Record writes a pass's ledger entries in one Append and audits each of them (log and webhooks) whether or
+// not the write succeeded: a domain's act step collects what it did and records it once, at the end of its
+// action, and the audit record is the trail, the ledger only the bounded state. A failed write is named in
+// each record's details (ledger_error) and returned. The write goes on even when the pass's context ended
+// meanwhile (the lease lapsed during a stall): a record of what was done is always right, and a lost one would
+// make the next holder act again for the same due time. Nothing is written for no entries.
+//
+// A domain that does many actions in one pass (the secret sync) audits each with AuditAction as it happens
+// and writes them all with RecordAudited at the end instead.
 func Record(ctx context.Context, ledger LedgerStore, entries ...swarm.Entry) error {
 	if len(entries) == 0 {
+		return nil
+	}
+	err := RecordAudited(ctx, ledger, entries...)
+	d := actionDuration(ctx)
+	for _, e := range entries {
+		if err != nil {
+			e.Details = maps.Clone(e.Details)
+			if e.Details == nil {
+				e.Details = map[string]string{}
+			}
+			e.Details[DetailLedgerError] = ShortErr(err)
+		}
+		AuditAction(ctx, e, d)
+	}
+	return err
+}
+
+// RecordAudited writes entries already audited one by one (AuditAction) in one Append, with Record's
+// context rules. Nothing is written for no entries.
+func RecordAudited(ctx context.Context, ledger LedgerStore, entries ...swarm.Entry) error {
+	if len(entries) == 0 || ledger == nil {
 		return nil
 	}
 	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), LedgerRecordTimeout)

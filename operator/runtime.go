@@ -79,8 +79,8 @@ type RuntimeOptions struct {
 	Node, Instance string
 	// Tasks are the registered domain loops; each gets its own schedule and backoff.
 	Tasks []Task
-	// Ledger is read after each pass to turn the new entries this replica wrote into audit records and
-	// swarmguard_last_action_timestamp_seconds. Nil: no action records.
+	// Ledger is read after each pass for swarmguard_last_action_timestamp_seconds (the actions themselves are
+	// audited when they happen, through the auditor each pass's context carries). Nil: no such metrics.
 	Ledger LedgerStore
 	// Engine checks that the engine answers (readiness); ConfigProblems re-checks the configuration.
 	Engine         func(ctx context.Context) error
@@ -113,9 +113,7 @@ type Runtime struct {
 	prevRole string
 	prevHold string
 
-	ledgerMu  sync.Mutex
-	ledgerSeq uint64
-	ledgerOK  bool
+	ledgerMu sync.Mutex
 
 	readyMu sync.Mutex
 	ready   Readiness // Engine and Config as the last check found them
@@ -349,9 +347,9 @@ func (rt *Runtime) checkReadiness(ctx context.Context) {
 	}
 }
 
-// syncLedger turns the ledger entries this replica wrote since the last call into audit records (the first
-// call only remembers the newest sequence number), and sets the last-attempt and last-success metrics from the newest entry of each kind (any result, and ok only).
-func (rt *Runtime) syncLedger(ctx context.Context, d time.Duration) {
+// syncLedger sets the last-attempt and last-success metrics from the newest entry of each kind (any result,
+// and ok only). Audit records are not made here: each action is audited when it happens (AuditAction, Record).
+func (rt *Runtime) syncLedger(ctx context.Context) {
 	if rt.opts.Ledger == nil {
 		return
 	}
@@ -359,21 +357,10 @@ func (rt *Runtime) syncLedger(ctx context.Context, d time.Duration) {
 	defer rt.ledgerMu.Unlock()
 	entries, err := rt.opts.Ledger.Entries(ctx)
 	if err != nil {
-		rt.log.Debug("ledger unreadable for the audit trail; next pass reads it again", "err", err)
+		rt.log.Debug("ledger unreadable for the action metrics; next pass reads it again", "err", err)
 		return
 	}
-	var top uint64
-	for _, e := range entries {
-		top = max(top, e.Seq)
-		if rt.ledgerOK && e.Seq > rt.ledgerSeq && e.Actor == rt.actor {
-			rt.opts.Audit.Record(RecordFromEntry(e, d))
-		}
-	}
 	ledgerMetrics(rt.opts.Metrics, entries)
-	if top > rt.ledgerSeq || !rt.ledgerOK {
-		rt.ledgerSeq = top
-	}
-	rt.ledgerOK = true
 }
 
 // ledgerMetrics sets, for each ledger kind, the last attempt (newest entry, any result) and the last
@@ -483,11 +470,10 @@ func (l *loop) pass() {
 	defer cancel()
 	env := TaskEnv{Actor: rt.actor, Log: l.log, Now: rt.opts.Now, Out: io.Discard, StillHolder: rt.lease.Check}
 	start := time.Now()
-	rt.syncLedger(rt.passCtx, 0) // entries older than this pass are not ours to report
-	err := runTask(ctx, l.task, env)
+	err := runTask(WithAudit(ctx, rt.opts.Audit), l.task, env)
 	d := time.Since(start)
 	rt.opts.Metrics.ObservePass(l.task.Name, d, err)
-	rt.syncLedger(rt.passCtx, d)
+	rt.syncLedger(rt.passCtx)
 	if err == nil {
 		l.mu.Lock()
 		l.failures = 0

@@ -309,19 +309,20 @@ func testRuntimeHandOverWaitsForIdle(t *testing.T) {
 	}
 }
 
-func TestRuntimeAuditsLedgerEntries(t *testing.T) {
-	synctest.Test(t, testRuntimeAuditsLedgerEntries)
+func TestRuntimeAuditsEachAction(t *testing.T) {
+	synctest.Test(t, testRuntimeAuditsEachAction)
 }
 
-func testRuntimeAuditsLedgerEntries(t *testing.T) {
+// A pass's actions are audited when they are recorded (Record, through the auditor the pass's context
+// carries), not rebuilt from the ledger: an entry someone else wrote earlier is not audited again.
+func testRuntimeAuditsEachAction(t *testing.T) {
 	led := ledgertest.New()
 	_, _ = led.Append(t.Context(), swarm.Entry{Kind: swarm.KindCA, At: time.Unix(1000, 0), Actor: "cli:someone@host", Result: swarm.ResultOK})
 	var buf syncBuffer
 	log := slog.New(slog.NewJSONHandler(&buf, nil))
 	task := Task{Name: "tokens", Schedule: "@every 1h", Run: func(ctx context.Context, env TaskEnv) error {
-		_, err := led.Append(ctx, swarm.Entry{Kind: swarm.KindJoinTokenWorker, At: time.Unix(2000, 0), Actor: env.Actor, Reason: "scheduled: too old",
+		return Record(ctx, led, swarm.Entry{Kind: swarm.KindJoinTokenWorker, At: time.Unix(2000, 0), Actor: env.Actor, Reason: "scheduled: too old",
 			Result: swarm.ResultOK, Details: map[string]string{"old_fingerprint": "aaaa", "new_fingerprint": "bbbb", "swarm_id": "s1"}})
-		return err
 	}}
 	rt, err := NewRuntime(RuntimeOptions{Store: newFakeStore(), LeaseName: "l", TTL: testTTL, Node: "A", Tasks: []Task{task},
 		Ledger: led, Metrics: NewMetrics(), Audit: NewAuditor(t.Context(), log, nil), Log: log})

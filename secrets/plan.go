@@ -270,6 +270,31 @@ func planService(m Mapping, wanted Version, svc Service, isOld func(SecretRef) b
 	return &ServiceUpdate{ServiceID: svc.ID, ServiceName: svc.Name, Version: svc.Version, Added: true, Refs: refs, Stack: stackOf(svc)}, true, ""
 }
 
+// oldVersionTest tells whether a ref is an older version of a mapping whose wanted version is wanted: a
+// managed secret labelled as the mapping's (by ID, or by name). A secret that only looks like a version
+// (app-20240101 beside mapping app) is the service's own and is never taken over.
+func oldVersionTest(wanted string, byID, byName map[string]Secret) func(SecretRef) bool {
+	return func(r SecretRef) bool {
+		if r.SecretName == wanted {
+			return false
+		}
+		if _, ok := byID[r.SecretID]; ok && r.SecretID != "" {
+			return true
+		}
+		_, ok := byName[r.SecretName]
+		return ok
+	}
+}
+
+// isOld is the old-version test of mapping name over the indexed observation.
+func (ix *Index) isOld(name, wanted string) func(SecretRef) bool {
+	byID, byName := map[string]Secret{}, map[string]Secret{}
+	for _, s := range ix.versions[name] {
+		byID[s.ID], byName[s.Name] = s, s
+	}
+	return oldVersionTest(wanted, byID, byName)
+}
+
 // Index is an observation arranged for planning many mappings: versions
 // grouped by mapping, the services that use or opt in to each mapping, and
 // everything any spec or live task refers to. Build it once per observation.
@@ -278,27 +303,24 @@ type Index struct {
 	dependents map[string][]int    // mapping name -> indexes into services
 	services   []Service           // sorted by name
 	referenced map[string]bool     // secret IDs and names that something refers to
-}
-
-// mappingOf guesses the mapping a secret name belongs to: <name>-<8 hex>.
-func mappingOf(secret string) (string, bool) {
-	i := len(secret) - hashLen - 1
-	if i < 1 || secret[i] != '-' || !isVersionName(secret[:i], secret) {
-		return "", false
-	}
-	return secret[:i], true
+	byID       map[string]Service  // services by ID
 }
 
 // NewIndex arranges obs for planning.
 func NewIndex(obs Observation) *Index {
 	ix := &Index{versions: map[string][]Secret{}, dependents: map[string][]int{}, referenced: map[string]bool{}}
-	byID := make(map[string]string, len(obs.Secrets)) // ID -> mapping
+	byID := make(map[string]string, len(obs.Secrets))   // ID -> mapping
+	byName := make(map[string]string, len(obs.Secrets)) // name -> mapping
 	for _, s := range obs.Secrets {
 		name := s.Labels[LabelSecret]
 		if s.Labels[LabelManaged] == "true" && isVersionName(name, s.Name) {
 			ix.versions[name] = append(ix.versions[name], s)
-			byID[s.ID] = name
+			byID[s.ID], byName[s.Name] = name, name
 		}
+	}
+	ix.byID = make(map[string]Service, len(obs.Services))
+	for _, svc := range obs.Services {
+		ix.byID[svc.ID] = svc
 	}
 	ix.services = slices.SortedFunc(slices.Values(obs.Services), func(a, b Service) int {
 		return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.ID, b.ID))
@@ -325,7 +347,7 @@ func NewIndex(obs Observation) *Index {
 			if m, ok := byID[r.SecretID]; ok {
 				add(m)
 			}
-			if m, ok := mappingOf(r.SecretName); ok {
+			if m, ok := byName[r.SecretName]; ok {
 				add(m)
 			}
 		}
@@ -367,16 +389,7 @@ func (ix *Index) Plan(m Mapping, want Desired) Plan {
 		p.Create = &c
 	}
 	p.Wanted = wanted
-	isOld := func(r SecretRef) bool {
-		if r.SecretName == wanted.Name {
-			return false
-		}
-		if _, ok := byID[r.SecretID]; ok && r.SecretID != "" {
-			return true
-		}
-		_, ok := byName[r.SecretName]
-		return ok || isVersionName(m.Name, r.SecretName)
-	}
+	isOld := oldVersionTest(wanted.Name, byID, byName)
 
 	inUse := map[string]bool{} // versions the dependents' current specs use
 	for _, i := range ix.dependents[m.Name] {

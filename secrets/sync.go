@@ -1,10 +1,12 @@
 package secrets
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -49,6 +51,10 @@ const (
 	DefaultRolloutTimeout = 5 * time.Minute
 	// maxConflictRetries bounds re-reads after a service changed under us.
 	maxConflictRetries = 3
+	// DefaultConcurrency is how many Vault reads, creates or removals a pass runs at once (secrets.concurrency).
+	DefaultConcurrency = 8
+	// DefaultRolloutConcurrency is how many services a pass rolls at once (secrets.rollout_concurrency).
+	DefaultRolloutConcurrency = 8
 )
 
 // Outcomes of a mapping's sync, the result label of swarmguard_secret_sync_total.
@@ -69,6 +75,9 @@ type Options struct {
 	Force bool
 	// Reason is recorded by the caller; the sync only logs it.
 	Reason string
+	// Done, when set, is called with each mapping's result as soon as it is known, before the pass goes
+	// on: the caller audits each action when it happens.
+	Done func(Result)
 }
 
 // Result is what one mapping's sync did.
@@ -86,6 +95,8 @@ type Result struct {
 	FailedService string `json:"failed_service,omitempty"`
 	// VaultVersion is the version read, when the read worked.
 	VaultVersion int `json:"vault_version"`
+	// Duration is how long this mapping's own sync took.
+	Duration time.Duration `json:"-"`
 }
 
 // RolloutError says a service's rollout did not complete.
@@ -128,6 +139,17 @@ type Syncer struct {
 	// removal); an error stops the mapping's apply there. The controller
 	// re-checks that it still holds the lease with it.
 	Guard func(ctx context.Context) error
+
+	// Concurrency bounds the Vault reads, the creates and the removals a pass runs at once;
+	// RolloutConcurrency the services rolled at once. 0 means DefaultConcurrency and
+	// DefaultRolloutConcurrency.
+	Concurrency        int
+	RolloutConcurrency int
+	// FailedBefore, when set, says whether the rollout of version wanted of mapping failed in an earlier
+	// pass of any process (the ledger's newest entry of the mapping says so), and where: a holder that
+	// took over does not retry a rollout known to fail.
+	// An error (the ledger unreadable) fails the mapping for this pass: a failed read is not "never failed".
+	FailedBefore func(ctx context.Context, mapping, wanted string) (service, message string, failed bool, err error)
 
 	mu     sync.Mutex
 	failed map[string]failure // by mapping: a rollout that failed, not retried for the same version
@@ -180,159 +202,568 @@ func (s *Syncer) Desire(ctx context.Context, m Mapping) (Desired, error) {
 	return m.Desire(s.Key, v)
 }
 
-// Pass syncs each mapping: one observation of the engine for the pass
-// (taken again only after a mapping changed something), one Vault read per
-// mapping. A mapping's failure does not stop the others.
+// Pass syncs the mappings together: one Vault read per distinct path (Concurrency at a time), one
+// observation of the engine, a plan for every mapping, then the new versions created (Concurrency at a
+// time), then each affected service updated once with all of its mappings' changes (RolloutConcurrency
+// services at a time, each by its own update config, waiting for it to converge; each mapping's first
+// service goes in a first wave, before its others), then one more observation and the old versions removed.
+// A rollout that fails stops its mappings: no service not yet started is updated for them (the others'
+// changes still go). A mapping's failure does not stop the others. Results
+// are in the order of mappings; Options.Done gets each as soon as it is final.
 func (s *Syncer) Pass(ctx context.Context, mappings []Mapping, opt Options) []Result {
-	results := make([]Result, 0, len(mappings))
+	results := make([]Result, len(mappings))
+	start := time.Now()
+	final := func(i int, r Result) {
+		if r.Duration == 0 {
+			r.Duration = time.Since(start)
+		}
+		results[i] = r
+		if opt.Done != nil {
+			opt.Done(r)
+		}
+	}
+	values := s.readAll(ctx, mappings)
 	var ix *Index
-	stale := true
-	for _, m := range mappings {
-		if ctx.Err() != nil {
-			results = append(results, s.errResult(m.Name, ctx.Err()))
+	var obsErr error
+	var items []*item
+	for i, m := range mappings {
+		if err := ctx.Err(); err != nil {
+			final(i, s.errResult(m.Name, err))
 			continue
 		}
-		want, err := s.Desire(ctx, m)
+		rv := values[m.FromPath]
+		if rv.err != nil {
+			// Vault unreachable, denied, missing: no Docker changes.
+			final(i, s.errResult(m.Name, fmt.Errorf("mapping %q: %w", m.Name, rv.err)))
+			continue
+		}
+		want, err := m.Desire(s.Key, rv.v)
 		if err != nil {
-			// Vault unreachable, denied, missing key, bad template: no Docker changes.
-			results = append(results, s.errResult(m.Name, err))
+			final(i, s.errResult(m.Name, err)) // missing key, bad template
 			continue
 		}
-		if stale {
+		if ix == nil && obsErr == nil {
 			o, err := s.Observe(ctx)
 			if err != nil {
-				results = append(results, s.errResult(m.Name, err))
-				continue
+				obsErr = err
+			} else {
+				ix = NewIndex(o)
 			}
-			ix, stale = NewIndex(o), false
 		}
-		r := s.Apply(ctx, m, want, ix.Plan(m, want), opt)
-		if r.Created != "" || len(r.Updated) > 0 || len(r.Removed) > 0 || r.Outcome == OutcomeFailed || r.Outcome == OutcomeError {
-			stale = true
+		if obsErr != nil {
+			final(i, s.errResult(m.Name, obsErr))
+			continue
 		}
-		results = append(results, r)
+		items = append(items, &item{i: i, m: m, want: want, plan: ix.Plan(m, want), isOld: ix.isOld(m.Name, want.Name)})
 	}
+	s.applyAll(ctx, ix, items, opt, func(it *item) { final(it.i, it.r) })
 	return results
+}
+
+type readResult struct {
+	v   Value
+	err error
+}
+
+// readAll reads each distinct path of mappings once, Concurrency reads at a time.
+func (s *Syncer) readAll(ctx context.Context, mappings []Mapping) map[string]readResult {
+	out := make(map[string]readResult, len(mappings))
+	var paths []string
+	for _, m := range mappings {
+		if _, ok := out[m.FromPath]; !ok {
+			out[m.FromPath] = readResult{}
+			paths = append(paths, m.FromPath)
+		}
+	}
+	got := make([]readResult, len(paths))
+	s.each(len(paths), s.concurrency(), func(i int) {
+		v, err := s.Source.Read(ctx, paths[i])
+		got[i] = readResult{v: v, err: err}
+	})
+	for i, p := range paths {
+		out[p] = got[i]
+	}
+	return out
+}
+
+// each runs fn(0..n-1), at most limit at a time, and waits for all.
+func (s *Syncer) each(n, limit int, fn func(i int)) {
+	if n == 0 {
+		return
+	}
+	limit = max(1, min(limit, n))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range limit {
+		wg.Go(func() {
+			for i := range next {
+				fn(i)
+			}
+		})
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+}
+
+func (s *Syncer) concurrency() int {
+	if s.Concurrency > 0 {
+		return s.Concurrency
+	}
+	return DefaultConcurrency
+}
+
+func (s *Syncer) rolloutConcurrency() int {
+	if s.RolloutConcurrency > 0 {
+		return s.RolloutConcurrency
+	}
+	return DefaultRolloutConcurrency
 }
 
 func (s *Syncer) errResult(name string, err error) Result {
 	return Result{Mapping: name, Outcome: OutcomeError, Err: err, Error: err.Error(), At: s.now()}
 }
 
-// Apply carries out plan p for mapping m: create the wanted version if
-// missing, roll each service onto it one by one (stopping at the first that
-// does not converge), then remove what p says. Every step is safe to repeat.
+// item is one mapping being applied in a pass.
+type item struct {
+	i        int
+	m        Mapping
+	want     Desired
+	plan     Plan
+	isOld    func(SecretRef) bool
+	wantedID string
+	r        Result
+	began    time.Time
+	// done: the result is final (an error or failure before or during the rollout); reported: given to
+	// the pass's final.
+	done, reported bool
+}
+
+func (it *item) fail(now time.Time, err error, outcome string) {
+	it.r.Err, it.r.Error, it.r.Outcome, it.r.At, it.done = err, err.Error(), outcome, now, true
+}
+
+// Apply carries out plan p for mapping m alone (Pass does many at once): create the wanted version if
+// missing, roll each service onto it, then remove what is no longer used. Every step is safe to repeat.
 func (s *Syncer) Apply(ctx context.Context, m Mapping, want Desired, p Plan, opt Options) Result {
-	log := s.log().With("secret", m.Name)
-	r := Result{Mapping: m.Name, Plan: &p, VaultVersion: want.VaultVersion, At: s.now(), Outcome: OutcomeUnchanged}
-	fail := func(err error, outcome string) Result {
-		r.Err, r.Error, r.Outcome, r.At = err, err.Error(), outcome, s.now()
-		return r
+	var ix *Index
+	isOld := func(SecretRef) bool { return false }
+	if o, err := s.Observe(ctx); err == nil {
+		ix = NewIndex(o)
+		isOld = ix.isOld(m.Name, want.Name)
+	} else if !opt.DryRun && len(p.Updates) > 0 {
+		return s.errResult(m.Name, err)
+	}
+	it := &item{m: m, want: want, plan: p, isOld: isOld}
+	s.applyAll(ctx, ix, []*item{it}, opt, func(*item) {})
+	return it.r
+}
+
+// applyAll applies the items' plans together (see Pass); final is called with each item once its result is.
+func (s *Syncer) applyAll(ctx context.Context, ix *Index, items []*item, opt Options, final func(*item)) {
+	log := s.log()
+	for _, it := range items {
+		p := it.plan
+		it.r = Result{Mapping: it.m.Name, Plan: &it.plan, VaultVersion: it.want.VaultVersion, At: s.now(), Outcome: OutcomeUnchanged}
+		it.wantedID = p.Wanted.ID
+		if opt.DryRun {
+			it.r.Outcome, it.done = OutcomePlanned, true
+			continue
+		}
+		for _, st := range p.Settling {
+			if st.State != UpdateUpdating {
+				err := &RolloutError{Service: st.ServiceName, State: st.State, Message: st.Message}
+				log.Error("secret rollout failed", "secret", it.m.Name, "service", st.ServiceName, "state", st.State, "err", err)
+				it.fail(s.now(), err, OutcomeFailed)
+				break
+			}
+		}
+		if it.done || opt.Force || len(p.Updates) == 0 {
+			continue
+		}
+		switch err, ok, rerr := s.failedBefore(ctx, it.m.Name, it.want.Name); {
+		case rerr != nil:
+			it.fail(s.now(), rerr, OutcomeError)
+		case ok:
+			// The rollout of this very version failed; trying again on every refresh would roll the
+			// service back and forth.
+			it.fail(s.now(), err, OutcomeFailed)
+		}
+	}
+	report := func(it *item) {
+		if !it.reported {
+			it.reported = true
+			final(it)
+		}
+	}
+	for _, it := range items {
+		if it.done {
+			report(it)
+		}
 	}
 	if opt.DryRun {
-		r.Outcome = OutcomePlanned
-		return r
+		return
 	}
-	for _, st := range p.Settling {
-		if st.State != UpdateUpdating {
-			err := &RolloutError{Service: st.ServiceName, State: st.State, Message: st.Message}
-			log.Error("secret rollout failed", "service", st.ServiceName, "state", st.State, "err", err)
-			return fail(err, OutcomeFailed)
-		}
-	}
-	s.mu.Lock()
-	prev, hadFailure := s.failed[m.Name]
-	s.mu.Unlock()
-	if hadFailure && prev.wanted == want.Name && !opt.Force && len(p.Updates) > 0 {
-		// The rollout of this very version failed; trying again on every
-		// refresh would roll the service back and forth.
-		return fail(prev.err, OutcomeFailed)
-	}
+	var mu sync.Mutex // guards the items' results while services roll in parallel
+	g := &guardCache{guard: s.Guard}
 
-	guard := func() error {
-		if s.Guard == nil {
-			return nil
+	// Creates, Concurrency at a time.
+	var creates []*item
+	for _, it := range items {
+		if !it.done && it.plan.Create != nil {
+			creates = append(creates, it)
 		}
-		return s.Guard(ctx)
 	}
-	wantedID := p.Wanted.ID
-	if p.Create != nil {
-		if err := guard(); err != nil {
-			return fail(err, OutcomeError)
+	s.each(len(creates), s.concurrency(), func(k int) {
+		it := creates[k]
+		it.began = time.Now()
+		if err := g.check(ctx); err != nil {
+			it.fail(s.now(), err, OutcomeError)
+			return
 		}
-		id, err := s.Engine.CreateSecret(ctx, want.Name, want.Data.Bytes(), want.Labels)
+		id, err := s.Engine.CreateSecret(ctx, it.want.Name, it.want.Data.Bytes(), it.want.Labels)
 		switch {
 		case errors.Is(err, ErrExists):
-			id, err = s.findManaged(ctx, m.Name, want.Name)
+			id, err = s.findManaged(ctx, it.m.Name, it.want.Name)
 			if err != nil {
-				return fail(err, OutcomeError)
+				it.fail(s.now(), err, OutcomeError)
+				return
 			}
 		case err != nil:
-			return fail(fmt.Errorf("creating secret %s: %w", want.Name, err), OutcomeError)
+			it.fail(s.now(), fmt.Errorf("creating secret %s: %w", it.want.Name, err), OutcomeError)
+			return
 		default:
-			r.Created = want.Name
-			log.Info("created secret version", "secret_name", want.Name, "vault_version", want.VaultVersion, "reason", opt.Reason)
+			it.r.Created = it.want.Name
+			log.Info("created secret version", "secret", it.m.Name, "secret_name", it.want.Name, "vault_version", it.want.VaultVersion, "reason", opt.Reason)
 		}
-		wantedID = id
-	}
-	if s.BeforeUpdate != nil && len(p.Updates) > 0 {
-		s.BeforeUpdate(m.Name)
-	}
-	for _, up := range p.Updates {
-		if err := guard(); err != nil {
-			return fail(err, OutcomeError)
+		it.wantedID = id
+	})
+	for _, it := range creates {
+		if it.done {
+			report(it)
 		}
-		if err := s.rollOne(ctx, m, want.Name, wantedID, up, &r); err != nil {
-			var re *RolloutError
-			if errors.As(err, &re) {
-				s.mu.Lock()
-				if s.failed == nil {
-					s.failed = map[string]failure{}
+	}
+
+	// One update per affected service, with all of its mappings' changes.
+	type svcWork struct {
+		svc   Service
+		items []*item
+	}
+	bySvc := map[string]*svcWork{}
+	var order []*svcWork
+	for _, it := range items {
+		if it.done {
+			continue
+		}
+		if s.BeforeUpdate != nil && len(it.plan.Updates) > 0 {
+			s.BeforeUpdate(it.m.Name)
+		}
+		for _, up := range it.plan.Updates {
+			w := bySvc[up.ServiceID]
+			if w == nil {
+				svc, ok := Service{}, false
+				if ix != nil {
+					svc, ok = ix.byID[up.ServiceID]
 				}
-				s.failed[m.Name] = failure{wanted: want.Name, err: err}
-				s.mu.Unlock()
-				r.FailedService = up.ServiceName
-				log.Error("secret rollout failed", "service", up.ServiceName, "state", re.State, "secret_name", want.Name, "err", err)
-				return fail(err, OutcomeFailed)
+				if !ok {
+					svc = Service{ID: up.ServiceID, Name: up.ServiceName, Version: up.Version}
+				}
+				w = &svcWork{svc: svc}
+				bySvc[up.ServiceID] = w
+				order = append(order, w)
 			}
-			return fail(err, OutcomeError)
+			w.items = append(w.items, it)
 		}
 	}
-	s.mu.Lock()
-	delete(s.failed, m.Name)
-	s.mu.Unlock()
-	remove := p.Remove
-	if len(r.Updated) > 0 {
-		// The rollout moved the services' previous specs onto the version they left; look again, so what
-		// nothing refers to any more goes in this pass rather than the next.
-		if obs, err := s.Observe(ctx); err == nil {
-			remove = ComputePlan(m, Desired{Name: want.Name, HMAC: want.HMAC, VaultVersion: want.VaultVersion}, obs).Remove
+	slices.SortFunc(order, func(a, b *svcWork) int { return cmp.Compare(a.svc.Name, b.svc.Name) })
+	// Two waves: first each mapping's first service (by name), its canary, then, once every mapping has
+	// converged somewhere or failed, all the other services. A mapping whose canary fails touches no further
+	// service, as when services were rolled one by one; the rest go RolloutConcurrency at a time.
+	canary := map[*item]bool{}
+	var wave1, wave2 []*svcWork
+	for _, w := range order {
+		first := false
+		for _, it := range w.items {
+			if !canary[it] {
+				canary[it], first = true, true
+			}
+		}
+		if first {
+			wave1 = append(wave1, w)
 		} else {
-			log.Warn("looking again after the rollout failed; old versions go in a later pass", "err", err)
+			wave2 = append(wave2, w)
 		}
 	}
-	for _, v := range remove {
-		if err := guard(); err != nil {
-			return fail(err, OutcomeError)
+	roll := func(w *svcWork) {
+		mu.Lock()
+		var live []*item
+		for _, it := range w.items {
+			if !it.done {
+				live = append(live, it)
+				if it.began.IsZero() {
+					it.began = time.Now()
+				}
+			}
 		}
-		err := s.Engine.RemoveSecret(ctx, v.ID)
+		mu.Unlock()
+		if len(live) == 0 {
+			return // every mapping it had a change for stopped at a failed rollout
+		}
+		if err := g.check(ctx); err != nil {
+			mu.Lock()
+			for _, it := range live {
+				if !it.done {
+					it.fail(s.now(), err, OutcomeError)
+				}
+			}
+			mu.Unlock()
+			return
+		}
+		rolled, err := s.rollService(ctx, w.svc, live)
+		mu.Lock()
+		defer mu.Unlock()
+		var re *RolloutError
 		switch {
 		case err == nil:
-			r.Removed = append(r.Removed, v.Name)
-			log.Info("removed old secret version", "secret_name", v.Name, "vault_version", v.VaultVersion)
+			for _, it := range rolled {
+				it.r.Updated = append(it.r.Updated, w.svc.Name)
+			}
+		case errors.As(err, &re):
+			for _, it := range live {
+				if it.done {
+					continue
+				}
+				s.remember(it.m.Name, it.want.Name, err)
+				it.r.FailedService = w.svc.Name
+				it.r.Updated = append(it.r.Updated, w.svc.Name)
+				log.Error("secret rollout failed", "secret", it.m.Name, "service", w.svc.Name, "state", re.State, "secret_name", it.want.Name, "err", err)
+				it.fail(s.now(), err, OutcomeFailed)
+			}
+		default:
+			for _, it := range live {
+				if !it.done {
+					it.fail(s.now(), err, OutcomeError)
+				}
+			}
+		}
+	}
+	for _, wave := range [][]*svcWork{wave1, wave2} {
+		s.each(len(wave), s.rolloutConcurrency(), func(k int) { roll(wave[k]) })
+	}
+	// Old versions: looked at again once after the rollouts (the services' previous specs moved onto the
+	// versions they left), then removed, Concurrency at a time.
+	anyUpdated := false
+	for _, it := range items {
+		anyUpdated = anyUpdated || len(it.r.Updated) > 0
+	}
+	fresh := ix
+	if anyUpdated {
+		if o, err := s.Observe(ctx); err == nil {
+			fresh = NewIndex(o)
+		} else {
+			fresh = nil
+			log.Warn("looking again after the rollouts failed; old versions go in a later pass", "err", err)
+		}
+	}
+	type removal struct {
+		it *item
+		v  Version
+	}
+	var removals []removal
+	for _, it := range items {
+		if it.done {
+			continue
+		}
+		s.forget(it.m.Name)
+		remove := it.plan.Remove
+		if anyUpdated {
+			remove = nil
+			if fresh != nil {
+				remove = fresh.Plan(it.m, Desired{Name: it.want.Name, HMAC: it.want.HMAC, VaultVersion: it.want.VaultVersion}).Remove
+			}
+		}
+		for _, v := range remove {
+			removals = append(removals, removal{it: it, v: v})
+		}
+	}
+	s.each(len(removals), s.concurrency(), func(k int) {
+		rm := removals[k]
+		if err := g.check(ctx); err != nil {
+			mu.Lock()
+			if !rm.it.done {
+				rm.it.fail(s.now(), err, OutcomeError)
+			}
+			mu.Unlock()
+			return
+		}
+		err := s.Engine.RemoveSecret(ctx, rm.v.ID)
+		switch {
+		case err == nil:
+			mu.Lock()
+			rm.it.r.Removed = append(rm.it.r.Removed, rm.v.Name)
+			mu.Unlock()
+			log.Info("removed old secret version", "secret", rm.it.m.Name, "secret_name", rm.v.Name, "vault_version", rm.v.VaultVersion)
 		case errors.Is(err, ErrInUse):
-			log.Debug("old secret version still in use, kept", "secret_name", v.Name)
+			log.Debug("old secret version still in use, kept", "secret_name", rm.v.Name)
 		case errors.Is(err, ErrEngineNotFound):
 		default:
 			// Not fatal: the next pass tries again.
-			log.Warn("removing old secret version failed, will retry", "secret_name", v.Name, "err", err)
+			log.Warn("removing old secret version failed, will retry", "secret_name", rm.v.Name, "err", err)
 		}
+	})
+	for _, it := range items {
+		if it.reported {
+			continue
+		}
+		slices.Sort(it.r.Updated)
+		slices.Sort(it.r.Removed)
+		if !it.done && (it.r.Created != "" || len(it.r.Updated) > 0 || len(it.r.Removed) > 0) {
+			it.r.Outcome = OutcomeChanged
+		}
+		if !it.done {
+			it.r.At = s.now()
+		}
+		if !it.began.IsZero() {
+			it.r.Duration = time.Since(it.began)
+		}
+		report(it)
 	}
-	if r.Created != "" || len(r.Updated) > 0 || len(r.Removed) > 0 {
-		r.Outcome = OutcomeChanged
+}
+
+// rollService writes one service's new secret list, with the changes of every item, and waits for it to
+// converge. It returns the items that had a change for it (a service changed since the observation is
+// decided again on what is there now; one gone is skipped).
+func (s *Syncer) rollService(ctx context.Context, obs Service, items []*item) ([]*item, error) {
+	log := s.log().With("service", obs.Name)
+	compose := func(svc Service) ([]SecretRef, []*item, []string) {
+		var rolled []*item
+		var names []string
+		cur := svc
+		for _, it := range items {
+			nu, _, _ := planService(it.m, Version{ID: it.wantedID, Name: it.want.Name}, cur, it.isOld)
+			names = append(names, it.want.Name)
+			if nu == nil {
+				continue
+			}
+			cur.Secrets = nu.Refs
+			rolled = append(rolled, it)
+		}
+		return cur.Secrets, rolled, names
 	}
-	r.At = s.now()
-	return r
+	var before Service
+	var rolled []*item
+	var wanted []string
+	for attempt := 0; ; attempt++ {
+		cur, err := s.Engine.InspectService(ctx, obs.ID)
+		if errors.Is(err, ErrEngineNotFound) {
+			log.Info("service gone before its update, skipped")
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("inspecting service %s: %w", obs.Name, err)
+		}
+		before = cur
+		var refs []SecretRef
+		refs, rolled, wanted = compose(cur)
+		if len(rolled) == 0 {
+			return nil, nil
+		}
+		err = s.Engine.UpdateServiceSecrets(ctx, obs.ID, cur.Version, refs)
+		if err == nil {
+			break
+		}
+		if errors.Is(err, ErrEngineConflict) && attempt < maxConflictRetries {
+			log.Debug("service changed during its update, deciding again", "attempt", attempt+1)
+			continue
+		}
+		return nil, fmt.Errorf("updating service %s: %w", obs.Name, err)
+	}
+	log.Info("pointed service at new secret version", "secret_names", wanted)
+	r := Rollout{Engine: s.Engine, Log: s.Log, Now: s.Now, After: s.After, PollInterval: s.PollInterval, Timeout: s.RolloutTimeout}
+	err := r.Wait(ctx, obs.ID, obs.Name, before, func(tasks []Task) bool {
+		for _, w := range wanted {
+			if !tasksOnVersion(tasks, w) {
+				return false
+			}
+		}
+		return true
+	})
+	return rolled, err
+}
+
+// guardCache runs the guard (the lease re-check, a CAS write on the engine) before writes, but at most once
+// per guardFresh: the writes of a pass that come together (creates, service updates, removals in
+// parallel) share one check, and a check less than guardFresh old (it renewed the lease for a whole TTL)
+// stands for the next writes. The pass's context still ends the moment the hold ends.
+type guardCache struct {
+	guard func(context.Context) error
+	mu    sync.Mutex
+	at    time.Time
+}
+
+// guardFresh is how long a successful lease re-check stands for the writes after it.
+const guardFresh = time.Second
+
+func (g *guardCache) check(ctx context.Context) error {
+	if g.guard == nil {
+		return nil
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.at.IsZero() && time.Since(g.at) < guardFresh {
+		return ctx.Err()
+	}
+	if err := g.guard(ctx); err != nil {
+		g.at = time.Time{}
+		return err
+	}
+	g.at = time.Now()
+	return nil
+}
+
+// remember keeps that the rollout of wanted for mapping failed, so it is not retried by itself.
+func (s *Syncer) remember(mapping, wanted string, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failed == nil {
+		s.failed = map[string]failure{}
+	}
+	s.failed[mapping] = failure{wanted: wanted, err: err}
+}
+
+func (s *Syncer) forget(mapping string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.failed, mapping)
+}
+
+// failedBefore says whether the rollout of wanted for mapping failed before: in this process, or as
+// FailedBefore (the ledger) says for another process (after a failover).
+func (s *Syncer) failedBefore(ctx context.Context, mapping, wanted string) (failure error, failed bool, readErr error) {
+	s.mu.Lock()
+	prev, ok := s.failed[mapping]
+	s.mu.Unlock()
+	if ok {
+		if prev.wanted == wanted {
+			return prev.err, true, nil
+		}
+		return nil, false, nil
+	}
+	if s.FailedBefore == nil {
+		return nil, false, nil
+	}
+	svc, msg, ok, err := s.FailedBefore(ctx, mapping, wanted)
+	if err != nil {
+		return nil, false, fmt.Errorf("mapping %q: reading whether its rollout failed before: %w", mapping, err)
+	}
+	if !ok {
+		return nil, false, nil
+	}
+	ferr := &RolloutError{Service: svc, State: "failed in an earlier pass", Message: msg}
+	s.remember(mapping, wanted, ferr)
+	return ferr, true, nil
 }
 
 // findManaged finds the ID of an existing version after a create met
@@ -348,63 +779,6 @@ func (s *Syncer) findManaged(ctx context.Context, mapping, name string) (string,
 		}
 	}
 	return "", fmt.Errorf("a secret named %s exists but is not labelled %s=%s: swarmguard will not adopt it; remove or rename it", name, LabelSecret, mapping)
-}
-
-// rollOne writes one service's new secret list and waits for it to converge.
-func (s *Syncer) rollOne(ctx context.Context, m Mapping, wantedName, wantedID string, up ServiceUpdate, r *Result) error {
-	log := s.log().With("secret", m.Name, "service", up.ServiceName)
-	fill := func(refs []SecretRef) []SecretRef {
-		out := make([]SecretRef, len(refs))
-		for i, ref := range refs {
-			if ref.SecretName == wantedName {
-				ref.SecretID = wantedID
-			}
-			out[i] = ref
-		}
-		return out
-	}
-	version, refs := up.Version, fill(up.Refs)
-	var before Service
-	for attempt := 0; ; attempt++ {
-		cur, err := s.Engine.InspectService(ctx, up.ServiceID)
-		if errors.Is(err, ErrEngineNotFound) {
-			log.Info("service gone before its update, skipped")
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("inspecting service %s: %w", up.ServiceName, err)
-		}
-		before = cur
-		if cur.Version != version {
-			// It changed since the observation: decide again on what is there now.
-			nu, _, _ := planService(m, Version{ID: wantedID, Name: wantedName}, cur, func(ref SecretRef) bool {
-				return ref.SecretName != wantedName && isVersionName(m.Name, ref.SecretName)
-			})
-			if nu == nil {
-				return nil
-			}
-			version, refs = cur.Version, fill(nu.Refs)
-		}
-		err = s.Engine.UpdateServiceSecrets(ctx, up.ServiceID, version, refs)
-		if err == nil {
-			break
-		}
-		if errors.Is(err, ErrEngineConflict) && attempt < maxConflictRetries {
-			log.Debug("service changed during its update, deciding again", "attempt", attempt+1)
-			continue
-		}
-		return fmt.Errorf("updating service %s: %w", up.ServiceName, err)
-	}
-	r.Updated = append(r.Updated, up.ServiceName)
-	log.Info("pointed service at new secret version", "secret_name", wantedName, "from", up.From, "added", up.Added)
-	return s.waitRollout(ctx, up.ServiceID, up.ServiceName, wantedName, before)
-}
-
-// waitRollout waits for the service's update to converge (Rollout.Wait): converged means its running
-// tasks all mount the new version when the service has no update status.
-func (s *Syncer) waitRollout(ctx context.Context, id, name, wantedName string, before Service) error {
-	r := Rollout{Engine: s.Engine, Log: s.Log, Now: s.Now, After: s.After, PollInterval: s.PollInterval, Timeout: s.RolloutTimeout}
-	return r.Wait(ctx, id, name, before, func(tasks []Task) bool { return tasksOnVersion(tasks, wantedName) })
 }
 
 // tasksOnVersion: every task meant to run (desired running, or ready: a

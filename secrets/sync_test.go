@@ -2,10 +2,13 @@ package secrets
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,10 +16,20 @@ import (
 )
 
 // fakeClock advances by each wait, so rollouts and timeouts need no sleeping.
-type fakeClock struct{ now time.Time }
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
 
-func (c *fakeClock) Now() time.Time { return c.now }
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
 func (c *fakeClock) After(d time.Duration) <-chan time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.now = c.now.Add(d)
 	ch := make(chan time.Time, 1)
 	ch <- c.now
@@ -154,6 +167,7 @@ func TestSyncRollbackStopsMapping(t *testing.T) {
 		return UpdateCompleted
 	}
 	src.put("secret/apps/db", 2, map[string]string{"password": "two"})
+	s.RolloutConcurrency = 1 // one service at a time: a failed rollout stops those not yet started
 	r := s.Pass(t.Context(), []Mapping{dbMap}, Options{})[0]
 	var re *RolloutError
 	if r.Outcome != OutcomeFailed || !errors.As(r.Err, &re) || re.State != UpdateRollbackCompleted || r.FailedService != "svc-b" {
@@ -362,5 +376,123 @@ func TestSyncZeroReplicasNeedsNoWait(t *testing.T) {
 	r := s.Pass(t.Context(), []Mapping{dbMap}, Options{})[0]
 	if r.Outcome != OutcomeChanged || e.callCount("list tasks z") != 0 {
 		t.Fatalf("pass over a 0-replica service = %+v (calls %v); want changed without waiting on tasks", r, e.calls)
+	}
+}
+
+// Many changed mappings over services that share them: one Vault read per distinct path, each service
+// updated once with all of its changes, every mapping's result naming the services it rolled.
+func TestSyncOneUpdatePerService(t *testing.T) {
+	var logs bytes.Buffer
+	e, src := newFakeEngine(), &fakeSource{}
+	s := newSyncer(e, src, &logs)
+	var ms []Mapping
+	var refs []SecretRef
+	for i, n := range []string{"m1", "m2", "m3"} {
+		m := Mapping{Name: n, FromPath: "secret/shared", FromKey: n, KeepVersions: 1}
+		ms = append(ms, m)
+		old := nameFor(t, m, "old")
+		id := e.addSecret(old, m.SecretLabels("x", 1))
+		refs = append(refs, SecretRef{SecretID: id, SecretName: old, File: fmt.Sprintf("f%d", i)})
+	}
+	for _, id := range []string{"a", "b"} {
+		e.addService(Service{ID: id, Name: "svc-" + id, Secrets: slices.Clone(refs)})
+	}
+	src.put("secret/shared", 2, map[string]string{"m1": "new1", "m2": "new2", "m3": "new3"})
+	rs := s.Pass(t.Context(), ms, Options{})
+	if src.reads != 1 {
+		t.Errorf("vault reads = %d; want 1 for one distinct path", src.reads)
+	}
+	if n := e.callCount("update"); n != 2 {
+		t.Errorf("service updates = %d (%v); want 2, one per service", n, e.writes())
+	}
+	for i, r := range rs {
+		if r.Outcome != OutcomeChanged || !slices.Equal(r.Updated, []string{"svc-a", "svc-b"}) || len(r.Removed) != 0 {
+			t.Errorf("result %d = %+v; want changed, svc-a and svc-b updated, the old version kept (the previous specs use it)", i, r)
+		}
+	}
+	for _, id := range []string{"a", "b"} {
+		for i, ref := range e.services[id].Secrets {
+			if want := nameFor(t, ms[i], fmt.Sprintf("new%d", i+1)); ref.SecretName != want || ref.File != fmt.Sprintf("f%d", i) {
+				t.Errorf("service %s ref %d = %+v; want %s at f%d", id, i, ref, want, i)
+			}
+		}
+	}
+}
+
+// A service's own secret whose name only looks like a version of a mapping (app-20240101 beside mapping
+// app, not labelled as its version) is not taken over.
+func TestSyncUnlabelledLookalikeNotTakenOver(t *testing.T) {
+	var logs bytes.Buffer
+	e, src := newFakeEngine(), &fakeSource{}
+	s := newSyncer(e, src, &logs)
+	app := Mapping{Name: "app", FromPath: "secret/app", FromKey: "v", KeepVersions: 1}
+	own := e.addSecret("app-20240101", map[string]string{"owner": "team"})
+	e.addService(Service{ID: "a", Name: "api", Secrets: []SecretRef{{SecretID: own, SecretName: "app-20240101", File: "app"}}})
+	src.put("secret/app", 1, map[string]string{"v": "value"})
+	r := s.Pass(t.Context(), []Mapping{app}, Options{})[0]
+	if r.Err != nil || len(r.Updated) != 0 || e.callCount("update") != 0 {
+		t.Fatalf("pass = %+v, writes %v; want the service's own app-20240101 left alone", r, e.writes())
+	}
+	if got := e.services["a"].Secrets[0].SecretName; got != "app-20240101" {
+		t.Errorf("service now uses %s; want app-20240101", got)
+	}
+}
+
+// A rollout the ledger says failed for this very version (another process's pass, before a failover) is
+// not retried by itself; a forced one is.
+func TestSyncFailedBeforeIsNotRetried(t *testing.T) {
+	var logs bytes.Buffer
+	e, src := newFakeEngine(), &fakeSource{}
+	s := newSyncer(e, src, &logs)
+	n1 := nameFor(t, dbMap, "one")
+	id1 := e.addSecret(n1, dbMap.SecretLabels("x", 1))
+	e.addService(Service{ID: "a", Name: "api", Secrets: []SecretRef{{SecretID: id1, SecretName: n1, File: "pw"}}})
+	src.put("secret/apps/db", 2, map[string]string{"password": "two"})
+	n2 := nameFor(t, dbMap, "two")
+	var asked []string
+	s.FailedBefore = func(_ context.Context, mapping, wanted string) (string, string, bool, error) {
+		asked = append(asked, mapping+"="+wanted)
+		return "api", "rollback_completed", wanted == n2, nil
+	}
+	r := s.Pass(t.Context(), []Mapping{dbMap}, Options{})[0]
+	var re *RolloutError
+	if r.Outcome != OutcomeFailed || !errors.As(r.Err, &re) || re.Service != "api" || len(e.writes()) != 0 {
+		t.Fatalf("pass = %+v, writes %v; want failed (from the ledger) with no writes", r, e.writes())
+	}
+	if !slices.Equal(asked, []string{"db_password=" + n2}) {
+		t.Errorf("FailedBefore asked %v; want once for %s", asked, n2)
+	}
+	r = s.Pass(t.Context(), []Mapping{dbMap}, Options{Force: true})[0]
+	if r.Outcome != OutcomeChanged || !slices.Equal(r.Updated, []string{"api"}) {
+		t.Fatalf("forced pass = %+v; want api updated", r)
+	}
+}
+
+// Services roll in parallel, but a mapping's first service goes alone first: when it fails, no other
+// service of the mapping is touched.
+func TestSyncCanaryFailureTouchesNoOtherService(t *testing.T) {
+	var logs bytes.Buffer
+	e, src := newFakeEngine(), &fakeSource{}
+	s := newSyncer(e, src, &logs)
+	n1 := nameFor(t, dbMap, "one")
+	id1 := e.addSecret(n1, dbMap.SecretLabels("x", 1))
+	for _, id := range []string{"a", "b", "c"} {
+		e.addService(Service{ID: id, Name: "svc-" + id, Secrets: []SecretRef{{SecretID: id1, SecretName: n1, File: "pw"}}})
+	}
+	e.onUpdate = func(svc *Service) string {
+		if svc.ID == "a" {
+			return UpdateRollbackCompleted
+		}
+		return UpdateCompleted
+	}
+	src.put("secret/apps/db", 2, map[string]string{"password": "two"})
+	r := s.Pass(t.Context(), []Mapping{dbMap}, Options{})[0]
+	if r.Outcome != OutcomeFailed || r.FailedService != "svc-a" || e.callCount("update") != 1 {
+		t.Fatalf("pass = %+v, writes %v; want failed at svc-a, the only service updated", r, e.writes())
+	}
+	e.onUpdate = nil
+	r = s.Pass(t.Context(), []Mapping{dbMap}, Options{Force: true})[0]
+	if r.Outcome != OutcomeChanged || !slices.Equal(r.Updated, []string{"svc-a", "svc-b", "svc-c"}) {
+		t.Fatalf("forced pass = %+v; want all three updated", r)
 	}
 }

@@ -171,7 +171,7 @@ func newHTTPClient(cfg VaultConfig) (*http.Client, error) {
 		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
 		TLSHandshakeTimeout:   vaultDialTimeout,
 		ForceAttemptHTTP2:     true,
-		MaxIdleConnsPerHost:   4,
+		MaxIdleConnsPerHost:   16, // room for the sync's read pool (secrets.concurrency, default 8) to stay kept-alive
 		IdleConnTimeout:       90 * time.Second,
 		ExpectContinueTimeout: time.Second,
 	}

@@ -11,7 +11,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/swarmguard/swarmguard/operator"
-	"github.com/swarmguard/swarmguard/swarm"
 )
 
 // cliReleaseTimeout bounds the release of the lease and the audit after a CLI action, also when the action
@@ -25,7 +24,8 @@ type leaseKey struct{}
 // worker"). A controller holding the lease hands it over when its current pass ends; withLease waits up to
 // lease.wait and otherwise fails (exit 1) saying who holds it. While fn runs the lease is renewed; if it is
 // lost, fn's context is cancelled. Inside fn, stillHolder(ctx) is the TaskEnv.StillHolder to give a pass.
-// Ledger entries fn writes become audit records (log and notify.webhooks).
+// fn's context carries the auditor (operator.WithAudit): each action it does is audited when it happens (log
+// and notify.webhooks), whether or not its ledger write succeeds.
 func (a *app) withLease(ctx context.Context, what string, fn func(ctx context.Context) error) error {
 	// The webhooks first: an unreadable signing key refuses the action before anything changes.
 	targets, err := a.webhookTargets()
@@ -48,11 +48,8 @@ func (a *app) withLease(ctx context.Context, what string, fn func(ctx context.Co
 		return err
 	}
 	a.log.Debug("lease taken", "lease", a.cfg.Lease.Name, "self", l.ID(), "what", what)
-	start := time.Now()
-	ledger := a.ledger(c)
-	before, beforeErr := ledgerTop(ctx, ledger)
-
-	fctx, cancel := context.WithCancelCause(context.WithValue(ctx, leaseKey{}, l))
+	aud := a.auditor(context.WithoutCancel(ctx), targets)
+	fctx, cancel := context.WithCancelCause(operator.WithAudit(context.WithValue(ctx, leaseKey{}, l), aud))
 	kept := make(chan struct{})
 	go func() { defer close(kept); keepLease(fctx, l, cancel) }()
 	fenced, fcancel := l.Fence(fctx) // ends the moment the hold ends, checked before every API call
@@ -66,12 +63,13 @@ func (a *app) withLease(ctx context.Context, what string, fn func(ctx context.Co
 
 	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), cliReleaseTimeout)
 	defer rcancel()
-	if beforeErr == nil {
-		a.auditLedger(rctx, ledger, targets, before, time.Since(start))
-	}
 	if rerr := l.Release(rctx); rerr != nil {
 		a.log.Warn("lease not released; it lapses after its TTL", "lease", a.cfg.Lease.Name, "err", rerr)
 	}
+	actx, acancel := context.WithTimeout(context.WithoutCancel(ctx), cliReleaseTimeout)
+	defer acancel()
+	aud.Close(actx) // the queued webhook deliveries
+
 	return err
 }
 
@@ -117,35 +115,6 @@ func leaseFence(ctx context.Context) func(context.Context) (context.Context, con
 		}
 	}
 	return l.Fence
-}
-
-// ledgerTop is the newest sequence number in the ledger.
-func ledgerTop(ctx context.Context, l *swarm.Ledger) (uint64, error) {
-	entries, err := l.Entries(ctx)
-	if err != nil {
-		return 0, err
-	}
-	var top uint64
-	for _, e := range entries {
-		top = max(top, e.Seq)
-	}
-	return top, nil
-}
-
-// auditLedger makes an audit record of every ledger entry newer than after (written under our lease, so ours).
-func (a *app) auditLedger(ctx context.Context, l *swarm.Ledger, targets []operator.WebhookTarget, after uint64, d time.Duration) {
-	entries, err := l.Entries(ctx)
-	if err != nil {
-		a.log.Warn("ledger unreadable after the action; no audit records for it", "err", err)
-		return
-	}
-	aud := a.auditor(ctx, targets)
-	defer aud.Close(ctx)
-	for _, e := range entries {
-		if e.Seq > after {
-			aud.Record(operator.RecordFromEntry(e, d))
-		}
-	}
 }
 
 func newLeaseCmd(a *app) *cobra.Command {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/swarmguard/swarmguard/operator"
 	"github.com/swarmguard/swarmguard/operator/networks"
 	"github.com/swarmguard/swarmguard/swarm"
 )
@@ -101,7 +102,7 @@ have the xfrm/ESP modules, or tasks on different nodes cannot talk over the encr
 					entry.Result = swarm.ResultFailed
 					entry.Details["error"] = truncate(applyErr.Error(), 200)
 				}
-				if _, lerr := a.ledger(c).Append(ctx, entry); lerr != nil {
+				if lerr := operator.Record(ctx, a.ledger(c), entry); lerr != nil {
 					a.log.Error("recording the remediation in the ledger failed", "network", plan.Network.Name, "err", lerr)
 					if applyErr == nil {
 						return failed(fmt.Errorf("network %s remediated, but the ledger entry failed: %w", plan.Network.Name, lerr))

@@ -38,6 +38,8 @@ type app struct {
 	cfg    config.Config
 	log    *slog.Logger
 	client *swarm.Client
+	// checked is the engine's answer to the first successful Check of this process.
+	checked *swarm.Self
 
 	// secretsSync is the controller's secrets sync, for /status/secrets (nil without mappings).
 	secretsSync atomic.Pointer[secretsync.SecretsSync]
@@ -260,10 +262,16 @@ func (a *app) engine(ctx context.Context) (*swarm.Client, swarm.Self, error) {
 		}
 		a.client = c
 	}
+	if a.checked != nil {
+		// One process, one check: a command that reaches the engine twice (openSync, then withLease) asks
+		// the engine's /info once (a slow call on a loaded manager).
+		return a.client, *a.checked, nil
+	}
 	self, err := a.client.Check(ctx)
 	if err != nil {
 		return nil, self, err
 	}
+	a.checked = &self
 	return a.client, self, nil
 }
 

@@ -59,7 +59,7 @@ func (a *app) syncer(c *swarm.Client, v *secrets.Vault) (*secrets.Syncer, error)
 		return nil, err
 	}
 	s := &secrets.Syncer{Engine: secretsync.SecretsEngine{Swarm: c}, Source: v.KV(), Key: key, Log: a.log.With("component", "secrets"),
-		RolloutTimeout: a.cfg.Secrets.RolloutTimeout.D()}
+		RolloutTimeout: a.cfg.Secrets.RolloutTimeout.D(), Concurrency: a.cfg.Secrets.Concurrency, RolloutConcurrency: a.cfg.Secrets.RolloutConcurrency}
 	s.BeforeUpdate = func(string) { crashpoint.At("secret.after-create") } // a no-op outside the crash harness
 	return s, nil
 }

@@ -204,7 +204,7 @@ func EnforceNodeCertExpiry(ctx context.Context, eng CertsEngine, ledger operator
 	if reason == "" {
 		reason = "pki.mode enforce: pki.node_cert_expiry " + want.String()
 	}
-	_, err = ledger.Append(ctx, swarm.Entry{
+	err = operator.Record(ctx, ledger, swarm.Entry{
 		Kind: swarm.KindNodeCertExpiry, At: env.Time().UTC(), Actor: env.Actor, Reason: reason, Result: swarm.ResultOK,
 		Details: map[string]string{"from": before.String(), "to": want.String()},
 	})
@@ -418,7 +418,7 @@ func StartCARotation(ctx context.Context, eng CertsEngine, ledger operator.Ledge
 	if root, err := pki.ParseCertificate([]byte(before.TrustRootPEM)); err == nil {
 		details["old_root_serial"] = pki.SerialHex(root)
 	}
-	if _, err := ledger.Append(ctx, swarm.Entry{
+	if err := operator.Record(ctx, ledger, swarm.Entry{
 		Kind: swarm.KindCA, At: env.Time().UTC(), Actor: env.Actor, Reason: env.Reason, Result: swarm.ResultOK, Details: details,
 	}); err != nil {
 		return out, fmt.Errorf("recording the root CA rotation in the ledger: %w", err)
@@ -577,7 +577,7 @@ func RecordCAWait(ctx context.Context, ledger operator.LedgerStore, env operator
 		e.Details["pending"] = strings.Join(pending, ",")
 		e.Details["on_new_root"] = strconv.Itoa(p.OnNewRoot)
 	}
-	if _, err := ledger.Append(ctx, e); err != nil {
+	if err := operator.Record(ctx, ledger, e); err != nil {
 		return fmt.Errorf("recording the root CA rotation outcome in the ledger: %w", err)
 	}
 	return nil

@@ -183,9 +183,13 @@ type VaultAuthConfig struct {
 
 // SecretsConfig is the Vault-to-Docker secret sync.
 type SecretsConfig struct {
-	HMACKeyFile    string          `yaml:"hmac_key_file"`
-	RolloutTimeout Duration        `yaml:"rollout_timeout"`
-	Mappings       []SecretMapping `yaml:"mappings"`
+	HMACKeyFile    string   `yaml:"hmac_key_file"`
+	RolloutTimeout Duration `yaml:"rollout_timeout"`
+	// Concurrency bounds the Vault reads, secret creates and removals a pass runs at once;
+	// RolloutConcurrency the services it rolls at once.
+	Concurrency        int             `yaml:"concurrency"`
+	RolloutConcurrency int             `yaml:"rollout_concurrency"`
+	Mappings           []SecretMapping `yaml:"mappings"`
 }
 
 // SecretMapping maps one Vault value to one versioned Docker secret.
@@ -253,7 +257,7 @@ func DefaultConfig() Config {
 			Timeout: Duration(10 * time.Second),
 			Auth:    VaultAuthConfig{Method: "token", Mount: "approle"},
 		},
-		Secrets: SecretsConfig{RolloutTimeout: Duration(5 * time.Minute), Mappings: []SecretMapping{}},
+		Secrets: SecretsConfig{RolloutTimeout: Duration(5 * time.Minute), Concurrency: 8, RolloutConcurrency: 8, Mappings: []SecretMapping{}},
 		Notify:  NotifyConfig{Webhooks: []Webhook{}},
 	}
 }

@@ -174,6 +174,12 @@ func (c Config) Validate() Problems {
 	}
 
 	positive("secrets.rollout_timeout", c.Secrets.RolloutTimeout)
+	if c.Secrets.Concurrency < 1 || c.Secrets.Concurrency > 64 {
+		add("secrets.concurrency", "%d is out of range 1..64 (Vault reads, creates and removals at once; default 8)", c.Secrets.Concurrency)
+	}
+	if c.Secrets.RolloutConcurrency < 1 || c.Secrets.RolloutConcurrency > 64 {
+		add("secrets.rollout_concurrency", "%d is out of range 1..64 (services rolled at once; default 8)", c.Secrets.RolloutConcurrency)
+	}
 	seen := map[string]int{}
 	for i, m := range c.Secrets.Mappings {
 		key := fmt.Sprintf("secrets.mappings[%d]", i)

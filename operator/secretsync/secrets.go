@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -278,7 +277,26 @@ func (ss *SecretsSync) Run(ctx context.Context, env operator.TaskEnv, ms []secre
 	if env.StillHolder != nil {
 		ss.Syncer.Guard = env.StillHolder
 	}
+	if ss.Ledger != nil {
+		ss.Syncer.FailedBefore = ss.failedBefore()
+	}
+	// Each action is audited when its mapping's sync ends, with its own duration; the ledger entries of the
+	// pass are written once, at its end.
+	var entries []swarm.Entry
+	opt.Done = func(r secrets.Result) {
+		if opt.DryRun || (r.Outcome != secrets.OutcomeChanged && r.Outcome != secrets.OutcomeFailed) {
+			return
+		}
+		e := ss.entry(env, r)
+		operator.AuditAction(ctx, e, r.Duration)
+		entries = append(entries, e)
+	}
 	results := ss.Syncer.Pass(ctx, ms, opt)
+	if ss.Ledger != nil {
+		if err := operator.RecordAudited(ctx, ss.Ledger, entries...); err != nil {
+			log.Warn("recording the secret sync in the ledger failed (each action was audited)", "entries", len(entries), "err", err)
+		}
+	}
 	var errs []error
 	for i, r := range results {
 		m := ms[i]
@@ -298,9 +316,6 @@ func (ss *SecretsSync) Run(ctx context.Context, env operator.TaskEnv, ms []secre
 		}
 		if env.Out != nil {
 			writeSecretResult(env.Out, r)
-		}
-		if !opt.DryRun && ss.Ledger != nil && (r.Outcome == secrets.OutcomeChanged || r.Outcome == secrets.OutcomeFailed) {
-			ss.ledger(ctx, env, r, log)
 		}
 	}
 	return results, errors.Join(errs...)
@@ -374,7 +389,40 @@ func (ss *SecretsSync) Unavailable(err error, now time.Time) {
 	}
 }
 
-func (ss *SecretsSync) ledger(ctx context.Context, env operator.TaskEnv, r secrets.Result, log *slog.Logger) {
+// failedBefore is the Syncer's FailedBefore for one pass: the ledger, read once when first asked, says
+// whether a mapping's newest entry is a failed rollout of the same wanted version (written by any replica,
+// so a holder that took over does not retry a rollout known to fail).
+func (ss *SecretsSync) failedBefore() func(ctx context.Context, mapping, wanted string) (string, string, bool, error) {
+	var once sync.Once
+	var newest map[string]swarm.Entry
+	var err error
+	return func(ctx context.Context, mapping, wanted string) (string, string, bool, error) {
+		once.Do(func() {
+			var entries []swarm.Entry
+			entries, err = ss.Ledger.Entries(ctx)
+			newest = map[string]swarm.Entry{}
+			for _, e := range entries {
+				if e.Kind != swarm.KindSecret {
+					continue
+				}
+				if n, ok := newest[e.Details["secret"]]; !ok || e.Seq > n.Seq {
+					newest[e.Details["secret"]] = e
+				}
+			}
+		})
+		if err != nil {
+			return "", "", false, err
+		}
+		e, ok := newest[mapping]
+		if !ok || e.Result != swarm.ResultFailed || e.Details["to"] != wanted || e.Details["failed_service"] == "" {
+			return "", "", false, nil
+		}
+		return e.Details["failed_service"], e.Details["error"], true, nil
+	}
+}
+
+// entry is the ledger entry (and audit record) of one mapping's changed or failed sync.
+func (ss *SecretsSync) entry(env operator.TaskEnv, r secrets.Result) swarm.Entry {
 	res := swarm.ResultOK
 	if r.Outcome == secrets.OutcomeFailed {
 		res = swarm.ResultFailed
@@ -402,9 +450,7 @@ func (ss *SecretsSync) ledger(ctx context.Context, env operator.TaskEnv, r secre
 	if reason == "" {
 		reason = "vault value changed"
 	}
-	if _, err := ss.Ledger.Append(ctx, swarm.Entry{Kind: swarm.KindSecret, At: env.Time(), Actor: env.Actor, Reason: reason, Result: res, Details: d}); err != nil {
-		log.Warn("recording the secret sync in the ledger failed", "secret", r.Mapping, "err", err)
-	}
+	return swarm.Entry{Kind: swarm.KindSecret, At: env.Time(), Actor: env.Actor, Reason: reason, Result: res, Details: d}
 }
 
 // Task is the controller's loop: every few seconds it syncs the mappings whose refresh has come (each on its

@@ -2,8 +2,10 @@ package secretsync
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -253,5 +255,112 @@ func TestSecretsSyncUnavailableBeforeLogin(t *testing.T) {
 		if got := testutil.ToFloat64(met.mappings.WithLabelValues(state)); got != want {
 			t.Errorf("%s{state=%q} = %v; want %v", MetricSecretMappings, state, got, want)
 		}
+	}
+}
+
+// countingLedger counts writes and can refuse them.
+type countingLedger struct {
+	*ledgertest.Ledger
+	fail    error
+	appends int
+}
+
+func (l *countingLedger) Append(ctx context.Context, es ...swarm.Entry) ([]swarm.Entry, error) {
+	l.appends++
+	if l.fail != nil {
+		return nil, l.fail
+	}
+	return l.Ledger.Append(ctx, es...)
+}
+
+// One pass of many actions: one audit record per action, as it happens, and one ledger write for the pass;
+// the records are delivered also when that write fails.
+func TestSecretsSyncAuditsEachActionWritesLedgerOnce(t *testing.T) {
+	for _, ledgerErr := range []error{nil, errors.New("ledger over its size")} {
+		f := &fakeSecretsSwarm{services: map[string]*swarm.ServiceSecrets{}}
+		src := &fakeVaultSource{val: secrets.NewValue("secret/x", 2, map[string]string{"v": "value"})}
+		syncer := &secrets.Syncer{Engine: SecretsEngine{Swarm: f}, Source: src, Key: sensitive.New("k"), PollInterval: time.Millisecond}
+		var ms []secrets.Mapping
+		for i := range 120 {
+			ms = append(ms, secrets.Mapping{Name: fmt.Sprintf("m%03d", i), FromPath: "secret/x", FromKey: "v"})
+		}
+		led := &countingLedger{Ledger: ledgertest.New(), fail: ledgerErr}
+		ss := NewSecretsSync(syncer, ms, led, nil)
+		var buf strings.Builder
+		var mu sync.Mutex
+		w := writerFunc(func(p []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return buf.Write(p) })
+		aud := operator.NewAuditor(t.Context(), slog.New(slog.NewJSONHandler(w, nil)), nil)
+		ctx := operator.WithAudit(t.Context(), aud)
+		if _, err := ss.Run(ctx, operator.TaskEnv{Actor: "test"}, ms, secrets.Options{}); err != nil {
+			t.Fatalf("Run() = %v", err)
+		}
+		if led.appends != 1 {
+			t.Errorf("ledger writes in one pass = %d; want 1", led.appends)
+		}
+		ids, names := map[string]bool{}, map[string]bool{}
+		for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+			var l struct {
+				Msg    string               `json:"msg"`
+				Record operator.AuditRecord `json:"record"`
+			}
+			if json.Unmarshal([]byte(line), &l) != nil || l.Msg != "audit" || l.Record.Kind != swarm.KindSecret {
+				continue
+			}
+			ids[l.Record.ID], names[l.Record.Details["secret"]] = true, true
+		}
+		if len(ids) != 120 || len(names) != 120 {
+			t.Errorf("ledger error %v: audit records = %d ids, %d secrets; want 120 of each", ledgerErr, len(ids), len(names))
+		}
+		if ledgerErr == nil && len(led.All()) != 120 {
+			t.Errorf("ledger entries = %d; want 120", len(led.All()))
+		}
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// A rollout that failed in another process (the ledger's newest entry of the mapping says so, for the same
+// version) is not retried after a failover; a newer ok entry, or another version, lets it go.
+func TestSecretsSyncRemembersFailedRolloutThroughTheLedger(t *testing.T) {
+	m := secrets.Mapping{Name: "db", FromPath: "secret/db", FromKey: "password"}
+	val := secrets.NewValue("secret/db", 4, map[string]string{"password": "v4"})
+	want, err := m.Desire(sensitive.New("k"), val)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := swarm.Secret{ID: "old", Name: "db-00000000", Labels: m.SecretLabels("x", 3)}
+	for _, tc := range []struct {
+		name   string
+		ledger []swarm.Entry
+		writes bool
+	}{
+		{"failed for this version", []swarm.Entry{{Kind: swarm.KindSecret, Seq: 1, Result: swarm.ResultFailed,
+			Details: map[string]string{"secret": "db", "to": want.Name, "failed_service": "api", "error": "rollback_completed"}}}, false},
+		{"failed, then done", []swarm.Entry{
+			{Kind: swarm.KindSecret, Seq: 1, Result: swarm.ResultFailed, Details: map[string]string{"secret": "db", "to": want.Name, "failed_service": "api"}},
+			{Kind: swarm.KindSecret, Seq: 2, Result: swarm.ResultOK, Details: map[string]string{"secret": "db", "to": want.Name}}}, true},
+		{"failed for another version", []swarm.Entry{{Kind: swarm.KindSecret, Seq: 1, Result: swarm.ResultFailed,
+			Details: map[string]string{"secret": "db", "to": "db-ffffffff", "failed_service": "api"}}}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &fakeSecretsSwarm{secrets: []swarm.Secret{old}, services: map[string]*swarm.ServiceSecrets{
+				"a": {ID: "a", Name: "api", Version: 3, Secrets: []swarm.SecretRef{{SecretID: "old", SecretName: old.Name, File: "pw"}}},
+			}}
+			syncer := &secrets.Syncer{Engine: SecretsEngine{Swarm: f}, Source: &fakeVaultSource{val: val}, Key: sensitive.New("k"), PollInterval: time.Millisecond}
+			ss := NewSecretsSync(syncer, []secrets.Mapping{m}, ledgertest.New(tc.ledger...), nil)
+			rs, _ := ss.Run(t.Context(), operator.TaskEnv{Actor: "test"}, []secrets.Mapping{m}, secrets.Options{})
+			wrote := false
+			for _, c := range f.calls {
+				wrote = wrote || strings.HasPrefix(c, "create") || strings.HasPrefix(c, "update")
+			}
+			if wrote != tc.writes {
+				t.Fatalf("result %+v, engine calls %v; want writes=%v", rs[0], f.calls, tc.writes)
+			}
+			if !tc.writes && rs[0].Outcome != secrets.OutcomeFailed {
+				t.Errorf("outcome = %s; want failed (remembered through the ledger)", rs[0].Outcome)
+			}
+		})
 	}
 }
