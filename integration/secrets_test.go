@@ -515,6 +515,53 @@ func TestSecretsSyncCrashAfterCreate(t *testing.T) {
 	f.prints(svc, "/run/secrets/"+f.name, "second-"+f.run)
 }
 
+// A kill after the service was pointed at the new version (its rollout not followed yet), and one before
+// the old version's removal: the next pass creates nothing, keeps the service where it is, and finishes.
+func TestSecretsSyncCrashAfterRepointBeforeRemove(t *testing.T) {
+	f := newSecretsFixture(t, "crash2", "")
+	f.put("first-" + f.run)
+	svc := f.service("k", "--label", "swarmguard.secrets="+f.name, "swarmguard-testapp:lab", "print", "/run/secrets/"+f.name)
+	f.mustSG("rotate", "secret", f.name)
+	n1 := f.versionNamed("1")
+
+	f.put("second-" + f.run)
+	if r := f.sg([]string{"SG_TEST_CRASH=secret.after-repoint"}, "rotate", "secret", f.name); r.Code == 0 ||
+		!strings.Contains(r.Stderr, "crashpoint: killed at secret.after-repoint") {
+		t.Fatalf("the crash hook did not kill swarmguard after the repoint (exit %d):\n%s", r.Code, r.Stderr)
+	}
+	n2 := f.versionNamed("2")
+	if refs := f.serviceSecrets(svc); len(refs) != 1 || !strings.HasPrefix(refs[0], n2+">") {
+		t.Fatalf("after the kill the service refs = %v; want %s (the repoint was done)", refs, n2)
+	}
+	f.mustSG("rotate", "secret", f.name)
+	if vs := f.versions(); len(vs) != 2 {
+		t.Errorf("after the next pass: secrets %v; want exactly %s and %s (no duplicate version)", keys(vs), n1, n2)
+	}
+	if refs := f.serviceSecrets(svc); len(refs) != 1 || !strings.HasPrefix(refs[0], n2+">") {
+		t.Errorf("after the next pass the service refs = %v; want %s", refs, n2)
+	}
+	f.prints(svc, "/run/secrets/"+f.name, "second-"+f.run)
+
+	f.put("third-" + f.run)
+	if r := f.sg([]string{"SG_TEST_CRASH=secret.before-remove"}, "rotate", "secret", f.name); r.Code == 0 ||
+		!strings.Contains(r.Stderr, "crashpoint: killed at secret.before-remove") {
+		t.Fatalf("the crash hook did not kill swarmguard before the removal (exit %d):\n%s", r.Code, r.Stderr)
+	}
+	n3 := f.versionNamed("3")
+	if vs := f.versions(); len(vs) != 3 {
+		t.Fatalf("after the kill before the removal: secrets %v; want %s, %s and %s", keys(vs), n1, n2, n3)
+	}
+	f.mustSG("rotate", "secret", f.name)
+	vs := f.versions()
+	if _, old := vs[n1]; len(vs) != 2 || old {
+		t.Errorf("after the next pass: secrets %v; want exactly %s and %s (%s removed, nothing new)", keys(vs), n2, n3, n1)
+	}
+	if refs := f.serviceSecrets(svc); len(refs) != 1 || !strings.HasPrefix(refs[0], n3+">") {
+		t.Errorf("after the next pass the service refs = %v; want %s", refs, n3)
+	}
+	f.prints(svc, "/run/secrets/"+f.name, "third-"+f.run)
+}
+
 func TestSecretsSyncAppRoleAndRenewal(t *testing.T) {
 	f := newSecretsFixture(t, "approle", "")
 	env := f.env

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/swarmguard/swarmguard/crashpoint"
 	"github.com/swarmguard/swarmguard/sensitive"
 )
 
@@ -598,6 +599,7 @@ func (s *Syncer) applyAll(ctx context.Context, ix *Index, items []*item, opt Opt
 			mu.Unlock()
 			return
 		}
+		crashpoint.At("secret.before-remove") // every service is on the new version; the old one is still there
 		err := s.Engine.RemoveSecret(ctx, rm.v.ID)
 		switch {
 		case err == nil:
@@ -681,6 +683,7 @@ func (s *Syncer) rollService(ctx context.Context, obs Service, items []*item) ([
 		return nil, fmt.Errorf("updating service %s: %w", obs.Name, err)
 	}
 	log.Info("pointed service at new secret version", "secret_names", wanted)
+	crashpoint.At("secret.after-repoint") // the service points at the new versions; its rollout is not followed yet
 	r := Rollout{Engine: s.Engine, Log: s.Log, Now: s.Now, After: s.After, PollInterval: s.PollInterval, Timeout: s.RolloutTimeout}
 	err := r.Wait(ctx, obs.ID, obs.Name, before, func(tasks []Task) bool {
 		for _, w := range wanted {
