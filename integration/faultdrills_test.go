@@ -217,10 +217,19 @@ func TestFaultDrillsRootCA(t *testing.T) {
 	fdMust(t, env, &outs, "run", "--once", "--config", cfg)
 	f2 := force()
 	led := fdLedger(t, env, &outs, cfg)
-	t.Logf("kill point ca.after-start: ForceRotate %s -> %s at the kill, %s after the next pass; ca entries in the ledger: %d ok",
-		f0, f1, f2, fdCount(led, "ca", "ok"))
+	t.Logf("kill point ca.after-start: ForceRotate %s -> %s at the kill, %s after the next pass; ca entries in the ledger: %d ok, %d adopted",
+		f0, f1, f2, fdCount(led, "ca", "ok"), fdCount(led, "ca", "adopted"))
 	if f2 != f1 {
 		t.Errorf("the next pass started another root CA rotation (ForceRotate %s -> %s)", f1, f2)
+	}
+	// The audit trail shows the rotation the killed process never recorded: the next pass adopts it, once.
+	if e, ok := tokFindEntry(led, "ca", "", "adopted"); !ok || e.Details["force_rotate"] != f1 || fdCount(led, "ca", "adopted") != 1 {
+		t.Errorf("ledger ca entries after the next pass: %d adopted, newest %+v; want one adopted entry naming ForceRotate %s",
+			fdCount(led, "ca", "adopted"), e, f1)
+	}
+	fdMust(t, env, &outs, "run", "--once", "--config", cfg)
+	if n := fdCount(fdLedger(t, env, &outs, cfg), "ca", "adopted"); n != 1 {
+		t.Errorf("a second pass adopted the rotation again: %d adopted entries; want 1", n)
 	}
 	eventually(t, 2*time.Minute, "no root CA rotation in progress", func() bool { return !inProgress() })
 }

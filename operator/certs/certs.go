@@ -263,6 +263,24 @@ func scheduledCARotation(ctx context.Context, eng CertsEngine, ledger operator.L
 		// The ledger may hold a rotation newer than the root's NotBefore: never act on "couldn't read".
 		return CARotationStart{}, fmt.Errorf("reading the ledger: %w", err)
 	}
+	if n, ok := UnrecordedCARotation(ca, entries); ok {
+		// A rotation the ledger does not know: one started by a process killed before its record, or by
+		// `docker swarm ca --rotate`. It is not started again (the root's NotBefore already dates it); it is
+		// recorded, so the audit trail says it happened.
+		if env.DryRun {
+			fmt.Fprintf(env.Output(), "would record root CA rotation %d as adopted: the ledger has no entry for it\n", n)
+		} else {
+			log.Warn("root CA rotation not in the ledger: recording it as adopted", "force_rotate", n)
+			e := swarm.Entry{Kind: swarm.KindCA, At: env.Time().UTC(), Actor: env.Actor, Result: swarm.ResultAdopted,
+				Reason: fmt.Sprintf("root CA rotation %d changed outside the ledger (started by a process that stopped before recording it, or by hand)", n),
+				Details: map[string]string{"action": "adopted", "force_rotate": strconv.FormatUint(n, 10), "root_serial": pki.SerialHex(root),
+					"in_progress": strconv.FormatBool(ca.RootRotationInProgress)}}
+			if err := operator.Record(ctx, ledger, e); err != nil {
+				return CARotationStart{}, fmt.Errorf("recording the unrecorded root CA rotation %d in the ledger: %w", n, err)
+			}
+			entries = append(entries, e)
+		}
+	}
 	d := DecideCA(CAObservation{Root: root, InProgress: ca.RootRotationInProgress, Entries: entries}, maxAge, env.Time())
 	ages.Set(swarm.KindCA, operator.CredentialAge{Known: true, Age: d.Age, MaxAge: maxAge})
 	if !d.Rotate {
@@ -279,6 +297,24 @@ func scheduledCARotation(ctx context.Context, eng CertsEngine, ledger operator.L
 		renv.Reason = "scheduled: " + d.Why
 	}
 	return StartCARotation(ctx, eng, ledger, swarm.RotateCAOptions{}, renv)
+}
+
+// UnrecordedCARotation says whether the swarm's root CA rotation counter (ForceRotate, bumped by every
+// rotation) is one no ca entry of the ledger names: a rotation that happened without its record. Counter 0
+// (never rotated) is always known; a ledger entry naming the counter or a later one makes it known.
+func UnrecordedCARotation(ca swarm.CAState, entries []swarm.Entry) (uint64, bool) {
+	if ca.ForceRotate == 0 {
+		return 0, false
+	}
+	for _, e := range entries {
+		if e.Kind != swarm.KindCA {
+			continue
+		}
+		if n, err := strconv.ParseUint(e.Details["force_rotate"], 10, 64); err == nil && n >= ca.ForceRotate {
+			return 0, false
+		}
+	}
+	return ca.ForceRotate, true
 }
 
 // CARotationDue is the scheduled-rotation decision on an age alone (see DecideCA): the root is at or over

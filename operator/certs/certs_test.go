@@ -168,12 +168,73 @@ func TestScheduledCARotation(t *testing.T) {
 				t.Errorf("started = %v, rotations %d; want %v", start.Started, len(eng.rotations), tt.wantStarted)
 			}
 			if tt.wantStarted {
-				e := led.All()[0]
+				all := led.All()
+				e := all[len(all)-1]
+				if len(all) != 2 || all[0].Result != swarm.ResultAdopted || all[0].Details["force_rotate"] != "3" {
+					t.Errorf("ledger = %+v; want the unrecorded rotation 3 adopted, then the new one", all)
+				}
 				if e.Kind != swarm.KindCA || e.Details["action"] != "started" || e.Details["force_rotate"] != "4" || e.Details["old_root_serial"] != "1" || !strings.HasPrefix(e.Reason, "scheduled:") {
 					t.Errorf("ledger entry = %+v", e)
 				}
 			}
 		})
+	}
+}
+
+// A root CA rotation the ledger has no entry for (a process killed between starting it and recording it, or
+// `docker swarm ca --rotate`) is recorded once as adopted and never started again.
+func TestUnrecordedCARotationAdopted(t *testing.T) {
+	young := testpki.NewRoot(t, 2, certsNowT.Add(-time.Hour))
+	started := swarm.Entry{Kind: swarm.KindCA, Result: swarm.ResultOK, Details: map[string]string{"action": "started", "force_rotate": "7"}}
+	completed := swarm.Entry{Kind: swarm.KindCA, Result: swarm.ResultOK, Details: map[string]string{"action": "completed"}}
+	for _, tc := range []struct {
+		name    string
+		force   uint64
+		entries []swarm.Entry
+		want    bool
+	}{
+		{"never rotated", 0, nil, false},
+		{"rotated, no ca entry", 7, nil, true},
+		{"the start is recorded", 7, []swarm.Entry{started, completed}, false},
+		{"a later counter than the ledger's", 8, []swarm.Entry{started, completed}, true},
+		{"a completion alone names no counter", 7, []swarm.Entry{completed}, true},
+		{"another kind naming the counter", 7, []swarm.Entry{{Kind: swarm.KindNetwork, Details: map[string]string{"force_rotate": "7"}}}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n, got := UnrecordedCARotation(swarm.CAState{ForceRotate: tc.force}, tc.entries)
+			if got != tc.want || (got && n != tc.force) {
+				t.Fatalf("UnrecordedCARotation(%d) = %d, %v; want %v", tc.force, n, got, tc.want)
+			}
+		})
+	}
+
+	c := certsPKIConf(config.ModeEnforce)
+	c.CA.MaxAge = config.Duration(8760 * time.Hour)
+	eng := &fakeCertsEngine{states: []swarm.CAState{{TrustRootPEM: young.PEM, ForceRotate: 8}}}
+	led := ledgertest.New(started, completed)
+	env := operator.TaskEnv{Actor: "node1", Now: func() time.Time { return certsNowT }}
+	var out strings.Builder
+	dry := env
+	dry.DryRun, dry.Out = true, &out
+	if _, err := ScheduledCARotation(t.Context(), eng, led, c, dry); err != nil {
+		t.Fatal(err)
+	}
+	if len(led.All()) != 2 || !strings.Contains(out.String(), "would record root CA rotation 8 as adopted") {
+		t.Fatalf("dry run: ledger %+v, output %q; want nothing written and the adoption announced", led.All(), out.String())
+	}
+	for pass := range 2 {
+		start, err := ScheduledCARotation(t.Context(), eng, led, c, env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all := led.All()
+		if start.Started || len(eng.rotations) != 0 || len(all) != 3 {
+			t.Fatalf("pass %d: started %v, %d rotations, ledger %+v; want no rotation and one adopted entry", pass, start.Started, len(eng.rotations), all)
+		}
+		if e := all[2]; e.Result != swarm.ResultAdopted || e.Details["force_rotate"] != "8" || e.Details["root_serial"] != "2" ||
+			!strings.Contains(e.Reason, "changed outside the ledger") {
+			t.Errorf("pass %d: adopted entry = %+v", pass, e)
+		}
 	}
 }
 
