@@ -2,6 +2,7 @@ package certs
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -273,7 +274,7 @@ func scheduledCARotation(ctx context.Context, eng CertsEngine, ledger operator.L
 			log.Warn("root CA rotation not in the ledger: recording it as adopted", "force_rotate", n)
 			e := swarm.Entry{Kind: swarm.KindCA, At: env.Time().UTC(), Actor: env.Actor, Result: swarm.ResultAdopted,
 				Reason: fmt.Sprintf("root CA rotation %d changed outside the ledger (started by a process that stopped before recording it, or by hand)", n),
-				Details: map[string]string{"action": "adopted", "force_rotate": strconv.FormatUint(n, 10), "root_serial": pki.SerialHex(root),
+				Details: map[string]string{"action": "adopted", "force_rotate": strconv.FormatUint(n, 10), DetailRootSerial: pki.SerialHex(root),
 					"in_progress": strconv.FormatBool(ca.RootRotationInProgress)}}
 			if err := operator.Record(ctx, ledger, e); err != nil {
 				return CARotationStart{}, fmt.Errorf("recording the unrecorded root CA rotation %d in the ledger: %w", n, err)
@@ -298,6 +299,10 @@ func scheduledCARotation(ctx context.Context, eng CertsEngine, ledger operator.L
 	}
 	return StartCARotation(ctx, eng, ledger, swarm.RotateCAOptions{}, renv)
 }
+
+// DetailRootSerial is the ca ledger entries' detail naming the root a rotation ended on (or the root an
+// adoption found): the ledger's date is that root's age, not another's.
+const DetailRootSerial = "root_serial"
 
 // UnrecordedCARotation says whether the swarm's root CA rotation counter (ForceRotate, bumped by every
 // rotation) is one no ca entry of the ledger names: a rotation that happened without its record. Counter 0
@@ -368,7 +373,15 @@ func FollowCARotation(ctx context.Context, eng CertsEngine, ledger operator.Ledg
 	if werr != nil && ctx.Err() != nil && !errors.Is(werr, ErrRotationTimeout) {
 		return fmt.Errorf("%s: %w", stopped, werr)
 	}
-	if lerr := RecordCAWait(ctx, ledger, env, p, werr); lerr != nil {
+	// The root the rotation ended on, so the ledger's date is the age of that root only (a root put in by
+	// hand later is dated by its own NotBefore).
+	var after *x509.Certificate
+	if werr == nil {
+		if ca, err := eng.CA(ctx); err == nil {
+			after, _ = pki.ParseCertificate([]byte(ca.TrustRootPEM))
+		}
+	}
+	if lerr := recordCAWait(ctx, ledger, env, p, werr, after); lerr != nil {
 		log.Warn("ledger write failed", "err", lerr)
 	}
 	if werr != nil {
@@ -601,8 +614,16 @@ func PendingText(p pki.RotationProgress) string {
 
 // RecordCAWait writes the outcome of following a rotation to the ledger (kind ca).
 func RecordCAWait(ctx context.Context, ledger operator.LedgerStore, env operator.TaskEnv, p pki.RotationProgress, waitErr error) error {
+	return recordCAWait(ctx, ledger, env, p, waitErr, nil)
+}
+
+// recordCAWait is RecordCAWait naming the root a completed rotation ended on (root_serial), when known.
+func recordCAWait(ctx context.Context, ledger operator.LedgerStore, env operator.TaskEnv, p pki.RotationProgress, waitErr error, root *x509.Certificate) error {
 	e := swarm.Entry{Kind: swarm.KindCA, At: env.Time().UTC(), Actor: env.Actor, Reason: env.Reason, Result: swarm.ResultOK,
 		Details: map[string]string{"action": "completed", "nodes": strconv.Itoa(p.Total)}}
+	if root != nil && waitErr == nil {
+		e.Details[DetailRootSerial] = pki.SerialHex(root)
+	}
 	if waitErr != nil {
 		e.Result = swarm.ResultFailed
 		e.Details["action"] = "wait-failed"

@@ -66,9 +66,15 @@ type CADecision struct {
 func DecideCA(o CAObservation, maxAge time.Duration, now time.Time) CADecision {
 	d := CADecision{Since: o.Root.NotBefore, SinceSource: "CA certificate NotBefore", MaxAge: maxAge}
 	if o.LedgerErr == nil {
+		// The ledger's newest rotation dates the root unless it names another root as the one it ended on
+		// (a root handed in by hand since, with an old NotBefore, is as old as its NotBefore says).
 		if e, ok := swarm.Latest(o.Entries, swarm.KindCA, swarm.ResultOK); ok {
 			d.LedgerRotatedAt = e.At
-			if e.At.After(d.Since) {
+			serial := e.Details[DetailRootSerial]
+			switch {
+			case serial != "" && o.Root != nil && serial != pki.SerialHex(o.Root):
+				d.SinceSource = "CA certificate NotBefore (the ledger's newest rotation ended on root serial " + serial + ", not this one)"
+			case e.At.After(d.Since):
 				d.Since, d.SinceSource = e.At, "ledger kind ca"
 			}
 		}

@@ -393,3 +393,42 @@ func TestPKINodesDownSince(t *testing.T) {
 		t.Errorf("PKINodes = %+v", in[0])
 	}
 }
+
+// A root put in by hand after the ledger's newest rotation (docker swarm ca --rotate --ca-cert with an old
+// certificate) is as old as its NotBefore: the ledger's date belongs to the root that rotation ended on.
+func TestCAAgeLedgerDateOnlyForItsRoot(t *testing.T) {
+	now := certsNowT
+	maxAge := 8760 * time.Hour
+	handIn := testpki.NewRoot(t, 0x51, now.Add(-400*24*time.Hour))
+	cert, err := pki.ParseCertificate([]byte(handIn.PEM))
+	if err != nil {
+		t.Fatal(err)
+	}
+	completed := func(serial string) []swarm.Entry {
+		e := swarm.Entry{Kind: swarm.KindCA, At: now.Add(-2 * time.Minute), Result: swarm.ResultOK, Details: map[string]string{"action": "completed"}}
+		if serial != "" {
+			e.Details[DetailRootSerial] = serial
+		}
+		return []swarm.Entry{e}
+	}
+	c := config.CAConfig{MaxAge: config.Duration(maxAge)}
+	for _, tc := range []struct {
+		name      string
+		entries   []swarm.Entry
+		wantFail  bool
+		wantSince string
+	}{
+		{"the ledger's rotation ended on another root", completed("ab12"), true, "not this one"},
+		{"the ledger's rotation ended on this root", completed("51"), false, "ledger kind ca"},
+		{"an entry naming no root (older ledgers) dates the root", completed(""), false, "ledger kind ca"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := DecideCA(CAObservation{Root: cert, Entries: tc.entries}, maxAge, now)
+			check := checkCAAge(swarm.Cluster{TrustRootPEM: handIn.PEM}, tc.entries, nil, c, now)
+			if d.Rotate != tc.wantFail || (check.Status == report.StatusFail) != tc.wantFail || !strings.Contains(d.SinceSource, tc.wantSince) {
+				t.Errorf("controller rotate %v (age %s from %q), report %s (%s); want %v, from %q", d.Rotate, d.Age, d.SinceSource,
+					check.Status, check.Summary, tc.wantFail, tc.wantSince)
+			}
+		})
+	}
+}
