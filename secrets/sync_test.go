@@ -151,22 +151,31 @@ func TestSyncEngineListFailureChangesNothing(t *testing.T) {
 	}
 }
 
-func TestSyncRollbackStopsMapping(t *testing.T) {
+// threeServicesOneFailing: services svc-a, svc-b and svc-c use version 1 of dbMap, whose Vault value is at
+// version 2; the rollout of the service with the given ID rolls back.
+func threeServicesOneFailing(t *testing.T, failing string) (e *fakeEngine, s *Syncer, v1 string) {
+	t.Helper()
 	var logs bytes.Buffer
-	e, src := newFakeEngine(), &fakeSource{}
-	s := newSyncer(e, src, &logs)
-	n1 := nameFor(t, dbMap, "one")
-	id1 := e.addSecret(n1, dbMap.SecretLabels("x", 1))
+	src := &fakeSource{}
+	e = newFakeEngine()
+	s = newSyncer(e, src, &logs)
+	v1 = nameFor(t, dbMap, "one")
+	id1 := e.addSecret(v1, dbMap.SecretLabels("x", 1))
 	for _, id := range []string{"a", "b", "c"} {
-		e.addService(Service{ID: id, Name: "svc-" + id, Secrets: []SecretRef{{SecretID: id1, SecretName: n1, File: "pw"}}})
+		e.addService(Service{ID: id, Name: "svc-" + id, Secrets: []SecretRef{{SecretID: id1, SecretName: v1, File: "pw"}}})
 	}
 	e.onUpdate = func(svc *Service) string {
-		if svc.ID == "b" {
+		if svc.ID == failing {
 			return UpdateRollbackCompleted
 		}
 		return UpdateCompleted
 	}
 	src.put("secret/apps/db", 2, map[string]string{"password": "two"})
+	return e, s, v1
+}
+
+func TestSyncRollbackStopsMapping(t *testing.T) {
+	e, s, n1 := threeServicesOneFailing(t, "b")
 	s.RolloutConcurrency = 1 // one service at a time: a failed rollout stops those not yet started
 	r := s.Pass(t.Context(), []Mapping{dbMap}, Options{})[0]
 	var re *RolloutError
@@ -471,21 +480,7 @@ func TestSyncFailedBeforeIsNotRetried(t *testing.T) {
 // Services roll in parallel, but a mapping's first service goes alone first: when it fails, no other
 // service of the mapping is touched.
 func TestSyncCanaryFailureTouchesNoOtherService(t *testing.T) {
-	var logs bytes.Buffer
-	e, src := newFakeEngine(), &fakeSource{}
-	s := newSyncer(e, src, &logs)
-	n1 := nameFor(t, dbMap, "one")
-	id1 := e.addSecret(n1, dbMap.SecretLabels("x", 1))
-	for _, id := range []string{"a", "b", "c"} {
-		e.addService(Service{ID: id, Name: "svc-" + id, Secrets: []SecretRef{{SecretID: id1, SecretName: n1, File: "pw"}}})
-	}
-	e.onUpdate = func(svc *Service) string {
-		if svc.ID == "a" {
-			return UpdateRollbackCompleted
-		}
-		return UpdateCompleted
-	}
-	src.put("secret/apps/db", 2, map[string]string{"password": "two"})
+	e, s, _ := threeServicesOneFailing(t, "a")
 	r := s.Pass(t.Context(), []Mapping{dbMap}, Options{})[0]
 	if r.Outcome != OutcomeFailed || r.FailedService != "svc-a" || e.callCount("update") != 1 {
 		t.Fatalf("pass = %+v, writes %v; want failed at svc-a, the only service updated", r, e.writes())
