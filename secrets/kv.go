@@ -28,6 +28,9 @@ type KV struct {
 
 	mu     sync.Mutex
 	mounts map[string]mountInfo // by mount path, "secret/"
+	// lookup is held while a mount is looked up: the sync's concurrent reads of paths under one mount ask
+	// Vault once, the others wait for its answer and find it in mounts.
+	lookup sync.Mutex
 }
 
 type mountInfo struct {
@@ -52,16 +55,13 @@ func cleanPath(p string) (string, error) {
 // mount finds the KV mount of path and its version, through
 // sys/internal/ui/mounts/<path> (what `vault kv` uses), cached per mount.
 func (kv *KV) mount(ctx context.Context, path string) (mountInfo, error) {
-	kv.mu.Lock()
-	var best mountInfo
-	for mp, mi := range kv.mounts {
-		if strings.HasPrefix(path+"/", mp) && len(mp) > len(best.path) && kv.now().Sub(mi.seen) < mountCacheTTL {
-			best = mi
-		}
+	if mi, ok := kv.cachedMount(path); ok {
+		return mi, nil
 	}
-	kv.mu.Unlock()
-	if best.path != "" {
-		return best, nil
+	kv.lookup.Lock()
+	defer kv.lookup.Unlock()
+	if mi, ok := kv.cachedMount(path); ok {
+		return mi, nil // found by the lookup this one waited for
 	}
 	apiPath := "sys/internal/ui/mounts/" + path
 	sec, err := kv.logical.ReadWithContext(ctx, apiPath)
@@ -103,6 +103,19 @@ func (kv *KV) mount(ctx context.Context, path string) (mountInfo, error) {
 	kv.mounts[mp] = mi
 	kv.mu.Unlock()
 	return mi, nil
+}
+
+// cachedMount is the cached mount of path, if one is fresh.
+func (kv *KV) cachedMount(path string) (mountInfo, bool) {
+	kv.mu.Lock()
+	defer kv.mu.Unlock()
+	var best mountInfo
+	for mp, mi := range kv.mounts {
+		if strings.HasPrefix(path+"/", mp) && len(mp) > len(best.path) && kv.now().Sub(mi.seen) < mountCacheTTL {
+			best = mi
+		}
+	}
+	return best, best.path != ""
 }
 
 // Read returns the newest version of the secret at path. A path or version

@@ -213,6 +213,27 @@ func TestKVReadV1V2(t *testing.T) {
 	}
 }
 
+// Reads started together, as the sync's pool starts them, ask Vault for their mount once, not once each.
+func TestKVConcurrentReadsDetectTheMountOnce(t *testing.T) {
+	fv, srv := newFakeVault(t)
+	for i := range 16 {
+		fv.v2[fmt.Sprintf("apps/s%d", i)] = []map[string]any{{"v": "x"}}
+	}
+	kv := tokenVault(t, srv.URL).KV()
+	var wg sync.WaitGroup
+	errs := make([]error, 16)
+	for i := range 16 {
+		wg.Go(func() { _, errs[i] = kv.Read(t.Context(), fmt.Sprintf("secret/apps/s%d", i)) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatalf("reads: %v", err)
+	}
+	if n := fv.mountReq.Load(); n != 1 {
+		t.Errorf("mount detections for 16 concurrent reads under secret/ = %d; want 1", n)
+	}
+}
+
 func TestKVErrors(t *testing.T) {
 	fv, srv := newFakeVault(t)
 	fv.v2["apps/gone"] = []map[string]any{nil}
