@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -79,6 +80,42 @@ type Options struct {
 	// Done, when set, is called with each mapping's result as soon as it is known, before the pass goes
 	// on: the caller audits each action when it happens.
 	Done func(Result)
+	// Reads, when set, are the pass's Vault reads started ahead (Syncer.ReadAhead, while the caller took
+	// the lease): the pass uses them if they began at most ReadAheadMaxAge before it, and reads again
+	// otherwise, or any path they do not hold.
+	Reads *ReadAhead
+}
+
+// ReadAheadMaxAge is how old reads started ahead may be when a pass begins; older ones (the lease took long
+// to come) are read again, so a pass never acts on a value read long before.
+const ReadAheadMaxAge = 2 * time.Second
+
+// ReadAhead is the Vault reads of a set of mappings, started before the pass that uses them.
+type ReadAhead struct {
+	began  time.Time
+	done   chan struct{}
+	values map[string]readResult
+}
+
+// ReadAhead starts reading every distinct path of mappings now (Concurrency at a time), for a pass that
+// will begin soon: a command reads Vault while it connects to the engine and takes the lease, which
+// reading does not need. Nothing is changed by it.
+func (s *Syncer) ReadAhead(ctx context.Context, mappings []Mapping) *ReadAhead {
+	ra := &ReadAhead{began: time.Now(), done: make(chan struct{})}
+	go func() {
+		defer close(ra.done)
+		ra.values = s.readAll(ctx, mappings, func() {})
+	}()
+	return ra
+}
+
+// usable waits for the reads and says whether a pass beginning now may use them.
+func (ra *ReadAhead) usable(now time.Time) (map[string]readResult, bool) {
+	if ra == nil {
+		return nil, false
+	}
+	<-ra.done
+	return ra.values, now.Sub(ra.began) <= ReadAheadMaxAge
 }
 
 // Result is what one mapping's sync did.
@@ -176,22 +213,38 @@ func (s *Syncer) log() *slog.Logger {
 }
 
 // Observe lists the managed secrets, the services and the tasks: three
-// calls. Any failure fails the whole observation; nothing is concluded from
-// a partial one.
+// calls, made side by side. Any failure fails the whole observation; nothing
+// is concluded from a partial one.
 func (s *Syncer) Observe(ctx context.Context) (Observation, error) {
-	sec, err := s.Engine.ListSecrets(ctx)
-	if err != nil {
-		return Observation{}, fmt.Errorf("listing secrets: %w", err)
+	var o Observation
+	var errs [3]error
+	var wg sync.WaitGroup
+	wg.Go(func() { o.Secrets, errs[0] = s.Engine.ListSecrets(ctx) })
+	wg.Go(func() { o.Services, errs[1] = s.Engine.ListServices(ctx) })
+	wg.Go(func() { o.Tasks, errs[2] = s.Engine.ListTasks(ctx, "") })
+	wg.Wait()
+	for i, what := range []string{"listing secrets", "listing services", "listing tasks"} {
+		if errs[i] != nil {
+			return Observation{}, fmt.Errorf("%s: %w", what, errs[i])
+		}
 	}
-	svc, err := s.Engine.ListServices(ctx)
-	if err != nil {
-		return Observation{}, fmt.Errorf("listing services: %w", err)
+	return o, nil
+}
+
+// observeAhead starts Observe now, beside whatever the caller does next (the pass's Vault reads); wait
+// gives its result. The observation ends when ctx does: a pass that needs none cancels it on return.
+func (s *Syncer) observeAhead(ctx context.Context) (wait func() (Observation, error)) {
+	var o Observation
+	var err error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		o, err = s.Observe(ctx)
+	}()
+	return func() (Observation, error) {
+		<-done
+		return o, err
 	}
-	tasks, err := s.Engine.ListTasks(ctx, "")
-	if err != nil {
-		return Observation{}, fmt.Errorf("listing tasks: %w", err)
-	}
-	return Observation{Secrets: sec, Services: svc, Tasks: tasks}, nil
 }
 
 // Desire reads m's path from Vault and renders the wanted version.
@@ -223,7 +276,15 @@ func (s *Syncer) Pass(ctx context.Context, mappings []Mapping, opt Options) []Re
 			opt.Done(r)
 		}
 	}
-	values := s.readAll(ctx, mappings)
+	// The engine is observed while Vault is read, from the first read that succeeds: the plan needs both,
+	// neither depends on the other, and a pass whose every read fails (Vault down) does not touch the
+	// engine at all.
+	octx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var startObserve sync.Once
+	var observed func() (Observation, error)
+	observe := func() { startObserve.Do(func() { observed = s.observeAhead(octx) }) }
+	values := s.values(ctx, mappings, opt.Reads, observe)
 	var ix *Index
 	var obsErr error
 	var items []*item
@@ -244,7 +305,8 @@ func (s *Syncer) Pass(ctx context.Context, mappings []Mapping, opt Options) []Re
 			continue
 		}
 		if ix == nil && obsErr == nil {
-			o, err := s.Observe(ctx)
+			observe()
+			o, err := observed()
 			if err != nil {
 				obsErr = err
 			} else {
@@ -266,8 +328,32 @@ type readResult struct {
 	err error
 }
 
-// readAll reads each distinct path of mappings once, Concurrency reads at a time.
-func (s *Syncer) readAll(ctx context.Context, mappings []Mapping) map[string]readResult {
+// values is each distinct path's read for a pass: the reads started ahead when they are fresh (the
+// observation then starts at once, beside the wait for them), the paths they lack read now.
+func (s *Syncer) values(ctx context.Context, mappings []Mapping, ahead *ReadAhead, ok func()) map[string]readResult {
+	if ahead == nil {
+		return s.readAll(ctx, mappings, ok)
+	}
+	ok()
+	got, fresh := ahead.usable(time.Now())
+	if !fresh {
+		s.log().Info("reads started ahead are too old; reading vault again", "max_age", ReadAheadMaxAge)
+		return s.readAll(ctx, mappings, func() {})
+	}
+	var missing []Mapping
+	for _, m := range mappings {
+		if _, ok := got[m.FromPath]; !ok {
+			missing = append(missing, m)
+		}
+	}
+	out := maps.Clone(got)
+	maps.Copy(out, s.readAll(ctx, missing, func() {}))
+	return out
+}
+
+// readAll reads each distinct path of mappings once, Concurrency reads at a time; ok is called after each
+// read that succeeded.
+func (s *Syncer) readAll(ctx context.Context, mappings []Mapping, ok func()) map[string]readResult {
 	out := make(map[string]readResult, len(mappings))
 	var paths []string
 	for _, m := range mappings {
@@ -280,6 +366,9 @@ func (s *Syncer) readAll(ctx context.Context, mappings []Mapping) map[string]rea
 	s.each(len(paths), s.concurrency(), func(i int) {
 		v, err := s.Source.Read(ctx, paths[i])
 		got[i] = readResult{v: v, err: err}
+		if err == nil {
+			ok()
+		}
 	})
 	for i, p := range paths {
 		out[p] = got[i]

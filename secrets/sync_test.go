@@ -491,3 +491,46 @@ func TestSyncCanaryFailureTouchesNoOtherService(t *testing.T) {
 		t.Fatalf("forced pass = %+v; want all three updated", r)
 	}
 }
+
+// Reads started ahead (while the caller takes the lease) are the pass's when fresh: the pass reads no path
+// they hold and acts on their value; a path they lack is read by the pass.
+func TestSyncPassUsesFreshReadsAhead(t *testing.T) {
+	var logs bytes.Buffer
+	e, src := newFakeEngine(), &fakeSource{}
+	s := newSyncer(e, src, &logs)
+	src.put("secret/apps/db", 1, map[string]string{"password": "value-one"})
+	src.put("secret/o", 1, map[string]string{"k": "other-one"})
+	other := Mapping{Name: "other", FromPath: "secret/o", FromKey: "k"}
+	ahead := s.ReadAhead(t.Context(), []Mapping{dbMap})
+	if _, fresh := ahead.usable(time.Now()); !fresh || src.reads != 1 {
+		t.Fatalf("read ahead: fresh %v after %d reads; want fresh after 1", fresh, src.reads)
+	}
+	// Vault changes after the read ahead: the pass acts on what was read ahead (the next pass sees it).
+	src.put("secret/apps/db", 2, map[string]string{"password": "value-two"})
+	rs := s.Pass(t.Context(), []Mapping{dbMap, other}, Options{Reads: ahead})
+	if src.reads != 2 {
+		t.Errorf("reads after the pass = %d; want 2 (one ahead, one for the path the reads ahead lack)", src.reads)
+	}
+	if rs[0].Created != nameFor(t, dbMap, "value-one") || rs[0].VaultVersion != 1 || rs[1].Created != nameFor(t, other, "other-one") {
+		t.Errorf("pass = %+v, %+v; want version 1 of db (read ahead) and other created", rs[0], rs[1])
+	}
+}
+
+// Reads ahead older than ReadAheadMaxAge when the pass begins (the lease came late) are read again.
+func TestSyncPassRereadsStaleReadsAhead(t *testing.T) {
+	var logs bytes.Buffer
+	e, src := newFakeEngine(), &fakeSource{}
+	s := newSyncer(e, src, &logs)
+	src.put("secret/apps/db", 1, map[string]string{"password": "value-one"})
+	ahead := s.ReadAhead(t.Context(), []Mapping{dbMap})
+	<-ahead.done
+	ahead.began = ahead.began.Add(-ReadAheadMaxAge - time.Second)
+	src.put("secret/apps/db", 2, map[string]string{"password": "value-two"})
+	r := s.Pass(t.Context(), []Mapping{dbMap}, Options{Reads: ahead})[0]
+	if src.reads != 2 || r.Created != nameFor(t, dbMap, "value-two") || r.VaultVersion != 2 {
+		t.Errorf("pass over stale reads ahead: %d reads, created %s (vault version %d); want 2 reads and version 2", src.reads, r.Created, r.VaultVersion)
+	}
+	if !strings.Contains(logs.String(), "too old") {
+		t.Errorf("log does not say the reads ahead were too old:\n%s", logs.String())
+	}
+}
