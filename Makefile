@@ -79,11 +79,9 @@ fuzz: ## Run every fuzz test for FUZZTIME (default 20000x: executions) each, aft
 	  done; \
 	done; exit $$fail
 
-bench-lab: ## The secret sync at scale on the running lab (make lab): fixtures, figures (last lines NAME VALUE), cleanup
+bench-lab: build ## The secret sync at scale on the running lab (make lab), of the binary `make build` ships: fixtures, figures (last lines NAME VALUE), cleanup
 	@test -f .lab/env || { echo "bench-lab: no lab here; run make lab first"; exit 1; }
-	@mkdir -p .lab
-	$(GO) build -o .lab/bench-swarmguard ./cmd/swarmguard
-	. ./.lab/env && $(GO) run -tags integration ./integration/benchlab -sg .lab/bench-swarmguard
+	. ./.lab/env && $(GO) run -tags integration ./integration/benchlab -sg bin/swarmguard
 
 bench: ## Benchmarks with their figures
 	$(GO) test -run '^$$' -bench . -benchmem ./...

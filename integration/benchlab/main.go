@@ -19,6 +19,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,6 +29,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	swarmtypes "github.com/moby/moby/api/types/swarm"
 )
 
 const (
@@ -148,6 +151,11 @@ func (b *bench) measure() error {
 		b.figure(c.name, walls[1])
 	}
 
+	// What a pass cannot go below here, measured on the same fixtures.
+	if err := b.floors(); err != nil {
+		return fmt.Errorf("floors: %w", err)
+	}
+
 	// The controller: its first pass has all 1,000 due; RSS after 5 passes.
 	pass, rss, err := b.controller(cfgRun, port)
 	if err != nil {
@@ -212,6 +220,119 @@ func (b *bench) warmLease() error {
 }
 
 func (b *bench) warmPath() string { return fmt.Sprintf("bench/%s/warm", b.run) }
+
+// floors measures what a steady pass cannot go below on this machine, at this moment, on the same fixtures:
+// the Vault reads alone, and the reads beside the engine's three lists (managed secrets, services, tasks),
+// made by a bare client (net/http over kept-alive connections, 6 reads at a time, the fastest of 4, 6 and
+// 8 on the lab), the lists decoded into the Engine API's own types. No process start, configuration, lease,
+// plan or output: the figures the pass's own are to be read against. Median of 3 each.
+func (b *bench) floors() error {
+	engine, err := engineClient()
+	if err != nil {
+		return err
+	}
+	vc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}, Timeout: 30 * time.Second}
+	reads := func(n int) error {
+		return each(n, 6, func(i int) error {
+			req, _ := http.NewRequest(http.MethodGet, b.vault+"/v1/secret/data/"+b.path(i), nil)
+			req.Header.Set("X-Vault-Token", b.token)
+			var v struct {
+				Data struct {
+					Data     map[string]any `json:"data"`
+					Metadata struct {
+						Version int `json:"version"`
+					} `json:"metadata"`
+				} `json:"data"`
+			}
+			return getJSON(vc, req, &v)
+		})
+	}
+	lists := func() error {
+		var sec []swarmtypes.Secret
+		var svc []swarmtypes.Service
+		var tasks []swarmtypes.Task
+		filter := url.QueryEscape(`{"label":{"swarmguard.managed=true":true}}`)
+		var errs [3]error
+		var wg sync.WaitGroup
+		for i, l := range []struct {
+			path string
+			into any
+		}{{"/secrets?filters=" + filter, &sec}, {"/services", &svc}, {"/tasks", &tasks}} {
+			wg.Go(func() {
+				req, _ := http.NewRequest(http.MethodGet, "http://engine"+l.path, nil)
+				errs[i] = getJSON(engine, req, l.into)
+			})
+		}
+		wg.Wait()
+		if err := errors.Join(errs[:]...); err != nil {
+			return err
+		}
+		if len(sec) < nMappings || len(svc) < nServices {
+			return fmt.Errorf("the engine lists %d managed secrets and %d services; want at least %d and %d", len(sec), len(svc), nMappings, nServices)
+		}
+		return nil
+	}
+	if err := reads(nMappings); err != nil { // the connections, warm
+		return err
+	}
+	for _, f := range []struct {
+		name string
+		fn   func() error
+	}{
+		{"floor_reads_200_s", func() error { return reads(nSmall) }},
+		{"floor_reads_1000_s", func() error { return reads(nMappings) }},
+		{"floor_pass_200_s", func() error { return both(func() error { return reads(nSmall) }, lists) }},
+		{"floor_pass_1000_s", func() error { return both(func() error { return reads(nMappings) }, lists) }},
+	} {
+		var walls []float64
+		for range 3 {
+			start := time.Now()
+			if err := f.fn(); err != nil {
+				return fmt.Errorf("%s: %w", f.name, err)
+			}
+			walls = append(walls, time.Since(start).Seconds())
+		}
+		slices.Sort(walls)
+		b.figure(f.name, walls[1])
+	}
+	return nil
+}
+
+func both(f, g func() error) error {
+	var ef, eg error
+	var wg sync.WaitGroup
+	wg.Go(func() { ef = f() })
+	wg.Go(func() { eg = g() })
+	wg.Wait()
+	return errors.Join(ef, eg)
+}
+
+// engineClient is a bare HTTP client of the lab's engine (DOCKER_HOST, a unix socket).
+func engineClient() (*http.Client, error) {
+	sock, ok := strings.CutPrefix(os.Getenv("DOCKER_HOST"), "unix://")
+	if !ok {
+		return nil, fmt.Errorf("DOCKER_HOST %q: the floors are measured over the lab's unix socket", os.Getenv("DOCKER_HOST"))
+	}
+	dial := func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+	}
+	return &http.Client{Transport: &http.Transport{DialContext: dial, MaxIdleConnsPerHost: 4}, Timeout: 30 * time.Second}, nil
+}
+
+func getJSON(hc *http.Client, req *http.Request, into any) error {
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return fmt.Errorf("GET %s: %s", req.URL.Path, resp.Status)
+	}
+	err = json.NewDecoder(resp.Body).Decode(into)
+	_, _ = io.Copy(io.Discard, resp.Body) // read to the end, so the connection is kept alive
+	return err
+}
 
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
