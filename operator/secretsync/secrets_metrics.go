@@ -28,8 +28,9 @@ type SecretMetrics struct {
 	failingSince *prometheus.GaugeVec
 	mappings     *prometheus.GaugeVec
 
-	mu    sync.Mutex
-	state map[string]string // mapping name -> state
+	mu     sync.Mutex
+	state  map[string]string // mapping name -> state
+	counts map[string]int    // state -> mappings in it: kept as states change, so a pass over n mappings is O(n)
 }
 
 var _ SecretsObserver = (*SecretMetrics)(nil)
@@ -57,7 +58,8 @@ func NewSecretMetrics(reg prometheus.Registerer, mappings []string) (*SecretMetr
 			Name: MetricSecretMappings,
 			Help: "Configured secret mappings by sync state: ok, failed (a rollout was paused or rolled back), error (a read or write failed), pending (not synced yet).",
 		}, []string{"state"}),
-		state: map[string]string{},
+		state:  map[string]string{},
+		counts: map[string]int{},
 	}
 	for _, c := range []prometheus.Collector{m.sync, m.lastSuccess, m.vaultVersion, m.failingSince, m.mappings} {
 		if err := reg.Register(c); err != nil {
@@ -70,7 +72,12 @@ func NewSecretMetrics(reg prometheus.Registerer, mappings []string) (*SecretMetr
 		m.failingSince.WithLabelValues(n).Set(0)
 		m.state[n] = "pending"
 	}
-	m.countStates()
+	for _, st := range m.state {
+		m.counts[st]++
+	}
+	for _, st := range secretStates {
+		m.mappings.WithLabelValues(st).Set(float64(m.counts[st]))
+	}
 	return m, nil
 }
 
@@ -81,8 +88,15 @@ func (m *SecretMetrics) SecretSynced(st SecretState, outcome string) {
 	}
 	m.sync.WithLabelValues(st.Name, outcome).Inc()
 	m.mu.Lock()
-	m.state[st.Name] = st.State
-	m.countStates()
+	if old, ok := m.state[st.Name]; !ok || old != st.State {
+		if ok {
+			m.counts[old]--
+			m.mappings.WithLabelValues(old).Set(float64(m.counts[old]))
+		}
+		m.state[st.Name] = st.State
+		m.counts[st.State]++
+		m.mappings.WithLabelValues(st.State).Set(float64(m.counts[st.State]))
+	}
 	m.mu.Unlock()
 	if st.FailingSince.IsZero() {
 		m.lastSuccess.WithLabelValues(st.Name).Set(float64(st.LastSuccess.Unix()))
@@ -90,16 +104,5 @@ func (m *SecretMetrics) SecretSynced(st SecretState, outcome string) {
 		m.failingSince.WithLabelValues(st.Name).Set(0)
 	} else {
 		m.failingSince.WithLabelValues(st.Name).Set(float64(st.FailingSince.Unix()))
-	}
-}
-
-// countStates sets MetricSecretMappings from the states (the caller holds mu, or m is not shared yet).
-func (m *SecretMetrics) countStates() {
-	n := map[string]int{}
-	for _, st := range m.state {
-		n[st]++
-	}
-	for _, st := range secretStates {
-		m.mappings.WithLabelValues(st).Set(float64(n[st]))
 	}
 }
