@@ -111,9 +111,6 @@ func (s *Syncer) ReadAhead(ctx context.Context, mappings []Mapping) *ReadAhead {
 
 // usable waits for the reads and says whether a pass beginning now may use them.
 func (ra *ReadAhead) usable(now time.Time) (map[string]readResult, bool) {
-	if ra == nil {
-		return nil, false
-	}
 	<-ra.done
 	return ra.values, now.Sub(ra.began) <= ReadAheadMaxAge
 }

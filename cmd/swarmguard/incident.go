@@ -104,7 +104,7 @@ func (a *app) runIncident(ctx context.Context, fl incidentFlags) error {
 	// the whole response, not its fifth step.
 	var sync func(ctx context.Context, name string, env operator.TaskEnv, dryRun bool) ([]secrets.Result, error)
 	if len(fl.secrets) > 0 {
-		ss, ms, err := a.openSync(ctx, fl.secrets)
+		ss, ms, _, err := a.openSync(ctx, fl.secrets, false)
 		if err != nil {
 			return err
 		}

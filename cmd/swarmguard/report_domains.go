@@ -26,7 +26,7 @@ func reportSecrets(ctx context.Context, a *app) ([]secrets.Result, error) {
 	if len(a.cfg.Secrets.Mappings) == 0 {
 		return nil, nil
 	}
-	ss, ms, err := a.openSync(ctx, nil)
+	ss, ms, _, err := a.openSync(ctx, nil, false)
 	if err != nil {
 		return nil, err
 	}

@@ -124,45 +124,19 @@ func secretMetrics(a *app, ms []secrets.Mapping) secretsync.SecretsObserver {
 	return m
 }
 
-// openSync builds the sync over the named mappings (all when names is empty) for a CLI command, and then
-// connects the engine and Vault: an unknown name is a usage error before anything is contacted.
-func (a *app) openSync(ctx context.Context, names []string) (*secretsync.SecretsSync, []secrets.Mapping, error) {
-	ms, err := a.mappings()
-	if err != nil {
-		return nil, nil, err
-	}
-	ss := secretsync.NewSecretsSync(nil, ms, nil, nil)
-	sel, err := ss.Select(names)
-	if err != nil {
-		return nil, nil, usageErr("%v", err)
-	}
-	c, _, err := a.engine(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	v, err := a.vault(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	if ss.Syncer, err = a.syncer(c, v); err != nil {
-		return nil, nil, err
-	}
-	ss.Ledger = a.ledger(c)
-	return ss, sel, nil
-}
-
-// openSyncAhead is openSync for a command that syncs (or plans) at once: it connects the engine and Vault
-// side by side and starts the mappings' Vault reads as soon as Vault answers, so that they go on while the
-// engine is checked and the lease taken (the pass uses them if they are fresh, see secrets.ReadAheadMaxAge).
-// The engine's error comes first when both fail, as with openSync.
-func (a *app) openSyncAhead(ctx context.Context, names []string) (*secretsync.SecretsSync, []secrets.Mapping, *secrets.ReadAhead, error) {
+// openSync builds the sync over the named mappings (all when names is empty) for a CLI command, then
+// connects the engine and Vault side by side: an unknown name or an unreadable HMAC key is a usage error
+// before anything is contacted, and the engine's error comes first when both fail. With readAhead (a
+// command that syncs or plans at once) the mappings' Vault reads start as soon as Vault answers, so they go
+// on while the engine is checked and the lease taken; the pass uses them if they are fresh (see
+// secrets.ReadAheadMaxAge). Without it, ahead is nil.
+func (a *app) openSync(ctx context.Context, names []string, readAhead bool) (ss *secretsync.SecretsSync, sel []secrets.Mapping, ahead *secrets.ReadAhead, err error) {
 	ms, err := a.mappings()
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	ss := secretsync.NewSecretsSync(nil, ms, nil, nil)
-	sel, err := ss.Select(names)
-	if err != nil {
+	ss = secretsync.NewSecretsSync(nil, ms, nil, nil)
+	if sel, err = ss.Select(names); err != nil {
 		return nil, nil, nil, usageErr("%v", err)
 	}
 	c, err := a.engineClient()
@@ -173,7 +147,6 @@ func (a *app) openSyncAhead(ctx context.Context, names []string) (*secretsync.Se
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	var ahead *secrets.ReadAhead
 	var engineErr, vaultErr error
 	var wg sync.WaitGroup
 	wg.Go(func() { _, _, engineErr = a.engine(ctx) })
@@ -181,7 +154,9 @@ func (a *app) openSyncAhead(ctx context.Context, names []string) (*secretsync.Se
 		var v *secrets.Vault
 		if v, vaultErr = a.vault(ctx); vaultErr == nil {
 			syncer.Source = v.KV()
-			ahead = syncer.ReadAhead(ctx, sel)
+			if readAhead {
+				ahead = syncer.ReadAhead(ctx, sel)
+			}
 		}
 	})
 	wg.Wait()
@@ -217,7 +192,7 @@ shows what a sync would do. It changes nothing. Exit 1 when a mapping cannot be 
 			if err != nil {
 				return err
 			}
-			ss, ms, ahead, err := a.openSyncAhead(cmd.Context(), args)
+			ss, ms, ahead, err := a.openSync(cmd.Context(), args, true)
 			if err != nil {
 				return err
 			}
@@ -411,7 +386,7 @@ failed.`,
 			if err != nil {
 				return err
 			}
-			ss, ms, ahead, err := a.openSyncAhead(cmd.Context(), args)
+			ss, ms, ahead, err := a.openSync(cmd.Context(), args, true)
 			if err != nil {
 				return err
 			}
