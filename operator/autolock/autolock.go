@@ -419,26 +419,30 @@ func (a *Autolock) run(ctx context.Context, env operator.TaskEnv, rec *pass) err
 	if err != nil {
 		return fmt.Errorf("reading the swarm: %w", err)
 	}
-	say := func(format string, args ...any) {
-		if env.DryRun && env.Out != nil {
-			fmt.Fprintf(env.Out, "autolock: "+format+"\n", args...)
+	if !cl.AutoLock && mode != config.ModeEnforce {
+		log.Warn("autolock is off; a stolen manager disk holds the swarm's keys in clear", "mode", mode)
+	}
+	var key sensitive.Value
+	if cl.AutoLock {
+		if key, err = a.Engine.UnlockKey(ctx); err != nil {
+			return err
 		}
+	}
+	if env.DryRun {
+		// The dry run prints the plan the steps below follow (PlanFrom: the same decision and observation).
+		in, err := a.observePlan(ctx, entries, cl, key, env.Time())
+		if err != nil {
+			return err
+		}
+		p := PlanFrom(in)
+		operator.PrintPlan(env, p)
+		return p.Err
 	}
 	if !cl.AutoLock {
 		if mode != config.ModeEnforce {
-			log.Warn("autolock is off; a stolen manager disk holds the swarm's keys in clear", "mode", mode)
-			say("autolock is off (mode %s: report only)", mode)
-			return nil
-		}
-		if env.DryRun {
-			say("would turn autolock on and escrow the key to vault at %s", a.Config.EscrowPath(cl.ID))
 			return nil
 		}
 		return a.enable(ctx, cl, env, rec)
-	}
-	key, err := a.Engine.UnlockKey(ctx)
-	if err != nil {
-		return err
 	}
 	now := env.Time()
 	d := DecideCurrentKey(entries, a.Config.Rotate.MaxAge.D(), key.Fingerprint(), now)
@@ -449,10 +453,6 @@ func (a *Autolock) run(ctx context.Context, env operator.TaskEnv, rec *pass) err
 		obs = a.observeEscrow(ctx, cl.ID, key)
 	}
 	log.Debug("unlock key decision", "due", d.Due, "adopt", d.Adopt, "why", d.Why, "escrow_matches", obs.Matches)
-	say("%s; escrow %s", d.Why, obs.describe())
-	if env.DryRun {
-		return nil
-	}
 	if d.Adopt {
 		if err := env.CheckHolder(ctx); err != nil {
 			return err

@@ -176,6 +176,11 @@ func certsPass(ctx context.Context, eng CertsEngine, ledger operator.LedgerStore
 // after a crash does nothing twice.
 func EnforceNodeCertExpiry(ctx context.Context, eng CertsEngine, ledger operator.LedgerStore, c config.PKIConfig, ca swarm.CAState, env operator.TaskEnv) error {
 	log := env.Logger().With("component", "certs")
+	if env.DryRun {
+		// The dry run prints the plan the steps below follow.
+		operator.PrintPlan(env, PlanNodeCertExpiry(c, ca))
+		return nil
+	}
 	want := c.NodeCertExpiry.D()
 	if want == 0 || ca.NodeCertExpiry == want {
 		log.Debug("node certificate expiry as wanted", "node_cert_expiry", ca.NodeCertExpiry.String())
@@ -183,10 +188,6 @@ func EnforceNodeCertExpiry(ctx context.Context, eng CertsEngine, ledger operator
 	}
 	if c.Mode != config.ModeEnforce {
 		log.Debug("node certificate expiry differs, audit mode", "current", ca.NodeCertExpiry.String(), "wanted", want.String())
-		return nil
-	}
-	if env.DryRun {
-		fmt.Fprintf(env.Output(), "would set the node certificate expiry from %s to %s\n", ca.NodeCertExpiry, want)
 		return nil
 	}
 	if err := env.CheckHolder(ctx); err != nil {
@@ -264,23 +265,24 @@ func scheduledCARotation(ctx context.Context, eng CertsEngine, ledger operator.L
 		// The ledger may hold a rotation newer than the root's NotBefore: never act on "couldn't read".
 		return CARotationStart{}, fmt.Errorf("reading the ledger: %w", err)
 	}
+	if env.DryRun {
+		// The dry run prints the plan the steps below follow (PlanCAFrom: the same observation and decision).
+		operator.PrintPlan(env, PlanCAFrom(c, ca, root, entries, env.Time()))
+		return CARotationStart{}, nil
+	}
 	if n, ok := UnrecordedCARotation(ca, entries); ok {
 		// A rotation the ledger does not know: one started by a process killed before its record, or by
 		// `docker swarm ca --rotate`. It is not started again (the root's NotBefore already dates it); it is
 		// recorded, so the audit trail says it happened.
-		if env.DryRun {
-			fmt.Fprintf(env.Output(), "would record root CA rotation %d as adopted: the ledger has no entry for it\n", n)
-		} else {
-			log.Warn("root CA rotation not in the ledger: recording it as adopted", "force_rotate", n)
-			e := swarm.Entry{Kind: swarm.KindCA, At: env.Time().UTC(), Actor: env.Actor, Result: swarm.ResultAdopted,
-				Reason: fmt.Sprintf("root CA rotation %d changed outside the ledger (started by a process that stopped before recording it, or by hand)", n),
-				Details: map[string]string{"action": "adopted", "force_rotate": strconv.FormatUint(n, 10), DetailRootSerial: pki.SerialHex(root),
-					"in_progress": strconv.FormatBool(ca.RootRotationInProgress)}}
-			if err := operator.Record(ctx, ledger, e); err != nil {
-				return CARotationStart{}, fmt.Errorf("recording the unrecorded root CA rotation %d in the ledger: %w", n, err)
-			}
-			entries = append(entries, e)
+		log.Warn("root CA rotation not in the ledger: recording it as adopted", "force_rotate", n)
+		e := swarm.Entry{Kind: swarm.KindCA, At: env.Time().UTC(), Actor: env.Actor, Result: swarm.ResultAdopted,
+			Reason: fmt.Sprintf("root CA rotation %d changed outside the ledger (started by a process that stopped before recording it, or by hand)", n),
+			Details: map[string]string{"action": "adopted", "force_rotate": strconv.FormatUint(n, 10), DetailRootSerial: pki.SerialHex(root),
+				"in_progress": strconv.FormatBool(ca.RootRotationInProgress)}}
+		if err := operator.Record(ctx, ledger, e); err != nil {
+			return CARotationStart{}, fmt.Errorf("recording the unrecorded root CA rotation %d in the ledger: %w", n, err)
 		}
+		entries = append(entries, e)
 	}
 	d := DecideCA(CAObservation{Root: root, InProgress: ca.RootRotationInProgress, Entries: entries}, maxAge, env.Time())
 	ages.Set(swarm.KindCA, operator.CredentialAge{Known: true, Age: d.Age, MaxAge: maxAge})

@@ -543,7 +543,9 @@ func NetworksTask(eng NetworksEngine, c config.NetworksConfig, onGauges func([]r
 					log.Warn("network check not passing", "check", ch.ID, "status", string(ch.Status), "summary", ch.Summary)
 				}
 			}
-			if env.Out != nil {
+			if env.DryRun {
+				operator.PrintPlan(env, PlanFrom(vs, c)) // a dry run prints the plan (no action: this pass changes nothing)
+			} else if env.Out != nil {
 				for _, ch := range checks {
 					fmt.Fprintf(env.Out, "%-5s %s: %s\n", ch.Status, ch.ID, ch.Summary)
 				}

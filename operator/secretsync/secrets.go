@@ -314,9 +314,12 @@ func (ss *SecretsSync) Run(ctx context.Context, env operator.TaskEnv, ms []secre
 				log.Warn("secret sync warning", "secret", r.Mapping, "warning", w)
 			}
 		}
-		if env.Out != nil {
+		if env.Out != nil && !opt.DryRun {
 			writeSecretResult(env.Out, r)
 		}
+	}
+	if opt.DryRun && env.Out != nil {
+		_ = operator.WritePlans(env.Out, LedgerPlan(results)) // a dry run prints its plan
 	}
 	return results, errors.Join(errs...)
 }

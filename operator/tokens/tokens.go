@@ -336,7 +336,8 @@ func (t *Tokens) Run(ctx context.Context, env operator.TaskEnv) error {
 	at := env.Time()
 	var record []swarm.Entry
 	var due, whys []string
-	for _, d := range Decide(Observation{Cluster: cl, Entries: entries}, t.Config, at) {
+	ds := Decide(Observation{Cluster: cl, Entries: entries}, t.Config, at)
+	for _, d := range ds {
 		t.Ages.Set(TokenLedgerKind(d.Kind), tokenAge(d))
 		switch {
 		case d.Adopt:
@@ -348,15 +349,6 @@ func (t *Tokens) Run(ctx context.Context, env operator.TaskEnv) error {
 			whys = append(whys, d.Why)
 		}
 		log.Debug("join token decision", "kind", d.Kind, "due", d.Due, "adopt", d.Adopt, "why", d.Why)
-		if env.DryRun && env.Out != nil {
-			verb := "keep"
-			if d.Due {
-				verb = "would rotate"
-			} else if d.Adopt {
-				verb = "would adopt"
-			}
-			fmt.Fprintf(env.Out, "tokens: %s %s token (%s): %s\n", verb, d.Kind, d.Token.Masked(), d.Why)
-		}
 	}
 	wds, err := t.decideWindows(ctx, entries, cl, at)
 	if err != nil {
@@ -365,12 +357,11 @@ func (t *Tokens) Run(ctx context.Context, env operator.TaskEnv) error {
 	closing := false
 	for _, d := range wds {
 		log.Debug("join window decision", "window", d.Window.ID, "kind", d.Window.Kind, "close", d.Close, "rotate", d.Rotate, "why", d.Why)
-		if env.DryRun && env.Out != nil && d.Close {
-			fmt.Fprintf(env.Out, "tokens: would close %s\n", d.Why)
-		}
 		closing = closing || d.Close
 	}
 	if env.DryRun {
+		// The dry run prints the plan the apply below follows (PlanFrom: the same decisions, in its order).
+		operator.PrintPlan(env, PlanFrom(ds, wds))
 		return nil
 	}
 	if len(record) > 0 || closing {

@@ -206,6 +206,11 @@ func (e *Enforcer) Pass(ctx context.Context, env operator.TaskEnv) error {
 		}
 	}
 	p := PlanEnforcement(o, vs, e.Config, e.failedCopy())
+	if env.DryRun {
+		// The dry run prints the plan the apply below follows, action by action.
+		operator.PrintPlan(env, LedgerPlan(p, e.Config, len(vs)))
+		return nil
+	}
 	if e.Config.Mode != config.ModeEnforce {
 		fmt.Fprintf(out, "workloads: mode audit, %d service(s) judged; nothing to enforce\n", len(vs))
 		return nil
@@ -221,12 +226,6 @@ func (e *Enforcer) Pass(ctx context.Context, env operator.TaskEnv) error {
 	}
 	if len(p.Actions) == 0 {
 		fmt.Fprintln(out, "workloads: every opted-in service is hardened")
-		return nil
-	}
-	if env.DryRun {
-		for _, a := range p.Actions {
-			fmt.Fprintf(out, "workloads: would set %s on service %s\n", a.Change(), a.Service.Name)
-		}
 		return nil
 	}
 	var entries []swarm.Entry
