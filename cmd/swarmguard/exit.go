@@ -10,10 +10,12 @@ import (
 
 // Exit codes, the same for every command (README "Exit codes").
 const (
-	ExitOK       = 0 // done, every check passed
-	ExitFailed   = 1 // an action or check failed
-	ExitUsage    = 2 // bad usage or configuration
-	ExitNoSwarm  = 3 // not connected to a usable swarm manager
+	ExitOK      = 0 // done, every check passed
+	ExitFailed  = 1 // an action or check failed
+	ExitUsage   = 2 // bad usage or configuration
+	ExitNoSwarm = 3 // not connected to a usable swarm manager
+	// ExitPlanned: `swarmguard plan` found actions to take (the swarm is not as the configuration says).
+	ExitPlanned  = 4
 	exitInternal = 1
 )
 

@@ -31,6 +31,7 @@ func commands(a *app) []*cobra.Command {
 		newIncidentCmd(a),
 		newJoinWindowCmd(a),
 		newLeaseCmd(a),
+		newPlanCmd(a),
 		newRemediateCmd(a),
 		rep,
 		newEscrowCmd(a),
