@@ -21,6 +21,7 @@ type joinWindowFlags struct {
 	reason  string
 	show    bool
 	publish bool
+	dryRun  bool
 }
 
 func newJoinWindowCmd(a *app) *cobra.Command {
@@ -58,7 +59,9 @@ One window per kind is open at a time.`,
 	f.StringVar(&fl.reason, "reason", "", "why, recorded in the ledger")
 	f.BoolVar(&fl.show, "show", false, "print the token in full (default: masked)")
 	f.BoolVar(&fl.publish, "publish", false, "also write the current tokens to tokens.publish.vault_path")
+	f.BoolVar(&fl.dryRun, "dry-run", false, "print the plan (the window it would record), change nothing")
 	var closeReason string
+	var closeDry bool
 	cl := &cobra.Command{
 		Use:   "close ID|worker|manager",
 		Short: "End an open join window now and rotate its token",
@@ -66,10 +69,11 @@ One window per kind is open at a time.`,
   swarmguard join-window close worker --reason "all nodes joined"`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.closeJoinWindow(cmd.Context(), args[0], closeReason)
+			return a.closeJoinWindow(cmd.Context(), args[0], closeReason, closeDry)
 		},
 	}
 	cl.Flags().StringVar(&closeReason, "reason", "", "why, recorded in the ledger")
+	cl.Flags().BoolVar(&closeDry, "dry-run", false, "print the plan (the rotation and the close it would record), change nothing")
 	group.AddCommand(open, cl)
 	return group
 }
@@ -108,6 +112,9 @@ func (a *app) openJoinWindow(ctx context.Context, kind string, fl joinWindowFlag
 		reason = "join window"
 	}
 	tk := a.tokens(c, a.ledger(c))
+	if fl.dryRun {
+		return a.writePlan(format, tk.PlanOpenWindow(ctx, tokens.OpenWindowOptions{Kind: kind, TTL: fl.ttl, Nodes: fl.nodes}, reason, time.Now()))
+	}
 	env := operator.TaskEnv{Actor: actor(), Reason: reason, Log: a.log, Now: time.Now, Out: io.Discard}
 	var ow tokens.OpenedWindow
 	var rc secrets.Receipt
@@ -152,7 +159,7 @@ func (a *app) openJoinWindow(ctx context.Context, kind string, fl joinWindowFlag
 	return werr
 }
 
-func (a *app) closeJoinWindow(ctx context.Context, which, reason string) error {
+func (a *app) closeJoinWindow(ctx context.Context, which, reason string, dryRun bool) error {
 	format, err := a.outputFormat("table", "json")
 	if err != nil {
 		return err
@@ -162,6 +169,9 @@ func (a *app) closeJoinWindow(ctx context.Context, which, reason string) error {
 		return err
 	}
 	tk := a.tokens(c, a.ledger(c))
+	if dryRun {
+		return a.writePlan(format, tk.PlanCloseWindow(ctx, which, actor(), reason, time.Now()))
+	}
 	env := operator.TaskEnv{Actor: actor(), Reason: reason, Log: a.log, Now: time.Now, Out: io.Discard}
 	var d tokens.WindowDecision
 	var rots []tokens.TokenRotated

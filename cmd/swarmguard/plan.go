@@ -157,3 +157,21 @@ func (a *app) secretsPlan(ctx context.Context, c *swarm.Client, ledger *swarm.Le
 	syncer.Source = v.KV()
 	return secretsync.NewSecretsSync(syncer, ms, ledger, nil).Plan(ctx, ms)
 }
+
+// writePlan prints a command's --dry-run: its plan as the dry-run text, or as plan JSON with --format json.
+// A plan that could not be made is the command's error.
+func (a *app) writePlan(format string, p operator.Plan) error {
+	err := a.writeOutput(func(w io.Writer) error {
+		if format == "json" {
+			return operator.WritePlansJSON(w, time.Now(), "", []operator.Plan{p})
+		}
+		return operator.WritePlans(w, p)
+	})
+	if err != nil {
+		return err
+	}
+	if p.Err != nil {
+		return &exitError{code: ExitFailed, err: p.Err, silent: format != "json"} // the text said why
+	}
+	return nil
+}

@@ -133,26 +133,11 @@ func (a *app) rotateJoinTokens(ctx context.Context, arg string, fl rotateTokenFl
 		if err != nil {
 			return err
 		}
-		return a.writeOutput(func(w io.Writer) error {
-			var plan []rotatedJSON
-			for _, k := range kinds {
-				tok := cl.WorkerToken
-				if k == swarm.TokenManager {
-					tok = cl.ManagerToken
-				}
-				plan = append(plan, rotatedJSON{Kind: k, Fingerprint: tok.Fingerprint(), Masked: tok.Masked()})
-			}
-			if format == "json" {
-				return writeJSON(w, map[string]any{"dry_run": true, "would_rotate": plan, "rotated": []rotatedJSON{}})
-			}
-			for _, p := range plan {
-				fmt.Fprintf(w, "would rotate the %s join token (now %s)\n", p.Kind, p.Masked)
-			}
-			if tk.Config.Publish.VaultPath != "" {
-				fmt.Fprintf(w, "would publish the new tokens to vault at %s\n", tk.Config.Publish.VaultPath)
-			}
-			return nil
-		})
+		p := tokens.PlanRotate(cl, kinds, reason)
+		if tk.Config.Publish.VaultPath != "" {
+			p.Note("the new tokens are published to vault at %s (no ledger entry)", tk.Config.Publish.VaultPath)
+		}
+		return a.writePlan(format, p)
 	}
 	env := operator.TaskEnv{Actor: actor(), Reason: reason, Log: a.log, Now: time.Now, Out: io.Discard}
 	var rots []tokens.TokenRotated

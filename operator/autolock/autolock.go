@@ -245,9 +245,10 @@ func (a *Autolock) rotateKey(ctx context.Context, opts RotateKeyOptions, env ope
 		log.Warn("vault does not answer before the rotation; rotating anyway, the new key stays in the swarm until it is escrowed", "vault_path", path, "err", soft)
 	}
 	if env.DryRun {
-		if env.Out != nil {
-			fmt.Fprintf(env.Out, "autolock: would rotate the unlock key of swarm %s and escrow the new one to vault at %s\n", cl.ID, path)
-		}
+		p := operator.Plan{Domain: Domain}
+		p.Add(swarm.KindUnlockKey, "unlock key of swarm "+cl.ID, "rotate the unlock key", env.Reason)
+		p.Add(swarm.KindUnlockKeyEscrow, "unlock key of swarm "+cl.ID, "escrow the new unlock key to vault at "+path, "a new key is escrowed before the step counts as done")
+		operator.PrintPlan(env, p)
 		return res, nil
 	}
 	if err := env.CheckHolder(ctx); err != nil {
@@ -304,9 +305,9 @@ func (a *Autolock) escrowCurrent(ctx context.Context, env operator.TaskEnv, rec 
 		}
 	}
 	if env.DryRun {
-		if env.Out != nil {
-			fmt.Fprintf(env.Out, "autolock: would escrow the unlock key (%s) to vault at %s\n", key.Masked(), a.Config.EscrowPath(cl.ID))
-		}
+		p := operator.Plan{Domain: Domain}
+		p.Add(swarm.KindUnlockKeyEscrow, "unlock key of swarm "+cl.ID+" sha256:"+key.Short(), "escrow the unlock key to vault at "+a.Config.EscrowPath(cl.ID), env.Reason)
+		operator.PrintPlan(env, p)
 		return res, nil
 	}
 	if err := env.CheckHolder(ctx); err != nil {

@@ -428,16 +428,8 @@ func StartCARotation(ctx context.Context, eng CertsEngine, ledger operator.Ledge
 		out.Attached = true
 	}
 	if env.DryRun {
-		switch {
-		case out.Attached:
-			fmt.Fprintln(env.Output(), "a root CA rotation is in progress: would attach to it (--force would restart it)")
-		case opts.CertPEM != "":
-			fmt.Fprintf(env.Output(), "would rotate the root CA to the certificate handed in (ForceRotate %d -> %d)\n", before.ForceRotate, before.ForceRotate+1)
-			out.Started = true
-		default:
-			fmt.Fprintf(env.Output(), "would rotate the root CA to a new swarm-generated root (ForceRotate %d -> %d)\n", before.ForceRotate, before.ForceRotate+1)
-			out.Started = true
-		}
+		out.Started = !out.Attached
+		operator.PrintPlan(env, PlanStartCA(before, opts, env.Reason))
 		return out, nil
 	}
 	if out.Attached {

@@ -92,3 +92,20 @@ func PlanCA(ctx context.Context, eng CertsEngine, ledger operator.LedgerStore, c
 	}
 	return PlanCAFrom(c, ca, root, entries, now)
 }
+
+// PlanStartCA is the plan of a manual root CA rotation (`rotate ca`) from the CA state before it: start it
+// (kind ca) and follow it to completion (kind ca); with one in progress and no opts.Force, attach to it and
+// follow it (kind ca). It is pure.
+func PlanStartCA(before swarm.CAState, opts swarm.RotateCAOptions, reason string) operator.Plan {
+	p := operator.Plan{Domain: DomainCA}
+	switch {
+	case before.RootRotationInProgress && !opts.Force:
+		p.Note("a root CA rotation is in progress: it is attached to, not restarted (--force would restart it)")
+	case opts.CertPEM != "":
+		p.Add(swarm.KindCA, "root CA", fmt.Sprintf("rotate the root CA to the certificate handed in (ForceRotate %d -> %d)", before.ForceRotate, before.ForceRotate+1), reason)
+	default:
+		p.Add(swarm.KindCA, "root CA", fmt.Sprintf("rotate the root CA to a new swarm-generated root (ForceRotate %d -> %d)", before.ForceRotate, before.ForceRotate+1), reason)
+	}
+	p.Add(swarm.KindCA, "root CA rotation", "follow the rotation until every node is on the new root (with --wait)", "a rotation is recorded when it completes (or fails to)")
+	return p
+}

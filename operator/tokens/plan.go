@@ -76,3 +76,89 @@ func (t *Tokens) Plan(ctx context.Context, now time.Time) operator.Plan {
 	}
 	return PlanFrom(Decide(Observation{Cluster: cl, Entries: entries}, t.Config, now), wds)
 }
+
+// PlanRotate is the plan of a manual rotation (`rotate join-token`) of kinds, from the swarm's current
+// tokens: one rotation per kind (worker first), each one ledger entry. It is pure.
+func PlanRotate(cl swarm.Cluster, kinds []string, reason string) operator.Plan {
+	p := operator.Plan{Domain: Domain}
+	for _, k := range TokenKinds {
+		if !contains(kinds, k) {
+			continue
+		}
+		tok := cl.WorkerToken
+		if k == swarm.TokenManager {
+			tok = cl.ManagerToken
+		}
+		p.Add(TokenLedgerKind(k), k+" join token sha256:"+tok.Short(), "rotate the "+k+" join token (now "+tok.Masked()+")", reason)
+	}
+	return p
+}
+
+// PlanOpenWindow observes the ledger and the swarm (reads only) and returns the plan of OpenWindow: one
+// join-window entry, or the reason it would be refused as the plan's error.
+func (t *Tokens) PlanOpenWindow(ctx context.Context, o OpenWindowOptions, reason string, now time.Time) operator.Plan {
+	if o.Kind != swarm.TokenWorker && o.Kind != swarm.TokenManager {
+		return operator.Failed(Domain, fmt.Errorf("join window kind %q is not worker or manager", o.Kind))
+	}
+	entries, err := t.Ledger.Entries(ctx)
+	if err != nil {
+		return operator.Failed(Domain, fmt.Errorf("reading the ledger: %w", err))
+	}
+	for _, w := range Windows(entries, false) {
+		if w.Kind == o.Kind {
+			return operator.Failed(Domain, fmt.Errorf("%w: %s, closes %s; close it first with `swarmguard join-window close %s`",
+				ErrWindowOpen, w.ID, w.ClosesAt.UTC().Format(time.RFC3339), w.ID))
+		}
+	}
+	cl, err := t.Engine.Cluster(ctx)
+	if err != nil {
+		return operator.Failed(Domain, fmt.Errorf("reading the swarm: %w", err))
+	}
+	tok := cl.WorkerToken
+	if o.Kind == swarm.TokenManager {
+		tok = cl.ManagerToken
+	}
+	change := fmt.Sprintf("open a join window for the %s token (%s) until %s", o.Kind, tok.Masked(), now.Add(o.TTL).UTC().Format(time.RFC3339))
+	if o.Nodes > 0 {
+		change += fmt.Sprintf(" or %d joins", o.Nodes)
+	}
+	p := operator.Plan{Domain: Domain}
+	p.Add(swarm.KindJoinWindow, o.Kind+" join token sha256:"+tok.Short(), change, reason)
+	return p
+}
+
+// PlanCloseWindow observes the ledger and the swarm (reads only) and returns the plan of CloseWindow(which):
+// the rotation of the window's token (unless it was rotated since it opened) and the window's close.
+func (t *Tokens) PlanCloseWindow(ctx context.Context, which, actor, reason string, now time.Time) operator.Plan {
+	entries, err := t.Ledger.Entries(ctx)
+	if err != nil {
+		return operator.Failed(Domain, fmt.Errorf("reading the ledger: %w", err))
+	}
+	var match []Window
+	for _, w := range Windows(entries, false) {
+		if w.ID == which || w.Kind == which {
+			match = append(match, w)
+		}
+	}
+	if len(match) == 0 {
+		return operator.Failed(Domain, fmt.Errorf("%w named %q: `swarmguard status` lists the open ones", ErrNoWindow, which))
+	}
+	cl, err := t.Engine.Cluster(ctx)
+	if err != nil {
+		return operator.Failed(Domain, fmt.Errorf("reading the swarm: %w", err))
+	}
+	return PlanFrom(nil, []WindowDecision{closeEarly(DecideWindows(match[:1], cl, now)[0], actor, reason)})
+}
+
+// closeEarly is a window's decision when a person closes it: closed and rotated, unless the token it
+// handed out was rotated since (then only closed).
+func closeEarly(d WindowDecision, actor, reason string) WindowDecision {
+	if d.By != "rotated" {
+		d.Close, d.Rotate, d.By = true, true, "manual"
+		d.Why = fmt.Sprintf("join window %s closed early by %s", d.Window.ID, actor)
+		if reason != "" {
+			d.Why += ": " + reason
+		}
+	}
+	return d
+}
