@@ -81,11 +81,9 @@ func (t *Tokens) RunWindows(ctx context.Context, env operator.TaskEnv) error {
 	}
 	closing := false
 	for _, d := range wds {
-		if d.Close && env.DryRun && env.Out != nil {
-			fmt.Fprintf(env.Out, "join-windows: would close %s\n", d.Why)
-		}
 		closing = closing || d.Close
 	}
+	operator.PrintPlan(env, PlanFrom(nil, wds)) // a dry run prints the plan; the steps below follow it
 	if !closing || env.DryRun {
 		return nil
 	}
