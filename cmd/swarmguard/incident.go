@@ -14,6 +14,7 @@ import (
 	"github.com/swarmguard/swarmguard/operator/autolock"
 	"github.com/swarmguard/swarmguard/operator/certs"
 	"github.com/swarmguard/swarmguard/operator/incident"
+	"github.com/swarmguard/swarmguard/operator/tokens"
 	"github.com/swarmguard/swarmguard/secrets"
 	"github.com/swarmguard/swarmguard/swarm"
 )
@@ -186,11 +187,11 @@ func (a *app) incidentActions(c *swarm.Client, ledger *swarm.Ledger,
 			if err != nil {
 				return incident.Outcome{}, err
 			}
-			tok := cl.WorkerToken
+			kind := swarm.TokenWorker
 			if s.Kind == incident.KindManagerToken {
-				tok = cl.ManagerToken
+				kind = swarm.TokenManager
 			}
-			return incident.Outcome{Detail: "would rotate the token now " + tok.Masked()}, nil
+			return incident.Outcome{Detail: planDetail(tokens.PlanRotate(cl, []string{kind}, ""))}, nil
 		},
 		Do: func(ctx context.Context, s incident.Step, env operator.TaskEnv) (incident.Outcome, error) {
 			kind := swarm.TokenWorker
@@ -246,11 +247,7 @@ func (a *app) incidentActions(c *swarm.Client, ledger *swarm.Ledger,
 				if err != nil {
 					return incident.Outcome{}, err
 				}
-				if ca.RootRotationInProgress {
-					return incident.Outcome{Detail: "a root CA rotation is in progress: would follow it to completion"}, nil
-				}
-				return incident.Outcome{Detail: fmt.Sprintf("would rotate the root CA (ForceRotate %d -> %d) and follow it to completion, then republish the tokens",
-					ca.ForceRotate, ca.ForceRotate+1)}, nil
+				return incident.Outcome{Detail: planDetail(certs.PlanStartCA(ca, swarm.RotateCAOptions{}, "")) + ", then republish the tokens"}, nil
 			},
 			Do: func(ctx context.Context, _ incident.Step, env operator.TaskEnv) (incident.Outcome, error) {
 				start, err := certs.StartCARotation(ctx, c, ledger, swarm.RotateCAOptions{}, env)

@@ -175,3 +175,18 @@ func (a *app) writePlan(format string, p operator.Plan) error {
 	}
 	return nil
 }
+
+// planDetail is a plan as one line, for the incident's preview: each action's "would" and change, joined.
+func planDetail(p operator.Plan) string {
+	if p.Err != nil {
+		return "cannot plan: " + p.Err.Error()
+	}
+	parts := make([]string, 0, len(p.Actions))
+	for _, a := range p.Actions {
+		parts = append(parts, "would "+a.Change)
+	}
+	if len(parts) == 0 {
+		return "nothing to do"
+	}
+	return strings.Join(parts, ", ")
+}
