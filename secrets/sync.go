@@ -475,7 +475,12 @@ func (s *Syncer) applyAll(ctx context.Context, ix *Index, items []*item, opt Opt
 			it.fail(s.now(), rerr, OutcomeError)
 		case ok:
 			// The rollout of this very version failed; trying again on every refresh would roll the
-			// service back and forth.
+			// service back and forth. The result names the service that failed, as the failing pass's
+			// did: the ledger entry written from it is what the next holder reads (FailedBefore).
+			var re *RolloutError
+			if errors.As(err, &re) {
+				it.r.FailedService = re.Service
+			}
 			it.fail(s.now(), err, OutcomeFailed)
 		}
 	}
