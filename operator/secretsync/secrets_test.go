@@ -445,3 +445,14 @@ func TestSecretsSyncFailedRolloutSurvivesTwoFailovers(t *testing.T) {
 		}
 	}
 }
+
+// The ledger keeps a failed rollout as state by the details the sync writes.
+func TestSecretEntryDetailsAreTheLedgerState(t *testing.T) {
+	e := (&SecretsSync{}).entry(operator.TaskEnv{}, secrets.Result{Mapping: "db", Outcome: secrets.OutcomeFailed, FailedService: "api", Err: errors.New("paused"),
+		Plan: &secrets.Plan{Wanted: secrets.Version{Name: "db-1"}}})
+	for _, k := range []string{swarm.StateDetailSecret, swarm.StateDetailTo, swarm.StateDetailFailedService, swarm.StateDetailError} {
+		if e.Details[k] == "" {
+			t.Errorf("failed entry details %v: no %q, which the ledger keeps the failure's state by", e.Details, k)
+		}
+	}
+}
