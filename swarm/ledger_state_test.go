@@ -145,3 +145,32 @@ func TestLedgerStateSizes(t *testing.T) {
 		t.Errorf("history and state at worst = %d bytes; want below Raft's %d", worst, 3<<19)
 	}
 }
+
+// TestLedgerStateKeepsNewestIncidents: an incident's steps stay as state whatever the history's bound; past
+// MaxStateIncidentSteps, whole incidents go, the oldest first.
+func TestLedgerStateKeepsNewestIncidents(t *testing.T) {
+	labels := emptyLabels()
+	steps := []string{"worker-token", "manager-token", "unlock-key", "ca"}
+	n := MaxStateIncidentSteps/len(steps) + 1
+	for i := range n {
+		for j, s := range steps {
+			labels, _ = appendLabels(labels, []Entry{{Kind: KindIncident, At: t0.Add(time.Duration(i*10+j) * time.Minute), Result: ResultOK,
+				Details: map[string]string{"incident": fmt.Sprintf("inc-%d", i), "step": s, "status": "done"}}}, 1)
+		}
+	}
+	kept := map[string]int{}
+	for _, e := range parsed(t, labels) {
+		if e.Kind == KindIncident {
+			kept[e.Details["incident"]]++
+		}
+	}
+	for i := range n {
+		want := len(steps)
+		if i == 0 {
+			want = 0
+		}
+		if got := kept[fmt.Sprintf("inc-%d", i)]; got != want {
+			t.Errorf("steps of inc-%d kept = %d; want %d (%d incidents of %d steps, at most %d kept)", i, got, want, n, len(steps), MaxStateIncidentSteps)
+		}
+	}
+}
