@@ -141,6 +141,9 @@ type RolloutError struct {
 	Message string
 	// Next says what was kept and what to do; empty means the secret sync's own words.
 	Next string
+	// Earlier: the rollout failed in an earlier pass (another process's, read from the ledger); Message is
+	// that pass's error as it was recorded.
+	Earlier bool
 }
 
 func (e *RolloutError) Error() string {
@@ -855,7 +858,7 @@ func (s *Syncer) failedBefore(ctx context.Context, mapping, wanted string) (fail
 	if !ok {
 		return nil, false, nil
 	}
-	ferr := &RolloutError{Service: svc, State: "failed in an earlier pass", Message: msg}
+	ferr := &RolloutError{Service: svc, State: "failed in an earlier pass", Message: msg, Earlier: true}
 	s.remember(mapping, wanted, ferr)
 	return ferr, true, nil
 }

@@ -423,7 +423,7 @@ func TestSecretsSyncFailedRolloutSurvivesTwoFailovers(t *testing.T) {
 	old := swarm.Secret{ID: "old", Name: "db-00000000", Labels: m.SecretLabels("x", 3)}
 	led := ledgertest.New(swarm.Entry{Kind: swarm.KindSecret, Result: swarm.ResultFailed,
 		Details: map[string]string{"secret": "db", "to": want.Name, "failed_service": "api", "error": "rollout of service api ended paused"}})
-	for holder := 2; holder <= 3; holder++ {
+	for holder := 2; holder <= 5; holder++ {
 		// Each holder is a new process: a new Syncer, nothing remembered but the ledger.
 		f := &fakeSecretsSwarm{secrets: []swarm.Secret{old}, services: map[string]*swarm.ServiceSecrets{
 			"a": {ID: "a", Name: "api", Version: 3, Secrets: []swarm.SecretRef{{SecretID: "old", SecretName: old.Name, File: "pw"}}},
@@ -442,6 +442,9 @@ func TestSecretsSyncFailedRolloutSurvivesTwoFailovers(t *testing.T) {
 		newest, _ := swarm.Latest(led.All(), swarm.KindSecret)
 		if newest.Result != swarm.ResultFailed || newest.Details["failed_service"] != "api" || newest.Details["to"] != want.Name {
 			t.Errorf("holder %d: newest secret entry = %s %v; want failed with failed_service api and to %s", holder, newest.Result, newest.Details, want.Name)
+		}
+		if newest.Details["error"] != "rollout of service api ended paused" {
+			t.Errorf("holder %d: newest entry's error = %q; want the failure as first recorded", holder, newest.Details["error"])
 		}
 	}
 }
