@@ -141,6 +141,9 @@ type RolloutError struct {
 	Message string
 	// Next says what was kept and what to do; empty means the secret sync's own words.
 	Next string
+	// Earlier: the rollout failed in an earlier pass (another process's, read from the ledger); Message is
+	// that pass's error as it was recorded.
+	Earlier bool
 }
 
 func (e *RolloutError) Error() string {
@@ -475,7 +478,12 @@ func (s *Syncer) applyAll(ctx context.Context, ix *Index, items []*item, opt Opt
 			it.fail(s.now(), rerr, OutcomeError)
 		case ok:
 			// The rollout of this very version failed; trying again on every refresh would roll the
-			// service back and forth.
+			// service back and forth. The result names the service that failed, as the failing pass's
+			// did: the ledger entry written from it is what the next holder reads (FailedBefore).
+			var re *RolloutError
+			if errors.As(err, &re) {
+				it.r.FailedService = re.Service
+			}
 			it.fail(s.now(), err, OutcomeFailed)
 		}
 	}
@@ -850,7 +858,7 @@ func (s *Syncer) failedBefore(ctx context.Context, mapping, wanted string) (fail
 	if !ok {
 		return nil, false, nil
 	}
-	ferr := &RolloutError{Service: svc, State: "failed in an earlier pass", Message: msg}
+	ferr := &RolloutError{Service: svc, State: "failed in an earlier pass", Message: msg, Earlier: true}
 	s.remember(mapping, wanted, ferr)
 	return ferr, true, nil
 }

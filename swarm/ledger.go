@@ -205,8 +205,22 @@ func knownKind(k string) bool {
 	return false
 }
 
-// parseLedger decodes the labels; it fails on anything it does not understand, naming the labels.
+// parseLedger decodes the labels: the history and the state's entries trimmed from it, oldest first (see
+// ledger_state.go). It fails on anything it does not understand, naming the labels.
 func parseLedger(name string, labels map[string]string) ([]Entry, uint64, error) {
+	history, seq, err := parseHistory(name, labels)
+	if err != nil {
+		return nil, 0, err
+	}
+	st, err := parseState(name, labels, history)
+	if err != nil {
+		return nil, 0, err
+	}
+	return st.merge(history), seq, nil
+}
+
+// parseHistory decodes the entry labels, the bounded history.
+func parseHistory(name string, labels map[string]string) ([]Entry, uint64, error) {
 	var bad []string
 	entries := []Entry{}
 	hasEntries := false
@@ -248,12 +262,21 @@ func parseLedger(name string, labels map[string]string) ([]Entry, uint64, error)
 }
 
 // appendLabels returns a new label set with entries appended (each capped in size, sequence numbers
-// assigned, a failure identical to its kind's newest entry merged into it) and the result trimmed to the
-// retention rules (see retain).
+// assigned, a failure identical to its kind's newest entry merged into it), the state updated with them in
+// the same label set, and the history trimmed to the retention rules (see retain).
 func appendLabels(old map[string]string, entries []Entry, max int) (map[string]string, []Entry) {
 	labels := make(map[string]string, len(old)+len(entries))
 	for k, v := range old {
 		labels[k] = v
+	}
+	// Append refused a ledger it cannot parse before we got here; what parses is the state to carry on.
+	history, _, _ := parseHistory("", old)
+	st, err := parseState("", old, history)
+	if err != nil {
+		st = ledgerState{}
+		for _, e := range history {
+			st.fold(e)
+		}
 	}
 	seq, _ := strconv.ParseUint(labels[labelSeq], 10, 64)
 	before := seq
@@ -270,10 +293,13 @@ func appendLabels(old map[string]string, entries []Entry, max int) (map[string]s
 		var b []byte
 		e, b = encodeEntry(e)
 		labels[entryKey(seq)] = string(b)
+		st.fold(e)
 		out = append(out, e)
 	}
 	labels[labelSeq] = strconv.FormatUint(seq, 10)
 	retain(labels, max, LedgerByteBudget, before)
+	st.bound()
+	writeState(labels, st, seq)
 	return labels, out
 }
 

@@ -26,9 +26,9 @@ const (
 	MaxEntryBytes = 1536
 )
 
-// LedgerByteBudget bounds the labels of the ledger object, keys and values: 1 MiB, below Raft's 1.5 MB
-// transaction limit with room for the object's other fields. Past it, the oldest failures go first,
-// then the oldest other entries; a kind's newest ok or adopted entry is never dropped.
+// LedgerByteBudget bounds the history labels of the ledger object, keys and values: 1 MiB, below Raft's
+// 1.5 MiB transaction limit with room for the state (StateByteBudget) and the object's other fields. Past
+// it, the oldest entries go first; the state is not trimmed (see ledger_state.go).
 const LedgerByteBudget = 1 << 20
 
 // MaxLedgerPerKind is the largest ledger.max_per_kind whose entries fit LedgerByteBudget even when every
@@ -186,61 +186,43 @@ func mergeFailure(prev, e Entry) Entry {
 
 // retained is what retain knows of one entry label.
 type retained struct {
-	seq       uint64
-	kind      string
-	failed    bool
-	protected bool // its kind's newest ok or adopted entry
-	size      int
+	seq  uint64
+	kind string
+	size int
 }
 
-// retain trims the entry labels: each kind to its newest max entries, failures dropped before other
-// entries, then the whole set to budget bytes, again failures first and oldest first. A kind's newest ok or
-// adopted entry is never dropped: it is the clock of that credential, and losing it would make a token
-// overdue for hours look new (adopted again, age 0). Nor are, for bytes, the entries of this append (sequence
-// above appendedAfter): an append that succeeds has recorded what it was given.
+// retain trims the history (the entry labels): each kind to its newest max entries, then the whole history
+// to budget bytes, oldest first whatever the result: a kind's history is always its newest entries, never a
+// mix in which a failure was dropped before older successes. What a decision depends on (a kind's newest ok
+// entry, a failed rollout, an open join window, an incident's steps) is kept apart as state (see
+// ledger_state.go), which retention does not touch and which is not counted here. Nor are, for bytes, the
+// entries of this append (sequence above appendedAfter) dropped: an append that succeeds has recorded what it
+// was given.
 func retain(labels map[string]string, max, budget int, appendedAfter uint64) {
 	var all []*retained
 	byKind := map[string][]*retained{}
-	newestGood := map[string]*retained{}
 	total := 0
 	for k, v := range labels {
+		if strings.HasPrefix(k, labelStatePrefix) || k == labelStateSeq {
+			continue
+		}
 		total += len(k) + len(v)
 		seq, ok := entrySeq(k)
 		if !ok {
 			continue
 		}
 		var e struct {
-			Kind   string `json:"kind"`
-			Result string `json:"result"`
+			Kind string `json:"kind"`
 		}
 		if json.Unmarshal([]byte(v), &e) != nil {
 			continue // parseLedger refused corrupt ledgers before we got here
 		}
-		r := &retained{seq: seq, kind: e.Kind, failed: e.Result == ResultFailed, size: len(k) + len(v)}
+		r := &retained{seq: seq, kind: e.Kind, size: len(k) + len(v)}
 		all = append(all, r)
 		byKind[e.Kind] = append(byKind[e.Kind], r)
-		if (e.Result == ResultOK || e.Result == ResultAdopted) && (newestGood[e.Kind] == nil || seq > newestGood[e.Kind].seq) {
-			newestGood[e.Kind] = r
-		}
 	}
-	for _, r := range newestGood {
-		r.protected = true
-	}
-	// Failures first, each group oldest first; protected entries last and never taken.
-	order := func(rs []*retained) []*retained {
-		out := make([]*retained, 0, len(rs))
-		for _, r := range rs {
-			if !r.protected {
-				out = append(out, r)
-			}
-		}
-		sort.Slice(out, func(i, j int) bool {
-			if out[i].failed != out[j].failed {
-				return out[i].failed
-			}
-			return out[i].seq < out[j].seq
-		})
-		return out
+	oldestFirst := func(rs []*retained) {
+		sort.Slice(rs, func(i, j int) bool { return rs[i].seq < rs[j].seq })
 	}
 	drop := func(r *retained) {
 		if _, ok := labels[entryKey(r.seq)]; ok {
@@ -249,19 +231,16 @@ func retain(labels map[string]string, max, budget int, appendedAfter uint64) {
 		}
 	}
 	for _, rs := range byKind {
-		excess := len(rs) - max
-		for _, r := range order(rs) {
-			if excess <= 0 {
-				break
-			}
-			drop(r)
-			excess--
+		oldestFirst(rs)
+		for i := 0; i < len(rs)-max; i++ {
+			drop(rs[i])
 		}
 	}
 	if total <= budget {
 		return
 	}
-	for _, r := range order(all) {
+	oldestFirst(all)
+	for _, r := range all {
 		if total <= budget {
 			return
 		}

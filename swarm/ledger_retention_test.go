@@ -29,17 +29,19 @@ func parsed(t *testing.T, labels map[string]string) []Entry {
 }
 
 // TestLedgerFailuresNeverEvictTheClock: 60 failures of a kind (each with its own error) after its last ok
-// entry leave that ok entry in place; the failures are trimmed, oldest first.
+// entry: the history keeps the newest 50 (oldest trimmed first), and the ok entry, the credential's clock,
+// is kept as state and still read.
 func TestLedgerFailuresNeverEvictTheClock(t *testing.T) {
 	labels, _ := appendLabels(emptyLabels(), []Entry{{Kind: KindJoinTokenWorker, At: t0, Actor: "a", Result: ResultOK, Details: map[string]string{"fingerprint": "f1"}}}, DefaultLedgerMaxPerKind)
 	for i := range 60 {
 		labels, _ = appendLabels(labels, []Entry{{Kind: KindJoinTokenWorker, At: t0.Add(time.Duration(i+1) * time.Minute), Actor: "a", Result: ResultFailed,
 			Details: map[string]string{"error": fmt.Sprintf("attempt %d: vault sealed", i)}}}, DefaultLedgerMaxPerKind)
 	}
-	es := parsed(t, labels)
-	if len(es) != DefaultLedgerMaxPerKind {
-		t.Errorf("entries = %d; want the bound %d", len(es), DefaultLedgerMaxPerKind)
+	history, _, err := parseHistory("state-test", labels)
+	if err != nil || len(history) != DefaultLedgerMaxPerKind {
+		t.Errorf("history = %d entries, %v; want the bound %d", len(history), err, DefaultLedgerMaxPerKind)
 	}
+	es := parsed(t, labels)
 	ok, found := Latest(es, KindJoinTokenWorker, ResultOK, ResultAdopted)
 	if !found || ok.Details["fingerprint"] != "f1" || !ok.At.Equal(t0) {
 		t.Fatalf("Latest(ok) = %+v, %v; want the ok entry of %s", ok, found, t0)
@@ -47,8 +49,8 @@ func TestLedgerFailuresNeverEvictTheClock(t *testing.T) {
 	if last, _ := Latest(es, KindJoinTokenWorker, ResultFailed); last.Details["error"] != "attempt 59: vault sealed" {
 		t.Errorf("newest failure = %q; want attempt 59", last.Details["error"])
 	}
-	if es[1].Details["error"] != "attempt 11: vault sealed" {
-		t.Errorf("oldest failure kept = %q; want attempt 11 (the 11 oldest trimmed)", es[1].Details["error"])
+	if len(es) != DefaultLedgerMaxPerKind+1 || es[1].Details["error"] != "attempt 10: vault sealed" {
+		t.Errorf("entries = %d, oldest failure kept = %q; want the clock and the newest 50 failures (attempt 10 on)", len(es), es[1].Details["error"])
 	}
 }
 
@@ -83,8 +85,9 @@ func TestLedgerMergesRepeatedFailures(t *testing.T) {
 	}
 }
 
-// TestLedgerTrimsFailuresFirst: over the per-kind bound, failures go before ok entries, oldest first.
-func TestLedgerTrimsFailuresFirst(t *testing.T) {
+// TestLedgerTrimsOldestFirst: over the per-kind bound, the history keeps the newest entries whatever their
+// result; the newest ok entry trimmed from it is kept as state.
+func TestLedgerTrimsOldestFirst(t *testing.T) {
 	var in []Entry
 	for i, r := range []string{ResultOK, ResultFailed, ResultOK, ResultFailed, ResultOK, ResultFailed} {
 		in = append(in, Entry{Kind: KindCA, At: t0.Add(time.Duration(i) * time.Hour), Result: r, Reason: fmt.Sprint(i)})
@@ -94,12 +97,16 @@ func TestLedgerTrimsFailuresFirst(t *testing.T) {
 	for _, e := range parsed(t, labels) {
 		got = append(got, e.Reason)
 	}
-	if strings.Join(got, ",") != "0,2,4,5" {
-		t.Errorf("kept = %v; want the three ok entries and the newest failure: 0,2,4,5", got)
+	if strings.Join(got, ",") != "2,3,4,5" {
+		t.Errorf("kept = %v; want the newest four: 2,3,4,5", got)
 	}
 	labels, _ = appendLabels(emptyLabels(), in[:4], 1) // ok, failed, ok, failed with a bound of 1
-	if es := parsed(t, labels); len(es) != 1 || es[0].Reason != "2" {
-		t.Errorf("bound 1 kept %+v; want the newest ok entry (2) only", es)
+	got = nil
+	for _, e := range parsed(t, labels) {
+		got = append(got, e.Reason)
+	}
+	if strings.Join(got, ",") != "2,3" {
+		t.Errorf("bound 1 kept %v; want the newest entry (3) and, as state, the newest ok one (2)", got)
 	}
 }
 
@@ -138,7 +145,7 @@ func TestLedgerCapsSizes(t *testing.T) {
 }
 
 // TestLedgerByteBudget: a ledger already over the budget (entries written without bounds) is trimmed on the
-// next append, failures first, and every kind keeps its newest ok entry; the append succeeds.
+// next append, oldest first, and every kind keeps its newest ok entry (as state); the append succeeds.
 func TestLedgerByteBudget(t *testing.T) {
 	labels := emptyLabels()
 	seq := 0
@@ -157,8 +164,14 @@ func TestLedgerByteBudget(t *testing.T) {
 		t.Fatalf("test ledger = %d bytes; want well over the budget", labelBytes(labels))
 	}
 	got, out := appendLabels(labels, []Entry{{Kind: KindCA, At: t0, Result: ResultFailed, Reason: "new"}}, 500)
-	if n := labelBytes(got); n > LedgerByteBudget {
-		t.Errorf("ledger after append = %d bytes; want at most %d", n, LedgerByteBudget)
+	history := 0
+	for k, v := range got {
+		if !strings.HasPrefix(k, labelStatePrefix) && k != labelStateSeq {
+			history += len(k) + len(v)
+		}
+	}
+	if history > LedgerByteBudget {
+		t.Errorf("history after append = %d bytes; want at most %d", history, LedgerByteBudget)
 	}
 	if _, ok := got[entryKey(out[0].Seq)]; !ok {
 		t.Errorf("the appended entry was trimmed away")
@@ -169,14 +182,14 @@ func TestLedgerByteBudget(t *testing.T) {
 			t.Errorf("kind %s lost its newest ok entry", k)
 		}
 	}
-	failures := 0
-	for _, e := range es {
-		if e.Result == ResultFailed && e.Reason != "new" {
-			failures++
+	state := 0
+	for k, v := range got {
+		if strings.HasPrefix(k, labelStatePrefix) {
+			state += len(k) + len(v)
 		}
 	}
-	if failures != 0 {
-		t.Errorf("%d old failures kept while ok entries were trimmed for bytes; want failures trimmed first", failures)
+	if state > StateByteBudget {
+		t.Errorf("state = %d bytes; want at most %d", state, StateByteBudget)
 	}
 }
 

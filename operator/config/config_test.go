@@ -1,11 +1,14 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/swarmguard/swarmguard/swarm"
 )
 
 func TestDecodeConfig(t *testing.T) {
@@ -226,6 +229,32 @@ func TestHTTPStatusConfig(t *testing.T) {
 		c.HTTP.StatusTokenFile = f
 		if ps := c.FileProblems(); !strings.Contains(ps.Error(), "http.status_token_file") {
 			t.Errorf("FileProblems(status_token_file %s) = %v; want a problem naming the key", f, ps)
+		}
+	}
+}
+
+// TestLedgerStateBudget: the ledger's state holds one failed-rollout state per mapping; more mappings than
+// fit its budget are refused, naming the key and the bound.
+func TestLedgerStateBudget(t *testing.T) {
+	for _, tc := range []struct {
+		n    int
+		want bool
+	}{{swarm.MaxStateMappings, false}, {swarm.MaxStateMappings + 1, true}} {
+		c := DefaultConfig()
+		c.Secrets.HMACKeyFile = "/run/secrets/k"
+		for i := range tc.n {
+			c.Secrets.Mappings = append(c.Secrets.Mappings, SecretMapping{Name: fmt.Sprintf("m%04d", i), Refresh: Duration(time.Minute), From: SecretSource{Path: "secret/apps/db", Key: "password"}})
+		}
+		got := false
+		for _, p := range c.Validate() {
+			if p.Key == "secrets.mappings" && strings.Contains(p.Msg, fmt.Sprintf("use at most %d", swarm.MaxStateMappings)) {
+				got = true
+			} else {
+				t.Errorf("%d mappings: unexpected problem %v", tc.n, p)
+			}
+		}
+		if got != tc.want {
+			t.Errorf("%d mappings: refused = %v; want %v", tc.n, got, tc.want)
 		}
 	}
 }

@@ -93,8 +93,8 @@ func (c Config) Validate() Problems {
 	case n < 1:
 		add("ledger.max_per_kind", "%d is out of range 1..%d (the newest entries kept per kind; the default is %d)", n, swarm.MaxLedgerPerKind, swarm.DefaultLedgerMaxPerKind)
 	case n > swarm.MaxLedgerPerKind:
-		add("ledger.max_per_kind", "%d cannot fit: %d kinds × %d entries of up to %d bytes exceed the ledger's %d-byte budget (Raft refuses a write over 1.5 MB); use at most %d",
-			n, len(swarm.Kinds), n, swarm.MaxEntryBytes, swarm.LedgerByteBudget, swarm.MaxLedgerPerKind)
+		add("ledger.max_per_kind", "%d cannot fit: %d kinds × %d entries of up to %d bytes exceed the ledger's %d-byte history budget (Raft refuses a write over 1.5 MB, and the state kept apart from the history takes up to %d bytes more); use at most %d",
+			n, len(swarm.Kinds), n, swarm.MaxEntryBytes, swarm.LedgerByteBudget, swarm.StateByteBudget, swarm.MaxLedgerPerKind)
 	}
 	if c.Lease.Name == "" {
 		add("lease.name", "is empty; use the default swarmguard-lease")
@@ -179,6 +179,10 @@ func (c Config) Validate() Problems {
 	}
 	if c.Secrets.RolloutConcurrency < 1 || c.Secrets.RolloutConcurrency > 64 {
 		add("secrets.rollout_concurrency", "%d is out of range 1..64 (services rolled at once; default 8)", c.Secrets.RolloutConcurrency)
+	}
+	if n := len(c.Secrets.Mappings); n > swarm.MaxStateMappings {
+		add("secrets.mappings", "%d mappings cannot fit: the ledger keeps each failing mapping's rollout state (up to %d bytes) apart from its history, beside each kind's newest entry, the open join windows and the incident steps, within a %d-byte state budget; use at most %d, or split them between two instances (each with its own ledger.name and lease.name)",
+			n, swarm.MaxSecretStateBytes, swarm.StateByteBudget, swarm.MaxStateMappings)
 	}
 	seen := map[string]int{}
 	for i, m := range c.Secrets.Mappings {

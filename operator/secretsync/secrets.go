@@ -448,6 +448,11 @@ func (ss *SecretsSync) entry(env operator.TaskEnv, r secrets.Result) swarm.Entry
 	}
 	if r.Err != nil {
 		d["error"] = operator.ShortErr(r.Err)
+		var re *secrets.RolloutError
+		if errors.As(r.Err, &re) && re.Earlier && re.Message != "" {
+			// The failure as first recorded: wrapped again at every failover, it would soon be cut away.
+			d["error"] = operator.ShortErr(errors.New(re.Message))
+		}
 	}
 	reason := env.Reason
 	if reason == "" {

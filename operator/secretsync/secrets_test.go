@@ -409,3 +409,53 @@ func BenchmarkSecretMetricsPass1000(b *testing.B) {
 		}
 	}
 }
+
+// A rollout known to fail stays known through any number of failovers: the holder that finds the failure in
+// the ledger records its own failed entry with the service that failed (failed_service), so the holder after
+// it (a restart, a redeploy of swarmguard) does not roll the bad value onto that service again.
+func TestSecretsSyncFailedRolloutSurvivesTwoFailovers(t *testing.T) {
+	m := secrets.Mapping{Name: "db", FromPath: "secret/db", FromKey: "password"}
+	val := secrets.NewValue("secret/db", 4, map[string]string{"password": "v4"})
+	want, err := m.Desire(sensitive.New("k"), val)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := swarm.Secret{ID: "old", Name: "db-00000000", Labels: m.SecretLabels("x", 3)}
+	led := ledgertest.New(swarm.Entry{Kind: swarm.KindSecret, Result: swarm.ResultFailed,
+		Details: map[string]string{"secret": "db", "to": want.Name, "failed_service": "api", "error": "rollout of service api ended paused"}})
+	for holder := 2; holder <= 5; holder++ {
+		// Each holder is a new process: a new Syncer, nothing remembered but the ledger.
+		f := &fakeSecretsSwarm{secrets: []swarm.Secret{old}, services: map[string]*swarm.ServiceSecrets{
+			"a": {ID: "a", Name: "api", Version: 3, Secrets: []swarm.SecretRef{{SecretID: "old", SecretName: old.Name, File: "pw"}}},
+		}}
+		syncer := &secrets.Syncer{Engine: SecretsEngine{Swarm: f}, Source: &fakeVaultSource{val: val}, Key: sensitive.New("k"), PollInterval: time.Millisecond}
+		ss := NewSecretsSync(syncer, []secrets.Mapping{m}, led, nil)
+		rs, _ := ss.Run(t.Context(), operator.TaskEnv{Actor: fmt.Sprintf("operator:n%d", holder)}, []secrets.Mapping{m}, secrets.Options{})
+		for _, c := range f.calls {
+			if strings.HasPrefix(c, "create") || strings.HasPrefix(c, "update") {
+				t.Fatalf("holder %d: engine calls %v; want no create or update (the rollout of %s failed on api before)", holder, f.calls, want.Name)
+			}
+		}
+		if rs[0].Outcome != secrets.OutcomeFailed || rs[0].FailedService != "api" {
+			t.Errorf("holder %d: result %s, failed service %q; want failed on api", holder, rs[0].Outcome, rs[0].FailedService)
+		}
+		newest, _ := swarm.Latest(led.All(), swarm.KindSecret)
+		if newest.Result != swarm.ResultFailed || newest.Details["failed_service"] != "api" || newest.Details["to"] != want.Name {
+			t.Errorf("holder %d: newest secret entry = %s %v; want failed with failed_service api and to %s", holder, newest.Result, newest.Details, want.Name)
+		}
+		if newest.Details["error"] != "rollout of service api ended paused" {
+			t.Errorf("holder %d: newest entry's error = %q; want the failure as first recorded", holder, newest.Details["error"])
+		}
+	}
+}
+
+// The ledger keeps a failed rollout as state by the details the sync writes.
+func TestSecretEntryDetailsAreTheLedgerState(t *testing.T) {
+	e := (&SecretsSync{}).entry(operator.TaskEnv{}, secrets.Result{Mapping: "db", Outcome: secrets.OutcomeFailed, FailedService: "api", Err: errors.New("paused"),
+		Plan: &secrets.Plan{Wanted: secrets.Version{Name: "db-1"}}})
+	for _, k := range []string{swarm.StateDetailSecret, swarm.StateDetailTo, swarm.StateDetailFailedService, swarm.StateDetailError} {
+		if e.Details[k] == "" {
+			t.Errorf("failed entry details %v: no %q, which the ledger keeps the failure's state by", e.Details, k)
+		}
+	}
+}

@@ -18,13 +18,13 @@ import (
 
 // Ledger detail keys of join-window entries (kind join-window) and of the rotations that close one.
 const (
-	DetailWindow       = "window"    // the window's ID; also on the rotation that closed it
-	DetailWindowToken  = "token"     // worker | manager
-	DetailWindowAction = "action"    // open | close
-	DetailClosesAt     = "closes_at" // RFC 3339
-	DetailWindowNodes  = "nodes"     // the node limit, 0 for none
-	DetailWindowJoined = "joined"    // on the close: the nodes that joined while it was open
-	DetailClosedBy     = "closed_by" // ttl | nodes | manual | rotated
+	DetailWindow       = swarm.StateDetailWindow       // the window's ID; also on the rotation that closed it
+	DetailWindowToken  = "token"                       // worker | manager
+	DetailWindowAction = swarm.StateDetailWindowAction // open | close (the ledger keeps an open window as state)
+	DetailClosesAt     = "closes_at"                   // RFC 3339
+	DetailWindowNodes  = "nodes"                       // the node limit, 0 for none
+	DetailWindowJoined = "joined"                      // on the close: the nodes that joined while it was open
+	DetailClosedBy     = "closed_by"                   // ttl | nodes | manual | rotated
 	windowActionOpen   = "open"
 	windowActionClose  = "close"
 )
