@@ -129,26 +129,36 @@ func (r rolloutEngine) ListTasks(ctx context.Context, serviceID string) ([]secre
 	}
 	out := make([]secrets.Task, len(in))
 	for i, t := range in {
-		out[i] = secrets.Task{ID: t.ID, ServiceID: t.ServiceID, State: t.State, DesiredState: t.DesiredState}
+		out[i] = secrets.Task{ID: t.ID, ServiceID: t.ServiceID, State: t.State, DesiredState: t.DesiredState,
+			NoNewPrivileges: t.NoNewPrivileges, SeccompMode: t.SeccompMode}
 	}
 	return out, nil
 }
 
-// tasksRunning: every task meant to run is running, and at least one is (a service the engine gave no
-// update status converges when its tasks run again).
-func tasksRunning(tasks []secrets.Task) bool {
-	n := 0
-	for _, t := range tasks {
-		if t.DesiredState != "running" && t.DesiredState != "ready" {
-			continue
+// tasksHardened returns the rollout's convergence test for a service with no update status: every task
+// meant to run (desired running, or ready: a stop-first update's new task) is running with h in its spec,
+// and at least one is. Running alone says nothing: right after the update the engine has no update status
+// and the old tasks, without h, still run (see secrets.Rollout.Wait). HardenService sets seccomp default only
+// where it was unconfined, so a task of the new spec is one whose seccomp mode is not unconfined.
+func tasksHardened(h swarm.Hardening) func([]secrets.Task) bool {
+	return func(tasks []secrets.Task) bool {
+		n := 0
+		for _, t := range tasks {
+			if t.DesiredState != "running" && t.DesiredState != "ready" {
+				continue
+			}
+			if t.State != "running" || (h.NoNewPrivileges && !t.NoNewPrivileges) ||
+				(h.SeccompDefault && t.SeccompMode == seccompUnconfined) {
+				return false
+			}
+			n++
 		}
-		if t.State != "running" {
-			return false
-		}
-		n++
+		return n > 0
 	}
-	return n > 0
 }
+
+// seccompUnconfined is the seccomp mode HardenService replaces with the default profile.
+const seccompUnconfined = "unconfined"
 
 // Enforcer runs the workload passes; it remembers the services whose hardening rollout failed so a pass
 // does not roll them back and forth.
@@ -277,7 +287,7 @@ func (e *Enforcer) enforceOne(ctx context.Context, env operator.TaskEnv, roll se
 	}
 	entry := &swarm.Entry{Kind: swarm.KindWorkload, At: env.Time().UTC(), Actor: env.Actor, Reason: reasonOr(env.Reason),
 		Result: swarm.ResultOK, Details: map[string]string{DetailService: a.Service.Name, DetailChange: a.Change(), DetailRollout: "converged"}}
-	werr := roll.Wait(ctx, a.Service.ID, a.Service.Name, before, tasksRunning)
+	werr := roll.Wait(ctx, a.Service.ID, a.Service.Name, before, tasksHardened(a.Hardening))
 	var re *secrets.RolloutError
 	if errors.As(werr, &re) {
 		entry.Result, entry.Details[DetailRollout] = swarm.ResultFailed, re.State
