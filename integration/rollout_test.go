@@ -42,10 +42,27 @@ func (l *memLedger) Append(_ context.Context, es ...swarm.Entry) ([]swarm.Entry,
 // update status and the old task still runs; the new task exits at once and the engine pauses the update
 // (failure action pause). The pass must not call that converged: it must report the paused rollout, record
 // it as failed and return the service to its previous spec, which then runs again.
+//
+// Whether the pass's first look comes before the engine's updater has started is a race on the real
+// engine (on this lab the old code lost it in about half the runs), so the scenario runs hardeningRounds
+// times, each on a new service with a new enforcer: the old code is caught unless it wins every round.
 func TestHardeningRolloutJudgedOnTheNewSpec(t *testing.T) {
 	env := labEnv(t)
+	c, err := swarm.New(swarm.Options{Host: env["DOCKER_HOST"], APITimeout: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for round := 1; round <= hardeningRounds; round++ {
+		hardenRefusingService(t, env, c, round)
+	}
+}
+
+// hardeningRounds is how many times TestHardeningRolloutJudgedOnTheNewSpec plays its race with the engine.
+const hardeningRounds = 4
+
+func hardenRefusingService(t *testing.T, env map[string]string, c *swarm.Client, round int) {
 	ctx := t.Context()
-	name := fmt.Sprintf("wl-refuse-%d", time.Now().UnixNano()%1e8)
+	name := fmt.Sprintf("wl-refuse-%d-%d", time.Now().UnixNano()%1e8, round)
 	t.Cleanup(func() { _, _ = docker(t, env, "", "service", "rm", name) })
 	mustDocker(t, env, "", "service", "create", "-d", "--no-resolve-image", "--stop-grace-period", "1s", "--name", name,
 		"--label", swarm.LabelWorkloadEnforce+"=true", "--update-failure-action", "pause", "--update-monitor", "5s",
@@ -54,11 +71,6 @@ func TestHardeningRolloutJudgedOnTheNewSpec(t *testing.T) {
 		out, _ := docker(t, env, "", "service", "ps", name, "--filter", "desired-state=running", "--format", "{{.CurrentState}}")
 		return strings.HasPrefix(out, "Running")
 	})
-
-	c, err := swarm.New(swarm.Options{Host: env["DOCKER_HOST"], APITimeout: 30 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
 	if _, err := c.ServiceSecrets(ctx, name); err != nil { // negotiates the API version
 		t.Fatal(err)
 	}
@@ -72,7 +84,7 @@ func TestHardeningRolloutJudgedOnTheNewSpec(t *testing.T) {
 	start := time.Now()
 	perr := e.Pass(ctx, operator.TaskEnv{Actor: "integration", Out: &out})
 	took := time.Since(start)
-	t.Logf("pass took %s, returned %v; printed:\n%s", took.Round(time.Millisecond), perr, out.String())
+	t.Logf("round %d: pass took %s, returned %v; printed:\n%s", round, took.Round(time.Millisecond), perr, out.String())
 
 	var entry *swarm.Entry
 	for i, en := range led.entries {
@@ -81,15 +93,15 @@ func TestHardeningRolloutJudgedOnTheNewSpec(t *testing.T) {
 		}
 	}
 	if entry == nil {
-		t.Fatalf("no workload ledger entry for %s; entries %+v", name, led.entries)
+		t.Fatalf("round %d: no workload ledger entry for %s; entries %+v", round, name, led.entries)
 	}
 	var re *secrets.RolloutError
 	if !errors.As(perr, &re) || entry.Result != swarm.ResultFailed || entry.Details[workloads.DetailRollout] != secrets.UpdatePaused ||
 		entry.Details[workloads.DetailRolledBack] != "true" {
 		state, _ := docker(t, env, "", "service", "inspect", "--format", "{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}", name)
-		t.Fatalf("hardening a service whose new task fails: Pass = %v after %s, ledger %s rollout=%q rolled_back=%q (engine's update state now %q); "+
+		t.Fatalf("round %d: hardening a service whose new task fails: Pass = %v after %s, ledger %s rollout=%q rolled_back=%q (engine's update state now %q); "+
 			"want the paused rollout's error, failed, rollout=paused, rolled_back=true",
-			perr, took.Round(time.Millisecond), entry.Result, entry.Details[workloads.DetailRollout], entry.Details[workloads.DetailRolledBack], state)
+			round, perr, took.Round(time.Millisecond), entry.Result, entry.Details[workloads.DetailRollout], entry.Details[workloads.DetailRolledBack], state)
 	}
 	// Rolled back: the spec is the old one again and a task of it runs.
 	eventually(t, 2*time.Minute, name+" back on its previous spec and running", func() bool {
@@ -100,6 +112,8 @@ func TestHardeningRolloutJudgedOnTheNewSpec(t *testing.T) {
 	nnp := mustDocker(t, env, "", "service", "inspect", "--format",
 		"{{if .Spec.TaskTemplate.ContainerSpec.Privileges}}{{.Spec.TaskTemplate.ContainerSpec.Privileges.NoNewPrivileges}}{{else}}false{{end}}", name)
 	if nnp != "false" {
-		t.Errorf("NoNewPrivileges of %s after the rollback = %s; want false (its previous spec)", name, nnp)
+		t.Errorf("round %d: NoNewPrivileges of %s after the rollback = %s; want false (its previous spec)", round, name, nnp)
 	}
+	// Out of the next round's way: a fresh enforcer would try this service again.
+	mustDocker(t, env, "", "service", "rm", name)
 }
