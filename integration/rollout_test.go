@@ -41,7 +41,8 @@ func (l *memLedger) Append(_ context.Context, es ...swarm.Entry) ([]swarm.Entry,
 // run with no_new_privs is hardened under workloads.mode enforce. Right after the update the engine has no
 // update status and the old task still runs; the new task exits at once and the engine pauses the update
 // (failure action pause). The pass must not call that converged: it must report the paused rollout, record
-// it as failed and return the service to its previous spec, which then runs again.
+// it as failed and return the service to its previous spec, which then runs again; the next pass leaves it
+// alone.
 //
 // Whether the pass's first look comes before the engine's updater has started is a race on the real
 // engine (on this lab the old code lost it in about half the runs), so the scenario runs hardeningRounds
@@ -113,6 +114,11 @@ func hardenRefusingService(t *testing.T, env map[string]string, c *swarm.Client,
 		"{{if .Spec.TaskTemplate.ContainerSpec.Privileges}}{{.Spec.TaskTemplate.ContainerSpec.Privileges.NoNewPrivileges}}{{else}}false{{end}}", name)
 	if nnp != "false" {
 		t.Errorf("round %d: NoNewPrivileges of %s after the rollback = %s; want false (its previous spec)", round, name, nnp)
+	}
+	// The next pass leaves it alone: the engine's rollback moved the service's version, not its spec.
+	var again strings.Builder
+	if err := e.Pass(ctx, operator.TaskEnv{Actor: "integration", Out: &again}); err != nil || !strings.Contains(again.String(), "skip "+name) {
+		t.Errorf("round %d: the pass after the rollback = %v, printed %q; want %s skipped (its hardening failed on this spec)", round, err, again.String(), name)
 	}
 	// Out of the next round's way: a fresh enforcer would try this service again.
 	mustDocker(t, env, "", "service", "rm", name)

@@ -3,6 +3,7 @@ package workloads
 import (
 	"context"
 	"errors"
+	"io"
 	"strings"
 	"sync"
 	"testing"
@@ -23,11 +24,12 @@ type swarmkitEngine struct {
 	startAfter int
 	failNew    bool
 
-	mu      sync.Mutex
-	written bool
-	polls   int
-	state   string
-	started time.Time
+	mu           sync.Mutex
+	statusWrites int // version bumps the engine's rollback updater makes after RollbackService returned
+	written      bool
+	polls        int
+	state        string
+	started      time.Time
 }
 
 func (f *swarmkitEngine) HardenService(ctx context.Context, id string, version uint64, h swarm.Hardening) error {
@@ -126,5 +128,54 @@ func TestPassJudgesTheNewSpec(t *testing.T) {
 					err, rollout, eng.rolledBack, tc.wantErr, tc.rollout, tc.rolledBack)
 			}
 		})
+	}
+}
+
+// RollbackService returns the service to its previous spec as the engine does: the rollback is a write, and
+// a moment later its updater's status changes are writes too, each bumping the service's version.
+func (f *swarmkitEngine) RollbackService(ctx context.Context, id string) error {
+	if err := f.fakeEngine.RollbackService(ctx, id); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i := range f.services {
+		if f.services[i].ID == id {
+			f.services[i].Version++ // the rollback
+		}
+	}
+	f.written, f.state, f.statusWrites = false, "rollback_completed", 2 // rollback_started, rollback_completed: a moment later
+	return nil
+}
+
+// Workloads lists the services once the rollback's updater has written its status (a moment after the
+// rollback).
+func (f *swarmkitEngine) Workloads(ctx context.Context) ([]swarm.Workload, error) {
+	f.mu.Lock()
+	for i := range f.services {
+		f.services[i].Version += uint64(f.statusWrites)
+	}
+	f.statusWrites = 0
+	f.mu.Unlock()
+	return f.fakeEngine.Workloads(ctx)
+}
+
+// TestPassDoesNotRetryAfterTheEngineRollsBack: a service whose hardening failed and was rolled back is not
+// hardened again by the next pass, although the rollback and the engine's status writes moved its version.
+func TestPassDoesNotRetryAfterTheEngineRollsBack(t *testing.T) {
+	w := svc(func(w *swarm.Workload) {
+		w.ID, w.Name, w.NoNewPrivileges = "a", "a", false
+		w.Labels = map[string]string{swarm.LabelWorkloadEnforce: "true"}
+	})
+	eng := &swarmkitEngine{fakeEngine: &fakeEngine{api: "1.56", services: []swarm.Workload{w}}, startAfter: 1, failNew: true}
+	e := &Enforcer{Engine: eng, Ledger: &fakeLedger{}, Config: config.WorkloadsConfig{Mode: config.ModeEnforce, Schedule: "@every 1m"},
+		PollInterval: time.Millisecond, RolloutTimeout: 5 * time.Second}
+	if err := e.Pass(t.Context(), operator.TaskEnv{Actor: "test", Out: io.Discard}); err == nil {
+		t.Fatal("first Pass = nil; want the paused rollout's error")
+	}
+	var out strings.Builder
+	err := e.Pass(t.Context(), operator.TaskEnv{Actor: "test", Out: &out})
+	if len(eng.hardened) != 1 || err != nil || !strings.Contains(out.String(), "skip a") {
+		t.Errorf("second Pass after the rollback: hardened %v, err %v, out %q; want a hardened once, then skipped", eng.hardened, err, out.String())
 	}
 }
