@@ -58,13 +58,17 @@ type Service struct {
 	Replicas *uint64
 }
 
-// Task is one task with the secrets its spec mounts.
+// Task is one task with the secrets its spec mounts and the privileges its spec sets (what the workload
+// hardening's rollout judges its tasks by).
 type Task struct {
 	ID           string
 	ServiceID    string
 	State        string // Status.State: running, failed, shutdown...
 	DesiredState string
 	Secrets      []SecretRef
+	// NoNewPrivileges and SeccompMode are the task spec's privileges ("" when no seccomp mode is set).
+	NoNewPrivileges bool
+	SeccompMode     string
 }
 
 // holdsSecrets says whether a task in this state may still have its

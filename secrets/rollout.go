@@ -35,9 +35,16 @@ type Rollout struct {
 
 // Wait polls until the service's update completed (nil) or was paused, rolled back or did not converge
 // within the timeout (*RolloutError). before is the service as read right before the update was written:
-// only an update that started after it counts. For a service with no update status (the engine set none)
-// converged decides from its tasks; a replicated service with 0 replicas has converged when its spec is
-// written.
+// only an update that started after it counts.
+//
+// An empty update state is not "nothing to wait for". swarmkit resets UpdateStatus to nil on every
+// service update (controlapi UpdateService) and its updater sets "updating" only once it starts, and only
+// if some task's spec differs from the new one (updater.Run: no dirty slot, no status). Until then the old
+// tasks keep running. So with no update status, converged must judge the tasks against the new spec: true
+// only when every task meant to run runs and carries the change just written (the secret versions, the
+// hardening), never because tasks merely run. Old tasks make it false, so Wait keeps polling until the
+// updater starts (then the update state decides) or the tasks are of the new spec. A replicated service
+// with 0 replicas has converged when its spec is written.
 func (r Rollout) Wait(ctx context.Context, id, name string, before Service, converged func([]Task) bool) error {
 	poll := cmpOr(r.PollInterval, DefaultPollInterval)
 	timeout := cmpOr(r.Timeout, DefaultRolloutTimeout)

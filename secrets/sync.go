@@ -573,23 +573,32 @@ func (s *Syncer) applyAll(ctx context.Context, ix *Index, items []*item, opt Opt
 		}
 	}
 	slices.SortFunc(order, func(a, b *svcWork) int { return cmp.Compare(a.svc.Name, b.svc.Name) })
-	// Two waves: first each mapping's first service (by name), its canary, then, once every mapping has
-	// converged somewhere or failed, all the other services. A mapping whose canary fails touches no further
-	// service, as when services were rolled one by one; the rest go RolloutConcurrency at a time.
-	canary := map[*item]bool{}
-	var wave1, wave2 []*svcWork
+	// Canaries: each mapping's first service (by name) converges before any other service of that mapping
+	// starts, and a mapping whose canary fails touches no further service. A service carries all of its
+	// mappings' changes in one update, so it starts only once the canary of every mapping it has a change
+	// for, other than those it is the canary of, has ended: it rolls in the wave after the latest of those
+	// canaries. (With mappings that share services, svc-b can be api_key's canary and db_password's second
+	// service: it waits for db_password's canary svc-a.) A canary comes before its mapping's other services
+	// by name, so the waves are found in one pass over the services in name order. Within a wave services
+	// go RolloutConcurrency at a time; a wave starts when the one before it has ended.
+	canary := map[*item]*svcWork{}
+	wave := map[*svcWork]int{}
+	var waves [][]*svcWork
 	for _, w := range order {
-		first := false
+		n := 0
 		for _, it := range w.items {
-			if !canary[it] {
-				canary[it], first = true, true
+			c, ok := canary[it]
+			if !ok {
+				canary[it] = w
+				continue
 			}
+			n = max(n, wave[c]+1)
 		}
-		if first {
-			wave1 = append(wave1, w)
-		} else {
-			wave2 = append(wave2, w)
+		wave[w] = n
+		if n == len(waves) {
+			waves = append(waves, nil)
 		}
+		waves[n] = append(waves[n], w)
 	}
 	roll := func(w *svcWork) {
 		mu.Lock()
@@ -644,8 +653,8 @@ func (s *Syncer) applyAll(ctx context.Context, ix *Index, items []*item, opt Opt
 			}
 		}
 	}
-	for _, wave := range [][]*svcWork{wave1, wave2} {
-		s.each(len(wave), s.rolloutConcurrency(), func(k int) { roll(wave[k]) })
+	for _, wv := range waves {
+		s.each(len(wv), s.rolloutConcurrency(), func(k int) { roll(wv[k]) })
 	}
 	// Old versions: looked at again once after the rollouts (the services' previous specs moved onto the
 	// versions they left), then removed, Concurrency at a time.

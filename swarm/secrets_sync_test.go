@@ -29,8 +29,9 @@ func newSecretsEngine(t *testing.T) (*secretsEngine, *Client) {
 	f := &secretsEngine{filters: map[string]string{}, removeAs: http.StatusNoContent}
 	f.service = swarmtypes.Service{ID: "svc1", Meta: swarmtypes.Meta{Version: swarmtypes.Version{Index: 7}},
 		Spec: swarmtypes.ServiceSpec{Annotations: swarmtypes.Annotations{Name: "api", Labels: map[string]string{"com.docker.stack.namespace": "shop"}},
-			TaskTemplate: swarmtypes.TaskSpec{ContainerSpec: &swarmtypes.ContainerSpec{Image: "app:1", Secrets: []*swarmtypes.SecretReference{
-				{SecretID: "s1", SecretName: "db-11111111", File: &swarmtypes.SecretReferenceFileTarget{Name: "pw", UID: "1", GID: "2", Mode: 0o400}}}}}},
+			TaskTemplate: swarmtypes.TaskSpec{ContainerSpec: &swarmtypes.ContainerSpec{Image: "app:1",
+				Privileges: &swarmtypes.Privileges{NoNewPrivileges: true, Seccomp: &swarmtypes.SeccompOpts{Mode: swarmtypes.SeccompModeDefault}}, Secrets: []*swarmtypes.SecretReference{
+					{SecretID: "s1", SecretName: "db-11111111", File: &swarmtypes.SecretReferenceFileTarget{Name: "pw", UID: "1", GID: "2", Mode: 0o400}}}}}},
 		PreviousSpec: &swarmtypes.ServiceSpec{TaskTemplate: swarmtypes.TaskSpec{ContainerSpec: &swarmtypes.ContainerSpec{Secrets: []*swarmtypes.SecretReference{
 			{SecretID: "s0", SecretName: "db-00000000", File: &swarmtypes.SecretReferenceFileTarget{Name: "pw"}}}}}},
 		UpdateStatus: &swarmtypes.UpdateStatus{State: swarmtypes.UpdateStateCompleted, StartedAt: &started, Message: "done"}}
@@ -134,7 +135,7 @@ func TestSecretsAdapter(t *testing.T) {
 	}
 
 	tasks, err := c.TasksSecrets(ctx, "svc1")
-	if err != nil || len(tasks) != 1 || tasks[0].State != "running" || len(tasks[0].Secrets) != 1 {
+	if err != nil || len(tasks) != 1 || tasks[0].State != "running" || len(tasks[0].Secrets) != 1 || !tasks[0].NoNewPrivileges || tasks[0].SeccompMode != "default" {
 		t.Errorf("TasksSecrets() = %+v, %v", tasks, err)
 	}
 	if !strings.Contains(f.filters["/tasks"], "svc1") {

@@ -36,13 +36,17 @@ type ServiceSecrets struct {
 	Replicas *uint64
 }
 
-// TaskSecrets is a task with the secrets its spec mounts.
+// TaskSecrets is a task with the secrets its spec mounts and the privileges its spec sets: what a rollout
+// judges a task by (is it of the new spec?).
 type TaskSecrets struct {
 	ID           string
 	ServiceID    string
 	State        string
 	DesiredState string
 	Secrets      []SecretRef
+	// NoNewPrivileges and SeccompMode are the task spec's Privileges.NoNewPrivileges and Seccomp.Mode ("" when unset).
+	NoNewPrivileges bool
+	SeccompMode     string
 }
 
 func refsFrom(spec *swarmtypes.ServiceSpec) []SecretRef {
@@ -171,8 +175,14 @@ func (c *Client) TasksSecrets(ctx context.Context, serviceID string) ([]TaskSecr
 	out := make([]TaskSecrets, 0, len(res.Items))
 	for _, t := range res.Items {
 		ts := TaskSecrets{ID: t.ID, ServiceID: t.ServiceID, State: string(t.Status.State), DesiredState: string(t.DesiredState)}
-		if t.Spec.ContainerSpec != nil {
-			ts.Secrets = refsOf(t.Spec.ContainerSpec.Secrets)
+		if cs := t.Spec.ContainerSpec; cs != nil {
+			ts.Secrets = refsOf(cs.Secrets)
+			if p := cs.Privileges; p != nil {
+				ts.NoNewPrivileges = p.NoNewPrivileges
+				if p.Seccomp != nil {
+					ts.SeccompMode = string(p.Seccomp.Mode)
+				}
+			}
 		}
 		out = append(out, ts)
 	}

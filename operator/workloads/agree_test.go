@@ -41,7 +41,7 @@ func TestWorkloadsAgreeWithReport(t *testing.T) {
 		c      config.WorkloadsConfig
 		api    string
 		w      swarm.Workload
-		failed map[string]uint64
+		failed map[string]string
 		// want: the report's status, and what the controller does: "act" (with the change), "skip", "none",
 		// "not settable".
 		wantStatus report.CheckStatus
@@ -88,7 +88,7 @@ func TestWorkloadsAgreeWithReport(t *testing.T) {
 		{"mid-rollback", enforce, "1.56", opted(func(w *swarm.Workload) { noNNP(w); w.UpdateState = "rollback_started" }), nil, report.StatusWarn, "skip", ""},
 		{"update completed", enforce, "1.56", opted(func(w *swarm.Workload) { noNNP(w); w.UpdateState = "completed" }), nil, report.StatusWarn, "act", "no-new-privileges=true"},
 		{"hardened, mid-update", enforce, "1.56", opted(func(w *swarm.Workload) { w.UpdateState = "updating" }), nil, report.StatusPass, "none", ""},
-		{"rollout failed at this version", enforce, "1.56", opted(noNNP), map[string]uint64{"id1": 10}, report.StatusWarn, "skip", ""},
+		{"rollout failed at this version", enforce, "1.56", opted(noNNP), map[string]string{"id1": SpecKey(opted(noNNP))}, report.StatusWarn, "skip", ""},
 		{"plugin service", enforce, "1.56", opted(func(w *swarm.Workload) { w.Container = false }), nil, report.StatusInfo, "skip", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

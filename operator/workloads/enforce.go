@@ -2,6 +2,9 @@ package workloads
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -52,9 +55,9 @@ type Plan struct {
 // service with enforce_all) whose workloads.privileges finding fails or warns gets that finding's Fix (the
 // fix the report names as fact FactEnforceable: no-new-privileges, seccomp default where it is unconfined),
 // unless it is validly exempt from workloads.privileges, the finding has no fix enforcement can set
-// (AppArmor), it is a plugin service, mid-update, or its last enforcement at this spec version failed
-// (failed: service ID -> spec version); those are skipped with the reason.
-func PlanEnforcement(o Observation, vs []Verdict, c config.WorkloadsConfig, failed map[string]uint64) Plan {
+// (AppArmor), it is a plugin service, mid-update, or its last enforcement failed on this very spec
+// (failed: service ID -> SpecKey of the spec it failed on); those are skipped with the reason.
+func PlanEnforcement(o Observation, vs []Verdict, c config.WorkloadsConfig, failed map[string]string) Plan {
 	var p Plan
 	if c.Mode != config.ModeEnforce {
 		return p
@@ -82,8 +85,8 @@ func PlanEnforcement(o Observation, vs []Verdict, c config.WorkloadsConfig, fail
 				"set AppArmor in the service spec, or exempt it from " + CheckPrivileges + " with a reason"})
 		case s.UpdateState == secrets.UpdateUpdating || s.UpdateState == secrets.UpdateRollbackStarted:
 			p.Skipped = append(p.Skipped, Skip{s.Name, "an update is in progress (" + s.UpdateState + "); the next pass looks again"})
-		case failed[s.ID] != 0 && failed[s.ID] == s.Version:
-			p.Skipped = append(p.Skipped, Skip{s.Name, "its hardening rollout failed at this spec version; fix the service (any change to it lets swarmguard try again)"})
+		case failed[s.ID] != "" && failed[s.ID] == SpecKey(s):
+			p.Skipped = append(p.Skipped, Skip{s.Name, "its hardening rollout failed on this spec; fix the service (any change to it lets swarmguard try again)"})
 		default:
 			p.Actions = append(p.Actions, Action{Service: s, Hardening: f.Fix})
 		}
@@ -129,26 +132,36 @@ func (r rolloutEngine) ListTasks(ctx context.Context, serviceID string) ([]secre
 	}
 	out := make([]secrets.Task, len(in))
 	for i, t := range in {
-		out[i] = secrets.Task{ID: t.ID, ServiceID: t.ServiceID, State: t.State, DesiredState: t.DesiredState}
+		out[i] = secrets.Task{ID: t.ID, ServiceID: t.ServiceID, State: t.State, DesiredState: t.DesiredState,
+			NoNewPrivileges: t.NoNewPrivileges, SeccompMode: t.SeccompMode}
 	}
 	return out, nil
 }
 
-// tasksRunning: every task meant to run is running, and at least one is (a service the engine gave no
-// update status converges when its tasks run again).
-func tasksRunning(tasks []secrets.Task) bool {
-	n := 0
-	for _, t := range tasks {
-		if t.DesiredState != "running" && t.DesiredState != "ready" {
-			continue
+// tasksHardened returns the rollout's convergence test for a service with no update status: every task
+// meant to run (desired running, or ready: a stop-first update's new task) is running with h in its spec,
+// and at least one is. Running alone says nothing: right after the update the engine has no update status
+// and the old tasks, without h, still run (see secrets.Rollout.Wait). HardenService sets seccomp default only
+// where it was unconfined, so a task of the new spec is one whose seccomp mode is not unconfined.
+func tasksHardened(h swarm.Hardening) func([]secrets.Task) bool {
+	return func(tasks []secrets.Task) bool {
+		n := 0
+		for _, t := range tasks {
+			if t.DesiredState != "running" && t.DesiredState != "ready" {
+				continue
+			}
+			if t.State != "running" || (h.NoNewPrivileges && !t.NoNewPrivileges) ||
+				(h.SeccompDefault && t.SeccompMode == seccompUnconfined) {
+				return false
+			}
+			n++
 		}
-		if t.State != "running" {
-			return false
-		}
-		n++
+		return n > 0
 	}
-	return n > 0
 }
+
+// seccompUnconfined is the seccomp mode HardenService replaces with the default profile.
+const seccompUnconfined = "unconfined"
 
 // Enforcer runs the workload passes; it remembers the services whose hardening rollout failed so a pass
 // does not roll them back and forth.
@@ -163,26 +176,40 @@ type Enforcer struct {
 	After          func(time.Duration) <-chan time.Time
 
 	mu     sync.Mutex
-	failed map[string]uint64
+	failed map[string]string
 }
 
-func (e *Enforcer) failedCopy() map[string]uint64 {
+// SpecKey identifies a service's spec as the workload checks read it, without its version and update
+// status: a failed hardening is remembered by the spec it failed on, not by the service's version, because
+// the engine moves the version on its own after a rollback (the rollback and every update-status change
+// it makes are writes), while the spec it returns to is the one the enforcement saw.
+func SpecKey(w swarm.Workload) string {
+	w.Version, w.UpdateState, w.UpdateMessage = 0, "", ""
+	b, err := json.Marshal(w)
+	if err != nil {
+		return "unreadable spec of " + w.ID // never equal to a spec's key: the service is tried again
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+func (e *Enforcer) failedCopy() map[string]string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	out := make(map[string]uint64, len(e.failed))
+	out := make(map[string]string, len(e.failed))
 	for k, v := range e.failed {
 		out[k] = v
 	}
 	return out
 }
 
-func (e *Enforcer) setFailed(id string, version uint64) {
+func (e *Enforcer) setFailed(w swarm.Workload) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.failed == nil {
-		e.failed = map[string]uint64{}
+		e.failed = map[string]string{}
 	}
-	e.failed[id] = version
+	e.failed[w.ID] = SpecKey(w)
 }
 
 // Task is the controller's workload pass on workloads.schedule: observe, judge, log the findings and,
@@ -276,7 +303,7 @@ func (e *Enforcer) enforceOne(ctx context.Context, env operator.TaskEnv, roll se
 	}
 	entry := &swarm.Entry{Kind: swarm.KindWorkload, At: env.Time().UTC(), Actor: env.Actor, Reason: reasonOr(env.Reason),
 		Result: swarm.ResultOK, Details: map[string]string{DetailService: a.Service.Name, DetailChange: a.Change(), DetailRollout: "converged"}}
-	werr := roll.Wait(ctx, a.Service.ID, a.Service.Name, before, tasksRunning)
+	werr := roll.Wait(ctx, a.Service.ID, a.Service.Name, before, tasksHardened(a.Hardening))
 	var re *secrets.RolloutError
 	if errors.As(werr, &re) {
 		entry.Result, entry.Details[DetailRollout] = swarm.ResultFailed, re.State
@@ -295,9 +322,9 @@ func (e *Enforcer) enforceOne(ctx context.Context, env operator.TaskEnv, roll se
 		} else {
 			entry.Details[DetailRolledBack] = "by the engine (" + re.State + ")"
 		}
-		if cur, ierr := e.Engine.ServiceSecrets(ctx, a.Service.ID); ierr == nil {
-			e.setFailed(a.Service.ID, cur.Version)
-		}
+		// Remembered by the spec it failed on: the one read before the hardening, which a rollback (ours or
+		// the engine's) returns to. Left on the hardened spec (no rollback), the service passes the check.
+		e.setFailed(a.Service)
 		return entry, werr
 	}
 	if werr != nil {

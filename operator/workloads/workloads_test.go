@@ -157,7 +157,7 @@ func TestPlanEnforcement(t *testing.T) {
 		c         config.WorkloadsConfig
 		api       string
 		w         swarm.Workload
-		failed    map[string]uint64
+		failed    map[string]string
 		actions   int
 		skipped   int
 		notSettle bool
@@ -172,8 +172,9 @@ func TestPlanEnforcement(t *testing.T) {
 			w.Labels[swarm.LabelWorkloadExempt], w.Labels[swarm.LabelWorkloadExemptReason] = "privileges", "needs setuid"
 		}), nil, 0, 1, false},
 		{"updating", enforce, "1.56", opted(func(w *swarm.Workload) { w.UpdateState = "updating" }), nil, 0, 1, false},
-		{"failed before", enforce, "1.56", opted(nil), map[string]uint64{"id1": 10}, 0, 1, false},
-		{"failed at an older version", enforce, "1.56", opted(nil), map[string]uint64{"id1": 9}, 1, 0, false},
+		{"failed before", enforce, "1.56", opted(nil), map[string]string{"id1": SpecKey(opted(nil))}, 0, 1, false},
+		{"failed before, at another version", enforce, "1.56", opted(nil), map[string]string{"id1": SpecKey(opted(func(w *swarm.Workload) { w.Version = 13; w.UpdateState = "rollback_completed" }))}, 0, 1, false},
+		{"failed on an older spec", enforce, "1.56", opted(nil), map[string]string{"id1": SpecKey(opted(func(w *swarm.Workload) { w.Image = "nginx:0@sha256:cd" }))}, 1, 0, false},
 	} {
 		o := Observation{APIVersion: tc.api, Services: []swarm.Workload{tc.w}}
 		vs, _ := Verdicts(o, tc.c)

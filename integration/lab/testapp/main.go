@@ -6,6 +6,8 @@
 //	                              (a secret's target file, for example); exit 0 on SIGTERM
 //	testapp fail                  exit 1 at once (a task that never becomes healthy)
 //	testapp sleep                 wait for SIGTERM, then exit 0 (the image's default command)
+//	testapp refuse-nnp            exit 1 at once when started with no_new_privs (a workload that
+//	                              breaks when hardened), otherwise as sleep
 //	testapp get URL               one HTTP GET: print the status line and the body, exit 0 on
 //	                              2xx, 1 otherwise (reachability checks from inside a node)
 //
@@ -44,6 +46,12 @@ func main() {
 		os.Exit(1)
 	case "sleep":
 		<-ctx.Done()
+	case "refuse-nnp":
+		if noNewPrivs() {
+			fmt.Fprintln(os.Stderr, "testapp: started with no_new_privs, refusing to run")
+			os.Exit(1)
+		}
+		<-ctx.Done()
 	case "get":
 		if len(args) != 1 {
 			usage()
@@ -55,7 +63,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: testapp print FILE [FILE...] | fail | sleep | get URL")
+	fmt.Fprintln(os.Stderr, "usage: testapp print FILE [FILE...] | fail | sleep | refuse-nnp | get URL")
 	os.Exit(2)
 }
 
@@ -79,6 +87,20 @@ func printLoop(ctx context.Context, files []string) {
 		case <-tick.C:
 		}
 	}
+}
+
+// noNewPrivs says whether the process runs with no_new_privs set (/proc/self/status "NoNewPrivs: 1").
+func noNewPrivs() bool {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return false
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "NoNewPrivs:"); ok {
+			return strings.TrimSpace(v) == "1"
+		}
+	}
+	return false
 }
 
 // oneLine drops trailing line breaks and escapes inner ones so that each file stays on one line.
