@@ -240,33 +240,7 @@ func (a *app) incidentActions(c *swarm.Client, ledger *swarm.Ledger,
 				return incident.Outcome{Detail: d}, nil
 			},
 		},
-		incident.KindCA: {
-			Plan: func(ctx context.Context, _ incident.Step) (incident.Outcome, error) {
-				ca, err := c.CA(ctx)
-				if err != nil {
-					return incident.Outcome{}, err
-				}
-				if ca.RootRotationInProgress {
-					return incident.Outcome{Detail: "a root CA rotation is in progress: would follow it to completion"}, nil
-				}
-				return incident.Outcome{Detail: fmt.Sprintf("would rotate the root CA (ForceRotate %d -> %d) and follow it to completion, then republish the tokens",
-					ca.ForceRotate, ca.ForceRotate+1)}, nil
-			},
-			Do: func(ctx context.Context, _ incident.Step, env operator.TaskEnv) (incident.Outcome, error) {
-				start, err := certs.StartCARotation(ctx, c, ledger, swarm.RotateCAOptions{}, env)
-				if err != nil {
-					return incident.Outcome{}, err
-				}
-				if err := certs.FollowCARotation(ctx, c, ledger, start, certs.FollowOptions{Timeout: caTimeout, Republish: a.republisher(c)}, env); err != nil {
-					return incident.Outcome{}, err
-				}
-				verb := "rotated"
-				if start.Attached {
-					verb = "followed the rotation in progress"
-				}
-				return incident.Outcome{Detail: fmt.Sprintf("%s (ForceRotate %d): every node on the new root", verb, start.ForceRotate)}, nil
-			},
-		},
+		incident.KindCA: incidentCA(c, ledger, a.republisher(c), caTimeout),
 		incident.KindSecret: {
 			Plan: func(ctx context.Context, s incident.Step) (incident.Outcome, error) {
 				return incident.Outcome{Detail: "would resync " + s.Name + " from vault and roll its services"}, nil
@@ -301,6 +275,38 @@ func (a *app) incidentActions(c *swarm.Client, ledger *swarm.Ledger,
 				}
 				return incident.Outcome{Detail: reportSummary(r) + " (swarmguard report shows each check)"}, nil
 			},
+		},
+	}
+}
+
+// incidentCA is the incident's root CA step: rotate the root CA and follow the rotation to completion (as
+// rotate ca --wait), then republish the join tokens (republish nil: publishing not configured).
+func incidentCA(eng certs.CertsEngine, ledger operator.LedgerStore, republish func(context.Context, operator.TaskEnv) error, caTimeout time.Duration) incident.Action {
+	return incident.Action{
+		Plan: func(ctx context.Context, _ incident.Step) (incident.Outcome, error) {
+			ca, err := eng.CA(ctx)
+			if err != nil {
+				return incident.Outcome{}, err
+			}
+			if ca.RootRotationInProgress {
+				return incident.Outcome{Detail: "a root CA rotation is in progress: would follow it to completion"}, nil
+			}
+			return incident.Outcome{Detail: fmt.Sprintf("would rotate the root CA (ForceRotate %d -> %d) and follow it to completion, then republish the tokens",
+				ca.ForceRotate, ca.ForceRotate+1)}, nil
+		},
+		Do: func(ctx context.Context, _ incident.Step, env operator.TaskEnv) (incident.Outcome, error) {
+			start, err := certs.StartCARotation(ctx, eng, ledger, swarm.RotateCAOptions{}, env)
+			if err != nil {
+				return incident.Outcome{}, err
+			}
+			if err := certs.FollowCARotation(ctx, eng, ledger, start, certs.FollowOptions{Timeout: caTimeout, Republish: republish}, env); err != nil {
+				return incident.Outcome{}, err
+			}
+			verb := "rotated"
+			if start.Attached {
+				verb = "followed the rotation in progress"
+			}
+			return incident.Outcome{Detail: fmt.Sprintf("%s (ForceRotate %d): every node on the new root", verb, start.ForceRotate)}, nil
 		},
 	}
 }
