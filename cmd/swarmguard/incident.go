@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -283,10 +284,14 @@ func (a *app) incidentActions(c *swarm.Client, ledger *swarm.Ledger,
 // rotate ca --wait), then republish the join tokens (republish nil: publishing not configured).
 func incidentCA(eng certs.CertsEngine, ledger operator.LedgerStore, republish func(context.Context, operator.TaskEnv) error, caTimeout time.Duration) incident.Action {
 	return incident.Action{
-		Plan: func(ctx context.Context, _ incident.Step) (incident.Outcome, error) {
+		Plan: func(ctx context.Context, s incident.Step) (incident.Outcome, error) {
 			ca, err := eng.CA(ctx)
 			if err != nil {
 				return incident.Outcome{}, err
+			}
+			if n, ok := startedForceRotate(s); ok && ca.ForceRotate >= n {
+				return incident.Outcome{Detail: fmt.Sprintf("would follow the root CA rotation this incident started (ForceRotate %d; now %d, in progress %v) to completion, start none, then republish the tokens",
+					n, ca.ForceRotate, ca.RootRotationInProgress)}, nil
 			}
 			if ca.RootRotationInProgress {
 				return incident.Outcome{Detail: "a root CA rotation is in progress: would follow it to completion"}, nil
@@ -294,19 +299,40 @@ func incidentCA(eng certs.CertsEngine, ledger operator.LedgerStore, republish fu
 			return incident.Outcome{Detail: fmt.Sprintf("would rotate the root CA (ForceRotate %d -> %d) and follow it to completion, then republish the tokens",
 				ca.ForceRotate, ca.ForceRotate+1)}, nil
 		},
-		Do: func(ctx context.Context, _ incident.Step, env operator.TaskEnv) (incident.Outcome, error) {
-			start, err := certs.StartCARotation(ctx, eng, ledger, swarm.RotateCAOptions{}, env)
-			if err != nil {
-				return incident.Outcome{}, err
+		Do: func(ctx context.Context, s incident.Step, env operator.TaskEnv) (incident.Outcome, error) {
+			var start certs.CARotationStart
+			resumed := false
+			if n, ok := startedForceRotate(s); ok {
+				// A rerun with --id after the step timed out: the swarm may have finished that rotation
+				// since (a node came back); another one would make every node renew twice.
+				var err error
+				if start, resumed, err = certs.ResumeCARotation(ctx, eng, n, s.Started["old_root_serial"], env); err != nil {
+					return incident.Outcome{}, err
+				}
+			}
+			if !resumed {
+				var err error
+				if start, err = certs.StartCARotation(ctx, eng, ledger, swarm.RotateCAOptions{}, env); err != nil {
+					return incident.Outcome{}, err
+				}
 			}
 			if err := certs.FollowCARotation(ctx, eng, ledger, start, certs.FollowOptions{Timeout: caTimeout, Republish: republish}, env); err != nil {
 				return incident.Outcome{}, err
 			}
 			verb := "rotated"
-			if start.Attached {
+			switch {
+			case start.Resumed:
+				verb = "followed the rotation this incident started"
+			case start.Attached:
 				verb = "followed the rotation in progress"
 			}
 			return incident.Outcome{Detail: fmt.Sprintf("%s (ForceRotate %d): every node on the new root", verb, start.ForceRotate)}, nil
 		},
 	}
+}
+
+// startedForceRotate is the ForceRotate of the root CA rotation an earlier attempt of the incident started.
+func startedForceRotate(s incident.Step) (uint64, bool) {
+	n, err := strconv.ParseUint(s.Started["force_rotate"], 10, 64)
+	return n, err == nil && n > 0
 }

@@ -432,3 +432,37 @@ func TestCAAgeLedgerDateOnlyForItsRoot(t *testing.T) {
 		})
 	}
 }
+
+func TestResumeCARotation(t *testing.T) {
+	old, cur := testpki.NewRoot(t, 10, certsNowT), testpki.NewRoot(t, 11, certsNowT)
+	tests := []struct {
+		name       string
+		ca         swarm.CAState
+		started    uint64
+		wantOK     bool
+		wantBefore bool // the follow waits for the root to change
+	}{
+		{"finished meanwhile", swarm.CAState{TrustRootPEM: cur.PEM, ForceRotate: 3}, 3, true, false},
+		{"in progress", swarm.CAState{TrustRootPEM: old.PEM, ForceRotate: 3, RootRotationInProgress: true}, 3, true, true},
+		{"a newer rotation since", swarm.CAState{TrustRootPEM: cur.PEM, ForceRotate: 5}, 3, true, false},
+		{"the swarm has no such rotation", swarm.CAState{TrustRootPEM: old.PEM, ForceRotate: 2}, 3, false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			eng := &fakeCertsEngine{states: []swarm.CAState{tt.ca}}
+			start, ok, err := ResumeCARotation(t.Context(), eng, tt.started, "A", operator.TaskEnv{}) // serial 10 of the old root
+			if err != nil || ok != tt.wantOK {
+				t.Fatalf("ResumeCARotation = %+v, %v, %v; want ok %v", start, ok, err, tt.wantOK)
+			}
+			if len(eng.rotations) != 0 {
+				t.Errorf("rotations started: %d; want none", len(eng.rotations))
+			}
+			if ok && (!start.Resumed || !start.Attached || start.ForceRotate != tt.ca.ForceRotate) {
+				t.Errorf("start = %+v; want resumed, attached, ForceRotate %d", start, tt.ca.ForceRotate)
+			}
+			if got := start.Before.TrustRootPEM != ""; got != tt.wantBefore {
+				t.Errorf("follow waits for the root to change = %v; want %v", got, tt.wantBefore)
+			}
+		})
+	}
+}
