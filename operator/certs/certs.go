@@ -397,6 +397,11 @@ func FollowCARotation(ctx context.Context, eng CertsEngine, ledger operator.Ledg
 	log.Info("root CA rotation complete", "nodes", p.Total, "root", root)
 	// The CA-digest part of every join token changed with the root: publish the tokens again.
 	if o.Republish != nil {
+		// A write to Vault: only as the holder, or tokens read before the holder rotated and published
+		// newer ones would overwrite them.
+		if err := env.CheckHolder(ctx); err != nil {
+			return fmt.Errorf("the root CA rotation completed, but the join tokens were not republished: %w; the holder's tokens pass republishes them", err)
+		}
 		if err := o.Republish(ctx, env); err != nil {
 			return fmt.Errorf("the root CA rotation completed, but %w; the controller's tokens pass retries it", err)
 		}

@@ -466,3 +466,35 @@ func TestResumeCARotation(t *testing.T) {
 		})
 	}
 }
+
+// TestFollowRepublishesOnlyAsHolder: republishing the join tokens at a rotation's end writes Vault, so it
+// re-checks the lease first like every mutating step: a follower that is no longer the holder (`rotate ca
+// --wait` after its lease was released, a controller whose hold lapsed) could otherwise publish tokens it
+// read before the holder rotated and published newer ones (issue 21, suspected item).
+func TestFollowRepublishesOnlyAsHolder(t *testing.T) {
+	newR := testpki.NewRoot(t, 2, certsNowT)
+	done := swarm.CAState{TrustRootPEM: newR.PEM, IssuerSubject: newR.Subject, IssuerPublicKey: newR.PublicKey}
+	nodes := certsRotationNodes(newR, newR, map[string]bool{"m1": true, "m2": true, "w1": true}, nil)
+	for i := range nodes {
+		nodes[i].TrustRootPEM = newR.PEM
+	}
+	for _, holder := range []bool{true, false} {
+		eng := &fakeCertsEngine{states: []swarm.CAState{done}, nodes: [][]swarm.Node{nodes}}
+		var republished int
+		lost := errors.New("lease held by another")
+		env := operator.TaskEnv{Actor: "a", StillHolder: func(context.Context) error {
+			if holder {
+				return nil
+			}
+			return lost
+		}}
+		err := FollowCARotation(t.Context(), eng, ledgertest.New(), CARotationStart{Attached: true}, FollowOptions{Poll: time.Millisecond,
+			Republish: func(context.Context, operator.TaskEnv) error { republished++; return nil }}, env)
+		switch {
+		case holder && (err != nil || republished != 1):
+			t.Errorf("FollowCARotation as the holder = %v, republished %d; want nil, 1", err, republished)
+		case !holder && (!errors.Is(err, lost) || republished != 0):
+			t.Errorf("FollowCARotation no longer the holder = %v, republished %d; want the lease error, 0", err, republished)
+		}
+	}
+}
