@@ -39,6 +39,8 @@ root CA rotation followed to completion (the published join tokens are republish
 resync of the --secret mappings with their rollouts (change them at the source first), then the compliance
 report. Each step is recorded in the ledger under the incident's ID (kind incident). A rerun with the same
 --id skips the steps already done and says so: after a kill, a lost lease or a failed step, run it again.
+A CA step that timed out follows, when resumed, the rotation it started (in progress or finished since)
+and never starts another.
 --dry-run prints the plan and changes nothing.`,
 		Example: `  swarmguard incident --reason "INC-42: manager disk image leaked" --secret db_password
   swarmguard incident --scope tokens,ca --reason "token in a public CI log" --dry-run --format json
