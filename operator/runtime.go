@@ -30,6 +30,10 @@ const (
 	DefaultStopGrace = 5 * time.Second
 	// releaseTimeout bounds the release of the lease at shutdown.
 	releaseTimeout = 2 * time.Second
+	// passCancelWait is how long a pass cancelled at the stop deadline has to return (every wait in a pass
+	// selects on its context, so it takes milliseconds); after it the lease is released anyway, keeping the
+	// shutdown (grace 5 s + 1 s + release 2 s + HTTP and audit 1 s each) within the stack's 10 s.
+	passCancelWait = time.Second
 	// DefaultReadinessInterval is how often the runtime checks the engine and the configuration for /readyz,
 	// which then answers from memory: a probe, or anyone hammering the port, never costs an engine call.
 	DefaultReadinessInterval = 5 * time.Second
@@ -175,7 +179,8 @@ func (rt *Runtime) Lease() *Lease { return rt.lease }
 func (rt *Runtime) Actor() string { return rt.actor }
 
 // Run starts the lease and the loops and blocks until ctx ends. Then it stops starting passes, lets running
-// ones finish within StopGrace (then cancels them), releases the lease and returns.
+// ones (scheduled, take-over or retry alike) finish within StopGrace, cancels those still running, releases
+// the lease and returns: within StopGrace + passCancelWait + releaseTimeout whatever a pass waits for.
 func (rt *Runtime) Run(ctx context.Context) error {
 	base := context.WithoutCancel(ctx)
 	passCtx, cancelPasses := context.WithCancel(base)
@@ -210,15 +215,29 @@ func (rt *Runtime) Run(ctx context.Context) error {
 	for _, l := range rt.loops {
 		l.stopRetry()
 	}
-	<-c.Stop().Done() // the scheduled triggers have returned; their passes are counted in rt.passes
+	// No new scheduled trigger starts; one that runs is a pass counted in rt.passes (a trigger reaching
+	// rt.mu from now on sees stopping). The cron stop's own channel is not waited for first: it waits for
+	// those very passes, and one following a stalled CA rotation would hold the stop (and the lease) until
+	// Docker's SIGKILL.
+	cronStopped := c.Stop()
 	done := make(chan struct{})
-	go func() { rt.passes.Wait(); close(done) }()
+	go func() { rt.passes.Wait(); <-cronStopped.Done(); close(done) }()
+	grace := time.NewTimer(max(rt.opts.StopGrace-time.Since(start), 0))
+	defer grace.Stop()
 	select {
 	case <-done:
-	case <-time.After(max(rt.opts.StopGrace-time.Since(start), 0)):
+	case <-grace.C:
 		rt.log.Warn("passes still running at the stop deadline; cancelling them")
 		cancelPasses()
-		<-done
+		after := time.NewTimer(passCancelWait)
+		defer after.Stop()
+		select {
+		case <-done:
+		case <-after.C:
+			// A pass that ignores its context: it can change nothing more through the lease's guard, and
+			// the process ends right after; the lease is released so another replica acts at once.
+			rt.log.Warn("passes still running after being cancelled; releasing the lease without them", "waited", passCancelWait)
+		}
 	}
 	cancelLease()
 	<-leaseDone
@@ -482,7 +501,13 @@ func (l *loop) pass() {
 		l.log.Debug("pass done", "trigger", reason, "duration", d)
 		return
 	}
-	if errors.Is(err, ErrLeaseLost) || (ctx.Err() != nil && rt.passCtx.Err() == nil) {
+	if rt.passCtx.Err() != nil {
+		// Cancelled at the stop deadline: not a failure to retry or audit; the next holder's take-over pass
+		// attaches to whatever this one left running in the swarm.
+		l.log.Warn("pass cancelled: the stop grace ran out", "trigger", reason, "duration", d, "err", err)
+		return
+	}
+	if errors.Is(err, ErrLeaseLost) || ctx.Err() != nil {
 		l.log.Warn("pass stopped: this replica lost the lease", "err", err)
 		return
 	}

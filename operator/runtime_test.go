@@ -401,3 +401,64 @@ func TestRuntimeLapseIsLogged(t *testing.T) {
 		t.Errorf("swarmguard_lease_holder{node=A} after the lapse = %v; want 0", v)
 	}
 }
+
+// A scheduled pass (cron's trigger, not the take-over) that outlives the stop grace, following a stalled CA
+// rotation for instance: SIGTERM cancels it when the grace runs out and Run releases the lease then; the cron
+// stop must not wait for it first (issue 21, finding 5).
+func TestRuntimeStopCancelsScheduledPass(t *testing.T) {
+	synctest.Test(t, testRuntimeStopCancelsScheduledPass)
+}
+
+func testRuntimeStopCancelsScheduledPass(t *testing.T) {
+	const grace = 10 * time.Second
+	s := newFakeStore()
+	var scheduled atomic.Int32
+	var sawCancel atomic.Bool
+	task := Task{Name: "ca", Schedule: "@every 3s", Run: func(ctx context.Context, env TaskEnv) error {
+		if scheduled.Add(1) == 1 {
+			return nil // the take-over pass: nothing due
+		}
+		select { // the scheduled pass follows a rotation that a node down holds
+		case <-ctx.Done():
+			sawCancel.Store(true)
+			return ctx.Err()
+		case <-time.After(time.Hour):
+			return nil
+		}
+	}}
+	rt, err := NewRuntime(RuntimeOptions{Store: s, LeaseName: "swarmguard-lease", TTL: testTTL, Node: "A", Tasks: []Task{task},
+		Metrics: NewMetrics(), StopGrace: grace})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- rt.Run(ctx) }()
+	time.Sleep(5 * time.Second) // the take-over pass, then the scheduled one at 3 s, which blocks
+	synctest.Wait()
+	if n := scheduled.Load(); n != 2 {
+		t.Fatalf("passes = %d; want the take-over pass and one scheduled pass", n)
+	}
+	if h := s.holder("swarmguard-lease"); h != rt.Lease().ID() {
+		t.Fatalf("holder = %q; want %s", h, rt.Lease().ID())
+	}
+	cancel() // SIGTERM
+	time.Sleep(grace + releaseTimeout)
+	synctest.Wait()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run = %v; want nil", err)
+		}
+	default:
+		t.Errorf("Run still runs %s after SIGTERM with a stop grace of %s: the scheduled pass was never cancelled", grace+releaseTimeout, grace)
+	}
+	if !sawCancel.Load() {
+		t.Errorf("the scheduled pass running past the stop grace was not cancelled")
+	}
+	if h := s.holder("swarmguard-lease"); h != "" {
+		t.Errorf("holder %s after SIGTERM = %q; want released", grace+releaseTimeout, h)
+	}
+	time.Sleep(2 * time.Hour) // on the old code the pass ends by itself; let everything drain
+	synctest.Wait()
+}

@@ -75,9 +75,12 @@ func readBack[T any](ctx context.Context, read func(context.Context) (T, error))
 // rotationOutcome decides what a rotation whose answer was lost did. A write that timed out may have been
 // applied (measured on the lab: a holder paused during its POST /swarm/update found, once resumed, the token
 // rotated and its own call failed with "context deadline exceeded"). The write was made against before's
-// version, so when the swarm read back is exactly one version further and the asked-for tokens changed, the
-// write was this one: the rotation is returned, to be recorded as done. Anything else keeps the error: a
-// refusal, a conflict, or a change this caller cannot claim (the next holder adopts it).
+// version, so when the swarm read back is at a later version, the asked-for tokens changed and the others
+// did not, the write was this one: the rotation is returned, to be recorded as done. A later version, not
+// exactly the next one: versions are Raft indexes shared by every object of the store, and the lease's
+// config object alone is written every few seconds, so the swarm's next version is never before's + 1.
+// Anything else keeps the error: a refusal, a conflict, or a change this caller cannot claim (a token it
+// did not ask for changed too: the next holder adopts it).
 func (c *Client) rotationOutcome(ctx context.Context, before swarmtypes.Swarm, err error, worker, manager bool) ([]TokenRotation, error) {
 	if before.ID == "" || !(errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrUnreachable)) {
 		return nil, err
@@ -86,7 +89,9 @@ func (c *Client) rotationOutcome(ctx context.Context, before swarmtypes.Swarm, e
 	if rerr != nil {
 		return nil, fmt.Errorf("%w (reading back whether it was applied: %v)", err, rerr)
 	}
-	if after.Version.Index != before.Version.Index+1 {
+	if after.Version.Index <= before.Version.Index ||
+		(!worker && after.JoinTokens.Worker != before.JoinTokens.Worker) ||
+		(!manager && after.JoinTokens.Manager != before.JoinTokens.Manager) {
 		return nil, err
 	}
 	rots, terr := tokenRotations(before, after, worker, manager)

@@ -27,8 +27,14 @@ type tokFakeSwarm struct {
 	failReads int  // after each accepted update, fail this many reads of the swarm and the unlock key
 	failing   int
 	slowWrite time.Duration // answer an accepted update only after this long (the caller's timeout passes)
-	updates   []string
-	services  []swarmtypes.Service
+	// others is how many Raft writes to other objects (the lease's config object, every 10 s) come before
+	// each update: versions are Raft indexes, so the swarm's version then jumps by more than one.
+	others uint64
+	// alsoManager: another writer rotates the manager token right after each update (a person's
+	// docker swarm join-token --rotate manager)
+	alsoManager bool
+	updates     []string
+	services    []swarmtypes.Service
 }
 
 func newTokFakeSwarm(t *testing.T) (*tokFakeSwarm, *Client) {
@@ -75,7 +81,7 @@ func (f *tokFakeSwarm) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		f.sw.Spec = spec
-		f.sw.Version.Index++
+		f.sw.Version.Index += 1 + f.others
 		f.n++
 		f.failing = f.failReads
 		if f.slowWrite > 0 {
@@ -85,7 +91,7 @@ func (f *tokFakeSwarm) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if q.Get("rotateWorkerToken") == "true" {
 				f.sw.JoinTokens.Worker = fmt.Sprintf("SWMTKN-1-digest-w%dsecretpart", f.n)
 			}
-			if q.Get("rotateManagerToken") == "true" {
+			if q.Get("rotateManagerToken") == "true" || f.alsoManager {
 				f.sw.JoinTokens.Manager = fmt.Sprintf("SWMTKN-1-digest-m%dsecretpart", f.n)
 			}
 			if q.Get("rotateManagerUnlockKey") == "true" && spec.EncryptionConfig.AutoLockManagers {
@@ -196,5 +202,26 @@ func TestRotationAnswerLost(t *testing.T) {
 	f.mu.Unlock()
 	if _, err := c.RotateJoinTokens(t.Context(), true, false); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("RotateJoinTokens with the answer lost and nothing rotated = %v; want the timeout", err)
+	}
+}
+
+// TestRotationAnswerLostOnABusySwarm: versions are Raft indexes, shared by every object of the store; with
+// the lease written every 10 s (and tasks, nodes...) the swarm's version after the lost-answer write is
+// several indexes on, never exactly one. The rotation is still this caller's: it is returned, not a failure
+// the next pass adopts. A change to a token it did not ask for is not its write: the timeout stands.
+func TestRotationAnswerLostOnABusySwarm(t *testing.T) {
+	f, c := newTokFakeSwarm(t)
+	c.timeout = 200 * time.Millisecond
+	f.slowWrite = 400 * time.Millisecond
+	f.others = 3
+	rots, err := c.RotateJoinTokens(t.Context(), true, false)
+	if err != nil || len(rots) != 1 || rots[0].New.Reveal() != "SWMTKN-1-digest-w1secretpart" {
+		t.Fatalf("RotateJoinTokens with the answer lost on a busy swarm = %v, %v; want the rotation read back", rots, err)
+	}
+	f.mu.Lock()
+	f.alsoManager = true
+	f.mu.Unlock()
+	if _, err := c.RotateJoinTokens(t.Context(), true, false); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("RotateJoinTokens with the answer lost and the manager token changed too = %v; want the timeout", err)
 	}
 }

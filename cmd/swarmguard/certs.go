@@ -181,9 +181,26 @@ func (a *app) rotateCA(ctx context.Context, fl rotateCAFlags) error {
 		fmt.Fprintln(a.stdout, "follow it with: swarmguard rotate ca --wait")
 		return nil
 	}
-	err = certs.FollowCARotation(ctx, c, ledger, start, certs.FollowOptions{Timeout: fl.timeout, Republish: a.republisher(c)}, env)
+	// The follow only reads (and records its outcome in the ledger, by compare-and-swap): it runs without
+	// the lease, so the controller goes on meanwhile. Republishing the tokens writes Vault: it takes the
+	// lease again and reads the tokens under it, so a rotation and publish by the controller in between is
+	// never overwritten with the tokens read before.
+	err = certs.FollowCARotation(ctx, c, ledger, start, certs.FollowOptions{Timeout: fl.timeout}, env)
 	if err != nil {
 		return failed(err)
+	}
+	if republish := a.republisher(c); republish != nil {
+		err = a.withLease(ctx, "rotate ca: republish join tokens", func(ctx context.Context) error {
+			renv := env
+			renv.StillHolder = stillHolder(ctx)
+			if err := renv.CheckHolder(ctx); err != nil {
+				return err
+			}
+			return republish(ctx, renv)
+		})
+		if err != nil {
+			return failed(fmt.Errorf("the root CA rotation completed, but %w; the controller's tokens pass retries it", err))
+		}
 	}
 	return nil
 }

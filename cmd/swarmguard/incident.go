@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -39,6 +40,8 @@ root CA rotation followed to completion (the published join tokens are republish
 resync of the --secret mappings with their rollouts (change them at the source first), then the compliance
 report. Each step is recorded in the ledger under the incident's ID (kind incident). A rerun with the same
 --id skips the steps already done and says so: after a kill, a lost lease or a failed step, run it again.
+A CA step that timed out follows, when resumed, the rotation it started (in progress or finished since)
+and never starts another.
 --dry-run prints the plan and changes nothing.`,
 		Example: `  swarmguard incident --reason "INC-42: manager disk image leaked" --secret db_password
   swarmguard incident --scope tokens,ca --reason "token in a public CI log" --dry-run --format json
@@ -241,29 +244,7 @@ func (a *app) incidentActions(c *swarm.Client, ledger *swarm.Ledger,
 				return incident.Outcome{Detail: d}, nil
 			},
 		},
-		incident.KindCA: {
-			Plan: func(ctx context.Context, _ incident.Step) (incident.Outcome, error) {
-				ca, err := c.CA(ctx)
-				if err != nil {
-					return incident.Outcome{}, err
-				}
-				return incident.Outcome{Detail: planDetail(certs.PlanStartCA(ca, swarm.RotateCAOptions{}, "")) + ", then republish the tokens"}, nil
-			},
-			Do: func(ctx context.Context, _ incident.Step, env operator.TaskEnv) (incident.Outcome, error) {
-				start, err := certs.StartCARotation(ctx, c, ledger, swarm.RotateCAOptions{}, env)
-				if err != nil {
-					return incident.Outcome{}, err
-				}
-				if err := certs.FollowCARotation(ctx, c, ledger, start, certs.FollowOptions{Timeout: caTimeout, Republish: a.republisher(c)}, env); err != nil {
-					return incident.Outcome{}, err
-				}
-				verb := "rotated"
-				if start.Attached {
-					verb = "followed the rotation in progress"
-				}
-				return incident.Outcome{Detail: fmt.Sprintf("%s (ForceRotate %d): every node on the new root", verb, start.ForceRotate)}, nil
-			},
-		},
+		incident.KindCA: incidentCA(c, ledger, a.republisher(c), caTimeout),
 		incident.KindSecret: {
 			Plan: func(ctx context.Context, s incident.Step) (incident.Outcome, error) {
 				return incident.Outcome{Detail: "would resync " + s.Name + " from vault and roll its services"}, nil
@@ -300,4 +281,60 @@ func (a *app) incidentActions(c *swarm.Client, ledger *swarm.Ledger,
 			},
 		},
 	}
+}
+
+// incidentCA is the incident's root CA step: rotate the root CA and follow the rotation to completion (as
+// rotate ca --wait), then republish the join tokens (republish nil: publishing not configured).
+func incidentCA(eng certs.CertsEngine, ledger operator.LedgerStore, republish func(context.Context, operator.TaskEnv) error, caTimeout time.Duration) incident.Action {
+	return incident.Action{
+		Plan: func(ctx context.Context, s incident.Step) (incident.Outcome, error) {
+			ca, err := eng.CA(ctx)
+			if err != nil {
+				return incident.Outcome{}, err
+			}
+			if n, ok := startedForceRotate(s); ok && ca.ForceRotate >= n {
+				return incident.Outcome{Detail: fmt.Sprintf("would follow the root CA rotation this incident started (ForceRotate %d; now %d, in progress %v) to completion, start none, then republish the tokens",
+					n, ca.ForceRotate, ca.RootRotationInProgress)}, nil
+			}
+			if ca.RootRotationInProgress {
+				return incident.Outcome{Detail: "a root CA rotation is in progress: would follow it to completion"}, nil
+			}
+			return incident.Outcome{Detail: planDetail(certs.PlanStartCA(ca, swarm.RotateCAOptions{}, "")) + ", then republish the tokens"}, nil
+		},
+		Do: func(ctx context.Context, s incident.Step, env operator.TaskEnv) (incident.Outcome, error) {
+			var start certs.CARotationStart
+			resumed := false
+			if n, ok := startedForceRotate(s); ok {
+				// A rerun with --id after the step timed out: the swarm may have finished that rotation
+				// since (a node came back); another one would make every node renew twice.
+				var err error
+				if start, resumed, err = certs.ResumeCARotation(ctx, eng, n, s.Started["old_root_serial"], env); err != nil {
+					return incident.Outcome{}, err
+				}
+			}
+			if !resumed {
+				var err error
+				if start, err = certs.StartCARotation(ctx, eng, ledger, swarm.RotateCAOptions{}, env); err != nil {
+					return incident.Outcome{}, err
+				}
+			}
+			if err := certs.FollowCARotation(ctx, eng, ledger, start, certs.FollowOptions{Timeout: caTimeout, Republish: republish}, env); err != nil {
+				return incident.Outcome{}, err
+			}
+			verb := "rotated"
+			switch {
+			case start.Resumed:
+				verb = "followed the rotation this incident started"
+			case start.Attached:
+				verb = "followed the rotation in progress"
+			}
+			return incident.Outcome{Detail: fmt.Sprintf("%s (ForceRotate %d): every node on the new root", verb, start.ForceRotate)}, nil
+		},
+	}
+}
+
+// startedForceRotate is the ForceRotate of the root CA rotation an earlier attempt of the incident started.
+func startedForceRotate(s incident.Step) (uint64, bool) {
+	n, err := strconv.ParseUint(s.Started["force_rotate"], 10, 64)
+	return n, err == nil && n > 0
 }

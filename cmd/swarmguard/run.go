@@ -28,7 +28,7 @@ const (
 	engineRetryMin = time.Second
 	engineRetryMax = 30 * time.Second
 	// httpShutdownTimeout and auditCloseTimeout keep the whole shutdown within 10 s, with the runtime's
-	// DefaultStopGrace (5 s) and the lease release (2 s).
+	// DefaultStopGrace (5 s), the second a cancelled pass has to return, and the lease release (2 s).
 	httpShutdownTimeout = time.Second
 	auditCloseTimeout   = time.Second
 )
@@ -40,8 +40,10 @@ func newRunCmd(a *app) *cobra.Command {
 		Short: "Run the controller: one actor among the managers, every loop on its schedule, health and metrics",
 		Long: `run is the controller, deployed as a global service on the managers (charts/swarmguard/stack.yml). Every
 replica serves /healthz, /readyz and /metrics on listen (default :9323). One replica holds the lease and acts;
-the others stand by and take over when it goes away. On SIGTERM the current step finishes, the lease is
-released and run exits 0.
+the others stand by and take over when it goes away. On SIGTERM the running passes get 5 s to finish their
+step (a pass still running then, following a stalled root CA rotation for instance, is cancelled: the
+rotation goes on in the swarm and the next holder attaches to it), the lease is released and run exits 0
+within 10 s.
 
 run --once does one pass of every loop under the same lease, then exits: 0 when every pass succeeded, 1 when
 one failed. --dry-run prints what would be done and changes nothing (it does not take the lease).`,

@@ -399,6 +399,11 @@ func FollowCARotation(ctx context.Context, eng CertsEngine, ledger operator.Ledg
 	log.Info("root CA rotation complete", "nodes", p.Total, "root", root)
 	// The CA-digest part of every join token changed with the root: publish the tokens again.
 	if o.Republish != nil {
+		// A write to Vault: only as the holder, or tokens read before the holder rotated and published
+		// newer ones would overwrite them.
+		if err := env.CheckHolder(ctx); err != nil {
+			return fmt.Errorf("the root CA rotation completed, but the join tokens were not republished: %w; the holder's tokens pass republishes them", err)
+		}
 		if err := o.Republish(ctx, env); err != nil {
 			return fmt.Errorf("the root CA rotation completed, but %w; the controller's tokens pass retries it", err)
 		}
@@ -408,8 +413,11 @@ func FollowCARotation(ctx context.Context, eng CertsEngine, ledger operator.Ledg
 
 // CARotationStart says what StartCARotation did.
 type CARotationStart struct {
-	Started     bool // ForceRotate was bumped (or would be, in a dry run)
-	Attached    bool // a rotation was already in progress; we follow it
+	Started  bool // ForceRotate was bumped (or would be, in a dry run)
+	Attached bool // a rotation was already in progress; we follow it
+	// Resumed: the rotation an earlier attempt of the same action started (ResumeCARotation), in progress
+	// or finished; Attached too.
+	Resumed     bool
 	ForceRotate uint64
 	// Before is the CA state read before acting; its trust root is the old root.
 	Before swarm.CAState
@@ -467,6 +475,30 @@ func StartCARotation(ctx context.Context, eng CertsEngine, ledger operator.Ledge
 		return out, fmt.Errorf("recording the root CA rotation in the ledger: %w", err)
 	}
 	return out, nil
+}
+
+// ResumeCARotation starts the follow of an action that already started root CA rotation n (its ledger
+// entry says so: an incident resumed with --id after its CA step timed out): once the swarm's ForceRotate is n
+// or later, that rotation, or a newer one that replaces the root again, is the swarm's to finish. The action
+// follows it, whether still in progress or finished meanwhile (the follow then records its completion and
+// republishes the tokens at once), and never starts another: every node would renew twice. oldRootSerial
+// is the root before rotation n (the started entry's old_root_serial): while the swarm still shows it, the
+// follow waits for it to change. ok is false when the swarm has no rotation n (ForceRotate lower): start one.
+func ResumeCARotation(ctx context.Context, eng CertsEngine, n uint64, oldRootSerial string, env operator.TaskEnv) (CARotationStart, bool, error) {
+	ca, err := eng.CA(ctx)
+	if err != nil {
+		return CARotationStart{}, false, fmt.Errorf("reading the root CA: %w", err)
+	}
+	if n == 0 || ca.ForceRotate < n {
+		return CARotationStart{}, false, nil
+	}
+	out := CARotationStart{Attached: true, Resumed: true, ForceRotate: ca.ForceRotate}
+	if r, err := pki.ParseCertificate([]byte(ca.TrustRootPEM)); err == nil && oldRootSerial != "" && pki.SerialHex(r) == oldRootSerial {
+		out.Before = ca // the swarm still trusts the old root: done only once it changed
+	}
+	env.Logger().With("component", "ca").Info("resuming the root CA rotation started earlier: following it, starting none",
+		"started_force_rotate", n, "force_rotate", ca.ForceRotate, "in_progress", ca.RootRotationInProgress)
+	return out, true, nil
 }
 
 // ErrRotationTimeout is returned by WaitCARotation when the timeout passes first.

@@ -432,3 +432,69 @@ func TestCAAgeLedgerDateOnlyForItsRoot(t *testing.T) {
 		})
 	}
 }
+
+func TestResumeCARotation(t *testing.T) {
+	old, cur := testpki.NewRoot(t, 10, certsNowT), testpki.NewRoot(t, 11, certsNowT)
+	tests := []struct {
+		name       string
+		ca         swarm.CAState
+		started    uint64
+		wantOK     bool
+		wantBefore bool // the follow waits for the root to change
+	}{
+		{"finished meanwhile", swarm.CAState{TrustRootPEM: cur.PEM, ForceRotate: 3}, 3, true, false},
+		{"in progress", swarm.CAState{TrustRootPEM: old.PEM, ForceRotate: 3, RootRotationInProgress: true}, 3, true, true},
+		{"a newer rotation since", swarm.CAState{TrustRootPEM: cur.PEM, ForceRotate: 5}, 3, true, false},
+		{"the swarm has no such rotation", swarm.CAState{TrustRootPEM: old.PEM, ForceRotate: 2}, 3, false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			eng := &fakeCertsEngine{states: []swarm.CAState{tt.ca}}
+			start, ok, err := ResumeCARotation(t.Context(), eng, tt.started, "A", operator.TaskEnv{}) // serial 10 of the old root
+			if err != nil || ok != tt.wantOK {
+				t.Fatalf("ResumeCARotation = %+v, %v, %v; want ok %v", start, ok, err, tt.wantOK)
+			}
+			if len(eng.rotations) != 0 {
+				t.Errorf("rotations started: %d; want none", len(eng.rotations))
+			}
+			if ok && (!start.Resumed || !start.Attached || start.ForceRotate != tt.ca.ForceRotate) {
+				t.Errorf("start = %+v; want resumed, attached, ForceRotate %d", start, tt.ca.ForceRotate)
+			}
+			if got := start.Before.TrustRootPEM != ""; got != tt.wantBefore {
+				t.Errorf("follow waits for the root to change = %v; want %v", got, tt.wantBefore)
+			}
+		})
+	}
+}
+
+// TestFollowRepublishesOnlyAsHolder: republishing the join tokens at a rotation's end writes Vault, so it
+// re-checks the lease first like every mutating step: a follower that is no longer the holder (`rotate ca
+// --wait` after its lease was released, a controller whose hold lapsed) could otherwise publish tokens it
+// read before the holder rotated and published newer ones (issue 21, suspected item).
+func TestFollowRepublishesOnlyAsHolder(t *testing.T) {
+	newR := testpki.NewRoot(t, 2, certsNowT)
+	done := swarm.CAState{TrustRootPEM: newR.PEM, IssuerSubject: newR.Subject, IssuerPublicKey: newR.PublicKey}
+	nodes := certsRotationNodes(newR, newR, map[string]bool{"m1": true, "m2": true, "w1": true}, nil)
+	for i := range nodes {
+		nodes[i].TrustRootPEM = newR.PEM
+	}
+	for _, holder := range []bool{true, false} {
+		eng := &fakeCertsEngine{states: []swarm.CAState{done}, nodes: [][]swarm.Node{nodes}}
+		var republished int
+		lost := errors.New("lease held by another")
+		env := operator.TaskEnv{Actor: "a", StillHolder: func(context.Context) error {
+			if holder {
+				return nil
+			}
+			return lost
+		}}
+		err := FollowCARotation(t.Context(), eng, ledgertest.New(), CARotationStart{Attached: true}, FollowOptions{Poll: time.Millisecond,
+			Republish: func(context.Context, operator.TaskEnv) error { republished++; return nil }}, env)
+		switch {
+		case holder && (err != nil || republished != 1):
+			t.Errorf("FollowCARotation as the holder = %v, republished %d; want nil, 1", err, republished)
+		case !holder && (!errors.Is(err, lost) || republished != 0):
+			t.Errorf("FollowCARotation no longer the holder = %v, republished %d; want the lease error, 0", err, republished)
+		}
+	}
+}

@@ -56,6 +56,10 @@ type Step struct {
 	Name   string `json:"name,omitempty"` // the secret mapping of a secret step
 	Status string `json:"status"`
 	Detail string `json:"detail"`
+	// Started, on a resumed incident, is the details of the domain's entry in which an earlier attempt of
+	// this incident began the step's change without finishing it (the ca step: action started, force_rotate,
+	// old_root_serial); the step follows that change instead of making another. Nil on a first attempt.
+	Started map[string]string `json:"-"`
 }
 
 // Key names the step in the ledger: its kind, and the mapping for a secret step.
@@ -167,6 +171,22 @@ func evidence(s Step, id string, e swarm.Entry) bool {
 	return false // secrets and the report are repeated: a resync of the same value does nothing
 }
 
+// started finds the domain's entry in which incident id began step s's change: for the ca step, the
+// rotation it started (an entry that finished it makes the step done: evidence). The newest one counts.
+func started(s Step, id string, entries []swarm.Entry) map[string]string {
+	if s.Kind != KindCA {
+		return nil
+	}
+	for i := len(entries) - 1; i >= 0; i-- {
+		e := entries[i]
+		if e.Kind == swarm.KindCA && e.Result == swarm.ResultOK && strings.HasPrefix(e.Reason, "incident "+id+": ") &&
+			e.Details[operator.DetailAction] == "started" {
+			return e.Details
+		}
+	}
+	return nil
+}
+
 // Done finds the steps of incident id already done: the incident's own entries (done or skipped), or the
 // domain's entry for it. The value says when, and what was recorded.
 func Done(entries []swarm.Entry, id string, steps []Step) map[string]Step {
@@ -229,6 +249,8 @@ func (r *Response) Preview(ctx context.Context, steps []Step) ([]Step, error) {
 		}
 		out[i] = s
 		out[i].Status = StatusPlanned
+		out[i].Started = started(s, r.ID, entries)
+		s = out[i]
 		a, ok := r.Actions[s.Kind]
 		if !ok {
 			return nil, fmt.Errorf("no action for incident step %s", s.Kind)
@@ -274,6 +296,7 @@ func (r *Response) Run(ctx context.Context, steps []Step, env operator.TaskEnv) 
 		if !ok || a.Do == nil {
 			return out, fmt.Errorf("no action for incident step %s", s.Kind)
 		}
+		s.Started = started(s, r.ID, entries)
 		r.progress(i, len(out), s)
 		o, err := a.Do(ctx, s, senv)
 		status := StatusDone

@@ -177,3 +177,44 @@ func TestRunLedgerUnreadable(t *testing.T) {
 		t.Errorf("Run with an unreadable ledger = %v, did %v; want an error and nothing done", err, rec.did)
 	}
 }
+
+// TestResumedCAStepKnowsItsRotation: the ca step of a resumed incident is told the rotation this incident
+// started (its ca entry "started", not another incident's), so it follows that one instead of starting
+// another; Preview shows the same.
+func TestResumedCAStepKnowsItsRotation(t *testing.T) {
+	led := ledgertest.New(
+		swarm.Entry{Kind: swarm.KindCA, At: t0, Reason: Reason("inc-7", "leak"), Result: swarm.ResultOK,
+			Details: map[string]string{"action": "started", "force_rotate": "4", "old_root_serial": "0a"}},
+		swarm.Entry{Kind: swarm.KindCA, At: t0, Reason: Reason("inc-7", "leak"), Result: swarm.ResultFailed, Details: map[string]string{"action": "wait-failed"}},
+		swarm.Entry{Kind: swarm.KindCA, At: t0, Reason: Reason("inc-8", "leak"), Result: swarm.ResultOK, Details: map[string]string{"action": "started", "force_rotate": "5"}},
+	)
+	var got []map[string]string
+	acts := map[string]Action{
+		KindCA: {
+			Plan: func(_ context.Context, s Step) (Outcome, error) { got = append(got, s.Started); return Outcome{}, nil },
+			Do: func(_ context.Context, s Step, _ operator.TaskEnv) (Outcome, error) {
+				got = append(got, s.Started)
+				return Outcome{Detail: "followed"}, nil
+			},
+		},
+		KindReport: {Do: func(context.Context, Step, operator.TaskEnv) (Outcome, error) { return Outcome{}, nil }},
+	}
+	steps := Plan([]string{ScopeCA}, nil)
+	for _, id := range []string{"inc-7", "inc-9"} {
+		got = nil
+		r := &Response{ID: id, Reason: "resume", Ledger: led, Actions: acts}
+		if _, err := r.Preview(t.Context(), steps); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.Run(t.Context(), steps, operator.TaskEnv{Now: func() time.Time { return t0 }}); err != nil {
+			t.Fatal(err)
+		}
+		want := "4"
+		if id != "inc-7" {
+			want = ""
+		}
+		if len(got) != 2 || got[0]["force_rotate"] != want || got[1]["force_rotate"] != want {
+			t.Errorf("%s: the ca step's Plan and Do were told %v; want force_rotate %q both times", id, got, want)
+		}
+	}
+}
