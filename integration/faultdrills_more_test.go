@@ -1,0 +1,117 @@
+//go:build integration
+
+package integration
+
+// Fault drills for the actions issue 21 found without one: each kills swarmguard (crash-hook build,
+// SG_TEST_CRASH) at a named step, runs it again, and checks from outside (the docker CLI, Vault's HTTP API,
+// `status --format json`) that the end state is right, nothing was done twice, and the audit trail holds one
+// record per action. Helpers (fdConfig, fdKill, fdMust, fdLedger) are in faultdrills_test.go.
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// fdEntries are the ledger entries of kind whose detail key equals val (any result when result is "").
+func fdEntries(entries []tokLedgerEntry, kind, key, val, result string) []tokLedgerEntry {
+	var out []tokLedgerEntry
+	for _, e := range entries {
+		if e.Kind == kind && (key == "" || e.Details[key] == val) && (result == "" || e.Result == result) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// mustJSON decodes s into v or fails the test.
+func mustJSON(t testing.TB, s string, v any) {
+	t.Helper()
+	if err := json.Unmarshal([]byte(s), v); err != nil {
+		t.Fatalf("decoding %q: %v", s, err)
+	}
+}
+
+// fdResults lists the results of entries, oldest first, for a log line.
+func fdResults(entries []tokLedgerEntry) string {
+	var r []string
+	for _, e := range entries {
+		r = append(r, e.Result)
+	}
+	return "[" + strings.Join(r, " ") + "]"
+}
+
+// TestFaultDrillsNetworkKillPoints: the remediation killed after creating the twin (nothing attached yet),
+// before removing the old network (every service moved), and during the undo of a failed run (a 1 ms
+// convergence bound makes the wait fail on the real engine: first hit, the twin still attached; second hit,
+// the twin detached but not removed). The next `remediate --apply` finishes: one twin, the service on it
+// only, the old network removed, and one ledger entry for the network (the killed run wrote none).
+func TestFaultDrillsNetworkKillPoints(t *testing.T) {
+	env := labEnv(t)
+	var outs tokOutputs
+	for _, tc := range []struct {
+		step  string
+		flags []string
+	}{
+		{"network.after-create-twin", nil},
+		{"network.before-remove-old", nil},
+		{"network.undo", []string{"--converge-timeout", "1ms"}},
+		{"network.undo#2", []string{"--converge-timeout", "1ms"}},
+	} {
+		t.Run(strings.ReplaceAll(tc.step, "#", "-hit"), func(t *testing.T) {
+			run := fmt.Sprint(time.Now().UnixNano() % 1e8)
+			cfg := fdConfig(t, env, run, "autolock: {mode: \"off\"}\n")
+			plain, svc := "sgfd-net-"+run, "sgfd-app-"+run
+			twin := plain + "-enc"
+			t.Cleanup(func() {
+				_, _ = docker(t, env, "", "service", "rm", svc)
+				nwRemove(t, env, plain, twin)
+			})
+			mustDocker(t, env, "", "network", "create", "-d", "overlay", plain)
+			mustDocker(t, env, "", "service", "create", "-d", "--name", svc, "--replicas", "1", "--no-resolve-image",
+				"--stop-grace-period", "1s", "--endpoint-mode", "dnsrr", "--network", "name="+plain+",alias=fd-api", "swarmguard-testapp:lab", "sleep")
+			eventually(t, 90*time.Second, "a running task of "+svc, func() bool {
+				out, err := docker(t, env, "", "service", "ps", svc, "--filter", "desired-state=running", "--format", "{{.CurrentState}}")
+				return err == nil && strings.Contains(out, "Running")
+			})
+			args := append([]string{"remediate", "network", plain, "--apply", "--config", cfg, "--reason", "drill " + tc.step}, tc.flags...)
+			fdKill(t, env, &outs, tc.step, args...)
+			_, _, _, twinAtKill := nwInspect(t, env, twin)
+			netsAtKill := mustDocker(t, env, "", "service", "inspect", svc, "-f", "{{range .Spec.TaskTemplate.Networks}}{{.Target}} {{end}}")
+			killedEntries := len(fdEntries(fdLedger(t, env, &outs, cfg), "network", "network", plain, ""))
+
+			fdMust(t, env, &outs, "remediate", "network", plain, "--apply", "--config", cfg, "--reason", "drill resume")
+			twins := strings.Fields(mustDocker(t, env, "", "network", "ls", "-q", "--filter", "label=swarmguard.twin-of="+plain))
+			var nets []struct {
+				Target  string
+				Aliases []string
+			}
+			mustJSON(t, mustDocker(t, env, "", "service", "inspect", svc, "--format", "{{json .Spec.TaskTemplate.Networks}}"), &nets)
+			twinID := mustDocker(t, env, "", "network", "inspect", twin, "-f", "{{.ID}}")
+			_, _, _, oldThere := nwInspect(t, env, plain)
+			mine := fdEntries(fdLedger(t, env, &outs, cfg), "network", "network", plain, "")
+			t.Logf("kill point %s: at the kill twin exists %v, service on %d network(s), %d ledger entries; after the resume: %d twin(s), service on %+v, old network gone %v, ledger entries for %s: %s",
+				tc.step, twinAtKill, len(strings.Fields(netsAtKill)), killedEntries, len(twins), nets, !oldThere, plain, fdResults(mine))
+			if !twinAtKill {
+				t.Errorf("%s: no twin at the kill: the drill did not stop where it says", tc.step)
+			}
+			if len(twins) != 1 {
+				t.Errorf("%s: %d twin networks of %s; want exactly 1 (no duplicate)", tc.step, len(twins), plain)
+			}
+			if len(nets) != 1 || nets[0].Target != twinID || strings.Join(nets[0].Aliases, ",") != "fd-api" {
+				t.Errorf("%s: service networks %+v; want only the twin %s with alias fd-api", tc.step, nets, twinID)
+			}
+			if oldThere {
+				t.Errorf("%s: the old network %s is still there after the resumed remediation", tc.step, plain)
+			}
+			if killedEntries != 0 {
+				t.Errorf("%s: the killed run left %d ledger entries; it died before recording", tc.step, killedEntries)
+			}
+			if len(mine) != 1 || mine[0].Result != "ok" || mine[0].Details["removed_old"] != "true" {
+				t.Errorf("%s: ledger entries for the network %s; want exactly one, ok with removed_old true", tc.step, fdResults(mine))
+			}
+		})
+	}
+}
