@@ -10,6 +10,7 @@ package integration
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -114,4 +115,101 @@ func TestFaultDrillsNetworkKillPoints(t *testing.T) {
 			}
 		})
 	}
+}
+
+// fdVaultVersion is the current KV v2 version at path (as `vault kv get` takes it, on secret/), 0 when none.
+func fdVaultVersion(t testing.TB, env map[string]string, path string) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, env["VAULT_ADDR"]+"/v1/secret/metadata/"+strings.TrimPrefix(path, "secret/"), nil)
+	req.Header.Set("X-Vault-Token", env["VAULT_TOKEN"])
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("reading the metadata of %s from vault: %v", path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound {
+		return 0
+	}
+	var body struct {
+		Data struct {
+			CurrentVersion int `json:"current_version"`
+		} `json:"data"`
+	}
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&body) != nil {
+		t.Fatalf("reading the metadata of %s from vault: status %d", path, resp.StatusCode)
+	}
+	return body.Data.CurrentVersion
+}
+
+func fdAutolockOn(t testing.TB, env map[string]string) bool {
+	return mustDocker(t, env, "", "info", "-f", "{{.Swarm.Cluster.Spec.EncryptionConfig.AutoLockManagers}}") == "true"
+}
+
+// TestFaultDrillsAutolockEnable: `run --once` under autolock.mode enforce, killed after turning autolock on
+// (before the key is escrowed or recorded) and after the escrow (before the record). The next pass neither
+// turns it on again nor rotates the key: it adopts the key (one unlock-key entry) and escrows it when Vault
+// does not hold it yet (one escrow entry, one Vault version), or finds it escrowed and says so in the
+// adoption (no second Vault version).
+func TestFaultDrillsAutolockEnable(t *testing.T) {
+	env := labEnv(t)
+	var outs tokOutputs
+	alRestoreAtEnd(t, env)
+	path := "secret/swarmguard/" + alSwarmID(t, env) + "/unlock-key"
+	var keys []string
+	for _, step := range []string{"autolock.after-enable", "autolock.after-enable-escrow"} {
+		if _, err := tokQuiet(t, env["DOCKER_HOST"], "", "swarm", "update", "--autolock=false"); err != nil || fdAutolockOn(t, env) {
+			t.Fatalf("%s: turning autolock off before the drill: %v", step, err)
+		}
+		run := fmt.Sprint(time.Now().UnixNano() % 1e8)
+		cfg := fdConfig(t, env, run, "autolock: {mode: enforce}\ntokens: {adopt: true}\n")
+		v0 := fdVaultVersion(t, env, path)
+		fdKill(t, env, &outs, step, "run", "--once", "--config", cfg)
+		if !fdAutolockOn(t, env) {
+			t.Fatalf("%s: autolock is off after the kill: the drill did not stop where it says", step)
+		}
+		k1 := tokUnlockKey(t, env["DOCKER_HOST"])
+		v1 := fdVaultVersion(t, env, path)
+		atKill := fdLedger(t, env, &outs, cfg)
+		fdMust(t, env, &outs, "run", "--once", "--config", cfg)
+		k2 := tokUnlockKey(t, env["DOCKER_HOST"])
+		v2 := fdVaultVersion(t, env, path)
+		rec := tokVaultRead(t, env, path)
+		led := fdLedger(t, env, &outs, cfg)
+		keyEntries := fdEntries(led, "unlock-key", "", "", "")
+		escrows := fdEntries(led, "unlock-key-escrow", "", "", "ok")
+		keys = append(keys, k1, k2)
+		t.Logf("kill point %s: vault versions %d -> %d at the kill -> %d after the next pass; key changed by the next pass: %v; unlock-key entries %s (reason %q), escrow entries %d; vault holds the key: %v",
+			step, v0, v1, v2, k2 != k1, fdResults(keyEntries), func() string {
+				if len(keyEntries) > 0 {
+					return keyEntries[len(keyEntries)-1].Reason
+				}
+				return ""
+			}(), len(escrows), rec != nil && rec["fingerprint"] == tokSHA(k2))
+		if n := len(fdEntries(atKill, "unlock-key", "", "", "")) + len(fdEntries(atKill, "unlock-key-escrow", "", "", "")); n != 0 {
+			t.Errorf("%s: the killed pass left %d ledger entries; it died before recording", step, n)
+		}
+		if k2 != k1 || !fdAutolockOn(t, env) {
+			t.Errorf("%s: the next pass changed the unlock key (or autolock is off): enabled or rotated twice", step)
+		}
+		if rec == nil || rec["fingerprint"] != tokSHA(k2) || tokSHA(rec["key"]) != tokSHA(k2) {
+			t.Errorf("%s: vault does not hold the swarm's unlock key after the next pass", step)
+		}
+		if len(keyEntries) != 1 || keyEntries[0].Result != "adopted" || keyEntries[0].Details["fingerprint"] != tokSHA(k2) {
+			t.Errorf("%s: unlock-key entries %s; want one, adopted, naming the key", step, fdResults(keyEntries))
+		}
+		switch step {
+		case "autolock.after-enable":
+			if v1 != v0 || v2 != v1+1 || len(escrows) != 1 || escrows[0].Details["fingerprint"] != tokSHA(k2) {
+				t.Errorf("%s: vault versions %d/%d/%d, %d escrow entries; want no write at the kill, one by the next pass, one escrow entry", step, v0, v1, v2, len(escrows))
+			}
+		case "autolock.after-enable-escrow":
+			if v1 != v0+1 || v2 != v1 || len(escrows) != 0 {
+				t.Errorf("%s: vault versions %d/%d/%d, %d escrow entries; want the kill's one write and no second", step, v0, v1, v2, len(escrows))
+			}
+			if len(keyEntries) == 0 || keyEntries[len(keyEntries)-1].Details["vault_version"] != fmt.Sprint(v1) {
+				t.Errorf("%s: the adoption does not say the key was found escrowed at vault version %d: %s", step, v1, fdResults(keyEntries))
+			}
+		}
+	}
+	secretScan(t, outs, keys...)
 }
