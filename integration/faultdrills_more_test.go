@@ -213,3 +213,103 @@ func TestFaultDrillsAutolockEnable(t *testing.T) {
 	}
 	secretScan(t, outs, keys...)
 }
+
+// TestFaultDrillsJoinWindow: the join window killed after its open is recorded (the token neither shown nor
+// published): a second open refuses (one window, recorded once). The manual close killed after the rotation
+// (nothing recorded): the rerun closes it without rotating again and the next pass adopts the rotation and
+// publishes it. The controller's close by time killed after the rotation, and after its record (before the
+// publish): the next pass closes or finds it closed, rotates nothing, and Vault holds the current token.
+func TestFaultDrillsJoinWindow(t *testing.T) {
+	env := labEnv(t)
+	var outs tokOutputs
+	run := fmt.Sprint(time.Now().UnixNano() % 1e8)
+	path := "secret/sgfd-" + run + "/join-tokens"
+	cfg := fdConfig(t, env, run, fmt.Sprintf("tokens:\n  adopt: true\n  publish: {vault_path: %q}\nautolock: {mode: \"off\"}\n", path))
+	fdMust(t, env, &outs, "run", "--once", "--config", cfg) // the clocks start, the tokens are published
+	windows := func(led []tokLedgerEntry, action string) []tokLedgerEntry {
+		return fdEntries(led, "join-window", "action", action, "ok")
+	}
+	published := func() bool {
+		rec := tokVaultRead(t, env, path)
+		return rec != nil && rec["worker"] == tokJoinToken(t, env, "worker")
+	}
+
+	// 1. open, killed after the record
+	w0 := tokJoinToken(t, env, "worker")
+	fdKill(t, env, &outs, "join-window.after-open", "join-window", "open", "worker", "--ttl", "10m", "--publish", "--config", cfg, "--reason", "drill open")
+	again := outs.add(runSG(t, env, nil, "join-window", "open", "worker", "--ttl", "10m", "--config", cfg, "--reason", "drill open again"))
+	led := fdLedger(t, env, &outs, cfg)
+	t.Logf("join-window.after-open: open entries %d; a second open exited %d (%s); token rotated %v; vault current %v",
+		len(windows(led, "open")), again.Code, lastLine(again.Stderr), tokJoinToken(t, env, "worker") != w0, published())
+	if n := len(windows(led, "open")); n != 1 || again.Code == 0 || !strings.Contains(again.Stderr, "already open") {
+		t.Errorf("join-window.after-open: %d open entries, second open exit %d; want one window and the second open refused", n, again.Code)
+	}
+	if tokJoinToken(t, env, "worker") != w0 || !published() {
+		t.Errorf("join-window.after-open: opening a window rotated the token, or vault lost it")
+	}
+
+	// 2. manual close, killed after the rotation: rerun the close, then the controller's next pass
+	fdKill(t, env, &outs, "join-window.after-rotate", "join-window", "close", "worker", "--config", cfg, "--reason", "drill close")
+	w1 := tokJoinToken(t, env, "worker")
+	atKill := fdLedger(t, env, &outs, cfg)
+	fdMust(t, env, &outs, "join-window", "close", "worker", "--config", cfg, "--reason", "drill close again")
+	fdMust(t, env, &outs, "run", "--once", "--config", cfg)
+	w2 := tokJoinToken(t, env, "worker")
+	led = fdLedger(t, env, &outs, cfg)
+	closes := windows(led, "close")
+	rots := fdEntries(led, "join-token-worker", "", "", "ok")
+	adopted := fdEntries(led, "join-token-worker", "", "", "adopted")
+	t.Logf("join-window.after-rotate (manual close): rotated at the kill %v, again later %v; close entries %d (closed_by %v); worker entries ok %d, adopted %d (newest %q); vault current %v",
+		w1 != w0, w2 != w1, len(closes), func() []string {
+			var b []string
+			for _, c := range closes {
+				b = append(b, c.Details["closed_by"])
+			}
+			return b
+		}(), len(rots), len(adopted), func() string {
+			if len(adopted) > 0 {
+				return adopted[len(adopted)-1].Reason
+			}
+			return ""
+		}(), published())
+	if w1 == w0 || w2 != w1 {
+		t.Errorf("join-window.after-rotate: rotated at the kill %v, again after it %v; want one rotation", w1 != w0, w2 != w1)
+	}
+	if len(windows(atKill, "close")) != 0 || len(closes) != 1 || closes[0].Details["closed_by"] != "rotated" {
+		t.Errorf("join-window.after-rotate: close entries %d at the kill, %d after; want 0, then one (closed_by rotated)", len(windows(atKill, "close")), len(closes))
+	}
+	if len(rots) != 0 || len(adopted) != 2 || adopted[1].Details["fingerprint"] != tokSHA(w1) {
+		t.Errorf("join-window.after-rotate: worker entries ok %d, adopted %d; want the first-seen adoption and one adoption of the rotated token", len(rots), len(adopted))
+	}
+	if !published() {
+		t.Errorf("join-window.after-rotate: vault does not hold the current worker token after the next pass")
+	}
+
+	// 3. close by time in the controller's pass, killed after the rotation, then after its record
+	for _, step := range []string{"join-window.after-rotate", "join-window.after-close"} {
+		fdMust(t, env, &outs, "join-window", "open", "worker", "--ttl", "1s", "--config", cfg, "--reason", "drill ttl "+step)
+		time.Sleep(1100 * time.Millisecond)
+		before := fdLedger(t, env, &outs, cfg)
+		a0 := tokJoinToken(t, env, "worker")
+		fdKill(t, env, &outs, step, "run", "--once", "--config", cfg)
+		a1 := tokJoinToken(t, env, "worker")
+		fdMust(t, env, &outs, "run", "--once", "--config", cfg)
+		a2 := tokJoinToken(t, env, "worker")
+		led := fdLedger(t, env, &outs, cfg)
+		newCloses := len(windows(led, "close")) - len(windows(before, "close"))
+		newOK := len(fdEntries(led, "join-token-worker", "", "", "ok")) - len(fdEntries(before, "join-token-worker", "", "", "ok"))
+		newAdopted := len(fdEntries(led, "join-token-worker", "", "", "adopted")) - len(fdEntries(before, "join-token-worker", "", "", "adopted"))
+		t.Logf("%s (close by time): rotated at the kill %v, again later %v; new close entries %d, worker ok %d, adopted %d; open windows left %d; vault current %v",
+			step, a1 != a0, a2 != a1, newCloses, newOK, newAdopted, len(windows(led, "open"))-len(windows(led, "close")), published())
+		if a1 == a0 || a2 != a1 {
+			t.Errorf("%s: rotated at the kill %v, again after it %v; want one rotation", step, a1 != a0, a2 != a1)
+		}
+		if newCloses != 1 || newOK+newAdopted != 1 {
+			t.Errorf("%s: %d close entries, %d worker rotations recorded (%d ok, %d adopted); want one of each", step, newCloses, newOK+newAdopted, newOK, newAdopted)
+		}
+		if !published() {
+			t.Errorf("%s: vault does not hold the current worker token after the next pass", step)
+		}
+	}
+	secretScan(t, outs, tokJoinToken(t, env, "worker"), tokJoinToken(t, env, "manager"), w0, w1)
+}
