@@ -313,3 +313,60 @@ func TestFaultDrillsJoinWindow(t *testing.T) {
 	}
 	secretScan(t, outs, tokJoinToken(t, env, "worker"), tokJoinToken(t, env, "manager"), w0, w1)
 }
+
+// TestFaultDrillsNodeCertExpiry: `run --once` under pki.mode enforce killed after setting the cluster's
+// node certificate expiry (before its record). The next pass has nothing left to set and records what it
+// found once (adopted), so the change reaches the audit trail; a third pass records nothing more.
+func TestFaultDrillsNodeCertExpiry(t *testing.T) {
+	env := labEnv(t)
+	var outs tokOutputs
+	expiry := func() string {
+		return mustDocker(t, env, "", "info", "-f", "{{.Swarm.Cluster.Spec.CAConfig.NodeCertExpiry}}")
+	}
+	orig := expiry()
+	t.Cleanup(func() {
+		if d, err := time.ParseDuration(orig); err == nil {
+			_, _ = docker(t, env, "", "swarm", "update", "--cert-expiry", d.String())
+		}
+	})
+	want := 2000 * time.Hour
+	if orig == want.String() {
+		want = 2100 * time.Hour
+	}
+	run := fmt.Sprint(time.Now().UnixNano() % 1e8)
+	extra := fmt.Sprintf("pki:\n  mode: enforce\n  node_cert_expiry: %s\n", want)
+	if socks := strings.Fields(env["LAB_CONTROL_SOCKETS"]); len(socks) > 0 {
+		extra += "  control_socket: " + socks[0] + "\n"
+	}
+	cfg := fdConfig(t, env, run, extra+"autolock: {mode: \"off\"}\ntokens: {adopt: true}\n")
+	fdKill(t, env, &outs, "node-cert-expiry.after-set", "run", "--once", "--config", cfg)
+	atKill, kill := expiry(), fdEntries(fdLedger(t, env, &outs, cfg), "node-cert-expiry", "", "", "")
+	fdMust(t, env, &outs, "run", "--once", "--config", cfg)
+	after, led := expiry(), fdEntries(fdLedger(t, env, &outs, cfg), "node-cert-expiry", "", "", "")
+	fdMust(t, env, &outs, "run", "--once", "--config", cfg)
+	third := fdEntries(fdLedger(t, env, &outs, cfg), "node-cert-expiry", "", "", "")
+	t.Logf("node-cert-expiry.after-set: expiry %s -> %s at the kill (%d entries) -> %s after the next pass; entries %s (to %q, reason %q); after a third pass %d",
+		orig, atKill, len(kill), after, fdResults(led), func() string {
+			if len(led) > 0 {
+				return led[0].Details["to"]
+			}
+			return ""
+		}(), func() string {
+			if len(led) > 0 {
+				return led[0].Reason
+			}
+			return ""
+		}(), len(third))
+	if atKill != want.String() || after != want.String() {
+		t.Errorf("node cert expiry %s at the kill, %s after; want %s", atKill, after, want)
+	}
+	if len(kill) != 0 {
+		t.Errorf("the killed pass left %d node-cert-expiry entries; it died before recording", len(kill))
+	}
+	if len(led) != 1 || led[0].Result != "adopted" || led[0].Details["to"] != want.String() {
+		t.Errorf("node-cert-expiry entries after the next pass %s; want one, adopted, to %s (the change recorded once, not set again)", fdResults(led), want)
+	}
+	if len(third) != len(led) {
+		t.Errorf("a third pass recorded again: %d entries; want %d", len(third), len(led))
+	}
+}

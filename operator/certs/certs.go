@@ -177,9 +177,15 @@ func certsPass(ctx context.Context, eng CertsEngine, ledger operator.LedgerStore
 func EnforceNodeCertExpiry(ctx context.Context, eng CertsEngine, ledger operator.LedgerStore, c config.PKIConfig, ca swarm.CAState, env operator.TaskEnv) error {
 	log := env.Logger().With("component", "certs")
 	want := c.NodeCertExpiry.D()
-	if want == 0 || ca.NodeCertExpiry == want {
-		log.Debug("node certificate expiry as wanted", "node_cert_expiry", ca.NodeCertExpiry.String())
+	if want == 0 {
 		return nil
+	}
+	if ca.NodeCertExpiry == want {
+		log.Debug("node certificate expiry as wanted", "node_cert_expiry", ca.NodeCertExpiry.String())
+		if c.Mode != config.ModeEnforce || env.DryRun {
+			return nil
+		}
+		return adoptNodeCertExpiry(ctx, ledger, want, env)
 	}
 	if c.Mode != config.ModeEnforce {
 		log.Debug("node certificate expiry differs, audit mode", "current", ca.NodeCertExpiry.String(), "wanted", want.String())
@@ -199,6 +205,7 @@ func EnforceNodeCertExpiry(ctx context.Context, eng CertsEngine, ledger operator
 	if !changed {
 		return nil
 	}
+	crashpoint.At("node-cert-expiry.after-set") // set, not recorded
 	log.Info("set node certificate expiry", "from", before.String(), "to", want.String())
 	fmt.Fprintf(env.Output(), "set the node certificate expiry from %s to %s\n", before, want)
 	reason := env.Reason
@@ -212,6 +219,32 @@ func EnforceNodeCertExpiry(ctx context.Context, eng CertsEngine, ledger operator
 	if err != nil {
 		return fmt.Errorf("recording the node certificate expiry in the ledger: %w", err)
 	}
+	return nil
+}
+
+// adoptNodeCertExpiry records, once, a node certificate expiry found as wanted with no ledger entry saying
+// so: set by a process stopped between the change and its record (the next pass has nothing left to set,
+// so without this the change would never reach the audit trail), or by hand, or before swarmguard ran.
+func adoptNodeCertExpiry(ctx context.Context, ledger operator.LedgerStore, want time.Duration, env operator.TaskEnv) error {
+	entries, err := ledger.Entries(ctx)
+	if err != nil {
+		return fmt.Errorf("reading the ledger: %w", err)
+	}
+	if e, ok := swarm.Latest(entries, swarm.KindNodeCertExpiry, swarm.ResultOK, swarm.ResultAdopted); ok && e.Details["to"] == want.String() {
+		return nil
+	}
+	if err := env.CheckHolder(ctx); err != nil {
+		return err
+	}
+	err = operator.Record(ctx, ledger, swarm.Entry{
+		Kind: swarm.KindNodeCertExpiry, At: env.Time().UTC(), Actor: env.Actor, Result: swarm.ResultAdopted,
+		Reason:  "node certificate expiry found at pki.node_cert_expiry with no ledger entry (set by a process stopped before recording it, by hand, or before swarmguard)",
+		Details: map[string]string{"action": "adopted", "to": want.String()},
+	})
+	if err != nil {
+		return fmt.Errorf("recording the node certificate expiry found in the ledger: %w", err)
+	}
+	env.Logger().With("component", "certs").Info("node certificate expiry found as wanted, not in the ledger: recorded as adopted", "node_cert_expiry", want.String())
 	return nil
 }
 
