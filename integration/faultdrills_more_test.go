@@ -370,3 +370,73 @@ func TestFaultDrillsNodeCertExpiry(t *testing.T) {
 		t.Errorf("a third pass recorded again: %d entries; want %d", len(third), len(led))
 	}
 }
+
+// TestFaultDrillsCACompletion: `rotate ca --wait` killed after the rotation completed, before its outcome
+// is recorded, and after the record, before the join tokens are republished (their CA-digest part changed
+// with the root). The next controller pass starts no second rotation (ForceRotate moves once), adopts
+// nothing (the start was recorded), and republishes the tokens: Vault holds the working ones.
+func TestFaultDrillsCACompletion(t *testing.T) {
+	env := labEnv(t)
+	var outs tokOutputs
+	run := fmt.Sprint(time.Now().UnixNano() % 1e8)
+	path := "secret/sgfd-" + run + "/join-tokens"
+	extra := fmt.Sprintf("tokens:\n  adopt: true\n  publish: {vault_path: %q}\npki:\n  mode: enforce\n  ca: {max_age: 8760h}\n", path)
+	if socks := strings.Fields(env["LAB_CONTROL_SOCKETS"]); len(socks) > 0 {
+		extra += "  control_socket: " + socks[0] + "\n"
+	}
+	cfg := fdConfig(t, env, run, extra+"autolock: {mode: \"off\"}\n")
+	force := func() string {
+		return mustDocker(t, env, "", "info", "-f", "{{.Swarm.Cluster.Spec.CAConfig.ForceRotate}}")
+	}
+	inProgress := func() bool {
+		out, err := docker(t, env, "", "info", "-f", "{{.Swarm.Cluster.RootRotationInProgress}}")
+		return err != nil || out != "false"
+	}
+	published := func() bool {
+		rec := tokVaultRead(t, env, path)
+		return rec != nil && rec["worker"] == tokJoinToken(t, env, "worker")
+	}
+	eventually(t, 2*time.Minute, "no root CA rotation in progress", func() bool { return !inProgress() })
+	fdMust(t, env, &outs, "run", "--once", "--config", cfg) // the tokens published
+	if !published() {
+		t.Fatalf("the first pass did not publish the tokens to %s", path)
+	}
+	for _, step := range []string{"ca.before-record-outcome", "ca.before-republish"} {
+		f0 := force()
+		before := fdLedger(t, env, &outs, cfg)
+		fdKill(t, env, &outs, step, "rotate", "ca", "--wait", "--config", cfg, "--reason", "drill "+step)
+		f1, progressing, pubAtKill := force(), inProgress(), published()
+		fdMust(t, env, &outs, "run", "--once", "--config", cfg)
+		f2 := force()
+		led := fdLedger(t, env, &outs, cfg)
+		newCA := fdEntries(led, "ca", "", "", "")[len(fdEntries(before, "ca", "", "", "")):]
+		started := fdEntries(newCA, "ca", "action", "started", "ok")
+		completed := fdEntries(newCA, "ca", "action", "completed", "ok")
+		adopted := fdEntries(newCA, "ca", "", "", "adopted")
+		t.Logf("kill point %s: ForceRotate %s -> %s at the kill (in progress %v, vault current %v) -> %s after the next pass; new ca entries: %d started, %d completed, %d adopted; vault current %v",
+			step, f0, f1, progressing, pubAtKill, f2, len(started), len(completed), len(adopted), published())
+		if f1 == f0 || progressing {
+			t.Fatalf("%s: ForceRotate %s -> %s, in progress %v: the drill did not stop after a completed rotation", step, f0, f1, progressing)
+		}
+		if pubAtKill {
+			t.Errorf("%s: vault already held the new tokens at the kill: the drill did not stop before the republish", step)
+		}
+		if f2 != f1 {
+			t.Errorf("%s: the next pass started another root CA rotation (ForceRotate %s -> %s)", step, f1, f2)
+		}
+		if len(started) != 1 || started[0].Details["force_rotate"] != f1 || len(adopted) != 0 {
+			t.Errorf("%s: new ca entries %d started (force_rotate %v), %d adopted; want the one start, naming ForceRotate %s, nothing adopted", step, len(started), started, len(adopted), f1)
+		}
+		wantCompleted := 1
+		if step == "ca.before-record-outcome" {
+			wantCompleted = 0 // the process died before the outcome; the rotation itself is recorded by its start
+		}
+		if len(completed) != wantCompleted {
+			t.Errorf("%s: %d completed entries; want %d", step, len(completed), wantCompleted)
+		}
+		if !published() {
+			t.Errorf("%s: vault does not hold the swarm's join tokens (new CA digest) after the next pass", step)
+		}
+	}
+	secretScan(t, outs, tokJoinToken(t, env, "worker"), tokJoinToken(t, env, "manager"))
+}

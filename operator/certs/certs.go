@@ -414,6 +414,7 @@ func FollowCARotation(ctx context.Context, eng CertsEngine, ledger operator.Ledg
 			after, _ = pki.ParseCertificate([]byte(ca.TrustRootPEM))
 		}
 	}
+	crashpoint.At("ca.before-record-outcome") // followed to its end; the outcome not recorded, the tokens not republished
 	if lerr := recordCAWait(ctx, ledger, env, p, werr, after); lerr != nil {
 		log.Warn("ledger write failed", "err", lerr)
 	}
@@ -429,6 +430,7 @@ func FollowCARotation(ctx context.Context, eng CertsEngine, ledger operator.Ledg
 	fmt.Fprintf(out, "root CA rotation complete: %d/%d nodes on the new root (%s) in %s\n", p.OnNewRoot, p.Total, root, since())
 	log.Info("root CA rotation complete", "nodes", p.Total, "root", root)
 	// The CA-digest part of every join token changed with the root: publish the tokens again.
+	crashpoint.At("ca.before-republish") // completed and recorded; the tokens not republished
 	if o.Republish != nil {
 		if err := o.Republish(ctx, env); err != nil {
 			return fmt.Errorf("the root CA rotation completed, but %w; the controller's tokens pass retries it", err)
