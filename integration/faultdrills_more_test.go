@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/swarmguard/swarmguard/swarm"
 )
 
 // fdEntries are the ledger entries of kind whose detail key equals val (any result when result is "").
@@ -439,4 +441,58 @@ func TestFaultDrillsCACompletion(t *testing.T) {
 		}
 	}
 	secretScan(t, outs, tokJoinToken(t, env, "worker"), tokJoinToken(t, env, "manager"))
+}
+
+// TestFaultDrillsWorkloadEnforce: `run --once` under workloads.mode enforce killed right after the hardening
+// update of an opted-in service (its rollout neither followed nor recorded). The next pass does not update
+// the service again (its spec version moves once) and leaves it hardened and running. On an engine below
+// API 1.44 nothing is settable: the pass never reaches the kill point and changes nothing.
+func TestFaultDrillsWorkloadEnforce(t *testing.T) {
+	env := labEnv(t)
+	var outs tokOutputs
+	run := fmt.Sprint(time.Now().UnixNano() % 1e8)
+	svc := "sgfd-wl-" + run
+	t.Cleanup(func() { _, _ = docker(t, env, "", "service", "rm", svc) })
+	mustDocker(t, env, "", "service", "create", "-d", "--no-resolve-image", "--stop-grace-period", "1s", "--name", svc,
+		"--user", "65534:65534", "--cap-drop", "ALL", "--read-only", "--limit-cpu", "0.25", "--limit-memory", "64M", "--limit-pids", "100",
+		"--label", "swarmguard.workloads.enforce=true", "swarmguard-testapp:lab", "sleep")
+	running := func() bool {
+		out, _ := docker(t, env, "", "service", "ps", svc, "--filter", "desired-state=running", "--format", "{{.CurrentState}}")
+		return strings.HasPrefix(out, "Running")
+	}
+	eventually(t, 90*time.Second, svc+" running", running)
+	cfg := fdConfig(t, env, run, "workloads: {mode: enforce}\nautolock: {mode: \"off\"}\ntokens: {adopt: true}\n")
+	version := func() string {
+		return mustDocker(t, env, "", "service", "inspect", "--format", "{{.Version.Index}}", svc)
+	}
+	nnp := func() string {
+		return mustDocker(t, env, "", "service", "inspect", "--format", "{{if .Spec.TaskTemplate.ContainerSpec.Privileges}}{{.Spec.TaskTemplate.ContainerSpec.Privileges.NoNewPrivileges}}{{else}}false{{end}}", svc)
+	}
+	v0 := version()
+	if api := mustDocker(t, env, "", "version", "--format", "{{.Server.APIVersion}}"); !swarm.APIAtLeast(api, swarm.PrivilegesMinAPI) {
+		r := fdMust(t, env, &outs, "run", "--once", "--config", cfg)
+		t.Logf("engine API %s: no privileges settable; run --once with the kill point set exited 0, service version %s -> %s", api, v0, version())
+		if !strings.Contains(r.Stdout, "not settable on this engine") || version() != v0 {
+			t.Errorf("engine API %s: the pass printed %q and moved the service %s -> %s; want not settable, unchanged", api, grepLines(r.Stdout, "workloads"), v0, version())
+		}
+		return
+	}
+	fdKill(t, env, &outs, "workload.after-harden", "run", "--once", "--config", cfg)
+	v1, n1 := version(), nnp()
+	kill := fdEntries(fdLedger(t, env, &outs, cfg), "workload", "service", svc, "")
+	eventually(t, 2*time.Minute, svc+" running after the hardening update", running)
+	fdMust(t, env, &outs, "run", "--once", "--config", cfg)
+	v2, n2 := version(), nnp()
+	led := fdEntries(fdLedger(t, env, &outs, cfg), "workload", "service", svc, "")
+	t.Logf("workload.after-harden: version %s -> %s at the kill (no-new-privileges %s, %d entries) -> %s after the next pass (no-new-privileges %s); workload entries for %s: %s",
+		v0, v1, n1, len(kill), v2, n2, svc, fdResults(led))
+	if v1 == v0 || n1 != "true" {
+		t.Fatalf("the killed pass did not harden %s (version %s -> %s, no-new-privileges %s)", svc, v0, v1, n1)
+	}
+	if v2 != v1 || n2 != "true" {
+		t.Errorf("the next pass updated %s again (version %s -> %s) or undid it (no-new-privileges %s)", svc, v1, v2, n2)
+	}
+	if len(kill) != 0 || len(led) > 1 {
+		t.Errorf("workload entries for %s: %d at the kill, %s after; want none at the kill and never two", svc, len(kill), fdResults(led))
+	}
 }
