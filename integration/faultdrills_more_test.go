@@ -11,7 +11,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -477,22 +481,403 @@ func TestFaultDrillsWorkloadEnforce(t *testing.T) {
 		}
 		return
 	}
+	// The service's Version.Index moves with every write to it, the engine's update status too, so a second
+	// update is told by its specs: after one hardening update PreviousSpec is the spec from before it; a
+	// second one would make PreviousSpec the hardened spec.
+	spec := func() string { return mustDocker(t, env, "", "service", "inspect", "--format", "{{json .Spec}}", svc) }
+	prevNNP := func() string {
+		return mustDocker(t, env, "", "service", "inspect", "--format", "{{if .PreviousSpec}}{{if .PreviousSpec.TaskTemplate.ContainerSpec.Privileges}}{{.PreviousSpec.TaskTemplate.ContainerSpec.Privileges.NoNewPrivileges}}{{else}}false{{end}}{{else}}none{{end}}", svc)
+	}
 	fdKill(t, env, &outs, "workload.after-harden", "run", "--once", "--config", cfg)
-	v1, n1 := version(), nnp()
+	v1, n1, s1, p1 := version(), nnp(), spec(), prevNNP()
 	kill := fdEntries(fdLedger(t, env, &outs, cfg), "workload", "service", svc, "")
 	eventually(t, 2*time.Minute, svc+" running after the hardening update", running)
-	fdMust(t, env, &outs, "run", "--once", "--config", cfg)
-	v2, n2 := version(), nnp()
+	r := fdMust(t, env, &outs, "run", "--once", "--config", cfg)
+	v2, n2, s2, p2 := version(), nnp(), spec(), prevNNP()
 	led := fdEntries(fdLedger(t, env, &outs, cfg), "workload", "service", svc, "")
-	t.Logf("workload.after-harden: version %s -> %s at the kill (no-new-privileges %s, %d entries) -> %s after the next pass (no-new-privileges %s); workload entries for %s: %s",
-		v0, v1, n1, len(kill), v2, n2, svc, fdResults(led))
-	if v1 == v0 || n1 != "true" {
-		t.Fatalf("the killed pass did not harden %s (version %s -> %s, no-new-privileges %s)", svc, v0, v1, n1)
+	t.Logf("workload.after-harden: version %s -> %s at the kill (no-new-privileges %s, in the previous spec %s; %d entries) -> %s after the next pass (no-new-privileges %s, in the previous spec %s, spec unchanged %v); the next pass said %q; workload entries for %s: %s",
+		v0, v1, n1, p1, len(kill), v2, n2, p2, s1 == s2, grepLines(r.Stdout, "workloads"), svc, fdResults(led))
+	if n1 != "true" || p1 != "false" {
+		t.Fatalf("the killed pass did not harden %s once (no-new-privileges %s, in the previous spec %s)", svc, n1, p1)
 	}
-	if v2 != v1 || n2 != "true" {
-		t.Errorf("the next pass updated %s again (version %s -> %s) or undid it (no-new-privileges %s)", svc, v1, v2, n2)
+	if n2 != "true" || p2 != "false" || s2 != s1 {
+		t.Errorf("the next pass updated %s again or undid it (no-new-privileges %s, in the previous spec %s, spec unchanged %v)", svc, n2, p2, s1 == s2)
 	}
 	if len(kill) != 0 || len(led) > 1 {
 		t.Errorf("workload entries for %s: %d at the kill, %s after; want none at the kill and never two", svc, len(kill), fdResults(led))
 	}
+}
+
+// fdHeld is a swarmguard process held at a step (SG_TEST_HOLD) until release.
+type fdHeld struct {
+	file string
+	cmd  *exec.Cmd
+	out  *os.File
+	errf *os.File
+}
+
+// fdHold starts swarmguard with SG_TEST_HOLD=step=FILE and waits until it reaches the step.
+func fdHold(t *testing.T, env map[string]string, step string, args ...string) *fdHeld {
+	t.Helper()
+	dir := t.TempDir()
+	h := &fdHeld{file: filepath.Join(dir, "hold")}
+	if err := os.WriteFile(h.file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	if h.out, err = os.Create(filepath.Join(dir, "stdout")); err != nil {
+		t.Fatal(err)
+	}
+	if h.errf, err = os.Create(filepath.Join(dir, "stderr")); err != nil {
+		t.Fatal(err)
+	}
+	h.cmd = exec.Command(swarmguardBin(t), args...)
+	h.cmd.Env = append(baseEnv(env), "SG_TEST_HOLD="+step+"="+h.file)
+	h.cmd.Stdout, h.cmd.Stderr = h.out, h.errf
+	if err := h.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = os.Remove(h.file)
+		if h.cmd.ProcessState == nil {
+			_ = h.cmd.Process.Kill()
+			_ = h.cmd.Wait()
+		}
+	})
+	if !poll(2*time.Minute, func() bool { _, err := os.Stat(h.file + ".reached"); return err == nil }) {
+		b, _ := os.ReadFile(h.errf.Name())
+		t.Fatalf("swarmguard %s never reached %s:\n%s", strings.Join(args, " "), step, rtTail(string(b), 15))
+	}
+	return h
+}
+
+// release lets the held process go on and returns what it printed and its exit code.
+func (h *fdHeld) release(t *testing.T, outs *tokOutputs) result {
+	t.Helper()
+	if err := os.Remove(h.file); err != nil {
+		t.Fatal(err)
+	}
+	code := 0
+	done := make(chan error, 1)
+	go func() { done <- h.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Minute):
+		_ = h.cmd.Process.Kill()
+		t.Fatalf("the released process did not end within 5 minutes")
+	}
+	o, _ := os.ReadFile(h.out.Name())
+	e, _ := os.ReadFile(h.errf.Name())
+	return outs.add(result{Stdout: string(o), Stderr: string(e), Code: code})
+}
+
+// fdVaultSeal seals the lab's dev Vault (its data stays); fdVaultUnseal unseals it with the unseal key the
+// dev server printed in its log at start (read, never shown).
+func fdVaultSeal(t *testing.T, env map[string]string) {
+	t.Helper()
+	fdVaultPut(t, env, "/v1/sys/seal", "")
+	t.Cleanup(func() {
+		if resp, err := http.Get(env["VAULT_ADDR"] + "/v1/sys/seal-status"); err == nil {
+			resp.Body.Close()
+			if fdVaultSealed(t, env) {
+				fdVaultUnseal(t, env)
+			}
+		}
+	})
+}
+
+func fdVaultUnseal(t *testing.T, env map[string]string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(env["LAB_DATA"], "logs", "vault.log"))
+	if err != nil {
+		t.Fatalf("reading the dev Vault's log for its unseal key: %v", err)
+	}
+	key := ""
+	for _, l := range strings.Split(string(b), "\n") {
+		if _, k, ok := strings.Cut(l, "Unseal Key: "); ok {
+			key = strings.TrimSpace(k) // the last one is the running server's
+		}
+	}
+	if key == "" {
+		t.Fatalf("no unseal key in the dev Vault's log")
+	}
+	body, _ := json.Marshal(map[string]string{"key": key})
+	fdVaultPut(t, env, "/v1/sys/unseal", string(body))
+}
+
+func fdVaultPut(t *testing.T, env map[string]string, api, body string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPut, env["VAULT_ADDR"]+api, strings.NewReader(body))
+	req.Header.Set("X-Vault-Token", env["VAULT_TOKEN"])
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("PUT %s: %v", api, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		t.Fatalf("PUT %s: status %d", api, resp.StatusCode)
+	}
+}
+
+func fdVaultSealed(t *testing.T, env map[string]string) bool {
+	resp, err := http.Get(env["VAULT_ADDR"] + "/v1/sys/seal-status")
+	if err != nil {
+		return true
+	}
+	defer resp.Body.Close()
+	var st struct{ Sealed bool }
+	return json.NewDecoder(resp.Body).Decode(&st) != nil || st.Sealed
+}
+
+// TestFaultDrillsVaultMidPass: Vault fails between an action and its Vault write. (1) sealed after the
+// controller rotated the unlock key (held at unlock-key.after-rotate), before the escrow: the pass fails,
+// and nothing is half-done: the rotation and the failed escrow are both recorded, the key is safe in the
+// swarm; after the unseal the next pass escrows that key (one new Vault version) and rotates nothing.
+// (2) stopped after the pass rotated the worker join token (held at tokens.after-rotate), before the publish:
+// the rotation is recorded and the pass fails on the publish; Vault started again (a dev server starts
+// empty), the next pass publishes the current tokens and rotates nothing.
+func TestFaultDrillsVaultMidPass(t *testing.T) {
+	env := labEnv(t)
+	var outs tokOutputs
+	alEnableAutolock(t, env)
+	alVaultBackAtEnd(t, env)
+	run := fmt.Sprint(time.Now().UnixNano() % 1e8)
+	path := "secret/sgfd-" + run + "/join-tokens"
+	escrow := "secret/swarmguard/" + alSwarmID(t, env) + "/unlock-key"
+	// One lease and ledger, three policies: the unlock key due at once (1 s), the worker token due at once,
+	// and nothing due.
+	cfgOf := func(name, keyAge, workerAge string) string {
+		c := fdConfig(t, env, run, fmt.Sprintf("autolock: {mode: enforce, rotate: {max_age: %s}}\ntokens:\n  adopt: true\n  worker: {max_age: %s}\n  publish: {vault_path: %q}\n", keyAge, workerAge, path))
+		p := filepath.Join(filepath.Dir(c), name)
+		if err := os.Rename(c, p); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	dueKey, dueToken, later := cfgOf("key.yaml", "1s", "720h"), cfgOf("token.yaml", "720h", "1s"), cfgOf("later.yaml", "720h", "720h")
+	fdMust(t, env, &outs, "rotate", "unlock-key", "--config", later, "--reason", "drill baseline") // escrowed, recorded
+	fdMust(t, env, &outs, "run", "--once", "--config", later)                                      // tokens adopted and published
+
+	// (1) Vault sealed between the unlock-key rotation and its escrow.
+	k0, v0 := tokUnlockKey(t, env["DOCKER_HOST"]), fdVaultVersion(t, env, escrow)
+	h := fdHold(t, env, "unlock-key.after-rotate", "run", "--once", "--config", dueKey)
+	fdVaultSeal(t, env)
+	r := h.release(t, &outs)
+	k1 := tokUnlockKey(t, env["DOCKER_HOST"])
+	led := fdLedger(t, env, &outs, later)
+	rotated, _ := tokFindEntry(led, "unlock-key", "", "ok")
+	escFailed, _ := tokFindEntry(led, "unlock-key-escrow", "", "failed")
+	fdVaultUnseal(t, env)
+	if fdVaultSealed(t, env) {
+		t.Fatalf("vault is still sealed after the unseal")
+	}
+	fdMust(t, env, &outs, "run", "--once", "--config", later)
+	k2, v2, rec := tokUnlockKey(t, env["DOCKER_HOST"]), fdVaultVersion(t, env, escrow), tokVaultRead(t, env, escrow)
+	led = fdLedger(t, env, &outs, later)
+	escOK, _ := tokFindEntry(led, "unlock-key-escrow", "", "ok")
+	t.Logf("vault sealed after the unlock-key rotation: the pass exited %d (%s); rotated %v, recorded %v, escrow failure recorded %v; after the unseal the next pass rotated again %v, vault versions %d -> %d, holds the key %v",
+		r.Code, lastLine(r.Stderr), k1 != k0, rotated.Details["fingerprint"] == tokSHA(k1), escFailed.Details["fingerprint"] == tokSHA(k1), k2 != k1, v0, v2, rec != nil && rec["fingerprint"] == tokSHA(k2))
+	if r.Code == 0 || k1 == k0 {
+		t.Errorf("the held pass exited %d, rotated %v; want a failure after a rotation", r.Code, k1 != k0)
+	}
+	if rotated.Details["fingerprint"] != tokSHA(k1) || escFailed.Details["fingerprint"] != tokSHA(k1) {
+		t.Errorf("half-done: the ledger does not record both the rotation (%v) and the failed escrow (%v) of the key in the swarm",
+			rotated.Details["fingerprint"] == tokSHA(k1), escFailed.Details["fingerprint"] == tokSHA(k1))
+	}
+	if k2 != k1 || v2 != v0+1 || rec == nil || rec["fingerprint"] != tokSHA(k1) || tokSHA(rec["key"]) != tokSHA(k1) || escOK.Details["fingerprint"] != tokSHA(k1) {
+		t.Errorf("after the unseal: rotated again %v, vault versions %d -> %d, holds the key %v, escrow recorded %v; want the same key escrowed once",
+			k2 != k1, v0, v2, rec != nil && rec["fingerprint"] == tokSHA(k1), escOK.Details["fingerprint"] == tokSHA(k1))
+	}
+
+	// (2) Vault stopped between the join-token rotation and its publish.
+	w0 := tokJoinToken(t, env, "worker")
+	okBefore := fdCount(fdLedger(t, env, &outs, later), "join-token-worker", "ok")
+	time.Sleep(1100 * time.Millisecond) // the worker token's 1 s max age
+	h = fdHold(t, env, "tokens.after-rotate", "run", "--once", "--config", dueToken)
+	lab(t, env, "vault", "stop")
+	r = h.release(t, &outs)
+	w1 := tokJoinToken(t, env, "worker")
+	led = fdLedger(t, env, &outs, later)
+	e, _ := tokFindEntry(led, "join-token-worker", "", "ok")
+	okAfter := fdCount(led, "join-token-worker", "ok")
+	lab(t, env, "vault", "start")
+	fdMust(t, env, &outs, "run", "--once", "--config", later)
+	w2, pub := tokJoinToken(t, env, "worker"), tokVaultRead(t, env, path)
+	t.Logf("vault stopped after the join-token rotation: the pass exited %d (%s); rotated %v, recorded %v (%d -> %d ok entries); after the restart the next pass rotated again %v, vault holds the current token %v",
+		r.Code, lastLine(r.Stderr), w1 != w0, e.Details["fingerprint"] == tokSHA(w1), okBefore, okAfter, w2 != w1, pub != nil && pub["worker"] == w2)
+	if r.Code == 0 || w1 == w0 || e.Details["fingerprint"] != tokSHA(w1) || okAfter != okBefore+1 {
+		t.Errorf("the held pass exited %d, rotated %v, recorded %v (%d -> %d); want a failed publish after one recorded rotation", r.Code, w1 != w0, e.Details["fingerprint"] == tokSHA(w1), okBefore, okAfter)
+	}
+	if w2 != w1 || pub == nil || pub["worker"] != w1 {
+		t.Errorf("after the restart: rotated again %v, vault holds the current token %v; want it published, not rotated", w2 != w1, pub != nil && pub["worker"] == w1)
+	}
+	secretScan(t, outs, k0, k1, k2, w0, w1, w2)
+}
+
+// TestFaultDrillsPartition: three controllers, one per manager, with an 8 s lease and a worker token due
+// every 20 s (tokens checked every 5 s). The holder's manager is cut off from the others (`lab node cut`:
+// its link down; the replica still reaches its own dockerd, which has lost the raft quorum). Polled every
+// 100 ms from outside: never two holders; the cut-off replica stops saying holder before another one
+// starts; the other takes over no sooner than a TTL after the last renewal the lease object shows. After
+// `lab node heal` one holder remains, and over the whole run every worker token seen in the swarm was
+// minted once and recorded once (no rotation done twice, none unrecorded).
+func TestFaultDrillsPartition(t *testing.T) {
+	env := labEnv(t)
+	var outs tokOutputs
+	hosts, nodes := rtManagerSockets(t, env, 3)
+	run := fmt.Sprint(time.Now().UnixNano() % 1e8)
+	const ttl = 8 * time.Second
+	cfg := fdConfig(t, env, run, "autolock: {mode: \"off\"}\ntokens:\n  adopt: true\n  schedule: \"@every 5s\"\n  worker: {max_age: 20s}\n")
+	b, _ := os.ReadFile(cfg)
+	if err := os.WriteFile(cfg, []byte(strings.Replace(string(b), "ttl: 4s", "ttl: 8s", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var reps []*rtReplica
+	for i := range 3 {
+		reps = append(reps, rtStartReplica(t, env, hosts[i], nodes[i], cfg))
+	}
+	holders := func() (n int, who *rtReplica) {
+		for _, r := range reps {
+			if r.role() == "holder" {
+				n, who = n+1, r
+			}
+		}
+		return n, who
+	}
+	eventually(t, 4*ttl, "one holder", func() bool { n, _ := holders(); return n == 1 })
+	_, cut := holders()
+	var others []string
+	for _, r := range reps {
+		if r != cut {
+			others = append(others, r.host)
+		}
+	}
+	// Every worker token the swarm shows, read through a manager that stays in the majority.
+	seen := map[string]bool{}
+	watch := func() {
+		if tok, err := tokQuiet(t, others[0], "", "swarm", "join-token", "-q", "worker"); err == nil && tok != "" {
+			seen[tok] = true
+		}
+	}
+	for end := time.Now().Add(25 * time.Second); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
+		watch() // a rotation or two by the holder before the cut
+	}
+	lab(t, env, "node", "cut", fmt.Sprint(cut.node))
+	healed := false
+	t.Cleanup(func() {
+		if !healed {
+			lab(t, env, "node", "heal", fmt.Sprint(cut.node))
+		}
+	})
+	cutAt := time.Now()
+	var stopAt, otherAt time.Time
+	both, samples := 0, 0
+	for time.Since(cutAt) < 3*ttl+30*time.Second && otherAt.IsZero() {
+		n, _ := holders()
+		samples++
+		if n > 1 {
+			both++
+		}
+		if stopAt.IsZero() && cut.role() != "holder" {
+			stopAt = time.Now()
+		}
+		for _, r := range reps {
+			if r != cut && r.role() == "holder" && otherAt.IsZero() {
+				otherAt = time.Now()
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+		watch()
+	}
+	// The lease object as the majority has it: the cut-off holder's last renewal (its clock is this host's).
+	var lastRenewal time.Time
+	if lbl, err := docker(t, env, others[0], "config", "inspect", "sgfd-lease-"+run, "-f", `{{index .Spec.Labels "swarmguard.lease.renewed"}}`); err == nil {
+		lastRenewal, _ = time.Parse(time.RFC3339Nano, lbl)
+	}
+	for end := time.Now().Add(25 * time.Second); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
+		watch() // the new holder's rotations while the old one is cut off
+		if n, _ := holders(); n > 1 {
+			both++
+		}
+	}
+	lab(t, env, "node", "heal", fmt.Sprint(cut.node))
+	healed = true
+	healAt := time.Now()
+	for time.Since(healAt) < 3*ttl {
+		watch()
+		if n, _ := holders(); n > 1 {
+			both++
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	n, holder := holders()
+	cutRole := cut.role()
+	for _, r := range reps {
+		_ = r.cmd.Process.Signal(syscall.SIGTERM)
+	}
+	for _, r := range reps {
+		select {
+		case <-r.done:
+		case <-time.After(30 * time.Second):
+			t.Errorf("the replica on n%d did not stop within 30 s of SIGTERM", r.node)
+		}
+	}
+	eventually(t, 2*time.Minute, "the healed manager reachable", func() bool {
+		out, err := docker(t, env, others[0], "node", "ls", "--filter", "role=manager", "--format", "{{.ManagerStatus}}")
+		return err == nil && !strings.Contains(out, "Unreachable")
+	})
+	led := fdLedger(t, env, &outs, cfg)
+	recorded := map[string]int{}
+	for _, e := range led {
+		if e.Kind == "join-token-worker" && (e.Result == "ok" || e.Result == "adopted") {
+			recorded[e.Details["fingerprint"]]++
+		}
+	}
+	var unrecorded, twice int
+	for tok := range seen {
+		switch recorded[tokSHA(tok)] {
+		case 0:
+			unrecorded++
+		case 1:
+		default:
+			twice++
+		}
+	}
+	okTimes := fdEntries(led, "join-token-worker", "", "", "ok")
+	holderNode := 0
+	if holder != nil {
+		holderNode = holder.node
+	}
+	t.Logf("partition of n%d (holder): it stopped saying holder %s after the cut; another replica took over %s after the cut, %s after the last renewal the lease shows (TTL %s); %d samples, two holders in %d; after the heal %d holder (n%d), the healed replica says %q; worker tokens seen %d, recorded once %d, unrecorded %d, recorded twice %d; ok rotations %d",
+		cut.node, stopAt.Sub(cutAt).Round(100*time.Millisecond), otherAt.Sub(cutAt).Round(100*time.Millisecond), otherAt.Sub(lastRenewal).Round(100*time.Millisecond), ttl,
+		samples, both, n, holderNode, cutRole, len(seen), len(seen)-unrecorded-twice, unrecorded, twice, len(okTimes))
+	if both != 0 {
+		t.Errorf("two replicas said holder at once in %d samples", both)
+	}
+	if stopAt.IsZero() || otherAt.IsZero() || stopAt.After(otherAt) {
+		t.Errorf("the cut-off holder stopped %v after the cut, another took over %v after it; want it to stop first", stopAt.Sub(cutAt), otherAt.Sub(cutAt))
+	}
+	if lastRenewal.IsZero() || otherAt.Sub(lastRenewal) < ttl {
+		t.Errorf("another replica took over %s after the last renewal the lease shows (%v); want at least the TTL %s", otherAt.Sub(lastRenewal), lastRenewal, ttl)
+	}
+	if n != 1 || cutRole == "holder" && holder != cut {
+		t.Errorf("after the heal: %d holders, the healed replica says %q; want one holder", n, cutRole)
+	}
+	if len(seen) < 3 || unrecorded != 0 || twice != 0 {
+		t.Errorf("worker tokens: %d seen (want at least 3: rotations before and during the cut), %d never recorded, %d recorded twice; want each recorded once", len(seen), unrecorded, twice)
+	}
+	var logs []string
+	for _, r := range reps {
+		logs = append(logs, r.log.String())
+	}
+	toks := make([]string, 0, len(seen))
+	for tok := range seen {
+		toks = append(toks, tok)
+	}
+	secretScan(t, append(logs, outs...), toks...)
 }
