@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -716,4 +717,209 @@ func TestFaultDrillsVaultMidPass(t *testing.T) {
 		t.Errorf("after the restart: rotated again %v, vault holds the current token %v; want it published, not rotated", w2 != w1, pub != nil && pub["worker"] == w1)
 	}
 	secretScan(t, outs, k0, k1, k2, w0, w1, w2)
+}
+
+// TestFaultDrillsPartition: three controllers, one per manager, with an 8 s lease and a worker token due
+// every 20 s (tokens checked every 5 s). The holder's manager is cut off from the others (`lab node cut`:
+// its link down; the replica still reaches its own dockerd, which has lost the raft quorum). Polled every
+// 100 ms from outside: never two holders; the cut-off replica stops saying holder before another one
+// starts; the other takes over no sooner than a TTL after the last renewal the lease object shows. After
+// `lab node heal` one holder remains, and over the whole run every worker token seen in the swarm was
+// minted once and recorded once (no rotation done twice, none unrecorded).
+func TestFaultDrillsPartition(t *testing.T) {
+	env := labEnv(t)
+	var outs tokOutputs
+	hosts, nodes := rtManagerSockets(t, env, 3)
+	run := fmt.Sprint(time.Now().UnixNano() % 1e8)
+	const ttl = 8 * time.Second
+	cfg := fdConfig(t, env, run, "autolock: {mode: \"off\"}\ntokens:\n  adopt: true\n  schedule: \"@every 5s\"\n  worker: {max_age: 20s}\n")
+	b, _ := os.ReadFile(cfg)
+	if err := os.WriteFile(cfg, []byte(strings.Replace(string(b), "ttl: 4s", "ttl: 8s", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var reps []*rtReplica
+	for i := range 3 {
+		reps = append(reps, rtStartReplica(t, env, hosts[i], nodes[i], cfg))
+	}
+	holders := func() (n int, who *rtReplica) {
+		for _, r := range reps {
+			if r.role() == "holder" {
+				n, who = n+1, r
+			}
+		}
+		return n, who
+	}
+	eventually(t, 4*ttl, "one holder", func() bool { n, _ := holders(); return n == 1 })
+	_, cut := holders()
+	var others []string
+	for _, r := range reps {
+		if r != cut {
+			others = append(others, r.host)
+		}
+	}
+	// Every worker token the swarm shows, read through a manager that stays in the majority.
+	seen := map[string]bool{}
+	watch := func() {
+		if tok, err := tokQuiet(t, others[0], "", "swarm", "join-token", "-q", "worker"); err == nil && tok != "" {
+			seen[tok] = true
+		}
+	}
+	for end := time.Now().Add(25 * time.Second); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
+		watch() // a rotation or two by the holder before the cut
+	}
+	// The lease object as the majority has it: the holder and its clock's take and renewal times (the replicas
+	// all run on this host, so the times compare).
+	type leaseSeen struct {
+		holder         string
+		since, renewed time.Time
+	}
+	readLease := func() (leaseSeen, bool) {
+		out, err := docker(t, env, others[0], "config", "inspect", "sgfd-lease-"+run, "-f",
+			`{{index .Spec.Labels "swarmguard.lease.holder"}}|{{index .Spec.Labels "swarmguard.lease.since"}}|{{index .Spec.Labels "swarmguard.lease.renewed"}}`)
+		f := strings.Split(out, "|")
+		if err != nil || len(f) != 3 {
+			return leaseSeen{}, false
+		}
+		var l leaseSeen
+		l.holder = f[0]
+		l.since, _ = time.Parse(time.RFC3339Nano, f[1])
+		l.renewed, _ = time.Parse(time.RFC3339Nano, f[2])
+		return l, true
+	}
+	cutSelf := cut.self()
+	var lastRenewal time.Time // the cut-off holder's last renewal the majority has
+	noteLease := func() {
+		if l, ok := readLease(); ok && l.holder == cutSelf && l.renewed.After(lastRenewal) {
+			lastRenewal = l.renewed
+		}
+	}
+	noteLease()
+	lab(t, env, "node", "cut", fmt.Sprint(cut.node))
+	healed := false
+	t.Cleanup(func() {
+		if !healed {
+			lab(t, env, "node", "heal", fmt.Sprint(cut.node))
+		}
+	})
+	cutAt := time.Now()
+	var stopAt, otherAt time.Time
+	both, samples := 0, 0
+	for time.Since(cutAt) < 3*ttl+30*time.Second && otherAt.IsZero() {
+		n, _ := holders()
+		samples++
+		if n > 1 {
+			both++
+		}
+		if stopAt.IsZero() && cut.role() != "holder" {
+			stopAt = time.Now()
+		}
+		for _, r := range reps {
+			if r != cut && r.role() == "holder" && otherAt.IsZero() {
+				otherAt = time.Now()
+			}
+		}
+		noteLease()
+		watch()
+	}
+	// The new holder's take, by its clock (the lease's since label).
+	var takeAt time.Time
+	if l, ok := readLease(); ok && l.holder != cutSelf {
+		takeAt = l.since
+	}
+	for end := time.Now().Add(25 * time.Second); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
+		watch() // the new holder's rotations while the old one is cut off
+		if n, _ := holders(); n > 1 {
+			both++
+		}
+	}
+	lab(t, env, "node", "heal", fmt.Sprint(cut.node))
+	healed = true
+	healAt := time.Now()
+	// The healed manager rejoins the raft group. Its term moved on while it was alone, which costs the group
+	// its leader: measured here, the swarm answered "does not have a leader" for a minute or more after the
+	// heal (every replica's reads and renewals fail meanwhile, so none holds). Swarmguard's part: one holder
+	// again once the swarm has a leader, and never two.
+	noneAfterHeal, oneAgain := 0, time.Duration(0)
+	for time.Since(healAt) < 4*time.Minute {
+		watch()
+		n, _ := holders()
+		switch {
+		case n > 1:
+			both++
+		case n == 0:
+			noneAfterHeal++
+		case oneAgain == 0:
+			oneAgain = time.Since(healAt)
+		}
+		if n == 1 && time.Since(healAt) > 3*ttl { // sampled for three TTLs after the heal at least
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	n, holder := holders()
+	cutRole := cut.role()
+	for _, r := range reps {
+		_ = r.cmd.Process.Signal(syscall.SIGTERM)
+	}
+	for _, r := range reps {
+		select {
+		case <-r.done:
+		case <-time.After(30 * time.Second):
+			t.Errorf("the replica on n%d did not stop within 30 s of SIGTERM", r.node)
+		}
+	}
+	eventually(t, 2*time.Minute, "the healed manager reachable", func() bool {
+		out, err := docker(t, env, others[0], "node", "ls", "--filter", "role=manager", "--format", "{{.ManagerStatus}}")
+		return err == nil && !strings.Contains(out, "Unreachable")
+	})
+	led := fdLedger(t, env, &outs, cfg)
+	recorded := map[string]int{}
+	for _, e := range led {
+		if e.Kind == "join-token-worker" && (e.Result == "ok" || e.Result == "adopted") {
+			recorded[e.Details["fingerprint"]]++
+		}
+	}
+	var unrecorded, twice int
+	for tok := range seen {
+		switch recorded[tokSHA(tok)] {
+		case 0:
+			unrecorded++
+		case 1:
+		default:
+			twice++
+		}
+	}
+	okTimes := fdEntries(led, "join-token-worker", "", "", "ok")
+	holderNode := 0
+	if holder != nil {
+		holderNode = holder.node
+	}
+	t.Logf("partition of n%d (holder): it stopped saying holder %s after the cut; another replica said holder %s after the cut, and its take is %s after the cut-off holder's last renewal the lease shows (%s before the cut) (TTL %s); %d samples, two holders in %d; after the heal a holder %s after it, %d samples without one, at the end %d holder (n%d), the healed replica says %q; worker tokens seen %d, recorded once %d, unrecorded %d, recorded twice %d; ok rotations %d",
+		cut.node, stopAt.Sub(cutAt).Round(100*time.Millisecond), otherAt.Sub(cutAt).Round(100*time.Millisecond), takeAt.Sub(lastRenewal).Round(10*time.Millisecond),
+		cutAt.Sub(lastRenewal).Round(10*time.Millisecond), ttl,
+		samples, both, oneAgain.Round(100*time.Millisecond), noneAfterHeal, n, holderNode, cutRole, len(seen), len(seen)-unrecorded-twice, unrecorded, twice, len(okTimes))
+	if both != 0 {
+		t.Errorf("two replicas said holder at once in %d samples", both)
+	}
+	if stopAt.IsZero() || otherAt.IsZero() || stopAt.After(otherAt) {
+		t.Errorf("the cut-off holder stopped %v after the cut, another took over %v after it; want it to stop first", stopAt.Sub(cutAt), otherAt.Sub(cutAt))
+	}
+	if lastRenewal.IsZero() || takeAt.IsZero() || takeAt.Sub(lastRenewal) < ttl {
+		t.Errorf("another replica took the lease %s after the cut-off holder's last renewal (%v, take %v); want at least the TTL %s", takeAt.Sub(lastRenewal), lastRenewal, takeAt, ttl)
+	}
+	if n != 1 || cutRole == "holder" && holder != cut {
+		t.Errorf("after the heal: %d holders, the healed replica says %q; want one holder", n, cutRole)
+	}
+	if len(seen) < 3 || unrecorded != 0 || twice != 0 {
+		t.Errorf("worker tokens: %d seen (want at least 3: rotations before and during the cut), %d never recorded, %d recorded twice; want each recorded once", len(seen), unrecorded, twice)
+	}
+	var logs []string
+	for _, r := range reps {
+		logs = append(logs, r.log.String())
+	}
+	toks := make([]string, 0, len(seen))
+	for tok := range seen {
+		toks = append(toks, tok)
+	}
+	secretScan(t, append(logs, outs...), toks...)
 }
