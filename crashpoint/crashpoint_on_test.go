@@ -5,8 +5,10 @@ package crashpoint
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestAtKillsAtTheNamedHit re-runs this test binary as a child that passes step "a" three times and then
@@ -41,5 +43,58 @@ func TestAtKillsAtTheNamedHit(t *testing.T) {
 				t.Errorf("SG_TEST_CRASH=%s: output %q; want %q", tc.env, out, tc.wantText)
 			}
 		})
+	}
+}
+
+// TestAtHoldsUntilReleased: with SG_TEST_HOLD=a=FILE the child stops at its first "a" (FILE.reached
+// appears, nothing after it has run) and goes on once FILE is removed; later hits do not hold again.
+func TestAtHoldsUntilReleased(t *testing.T) {
+	if os.Getenv("CRASHPOINT_CHILD") == "1" {
+		for range 2 {
+			At("a")
+			os.Stdout.WriteString("after a\n")
+		}
+		return
+	}
+	file := filepath.Join(t.TempDir(), "hold")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestAtHoldsUntilReleased$")
+	cmd.Env = append(os.Environ(), "CRASHPOINT_CHILD=1", "SG_TEST_HOLD=a="+file)
+	// The child writes to a file, not a pipe the test would read while it runs.
+	outFile, err := os.Create(file + ".out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer outFile.Close()
+	cmd.Stdout, cmd.Stderr = outFile, outFile
+	out := func() string { b, _ := os.ReadFile(file + ".out"); return string(b) }
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := os.Stat(file + ".reached"); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			t.Fatalf("the child never reached the hold: %s", out())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if strings.Contains(out(), "after a") {
+		t.Errorf("the child went past the held step before its release: %q", out())
+	}
+	if err := os.Remove(file); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("child: %v: %s", err, out())
+	}
+	if got := strings.Count(out(), "after a"); got != 2 || strings.Count(out(), "crashpoint: holding at a") != 1 {
+		t.Errorf("output %q; want one hold and both steps done after the release", out())
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -379,6 +380,7 @@ func (a *Autolock) enable(ctx context.Context, cl swarm.Cluster, env operator.Ta
 	if _, err := a.Engine.SetAutolock(ctx, true); err != nil {
 		return fmt.Errorf("turning autolock on: %w", err)
 	}
+	crashpoint.At("autolock.after-enable") // on, neither escrowed nor recorded: the next pass adopts the key and escrows it
 	key, err := a.Engine.UnlockKey(ctx)
 	if err != nil {
 		return fmt.Errorf("autolock is on, but reading its unlock key failed: %w; run `swarmguard escrow unlock-key`", err)
@@ -388,6 +390,7 @@ func (a *Autolock) enable(ctx context.Context, cl swarm.Cluster, env operator.Ta
 	rec.add(swarm.Entry{Kind: swarm.KindUnlockKey, At: at, Actor: env.Actor, Reason: env.Reason, Result: swarm.ResultOK,
 		Details: map[string]string{operator.DetailAction: "enable-autolock", operator.DetailFingerprint: key.Fingerprint(), operator.DetailNewFingerprint: key.Fingerprint(), operator.DetailSwarmID: cl.ID}})
 	_, err = a.escrowKey(ctx, esc, cl.ID, key, env, rec)
+	crashpoint.At("autolock.after-enable-escrow") // on and escrowed, not recorded: the next pass adopts the key, finds it escrowed
 	return err
 }
 
@@ -458,8 +461,14 @@ func (a *Autolock) run(ctx context.Context, env operator.TaskEnv, rec *pass) err
 		if err := env.CheckHolder(ctx); err != nil {
 			return err
 		}
+		details := map[string]string{operator.DetailFingerprint: key.Fingerprint(), operator.DetailSwarmID: cl.ID}
+		if obs.Matches {
+			// Found escrowed (by a holder stopped before recording its escrow, or by hand): the adoption is
+			// that escrow's record, so the audit trail says where the key is without a second write.
+			details[operator.DetailVaultPath], details[operator.DetailVaultVersion] = obs.Path, strconv.Itoa(obs.Version)
+		}
 		rec.add(swarm.Entry{Kind: swarm.KindUnlockKey, At: now, Actor: env.Actor, Reason: d.AdoptReason,
-			Result: swarm.ResultAdopted, Details: map[string]string{operator.DetailFingerprint: key.Fingerprint(), operator.DetailSwarmID: cl.ID}})
+			Result: swarm.ResultAdopted, Details: details})
 		log.Info("adopted unlock key: its clock starts now", "fingerprint", key.Short(), "changed_outside", d.ChangedOutside)
 	}
 	if mode != config.ModeEnforce {

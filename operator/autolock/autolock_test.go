@@ -517,3 +517,25 @@ func TestRotateKeyWarnsWhenVaultRunsInTheSwarm(t *testing.T) {
 }
 
 var alT0 = time.Date(2026, 3, 1, 3, 0, 0, 0, time.UTC)
+
+// TestAutolockAdoptionFoundEscrowed: a key enabled and escrowed by a holder stopped before its record
+// (crash point autolock.after-enable-escrow) is adopted by the next pass, which writes no second escrow;
+// the adoption names the Vault version that holds it, so the audit trail records the escrow once.
+func TestAutolockAdoptionFoundEscrowed(t *testing.T) {
+	eng, esc := newALEngine(true), newALEscrow()
+	fp := sensitive.New(eng.key).Fingerprint()
+	esc.recs[alPath] = secrets.EscrowRecord{Key: sensitive.New(eng.key), SwarmID: "swarm1", Fingerprint: fp, Version: 3}
+	led := ledgertest.New()
+	a := newAutolock(eng, led, esc, config.ModeEnforce)
+	var logs bytes.Buffer
+	if err := a.Task().Run(t.Context(), domaintest.Env(alT0, &logs)); err != nil {
+		t.Fatal(err)
+	}
+	all := led.All()
+	if got := strings.Join(led.Kinds(), ","); got != "unlock-key/adopted" || esc.stores != 0 || len(eng.calls) != 0 {
+		t.Fatalf("ledger = %s, %d escrow writes, engine calls %v; want one adoption and nothing written", got, esc.stores, eng.calls)
+	}
+	if d := all[0].Details; d["vault_version"] != "3" || d["vault_path"] != alPath || d["fingerprint"] != fp {
+		t.Errorf("adoption details = %v; want vault_version 3 at %s and the key's fingerprint", d, alPath)
+	}
+}

@@ -182,9 +182,15 @@ func EnforceNodeCertExpiry(ctx context.Context, eng CertsEngine, ledger operator
 		return nil
 	}
 	want := c.NodeCertExpiry.D()
-	if want == 0 || ca.NodeCertExpiry == want {
-		log.Debug("node certificate expiry as wanted", "node_cert_expiry", ca.NodeCertExpiry.String())
+	if want == 0 {
 		return nil
+	}
+	if ca.NodeCertExpiry == want {
+		log.Debug("node certificate expiry as wanted", "node_cert_expiry", ca.NodeCertExpiry.String())
+		if c.Mode != config.ModeEnforce || env.DryRun {
+			return nil
+		}
+		return adoptNodeCertExpiry(ctx, ledger, want, env)
 	}
 	if c.Mode != config.ModeEnforce {
 		log.Debug("node certificate expiry differs, audit mode", "current", ca.NodeCertExpiry.String(), "wanted", want.String())
@@ -200,6 +206,7 @@ func EnforceNodeCertExpiry(ctx context.Context, eng CertsEngine, ledger operator
 	if !changed {
 		return nil
 	}
+	crashpoint.At("node-cert-expiry.after-set") // set, not recorded
 	log.Info("set node certificate expiry", "from", before.String(), "to", want.String())
 	fmt.Fprintf(env.Output(), "set the node certificate expiry from %s to %s\n", before, want)
 	reason := env.Reason
@@ -213,6 +220,32 @@ func EnforceNodeCertExpiry(ctx context.Context, eng CertsEngine, ledger operator
 	if err != nil {
 		return fmt.Errorf("recording the node certificate expiry in the ledger: %w", err)
 	}
+	return nil
+}
+
+// adoptNodeCertExpiry records, once, a node certificate expiry found as wanted with no ledger entry saying
+// so: set by a process stopped between the change and its record (the next pass has nothing left to set,
+// so without this the change would never reach the audit trail), or by hand, or before swarmguard ran.
+func adoptNodeCertExpiry(ctx context.Context, ledger operator.LedgerStore, want time.Duration, env operator.TaskEnv) error {
+	entries, err := ledger.Entries(ctx)
+	if err != nil {
+		return fmt.Errorf("reading the ledger: %w", err)
+	}
+	if e, ok := swarm.Latest(entries, swarm.KindNodeCertExpiry, swarm.ResultOK, swarm.ResultAdopted); ok && e.Details["to"] == want.String() {
+		return nil
+	}
+	if err := env.CheckHolder(ctx); err != nil {
+		return err
+	}
+	err = operator.Record(ctx, ledger, swarm.Entry{
+		Kind: swarm.KindNodeCertExpiry, At: env.Time().UTC(), Actor: env.Actor, Result: swarm.ResultAdopted,
+		Reason:  "node certificate expiry found at pki.node_cert_expiry with no ledger entry (set by a process stopped before recording it, by hand, or before swarmguard)",
+		Details: map[string]string{"action": "adopted", "to": want.String()},
+	})
+	if err != nil {
+		return fmt.Errorf("recording the node certificate expiry found in the ledger: %w", err)
+	}
+	env.Logger().With("component", "certs").Info("node certificate expiry found as wanted, not in the ledger: recorded as adopted", "node_cert_expiry", want.String())
 	return nil
 }
 
@@ -383,6 +416,7 @@ func FollowCARotation(ctx context.Context, eng CertsEngine, ledger operator.Ledg
 			after, _ = pki.ParseCertificate([]byte(ca.TrustRootPEM))
 		}
 	}
+	crashpoint.At("ca.before-record-outcome") // followed to its end; the outcome not recorded, the tokens not republished
 	if lerr := recordCAWait(ctx, ledger, env, p, werr, after); lerr != nil {
 		log.Warn("ledger write failed", "err", lerr)
 	}
@@ -398,6 +432,7 @@ func FollowCARotation(ctx context.Context, eng CertsEngine, ledger operator.Ledg
 	fmt.Fprintf(out, "root CA rotation complete: %d/%d nodes on the new root (%s) in %s\n", p.OnNewRoot, p.Total, root, since())
 	log.Info("root CA rotation complete", "nodes", p.Total, "root", root)
 	// The CA-digest part of every join token changed with the root: publish the tokens again.
+	crashpoint.At("ca.before-republish") // completed and recorded; the tokens not republished
 	if o.Republish != nil {
 		// A write to Vault: only as the holder, or tokens read before the holder rotated and published
 		// newer ones would overwrite them.

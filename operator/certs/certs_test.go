@@ -68,14 +68,18 @@ func TestEnforceNodeCertExpiry(t *testing.T) {
 		mode      string
 		current   time.Duration
 		dryRun    bool
+		recorded  string // the "to" of a node-cert-expiry entry already in the ledger
 		wantSet   bool
 		wantEntry bool
 		wantOut   string
 	}{
-		{"audit leaves it", config.ModeAudit, 90 * time.Hour, false, false, false, ""},
-		{"enforce sets it", config.ModeEnforce, 90 * time.Hour, false, true, true, "set the node certificate expiry from 90h0m0s to 24h0m0s"},
-		{"enforce, already set", config.ModeEnforce, 24 * time.Hour, false, false, false, ""},
-		{"enforce, dry run", config.ModeEnforce, 90 * time.Hour, true, false, false, "would set the node certificate expiry from 90h0m0s to 24h0m0s"},
+		{"audit leaves it", config.ModeAudit, 90 * time.Hour, false, "", false, false, ""},
+		{"enforce sets it", config.ModeEnforce, 90 * time.Hour, false, "", true, true, "set the node certificate expiry from 90h0m0s to 24h0m0s"},
+		{"enforce, already set and recorded", config.ModeEnforce, 24 * time.Hour, false, "24h0m0s", false, false, ""},
+		{"enforce, already set, another value recorded", config.ModeEnforce, 24 * time.Hour, false, "90h0m0s", false, true, ""},
+		{"enforce, already set, not recorded", config.ModeEnforce, 24 * time.Hour, false, "", false, true, ""},
+		{"audit, already set, not recorded", config.ModeAudit, 24 * time.Hour, false, "", false, false, ""},
+		{"enforce, dry run", config.ModeEnforce, 90 * time.Hour, true, "", false, false, "would set the node certificate expiry from 90h0m0s to 24h0m0s"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -83,6 +87,14 @@ func TestEnforceNodeCertExpiry(t *testing.T) {
 			c.NodeCertExpiry = config.Duration(24 * time.Hour)
 			eng := &fakeCertsEngine{states: []swarm.CAState{{NodeCertExpiry: tt.current}}}
 			led := ledgertest.New()
+			before := 0
+			if tt.recorded != "" {
+				if _, err := led.Append(t.Context(), swarm.Entry{Kind: swarm.KindNodeCertExpiry, At: certsNowT.Add(-time.Hour), Result: swarm.ResultOK,
+					Details: map[string]string{"to": tt.recorded}}); err != nil {
+					t.Fatal(err)
+				}
+				before = 1
+			}
 			var out bytes.Buffer
 			env := operator.TaskEnv{DryRun: tt.dryRun, Actor: "test", Out: &out, Now: func() time.Time { return certsNowT }}
 			if err := EnforceNodeCertExpiry(t.Context(), eng, led, c, eng.states[0], env); err != nil {
@@ -91,13 +103,26 @@ func TestEnforceNodeCertExpiry(t *testing.T) {
 			if got := len(eng.setExpiry) > 0; got != tt.wantSet {
 				t.Errorf("set = %v; want %v", eng.setExpiry, tt.wantSet)
 			}
-			if got := len(led.All()) > 0; got != tt.wantEntry {
-				t.Errorf("ledger = %+v; want entry %v", led.All(), tt.wantEntry)
+			all := led.All()
+			if got := len(all) > before; got != tt.wantEntry {
+				t.Errorf("ledger = %+v; want a new entry %v", all, tt.wantEntry)
 			}
 			if tt.wantEntry {
-				e := led.All()[0]
-				if e.Kind != swarm.KindNodeCertExpiry || e.Details["to"] != "24h0m0s" || e.Details["from"] != "90h0m0s" || !e.At.Equal(certsNowT) {
-					t.Errorf("ledger entry = %+v", e)
+				e := all[len(all)-1]
+				wantResult, wantFrom := swarm.ResultOK, "90h0m0s"
+				if !tt.wantSet {
+					wantResult, wantFrom = swarm.ResultAdopted, "" // found as wanted, not in the ledger: recorded once
+				}
+				if e.Kind != swarm.KindNodeCertExpiry || e.Result != wantResult || e.Details["to"] != "24h0m0s" || e.Details["from"] != wantFrom || !e.At.Equal(certsNowT) {
+					t.Errorf("ledger entry = %+v; want %s to 24h0m0s from %q", e, wantResult, wantFrom)
+				}
+				// A second pass finds the entry: nothing more is recorded.
+				eng.states[0].NodeCertExpiry = 24 * time.Hour
+				if err := EnforceNodeCertExpiry(t.Context(), eng, led, c, eng.states[0], env); err != nil {
+					t.Fatal(err)
+				}
+				if n := len(led.All()); n != len(all) {
+					t.Errorf("a second pass recorded again: %d entries, want %d", n, len(all))
 				}
 			}
 			if !strings.Contains(out.String(), tt.wantOut) {

@@ -374,8 +374,13 @@ func (t *Tokens) Run(ctx context.Context, env operator.TaskEnv) error {
 		if len(due) > 0 && env.Reason == "" {
 			why = "scheduled: " + strings.Join(whys, "; ")
 		}
-		_, err := t.closeWindows(ctx, cl, wds, record, why, env, due...)
-		return err
+		rots, err := t.closeWindows(ctx, cl, wds, record, why, env, due...)
+		if err != nil || len(rots) > 0 {
+			return err // a rotation publishes its tokens
+		}
+		// Closed without a rotation (its token was rotated since it opened: by hand, or by a holder stopped
+		// before recording it): the published tokens may be the old ones.
+		return t.republishIfStale(ctx, cl, env)
 	}
 	var rotErr error
 	if len(due) > 0 {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/swarmguard/swarmguard/crashpoint"
 	"github.com/swarmguard/swarmguard/operator"
 	"github.com/swarmguard/swarmguard/sensitive"
 	"github.com/swarmguard/swarmguard/swarm"
@@ -260,6 +261,7 @@ func (t *Tokens) OpenWindow(ctx context.Context, o OpenWindowOptions, env operat
 	if err := operator.Record(ctx, t.Ledger, e); err != nil {
 		return OpenedWindow{}, fmt.Errorf("recording the join window: %w", err)
 	}
+	crashpoint.At("join-window.after-open") // recorded; the token neither shown nor published
 	env.Logger().Info("opened join window", "window", w.ID, "kind", o.Kind, "closes_at", w.ClosesAt, "nodes", o.Nodes, "fingerprint", tok.Short(), "actor", env.Actor)
 	return OpenedWindow{Window: w, Token: tok}, nil
 }
@@ -338,6 +340,7 @@ func (t *Tokens) closeWindows(ctx context.Context, cl swarm.Cluster, ds []Window
 		}
 		var rotated []swarm.Entry
 		rots, rotated, rotErr = t.rotate(ctx, kinds, renv)
+		crashpoint.At("join-window.after-rotate") // rotated; neither the rotation nor the close recorded
 		for i := range rotated {
 			for k, d := range winOf {
 				if rotated[i].Kind == TokenLedgerKind(k) {
@@ -368,6 +371,7 @@ func (t *Tokens) closeWindows(ctx context.Context, cl swarm.Cluster, ds []Window
 		}
 		return rots, fmt.Errorf("recording the join windows' close: %w", err)
 	}
+	crashpoint.At("join-window.after-close") // rotated and recorded; the new token not published
 	if rotErr != nil {
 		return rots, rotErr
 	}

@@ -299,3 +299,43 @@ func TestRunWindows(t *testing.T) {
 		t.Errorf("rotation %+v does not name window %s", rot, ow.Window.ID)
 	}
 }
+
+// TestJoinWindowClosedRotatedRepublishes: a window whose token was rotated since it opened, without a
+// record (a holder stopped at crash point join-window.after-rotate, or a rotation by hand), is closed by
+// the next pass without another rotation; the rotation is adopted and the published tokens are brought up
+// to date in that same pass, not left stale until the next scheduled one.
+func TestJoinWindowClosedRotatedRepublishes(t *testing.T) {
+	eng, led := newTokEngine(), ledgertest.New()
+	tk := winTokens(eng, led, nil)
+	tk.Config.Adopt = true
+	tk.Config.Publish.VaultPath = "secret/swarm/join-tokens"
+	pub := &tokPublisher{}
+	tk.Publisher = func(context.Context) (TokenPublisher, error) { return pub, nil }
+	if err := tk.Run(t.Context(), winEnv(tokT0)); err != nil { // adopts both tokens, publishes them
+		t.Fatal(err)
+	}
+	if _, err := tk.OpenWindow(t.Context(), OpenWindowOptions{Kind: swarm.TokenWorker, TTL: time.Hour}, winEnv(tokT0.Add(time.Minute))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eng.RotateJoinTokens(t.Context(), true, false); err != nil { // rotated, never recorded
+		t.Fatal(err)
+	}
+	eng.calls = nil
+	if err := tk.Run(t.Context(), winEnv(tokT0.Add(2*time.Minute))); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range eng.calls {
+		if strings.HasPrefix(c, "rotate") {
+			t.Errorf("the pass rotated again: %v", eng.calls)
+		}
+	}
+	entries, _ := led.Entries(t.Context())
+	cl, _ := swarm.Latest(entries, swarm.KindJoinWindow)
+	ad, adopted := swarm.Latest(entries, swarm.KindJoinTokenWorker, swarm.ResultAdopted)
+	if len(Windows(entries, false)) != 0 || cl.Details[DetailClosedBy] != "rotated" || !adopted || !strings.Contains(ad.Reason, "changed outside the ledger") {
+		t.Errorf("after the pass: open %v, close %+v, adopted %v (%q); want closed by rotated and the rotation adopted", Windows(entries, false), cl.Details, adopted, ad.Reason)
+	}
+	if pub.rec == nil || pub.rec.Worker.Reveal() != eng.worker || pub.writes != 2 {
+		t.Errorf("published worker token is current = %v after %d writes; want the rotated one, 2 writes", pub.rec != nil && pub.rec.Worker.Reveal() == eng.worker, pub.writes)
+	}
+}

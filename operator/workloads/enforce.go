@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/swarmguard/swarmguard/crashpoint"
 	"github.com/swarmguard/swarmguard/operator"
 	"github.com/swarmguard/swarmguard/operator/config"
 	"github.com/swarmguard/swarmguard/operator/report"
@@ -301,6 +302,7 @@ func (e *Enforcer) enforceOne(ctx context.Context, env operator.TaskEnv, roll se
 	if err := e.Engine.HardenService(ctx, a.Service.ID, a.Service.Version, a.Hardening); err != nil {
 		return nil, err
 	}
+	crashpoint.At("workload.after-harden") // the new spec is in; its rollout neither followed nor recorded
 	entry := &swarm.Entry{Kind: swarm.KindWorkload, At: env.Time().UTC(), Actor: env.Actor, Reason: reasonOr(env.Reason),
 		Result: swarm.ResultOK, Details: map[string]string{DetailService: a.Service.Name, DetailChange: a.Change(), DetailRollout: "converged"}}
 	werr := roll.Wait(ctx, a.Service.ID, a.Service.Name, before, tasksHardened(a.Hardening))
