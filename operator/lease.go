@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/swarmguard/swarmguard/guard"
 	"github.com/swarmguard/swarmguard/swarm"
 )
 
@@ -222,7 +223,13 @@ func (l *Lease) Interval() time.Duration {
 // Run ticks the lease until ctx ends. It does not release the lease: call Release on shutdown.
 func (l *Lease) Run(ctx context.Context) {
 	for {
-		_, _ = l.Tick(ctx) // failures are logged and kept in Status
+		// Failures are logged and kept in Status. A panic (a bug in a store call) is one failed tick: the
+		// next one reads again, and a holder that cannot renew lapses as when the engine is unreachable.
+		if err := guard.Do("lease tick", func() { _, _ = l.Tick(ctx) }); err != nil {
+			var pe *guard.PanicError
+			errors.As(err, &pe)
+			l.opts.Log.Error("lease tick panicked", "lease", l.opts.Name, "panic", pe.Kind, "where", pe.Where, "stack", string(pe.Stack))
+		}
 		t := time.NewTimer(l.Interval())
 		select {
 		case <-ctx.Done():
