@@ -20,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/swarmguard/swarmguard/guard"
 	"github.com/swarmguard/swarmguard/operator/config"
 	"github.com/swarmguard/swarmguard/swarm"
 )
@@ -329,7 +330,11 @@ func (h *webhook) wants(event string) bool {
 
 func (h *webhook) run(ctx context.Context) {
 	for d := range h.queue {
-		if err := h.deliver(ctx, d); err != nil {
+		var err error
+		if perr := guard.Do("webhook delivery", func() { err = h.deliver(ctx, d) }); perr != nil {
+			err = perr // one record lost to a bug; the sender (and the process) go on
+		}
+		if err != nil {
 			h.log.Warn("webhook delivery failed, record dropped", "record_id", d.id, "event", d.event, "err", err)
 		}
 	}

@@ -124,8 +124,10 @@ func NewHandler(m *Metrics, ready ReadinessFunc, status http.Handler) http.Handl
 }
 
 // NewStatusHandler serves /status/secrets: secrets' value as JSON (secretsync's status, from memory; it
-// serves each mapping's error as a cause class only). With a token, every /status/ request needs
-// "Authorization: Bearer <token>".
+// serves each mapping's error as a cause class only). It names Vault paths, secrets and services, so it is
+// never open by default: with a token, every /status/ request needs "Authorization: Bearer <token>", from
+// anywhere; without one, only a client on the node itself (a loopback address: `docker exec`, a sidecar in
+// the container's network namespace) is answered, and any other gets 403.
 func NewStatusHandler(secrets func() any, token BearerToken) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /status/secrets", func(w http.ResponseWriter, _ *http.Request) {
@@ -136,7 +138,13 @@ func NewStatusHandler(secrets func() any, token BearerToken) http.Handler {
 		_ = enc.Encode(body)
 	})
 	if token.Empty() {
-		return mux
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !fromLoopback(r) {
+				http.Error(w, "forbidden: /status/* answers only the node itself (loopback) unless http.status_token_file is set; then send Authorization: Bearer <token>", http.StatusForbidden)
+				return
+			}
+			mux.ServeHTTP(w, r)
+		})
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !token.allows(r.Header.Get("Authorization")) {
@@ -146,6 +154,17 @@ func NewStatusHandler(secrets func() any, token BearerToken) http.Handler {
 		}
 		mux.ServeHTTP(w, r)
 	})
+}
+
+// fromLoopback says whether the request's connection comes from a loopback address. It looks at the
+// connection only: a header (X-Forwarded-For) is anyone's to write.
+func fromLoopback(r *http.Request) bool {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // ReadinessText is the /readyz body: the verdict and role on the first line ("ready: holder", "ready:

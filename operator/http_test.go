@@ -22,8 +22,16 @@ import (
 
 func get(t *testing.T, h http.Handler, path string) (int, string) {
 	t.Helper()
+	return getFrom(t, h, path, "192.0.2.1:1234") // httptest's default client address: another host
+}
+
+// getFrom is get from the client address remote ("127.0.0.1:1234": the node itself).
+func getFrom(t *testing.T, h http.Handler, path, remote string) (int, string) {
+	t.Helper()
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequestWithContext(t.Context(), http.MethodGet, path, nil))
+	req := httptest.NewRequestWithContext(t.Context(), http.MethodGet, path, nil)
+	req.RemoteAddr = remote
+	h.ServeHTTP(rec, req)
 	b, _ := io.ReadAll(rec.Result().Body)
 	return rec.Code, string(b)
 }
@@ -69,11 +77,11 @@ func TestHTTPEndpoints(t *testing.T) {
 	rt.checkReadiness(t.Context())
 
 	var ss statusBody
-	if code, body := get(t, h, "/status/secrets"); code != 200 || json.Unmarshal([]byte(body), &ss) != nil || ss.Role != RoleStandby || ss.Secrets == nil || len(ss.Secrets) != 0 {
+	if code, body := getFrom(t, h, "/status/secrets", "127.0.0.1:1234"); code != 200 || json.Unmarshal([]byte(body), &ss) != nil || ss.Role != RoleStandby || ss.Secrets == nil || len(ss.Secrets) != 0 {
 		t.Fatalf("/status/secrets without mappings = %d %q; want 200, standby, an empty list", code, body)
 	}
 	secretNames = []string{"db"}
-	if code, body := get(t, h, "/status/secrets"); code != 200 || json.Unmarshal([]byte(body), &ss) != nil || len(ss.Secrets) != 1 || !strings.Contains(body, "\n  \"secrets\"") {
+	if code, body := getFrom(t, h, "/status/secrets", "127.0.0.1:1234"); code != 200 || json.Unmarshal([]byte(body), &ss) != nil || len(ss.Secrets) != 1 || !strings.Contains(body, "\n  \"secrets\"") {
 		t.Fatalf("/status/secrets = %d %q; want the db mapping, indented JSON", code, body)
 	}
 

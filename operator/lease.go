@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/swarmguard/swarmguard/guard"
 	"github.com/swarmguard/swarmguard/swarm"
 )
 
@@ -42,6 +43,9 @@ const (
 	leaseLabelReqActor = "swarmguard.lease.request.actor"
 	leaseLabelReqWhat  = "swarmguard.lease.request.what"
 	leaseLabelReqTTL   = "swarmguard.lease.request.ttl"
+	// leaseLabelReqRenewed is rewritten by a waiting CLI every third of its TTL (its clock, for people): a
+	// request unchanged for longer than its TTL is stale, its CLI gone, and is never handed the lease.
+	leaseLabelReqRenewed = "swarmguard.lease.request.renewed"
 
 	leaseSchema = "1"
 	leaseBody   = "swarmguard lease: the holder is in this object's labels; do not edit them by hand.\n"
@@ -136,8 +140,10 @@ type Lease struct {
 	seenKey    string    // holder and seq as last read
 	seenAt     time.Time // when seenKey last changed, by this process's clock
 	seenTTL    time.Duration
-	reqKey     string // a pending request as last read
+	reqKey     string // a pending request (requester and its renewal) as last read
 	reqSeenAt  time.Time
+	// reqWritten is when this process (a CLI) last wrote its request; it renews it every third of its TTL.
+	reqWritten time.Time
 	// created is when this process created the lease object, while it waits out a full TTL before acting
 	// on it: the object may have been deleted under a holder that has not noticed yet and acts until its
 	// own validity (less than a TTL after its last renewal) ends. Zero otherwise.
@@ -217,7 +223,13 @@ func (l *Lease) Interval() time.Duration {
 // Run ticks the lease until ctx ends. It does not release the lease: call Release on shutdown.
 func (l *Lease) Run(ctx context.Context) {
 	for {
-		_, _ = l.Tick(ctx) // failures are logged and kept in Status
+		// Failures are logged and kept in Status. A panic (a bug in a store call) is one failed tick: the
+		// next one reads again, and a holder that cannot renew lapses as when the engine is unreachable.
+		if err := guard.Do("lease tick", func() { _, _ = l.Tick(ctx) }); err != nil {
+			var pe *guard.PanicError
+			errors.As(err, &pe)
+			l.opts.Log.Error("lease tick panicked", "lease", l.opts.Name, "panic", pe.Kind, "where", pe.Where, "stack", string(pe.Stack))
+		}
 		t := time.NewTimer(l.Interval())
 		select {
 		case <-ctx.Done():
@@ -266,32 +278,48 @@ func (l *Lease) tick(ctx context.Context) error {
 	holder := obj.Labels[leaseLabelHolder]
 	switch {
 	case holder == l.id:
-		if req := obj.Labels[leaseLabelRequest]; req != "" && req != l.id && l.opts.Yield != nil {
+		if req := obj.Labels[leaseLabelRequest]; req != "" && req != l.id && l.opts.Yield != nil && l.requestPending(obj, start) {
 			if resume, ok := l.opts.Yield(); ok {
 				defer resume()
 				return l.handOver(ctx, obj)
 			}
 		}
-		return l.write(ctx, obj, start, l.holderLabels(obj.Labels, start, false))
+		return l.write(ctx, obj, start, l.dropStaleRequest(obj, start, l.holderLabels(obj.Labels, start, false)))
 	case holder == "" || expired:
 		if holder == "" && !l.opts.Request && l.requestPending(obj, start) {
 			// A CLI is waiting for this released lease; let it take it first.
 			return nil
 		}
-		return l.write(ctx, obj, start, l.holderLabels(obj.Labels, start, true))
+		return l.write(ctx, obj, start, l.dropStaleRequest(obj, start, l.holderLabels(obj.Labels, start, true)))
 	default:
-		if l.opts.Request && obj.Labels[leaseLabelRequest] != l.id {
+		if l.opts.Request && (obj.Labels[leaseLabelRequest] != l.id || start.Sub(l.reqWritten) >= l.opts.TTL/renewFraction) {
 			labels := copyLabels(obj.Labels)
 			labels[leaseLabelRequest] = l.id
 			labels[leaseLabelReqActor] = l.opts.Actor
 			labels[leaseLabelReqWhat] = l.opts.What
 			labels[leaseLabelReqTTL] = l.opts.TTL.String()
-			if err := l.store.UpdateConfigLabels(ctx, obj, labels); err != nil && !errors.Is(err, swarm.ErrConflict) {
+			labels[leaseLabelReqRenewed] = start.UTC().Format(time.RFC3339Nano)
+			err := l.store.UpdateConfigLabels(ctx, obj, labels)
+			if err != nil && !errors.Is(err, swarm.ErrConflict) {
 				return fmt.Errorf("asking for lease %q: %w", l.opts.Name, err)
+			}
+			if err == nil {
+				l.reqWritten = start
 			}
 		}
 		return nil
 	}
+}
+
+// dropStaleRequest clears from labels (the holder's next record) a request seen unchanged for longer than
+// its TTL: its CLI renews it every third of that while it waits, so it is gone. Handing the lease to it
+// would leave the swarm without an actor until the dead requester's TTL ran out.
+func (l *Lease) dropStaleRequest(obj swarm.ConfigObject, now time.Time, labels map[string]string) map[string]string {
+	if req := obj.Labels[leaseLabelRequest]; req != "" && req != l.id && !l.requestPending(obj, now) {
+		l.opts.Log.Info("cleared a stale lease request", "lease", l.opts.Name, "requester", req, "requester_actor", obj.Labels[leaseLabelReqActor])
+		clearRequest(labels)
+	}
+	return labels
 }
 
 // observe records what was read: when the holder's record (holder and seq) changes, this observer's expiry
@@ -305,8 +333,8 @@ func (l *Lease) observe(obj swarm.ConfigObject, now time.Time) {
 	}
 	l.seenTTL = leaseTTL(obj.Labels[leaseLabelTTL], l.opts.TTL)
 	req := obj.Labels[leaseLabelRequest]
-	if req != l.reqKey {
-		l.reqKey, l.reqSeenAt = req, now
+	if k := req + "#" + obj.Labels[leaseLabelReqRenewed]; k != l.reqKey {
+		l.reqKey, l.reqSeenAt = k, now
 	}
 	holder := obj.Labels[leaseLabelHolder]
 	l.last.Holder = holder
@@ -328,8 +356,9 @@ func (l *Lease) expired(obj swarm.ConfigObject, now time.Time) bool {
 	return now.Sub(l.seenAt) >= ttl
 }
 
-// requestPending: a CLI asked for the lease and has been seen asking for less than a TTL (a CLI that gave
-// up or died does not block the controllers for longer).
+// requestPending: a CLI asked for the lease and its request has been seen unchanged for less than its TTL (a
+// waiting CLI renews it every third of that; one that gave up or died neither blocks the controllers for
+// longer nor is ever handed the lease).
 func (l *Lease) requestPending(obj swarm.ConfigObject, now time.Time) bool {
 	if obj.Labels[leaseLabelRequest] == "" {
 		return false
@@ -374,6 +403,7 @@ func clearRequest(labels map[string]string) {
 	delete(labels, leaseLabelReqActor)
 	delete(labels, leaseLabelReqWhat)
 	delete(labels, leaseLabelReqTTL)
+	delete(labels, leaseLabelReqRenewed)
 }
 
 func copyLabels(m map[string]string) map[string]string {
@@ -399,8 +429,14 @@ func (l *Lease) gone() {
 // create makes the lease object with this process as holder. It acts on it only after a full TTL (see
 // Lease.created): a holder of a deleted lease object may still be acting until then. Losing the race to
 // another creator is no error: the next tick reads theirs.
+//
+// The wait starts before the create is sent: a create that failed may still have made the object (its
+// answer, or the inspect after it, was lost), and the next tick then finds this process's own record.
 func (l *Lease) create(ctx context.Context, start time.Time) error {
 	labels := l.holderLabels(map[string]string{}, start, true)
+	l.mu.Lock()
+	l.created = start // cleared by observe if the object turns out to be someone else's
+	l.mu.Unlock()
 	obj, err := l.store.CreateConfig(ctx, l.opts.Name, labels, leaseBody)
 	if errors.Is(err, swarm.ErrAlreadyExists) {
 		return nil
@@ -408,9 +444,6 @@ func (l *Lease) create(ctx context.Context, start time.Time) error {
 	if err != nil {
 		return fmt.Errorf("creating lease %q: %w", l.opts.Name, err)
 	}
-	l.mu.Lock()
-	l.created = start
-	l.mu.Unlock()
 	l.observe(obj, start)
 	l.held(start, labels)
 	l.opts.Log.Info("created the lease; acting on it after a full TTL", "lease", l.opts.Name, "self", l.id, "ttl", l.opts.TTL)
@@ -602,7 +635,7 @@ func (l *Lease) release(ctx context.Context) error {
 		if obj.Labels[leaseLabelHolder] != l.id {
 			return nil
 		}
-		if obj.Labels[leaseLabelRequest] != "" {
+		if req := obj.Labels[leaseLabelRequest]; req != "" && req != l.id && l.requestPending(obj, l.opts.Now()) {
 			err = l.handOver(ctx, obj)
 			if err == nil && l.Status().Holder != l.id {
 				return nil
@@ -612,7 +645,7 @@ func (l *Lease) release(ctx context.Context) error {
 			}
 			continue
 		}
-		labels := copyLabels(obj.Labels)
+		labels := l.dropStaleRequest(obj, l.opts.Now(), copyLabels(obj.Labels))
 		seq, _ := strconv.ParseUint(obj.Labels[leaseLabelSeq], 10, 64)
 		labels[leaseLabelHolder] = ""
 		labels[leaseLabelSeq] = strconv.FormatUint(seq+1, 10)

@@ -508,12 +508,14 @@ func TestLeaseHandOverToCLI(t *testing.T) {
 		t.Fatalf("Tick(cli) while the controller holds = %s; want standby (request written)", st.Role)
 	}
 	clk.Advance(testTTL / 3)
+	tick(t, cli) // a waiting CLI polls (Acquire), renewing its request
 	tick(t, ctl) // busy: renews instead of handing over
 	if s.holder("swarmguard-lease") != ctl.ID() {
 		t.Fatalf("holder = %q while the controller is busy; want %s", s.holder("swarmguard-lease"), ctl.ID())
 	}
 	busy = false
 	clk.Advance(testTTL / 3)
+	tick(t, cli)
 	tick(t, ctl)
 	if s.holder("swarmguard-lease") != cli.ID() || ctl.Holding() || resumed != 1 {
 		t.Fatalf("after hand-over: holder %q, controller Holding %v, resumed %d; want %s, false, 1", s.holder("swarmguard-lease"), ctl.Holding(), resumed, cli.ID())

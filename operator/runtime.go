@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	mrand "math/rand/v2"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/robfig/cron/v3"
 
+	"github.com/swarmguard/swarmguard/guard"
 	"github.com/swarmguard/swarmguard/operator/config"
 	"github.com/swarmguard/swarmguard/swarm"
 )
@@ -318,7 +318,11 @@ func (rt *Runtime) watchReadiness(ctx context.Context) {
 	t := time.NewTicker(rt.opts.ReadinessInterval)
 	defer t.Stop()
 	for {
-		rt.checkReadiness(ctx)
+		if err := guard.Do("readiness check", func() { rt.checkReadiness(ctx) }); err != nil {
+			var pe *guard.PanicError
+			errors.As(err, &pe)
+			rt.log.Error("readiness check panicked; readiness unchanged", "panic", pe.Kind, "where", pe.Where, "stack", string(pe.Stack))
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -530,8 +534,10 @@ func (l *loop) pass() {
 func runTask(ctx context.Context, t Task, env TaskEnv) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			env.Log.Error("pass panicked", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
-			err = fmt.Errorf("loop %s panicked: %v", t.Name, r)
+			// The panic's value is never printed (it may hold a token formatted into it): its kind, where, the stack.
+			pe := guard.Recovered("loop "+t.Name, r)
+			env.Log.Error("pass panicked", "panic", pe.Kind, "where", pe.Where, "stack", string(pe.Stack))
+			err = pe
 		}
 	}()
 	return t.Run(ctx, env)

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/swarmguard/swarmguard/guard"
 )
 
 // Source names where a node's certificate figures came from.
@@ -166,7 +168,11 @@ func Collect(ctx context.Context, c Cluster, nodes []NodeInput, src Sources) Inv
 		wg.Add(1)
 		go func(id, addr string) {
 			defer wg.Done()
-			chain, err := src.Prober.Probe(ctx, addr, roots)
+			var chain []*x509.Certificate
+			var err error
+			if perr := guard.Do("probing "+addr, func() { chain, err = src.Prober.Probe(ctx, addr, roots) }); perr != nil {
+				chain, err = nil, perr // this node's certificate is unknown; the process and the other probes go on
+			}
 			mu.Lock()
 			obs.Probes[id] = ProbeResult{Chain: chain, Err: err}
 			mu.Unlock()

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/swarmguard/swarmguard/crashpoint"
+	"github.com/swarmguard/swarmguard/guard"
 	"github.com/swarmguard/swarmguard/sensitive"
 )
 
@@ -104,7 +105,10 @@ func (s *Syncer) ReadAhead(ctx context.Context, mappings []Mapping) *ReadAhead {
 	ra := &ReadAhead{began: time.Now(), done: make(chan struct{})}
 	go func() {
 		defer close(ra.done)
-		ra.values = s.readAll(ctx, mappings, func() {})
+		if err := guard.Do("reading vault ahead", func() { ra.values = s.readAll(ctx, mappings, func() {}) }); err != nil {
+			s.logPanic(err)
+			ra.values = nil // the pass reads every path itself
+		}
 	}()
 	return ra
 }
@@ -219,9 +223,17 @@ func (s *Syncer) Observe(ctx context.Context) (Observation, error) {
 	var o Observation
 	var errs [3]error
 	var wg sync.WaitGroup
-	wg.Go(func() { o.Secrets, errs[0] = s.Engine.ListSecrets(ctx) })
-	wg.Go(func() { o.Services, errs[1] = s.Engine.ListServices(ctx) })
-	wg.Go(func() { o.Tasks, errs[2] = s.Engine.ListTasks(ctx, "") })
+	list := func(i int, fn func() error) {
+		wg.Go(func() {
+			if err := guard.Do("observing the engine", func() { errs[i] = fn() }); err != nil {
+				s.logPanic(err)
+				errs[i] = err
+			}
+		})
+	}
+	list(0, func() (err error) { o.Secrets, err = s.Engine.ListSecrets(ctx); return err })
+	list(1, func() (err error) { o.Services, err = s.Engine.ListServices(ctx); return err })
+	list(2, func() (err error) { o.Tasks, err = s.Engine.ListTasks(ctx, ""); return err })
 	wg.Wait()
 	for i, what := range []string{"listing secrets", "listing services", "listing tasks"} {
 		if errs[i] != nil {
@@ -239,7 +251,10 @@ func (s *Syncer) observeAhead(ctx context.Context) (wait func() (Observation, er
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		o, err = s.Observe(ctx)
+		if perr := guard.Do("observing the engine", func() { o, err = s.Observe(ctx) }); perr != nil {
+			s.logPanic(perr)
+			o, err = Observation{}, perr
+		}
 	}()
 	return func() (Observation, error) {
 		<-done
@@ -369,6 +384,8 @@ func (s *Syncer) readAll(ctx context.Context, mappings []Mapping, ok func()) map
 		if err == nil {
 			ok()
 		}
+	}, func(i int, err error) {
+		got[i] = readResult{err: fmt.Errorf("reading %s: %w", paths[i], err)}
 	})
 	for i, p := range paths {
 		out[p] = got[i]
@@ -376,8 +393,10 @@ func (s *Syncer) readAll(ctx context.Context, mappings []Mapping, ok func()) map
 	return out
 }
 
-// each runs fn(0..n-1), at most limit at a time, and waits for all.
-func (s *Syncer) each(n, limit int, fn func(i int)) {
+// each runs fn(0..n-1), at most limit at a time, and waits for all. A panic in fn(i) is recovered and
+// given to failed(i, err) (err matches guard.ErrPanic and does not carry the panic's value): it fails that
+// item, and the others go on.
+func (s *Syncer) each(n, limit int, fn func(i int), failed func(i int, err error)) {
 	if n == 0 {
 		return
 	}
@@ -387,7 +406,10 @@ func (s *Syncer) each(n, limit int, fn func(i int)) {
 	for range limit {
 		wg.Go(func() {
 			for i := range next {
-				fn(i)
+				if err := guard.Do("secret sync worker", func() { fn(i) }); err != nil {
+					s.logPanic(err)
+					failed(i, err)
+				}
 			}
 		})
 	}
@@ -396,6 +418,14 @@ func (s *Syncer) each(n, limit int, fn func(i int)) {
 	}
 	close(next)
 	wg.Wait()
+}
+
+// logPanic logs a recovered panic with its stack (no values: see guard): it is a bug for a person to report.
+func (s *Syncer) logPanic(err error) {
+	var pe *guard.PanicError
+	if errors.As(err, &pe) {
+		s.log().Error("secret sync worker panicked; its item failed", "what", pe.What, "panic", pe.Kind, "where", pe.Where, "stack", string(pe.Stack))
+	}
 }
 
 func (s *Syncer) concurrency() int {
@@ -534,6 +564,8 @@ func (s *Syncer) applyAll(ctx context.Context, ix *Index, items []*item, opt Opt
 			log.Info("created secret version", "secret", it.m.Name, "secret_name", it.want.Name, "vault_version", it.want.VaultVersion, "reason", opt.Reason)
 		}
 		it.wantedID = id
+	}, func(k int, err error) {
+		creates[k].fail(s.now(), fmt.Errorf("creating secret %s: %w", creates[k].want.Name, err), OutcomeError)
 	})
 	for _, it := range creates {
 		if it.done {
@@ -654,7 +686,15 @@ func (s *Syncer) applyAll(ctx context.Context, ix *Index, items []*item, opt Opt
 		}
 	}
 	for _, wv := range waves {
-		s.each(len(wv), s.rolloutConcurrency(), func(k int) { roll(wv[k]) })
+		s.each(len(wv), s.rolloutConcurrency(), func(k int) { roll(wv[k]) }, func(k int, err error) {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, it := range wv[k].items {
+				if !it.done {
+					it.fail(s.now(), fmt.Errorf("rolling service %s: %w", wv[k].svc.Name, err), OutcomeError)
+				}
+			}
+		})
 	}
 	// Old versions: looked at again once after the rollouts (the services' previous specs moved onto the
 	// versions they left), then removed, Concurrency at a time.
@@ -717,6 +757,9 @@ func (s *Syncer) applyAll(ctx context.Context, ix *Index, items []*item, opt Opt
 			// Not fatal: the next pass tries again.
 			log.Warn("removing old secret version failed, will retry", "secret_name", rm.v.Name, "err", err)
 		}
+	}, func(k int, err error) {
+		// Not fatal either (logged with its stack by each): the next pass tries again.
+		log.Warn("removing old secret version failed, will retry", "secret_name", removals[k].v.Name, "err", err)
 	})
 	for _, it := range items {
 		if it.reported {

@@ -7,7 +7,7 @@ import (
 )
 
 // TestImportDirection enforces DESIGN.md's import rules: cmd -> operator(/...) -> {swarm, secrets, pki}; those
-// three never import operator (or cmd), and sensitive and crashpoint import nothing of ours; the runtime in operator/
+// three never import operator (or cmd), and sensitive, crashpoint and guard import nothing of ours; the runtime in operator/
 // imports no domain package; report and config know no domain; only compliance (the report's assembly) and
 // cmd import every domain, and a domain imports no other domain; only swarm imports the Docker SDK; only
 // secrets imports Vault's; only cmd imports viper and cobra.
@@ -50,7 +50,7 @@ func TestImportDirection(t *testing.T) {
 				switch {
 				case dep == "cmd/swarmguard":
 					t.Errorf("%s imports cmd", rel)
-				case rel == "sensitive" || rel == "crashpoint":
+				case rel == "sensitive" || rel == "crashpoint" || rel == "guard":
 					t.Errorf("%s imports %s; it is a leaf", rel, dep)
 				case (dep == "operator" || strings.HasPrefix(dep, "operator/")) && !inOperator && rel != "cmd/swarmguard":
 					t.Errorf("%s imports %s; only cmd and operator's own packages may", rel, dep)

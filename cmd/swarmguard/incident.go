@@ -179,7 +179,9 @@ func incidentTable(w io.Writer, steps []incident.Step) error {
 }
 
 // incidentActions are the steps of the response, each through its domain's own code (the same calls as
-// rotate join-token, rotate unlock-key, rotate ca --wait, rotate secret and report).
+// rotate join-token, rotate unlock-key, rotate ca --wait, rotate secret and report). A step's detail goes
+// into the ledger's labels and the webhooks' audit records: it names a token or key by its fingerprint
+// only, never by Masked (whose last characters are the secret's own).
 func (a *app) incidentActions(c *swarm.Client, ledger *swarm.Ledger,
 	sync func(context.Context, string, operator.TaskEnv, bool) ([]secrets.Result, error), caTimeout time.Duration) map[string]incident.Action {
 	tk := a.tokens(c, ledger)
@@ -205,7 +207,7 @@ func (a *app) incidentActions(c *swarm.Client, ledger *swarm.Ledger,
 			if len(rots) == 0 {
 				return incident.Outcome{}, err
 			}
-			o := incident.Outcome{Detail: fmt.Sprintf("rotated: now %s (was sha256:%s)", rots[0].Token.Masked(), shortFP(rots[0].OldFingerprint))}
+			o := incident.Outcome{Detail: fmt.Sprintf("rotated: now sha256:%s (was sha256:%s)", rots[0].Token.Short(), shortFP(rots[0].OldFingerprint))}
 			return o, err
 		},
 	}
@@ -237,7 +239,7 @@ func (a *app) incidentActions(c *swarm.Client, ledger *swarm.Ledger,
 				if err != nil {
 					return incident.Outcome{}, err
 				}
-				d := "rotated: now " + res.Key.Masked()
+				d := "rotated: now sha256:" + res.Key.Short()
 				if res.Escrow != nil {
 					d += fmt.Sprintf(", escrowed to %s version %d (read back: %v)", res.Escrow.Path, res.Escrow.Version, res.Escrow.Verified)
 				}

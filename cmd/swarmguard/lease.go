@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/swarmguard/swarmguard/guard"
 	"github.com/swarmguard/swarmguard/operator"
 )
 
@@ -51,7 +53,7 @@ func (a *app) withLease(ctx context.Context, what string, fn func(ctx context.Co
 	aud := a.auditor(context.WithoutCancel(ctx), targets)
 	fctx, cancel := context.WithCancelCause(operator.WithAudit(context.WithValue(ctx, leaseKey{}, l), aud))
 	kept := make(chan struct{})
-	go func() { defer close(kept); keepLease(fctx, l, cancel) }()
+	go func() { defer close(kept); keepLease(fctx, l, cancel, a.log) }()
 	fenced, fcancel := l.Fence(fctx) // ends the moment the hold ends, checked before every API call
 	err = fn(fenced)
 	fcancel()
@@ -74,7 +76,7 @@ func (a *app) withLease(ctx context.Context, what string, fn func(ctx context.Co
 }
 
 // keepLease renews the lease while ctx lasts and cancels ctx with ErrLeaseLost when it is lost.
-func keepLease(ctx context.Context, l *operator.Lease, cancel context.CancelCauseFunc) {
+func keepLease(ctx context.Context, l *operator.Lease, cancel context.CancelCauseFunc, log *slog.Logger) {
 	for {
 		t := time.NewTimer(l.Interval())
 		select {
@@ -83,7 +85,10 @@ func keepLease(ctx context.Context, l *operator.Lease, cancel context.CancelCaus
 			return
 		case <-t.C:
 		}
-		_, _ = l.Tick(ctx)
+		// A panic in a tick (a bug) is a failed renewal: the hold lapses as when the engine is unreachable.
+		if err := guard.Do("lease renewal", func() { _, _ = l.Tick(ctx) }); err != nil {
+			log.Error("lease renewal panicked", "err", err)
+		}
 		if !l.Holding() {
 			cancel(fmt.Errorf("lease %s: %w", l.ID(), operator.ErrLeaseLost))
 			return

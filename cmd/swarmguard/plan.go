@@ -108,7 +108,7 @@ func planExit(plans []operator.Plan) error {
 func (a *app) plans(ctx context.Context, c *swarm.Client, only []string, now time.Time) []operator.Plan {
 	ledger := a.ledger(c)
 	builders := map[string]func() operator.Plan{
-		certs.Domain:   func() operator.Plan { return certs.PlanNodeCerts(ctx, c, a.cfg.PKI) },
+		certs.Domain:   func() operator.Plan { return certs.PlanNodeCerts(ctx, c, ledger, a.cfg.PKI) },
 		certs.DomainCA: func() operator.Plan { return certs.PlanCA(ctx, c, ledger, a.cfg.PKI, now) },
 		networks.Domain: func() operator.Plan {
 			return networks.Plan(ctx, c, a.cfg.Networks)

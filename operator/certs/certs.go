@@ -178,7 +178,11 @@ func EnforceNodeCertExpiry(ctx context.Context, eng CertsEngine, ledger operator
 	log := env.Logger().With("component", "certs")
 	if env.DryRun {
 		// The dry run prints the plan the steps below follow.
-		operator.PrintPlan(env, PlanNodeCertExpiry(c, ca))
+		entries, err := ledger.Entries(ctx)
+		if err != nil {
+			return fmt.Errorf("reading the ledger: %w", err)
+		}
+		operator.PrintPlan(env, PlanNodeCertExpiry(c, ca, entries))
 		return nil
 	}
 	want := c.NodeCertExpiry.D()
@@ -231,7 +235,7 @@ func adoptNodeCertExpiry(ctx context.Context, ledger operator.LedgerStore, want 
 	if err != nil {
 		return fmt.Errorf("reading the ledger: %w", err)
 	}
-	if e, ok := swarm.Latest(entries, swarm.KindNodeCertExpiry, swarm.ResultOK, swarm.ResultAdopted); ok && e.Details["to"] == want.String() {
+	if nodeCertExpiryRecorded(entries, want) {
 		return nil
 	}
 	if err := env.CheckHolder(ctx); err != nil {

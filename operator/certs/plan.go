@@ -19,16 +19,20 @@ const (
 )
 
 // PlanNodeCertExpiry is the certificate pass's plan: under pki.mode enforce, set the cluster's node
-// certificate expiry to pki.node_cert_expiry when the two differ (one ledger entry, kind node-cert-expiry).
-// It is pure.
-func PlanNodeCertExpiry(c config.PKIConfig, ca swarm.CAState) operator.Plan {
+// certificate expiry to pki.node_cert_expiry when the two differ (one ledger entry, kind node-cert-expiry),
+// or, when they agree and the ledger has no entry saying so (a holder stopped between the change and its
+// record, a change by hand), record it once as adopted. It is pure: entries is the ledger as read.
+func PlanNodeCertExpiry(c config.PKIConfig, ca swarm.CAState, entries []swarm.Entry) operator.Plan {
 	p := operator.Plan{Domain: Domain}
 	want := c.NodeCertExpiry.D()
 	switch {
 	case want == 0:
 		p.Note("pki.node_cert_expiry not set: the cluster's %s is left as it is", ca.NodeCertExpiry)
-	case ca.NodeCertExpiry == want:
+	case ca.NodeCertExpiry == want && (c.Mode != config.ModeEnforce || nodeCertExpiryRecorded(entries, want)):
 		p.Note("node certificate expiry is %s, as pki.node_cert_expiry wants", want)
+	case ca.NodeCertExpiry == want:
+		p.Add(swarm.KindNodeCertExpiry, "cluster CA configuration", fmt.Sprintf("record the node certificate expiry %s found with no ledger entry as adopted", want),
+			"node certificate expiry found at pki.node_cert_expiry with no ledger entry")
 	case c.Mode != config.ModeEnforce:
 		p.Note("node certificate expiry is %s, pki.node_cert_expiry wants %s (pki.mode %s: not changed)", ca.NodeCertExpiry, want, c.Mode)
 	default:
@@ -38,8 +42,14 @@ func PlanNodeCertExpiry(c config.PKIConfig, ca swarm.CAState) operator.Plan {
 	return p
 }
 
-// PlanNodeCerts reads the CA configuration (reads only) and returns the certificate pass's plan.
-func PlanNodeCerts(ctx context.Context, eng CertsEngine, c config.PKIConfig) operator.Plan {
+// nodeCertExpiryRecorded: the ledger's newest node-cert-expiry entry (ok or adopted) says want.
+func nodeCertExpiryRecorded(entries []swarm.Entry, want time.Duration) bool {
+	e, ok := swarm.Latest(entries, swarm.KindNodeCertExpiry, swarm.ResultOK, swarm.ResultAdopted)
+	return ok && e.Details["to"] == want.String()
+}
+
+// PlanNodeCerts reads the CA configuration and the ledger (reads only) and returns the certificate pass's plan.
+func PlanNodeCerts(ctx context.Context, eng CertsEngine, ledger operator.LedgerStore, c config.PKIConfig) operator.Plan {
 	if _, err := PKIPolicy(c); err != nil {
 		return operator.Failed(Domain, err)
 	}
@@ -47,7 +57,11 @@ func PlanNodeCerts(ctx context.Context, eng CertsEngine, c config.PKIConfig) ope
 	if err != nil {
 		return operator.Failed(Domain, fmt.Errorf("reading the root CA: %w", err))
 	}
-	return PlanNodeCertExpiry(c, ca)
+	entries, err := ledger.Entries(ctx)
+	if err != nil {
+		return operator.Failed(Domain, fmt.Errorf("reading the ledger: %w", err))
+	}
+	return PlanNodeCertExpiry(c, ca, entries)
 }
 
 // PlanCAFrom is the root CA pass's plan, in the order the pass records: a rotation the ledger does not know

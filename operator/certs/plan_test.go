@@ -38,7 +38,8 @@ func TestPlanNodeCertExpiryIsWhatThePassDoes(t *testing.T) {
 		kinds   []string
 	}{
 		{"not set", config.ModeEnforce, 0, 90 * time.Hour, nil},
-		{"already so", config.ModeEnforce, 24 * time.Hour, 24 * time.Hour, nil},
+		{"already so, not in the ledger: adopted once", config.ModeEnforce, 24 * time.Hour, 24 * time.Hour, []string{swarm.KindNodeCertExpiry}},
+		{"already so, audit", config.ModeAudit, 24 * time.Hour, 24 * time.Hour, nil},
 		{"audit", config.ModeAudit, 24 * time.Hour, 90 * time.Hour, nil},
 		{"enforce", config.ModeEnforce, 24 * time.Hour, 90 * time.Hour, []string{swarm.KindNodeCertExpiry}},
 	} {
@@ -46,18 +47,18 @@ func TestPlanNodeCertExpiryIsWhatThePassDoes(t *testing.T) {
 			c := certsPKIConf(tc.mode)
 			c.NodeCertExpiry = config.Duration(tc.want)
 			eng := &fakeCertsEngine{states: []swarm.CAState{{NodeCertExpiry: tc.current}}}
-			p := PlanNodeCerts(t.Context(), eng, c)
+			led := ledgertest.New()
+			p := PlanNodeCerts(t.Context(), eng, led, c)
 			if p.Err != nil || !slices.Equal(kindsOf(p), tc.kinds) {
 				t.Fatalf("PlanNodeCerts = %v, %v; want %v", kindsOf(p), p.Err, tc.kinds)
 			}
-			led := ledgertest.New()
 			if err := EnforceNodeCertExpiry(t.Context(), eng, led, c, eng.states[0], operator.TaskEnv{Actor: "t", Now: func() time.Time { return certsNowT }}); err != nil {
 				t.Fatal(err)
 			}
 			if got := ledgerKinds(led); !slices.Equal(got, tc.kinds) {
 				t.Errorf("EnforceNodeCertExpiry recorded %v; the plan had %v", got, tc.kinds)
 			}
-			if len(p.Actions) > 0 && !strings.Contains(p.Actions[0].Change, "from 90h0m0s to 24h0m0s") {
+			if len(p.Actions) > 0 && tc.current != tc.want && !strings.Contains(p.Actions[0].Change, "from 90h0m0s to 24h0m0s") {
 				t.Errorf("change = %q; want from and to", p.Actions[0].Change)
 			}
 		})

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/swarmguard/swarmguard/guard"
 	"github.com/swarmguard/swarmguard/operator/report"
 	"github.com/swarmguard/swarmguard/pki"
 )
@@ -79,7 +80,11 @@ func probeListenAddrs(ctx context.Context, prober pki.Prober, in ReportInput) []
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			p := ListenProbe{Addr: net.JoinHostPort(ip, swarmPort)}
-			chain, err := prober.Probe(ctx, p.Addr, roots)
+			var chain []*x509.Certificate
+			var err error
+			if perr := guard.Do("probing "+p.Addr, func() { chain, err = prober.Probe(ctx, p.Addr, roots) }); perr != nil {
+				chain, err = nil, perr // this probe's error: the check says "not determinable" for it
+			}
 			switch {
 			case err == nil && len(chain) > 0:
 				p.NodeID = chain[0].Subject.CommonName // swarm node certificates name the node ID

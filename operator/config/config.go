@@ -61,7 +61,7 @@ type LogConfig struct {
 // HTTPConfig places the /status/* endpoints: by default beside health, readiness and metrics on listen.
 type HTTPConfig struct {
 	StatusListen    string `yaml:"status_listen"`     // empty: /status/* on listen; else there only (e.g. 127.0.0.1:9324)
-	StatusTokenFile string `yaml:"status_token_file"` // a file holding a bearer token /status/* requires
+	StatusTokenFile string `yaml:"status_token_file"` // a file holding a bearer token /status/* requires; empty: loopback clients only
 }
 
 // DockerConfig says how to reach the engine.

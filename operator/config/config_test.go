@@ -258,3 +258,27 @@ func TestLedgerStateBudget(t *testing.T) {
 		}
 	}
 }
+
+// lease.ttl is bounded both ways: below 2s replicas cannot renew in time; above MaxLeaseTTL a holder that
+// dies (or a CLI handed the lease that dies) stops every action in the swarm for that long.
+func TestLeaseTTLRange(t *testing.T) {
+	tests := []struct {
+		ttl  time.Duration
+		want string // "" when valid
+	}{
+		{time.Second, "lease.ttl: 1s is out of range 2s..5m"},
+		{2 * time.Second, ""},
+		{30 * time.Second, ""},
+		{5 * time.Minute, ""},
+		{5*time.Minute + time.Second, "lease.ttl: 5m1s is out of range 2s..5m"},
+		{24 * time.Hour, "lease.ttl: 24h is out of range 2s..5m"},
+	}
+	for _, tt := range tests {
+		c := DefaultConfig()
+		c.Lease.TTL = Duration(tt.ttl)
+		got := c.Validate().Error()
+		if tt.want == "" && got != "" || !strings.Contains(got, tt.want) {
+			t.Errorf("Validate(lease.ttl %s) = %q; want %q", tt.ttl, got, tt.want)
+		}
+	}
+}

@@ -34,6 +34,15 @@ var registryHostPort = regexp.MustCompile(`^[a-zA-Z0-9.-]+:[0-9]+(/[a-z0-9._/-]+
 
 var mappingName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
 
+// The range of lease.ttl. Below MinLeaseTTL the holder's renewals (every third of it) cannot keep up with
+// an engine call's latency. Above MaxLeaseTTL a holder that dies, or a CLI handed the lease that dies, stops
+// every action in the swarm (rotations, syncs, the CA's follow-up) for that long before another replica
+// may act; 5 minutes is well above a swarm's raft re-election (12 s to over 30 s in the lab).
+const (
+	MinLeaseTTL = 2 * time.Second
+	MaxLeaseTTL = 5 * time.Minute
+)
+
 // maxSecretNameLen is Docker's limit on object names (64), less the "-<8 hex>" version suffix.
 const maxSecretNameLen = 64 - 9
 
@@ -99,8 +108,9 @@ func (c Config) Validate() Problems {
 	if c.Lease.Name == "" {
 		add("lease.name", "is empty; use the default swarmguard-lease")
 	}
-	if c.Lease.TTL < Duration(2*time.Second) {
-		add("lease.ttl", "%s is below 2s; replicas renew every third of it (example: 30s)", c.Lease.TTL)
+	if c.Lease.TTL < Duration(MinLeaseTTL) || c.Lease.TTL > Duration(MaxLeaseTTL) {
+		add("lease.ttl", "%s is out of range %s..%s (replicas renew every third of it; a holder that dies stops every action for up to a TTL; default 30s)",
+			c.Lease.TTL, Duration(MinLeaseTTL), Duration(MaxLeaseTTL))
 	}
 	if c.Lease.Wait < 0 {
 		add("lease.wait", "must not be negative")

@@ -89,7 +89,7 @@ func PlanRotate(cl swarm.Cluster, kinds []string, reason string) operator.Plan {
 		if k == swarm.TokenManager {
 			tok = cl.ManagerToken
 		}
-		p.Add(TokenLedgerKind(k), k+" join token sha256:"+tok.Short(), "rotate the "+k+" join token (now "+tok.Masked()+")", reason)
+		p.Add(TokenLedgerKind(k), k+" join token sha256:"+tok.Short(), "rotate the "+k+" join token", reason)
 	}
 	return p
 }
@@ -118,7 +118,7 @@ func (t *Tokens) PlanOpenWindow(ctx context.Context, o OpenWindowOptions, reason
 	if o.Kind == swarm.TokenManager {
 		tok = cl.ManagerToken
 	}
-	change := fmt.Sprintf("open a join window for the %s token (%s) until %s", o.Kind, tok.Masked(), now.Add(o.TTL).UTC().Format(time.RFC3339))
+	change := fmt.Sprintf("open a join window for the %s token (sha256:%s) until %s", o.Kind, tok.Short(), now.Add(o.TTL).UTC().Format(time.RFC3339))
 	if o.Nodes > 0 {
 		change += fmt.Sprintf(" or %d joins", o.Nodes)
 	}
