@@ -82,7 +82,7 @@ never); --fail-on defaults to report.fail_on, and with neither set findings alon
 			if err != nil {
 				return err
 			}
-			r, err := certs.CertsReport(cmd.Context(), c, a.pkiSources(), a.cfg.PKI, time.Now())
+			r, err := certs.Report(cmd.Context(), c, a.pkiSources(), a.cfg.PKI, time.Now())
 			if err != nil {
 				return failed(fmt.Errorf("reading certificates: %w", err))
 			}

@@ -287,7 +287,7 @@ func (a *app) incidentActions(c *swarm.Client, ledger *swarm.Ledger,
 
 // incidentCA is the incident's root CA step: rotate the root CA and follow the rotation to completion (as
 // rotate ca --wait), then republish the join tokens (republish nil: publishing not configured).
-func incidentCA(eng certs.CertsEngine, ledger operator.LedgerStore, republish func(context.Context, operator.TaskEnv) error, caTimeout time.Duration) incident.Action {
+func incidentCA(eng certs.Engine, ledger operator.LedgerStore, republish func(context.Context, operator.TaskEnv) error, caTimeout time.Duration) incident.Action {
 	return incident.Action{
 		Plan: func(ctx context.Context, s incident.Step) (incident.Outcome, error) {
 			ca, err := eng.CA(ctx)

@@ -98,7 +98,7 @@ func (a *app) buildTasks(d taskDeps) ([]operator.Task, error) {
 }
 
 func (a *app) certsTask(d taskDeps) (operator.Task, error) {
-	m, err := certs.RegisterCertsMetrics(a.metrics().Registerer())
+	m, err := certs.RegisterMetrics(a.metrics().Registerer())
 	if err != nil {
 		return operator.Task{}, err
 	}
@@ -108,7 +108,7 @@ func (a *app) certsTask(d taskDeps) (operator.Task, error) {
 		m.SetPolicy(p)
 		alerts.Policy = p
 	}
-	return certs.CertsTask(d.Engine, d.Ledger, a.pkiSources(), a.cfg.PKI, func(inv pki.Inventory) {
+	return certs.Task(d.Engine, d.Ledger, a.pkiSources(), a.cfg.PKI, func(inv pki.Inventory) {
 		m.Update(inv)
 		alerts.Update(inv)
 	}), nil
@@ -127,7 +127,7 @@ func (a *app) networksTask(d taskDeps) (operator.Task, error) {
 	if err := a.metrics().Registerer().Register(col); err != nil {
 		return operator.Task{}, fmt.Errorf("registering the compliance metrics: %w", err)
 	}
-	t := networks.NetworksTask(d.Engine, a.cfg.Networks, nil)
+	t := networks.Task(d.Engine, a.cfg.Networks, nil)
 	inner := t.Run
 	t.Run = func(ctx context.Context, env operator.TaskEnv) error {
 		err := inner(ctx, env)

@@ -16,8 +16,8 @@ import (
 	"github.com/swarmguard/swarmguard/swarm"
 )
 
-// AutolockEngine is what the autolock pass needs of the engine. *swarm.Client satisfies it.
-type AutolockEngine interface {
+// Engine is what the autolock pass needs of the engine. *swarm.Client satisfies it.
+type Engine interface {
 	Cluster(ctx context.Context) (swarm.Cluster, error)
 	Nodes(ctx context.Context) ([]swarm.Node, error)
 	UnlockKey(ctx context.Context) (sensitive.Value, error)
@@ -33,8 +33,8 @@ type KeyEscrow interface {
 }
 
 var (
-	_ AutolockEngine = (*swarm.Client)(nil)
-	_ KeyEscrow      = (*secrets.Escrow)(nil)
+	_ Engine    = (*swarm.Client)(nil)
+	_ KeyEscrow = (*secrets.Escrow)(nil)
 )
 
 // ErrManagersUnreachable means a manager is not reachable: after an unlock-key rotation it would still
@@ -62,7 +62,7 @@ func (e *EscrowError) Unwrap() error { return e.Err }
 
 // Autolock is the autolock domain: turning autolock on, rotating the unlock key, escrowing it to Vault.
 type Autolock struct {
-	Engine AutolockEngine
+	Engine Engine
 	Ledger operator.LedgerStore
 	Config config.AutolockConfig
 	// Escrow returns the Vault escrow; nil means no Vault is configured.
@@ -576,8 +576,8 @@ func (a *Autolock) observeEscrow(ctx context.Context, swarmID string, key sensit
 	return ObserveEscrow(ctx, esc, path, swarmID, key)
 }
 
-// AutolockFinding is what the compliance report shows of autolock and the unlock key.
-type AutolockFinding struct {
+// Finding is what the compliance report shows of autolock and the unlock key.
+type Finding struct {
 	Mode           string          `json:"mode"`
 	Enabled        bool            `json:"enabled"`
 	KeyFingerprint string          `json:"key_fingerprint,omitempty"` // short
@@ -598,10 +598,10 @@ type AutolockFinding struct {
 	EscrowError   string `json:"escrow_error,omitempty"`
 }
 
-// AutolockFindings describes autolock for the compliance report, from the swarm, the current key's
+// Findings describes autolock for the compliance report, from the swarm, the current key's
 // fingerprint (empty when autolock is off), the ledger, what Vault holds, and now.
-func AutolockFindings(cfg config.AutolockConfig, cl swarm.Cluster, keyFingerprint string, entries []swarm.Entry, esc EscrowObservation, now time.Time) AutolockFinding {
-	f := AutolockFinding{Mode: cfg.Mode, Enabled: cl.AutoLock, EscrowPath: cfg.EscrowPath(cl.ID), MaxAge: cfg.Rotate.MaxAge}
+func Findings(cfg config.AutolockConfig, cl swarm.Cluster, keyFingerprint string, entries []swarm.Entry, esc EscrowObservation, now time.Time) Finding {
+	f := Finding{Mode: cfg.Mode, Enabled: cl.AutoLock, EscrowPath: cfg.EscrowPath(cl.ID), MaxAge: cfg.Rotate.MaxAge}
 	if e, ok := swarm.Latest(entries, swarm.KindUnlockKeyEscrow, swarm.ResultOK); ok {
 		f.LastEscrow = e.At
 	}
@@ -619,27 +619,27 @@ func AutolockFindings(cfg config.AutolockConfig, cl swarm.Cluster, keyFingerprin
 	return f
 }
 
-// Findings reads what AutolockFindings needs and returns the finding.
-func (a *Autolock) Findings(ctx context.Context, now time.Time) (AutolockFinding, error) {
+// Findings reads what Findings needs and returns the finding.
+func (a *Autolock) Findings(ctx context.Context, now time.Time) (Finding, error) {
 	cl, err := a.Engine.Cluster(ctx)
 	if err != nil {
-		return AutolockFinding{}, fmt.Errorf("reading the swarm: %w", err)
+		return Finding{}, fmt.Errorf("reading the swarm: %w", err)
 	}
 	entries, err := a.Ledger.Entries(ctx)
 	if err != nil {
-		return AutolockFinding{}, fmt.Errorf("reading the ledger: %w", err)
+		return Finding{}, fmt.Errorf("reading the ledger: %w", err)
 	}
 	var key sensitive.Value
 	obs := EscrowObservation{Path: a.Config.EscrowPath(cl.ID)}
 	if cl.AutoLock {
 		if key, err = a.Engine.UnlockKey(ctx); err != nil {
-			return AutolockFinding{}, err
+			return Finding{}, err
 		}
 		if a.Escrow != nil {
 			obs = a.observeEscrow(ctx, cl.ID, key)
 		}
 	}
-	return AutolockFindings(a.Config, cl, key.Fingerprint(), entries, obs, now), nil
+	return Findings(a.Config, cl, key.Fingerprint(), entries, obs, now), nil
 }
 
 // pass collects the ledger entries of one action, to be written in one Append at its end.

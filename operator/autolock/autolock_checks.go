@@ -73,9 +73,9 @@ func keyAgeVerdict(ch report.Check, entries []swarm.Entry, d UnlockKeyDecision) 
 // CheckAutolockEscrow is the report check ID of the unlock-key escrow.
 const CheckAutolockEscrow = "autolock.escrow"
 
-// AutolockEscrowCheck is the escrow check of the compliance report (autolock.escrow): Vault holds the
+// EscrowCheck is the escrow check of the compliance report (autolock.escrow): Vault holds the
 // swarm's current unlock key, intact, under this swarm's ID.
-func AutolockEscrowCheck(f AutolockFinding) report.Check {
+func EscrowCheck(f Finding) report.Check {
 	ch := report.Check{ID: CheckAutolockEscrow, Title: "The unlock key is escrowed to Vault and is the swarm's current key",
 		Remediation: "`swarmguard escrow unlock-key` writes the current key to " + f.EscrowPath + " (check-and-set, read back); " +
 			"under autolock.mode: enforce the controller does it on its own."}
@@ -159,7 +159,7 @@ func Section(cl swarm.Cluster, entries []swarm.Entry, ledgerErr error, o Observa
 		sec.Err = ledgerErr
 		sec.Checks = append(sec.Checks, escrow.Errored(fmt.Errorf("reading the ledger: %w", ledgerErr)))
 	default:
-		sec.Checks = append(sec.Checks, AutolockEscrowCheck(AutolockFindings(c, cl, o.KeyFingerprint, entries, o.Escrow, now)))
+		sec.Checks = append(sec.Checks, EscrowCheck(Findings(c, cl, o.KeyFingerprint, entries, o.Escrow, now)))
 	}
 	return sec
 }

@@ -46,18 +46,18 @@ func TestAgeChecks(t *testing.T) {
 }
 
 func TestAutolockEscrowCheck(t *testing.T) {
-	base := AutolockFinding{Enabled: true, EscrowPath: alPath, KeyFingerprint: "0123456789ab", EscrowChecked: true, EscrowFound: true, EscrowMatches: true}
+	base := Finding{Enabled: true, EscrowPath: alPath, KeyFingerprint: "0123456789ab", EscrowChecked: true, EscrowFound: true, EscrowMatches: true}
 	cases := []struct {
 		name string
-		mod  func(*AutolockFinding)
+		mod  func(*Finding)
 		want report.CheckStatus
 	}{
 		{name: "matches", want: report.StatusPass},
-		{name: "autolock off", mod: func(f *AutolockFinding) { f.Enabled = false }, want: report.StatusInfo},
-		{name: "vault error", mod: func(f *AutolockFinding) { f.EscrowError = "vault unreachable" }, want: report.StatusError},
-		{name: "no vault", mod: func(f *AutolockFinding) { f.EscrowChecked, f.EscrowFound, f.EscrowMatches = false, false, false }, want: report.StatusWarn},
-		{name: "empty", mod: func(f *AutolockFinding) { f.EscrowFound, f.EscrowMatches = false, false }, want: report.StatusFail},
-		{name: "another key", mod: func(f *AutolockFinding) { f.EscrowMatches = false }, want: report.StatusFail},
+		{name: "autolock off", mod: func(f *Finding) { f.Enabled = false }, want: report.StatusInfo},
+		{name: "vault error", mod: func(f *Finding) { f.EscrowError = "vault unreachable" }, want: report.StatusError},
+		{name: "no vault", mod: func(f *Finding) { f.EscrowChecked, f.EscrowFound, f.EscrowMatches = false, false, false }, want: report.StatusWarn},
+		{name: "empty", mod: func(f *Finding) { f.EscrowFound, f.EscrowMatches = false, false }, want: report.StatusFail},
+		{name: "another key", mod: func(f *Finding) { f.EscrowMatches = false }, want: report.StatusFail},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -65,8 +65,8 @@ func TestAutolockEscrowCheck(t *testing.T) {
 			if tc.mod != nil {
 				tc.mod(&f)
 			}
-			if got := AutolockEscrowCheck(f); got.Status != tc.want || got.ID != CheckAutolockEscrow {
-				t.Errorf("AutolockEscrowCheck() = %s %q; want %s", got.Status, got.Summary, tc.want)
+			if got := EscrowCheck(f); got.Status != tc.want || got.ID != CheckAutolockEscrow {
+				t.Errorf("EscrowCheck() = %s %q; want %s", got.Status, got.Summary, tc.want)
 			}
 		})
 	}

@@ -453,9 +453,9 @@ func TestAutolockFindings(t *testing.T) {
 			if tc.autolock {
 				fp = key.Fingerprint()
 			}
-			f := AutolockFindings(cfg, swarm.Cluster{ID: "swarm1", AutoLock: tc.autolock}, fp, entries, tc.esc, alT0)
+			f := Findings(cfg, swarm.Cluster{ID: "swarm1", AutoLock: tc.autolock}, fp, entries, tc.esc, alT0)
 			if f.Enabled != tc.autolock || f.EscrowMatches != tc.wantMatches || f.KeyDue != tc.wantDue || f.EscrowPath != alPath {
-				t.Errorf("AutolockFindings() = %+v; want enabled %v matches %v due %v", f, tc.autolock, tc.wantMatches, tc.wantDue)
+				t.Errorf("Findings() = %+v; want enabled %v matches %v due %v", f, tc.autolock, tc.wantMatches, tc.wantDue)
 			}
 			if !f.LastEscrow.Equal(alT0.Add(-2999 * time.Hour)) {
 				t.Errorf("LastEscrow = %s; want the ledger's escrow time", f.LastEscrow)

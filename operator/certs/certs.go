@@ -18,15 +18,15 @@ import (
 	"github.com/swarmguard/swarmguard/swarm"
 )
 
-// CertsEngine is what the certificate domain reads and changes on the engine. *swarm.Client satisfies it.
-type CertsEngine interface {
+// Engine is what the certificate domain reads and changes on the engine. *swarm.Client satisfies it.
+type Engine interface {
 	CA(ctx context.Context) (swarm.CAState, error)
 	Nodes(ctx context.Context) ([]swarm.Node, error)
 	SetNodeCertExpiry(ctx context.Context, d time.Duration) (before time.Duration, changed bool, err error)
 	RotateCA(ctx context.Context, opts swarm.RotateCAOptions) (swarm.RotateCAResult, error)
 }
 
-var _ CertsEngine = (*swarm.Client)(nil)
+var _ Engine = (*swarm.Client)(nil)
 
 // Rotation follow-up tunables.
 const (
@@ -82,8 +82,8 @@ func PKINodes(nodes []swarm.Node) []pki.NodeInput {
 	return out
 }
 
-// CertsObservation is one read of the certificate domain.
-type CertsObservation struct {
+// Observation is one read of the certificate domain.
+type Observation struct {
 	CA        swarm.CAState
 	Cluster   pki.Cluster
 	Nodes     []pki.NodeInput
@@ -91,22 +91,22 @@ type CertsObservation struct {
 }
 
 // ObserveCerts reads the CA, the nodes and every node's certificate (from src, best source first).
-func ObserveCerts(ctx context.Context, eng CertsEngine, src pki.Sources) (CertsObservation, error) {
+func ObserveCerts(ctx context.Context, eng Engine, src pki.Sources) (Observation, error) {
 	ca, err := eng.CA(ctx)
 	if err != nil {
-		return CertsObservation{}, err
+		return Observation{}, err
 	}
 	nodes, err := eng.Nodes(ctx)
 	if err != nil {
-		return CertsObservation{}, err
+		return Observation{}, err
 	}
-	o := CertsObservation{CA: ca, Cluster: PKICluster(ca), Nodes: PKINodes(nodes)}
+	o := Observation{CA: ca, Cluster: PKICluster(ca), Nodes: PKINodes(nodes)}
 	o.Inventory = pki.Collect(ctx, o.Cluster, o.Nodes, src)
 	return o, nil
 }
 
-// CertsReport reads the swarm and builds `report certs` as of now.
-func CertsReport(ctx context.Context, eng CertsEngine, src pki.Sources, c config.PKIConfig, now time.Time) (pki.Report, error) {
+// Report reads the swarm and builds `report certs` as of now.
+func Report(ctx context.Context, eng Engine, src pki.Sources, c config.PKIConfig, now time.Time) (pki.Report, error) {
 	p, err := PKIPolicy(c)
 	if err != nil {
 		return pki.Report{}, err
@@ -130,10 +130,10 @@ func SeverityStatus(s pki.Severity) report.CheckStatus {
 	return report.StatusInfo
 }
 
-// CertsTask is the controller's certificate pass on pki.schedule: read every certificate, log the
+// Task is the controller's certificate pass on pki.schedule: read every certificate, log the
 // findings, hand the inventory to onInventory (metrics), and under pki.mode enforce set the cluster's
 // node certificate expiry to the policy.
-func CertsTask(eng CertsEngine, ledger operator.LedgerStore, src pki.Sources, c config.PKIConfig, onInventory func(pki.Inventory)) operator.Task {
+func Task(eng Engine, ledger operator.LedgerStore, src pki.Sources, c config.PKIConfig, onInventory func(pki.Inventory)) operator.Task {
 	return operator.Task{
 		Name:     "certs",
 		Schedule: c.Schedule,
@@ -143,7 +143,7 @@ func CertsTask(eng CertsEngine, ledger operator.LedgerStore, src pki.Sources, c 
 	}
 }
 
-func certsPass(ctx context.Context, eng CertsEngine, ledger operator.LedgerStore, src pki.Sources, c config.PKIConfig, onInventory func(pki.Inventory), env operator.TaskEnv) error {
+func certsPass(ctx context.Context, eng Engine, ledger operator.LedgerStore, src pki.Sources, c config.PKIConfig, onInventory func(pki.Inventory), env operator.TaskEnv) error {
 	log := env.Logger().With("component", "certs")
 	p, err := PKIPolicy(c)
 	if err != nil {
@@ -174,7 +174,7 @@ func certsPass(ctx context.Context, eng CertsEngine, ledger operator.LedgerStore
 // enforce and the two differ, and records it in the ledger (kind node-cert-expiry). In audit mode it
 // only says what it would do. The write is compare-and-swap and a no-op when already set, so a retry
 // after a crash does nothing twice.
-func EnforceNodeCertExpiry(ctx context.Context, eng CertsEngine, ledger operator.LedgerStore, c config.PKIConfig, ca swarm.CAState, env operator.TaskEnv) error {
+func EnforceNodeCertExpiry(ctx context.Context, eng Engine, ledger operator.LedgerStore, c config.PKIConfig, ca swarm.CAState, env operator.TaskEnv) error {
 	log := env.Logger().With("component", "certs")
 	if env.DryRun {
 		// The dry run prints the plan the steps below follow.
@@ -261,7 +261,7 @@ func adoptNodeCertExpiry(ctx context.Context, ledger operator.LedgerStore, want 
 //
 // ages, when not nil, gets the root CA's age and max age (kind ca) from the decision of each pass, also
 // when no max age is set (the clock is then shown against a max age of 0).
-func CATask(eng CertsEngine, ledger operator.LedgerStore, c config.PKIConfig, republish func(ctx context.Context, env operator.TaskEnv) error,
+func CATask(eng Engine, ledger operator.LedgerStore, c config.PKIConfig, republish func(ctx context.Context, env operator.TaskEnv) error,
 	ages *operator.CredentialAges) operator.Task {
 	return operator.Task{
 		Name:     "ca",
@@ -278,11 +278,11 @@ func CATask(eng CertsEngine, ledger operator.LedgerStore, c config.PKIConfig, re
 
 // ScheduledCARotation decides (DecideCA) and, when due, starts a root CA rotation. It returns what it
 // started; a zero CARotationStart means nothing was due.
-func ScheduledCARotation(ctx context.Context, eng CertsEngine, ledger operator.LedgerStore, c config.PKIConfig, env operator.TaskEnv) (CARotationStart, error) {
+func ScheduledCARotation(ctx context.Context, eng Engine, ledger operator.LedgerStore, c config.PKIConfig, env operator.TaskEnv) (CARotationStart, error) {
 	return scheduledCARotation(ctx, eng, ledger, c, env, nil)
 }
 
-func scheduledCARotation(ctx context.Context, eng CertsEngine, ledger operator.LedgerStore, c config.PKIConfig, env operator.TaskEnv,
+func scheduledCARotation(ctx context.Context, eng Engine, ledger operator.LedgerStore, c config.PKIConfig, env operator.TaskEnv,
 	ages *operator.CredentialAges) (CARotationStart, error) {
 	log := env.Logger().With("component", "ca")
 	maxAge := c.CA.MaxAge.D()
@@ -384,7 +384,7 @@ type FollowOptions struct {
 // ledger (kind ca: completed, or wait-failed with the pending nodes), and on completion republishes the
 // join tokens. A cancelled ctx (the lease lost, a signal) records nothing: the rotation goes on in the swarm
 // and the next follower attaches to it.
-func FollowCARotation(ctx context.Context, eng CertsEngine, ledger operator.LedgerStore, start CARotationStart, o FollowOptions, env operator.TaskEnv) error {
+func FollowCARotation(ctx context.Context, eng Engine, ledger operator.LedgerStore, start CARotationStart, o FollowOptions, env operator.TaskEnv) error {
 	log := env.Logger().With("component", "ca")
 	out := env.Output()
 	began := env.Time()
@@ -464,7 +464,7 @@ type CARotationStart struct {
 
 // StartCARotation starts a root CA rotation, or attaches to the one in progress unless opts.Force, and
 // records it in the ledger (kind ca).
-func StartCARotation(ctx context.Context, eng CertsEngine, ledger operator.LedgerStore, opts swarm.RotateCAOptions, env operator.TaskEnv) (CARotationStart, error) {
+func StartCARotation(ctx context.Context, eng Engine, ledger operator.LedgerStore, opts swarm.RotateCAOptions, env operator.TaskEnv) (CARotationStart, error) {
 	log := env.Logger().With("component", "ca")
 	before, err := eng.CA(ctx)
 	if err != nil {
@@ -523,7 +523,7 @@ func StartCARotation(ctx context.Context, eng CertsEngine, ledger operator.Ledge
 // republishes the tokens at once), and never starts another: every node would renew twice. oldRootSerial
 // is the root before rotation n (the started entry's old_root_serial): while the swarm still shows it, the
 // follow waits for it to change. ok is false when the swarm has no rotation n (ForceRotate lower): start one.
-func ResumeCARotation(ctx context.Context, eng CertsEngine, n uint64, oldRootSerial string, env operator.TaskEnv) (CARotationStart, bool, error) {
+func ResumeCARotation(ctx context.Context, eng Engine, n uint64, oldRootSerial string, env operator.TaskEnv) (CARotationStart, bool, error) {
 	ca, err := eng.CA(ctx)
 	if err != nil {
 		return CARotationStart{}, false, fmt.Errorf("reading the root CA: %w", err)
@@ -560,7 +560,7 @@ type WaitCAOptions struct {
 
 // WaitCARotation follows a root CA rotation until it completes, the timeout passes (ErrRotationTimeout,
 // with the last progress) or ctx ends.
-func WaitCARotation(ctx context.Context, eng CertsEngine, o WaitCAOptions) (pki.RotationProgress, error) {
+func WaitCARotation(ctx context.Context, eng Engine, o WaitCAOptions) (pki.RotationProgress, error) {
 	clock := o.Now
 	if clock == nil {
 		clock = time.Now
@@ -618,7 +618,7 @@ func WaitCARotation(ctx context.Context, eng CertsEngine, o WaitCAOptions) (pki.
 	}
 }
 
-func readProgress(ctx context.Context, eng CertsEngine, oldRoot string) (pki.RotationProgress, error) {
+func readProgress(ctx context.Context, eng Engine, oldRoot string) (pki.RotationProgress, error) {
 	ca, err := eng.CA(ctx)
 	if err != nil {
 		return pki.RotationProgress{}, err

@@ -28,7 +28,7 @@ type FindingAlerts struct {
 }
 
 // Update judges inv and records the critical findings the previous call did not have. Its signature fits
-// CertsTask's onInventory.
+// Task's onInventory.
 func (a *FindingAlerts) Update(inv pki.Inventory) {
 	now := time.Now()
 	if a.Now != nil {

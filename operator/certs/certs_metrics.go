@@ -11,7 +11,7 @@ import (
 	"github.com/swarmguard/swarmguard/pki"
 )
 
-// CertsMetrics exports the certificate inventory:
+// Metrics exports the certificate inventory:
 //
 //	swarmguard_cert_not_after_timestamp_seconds{node,role}
 //	swarmguard_cert_not_before_timestamp_seconds{node,role}
@@ -23,7 +23,7 @@ import (
 // It is a collector over the last inventory, swapped whole by Update, so a scrape never sees half a pass.
 // A node whose certificate could not be read has no series (absent means unknown; a made-up value would
 // page someone), and before the first pass nothing is exported.
-type CertsMetrics struct {
+type Metrics struct {
 	mu     sync.Mutex
 	last   *pki.MetricValues
 	policy pki.Policy
@@ -44,17 +44,17 @@ var (
 		"1 while a root CA rotation is in progress, else 0.", nil, nil)
 )
 
-// NewCertsMetrics returns an empty collector; register it, then call Update after each pass.
-func NewCertsMetrics() *CertsMetrics { return &CertsMetrics{policy: pki.DefaultPolicy()} }
+// NewMetrics returns an empty collector; register it, then call Update after each pass.
+func NewMetrics() *Metrics { return &Metrics{policy: pki.DefaultPolicy()} }
 
-// RegisterCertsMetrics registers a new collector with r, or returns the one already registered there
+// RegisterMetrics registers a new collector with r, or returns the one already registered there
 // (building the controller's tasks twice must not fail on duplicate metrics).
-func RegisterCertsMetrics(r prometheus.Registerer) (*CertsMetrics, error) {
-	m := NewCertsMetrics()
+func RegisterMetrics(r prometheus.Registerer) (*Metrics, error) {
+	m := NewMetrics()
 	if err := r.Register(m); err != nil {
 		var are prometheus.AlreadyRegisteredError
 		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(*CertsMetrics); ok {
+			if existing, ok := are.ExistingCollector.(*Metrics); ok {
 				return existing, nil
 			}
 		}
@@ -65,14 +65,14 @@ func RegisterCertsMetrics(r prometheus.Registerer) (*CertsMetrics, error) {
 
 // SetPolicy sets the policy whose warn and critical windows the window metrics follow (DefaultPolicy's
 // until called).
-func (m *CertsMetrics) SetPolicy(p pki.Policy) {
+func (m *Metrics) SetPolicy(p pki.Policy) {
 	m.mu.Lock()
 	m.policy = p
 	m.mu.Unlock()
 }
 
-// Update replaces the exported values with those of inv. Its signature fits CertsTask's onInventory.
-func (m *CertsMetrics) Update(inv pki.Inventory) {
+// Update replaces the exported values with those of inv. Its signature fits Task's onInventory.
+func (m *Metrics) Update(inv pki.Inventory) {
 	v := inv.Metrics()
 	m.mu.Lock()
 	m.last = &v
@@ -80,7 +80,7 @@ func (m *CertsMetrics) Update(inv pki.Inventory) {
 }
 
 // Describe implements prometheus.Collector.
-func (m *CertsMetrics) Describe(ch chan<- *prometheus.Desc) {
+func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	ch <- certNotAfterDesc
 	ch <- certNotBeforeDesc
 	ch <- certWarnAtDesc
@@ -90,7 +90,7 @@ func (m *CertsMetrics) Describe(ch chan<- *prometheus.Desc) {
 }
 
 // Collect implements prometheus.Collector.
-func (m *CertsMetrics) Collect(ch chan<- prometheus.Metric) {
+func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	m.mu.Lock()
 	v, p := m.last, m.policy
 	m.mu.Unlock()

@@ -13,12 +13,12 @@ import (
 
 func TestCertsMetrics(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
-	m, err := RegisterCertsMetrics(reg)
+	m, err := RegisterMetrics(reg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again, err := RegisterCertsMetrics(reg); err != nil || again != m {
-		t.Fatalf("RegisterCertsMetrics again = %p, %v; want the first collector", again, err)
+	if again, err := RegisterMetrics(reg); err != nil || again != m {
+		t.Fatalf("RegisterMetrics again = %p, %v; want the first collector", again, err)
 	}
 	if mfs, err := reg.Gather(); err != nil || len(mfs) != 0 {
 		t.Fatalf("before the first pass: %d families, %v; want none", len(mfs), err)

@@ -14,7 +14,7 @@ import (
 )
 
 // Inventory reads every certificate for the report (the same read as the controller's pass).
-func Inventory(ctx context.Context, eng CertsEngine, src pki.Sources) (pki.Inventory, error) {
+func Inventory(ctx context.Context, eng Engine, src pki.Sources) (pki.Inventory, error) {
 	o, err := ObserveCerts(ctx, eng, src)
 	if err != nil {
 		return pki.Inventory{}, fmt.Errorf("reading certificates: %w", err)
@@ -45,7 +45,7 @@ func Section(cl swarm.Cluster, entries []swarm.Entry, ledgerErr error, inv pki.I
 		sec.Checks = append(sec.Checks, nodeCertsCheck().Errored(err), downNodesCheck().Errored(err))
 		return sec
 	}
-	nodes := CertsDomainFrom(inv, p, now)
+	nodes := DomainFrom(inv, p, now)
 	sec.Checks = append(sec.Checks, nodes.Checks...)
 	sec.CertDays, sec.CertDaysNote = nodes.CertDays, nodes.CertDaysNote
 	if sec.CertDays == nil {
@@ -54,8 +54,8 @@ func Section(cl swarm.Cluster, entries []swarm.Entry, ledgerErr error, inv pki.I
 	return sec
 }
 
-// CertsDomainFrom is CertsDomain's pure part: the checks and chart from an inventory, a policy and now.
-func CertsDomainFrom(inv pki.Inventory, p pki.Policy, now time.Time) report.Section {
+// DomainFrom is CertsDomain's pure part: the checks and chart from an inventory, a policy and now.
+func DomainFrom(inv pki.Inventory, p pki.Policy, now time.Time) report.Section {
 	findings := pki.Evaluate(inv, p, now)
 	byNode := map[string][]pki.Finding{}
 	for _, f := range findings {
@@ -202,10 +202,10 @@ func downNodesCheck() report.Check {
 }
 
 // ChecksReport is `report certs` as compliance checks, for the JUnit format: the node-certificate and
-// down-node checks the compliance report derives from the same findings (CertsDomainFrom), rendered by the
+// down-node checks the compliance report derives from the same findings (DomainFrom), rendered by the
 // one JUnit renderer (report.Render). Its worst status is the certificate findings' worst (SeverityStatus),
 // so the fail_on gate judges the same thing in every format.
 func ChecksReport(r pki.Report) report.Report {
 	inv := pki.Inventory{CA: r.CA, NodeCertExpiry: r.NodeCertExpiry, RootRotationInProgress: r.RootRotationInProgress, Nodes: r.Nodes}
-	return report.New(r.GeneratedAt, "", CertsDomainFrom(inv, r.Policy, r.GeneratedAt))
+	return report.New(r.GeneratedAt, "", DomainFrom(inv, r.Policy, r.GeneratedAt))
 }

@@ -38,7 +38,7 @@ func TestCertsDomainFrom(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res := CertsDomainFrom(pki.Inventory{CA: ca, Nodes: tt.nodes}, p, certsNowT)
+			res := DomainFrom(pki.Inventory{CA: ca, Nodes: tt.nodes}, p, certsNowT)
 			if len(res.Checks) != 2 || res.Checks[0].ID != "pki.node-certs" || res.Checks[1].ID != "pki.down-nodes" {
 				t.Fatalf("checks = %+v", res.Checks)
 			}

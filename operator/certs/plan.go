@@ -49,7 +49,7 @@ func nodeCertExpiryRecorded(entries []swarm.Entry, want time.Duration) bool {
 }
 
 // PlanNodeCerts reads the CA configuration and the ledger (reads only) and returns the certificate pass's plan.
-func PlanNodeCerts(ctx context.Context, eng CertsEngine, ledger operator.LedgerStore, c config.PKIConfig) operator.Plan {
+func PlanNodeCerts(ctx context.Context, eng Engine, ledger operator.LedgerStore, c config.PKIConfig) operator.Plan {
 	if _, err := PKIPolicy(c); err != nil {
 		return operator.Failed(Domain, err)
 	}
@@ -91,7 +91,7 @@ func PlanCAFrom(c config.PKIConfig, ca swarm.CAState, root *x509.Certificate, en
 }
 
 // PlanCA reads the root CA and the ledger (reads only) and returns the root CA pass's plan as of now.
-func PlanCA(ctx context.Context, eng CertsEngine, ledger operator.LedgerStore, c config.PKIConfig, now time.Time) operator.Plan {
+func PlanCA(ctx context.Context, eng Engine, ledger operator.LedgerStore, c config.PKIConfig, now time.Time) operator.Plan {
 	ca, err := eng.CA(ctx)
 	if err != nil {
 		return operator.Failed(DomainCA, fmt.Errorf("reading the root CA: %w", err))

@@ -43,7 +43,7 @@ func TestNetworksAgreeWithReport(t *testing.T) {
 			eng := agreeEngine{nets: []swarm.Network{tc.net}}
 			var gauges []report.Gauge
 			var logs bytes.Buffer
-			task := NetworksTask(eng, c, func(g []report.Gauge) { gauges = g })
+			task := Task(eng, c, func(g []report.Gauge) { gauges = g })
 			if err := task.Run(t.Context(), operator.TaskEnv{Log: slog.New(slog.NewTextHandler(&logs, nil))}); err != nil {
 				t.Fatal(err)
 			}

@@ -14,14 +14,14 @@ import (
 	"github.com/swarmguard/swarmguard/swarm"
 )
 
-// NetworksEngine is what the network checks read. *swarm.Client satisfies it.
-type NetworksEngine interface {
+// Engine is what the network checks read. *swarm.Client satisfies it.
+type Engine interface {
 	Networks(ctx context.Context) ([]swarm.Network, error)
 	Services(ctx context.Context) ([]swarm.Service, error)
 	Nodes(ctx context.Context) ([]swarm.Node, error)
 }
 
-var _ NetworksEngine = (*swarm.Client)(nil)
+var _ Engine = (*swarm.Client)(nil)
 
 // How a network is exempted from the encryption policy.
 const (
@@ -500,10 +500,10 @@ func NetworkGauges(vs []NetworkVerdict) []report.Gauge {
 	return out
 }
 
-// NetworksTask is the controller's network pass on networks.schedule: observe the overlay networks, the
+// Task is the controller's network pass on networks.schedule: observe the overlay networks, the
 // services and the nodes, log the findings and hand the gauges to onGauges (metrics). It changes nothing:
 // remediation is only ever done by a person (`swarmguard remediate network`).
-func NetworksTask(eng NetworksEngine, c config.NetworksConfig, onGauges func([]report.Gauge)) operator.Task {
+func Task(eng Engine, c config.NetworksConfig, onGauges func([]report.Gauge)) operator.Task {
 	return operator.Task{
 		Name:     "networks",
 		Schedule: c.Schedule,

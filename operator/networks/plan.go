@@ -31,7 +31,7 @@ func PlanFrom(vs []NetworkVerdict, c config.NetworksConfig) operator.Plan {
 }
 
 // Plan observes the overlay networks and the services (reads only) and returns the networks pass's plan.
-func Plan(ctx context.Context, eng NetworksEngine, c config.NetworksConfig) operator.Plan {
+func Plan(ctx context.Context, eng Engine, c config.NetworksConfig) operator.Plan {
 	nets, err := eng.Networks(ctx)
 	if err != nil {
 		return operator.Failed(Domain, fmt.Errorf("reading the networks: %w", err))
