@@ -7,21 +7,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/swarmguard/swarmguard/operator"
 	"github.com/swarmguard/swarmguard/operator/config"
 	"github.com/swarmguard/swarmguard/operator/internal/domaintest"
 	"github.com/swarmguard/swarmguard/operator/internal/ledgertest"
 	"github.com/swarmguard/swarmguard/sensitive"
 	"github.com/swarmguard/swarmguard/swarm"
 )
-
-func kindsOf(p operator.Plan) []string {
-	var out []string
-	for _, a := range p.Actions {
-		out = append(out, a.Kind)
-	}
-	return out
-}
 
 // TestAutolockPlanIsWhatThePassDoes: the plan observed before a pass lists exactly the ledger entries the
 // pass writes, in order, and a plan after the pass lists none.
@@ -64,8 +55,8 @@ func TestAutolockPlanIsWhatThePassDoes(t *testing.T) {
 				}
 			}
 			p := a.Plan(t.Context(), alT0)
-			if p.Err != nil || !slices.Equal(kindsOf(p), tc.want) {
-				t.Fatalf("Plan = %v, err %v; want %v", kindsOf(p), p.Err, tc.want)
+			if p.Err != nil || !slices.Equal(domaintest.Kinds(p), tc.want) {
+				t.Fatalf("Plan = %v, err %v; want %v", domaintest.Kinds(p), p.Err, tc.want)
 			}
 			var log bytes.Buffer
 			var dry bytes.Buffer

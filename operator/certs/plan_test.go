@@ -8,6 +8,7 @@ import (
 
 	"github.com/swarmguard/swarmguard/operator"
 	"github.com/swarmguard/swarmguard/operator/config"
+	"github.com/swarmguard/swarmguard/operator/internal/domaintest"
 	"github.com/swarmguard/swarmguard/operator/internal/ledgertest"
 	"github.com/swarmguard/swarmguard/operator/internal/testpki"
 	"github.com/swarmguard/swarmguard/swarm"
@@ -17,14 +18,6 @@ func ledgerKinds(l *ledgertest.Ledger) []string {
 	var out []string
 	for _, e := range l.All() {
 		out = append(out, e.Kind)
-	}
-	return out
-}
-
-func kindsOf(p operator.Plan) []string {
-	var out []string
-	for _, a := range p.Actions {
-		out = append(out, a.Kind)
 	}
 	return out
 }
@@ -49,8 +42,8 @@ func TestPlanNodeCertExpiryIsWhatThePassDoes(t *testing.T) {
 			eng := &fakeCertsEngine{states: []swarm.CAState{{NodeCertExpiry: tc.current}}}
 			led := ledgertest.New()
 			p := PlanNodeCerts(t.Context(), eng, led, c)
-			if p.Err != nil || !slices.Equal(kindsOf(p), tc.kinds) {
-				t.Fatalf("PlanNodeCerts = %v, %v; want %v", kindsOf(p), p.Err, tc.kinds)
+			if p.Err != nil || !slices.Equal(domaintest.Kinds(p), tc.kinds) {
+				t.Fatalf("PlanNodeCerts = %v, %v; want %v", domaintest.Kinds(p), p.Err, tc.kinds)
 			}
 			if err := EnforceNodeCertExpiry(t.Context(), eng, led, c, eng.states[0], operator.TaskEnv{Actor: "t", Now: func() time.Time { return certsNowT }}); err != nil {
 				t.Fatal(err)
@@ -92,8 +85,8 @@ func TestPlanCAIsWhatThePassDoes(t *testing.T) {
 			eng := &fakeCertsEngine{states: []swarm.CAState{tc.state}, rotateRes: swarm.RotateCAResult{Started: true, ForceRotate: tc.state.ForceRotate + 1}}
 			led := ledgertest.New()
 			p := PlanCA(t.Context(), eng, led, c, certsNowT)
-			if p.Err != nil || !slices.Equal(kindsOf(p), tc.kinds) {
-				t.Fatalf("PlanCA = %v, %v; want %v", kindsOf(p), p.Err, tc.kinds)
+			if p.Err != nil || !slices.Equal(domaintest.Kinds(p), tc.kinds) {
+				t.Fatalf("PlanCA = %v, %v; want %v", domaintest.Kinds(p), p.Err, tc.kinds)
 			}
 			start, err := scheduledCARotation(t.Context(), eng, led, c, operator.TaskEnv{Actor: "n", Now: func() time.Time { return certsNowT }}, operator.NewCredentialAges())
 			if err != nil {

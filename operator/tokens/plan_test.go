@@ -16,14 +16,6 @@ import (
 	"github.com/swarmguard/swarmguard/swarm"
 )
 
-func planKinds(p operator.Plan) []string {
-	var out []string
-	for _, a := range p.Actions {
-		out = append(out, a.Kind)
-	}
-	return out
-}
-
 // TestPlanIsWhatThePassDoes: the plan observed before a pass lists exactly the ledger entries the pass then
 // writes (kind by kind, in order), and a plan after it lists none of them.
 func TestPlanIsWhatThePassDoes(t *testing.T) {
@@ -68,7 +60,7 @@ func TestPlanIsWhatThePassDoes(t *testing.T) {
 			if p.Err != nil || p.Domain != Domain {
 				t.Fatalf("Plan = %+v; want the tokens domain's plan without error", p)
 			}
-			if got := planKinds(p); !slices.Equal(got, tc.want) {
+			if got := domaintest.Kinds(p); !slices.Equal(got, tc.want) {
 				t.Errorf("Plan kinds = %v; want %v", got, tc.want)
 			}
 			if err := tk.Run(t.Context(), domaintest.Env(tokT0, &log)); err != nil {
@@ -78,8 +70,8 @@ func TestPlanIsWhatThePassDoes(t *testing.T) {
 			for _, e := range led.All()[before:] {
 				did = append(did, e.Kind)
 			}
-			if !slices.Equal(did, planKinds(p)) {
-				t.Errorf("Run recorded %v; the plan had %v", did, planKinds(p))
+			if !slices.Equal(did, domaintest.Kinds(p)) {
+				t.Errorf("Run recorded %v; the plan had %v", did, domaintest.Kinds(p))
 			}
 			if again := tk.Plan(t.Context(), tokT0.Add(time.Second)); len(again.Actions) != 0 {
 				t.Errorf("second Plan = %+v; want no action", again.Actions)
@@ -105,14 +97,14 @@ func TestPlanReadFailurePlansNothing(t *testing.T) {
 func TestPlanManualActions(t *testing.T) {
 	eng := newTokEngine()
 	cl, _ := eng.Cluster(t.Context())
-	if got := planKinds(PlanRotate(cl, []string{swarm.TokenManager, swarm.TokenWorker}, "r")); !slices.Equal(got, []string{swarm.KindJoinTokenWorker, swarm.KindJoinTokenManager}) {
+	if got := domaintest.Kinds(PlanRotate(cl, []string{swarm.TokenManager, swarm.TokenWorker}, "r")); !slices.Equal(got, []string{swarm.KindJoinTokenWorker, swarm.KindJoinTokenManager}) {
 		t.Errorf("PlanRotate(all) kinds = %v; want worker then manager", got)
 	}
 	led := ledgertest.New()
 	tk := &Tokens{Engine: eng, Ledger: led}
 	var log bytes.Buffer
 	open := tk.PlanOpenWindow(t.Context(), OpenWindowOptions{Kind: swarm.TokenWorker, TTL: time.Hour}, "r", tokT0)
-	if got := planKinds(open); open.Err != nil || !slices.Equal(got, []string{swarm.KindJoinWindow}) {
+	if got := domaintest.Kinds(open); open.Err != nil || !slices.Equal(got, []string{swarm.KindJoinWindow}) {
 		t.Fatalf("PlanOpenWindow = %v, %v; want one join-window action", got, open.Err)
 	}
 	if _, err := tk.OpenWindow(t.Context(), OpenWindowOptions{Kind: swarm.TokenWorker, TTL: time.Hour}, domaintest.Env(tokT0, &log)); err != nil {
@@ -130,8 +122,8 @@ func TestPlanManualActions(t *testing.T) {
 	for _, e := range led.All()[before:] {
 		did = append(did, e.Kind)
 	}
-	if !slices.Equal(did, planKinds(cls)) || len(did) != 2 {
-		t.Errorf("CloseWindow recorded %v; PlanCloseWindow had %v", did, planKinds(cls))
+	if !slices.Equal(did, domaintest.Kinds(cls)) || len(did) != 2 {
+		t.Errorf("CloseWindow recorded %v; PlanCloseWindow had %v", did, domaintest.Kinds(cls))
 	}
 	if p := tk.PlanCloseWindow(t.Context(), "worker", domaintest.Actor, "", tokT0); !errors.Is(p.Err, ErrNoWindow) {
 		t.Errorf("PlanCloseWindow with none open = %+v; want ErrNoWindow", p)

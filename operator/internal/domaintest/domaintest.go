@@ -37,3 +37,12 @@ func NoSecret(t testing.TB, outputs []string, marker string) {
 		}
 	}
 }
+
+// Kinds are the ledger kinds of a plan's actions, in order: what the pass that follows it must record.
+func Kinds(p operator.Plan) []string {
+	var out []string
+	for _, a := range p.Actions {
+		out = append(out, a.Kind)
+	}
+	return out
+}
