@@ -24,16 +24,21 @@ build: ## Build bin/swarmguard (static)
 # dockerd + runc built from the Go module proxy, 20.10 is Debian's docker.io), then MIXED_TESTS on a mixed lab
 # (managers current, the worker 20.10). Each run's log is .lab/integration-<engine>.log.
 TEST_ENGINES ?= current 20.10
+# Tests that run on the current engine only (go test -skip on the 20.10 lab): the fault drills exercise
+# swarmguard's own kill-and-resume paths, the lease under a partition and Vault stopped mid-pass, whatever
+# the engine; the engine calls they make are covered on 20.10 by the domain tests. Keeps make test under an
+# hour on 2 cores (README, "Which tests run on which engine").
+SKIP_20_10 ?= ^TestFaultDrills
 MIXED_TESTS ?= ^(TestEnginesMixedLab|TestFoundationStatus|TestCertsReportAllNodes|TestSecretsSyncRotateRollsServices|TestNetworkEngineVersions|TestCIS72And79SeparateSwarm)$$
 
 test: ## Unit tests, then the integration suite on the current engine and on Debian's 20.10, then the mixed-lab tests (the lab is removed after)
 	$(MAKE) test-unit
 	@mkdir -p .lab; rc=0; sum=; \
 	for e in $(TEST_ENGINES) $(if $(MIXED_TESTS),mixed); do \
-	  run=; [ $$e = mixed ] && run='$(MIXED_TESTS)'; \
+	  run=; [ $$e = mixed ] && run='$(MIXED_TESTS)'; skip=; [ $$e = 20.10 ] && skip='$(SKIP_20_10)'; \
 	  t0=$$(date +%s); \
 	  if LAB_ENGINE=$$e $(LAB) reset; then \
-	    $(MAKE) --no-print-directory integration INTEGRATION_RUN="$$run" INTEGRATION_LOG=.lab/integration-$$e.log || rc=1; \
+	    $(MAKE) --no-print-directory integration INTEGRATION_RUN="$$run" INTEGRATION_SKIP="$$skip" INTEGRATION_LOG=.lab/integration-$$e.log || rc=1; \
 	  else echo "lab with engine $$e did not start"; rc=1; fi; \
 	  sum="$$sum$$(printf '\n  %-8s %3d passed, %d failed, %d s' $$e $$(grep -c '^--- PASS' .lab/integration-$$e.log 2>/dev/null) $$(grep -c '^--- FAIL' .lab/integration-$$e.log 2>/dev/null) $$(( $$(date +%s) - t0 )))"; \
 	done; \
@@ -46,10 +51,11 @@ test-unit: ## Unit tests with the race detector, then every fuzz test for FUZZTI
 	$(MAKE) fuzz
 
 INTEGRATION_RUN ?=
+INTEGRATION_SKIP ?=
 INTEGRATION_LOG ?= .lab/integration.log
 integration: test-deps ## Integration tests against the running lab (make lab) and its Vault; INTEGRATION_RUN selects tests
 	@mkdir -p .lab
-	$(GO) test -race -count=1 -tags integration -timeout 60m -v $(if $(INTEGRATION_RUN),-run '$(INTEGRATION_RUN)') ./integration/ 2>&1 | tee $(INTEGRATION_LOG) | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)' ; exit $${PIPESTATUS[0]}
+	$(GO) test -race -count=1 -tags integration -timeout 60m -v $(if $(INTEGRATION_RUN),-run '$(INTEGRATION_RUN)') $(if $(INTEGRATION_SKIP),-skip '$(INTEGRATION_SKIP)') ./integration/ 2>&1 | tee $(INTEGRATION_LOG) | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)' ; exit $${PIPESTATUS[0]}
 
 test-deps: ## Install what integration tests use besides the lab: promtool (prometheus), chromium
 	@command -v promtool >/dev/null && command -v chromium >/dev/null || \

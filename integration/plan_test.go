@@ -119,13 +119,25 @@ func TestPlanRunOncePromise(t *testing.T) {
 		}
 	}
 	planned := p1.kinds()
-	for _, k := range []string{"join-token-worker", "join-token-manager", "node-cert-expiry", "secret", "workload"} {
+	// Below API 1.44 (Debian's 20.10) no privileges are settable on a service: the workloads domain plans no
+	// action there (it notes why), and run --once records none.
+	api := strings.TrimSpace(mustDocker(t, env, "", "version", "-f", "{{.Server.APIVersion}}"))
+	want := []string{"join-token-worker", "join-token-manager", "node-cert-expiry", "secret"}
+	if apiAtLeast(api, 1, 44) {
+		want = append(want, "workload")
+		if len(p1.mentions(svc)) == 0 {
+			t.Errorf("plan names no action for the opted-in service %s:\n%s", svc, r.Stdout)
+		}
+	} else if planned["workload"] != 0 {
+		t.Errorf("engine API %s: plan has a workload action (nothing is settable below 1.44): %s", api, fmtKinds(planned))
+	}
+	for _, k := range want {
 		if planned[k] == 0 {
 			t.Errorf("plan has no %s action: %s", k, fmtKinds(planned))
 		}
 	}
-	if len(p1.mentions(f.name)) == 0 || len(p1.mentions(svc)) == 0 {
-		t.Errorf("plan names neither the mapping %s nor the service %s:\n%s", f.name, svc, r.Stdout)
+	if len(p1.mentions(f.name)) == 0 {
+		t.Errorf("plan names no action for the mapping %s:\n%s", f.name, r.Stdout)
 	}
 
 	text := f.mustSG("run", "--once", "--dry-run")
