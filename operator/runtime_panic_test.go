@@ -39,9 +39,8 @@ func TestRunTaskPanicHidesItsValue(t *testing.T) {
 // panicOnce panics at its first lease read, as a bug in a store call would.
 type panicOnce struct {
 	*fakeStore
-	mu     sync.Mutex
-	reads  int
-	panics int
+	mu    sync.Mutex
+	reads int
 }
 
 func (p *panicOnce) ConfigByName(ctx context.Context, name string) (swarm.ConfigObject, error) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -32,8 +33,7 @@ func (p *panicky) Read(ctx context.Context, path string) (Value, error) {
 
 func (p *panicky) CreateSecret(ctx context.Context, name string, data []byte, labels map[string]string) (string, error) {
 	if p.createName != "" && strings.HasPrefix(name, p.createName) {
-		var m map[string]string
-		m[panicValue] = name // assignment to entry in nil map
+		panic(fmt.Errorf("creating %s with %s", name, panicValue)) // a runtime fault in the create path
 	}
 	return p.fakeEngine.CreateSecret(ctx, name, data, labels)
 }
