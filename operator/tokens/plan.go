@@ -130,9 +130,19 @@ func (t *Tokens) PlanOpenWindow(ctx context.Context, o OpenWindowOptions, reason
 // PlanCloseWindow observes the ledger and the swarm (reads only) and returns the plan of CloseWindow(which):
 // the rotation of the window's token (unless it was rotated since it opened) and the window's close.
 func (t *Tokens) PlanCloseWindow(ctx context.Context, which, actor, reason string, now time.Time) operator.Plan {
+	_, d, err := t.decideClose(ctx, which, actor, reason, now)
+	if err != nil {
+		return operator.Failed(Domain, err)
+	}
+	return PlanFrom(nil, []WindowDecision{d})
+}
+
+// decideClose observes the ledger and the swarm (reads only) and decides the close of the window named
+// which (its ID or token kind) by actor: what CloseWindow does and PlanCloseWindow shows.
+func (t *Tokens) decideClose(ctx context.Context, which, actor, reason string, now time.Time) (swarm.Cluster, WindowDecision, error) {
 	entries, err := t.Ledger.Entries(ctx)
 	if err != nil {
-		return operator.Failed(Domain, fmt.Errorf("reading the ledger: %w", err))
+		return swarm.Cluster{}, WindowDecision{}, fmt.Errorf("reading the ledger: %w", err)
 	}
 	var match []Window
 	for _, w := range Windows(entries, false) {
@@ -141,13 +151,13 @@ func (t *Tokens) PlanCloseWindow(ctx context.Context, which, actor, reason strin
 		}
 	}
 	if len(match) == 0 {
-		return operator.Failed(Domain, fmt.Errorf("%w named %q: `swarmguard status` lists the open ones", ErrNoWindow, which))
+		return swarm.Cluster{}, WindowDecision{}, fmt.Errorf("%w named %q: `swarmguard status` lists the open ones", ErrNoWindow, which)
 	}
 	cl, err := t.Engine.Cluster(ctx)
 	if err != nil {
-		return operator.Failed(Domain, fmt.Errorf("reading the swarm: %w", err))
+		return swarm.Cluster{}, WindowDecision{}, fmt.Errorf("reading the swarm: %w", err)
 	}
-	return PlanFrom(nil, []WindowDecision{closeEarly(DecideWindows(match[:1], cl, now)[0], actor, reason)})
+	return cl, closeEarly(DecideWindows(match[:1], cl, now)[0], actor, reason), nil
 }
 
 // closeEarly is a window's decision when a person closes it: closed and rotated, unless the token it

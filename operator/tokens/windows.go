@@ -272,30 +272,9 @@ var ErrNoWindow = errors.New("no open join window")
 // CloseWindow ends an open window early (by ID, or by kind worker|manager) and rotates its token, in one
 // ledger write with the rotation. Call it under the lease.
 func (t *Tokens) CloseWindow(ctx context.Context, which string, env operator.TaskEnv) (WindowDecision, []TokenRotated, error) {
-	entries, err := t.Ledger.Entries(ctx)
+	cl, d, err := t.decideClose(ctx, which, env.Actor, env.Reason, env.Time())
 	if err != nil {
-		return WindowDecision{}, nil, fmt.Errorf("reading the ledger: %w", err)
-	}
-	var match []Window
-	for _, w := range Windows(entries, false) {
-		if w.ID == which || w.Kind == which {
-			match = append(match, w)
-		}
-	}
-	if len(match) == 0 {
-		return WindowDecision{}, nil, fmt.Errorf("%w named %q: `swarmguard status` lists the open ones", ErrNoWindow, which)
-	}
-	cl, err := t.Engine.Cluster(ctx)
-	if err != nil {
-		return WindowDecision{}, nil, fmt.Errorf("reading the swarm: %w", err)
-	}
-	d := DecideWindows(match[:1], cl, env.Time())[0]
-	if d.By != "rotated" {
-		d.Close, d.Rotate, d.By = true, true, "manual"
-		d.Why = fmt.Sprintf("join window %s closed early by %s", d.Window.ID, env.Actor)
-		if env.Reason != "" {
-			d.Why += ": " + env.Reason
-		}
+		return WindowDecision{}, nil, err
 	}
 	rots, err := t.closeWindows(ctx, cl, []WindowDecision{d}, nil, "", env)
 	return d, rots, err
