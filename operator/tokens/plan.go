@@ -97,26 +97,9 @@ func PlanRotate(cl swarm.Cluster, kinds []string, reason string) operator.Plan {
 // PlanOpenWindow observes the ledger and the swarm (reads only) and returns the plan of OpenWindow: one
 // join-window entry, or the reason it would be refused as the plan's error.
 func (t *Tokens) PlanOpenWindow(ctx context.Context, o OpenWindowOptions, reason string, now time.Time) operator.Plan {
-	if o.Kind != swarm.TokenWorker && o.Kind != swarm.TokenManager {
-		return operator.Failed(Domain, fmt.Errorf("join window kind %q is not worker or manager", o.Kind))
-	}
-	entries, err := t.Ledger.Entries(ctx)
+	_, tok, err := t.observeOpen(ctx, o)
 	if err != nil {
-		return operator.Failed(Domain, fmt.Errorf("reading the ledger: %w", err))
-	}
-	for _, w := range Windows(entries, false) {
-		if w.Kind == o.Kind {
-			return operator.Failed(Domain, fmt.Errorf("%w: %s, closes %s; close it first with `swarmguard join-window close %s`",
-				ErrWindowOpen, w.ID, w.ClosesAt.UTC().Format(time.RFC3339), w.ID))
-		}
-	}
-	cl, err := t.Engine.Cluster(ctx)
-	if err != nil {
-		return operator.Failed(Domain, fmt.Errorf("reading the swarm: %w", err))
-	}
-	tok := cl.WorkerToken
-	if o.Kind == swarm.TokenManager {
-		tok = cl.ManagerToken
+		return operator.Failed(Domain, err)
 	}
 	change := fmt.Sprintf("open a join window for the %s token (sha256:%s) until %s", o.Kind, tok.Short(), now.Add(o.TTL).UTC().Format(time.RFC3339))
 	if o.Nodes > 0 {

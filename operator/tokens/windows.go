@@ -217,35 +217,45 @@ type OpenedWindow struct {
 	Token  sensitive.Value
 }
 
-// OpenWindow records a join window for the current token of a kind and returns that token; nothing is
-// rotated. It refuses when a window of that kind is open. Call it under the lease.
-func (t *Tokens) OpenWindow(ctx context.Context, o OpenWindowOptions, env operator.TaskEnv) (OpenedWindow, error) {
+// observeOpen checks the window asked for and observes what opening it depends on (reads only): no window of
+// its kind open in the ledger, and the swarm's token of that kind. OpenWindow acts on it; PlanOpenWindow shows it.
+func (t *Tokens) observeOpen(ctx context.Context, o OpenWindowOptions) (swarm.Cluster, sensitive.Value, error) {
 	if o.Kind != swarm.TokenWorker && o.Kind != swarm.TokenManager {
-		return OpenedWindow{}, fmt.Errorf("join window kind %q is not worker or manager", o.Kind)
+		return swarm.Cluster{}, sensitive.Value{}, fmt.Errorf("join window kind %q is not worker or manager", o.Kind)
 	}
 	if o.TTL <= 0 || o.Nodes < 0 {
-		return OpenedWindow{}, fmt.Errorf("a join window needs a positive ttl (got %s) and a node limit of 0 or more (got %d)", o.TTL, o.Nodes)
+		return swarm.Cluster{}, sensitive.Value{}, fmt.Errorf("a join window needs a positive ttl (got %s) and a node limit of 0 or more (got %d)", o.TTL, o.Nodes)
 	}
 	entries, err := t.Ledger.Entries(ctx)
 	if err != nil {
-		return OpenedWindow{}, fmt.Errorf("reading the ledger: %w", err)
+		return swarm.Cluster{}, sensitive.Value{}, fmt.Errorf("reading the ledger: %w", err)
 	}
 	for _, w := range Windows(entries, false) {
 		if w.Kind == o.Kind {
-			return OpenedWindow{}, fmt.Errorf("%w: %s, opened %s by %s, closes %s; close it first with `swarmguard join-window close %s`",
+			return swarm.Cluster{}, sensitive.Value{}, fmt.Errorf("%w: %s, opened %s by %s, closes %s; close it first with `swarmguard join-window close %s`",
 				ErrWindowOpen, w.ID, w.OpenedAt.UTC().Format(time.RFC3339), w.Actor, w.ClosesAt.UTC().Format(time.RFC3339), w.ID)
 		}
 	}
 	cl, err := t.Engine.Cluster(ctx)
 	if err != nil {
-		return OpenedWindow{}, fmt.Errorf("reading the swarm: %w", err)
+		return swarm.Cluster{}, sensitive.Value{}, fmt.Errorf("reading the swarm: %w", err)
 	}
 	tok := cl.WorkerToken
 	if o.Kind == swarm.TokenManager {
 		tok = cl.ManagerToken
 	}
 	if tok.IsZero() {
-		return OpenedWindow{}, fmt.Errorf("the swarm returned no %s join token (is this a manager?)", o.Kind)
+		return swarm.Cluster{}, sensitive.Value{}, fmt.Errorf("the swarm returned no %s join token (is this a manager?)", o.Kind)
+	}
+	return cl, tok, nil
+}
+
+// OpenWindow records a join window for the current token of a kind and returns that token; nothing is
+// rotated. It refuses when a window of that kind is open. Call it under the lease.
+func (t *Tokens) OpenWindow(ctx context.Context, o OpenWindowOptions, env operator.TaskEnv) (OpenedWindow, error) {
+	cl, tok, err := t.observeOpen(ctx, o)
+	if err != nil {
+		return OpenedWindow{}, err
 	}
 	if err := env.CheckHolder(ctx); err != nil {
 		return OpenedWindow{}, err
