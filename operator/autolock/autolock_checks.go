@@ -25,9 +25,10 @@ func checkAutolock(cl swarm.Cluster) report.Check {
 	return c
 }
 
-// checkUnlockKeyAge is CIS 7.6, derived from the controller's own decision (DecideUnlockKey): the key
-// fails exactly when the controller would rotate it (at its max age or beyond).
-func checkUnlockKeyAge(cl swarm.Cluster, entries []swarm.Entry, ledgerErr error, c config.AutolockConfig, now time.Time) report.Check {
+// checkUnlockKeyAge is CIS 7.6, derived from the controller's own decision (DecideCurrentKey, given the
+// current key's fingerprint): the key fails exactly when the controller would rotate it (at its max age or
+// beyond), and a key changed outside the ledger says that the controller adopts it, as the controller does.
+func checkUnlockKeyAge(cl swarm.Cluster, entries []swarm.Entry, ledgerErr error, keyFingerprint string, c config.AutolockConfig, now time.Time) report.Check {
 	ch := report.Check{ID: "autolock.key-age", CIS: "7.6", Title: "The unlock key is rotated within its max age",
 		Remediation: "`swarmguard rotate unlock-key --reason ...` (it escrows the new key and records the rotation), " +
 			"and set autolock.rotate.max_age so the controller rotates it on schedule."}
@@ -40,7 +41,7 @@ func checkUnlockKeyAge(cl swarm.Cluster, entries []swarm.Entry, ledgerErr error,
 	if ledgerErr != nil {
 		return ch.Errored(fmt.Errorf("reading the ledger: %w", ledgerErr))
 	}
-	return keyAgeVerdict(ch, entries, DecideUnlockKey(entries, maxAge, now))
+	return keyAgeVerdict(ch, entries, DecideCurrentKey(entries, maxAge, keyFingerprint, now))
 }
 
 // keyAgeVerdict is the report's reading of an unlock-key decision.
@@ -60,6 +61,10 @@ func keyAgeVerdict(ch report.Check, entries []swarm.Entry, d UnlockKeyDecision) 
 	}
 	ch.Evidence = append(ch.Evidence, report.Evidence{Subject: "ledger kind " + kind, Facts: facts, Note: note})
 	switch {
+	case d.ChangedOutside:
+		ch.Evidence[len(ch.Evidence)-1].Note = "the swarm's current key is not the one this entry recorded"
+		ch.Status, ch.Summary = report.StatusWarn, what+" changed outside the ledger (by hand, or by a holder stopped before recording): "+
+			"the controller adopts it and escrows it, not rotates it; its clock starts at the next pass"
 	case d.MaxAge <= 0:
 		ch.Status, ch.Summary = report.StatusWarn, fmt.Sprintf("%s age %s; no max age is configured", what, age)
 	case d.Due:
@@ -133,9 +138,9 @@ func (a *Autolock) Observe(ctx context.Context, cl swarm.Cluster) Observation {
 }
 
 // Section is autolock's part of the compliance report: CIS 7.5 (autolock on), 7.6 (the unlock key's age,
-// from DecideUnlockKey, the controller's own decision), the escrow check and the key's age bar.
+// from DecideCurrentKey, the controller's own decision), the escrow check and the key's age bar.
 func Section(cl swarm.Cluster, entries []swarm.Entry, ledgerErr error, o Observation, c config.AutolockConfig, now time.Time) report.Section {
-	sec := report.Section{Checks: []report.Check{checkAutolock(cl), checkUnlockKeyAge(cl, entries, ledgerErr, c, now)}}
+	sec := report.Section{Checks: []report.Check{checkAutolock(cl), checkUnlockKeyAge(cl, entries, ledgerErr, o.KeyFingerprint, c, now)}}
 	bar := report.AgeBar{Name: "unlock key", MaxAge: c.Rotate.MaxAge.D()}
 	switch {
 	case !cl.AutoLock:
@@ -143,7 +148,7 @@ func Section(cl swarm.Cluster, entries []swarm.Entry, ledgerErr error, o Observa
 	case ledgerErr != nil:
 		bar.Note, bar.Status = "ledger unreadable", report.StatusInfo
 	default:
-		d := DecideUnlockKey(entries, c.Rotate.MaxAge.D(), now)
+		d := DecideCurrentKey(entries, c.Rotate.MaxAge.D(), o.KeyFingerprint, now)
 		bar.Known, bar.Age, bar.Status = d.Clock.Tracked, d.Clock.Age, report.AgeStatus(d.Clock.Tracked, d.Due, d.MaxAge)
 		if !d.Clock.Tracked {
 			bar.Note = "no ledger entry"

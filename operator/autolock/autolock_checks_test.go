@@ -38,7 +38,7 @@ func TestAgeChecks(t *testing.T) {
 		{"ledger unreadable", cl, nil, errors.New("corrupt"), 24 * time.Hour, report.StatusError},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := checkUnlockKeyAge(tc.cl, tc.entries, tc.err, ac(tc.max), fixedNow).Status; got != tc.want {
+			if got := checkUnlockKeyAge(tc.cl, tc.entries, tc.err, "", ac(tc.max), fixedNow).Status; got != tc.want {
 				t.Errorf("checkUnlockKeyAge = %s; want %s", got, tc.want)
 			}
 		})
