@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	cerrdefs "github.com/containerd/errdefs"
 	swarmtypes "github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/client"
 )
@@ -58,6 +59,36 @@ type WorkloadMount struct {
 	Source   string
 	Target   string
 	ReadOnly bool
+	// Propagation is a bind mount's propagation mode as the spec sets it ("" when not set: rprivate).
+	Propagation string
+}
+
+// WorkloadPort is one port a service's endpoint spec publishes.
+type WorkloadPort struct {
+	Protocol  string // tcp, udp, sctp
+	Target    uint32 // the container's port
+	Published uint32 // the port on the nodes; 0: the engine picks one (30000 and up)
+	Mode      string // ingress (the routing mesh) or host
+}
+
+// Health check settings as a service spec or an image config holds them. The command itself is never read
+// into a Workload: a health command may carry credentials.
+const (
+	HealthInherit  = ""         // the spec sets no test: the image's health check applies
+	HealthDisabled = "disabled" // test NONE: health checks are off
+	HealthSet      = "command"  // a test command is set
+)
+
+// healthOf says which of HealthInherit, HealthDisabled, HealthSet a health check test is.
+func healthOf(test []string) string {
+	switch {
+	case len(test) == 0:
+		return HealthInherit
+	case strings.EqualFold(test[0], "NONE"):
+		return HealthDisabled
+	default:
+		return HealthSet
+	}
 }
 
 // Workload is what the workload checks read of one service's spec: the container's defence-in-depth
@@ -81,8 +112,17 @@ type Workload struct {
 	MemoryLimit int64
 	NanoCPUs    int64
 	PidsLimit   int64
+	// HostNetwork is set when the service is attached to the host network: by name, by a node's local
+	// host network ID, or by the swarm-scope host network's ID (what engines from 23 store for --network host).
 	HostNetwork bool
 	Sysctls     map[string]string
+	Ports       []WorkloadPort
+	// RestartCondition is the restart policy's condition (none, on-failure, any; "" when the spec has no
+	// restart policy: the engine restarts on any exit). RestartMaxAttempts is its MaxAttempts (0: unlimited).
+	RestartCondition   string
+	RestartMaxAttempts uint64
+	// Healthcheck is the spec's health check: HealthInherit, HealthDisabled or HealthSet.
+	Healthcheck string
 	// Privileges: the spec's Seccomp and AppArmor modes ("" when not set: the engine default) and
 	// NoNewPrivileges. Only engines with API 1.44+ have them (see PrivilegesMinAPI).
 	Seccomp         string
@@ -92,8 +132,9 @@ type Workload struct {
 	UpdateMessage   string
 }
 
-// Workloads lists every service's container hardening (one service list, one network list for the host
-// network's ID), sorted by name.
+// Workloads lists every service's container hardening, sorted by name: one service list, one list of the
+// local host network, and one inspect of each other network a service is attached to, because engines from
+// Docker 23 store `--network host` as the swarm-scope host network's ID, which the network list leaves out.
 func (c *Client) Workloads(ctx context.Context) ([]Workload, error) {
 	cctx, cancel := c.call(ctx)
 	defer cancel()
@@ -101,13 +142,9 @@ func (c *Client) Workloads(ctx context.Context) ([]Workload, error) {
 	if err != nil {
 		return nil, mapErr("listing services", err)
 	}
-	hostIDs := map[string]bool{"host": true}
-	nets, err := c.api.NetworkList(cctx, client.NetworkListOptions{Filters: make(client.Filters).Add("driver", "host")})
+	hostIDs, err := c.hostNetworks(ctx, res.Items)
 	if err != nil {
-		return nil, mapErr("listing the host network", err)
-	}
-	for _, n := range nets.Items {
-		hostIDs[n.ID] = true
+		return nil, err
 	}
 	out := make([]Workload, 0, len(res.Items))
 	for _, s := range res.Items {
@@ -115,6 +152,44 @@ func (c *Client) Workloads(ctx context.Context) ([]Workload, error) {
 	}
 	slices.SortStableFunc(out, func(a, b Workload) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil
+}
+
+// hostNetworks answers, for the name "host" and every network the services are attached to, whether it is
+// the host network (driver host): the local one from the network list, any other by inspecting it. A network
+// the engine does not find is not the host network (the predefined ones always exist); any other failed
+// read fails the whole list, so no service is judged on a guess.
+func (c *Client) hostNetworks(ctx context.Context, services []swarmtypes.Service) (map[string]bool, error) {
+	cctx, cancel := c.call(ctx)
+	defer cancel()
+	nets, err := c.api.NetworkList(cctx, client.NetworkListOptions{Filters: make(client.Filters).Add("driver", "host")})
+	if err != nil {
+		return nil, mapErr("listing the host network", err)
+	}
+	host := map[string]bool{"host": true}
+	for _, n := range nets.Items {
+		host[n.ID] = true
+	}
+	for _, s := range services {
+		for _, a := range s.Spec.TaskTemplate.Networks {
+			id := a.Target
+			if _, known := host[id]; known || id == "" {
+				continue
+			}
+			ictx, icancel := c.call(ctx)
+			n, ierr := c.api.NetworkInspect(ictx, id, client.NetworkInspectOptions{})
+			icancel()
+			switch {
+			case ierr == nil:
+				host[id] = n.Network.Driver == "host"
+			case cerrdefs.IsNotFound(ierr):
+				host[id] = false
+			default:
+				return nil, mapErr(fmt.Sprintf("inspecting network %s (service %s is attached to it) to tell whether it is the host network",
+					short(id), s.Spec.Name), ierr)
+			}
+		}
+	}
+	return host, nil
 }
 
 func workloadFrom(s swarmtypes.Service, hostIDs map[string]bool) Workload {
@@ -137,6 +212,17 @@ func workloadFrom(s swarmtypes.Service, hostIDs map[string]bool) Workload {
 			w.HostNetwork = true
 		}
 	}
+	if e := s.Spec.EndpointSpec; e != nil {
+		for _, p := range e.Ports {
+			w.Ports = append(w.Ports, WorkloadPort{Protocol: string(p.Protocol), Target: p.TargetPort, Published: p.PublishedPort, Mode: string(p.PublishMode)})
+		}
+	}
+	if rp := s.Spec.TaskTemplate.RestartPolicy; rp != nil {
+		w.RestartCondition = string(rp.Condition)
+		if rp.MaxAttempts != nil {
+			w.RestartMaxAttempts = *rp.MaxAttempts
+		}
+	}
 	if r := s.Spec.TaskTemplate.Resources; r != nil && r.Limits != nil {
 		w.MemoryLimit, w.NanoCPUs, w.PidsLimit = r.Limits.MemoryBytes, r.Limits.NanoCPUs, r.Limits.Pids
 	}
@@ -148,8 +234,15 @@ func workloadFrom(s swarmtypes.Service, hostIDs map[string]bool) Workload {
 	w.Image, w.User, w.ReadOnly = cs.Image, cs.User, cs.ReadOnly
 	w.CapAdd, w.CapDrop = slices.Clone(cs.CapabilityAdd), slices.Clone(cs.CapabilityDrop)
 	w.Sysctls = maps.Clone(cs.Sysctls)
+	if cs.Healthcheck != nil {
+		w.Healthcheck = healthOf(cs.Healthcheck.Test)
+	}
 	for _, m := range cs.Mounts {
-		w.Mounts = append(w.Mounts, WorkloadMount{Type: string(m.Type), Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly})
+		wm := WorkloadMount{Type: string(m.Type), Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly}
+		if m.BindOptions != nil {
+			wm.Propagation = string(m.BindOptions.Propagation)
+		}
+		w.Mounts = append(w.Mounts, wm)
 	}
 	if p := cs.Privileges; p != nil {
 		w.NoNewPrivileges = p.NoNewPrivileges
@@ -163,23 +256,33 @@ func workloadFrom(s swarmtypes.Service, hostIDs map[string]bool) Workload {
 	return w
 }
 
-// ImageUser is the User of an image's config as the engine we talk to has it. Found is false when this
-// engine does not have the image (the image may still exist on the nodes that run the service).
-func (c *Client) ImageUser(ctx context.Context, ref string) (user string, found bool, err error) {
+// ImageConfig is what the workload checks read of an image's config: its user and whether it has a health
+// check (HealthInherit: none, HealthDisabled, HealthSet). The health command itself is not read.
+type ImageConfig struct {
+	User        string
+	Healthcheck string
+}
+
+// ImageConfig reads an image's config as the engine we talk to has it. Found is false when this engine does
+// not have the image (the image may still exist on the nodes that run the service).
+func (c *Client) ImageConfig(ctx context.Context, ref string) (cfg ImageConfig, found bool, err error) {
 	cctx, cancel := c.call(ctx)
 	defer cancel()
 	res, err := c.api.ImageInspect(cctx, ref)
 	if err != nil {
 		err = mapErr(fmt.Sprintf("inspecting image %s", ref), err)
 		if errors.Is(err, ErrNotFound) {
-			return "", false, nil
+			return ImageConfig{}, false, nil
 		}
-		return "", false, err
+		return ImageConfig{}, false, err
 	}
 	if res.Config != nil {
-		user = res.Config.User
+		cfg.User = res.Config.User
+		if res.Config.Healthcheck != nil {
+			cfg.Healthcheck = healthOf(res.Config.Healthcheck.Test)
+		}
 	}
-	return user, true, nil
+	return cfg, true, nil
 }
 
 // Hardening is what the workload enforcement sets on a service's spec.

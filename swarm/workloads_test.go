@@ -1,9 +1,14 @@
 package swarm
 
 import (
+	"fmt"
+	"net/http"
+	"strings"
 	"testing"
 
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
+	"github.com/moby/moby/api/types/network"
 	swarmtypes "github.com/moby/moby/api/types/swarm"
 )
 
@@ -45,5 +50,124 @@ func TestWorkloadFrom(t *testing.T) {
 	}
 	if got := workloadFrom(swarmtypes.Service{}, nil); got.Container {
 		t.Errorf("workloadFrom(no container spec).Container = true; want false")
+	}
+}
+
+func TestWorkloadFromNewFields(t *testing.T) {
+	three := uint64(3)
+	s := swarmtypes.Service{Spec: swarmtypes.ServiceSpec{
+		TaskTemplate: swarmtypes.TaskSpec{
+			ContainerSpec: &swarmtypes.ContainerSpec{Image: "app:1",
+				Healthcheck: &container.HealthConfig{Test: []string{"CMD-SHELL", "curl -u admin:hunter2 localhost"}},
+				Mounts: []mount.Mount{{Type: mount.TypeBind, Source: "/srv", Target: "/srv", BindOptions: &mount.BindOptions{Propagation: mount.PropagationRShared}},
+					{Type: mount.TypeVolume, Source: "data", Target: "/data"}}},
+			RestartPolicy: &swarmtypes.RestartPolicy{Condition: swarmtypes.RestartPolicyConditionOnFailure, MaxAttempts: &three},
+		},
+		EndpointSpec: &swarmtypes.EndpointSpec{Ports: []swarmtypes.PortConfig{{Protocol: "tcp", TargetPort: 8080, PublishedPort: 80, PublishMode: swarmtypes.PortConfigPublishModeIngress}}},
+	}}
+	w := workloadFrom(s, nil)
+	if w.Healthcheck != HealthSet || w.RestartCondition != "on-failure" || w.RestartMaxAttempts != 3 ||
+		len(w.Mounts) != 2 || w.Mounts[0].Propagation != "rshared" || w.Mounts[1].Propagation != "" ||
+		len(w.Ports) != 1 || w.Ports[0] != (WorkloadPort{Protocol: "tcp", Target: 8080, Published: 80, Mode: "ingress"}) {
+		t.Errorf("workloadFrom(...) = %+v; want health, restart policy, propagation and ports read", w)
+	}
+	if strings.Contains(fmt.Sprintf("%+v", w), "hunter2") {
+		t.Errorf("workloadFrom(...) = %+v carries the health command", w)
+	}
+	for _, tc := range []struct {
+		test []string
+		want string
+	}{{nil, HealthInherit}, {[]string{"NONE"}, HealthDisabled}, {[]string{"CMD", "true"}, HealthSet}} {
+		s.Spec.TaskTemplate.ContainerSpec.Healthcheck = &container.HealthConfig{Test: tc.test}
+		if got := workloadFrom(s, nil).Healthcheck; got != tc.want {
+			t.Errorf("workloadFrom(health test %v).Healthcheck = %q; want %q", tc.test, got, tc.want)
+		}
+	}
+	s.Spec.TaskTemplate.RestartPolicy = nil
+	if w := workloadFrom(s, nil); w.RestartCondition != "" || w.RestartMaxAttempts != 0 {
+		t.Errorf("workloadFrom(no restart policy) = %q/%d; want \"\"/0", w.RestartCondition, w.RestartMaxAttempts)
+	}
+}
+
+// Engines from Docker 23 store --network host as the swarm-scope host network's ID, which GET /networks
+// (the local host network only) does not list: the adapter must inspect it.
+func TestWorkloadsHostNetwork(t *testing.T) {
+	on := func(targets ...string) swarmtypes.Service {
+		s := swarmtypes.Service{ID: "svc1", Spec: swarmtypes.ServiceSpec{Annotations: swarmtypes.Annotations{Name: "web"},
+			TaskTemplate: swarmtypes.TaskSpec{ContainerSpec: &swarmtypes.ContainerSpec{Image: "app:1"}}}}
+		for _, id := range targets {
+			s.Spec.TaskTemplate.Networks = append(s.Spec.TaskTemplate.Networks, swarmtypes.NetworkAttachmentConfig{Target: id})
+		}
+		return s
+	}
+	local := []network.Summary{{Network: network.Network{ID: "localhostid", Name: "host", Driver: "host", Scope: "local"}}}
+	inspects := map[string]network.Inspect{
+		"swhost": {Network: network.Network{ID: "swhost", Name: "host", Driver: "host", Scope: "swarm"}},
+		"app":    {Network: network.Network{ID: "app", Name: "app", Driver: "overlay", Scope: "swarm"}},
+	}
+	for _, tc := range []struct {
+		name    string
+		service swarmtypes.Service
+		want    bool
+		wantErr string
+	}{
+		{name: "swarm-scope host network ID (Docker 23 and later)", service: on("swhost"), want: true},
+		{name: "the local host network's ID", service: on("localhostid"), want: true},
+		{name: "by name", service: on("host"), want: true},
+		{name: "an overlay network", service: on("app"), want: false},
+		{name: "no network", service: on(), want: false},
+		{name: "a network the engine does not find", service: on("gone"), want: false},
+		{name: "a failed inspect is a failed read", service: on("app", "boom"), wantErr: "inspecting network boom (service web is attached to it)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, c := newNetEngine(t)
+			f.networks, f.service, f.inspects = local, tc.service, inspects
+			ws, err := c.Workloads(t.Context())
+			if tc.wantErr != "" {
+				if err == nil || ws != nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("Workloads() = %v, %v; want no workloads and an error saying %q", ws, err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || len(ws) != 1 {
+				t.Fatalf("Workloads() = %v, %v; want one workload", ws, err)
+			}
+			if ws[0].HostNetwork != tc.want {
+				t.Errorf("Workloads()[0].HostNetwork = %v; want %v", ws[0].HostNetwork, tc.want)
+			}
+		})
+	}
+}
+
+func TestImageConfig(t *testing.T) {
+	c := serveFake(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch apiPath(w, r) {
+		case "/_ping":
+			_, _ = w.Write([]byte("OK"))
+		case "/images/healthy:1/json":
+			_, _ = w.Write([]byte(`{"Id":"sha256:1","Config":{"User":"app","Healthcheck":{"Test":["CMD","/probe","--token=s3cret"]}}}`))
+		case "/images/plain:1/json":
+			_, _ = w.Write([]byte(`{"Id":"sha256:2","Config":{}}`))
+		case "/images/boom:1/json":
+			http.Error(w, `{"message":"context deadline exceeded"}`, http.StatusInternalServerError)
+		default:
+			http.Error(w, `{"message":"No such image"}`, http.StatusNotFound)
+		}
+	}))
+	for _, tc := range []struct {
+		ref       string
+		want      ImageConfig
+		wantFound bool
+		wantErr   bool
+	}{
+		{"healthy:1", ImageConfig{User: "app", Healthcheck: HealthSet}, true, false},
+		{"plain:1", ImageConfig{}, true, false},
+		{"absent:1", ImageConfig{}, false, false},
+		{"boom:1", ImageConfig{}, false, true},
+	} {
+		got, found, err := c.ImageConfig(t.Context(), tc.ref)
+		if got != tc.want || found != tc.wantFound || (err != nil) != tc.wantErr {
+			t.Errorf("ImageConfig(%q) = %+v, %v, %v; want %+v, %v, error %v", tc.ref, got, found, err, tc.want, tc.wantFound, tc.wantErr)
+		}
 	}
 }

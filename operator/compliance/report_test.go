@@ -361,11 +361,15 @@ func TestGaugeCollector(t *testing.T) {
 // one, one exempt with a reason, one exempt without, and one with 0 replicas.
 func sampleWorkloads() workloads.Observation {
 	zero := uint64(0)
-	return workloads.Observation{APIVersion: "1.56", ImageUsers: map[string]workloads.ImageUser{"nginx:1": {Found: true}}, Services: []swarm.Workload{
+	return workloads.Observation{APIVersion: "1.56", Images: map[string]workloads.Image{"nginx:1": {Found: true}}, Services: []swarm.Workload{
 		{ID: "w1", Name: "api", Container: true, Image: "nginx:1", CapAdd: []string{"SYS_ADMIN"}, Mode: "replicated",
-			Mounts: []swarm.WorkloadMount{{Type: "bind", Source: "/var/run/docker.sock", Target: "/var/run/docker.sock"}}},
+			Mounts: []swarm.WorkloadMount{{Type: "bind", Source: "/var/run/docker.sock", Target: "/var/run/docker.sock"},
+				{Type: "bind", Source: "/srv", Target: "/srv", Propagation: "rshared"}},
+			Ports: []swarm.WorkloadPort{{Protocol: "tcp", Target: 8080, Published: 80, Mode: "ingress"}}},
 		{ID: "w2", Name: "web", Container: true, Image: "registry.internal:5000/web@sha256:0123", User: "65534:65534", CapDrop: []string{"ALL"},
-			ReadOnly: true, MemoryLimit: 64 << 20, NanoCPUs: 25e7, PidsLimit: 100, NoNewPrivileges: true, Mode: "replicated"},
+			ReadOnly: true, MemoryLimit: 64 << 20, NanoCPUs: 25e7, PidsLimit: 100, NoNewPrivileges: true, Mode: "replicated",
+			RestartCondition: "on-failure", RestartMaxAttempts: 5, Healthcheck: swarm.HealthSet,
+			Ports: []swarm.WorkloadPort{{Protocol: "tcp", Target: 8080, Published: 8443, Mode: "ingress"}}},
 		{ID: "w3", Name: "router", Container: true, Image: "nginx:1", User: "101", CapAdd: []string{"NET_ADMIN"}, Mode: "global",
 			Labels: map[string]string{swarm.LabelWorkloadExempt: "capabilities", swarm.LabelWorkloadExemptReason: "a network daemon"}},
 		{ID: "w4", Name: "agent", Container: true, Image: "nginx:1", Seccomp: "unconfined", Replicas: &zero, Mode: "replicated",

@@ -10,7 +10,8 @@ import (
 
 // checkDef is one check's fixed text. CIS numbers are those of CIS Docker Benchmark v1.6.0 as
 // docker-bench-security (tests/4_container_images.sh, tests/5_container_runtime.sh, commit ff26d67)
-// numbers them; a check that covers several recommendations names the others in its title.
+// numbers them; each check judges one recommendation, except workloads.privileges, which names the other two
+// in its title.
 type checkDef struct {
 	cis, title, remediation, passed string
 }
@@ -22,18 +23,34 @@ var defs = map[string]checkDef{
 	CheckCapabilities: {"5.4", "Capabilities are dropped and no dangerous one is added",
 		"Use `--cap-drop ALL` and add back only what the service needs (`--cap-add NET_BIND_SERVICE`); never SYS_ADMIN, " +
 			"NET_ADMIN, SYS_PTRACE, SYS_MODULE, DAC_READ_SEARCH or ALL without an exemption with a reason.", "drop their capabilities"},
-	CheckHostMounts: {"5.6", "No Docker socket (5.32) or sensitive host directory is mounted",
+	CheckHostMounts: {"5.6", "No sensitive host directory is mounted",
+		"Remove the bind mount (`docker service update --mount-rm TARGET NAME`) or mount it read-only; a service that " +
+			"needs it needs an exemption with a reason.", "mount no sensitive host directory"},
+	CheckDockerSocket: {"5.32", "The Docker socket is not mounted",
 		"Remove the bind mount (`docker service update --mount-rm TARGET NAME`); a service that must manage the engine " +
-			"needs an exemption with a reason and belongs on the managers only.", "mount no sensitive host path"},
+			"needs an exemption with a reason and belongs on the managers only.", "mount no engine socket"},
 	CheckHostNetwork: {"5.10", "Services do not share the host's network namespace",
 		"Attach the service to an overlay network instead of `--network host`.", "use their own network namespace"},
-	CheckLimits: {"5.11", "Memory and CPU (5.12) are limited; a pids limit (5.29) is recommended",
-		"Set `--limit-memory`, `--limit-cpu` and `--limit-pids` on the service.", "have memory and CPU limits"},
+	CheckMemory: {"5.11", "Memory is limited",
+		"Set `--limit-memory` on the service.", "have a memory limit"},
+	CheckCPU: {"5.12", "CPU is limited",
+		"Set `--limit-cpu` on the service.", "have a CPU limit"},
+	CheckPids: {"5.29", "The number of processes is limited",
+		"Set `--limit-pids` on the service (engines with API 1.41+).", "have a pids limit"},
 	CheckReadOnly: {"5.13", "The root file system is read-only",
 		"Use `--read-only` and mount a tmpfs or volume where the service writes.", "have a read-only root"},
 	CheckPrivileges: {"5.26", "No-new-privileges is set; seccomp (5.22) and AppArmor (5.2) are not unconfined",
 		"Set Privileges.NoNewPrivileges and keep seccomp and AppArmor at the engine default in the service spec (engines " +
 			"with API 1.44+); under workloads.mode enforce swarmguard sets them on services labelled swarmguard.workloads.enforce=true.", "are confined"},
+	CheckPorts: {"5.8", "No privileged port is published",
+		"Publish on a port of 1024 or above (`docker service update --publish-rm TARGET --publish-add 8080:TARGET NAME`) and put a " +
+			"load balancer in front where port 80 or 443 is needed.", "publish no port below 1024"},
+	CheckRestart: {"5.15", "Restart attempts are limited to 5",
+		"Set `--restart-condition on-failure --restart-max-attempts 5` on the service.", "limit their restart attempts"},
+	CheckPropagation: {"5.20", "No mount has shared propagation",
+		"Mount without `bind-propagation=shared` or `rshared` (the default is rprivate).", "share no mount with the host"},
+	CheckHealthcheck: {"5.27", "Container health is checked",
+		"Set `--health-cmd` on the service, or a HEALTHCHECK in the image.", "have a health check"},
 	CheckImagePinned: {"", "Images are pinned by digest and come from allowed registries",
 		"Deploy by digest (`image@sha256:...`, what `docker service create` resolves by default) from a registry listed " +
 			"in workloads.allowed_registries.", "are pinned by digest"},

@@ -20,18 +20,38 @@ const (
 	CheckUser         = "workloads.user"
 	CheckCapabilities = "workloads.capabilities"
 	CheckHostMounts   = "workloads.host-mounts"
+	CheckDockerSocket = "workloads.docker-socket"
 	CheckHostNetwork  = "workloads.host-network"
-	CheckLimits       = "workloads.limits"
+	CheckMemory       = "workloads.memory"
+	CheckCPU          = "workloads.cpu"
+	CheckPids         = "workloads.pids"
 	CheckReadOnly     = "workloads.read-only"
 	CheckPrivileges   = "workloads.privileges"
+	CheckPorts        = "workloads.ports"
+	CheckRestart      = "workloads.restart"
+	CheckPropagation  = "workloads.propagation"
+	CheckHealthcheck  = "workloads.healthcheck"
 	CheckImagePinned  = "workloads.image-pinned"
 	CheckSysctls      = "workloads.sysctls"
 	CheckExemptions   = "workloads.exemptions"
 )
 
-// Checks are the per-service checks in report order (the exemptions check comes after them).
-var Checks = []string{CheckUser, CheckCapabilities, CheckHostMounts, CheckHostNetwork, CheckLimits, CheckReadOnly,
-	CheckPrivileges, CheckImagePinned, CheckSysctls}
+// Checks are the per-service checks in report order (the exemptions check comes after them). Each judges
+// one CIS recommendation (workloads.privileges: three, which enforcement mends together), so a report
+// line says which recommendation a service misses.
+var Checks = []string{CheckUser, CheckCapabilities, CheckHostMounts, CheckDockerSocket, CheckHostNetwork, CheckMemory,
+	CheckCPU, CheckPids, CheckReadOnly, CheckPrivileges, CheckPorts, CheckRestart, CheckPropagation, CheckHealthcheck,
+	CheckImagePinned, CheckSysctls}
+
+// formerChecks are check names of earlier releases that exemption labels may still name, and the checks
+// each now stands for: workloads.limits judged memory, CPU and pids together.
+var formerChecks = map[string][]string{"workloads.limits": {CheckMemory, CheckCPU, CheckPids}}
+
+// PrivilegedPortMax is the highest privileged port (CIS 5.8): ports below 1024 need root to bind.
+const PrivilegedPortMax = 1023
+
+// RestartMaxAttemptsMax is the most restart attempts CIS 5.15 accepts ("on-failure:5").
+const RestartMaxAttemptsMax = 5
 
 // Profiles by role, after the write-up's "security by container role" table.
 const (
@@ -59,46 +79,47 @@ var dockerSockets = []string{"/var/run/docker.sock", "/run/docker.sock", "/var/r
 // itself.
 var sensitiveDirs = []string{"/boot", "/dev", "/etc", "/lib", "/proc", "/sys", "/usr", "/var/lib/docker", "/var/run/docker", "/run/docker"}
 
-// ImageUser is the image config's User as the engine swarmguard talks to (a manager) has it.
-type ImageUser struct {
-	User  string
+// Image is an image's config (user, health check) as the engine swarmguard talks to (a manager) has it.
+type Image struct {
+	swarm.ImageConfig
 	Found bool // false: this engine does not have the image
 	Err   error
 }
 
 // Observation is what the domain reads: every service's container hardening, the Engine API version in
-// use, and the image users of the images the services run (where the manager has them).
+// use, and the config of the images the services run (where the manager has them).
 type Observation struct {
 	Services    []swarm.Workload
 	ServicesErr error
 	APIVersion  string
-	ImageUsers  map[string]ImageUser
+	Images      map[string]Image
 }
 
 // ObserveEngine is what Observe reads. *swarm.Client satisfies it.
 type ObserveEngine interface {
 	Workloads(ctx context.Context) ([]swarm.Workload, error)
-	ImageUser(ctx context.Context, ref string) (string, bool, error)
+	ImageConfig(ctx context.Context, ref string) (swarm.ImageConfig, bool, error)
 	APIVersion() string
 }
 
 var _ ObserveEngine = (*swarm.Client)(nil)
 
-// Observe reads the services, then the image config of each image a service without a spec user runs.
+// Observe reads the services, then the config of each image a service takes its user or its health check
+// from (no user, or no health check, in the spec).
 func Observe(ctx context.Context, eng ObserveEngine) Observation {
 	var o Observation
 	o.Services, o.ServicesErr = eng.Workloads(ctx)
 	o.APIVersion = eng.APIVersion()
-	o.ImageUsers = map[string]ImageUser{}
+	o.Images = map[string]Image{}
 	for _, s := range o.Services {
-		if !s.Container || s.User != "" || s.Image == "" {
+		if !s.Container || s.Image == "" || (s.User != "" && s.Healthcheck != swarm.HealthInherit) {
 			continue
 		}
-		if _, done := o.ImageUsers[s.Image]; done {
+		if _, done := o.Images[s.Image]; done {
 			continue
 		}
-		u, found, err := eng.ImageUser(ctx, s.Image)
-		o.ImageUsers[s.Image] = ImageUser{User: u, Found: found, Err: err}
+		cfg, found, err := eng.ImageConfig(ctx, s.Image)
+		o.Images[s.Image] = Image{ImageConfig: cfg, Found: found, Err: err}
 	}
 	return o
 }
@@ -188,13 +209,21 @@ func judge(s swarm.Workload, o Observation, c config.WorkloadsConfig) Verdict {
 		return v
 	}
 	sys := v.Profile == ProfileSystem
-	v.Findings[CheckUser] = judgeUser(s, o.ImageUsers[s.Image], sys)
+	img := o.Images[s.Image]
+	v.Findings[CheckUser] = judgeUser(s, img, sys)
 	v.Findings[CheckCapabilities] = judgeCapabilities(s, sys)
 	v.Findings[CheckHostMounts] = judgeHostMounts(s)
+	v.Findings[CheckDockerSocket] = judgeDockerSocket(s)
 	v.Findings[CheckHostNetwork] = judgeHostNetwork(s, sys)
-	v.Findings[CheckLimits] = judgeLimits(s)
+	v.Findings[CheckMemory] = judgeMemory(s)
+	v.Findings[CheckCPU] = judgeCPU(s)
+	v.Findings[CheckPids] = judgePids(s)
 	v.Findings[CheckReadOnly] = judgeReadOnly(s, sys)
 	v.Findings[CheckPrivileges] = judgePrivileges(s, o)
+	v.Findings[CheckPorts] = judgePorts(s)
+	v.Findings[CheckRestart] = judgeRestart(s)
+	v.Findings[CheckPropagation] = judgePropagation(s)
+	v.Findings[CheckHealthcheck] = judgeHealthcheck(s, img)
 	v.Findings[CheckImagePinned] = judgeImage(s, c.AllowedRegistries)
 	v.Findings[CheckSysctls] = judgeSysctls(s)
 	for _, id := range v.Exempt {
@@ -237,6 +266,10 @@ func exemptions(labels map[string]string) (checks []string, reason, problem stri
 		if !strings.HasPrefix(id, "workloads.") {
 			id = "workloads." + id
 		}
+		if now, ok := formerChecks[id]; ok {
+			checks = append(checks, now...)
+			continue
+		}
 		if !slices.Contains(Checks, id) {
 			unknown = append(unknown, name)
 			continue
@@ -274,7 +307,7 @@ func isRootUser(u string) bool {
 	return name == "" || name == "root" || name == "0"
 }
 
-func judgeUser(s swarm.Workload, img ImageUser, sys bool) Finding {
+func judgeUser(s swarm.Workload, img Image, sys bool) Finding {
 	f := Finding{Facts: map[string]string{"spec_user": orNone(s.User), "image": s.Image}}
 	root := false
 	switch {
@@ -333,15 +366,19 @@ func judgeCapabilities(s swarm.Workload, sys bool) Finding {
 	return f
 }
 
-// hostMountProblem says how bad a bind mount's source is: fail, warn, or "" when it is not sensitive.
+// isDockerSocket says whether a mount is a bind mount of the Docker, swarm control or containerd socket.
+func isDockerSocket(m swarm.WorkloadMount) bool {
+	src := path.Clean(m.Source)
+	return m.Type == "bind" && (slices.Contains(dockerSockets, src) || strings.HasSuffix(src, "/docker.sock"))
+}
+
+// hostMountProblem says how bad a bind mount's source is under CIS 5.6: fail, warn, or "" when it is not a
+// sensitive host directory (the sockets are CIS 5.32's, judged by workloads.docker-socket).
 func hostMountProblem(m swarm.WorkloadMount) (report.CheckStatus, string) {
-	if m.Type != "bind" {
+	if m.Type != "bind" || isDockerSocket(m) {
 		return "", ""
 	}
 	src := path.Clean(m.Source)
-	if slices.Contains(dockerSockets, src) || strings.HasSuffix(src, "/docker.sock") {
-		return report.StatusFail, "the Docker socket: equivalent to root on the host, read-only or not"
-	}
 	sensitive := src == "/"
 	for _, d := range sensitiveDirs {
 		if src == d || strings.HasPrefix(src, d+"/") {
@@ -378,9 +415,28 @@ func judgeHostMounts(s swarm.Workload) Finding {
 	}
 	f.Facts["bind_mounts"] = report.ListOrNone(binds)
 	if len(notes) == 0 {
-		f.Note = "no sensitive host path is mounted"
+		f.Note = "no sensitive host directory is mounted"
 	} else {
 		f.Note = "mounts " + strings.Join(notes, "; ")
+	}
+	return f
+}
+
+func judgeDockerSocket(s swarm.Workload) Finding {
+	var socks []string
+	for _, m := range s.Mounts {
+		if isDockerSocket(m) {
+			mode := "rw"
+			if m.ReadOnly {
+				mode = "ro"
+			}
+			socks = append(socks, fmt.Sprintf("%s:%s:%s", m.Source, m.Target, mode))
+		}
+	}
+	f := Finding{Status: report.StatusPass, Facts: map[string]string{"socket_mounts": report.ListOrNone(socks)}, Note: "no engine socket is mounted"}
+	if len(socks) > 0 {
+		f.Status = report.StatusFail
+		f.Note = "mounts " + strings.Join(socks, ", ") + ": the engine's socket is equivalent to root on the host, read-only or not"
 	}
 	return f
 }
@@ -398,31 +454,130 @@ func judgeHostNetwork(s swarm.Workload, sys bool) Finding {
 	return f
 }
 
-func judgeLimits(s swarm.Workload) Finding {
-	f := Finding{Facts: map[string]string{"memory_limit": bytesOrNone(s.MemoryLimit), "cpu_limit": cpusOrNone(s.NanoCPUs),
-		"pids_limit": intOrNone(s.PidsLimit)}}
-	var missing []string
+func judgeMemory(s swarm.Workload) Finding {
+	f := Finding{Facts: map[string]string{"memory_limit": bytesOrNone(s.MemoryLimit)}}
 	if s.MemoryLimit <= 0 {
-		missing = append(missing, "memory")
+		f.Status, f.Note = report.StatusFail, "no memory limit: one service can take the node's memory"
+	} else {
+		f.Status, f.Note = report.StatusPass, "memory limited to "+bytesOrNone(s.MemoryLimit)
 	}
+	return f
+}
+
+func judgeCPU(s swarm.Workload) Finding {
+	f := Finding{Facts: map[string]string{"cpu_limit": cpusOrNone(s.NanoCPUs)}}
 	if s.NanoCPUs <= 0 {
-		missing = append(missing, "CPU")
+		f.Status, f.Note = report.StatusWarn, "no CPU limit"
+	} else {
+		f.Status, f.Note = report.StatusPass, "CPU limited to "+cpusOrNone(s.NanoCPUs)
+	}
+	return f
+}
+
+func judgePids(s swarm.Workload) Finding {
+	f := Finding{Facts: map[string]string{"pids_limit": intOrNone(s.PidsLimit)}}
+	if s.PidsLimit <= 0 {
+		f.Status, f.Note = report.StatusWarn, "no pids limit: a fork bomb in the container takes the node (--limit-pids, engines with API 1.41+)"
+	} else {
+		f.Status, f.Note = report.StatusPass, "at most "+intOrNone(s.PidsLimit)+" processes"
+	}
+	return f
+}
+
+func judgePorts(s swarm.Workload) Finding {
+	var all, low []string
+	for _, p := range s.Ports {
+		d := fmt.Sprintf("%d->%d/%s %s", p.Published, p.Target, orDefaultTo(p.Protocol, "tcp"), orDefaultTo(p.Mode, "ingress"))
+		if p.Published == 0 {
+			d = fmt.Sprintf("(any)->%d/%s %s", p.Target, orDefaultTo(p.Protocol, "tcp"), orDefaultTo(p.Mode, "ingress"))
+		}
+		all = append(all, d)
+		if p.Published > 0 && p.Published <= PrivilegedPortMax {
+			low = append(low, d)
+		}
+	}
+	f := Finding{Facts: map[string]string{"published_ports": report.ListOrNone(all)}}
+	switch {
+	case len(low) > 0:
+		f.Status, f.Note = report.StatusWarn, "publishes privileged port(s) below 1024 on the nodes: "+strings.Join(low, ", ")
+	case len(all) > 0:
+		f.Status, f.Note = report.StatusPass, "publishes no port below 1024"
+	default:
+		f.Status, f.Note = report.StatusPass, "publishes no port"
+	}
+	return f
+}
+
+func judgeRestart(s swarm.Workload) Finding {
+	cond := s.RestartCondition
+	if cond == "" {
+		cond = "any (no restart policy in the spec: the engine's default)"
+	}
+	attempts := "unlimited"
+	if s.RestartMaxAttempts > 0 {
+		attempts = strconv.FormatUint(s.RestartMaxAttempts, 10)
+	}
+	f := Finding{Facts: map[string]string{"restart_condition": cond, "restart_max_attempts": attempts}}
+	switch {
+	case s.RestartCondition == "none":
+		f.Status, f.Note = report.StatusPass, "tasks are not restarted"
+	case s.RestartMaxAttempts == 0:
+		f.Status, f.Note = report.StatusWarn, "restarts a failing task without limit (--restart-max-attempts 5 or fewer)"
+	case s.RestartMaxAttempts > RestartMaxAttemptsMax:
+		f.Status, f.Note = report.StatusWarn, fmt.Sprintf("restarts a failing task up to %d times; at most %d recommended", s.RestartMaxAttempts, RestartMaxAttemptsMax)
+	default:
+		f.Status, f.Note = report.StatusPass, "restarts a failing task at most "+attempts+" times"
+	}
+	return f
+}
+
+func judgePropagation(s swarm.Workload) Finding {
+	var set, shared []string
+	for _, m := range s.Mounts {
+		if m.Propagation == "" {
+			continue
+		}
+		d := m.Source + ":" + m.Target + ":" + m.Propagation
+		set = append(set, d)
+		if m.Propagation == "shared" || m.Propagation == "rshared" {
+			shared = append(shared, d)
+		}
+	}
+	f := Finding{Facts: map[string]string{"bind_propagation": report.ListOrNone(set)}}
+	if len(shared) > 0 {
+		f.Status, f.Note = report.StatusWarn, "mounts with shared propagation (mounts made in the container reach the host): "+strings.Join(shared, ", ")
+	} else {
+		f.Status, f.Note = report.StatusPass, "no mount with shared propagation"
+	}
+	return f
+}
+
+func judgeHealthcheck(s swarm.Workload, img Image) Finding {
+	f := Finding{Facts: map[string]string{"spec_healthcheck": orDefaultTo(s.Healthcheck, "none (inherits the image's)"), "image": s.Image}}
+	switch s.Healthcheck {
+	case swarm.HealthSet:
+		f.Status, f.Note = report.StatusPass, "health check in the service spec"
+		return f
+	case swarm.HealthDisabled:
+		f.Status, f.Note = report.StatusWarn, "the service spec disables the health check (--no-healthcheck)"
+		return f
 	}
 	switch {
-	case s.MemoryLimit <= 0:
-		f.Status = report.StatusFail
-	case s.NanoCPUs <= 0:
-		f.Status = report.StatusWarn
+	case img.Err != nil:
+		f.Facts["image_healthcheck"] = "unknown"
+		f.Status, f.Note = report.StatusWarn, "not determinable: no health check in the spec and the image could not be read: "+img.Err.Error()
+	case !img.Found:
+		f.Facts["image_healthcheck"] = "unknown"
+		f.Status, f.Note = report.StatusWarn, "not determinable: no health check in the spec and the manager swarmguard reads does not have the image"
+	case img.Healthcheck == swarm.HealthSet:
+		f.Facts["image_healthcheck"] = swarm.HealthSet
+		f.Status, f.Note = report.StatusPass, "health check from the image's config"
+	case img.Healthcheck == swarm.HealthDisabled:
+		f.Facts["image_healthcheck"] = swarm.HealthDisabled
+		f.Status, f.Note = report.StatusWarn, "no health check: none in the spec and the image disables it"
 	default:
-		f.Status = report.StatusPass
-	}
-	if len(missing) > 0 {
-		f.Note = "no " + strings.Join(missing, " or ") + " limit"
-	} else {
-		f.Note = "memory and CPU limited"
-	}
-	if s.PidsLimit <= 0 {
-		f.Note += "; no pids limit (recommended: --limit-pids, engines with API 1.41+)"
+		f.Facts["image_healthcheck"] = "none"
+		f.Status, f.Note = report.StatusWarn, "no health check in the service spec or the image (--health-cmd)"
 	}
 	return f
 }
@@ -543,6 +698,13 @@ func judgeSysctls(s swarm.Workload) Finding {
 func orNone(s string) string {
 	if s == "" {
 		return "none"
+	}
+	return s
+}
+
+func orDefaultTo(s, def string) string {
+	if s == "" {
+		return def
 	}
 	return s
 }

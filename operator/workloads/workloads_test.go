@@ -16,7 +16,8 @@ import (
 
 func svc(mut func(*swarm.Workload)) swarm.Workload {
 	w := swarm.Workload{ID: "id1", Name: "s", Version: 10, Container: true, Image: "nginx:1@sha256:ab", User: "65534",
-		CapDrop: []string{"ALL"}, ReadOnly: true, MemoryLimit: 64 << 20, NanoCPUs: 1e9, PidsLimit: 50, NoNewPrivileges: true}
+		CapDrop: []string{"ALL"}, ReadOnly: true, MemoryLimit: 64 << 20, NanoCPUs: 1e9, PidsLimit: 50, NoNewPrivileges: true,
+		RestartCondition: "on-failure", RestartMaxAttempts: 3, Healthcheck: swarm.HealthSet}
 	if mut != nil {
 		mut(&w)
 	}
@@ -26,7 +27,9 @@ func svc(mut func(*swarm.Workload)) swarm.Workload {
 func TestChecks(t *testing.T) {
 	obs := func(w swarm.Workload) Observation {
 		return Observation{APIVersion: "1.56", Services: []swarm.Workload{w},
-			ImageUsers: map[string]ImageUser{"root:1": {Found: true, User: ""}, "app:1": {Found: true, User: "app"}, "gone:1": {}}}
+			Images: map[string]Image{"root:1": {Found: true}, "app:1": {Found: true, ImageConfig: swarm.ImageConfig{User: "app", Healthcheck: swarm.HealthSet}},
+				"gone:1": {}, "nohealth:1": {Found: true, ImageConfig: swarm.ImageConfig{Healthcheck: swarm.HealthDisabled}},
+				"broken:1": {Err: errors.New("inspecting image broken:1: context deadline exceeded")}}}
 	}
 	for _, tc := range []struct {
 		name  string
@@ -56,9 +59,18 @@ func TestChecks(t *testing.T) {
 			w.CapAdd = []string{"NET_ADMIN"}
 			w.Labels = map[string]string{swarm.LabelWorkloadExempt: "capabilities"}
 		}), "", report.StatusFail, "NET_ADMIN"},
-		{"socket ro", CheckHostMounts, svc(func(w *swarm.Workload) {
+		{"socket ro", CheckDockerSocket, svc(func(w *swarm.Workload) {
 			w.Mounts = []swarm.WorkloadMount{{Type: "bind", Source: "/var/run/docker.sock", Target: "/s", ReadOnly: true}}
 		}), "", report.StatusFail, "docker.sock"},
+		{"socket is not 5.6", CheckHostMounts, svc(func(w *swarm.Workload) {
+			w.Mounts = []swarm.WorkloadMount{{Type: "bind", Source: "/var/run/docker.sock", Target: "/s", ReadOnly: true}}
+		}), "", report.StatusPass, "no sensitive host directory"},
+		{"control socket", CheckDockerSocket, svc(func(w *swarm.Workload) {
+			w.Mounts = []swarm.WorkloadMount{{Type: "bind", Source: "/run/docker/swarm/control.sock", Target: "/c"}}
+		}), "", report.StatusFail, "control.sock"},
+		{"no socket", CheckDockerSocket, svc(func(w *swarm.Workload) {
+			w.Mounts = []swarm.WorkloadMount{{Type: "bind", Source: "/etc/ssl", Target: "/ssl", ReadOnly: true}}
+		}), "", report.StatusPass, "socket_mounts=none"},
 		{"etc ro", CheckHostMounts, svc(func(w *swarm.Workload) {
 			w.Mounts = []swarm.WorkloadMount{{Type: "bind", Source: "/etc/ssl", Target: "/ssl", ReadOnly: true}}
 		}), "", report.StatusWarn, "read-only"},
@@ -72,9 +84,54 @@ func TestChecks(t *testing.T) {
 			w.Mounts = []swarm.WorkloadMount{{Type: "bind", Source: "/srv/data", Target: "/d"}}
 		}), "", report.StatusPass, ""},
 		{"host net", CheckHostNetwork, svc(func(w *swarm.Workload) { w.HostNetwork = true }), "", report.StatusFail, "host's network"},
-		{"no limits", CheckLimits, svc(func(w *swarm.Workload) { w.MemoryLimit, w.NanoCPUs, w.PidsLimit = 0, 0, 0 }), "", report.StatusFail, "no memory or CPU limit"},
-		{"no cpu", CheckLimits, svc(func(w *swarm.Workload) { w.NanoCPUs = 0 }), "", report.StatusWarn, "no CPU limit"},
-		{"no pids", CheckLimits, svc(func(w *swarm.Workload) { w.PidsLimit = 0 }), "", report.StatusPass, "no pids limit"},
+		{"own net", CheckHostNetwork, svc(nil), "", report.StatusPass, "host_network=false"},
+		{"memory", CheckMemory, svc(nil), "", report.StatusPass, "memory_limit=64MiB"},
+		{"no memory", CheckMemory, svc(func(w *swarm.Workload) { w.MemoryLimit = 0 }), "", report.StatusFail, "no memory limit"},
+		{"cpu", CheckCPU, svc(nil), "", report.StatusPass, "cpu_limit=1"},
+		{"no cpu", CheckCPU, svc(func(w *swarm.Workload) { w.NanoCPUs = 0 }), "", report.StatusWarn, "no CPU limit"},
+		{"no cpu is not 5.11", CheckMemory, svc(func(w *swarm.Workload) { w.NanoCPUs = 0 }), "", report.StatusPass, ""},
+		{"pids", CheckPids, svc(nil), "", report.StatusPass, "pids_limit=50"},
+		{"no pids", CheckPids, svc(func(w *swarm.Workload) { w.PidsLimit = 0 }), "", report.StatusWarn, "no pids limit"},
+		{"no ports", CheckPorts, svc(nil), "", report.StatusPass, "published_ports=none"},
+		{"high port", CheckPorts, svc(func(w *swarm.Workload) {
+			w.Ports = []swarm.WorkloadPort{{Protocol: "tcp", Target: 80, Published: 8080, Mode: "ingress"}}
+		}),
+			"", report.StatusPass, "8080->80/tcp ingress"},
+		{"engine-chosen port", CheckPorts, svc(func(w *swarm.Workload) { w.Ports = []swarm.WorkloadPort{{Target: 80}} }), "", report.StatusPass, "(any)->80/tcp"},
+		{"port 80", CheckPorts, svc(func(w *swarm.Workload) {
+			w.Ports = []swarm.WorkloadPort{{Protocol: "tcp", Target: 8080, Published: 8443, Mode: "ingress"}, {Protocol: "udp", Target: 53, Published: 53, Mode: "host"}}
+		}), "", report.StatusWarn, "below 1024 on the nodes: 53->53/udp host"},
+		{"port 1023", CheckPorts, svc(func(w *swarm.Workload) { w.Ports = []swarm.WorkloadPort{{Target: 1, Published: 1023}} }), "", report.StatusWarn, "1023->1"},
+		{"port 1024", CheckPorts, svc(func(w *swarm.Workload) { w.Ports = []swarm.WorkloadPort{{Target: 1, Published: 1024}} }), "", report.StatusPass, "1024->1"},
+		{"restart 3", CheckRestart, svc(nil), "", report.StatusPass, "restart_max_attempts=3"},
+		{"restart 5", CheckRestart, svc(func(w *swarm.Workload) { w.RestartMaxAttempts = 5 }), "", report.StatusPass, "at most 5 times"},
+		{"restart 6", CheckRestart, svc(func(w *swarm.Workload) { w.RestartMaxAttempts = 6 }), "", report.StatusWarn, "up to 6 times"},
+		{"restart unlimited", CheckRestart, svc(func(w *swarm.Workload) { w.RestartCondition, w.RestartMaxAttempts = "any", 0 }), "", report.StatusWarn,
+			"without limit"},
+		{"no restart policy", CheckRestart, svc(func(w *swarm.Workload) { w.RestartCondition, w.RestartMaxAttempts = "", 0 }), "", report.StatusWarn,
+			"engine's default"},
+		{"never restarted", CheckRestart, svc(func(w *swarm.Workload) { w.RestartCondition, w.RestartMaxAttempts = "none", 0 }), "", report.StatusPass, "not restarted"},
+		{"private propagation", CheckPropagation, svc(func(w *swarm.Workload) {
+			w.Mounts = []swarm.WorkloadMount{{Type: "bind", Source: "/srv", Target: "/srv", Propagation: "rslave"}}
+		}), "", report.StatusPass, "/srv:/srv:rslave"},
+		{"rshared", CheckPropagation, svc(func(w *swarm.Workload) {
+			w.Mounts = []swarm.WorkloadMount{{Type: "bind", Source: "/a", Target: "/a"}, {Type: "bind", Source: "/srv", Target: "/srv", Propagation: "rshared"}}
+		}), "", report.StatusWarn, "shared propagation (mounts made in the container reach the host): /srv:/srv:rshared"},
+		{"shared", CheckPropagation, svc(func(w *swarm.Workload) {
+			w.Mounts = []swarm.WorkloadMount{{Type: "bind", Source: "/srv", Target: "/srv", Propagation: "shared"}}
+		}), "", report.StatusWarn, "/srv:/srv:shared"},
+		{"spec health", CheckHealthcheck, svc(nil), "", report.StatusPass, "in the service spec"},
+		{"spec health off", CheckHealthcheck, svc(func(w *swarm.Workload) { w.Healthcheck = swarm.HealthDisabled }), "", report.StatusWarn, "disables"},
+		{"image health", CheckHealthcheck, svc(func(w *swarm.Workload) { w.Healthcheck, w.Image = "", "app:1" }), "", report.StatusPass,
+			"image's config"},
+		{"no health", CheckHealthcheck, svc(func(w *swarm.Workload) { w.Healthcheck, w.Image = "", "root:1" }), "", report.StatusWarn,
+			"no health check in the service spec or the image"},
+		{"image disables health", CheckHealthcheck, svc(func(w *swarm.Workload) { w.Healthcheck, w.Image = "", "nohealth:1" }), "", report.StatusWarn,
+			"the image disables it"},
+		{"image not on the manager", CheckHealthcheck, svc(func(w *swarm.Workload) { w.Healthcheck, w.Image = "", "gone:1" }), "", report.StatusWarn,
+			"not determinable: no health check in the spec and the manager swarmguard reads does not have the image"},
+		{"image unreadable", CheckHealthcheck, svc(func(w *swarm.Workload) { w.Healthcheck, w.Image = "", "broken:1" }), "", report.StatusWarn,
+			"not determinable: no health check in the spec and the image could not be read: inspecting image broken:1: context deadline exceeded"},
 		{"writable", CheckReadOnly, svc(func(w *swarm.Workload) { w.ReadOnly = false }), "", report.StatusWarn, "writable"},
 		{"nnp", CheckPrivileges, svc(nil), "", report.StatusPass, ""},
 		{"no nnp", CheckPrivileges, svc(func(w *swarm.Workload) { w.NoNewPrivileges = false }), "", report.StatusWarn, "no no-new-privileges"},
@@ -133,10 +190,66 @@ func TestExemptions(t *testing.T) {
 		{"with reason", map[string]string{swarm.LabelWorkloadExempt: "user, workloads.read-only", swarm.LabelWorkloadExemptReason: "legacy"}, "workloads.read-only,workloads.user", ""},
 		{"no reason", map[string]string{swarm.LabelWorkloadExempt: "user"}, "", "not valid"},
 		{"unknown", map[string]string{swarm.LabelWorkloadExempt: "users", swarm.LabelWorkloadExemptReason: "x"}, "", "no such check: users"},
+		{"former limits check", map[string]string{swarm.LabelWorkloadExempt: "limits", swarm.LabelWorkloadExemptReason: "batch"},
+			"workloads.cpu,workloads.memory,workloads.pids", ""},
+		{"one of the split checks", map[string]string{swarm.LabelWorkloadExempt: "docker-socket,workloads.pids", swarm.LabelWorkloadExemptReason: "agent"},
+			"workloads.docker-socket,workloads.pids", ""},
 	} {
 		checks, _, problem := exemptions(tc.labels)
 		if strings.Join(checks, ",") != tc.checks || (tc.problem == "") != (problem == "") || !strings.Contains(problem, tc.problem) {
 			t.Errorf("exemptions(%s) = %v, %q; want %s, %q", tc.name, checks, problem, tc.checks, tc.problem)
+		}
+	}
+}
+
+// imageEngine answers image configs by reference and records which it was asked for.
+type imageEngine struct {
+	services []swarm.Workload
+	images   map[string]swarm.ImageConfig
+	asked    []string
+}
+
+func (f *imageEngine) Workloads(context.Context) ([]swarm.Workload, error) { return f.services, nil }
+func (f *imageEngine) APIVersion() string                                  { return "1.56" }
+func (f *imageEngine) ImageConfig(_ context.Context, ref string) (swarm.ImageConfig, bool, error) {
+	f.asked = append(f.asked, ref)
+	if ref == "broken:1" {
+		return swarm.ImageConfig{}, false, errors.New("inspecting image broken:1: connection reset")
+	}
+	c, ok := f.images[ref]
+	return c, ok, nil
+}
+
+// Observe reads an image's config once, and only for services that take their user or health check from it.
+func TestObserveReadsImages(t *testing.T) {
+	eng := &imageEngine{images: map[string]swarm.ImageConfig{"nouser:1": {User: "app"}, "nohealth:1": {Healthcheck: swarm.HealthSet}}}
+	eng.services = []swarm.Workload{
+		svc(func(w *swarm.Workload) { w.Name, w.Image = "both-in-spec", "spec:1" }),
+		svc(func(w *swarm.Workload) { w.Name, w.Image, w.User = "no-user", "nouser:1", "" }),
+		svc(func(w *swarm.Workload) {
+			w.Name, w.Image, w.Healthcheck = "no-health", "nohealth:1", swarm.HealthInherit
+		}),
+		svc(func(w *swarm.Workload) {
+			w.Name, w.Image, w.Healthcheck = "no-health-again", "nohealth:1", swarm.HealthInherit
+		}),
+		svc(func(w *swarm.Workload) {
+			w.Name, w.Image, w.Healthcheck = "unreadable", "broken:1", swarm.HealthInherit
+		}),
+	}
+	o := Observe(t.Context(), eng)
+	if got := strings.Join(eng.asked, ","); got != "nouser:1,nohealth:1,broken:1" {
+		t.Errorf("Observe asked for images %s; want nouser:1,nohealth:1,broken:1 (once each, none for a spec with user and health check)", got)
+	}
+	vs, err := Verdicts(o, config.WorkloadsConfig{Mode: config.ModeAudit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range vs {
+		if v.Service.Name == "no-health" && v.Findings[CheckHealthcheck].Status != report.StatusPass {
+			t.Errorf("healthcheck of %s = %+v; want pass from the image", v.Service.Name, v.Findings[CheckHealthcheck])
+		}
+		if f := v.Findings[CheckHealthcheck]; v.Service.Name == "unreadable" && (f.Status != report.StatusWarn || !strings.Contains(f.Note, "could not be read: inspecting image broken:1")) {
+			t.Errorf("healthcheck of %s = %+v; want warn saying the image could not be read", v.Service.Name, f)
 		}
 	}
 }
@@ -197,8 +310,8 @@ type fakeEngine struct {
 }
 
 func (f *fakeEngine) Workloads(context.Context) ([]swarm.Workload, error) { return f.services, nil }
-func (f *fakeEngine) ImageUser(context.Context, string) (string, bool, error) {
-	return "", false, nil
+func (f *fakeEngine) ImageConfig(context.Context, string) (swarm.ImageConfig, bool, error) {
+	return swarm.ImageConfig{}, false, nil
 }
 func (f *fakeEngine) APIVersion() string { return f.api }
 func (f *fakeEngine) HardenService(_ context.Context, id string, version uint64, h swarm.Hardening) error {
