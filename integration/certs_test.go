@@ -72,7 +72,16 @@ type certsReportJSON struct {
 		Source        string  `json:"source"`
 		Reason        string  `json:"reason"`
 	} `json:"nodes"`
-	Findings []pki.Finding `json:"findings"`
+	Findings []struct {
+		ID     string `json:"id"`
+		Status string `json:"status"`
+		Node   string `json:"node"`
+	} `json:"findings"`
+	Summary map[string]int `json:"summary"`
+	Checks  []struct {
+		ID     string `json:"id"`
+		Status string `json:"status"`
+	} `json:"checks"`
 }
 
 func certsRunReport(t *testing.T, env map[string]string, cfg string) certsReportJSON {
@@ -151,6 +160,21 @@ func TestCertsReportAllNodes(t *testing.T) {
 	}
 	if roles["manager"] != 3 || roles["worker"] != 1 {
 		t.Errorf("roles = %v; want 3 managers and 1 worker", roles)
+	}
+	// The report package's model: the certificate checks on its one status scale, and its summary.
+	checks := map[string]string{}
+	for _, c := range rep.Checks {
+		checks[c.ID] = c.Status
+	}
+	for _, id := range []string{"pki.node-certs", "pki.down-nodes", "pki.cluster"} {
+		switch checks[id] {
+		case "pass", "info", "warn", "fail":
+		default:
+			t.Errorf("check %s status %q; want one of pass, info, warn, fail (checks %v)", id, checks[id], checks)
+		}
+	}
+	if n := rep.Summary["pass"] + rep.Summary["info"] + rep.Summary["warn"] + rep.Summary["fail"] + rep.Summary["error"]; n != len(rep.Checks) {
+		t.Errorf("summary %v counts %d checks; the report has %d", rep.Summary, n, len(rep.Checks))
 	}
 
 	// Every other format renders from the same read.

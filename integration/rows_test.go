@@ -561,10 +561,15 @@ notify:
 	rc := certsRunReport(t, env, cfg)
 	var inReport bool
 	for _, f := range rc.Findings {
-		inReport = inReport || (f.ID == pki.FindingCertLapsesWhileDown && f.Node == worker.ID)
+		inReport = inReport || (f.ID == pki.FindingCertLapsesWhileDown && f.Node == worker.ID && f.Status == "fail")
 	}
 	if !inReport {
-		t.Errorf("report certs findings %+v; want %s for %s", rc.Findings, pki.FindingCertLapsesWhileDown, worker.ID)
+		t.Errorf("report certs findings %+v; want %s (status fail) for %s", rc.Findings, pki.FindingCertLapsesWhileDown, worker.ID)
+	}
+	for _, c := range rc.Checks {
+		if c.ID == "pki.down-nodes" && c.Status != "fail" {
+			t.Errorf("report certs check pki.down-nodes = %s; want fail while %s is down", c.Status, worker.Hostname)
+		}
 	}
 
 	lab(t, env, "node", "start", num)

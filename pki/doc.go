@@ -2,7 +2,9 @@
 // root CA and node certificates, reading every node's certificate from the best
 // source available (the swarmkit control API, then a TLS handshake with each
 // manager, otherwise "unknown" with the reason), validity windows, the expiry
-// and CA decisions, CA rotation progress, and the `report certs` renderings.
+// and CA decisions (the findings, with their severity), and CA rotation progress.
+// It renders nothing: `report certs` is operator/certs' report, rendered by
+// operator/report on that package's one status scale.
 //
 // Decisions are pure functions of what was read and an injected time; the I/O
 // sits behind the small [CertLister] and [Prober] interfaces so that the

@@ -76,10 +76,10 @@ func DefaultPolicy() Policy {
 
 // Finding is one thing that needs attention.
 type Finding struct {
-	ID       string   `json:"id"`
-	Severity Severity `json:"severity"`
-	Node     string   `json:"node"`
-	Message  string   `json:"message"`
+	ID       string
+	Severity Severity
+	Node     string
+	Message  string
 }
 
 // LikelyBack estimates when a node that has been down since downSince comes

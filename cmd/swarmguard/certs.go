@@ -46,10 +46,6 @@ func (a *app) pkiSources() pki.Sources {
 	return src
 }
 
-// certsFormats are the formats of `report certs`: the certificate report's own, and junit through the
-// compliance report's renderer.
-var certsFormats = append(append([]string(nil), pki.Formats...), report.JUnit)
-
 func newReportCertsCmd(a *app) *cobra.Command {
 	var failOn string
 	cmd := &cobra.Command{
@@ -57,20 +53,22 @@ func newReportCertsCmd(a *app) *cobra.Command {
 		Short: "Every node's certificate, the root CA and the certificate findings",
 		Long: `Reads the root CA and every node's certificate: from the swarmkit control API (pki.control_socket,
 all nodes) when reachable, else by a TLS handshake with each manager (verified against the trust root),
-else "unknown" with the reason. Findings follow the pki.* policy.
+else "unknown" with the reason. Findings follow the pki.* policy and land in three checks (pki.node-certs,
+pki.down-nodes, pki.cluster) on the same status scale as ` + "`swarmguard report`" + ` (pass, info, warn, fail,
+error), rendered by the same renderers.
 
-Formats: table (default), json, markdown, html, junit (one test case per node certificate check, as
-` + "`report --format junit`" + ` writes them).
+Formats: table (default), json, markdown, html, junit (one test case per check).
 
-Exit status: 1 when a finding is at or above --fail-on (warn: warn or critical; fail: critical; none:
-never); --fail-on defaults to report.fail_on, and with neither set findings alone never fail.`,
+Exit status: 1 when a check is at or above --fail-on (warn: warn, fail or error; fail: fail or error;
+none: never); --fail-on defaults to report.fail_on, and with neither set only a check that could not be
+evaluated fails.`,
 		Example: `  swarmguard report certs
   swarmguard report certs --format json | jq '.nodes[] | {hostname, not_after, source}'
   swarmguard report certs --format html --output certs.html
   swarmguard report certs --format junit --output certs.xml --fail-on warn`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			f, err := a.outputFormat(certsFormats...)
+			f, err := a.outputFormat(report.Formats...)
 			if err != nil {
 				return err
 			}
@@ -86,15 +84,11 @@ never); --fail-on defaults to report.fail_on, and with neither set findings alon
 			if err != nil {
 				return failed(fmt.Errorf("reading certificates: %w", err))
 			}
-			render := func(w io.Writer) error { return r.Render(w, f) }
-			if f == report.JUnit {
-				render = func(w io.Writer) error { return certs.ChecksReport(r).Render(w, f) }
-			}
-			if err := a.writeReport(render); err != nil {
+			if err := a.writeReport(func(w io.Writer) error { return r.Render(w, f) }); err != nil {
 				return err
 			}
-			if worst := r.Worst(); report.Fails(certs.SeverityStatus(worst), gate) {
-				return failed(fmt.Errorf("certificate findings reach --fail-on %s (worst: %s)", gateName(gate), worst))
+			if r.Fails(gate) {
+				return failed(fmt.Errorf("certificate findings reach --fail-on %s (worst: %s)", gateName(gate), r.Worst()))
 			}
 			return nil
 		},

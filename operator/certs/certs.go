@@ -105,17 +105,17 @@ func ObserveCerts(ctx context.Context, eng Engine, src pki.Sources) (Observation
 	return o, nil
 }
 
-// Report reads the swarm and builds `report certs` as of now.
-func Report(ctx context.Context, eng Engine, src pki.Sources, c config.PKIConfig, now time.Time) (pki.Report, error) {
+// Report reads the swarm and builds `report certs` as of now (ReportFrom).
+func Report(ctx context.Context, eng Engine, src pki.Sources, c config.PKIConfig, now time.Time) (report.Report, error) {
 	p, err := PKIPolicy(c)
 	if err != nil {
-		return pki.Report{}, err
+		return report.Report{}, err
 	}
 	o, err := ObserveCerts(ctx, eng, src)
 	if err != nil {
-		return pki.Report{}, err
+		return report.Report{}, err
 	}
-	return pki.NewReport(o.Inventory, p, now), nil
+	return ReportFrom(o.Inventory, p, now), nil
 }
 
 // SeverityStatus is a certificate finding's severity as a report status: critical is fail, warn is warn,

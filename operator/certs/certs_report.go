@@ -71,14 +71,13 @@ func DomainFrom(inv pki.Inventory, p pki.Policy, now time.Time) report.Section {
 		ev := report.Evidence{Subject: n.Hostname + " (" + n.ID + ")", Facts: map[string]string{
 			"role": n.Role, "state": n.State, "source": string(n.Source),
 		}}
-		st := report.StatusPass
+		st := nodeCertStatus(n, byNode[n.ID])
 		if n.Known {
 			ev.Facts["serial"] = n.Cert.Serial
 			ev.Facts["not_after"] = n.Cert.NotAfter.UTC().Format(time.RFC3339)
 			ev.Facts["days_left"] = strconv.FormatFloat(math.Trunc(n.Cert.NotAfter.Sub(now).Hours()/24*10)/10, 'f', 1, 64)
 		} else {
 			unknown++
-			st = report.StatusInfo
 			ev.Note = "not read: " + n.Reason
 		}
 		if n.IssuerKnown {
@@ -86,16 +85,13 @@ func DomainFrom(inv pki.Inventory, p pki.Policy, now time.Time) report.Section {
 		}
 		downSt := report.StatusPass
 		for _, f := range byNode[n.ID] {
-			s := SeverityStatus(f.Severity)
-			if f.ID == pki.FindingCertLapsesWhileDown {
-				downSt = report.Worse(downSt, s)
-				continue
+			switch f.ID {
+			case pki.FindingCertLapsesWhileDown:
+				downSt = report.Worse(downSt, SeverityStatus(f.Severity))
+			case pki.FindingCertUnknown:
+			default:
+				ev.Note = certsJoinNote(ev.Note, f.Message)
 			}
-			if f.ID == pki.FindingCertUnknown {
-				continue
-			}
-			st = report.Worse(st, s)
-			ev.Note = certsJoinNote(ev.Note, f.Message)
 		}
 		ev.Status = st
 		nodeCerts.Evidence = append(nodeCerts.Evidence, ev)
@@ -149,6 +145,23 @@ func DomainFrom(inv pki.Inventory, p pki.Policy, now time.Time) report.Section {
 	return res
 }
 
+// nodeCertStatus is a node's verdict in pki.node-certs, from its own findings: the worst of them on the
+// report's scale, info when its certificate could not be read and nothing worse is known. A lapse while
+// down is pki.down-nodes' to judge.
+func nodeCertStatus(n pki.NodeCert, findings []pki.Finding) report.CheckStatus {
+	st := report.StatusPass
+	if !n.Known {
+		st = report.StatusInfo
+	}
+	for _, f := range findings {
+		if f.ID == pki.FindingCertLapsesWhileDown || f.ID == pki.FindingCertUnknown {
+			continue
+		}
+		st = report.Worse(st, SeverityStatus(f.Severity))
+	}
+	return st
+}
+
 func certDaysBar(n pki.NodeCert, now time.Time, st report.CheckStatus) report.CertDaysBar {
 	b := report.CertDaysBar{Node: n.Hostname, Status: st}
 	if n.Known {
@@ -199,13 +212,4 @@ func downNodesCheck() report.Check {
 			"the swarm (`docker swarm leave`, then join with a current token).",
 		Evidence: []report.Evidence{},
 	}
-}
-
-// ChecksReport is `report certs` as compliance checks, for the JUnit format: the node-certificate and
-// down-node checks the compliance report derives from the same findings (DomainFrom), rendered by the
-// one JUnit renderer (report.Render). Its worst status is the certificate findings' worst (SeverityStatus),
-// so the fail_on gate judges the same thing in every format.
-func ChecksReport(r pki.Report) report.Report {
-	inv := pki.Inventory{CA: r.CA, NodeCertExpiry: r.NodeCertExpiry, RootRotationInProgress: r.RootRotationInProgress, Nodes: r.Nodes}
-	return report.New(r.GeneratedAt, "", DomainFrom(inv, r.Policy, r.GeneratedAt))
 }

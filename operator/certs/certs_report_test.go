@@ -56,11 +56,11 @@ func TestCertsDomainFrom(t *testing.T) {
 }
 
 // `report certs --format junit` and its gate judge the same findings: an expired node certificate is a
-// JUnit failure and fails --fail-on fail; a certificate in its warn window is not a failure there.
-func TestChecksReportJUnitAgreesWithGate(t *testing.T) {
+// JUnit failure and fails --fail-on fail; a certificate in its warn window is not a failure there; a finding
+// about no single node (the cluster's node certificate expiry against the policy) counts as well.
+func TestCertsReportJUnitAgreesWithGate(t *testing.T) {
 	day := 24 * time.Hour
 	ca := pki.CAInfo{CertFacts: pki.CertFacts{KeyAlgorithm: "ECDSA", KeyBits: 256, NotBefore: certsNowT.Add(-day), NotAfter: certsNowT.Add(7000 * day)}}
-	p := pki.Policy{WarnBefore: pki.MustWindow("20%"), CriticalBefore: pki.MustWindow("10%")}
 	node := func(left time.Duration) pki.NodeCert {
 		na := certsNowT.Add(left)
 		return pki.NodeCert{ID: "a", Hostname: "host-a", Role: "worker", State: "ready", Known: true, Source: pki.SourceControlAPI,
@@ -69,15 +69,19 @@ func TestChecksReportJUnitAgreesWithGate(t *testing.T) {
 	for _, tt := range []struct {
 		name      string
 		left      time.Duration
+		expiry    time.Duration // the policy's node_cert_expiry; the cluster's is 2160h
 		wantFail  bool
 		wantWorst report.CheckStatus
 	}{
-		{"expired", -time.Hour, true, report.StatusFail},
-		{"warn window", 15 * day, false, report.StatusWarn},
+		{"expired", -time.Hour, 0, true, report.StatusFail},
+		{"warn window", 15 * day, 0, false, report.StatusWarn},
+		{"cluster expiry off policy", 60 * day, 720 * time.Hour, false, report.StatusWarn},
+		{"nothing to say", 60 * day, 2160 * time.Hour, false, report.StatusPass},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			r := pki.NewReport(pki.Inventory{CA: ca, Nodes: []pki.NodeCert{node(tt.left)}}, p, certsNowT)
-			cr := ChecksReport(r)
+			p := pki.Policy{WarnBefore: pki.MustWindow("20%"), CriticalBefore: pki.MustWindow("10%"), NodeCertExpiry: tt.expiry}
+			inv := pki.Inventory{CA: ca, NodeCertExpiry: 2160 * time.Hour, Nodes: []pki.NodeCert{node(tt.left)}}
+			cr := ReportFrom(inv, p, certsNowT)
 			var b strings.Builder
 			if err := cr.Render(&b, report.JUnit); err != nil {
 				t.Fatal(err)
@@ -85,11 +89,21 @@ func TestChecksReportJUnitAgreesWithGate(t *testing.T) {
 			if got := strings.Contains(b.String(), "<failure"); got != tt.wantFail {
 				t.Errorf("junit has a failure = %v; want %v:\n%s", got, tt.wantFail, b.String())
 			}
-			if got, gate := cr.Worst(), SeverityStatus(r.Worst()); got != tt.wantWorst || gate != tt.wantWorst {
-				t.Errorf("ChecksReport worst = %s, SeverityStatus(findings) = %s; want both %s", got, gate, tt.wantWorst)
+			if tt.wantWorst == report.StatusWarn && !strings.Contains(b.String(), "warn: ") {
+				t.Errorf("junit does not carry the warning:\n%s", b.String())
+			}
+			findings := report.StatusPass
+			for _, f := range pki.Evaluate(inv, p, certsNowT) {
+				findings = report.Worse(findings, SeverityStatus(f.Severity))
+			}
+			if got := cr.Worst(); got != tt.wantWorst || findings != tt.wantWorst {
+				t.Errorf("report certs worst = %s, SeverityStatus(worst finding) = %s; want both %s", got, findings, tt.wantWorst)
 			}
 			if report.Fails(cr.Worst(), report.FailOnFail) != tt.wantFail {
 				t.Errorf("Fails(%s, fail) = %v; want %v", cr.Worst(), !tt.wantFail, tt.wantFail)
+			}
+			if report.Fails(cr.Worst(), report.FailOnWarn) != (tt.wantWorst != report.StatusPass) {
+				t.Errorf("Fails(%s, warn) = %v; want %v", cr.Worst(), !(tt.wantWorst != report.StatusPass), tt.wantWorst != report.StatusPass)
 			}
 		})
 	}

@@ -44,6 +44,7 @@ type htmlTick struct {
 
 type htmlData struct {
 	R         Report
+	Title     string
 	Generated string
 	Charts    []htmlChart
 	Summary   []htmlSummaryCell
@@ -93,11 +94,29 @@ func certChart(r Report) htmlChart {
 			Value: fmt.Sprintf("%.1f days", b.DaysLeft), Color: statusColors[b.Status], TextX: ch.PlotX + w + 6, Status: string(b.Status)})
 	}
 	ch.AxisY = chartTop + float64(len(ch.Bars))*(barHeight+barGap)
-	for _, f := range []float64{0, 0.25, 0.5, 0.75, 1} {
-		ch.Axis = append(ch.Axis, htmlTick{X: ch.PlotX + f*ch.PlotW, Label: fmt.Sprintf("%.0f", f*maxDays)})
+	step := tickStep(maxDays)
+	for d := 0.0; d <= maxDays+1e-9; d += step {
+		ch.Axis = append(ch.Axis, htmlTick{X: ch.PlotX + d/maxDays*ch.PlotW, Label: fmt.Sprintf("%g d", d)})
 	}
 	ch.Height = ch.AxisY + 24
 	return ch
+}
+
+// certMaxTicks is the most tick marks the days axis gets besides 0: enough to read a bar against, few
+// enough that their labels never overlap.
+const certMaxTicks = 5
+
+// tickSteps are the day intervals the days axis may be marked in: round numbers a reader counts in.
+var tickSteps = []float64{0.25, 0.5, 1, 2, 5, 7, 10, 15, 30, 60, 90, 180, 365, 730, 1825, 3650, 7300}
+
+// tickStep is the smallest round interval that marks maxDays with at most certMaxTicks ticks.
+func tickStep(maxDays float64) float64 {
+	for _, s := range tickSteps {
+		if maxDays/s <= certMaxTicks {
+			return s
+		}
+	}
+	return math.Ceil(maxDays / certMaxTicks)
 }
 
 // agesScale is how far past its max age the ages chart reaches (150%).
@@ -176,7 +195,16 @@ func findingsChart(r Report) htmlChart {
 }
 
 func (r Report) renderHTML(w io.Writer) error {
-	d := htmlData{R: r, Generated: r.GeneratedAt.UTC().Format(time.RFC3339), Charts: []htmlChart{certChart(r), agesChart(r), findingsChart(r)}}
+	d := htmlData{R: r, Title: r.title(), Generated: r.GeneratedAt.UTC().Format(time.RFC3339)}
+	if r.Charts.CertDays != nil || r.Charts.CertDaysNote != "" {
+		d.Charts = append(d.Charts, certChart(r))
+	}
+	if r.Charts.drawAges {
+		d.Charts = append(d.Charts, agesChart(r))
+	}
+	if r.Charts.drawFindings {
+		d.Charts = append(d.Charts, findingsChart(r))
+	}
 	for _, s := range []struct {
 		st CheckStatus
 		n  int
@@ -197,7 +225,7 @@ var reportTemplate = template.Must(template.New("report").Funcs(template.FuncMap
 <html lang="en">
 <head>
 <meta charset="utf-8">
-<title>swarmguard compliance report: {{.R.SwarmID}}</title>
+<title>{{.Title}}: {{if .R.SwarmID}}{{.R.SwarmID}}{{else}}{{.Generated}}{{end}}</title>
 <style>
   body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; color: #1f2328; margin: 2em; max-width: 60em; }
   h1 { font-size: 1.6em; margin-bottom: 0.2em; }
@@ -218,9 +246,12 @@ var reportTemplate = template.Must(template.New("report").Funcs(template.FuncMap
 </style>
 </head>
 <body>
-<h1>swarmguard compliance report</h1>
-<p class="meta">Swarm <code>{{.R.SwarmID}}</code> &middot; generated {{.Generated}} &middot; {{.R.Benchmark}}</p>
-<div class="summary">{{range .Summary}}<div style="background:{{.Color}}">{{.Count}} {{.Status}}</div>{{end}}</div>
+<h1>{{.Title}}</h1>
+<p class="meta">{{if .R.SwarmID}}Swarm <code>{{.R.SwarmID}}</code> &middot; {{end}}generated {{.Generated}}{{if .R.Benchmark}} &middot; {{.R.Benchmark}}{{end}}</p>
+{{if .R.Facts}}<table class="facts-table">
+{{range .R.Facts}}<tr><th>{{.Label}}</th><td>{{.Value}}</td></tr>
+{{end}}</table>
+{{end}}<div class="summary">{{range .Summary}}<div style="background:{{.Color}}">{{.Count}} {{.Status}}</div>{{end}}</div>
 
 <h2>Checks</h2>
 <table>
@@ -230,8 +261,18 @@ var reportTemplate = template.Must(template.New("report").Funcs(template.FuncMap
 {{end}}</tbody>
 </table>
 
-<h2>Charts</h2>
-{{range .Charts}}<h3>{{.Title}}</h3>
+{{range .R.Listings}}
+<h2>{{.Title}}</h2>
+<table>
+<thead><tr><th>Status</th>{{range .Header}}<th>{{.}}</th>{{end}}</tr></thead>
+<tbody>
+{{range .Rows}}<tr><td><span class="badge" style="background:{{color .Status}}">{{upper .Status}}</span></td>{{range .Cells}}<td>{{.}}</td>{{end}}</tr>
+{{end}}</tbody>
+</table>
+{{range .Notes}}<p class="meta">{{.}}</p>
+{{end}}{{end}}
+{{if .Charts}}<h2>Charts</h2>
+{{end}}{{range .Charts}}<h3>{{.Title}}</h3>
 {{if .Empty}}<p class="meta">{{.Note}}</p>{{else}}{{if .Note}}<p class="meta">{{.Note}}</p>{{end}}
 <svg xmlns="http://www.w3.org/2000/svg" width="{{f .Width}}" height="{{f .Height}}" viewBox="0 0 {{f .Width}} {{f .Height}}" role="img" aria-label="{{.Title}}">
 {{$c := .}}{{range .Bars}}<text x="{{f (sub $c.PlotX 8)}}" y="{{f .LabelY}}" text-anchor="end">{{.Label}}</text>

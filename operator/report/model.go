@@ -73,15 +73,60 @@ type Summary struct {
 	Error int `json:"error"`
 }
 
-// Report is `swarmguard report`: every check, as of GeneratedAt.
+// Report is every report swarmguard prints: `swarmguard report` (every domain's checks) and `swarmguard
+// report certs` (the certificate domain's checks and the certificates behind them), as of GeneratedAt. Every
+// report has one status scale (CheckStatus), one summary, one fail_on gate (Fails) and the same renderers.
 type Report struct {
 	GeneratedAt time.Time `json:"generated_at"`
 	SwarmID     string    `json:"swarm_id"`
-	Benchmark   string    `json:"benchmark"`
+	Benchmark   string    `json:"benchmark,omitempty"`
 	Summary     Summary   `json:"summary"`
 	Checks      []Check   `json:"checks"`
 	// Charts are the figures the HTML report draws; not part of the JSON document.
 	Charts Charts `json:"-"`
+	// Title heads the report; DefaultTitle when empty.
+	Title string `json:"-"`
+	// Facts are header lines shown above the checks (report certs: the root CA, the policy).
+	Facts []Fact `json:"-"`
+	// Listings list what the report observed, subject by subject (report certs: every node's certificate);
+	// table, Markdown and HTML show them after the checks.
+	Listings []Listing `json:"-"`
+	// Document holds the report's own JSON fields (report certs: ca, node_cert_expiry, nodes, findings):
+	// it must marshal to a JSON object, whose fields the JSON rendering writes before the report's
+	// (generated_at, swarm_id, summary, checks). nil for none.
+	Document any `json:"-"`
+}
+
+// DefaultTitle heads a report that names no Title: the compliance report.
+const DefaultTitle = "swarmguard compliance report"
+
+// Fact is one header line of a report: a label and its value.
+type Fact struct {
+	Label string
+	Value string
+}
+
+// Listing is a list of observed subjects (one row each) with their status on the report's scale. The
+// renderers put the status first (a STATUS column), then the cells under Header.
+type Listing struct {
+	Title  string
+	Header []string
+	Rows   []Row
+	// Notes are lines shown under the table (a subject that could not be read, and why).
+	Notes []string
+}
+
+// Row is one subject of a Listing: its status and one cell per Header column.
+type Row struct {
+	Status CheckStatus
+	Cells  []string
+}
+
+func (r Report) title() string {
+	if r.Title == "" {
+		return DefaultTitle
+	}
+	return r.Title
 }
 
 // Benchmark names the benchmark the cis ids refer to.
@@ -97,6 +142,10 @@ type Charts struct {
 	Ages []AgeBar
 	// Findings are the workload checks' services at fail and warn, per check.
 	Findings []FindingBar
+	// drawAges and drawFindings say that some section gave the series (New sets them, even to an empty
+	// one): the HTML draws only those charts, an empty one with its note. The certificate chart is drawn
+	// when CertDays is not nil or CertDaysNote says why it is.
+	drawAges, drawFindings bool
 }
 
 // FindingBar is one workload check's count of services found wanting, out of Total.

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"bytes"
 	"encoding/json"
 	"encoding/xml"
 	"fmt"
@@ -29,9 +30,7 @@ func (r Report) Render(w io.Writer, format string) error {
 	case Table, "":
 		return r.renderTable(w)
 	case JSON:
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(r)
+		return r.renderJSON(w)
 	case Markdown:
 		return r.renderMarkdown(w)
 	case HTML:
@@ -71,14 +70,72 @@ func EvidenceLine(e Evidence) string {
 	return b.String()
 }
 
+// renderJSON writes the report as one JSON object: the Document's fields first, then the report's own.
+func (r Report) renderJSON(w io.Writer) error {
+	base, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	doc := []byte("{}")
+	if r.Document != nil {
+		if doc, err = json.Marshal(r.Document); err != nil {
+			return fmt.Errorf("encoding the report's document: %w", err)
+		}
+		var fields, own map[string]json.RawMessage
+		if err := json.Unmarshal(doc, &fields); err != nil {
+			return fmt.Errorf("the report's document is not a JSON object: %w", err)
+		}
+		if err := json.Unmarshal(base, &own); err != nil {
+			return err
+		}
+		for k := range fields {
+			if _, ok := own[k]; ok {
+				return fmt.Errorf("the report's document repeats the report's own field %q", k)
+			}
+		}
+	}
+	joined := base
+	if len(bytes.TrimSpace(doc)) > 2 {
+		doc = bytes.TrimSpace(doc)
+		joined = append(append(doc[:len(doc)-1:len(doc)-1], ','), base[1:]...)
+	}
+	var out bytes.Buffer
+	if err := json.Indent(&out, joined, "", "  "); err != nil {
+		return err
+	}
+	out.WriteByte('\n')
+	_, err = w.Write(out.Bytes())
+	return err
+}
+
 func (r Report) summaryLine() string {
 	s := r.Summary
 	return fmt.Sprintf("%d pass, %d warn, %d fail, %d info, %d error", s.Pass, s.Warn, s.Fail, s.Info, s.Error)
 }
 
+func (r Report) headLine() string {
+	head := r.title()
+	if r.SwarmID != "" {
+		head += " for swarm " + r.SwarmID
+	}
+	return head + ", " + r.GeneratedAt.UTC().Format(time.RFC3339)
+}
+
 func (r Report) renderTable(w io.Writer) error {
-	fmt.Fprintf(w, "swarmguard compliance report for swarm %s, %s\n", r.SwarmID, r.GeneratedAt.UTC().Format(time.RFC3339))
-	fmt.Fprintf(w, "%s\nsummary: %s\n\n", r.Benchmark, r.summaryLine())
+	fmt.Fprintln(w, r.headLine())
+	if r.Benchmark != "" {
+		fmt.Fprintln(w, r.Benchmark)
+	}
+	if len(r.Facts) > 0 {
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		for _, f := range r.Facts {
+			fmt.Fprintf(tw, "%s:\t%s\n", f.Label, f.Value)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(w, "summary: %s\n\n", r.summaryLine())
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "STATUS\tCIS\tCHECK\tSUMMARY")
 	for _, c := range r.Checks {
@@ -90,6 +147,20 @@ func (r Report) renderTable(w io.Writer) error {
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	for _, t := range r.Listings {
+		fmt.Fprintf(w, "\n%s\n", t.Title)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "STATUS\t"+strings.Join(t.Header, "\t"))
+		for _, row := range t.Rows {
+			fmt.Fprintln(tw, strings.ToUpper(string(row.Status))+"\t"+strings.Join(row.Cells, "\t"))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		for _, n := range t.Notes {
+			fmt.Fprintf(w, "  %s\n", n)
+		}
 	}
 	for _, c := range r.Checks {
 		if c.Status == StatusPass {
@@ -112,12 +183,34 @@ func mdCell(s string) string {
 }
 
 func (r Report) renderMarkdown(w io.Writer) error {
-	fmt.Fprintf(w, "# swarmguard compliance report\n\n")
-	fmt.Fprintf(w, "- Swarm: `%s`\n- Generated: %s\n- Benchmark: %s\n- Summary: %s\n\n", r.SwarmID, r.GeneratedAt.UTC().Format(time.RFC3339), r.Benchmark, r.summaryLine())
+	fmt.Fprintf(w, "# %s\n\n", r.title())
+	if r.SwarmID != "" {
+		fmt.Fprintf(w, "- Swarm: `%s`\n", r.SwarmID)
+	}
+	fmt.Fprintf(w, "- Generated: %s\n", r.GeneratedAt.UTC().Format(time.RFC3339))
+	if r.Benchmark != "" {
+		fmt.Fprintf(w, "- Benchmark: %s\n", r.Benchmark)
+	}
+	for _, f := range r.Facts {
+		fmt.Fprintf(w, "- %s: %s\n", mdCell(f.Label), mdCell(f.Value))
+	}
+	fmt.Fprintf(w, "- Summary: %s\n\n", r.summaryLine())
 	fmt.Fprintln(w, "| Status | CIS | Check | Summary |")
 	fmt.Fprintln(w, "|---|---|---|---|")
 	for _, c := range r.Checks {
 		fmt.Fprintf(w, "| %s | %s | `%s` %s | %s |\n", strings.ToUpper(string(c.Status)), mdCell(c.CIS), c.ID, mdCell(c.Title), mdCell(c.Summary))
+	}
+	for _, t := range r.Listings {
+		fmt.Fprintf(w, "\n## %s\n\n| Status | %s |\n|---|%s\n", mdCell(t.Title), strings.Join(mdCells(t.Header), " | "), strings.Repeat("---|", len(t.Header)))
+		for _, row := range t.Rows {
+			fmt.Fprintf(w, "| %s | %s |\n", strings.ToUpper(string(row.Status)), strings.Join(mdCells(row.Cells), " | "))
+		}
+		if len(t.Notes) > 0 {
+			fmt.Fprintln(w)
+			for _, n := range t.Notes {
+				fmt.Fprintf(w, "- %s\n", mdCell(n))
+			}
+		}
 	}
 	for _, c := range r.Checks {
 		cis := ""
@@ -136,6 +229,14 @@ func (r Report) renderMarkdown(w io.Writer) error {
 		fmt.Fprintf(w, "Remediation: %s\n", c.Remediation)
 	}
 	return nil
+}
+
+func mdCells(cells []string) []string {
+	out := make([]string, len(cells))
+	for i, c := range cells {
+		out[i] = mdCell(c)
+	}
+	return out
 }
 
 func mdEvidence(e Evidence) string {
@@ -206,8 +307,18 @@ type junitMessage struct {
 }
 
 func (r Report) renderJUnit(w io.Writer) error {
-	s := junitSuite{Name: "swarmguard compliance", Timestamp: r.GeneratedAt.UTC().Format(time.RFC3339),
-		Props: []junitProp{{Name: "swarm_id", Value: r.SwarmID}, {Name: "benchmark", Value: r.Benchmark}}}
+	name := "swarmguard compliance"
+	if r.Title != "" {
+		name = r.Title
+	}
+	s := junitSuite{Name: name, Timestamp: r.GeneratedAt.UTC().Format(time.RFC3339),
+		Props: []junitProp{{Name: "swarm_id", Value: r.SwarmID}}}
+	if r.Benchmark != "" {
+		s.Props = append(s.Props, junitProp{Name: "benchmark", Value: r.Benchmark})
+	}
+	for _, f := range r.Facts {
+		s.Props = append(s.Props, junitProp{Name: f.Label, Value: f.Value})
+	}
 	for _, c := range r.Checks {
 		class := "swarmguard"
 		if c.CIS != "" {

@@ -41,6 +41,8 @@ func New(generatedAt time.Time, swarmID string, sections ...Section) Report {
 		}
 		r.Charts.Ages = append(r.Charts.Ages, s.Ages...)
 		r.Charts.Findings = append(r.Charts.Findings, s.Findings...)
+		r.Charts.drawAges = r.Charts.drawAges || s.Ages != nil
+		r.Charts.drawFindings = r.Charts.drawFindings || s.Findings != nil
 	}
 	slices.SortStableFunc(cis, func(a, b Check) int { return compareCIS(a.CIS, b.CIS) })
 	r.Checks = append(cis, own...)
