@@ -28,7 +28,7 @@ TEST_ENGINES ?= current 20.10
 # drills of the secret sync and the controller's lease races and failover exercise
 # swarmguard's own kill-and-resume paths, the lease under a partition and Vault stopped mid-pass, whatever
 # the engine; the engine calls they make are covered on 20.10 by the domain tests. Keeps make test under an
-# hour on 2 cores (README, "Which tests run on which engine").
+# hour on 2 cores (docs/lab.md, "Which tests run on which engine").
 SKIP_20_10 ?= ^(TestFaultDrills|TestRuntimeRaceRotations$$|TestRuntimeFailoverRotatesOnce$$|TestSecretsSyncCrash)
 MIXED_TESTS ?= ^(TestEnginesMixedLab|TestFoundationStatus|TestCertsReportAllNodes|TestSecretsSyncRotateRollsServices|TestNetworkEngineVersions|TestCIS72And79SeparateSwarm)$$
 

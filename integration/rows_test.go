@@ -96,7 +96,7 @@ func rowsStartReceiver(t *testing.T, env map[string]string, key []byte) *rowsRec
 	return r
 }
 
-// serve verifies each delivery as README "Audit trail and webhooks" tells a receiver to: the HMAC-SHA256 of
+// serve verifies each delivery as docs/operations.md "Audit trail and webhooks" tells a receiver to: the HMAC-SHA256 of
 // timestamp "." raw body under the key, compared in constant time before parsing, then the 5-minute window.
 func (r *rowsReceiver) serve(w http.ResponseWriter, req *http.Request) {
 	body, _ := io.ReadAll(req.Body)
@@ -170,7 +170,7 @@ func rowsSamples(body, name string) map[string]float64 {
 // max age and a 5 s schedule. Its first pass turns autolock on; a later scheduled pass rotates the key on
 // its own. The rotated key is escrowed to the real Vault, the ledger and the audit log have the rotation, and
 // a real HTTPS receiver on the lab bridge (TLS verified by the controller, against the receiver's own CA)
-// gets the action, signed as the README documents, verified there. The same running controller's /metrics
+// gets the action, signed as docs/operations.md documents, verified there. The same running controller's /metrics
 // has every node's certificate NotAfter equal to its certificate file, and the root CA's NotAfter.
 func TestRowsScheduledUnlockKeyWebhookMetrics(t *testing.T) {
 	env := labEnv(t)

@@ -184,7 +184,7 @@ func slOldCA(t *testing.T, age time.Duration) (string, sensitive.Value) {
 // controller exit within the stop grace, the lease released. The root is dated so that it falls due some 30 s
 // after the controller starts: the take-over pass finds nothing due, a later scheduled pass rotates.
 func TestRunSIGTERMDuringStalledScheduledCAFollow(t *testing.T) {
-	const stopWithin = 10 * time.Second // the stack's stop_grace_period leaves the process 10 s (README)
+	const stopWithin = 10 * time.Second // the stack's stop_grace_period leaves the process 10 s (docs/operations.md)
 	env := labEnv(t)
 	c := certsClient(t, env)
 	id := rtUniq()

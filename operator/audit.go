@@ -173,7 +173,7 @@ const (
 )
 
 // WebhookReplayWindow is how far from its own clock a receiver should accept X-Swarmguard-Timestamp (the
-// README's verification examples use it). Each attempt is signed afresh, so a retry is never stale; within
+// verification examples of docs/operations.md use it). Each attempt is signed afresh, so a retry is never stale; within
 // the window, duplicates are dropped by X-Swarmguard-Delivery.
 const WebhookReplayWindow = 5 * time.Minute
 

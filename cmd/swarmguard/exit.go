@@ -8,7 +8,7 @@ import (
 	"github.com/swarmguard/swarmguard/swarm"
 )
 
-// Exit codes, the same for every command (README "Exit codes").
+// Exit codes, the same for every command (docs/commands.md "Exit codes").
 const (
 	ExitOK      = 0 // done, every check passed
 	ExitFailed  = 1 // an action or check failed
