@@ -96,7 +96,7 @@ func DomainFrom(inv pki.Inventory, p pki.Policy, now time.Time) report.Section {
 		ev.Status = st
 		nodeCerts.Evidence = append(nodeCerts.Evidence, ev)
 		worstNode = report.Worse(worstNode, st)
-		res.CertDays = append(res.CertDays, certDaysBar(n, now, st))
+		res.CertDays = append(res.CertDays, certDaysBar(n, p, now, st))
 
 		if n.State == pki.StateDown || n.State == "disconnected" {
 			downCount++
@@ -162,11 +162,14 @@ func nodeCertStatus(n pki.NodeCert, findings []pki.Finding) report.CheckStatus {
 	return st
 }
 
-func certDaysBar(n pki.NodeCert, now time.Time, st report.CheckStatus) report.CertDaysBar {
+func certDaysBar(n pki.NodeCert, p pki.Policy, now time.Time, st report.CheckStatus) report.CertDaysBar {
 	b := report.CertDaysBar{Node: n.Hostname, Status: st}
 	if n.Known {
-		b.DaysLeft = n.Cert.NotAfter.Sub(now).Hours() / 24
+		nb, na := n.Cert.NotBefore, n.Cert.NotAfter
+		b.DaysLeft = na.Sub(now).Hours() / 24
 		b.Total = n.Cert.Validity().Hours() / 24
+		b.WarnDays = p.WarnBefore.Lead(nb, na).Hours() / 24
+		b.CriticalDays = p.CriticalBefore.Lead(nb, na).Hours() / 24
 	}
 	return b
 }

@@ -12,7 +12,15 @@ import (
 // The HTML report is one self-contained file: inline CSS and SVG, no script, no external asset, so it
 // can be mailed to an auditor, archived and printed as it is.
 
+// htmlBand is a background band of a bar's row: a certificate's validity and its policy windows.
+type htmlBand struct {
+	X, Width float64
+	Color    string
+}
+
 type htmlBar struct {
+	Bands              []htmlBand
+	BandY              float64
 	Y, Width           float64
 	Label, Value       string
 	Color              string
@@ -28,6 +36,7 @@ type htmlBar struct {
 }
 
 type htmlChart struct {
+	RowH          float64 // height of a bar's row (its bands)
 	Title, Note   string
 	Width, Height float64
 	PlotX, PlotW  float64
@@ -64,6 +73,14 @@ var statusColors = map[CheckStatus]string{
 	StatusError: "#6a1b9a",
 }
 
+// Colours of a certificate row's bands, and how far the bar of days left sits inside them.
+const (
+	bandValidity = "#eaeef2"
+	bandWarn     = "#fae17d"
+	bandCritical = "#ffcecb"
+	barBandInset = 4.0
+)
+
 const (
 	chartWidth  = 760.0
 	chartLabelW = 190.0
@@ -75,7 +92,7 @@ const (
 
 func certChart(r Report) htmlChart {
 	ch := htmlChart{Title: "Node certificates: days left", Note: r.Charts.CertDaysNote, Width: chartWidth,
-		PlotX: chartLabelW, PlotW: chartWidth - chartLabelW - chartValueW}
+		PlotX: chartLabelW, PlotW: chartWidth - chartLabelW - chartValueW, RowH: barHeight}
 	if len(r.Charts.CertDays) == 0 {
 		ch.Empty = true
 		if ch.Note == "" {
@@ -87,11 +104,31 @@ func certChart(r Report) htmlChart {
 	for _, b := range r.Charts.CertDays {
 		maxDays = math.Max(maxDays, math.Max(b.Total, b.DaysLeft))
 	}
+	scale := func(days float64) float64 { return math.Min(math.Max(0, days)/maxDays, 1) * ch.PlotW }
+	banded := false
 	for i, b := range r.Charts.CertDays {
 		y := chartTop + float64(i)*(barHeight+barGap)
-		w := math.Max(0, b.DaysLeft) / maxDays * ch.PlotW
-		ch.Bars = append(ch.Bars, htmlBar{Y: y, BarH: barHeight, Width: w, Label: b.Node, LabelY: y + 13, ValueY: y + 13,
-			Value: fmt.Sprintf("%.1f days", b.DaysLeft), Color: statusColors[b.Status], TextX: ch.PlotX + w + 6, Status: string(b.Status)})
+		w := scale(b.DaysLeft)
+		bar := htmlBar{Y: y, BarH: barHeight, Width: w, Label: b.Node, LabelY: y + 13, ValueY: y + 13,
+			Value: fmt.Sprintf("%.1f days", b.DaysLeft), Color: statusColors[b.Status], TextX: ch.PlotX + w + 6, Status: string(b.Status)}
+		if b.Total <= 0 {
+			// no validity: the certificate could not be read, and a bar of 0 days would say it expired
+			bar.Unknown, bar.Value, bar.TextX = true, "unknown", ch.PlotX+6
+		}
+		if b.Total > 0 && (b.WarnDays > 0 || b.CriticalDays > 0) {
+			// The bar of days left sits inside its row's bands: the whole validity (grey), the warn window
+			// (amber) and the critical window (red), both counted back from the certificate's end.
+			crit, warn := scale(b.CriticalDays), scale(b.WarnDays)
+			bar.BandY, bar.Y, bar.BarH = y, y+barBandInset, barHeight-2*barBandInset
+			bar.Bands = []htmlBand{{X: ch.PlotX, Width: scale(b.Total), Color: bandValidity},
+				{X: ch.PlotX + crit, Width: math.Max(0, warn-crit), Color: bandWarn}, {X: ch.PlotX, Width: crit, Color: bandCritical}}
+			bar.TextX = ch.PlotX + math.Max(w, scale(b.Total)) + 6
+			banded = true
+		}
+		ch.Bars = append(ch.Bars, bar)
+	}
+	if banded {
+		ch.Note = strings.TrimPrefix(ch.Note+"; ", "; ") + "bar: days left, within the certificate's validity (grey), its warn window (amber) and critical window (red)"
 	}
 	ch.AxisY = chartTop + float64(len(ch.Bars))*(barHeight+barGap)
 	step := tickStep(maxDays)
@@ -276,7 +313,8 @@ var reportTemplate = template.Must(template.New("report").Funcs(template.FuncMap
 {{if .Empty}}<p class="meta">{{.Note}}</p>{{else}}{{if .Note}}<p class="meta">{{.Note}}</p>{{end}}
 <svg xmlns="http://www.w3.org/2000/svg" width="{{f .Width}}" height="{{f .Height}}" viewBox="0 0 {{f .Width}} {{f .Height}}" role="img" aria-label="{{.Title}}">
 {{$c := .}}{{range .Bars}}<text x="{{f (sub $c.PlotX 8)}}" y="{{f .LabelY}}" text-anchor="end">{{.Label}}</text>
-{{if not .Unknown}}<rect x="{{f $c.PlotX}}" y="{{f .Y}}" width="{{f .Width}}" height="{{f .BarH}}" fill="{{.Color}}"><title>{{.Label}}: {{.Value}} ({{.Status}})</title></rect>{{end}}
+{{$bar := .}}{{range .Bands}}<rect x="{{f .X}}" y="{{f $bar.BandY}}" width="{{f .Width}}" height="{{f $c.RowH}}" fill="{{.Color}}"/>
+{{end}}{{if not .Unknown}}<rect x="{{f $c.PlotX}}" y="{{f .Y}}" width="{{f .Width}}" height="{{f .BarH}}" fill="{{.Color}}"><title>{{.Label}}: {{.Value}} ({{.Status}})</title></rect>{{end}}
 {{if .HasMarker}}<line x1="{{f .Marker}}" x2="{{f .Marker}}" y1="{{f .MarkerY1}}" y2="{{f .MarkerY2}}" stroke="#1f2328" stroke-width="2"/>{{end}}
 <text x="{{f .TextX}}" y="{{f .ValueY}}">{{.Value}}</text>
 {{end}}<line x1="{{f .PlotX}}" x2="{{f (add .PlotX .PlotW)}}" y1="{{f .AxisY}}" y2="{{f .AxisY}}" stroke="#8c959f"/>

@@ -134,7 +134,7 @@ const Benchmark = "CIS Docker Benchmark v1.6.0, sections 4 and 5 (judged per ser
 
 // Charts hold the series of the HTML report's figures.
 type Charts struct {
-	// CertDays is each node's certificate days left; Known false when it could not be read.
+	// CertDays is each node's certificate days left; a Total of 0 says it could not be read.
 	CertDays []CertDaysBar
 	// CertDaysNote explains an empty or partial CertDays.
 	CertDaysNote string
@@ -161,6 +161,9 @@ type CertDaysBar struct {
 	DaysLeft float64
 	Total    float64 // validity in days, for scale
 	Status   CheckStatus
+	// WarnDays and CriticalDays are how many days before its end the certificate enters the policy's warn
+	// and critical windows (a percentage window differs per certificate); 0 draws no band.
+	WarnDays, CriticalDays float64
 }
 
 // AgeBar is one credential's age against its max age (MaxAge 0: no policy).

@@ -12,7 +12,7 @@ import (
 func domainReport() Report {
 	r := New(time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC), "", Section{
 		Checks:   []Check{{ID: "d.one", Title: "One holds", Status: StatusWarn, Summary: "one is off", Remediation: "fix one"}},
-		CertDays: []CertDaysBar{{Node: "n1", DaysLeft: 30, Total: 90, Status: StatusPass}},
+		CertDays: []CertDaysBar{{Node: "n1", DaysLeft: 30, Total: 90, Status: StatusPass, WarnDays: 18, CriticalDays: 9}, {Node: "n2", Status: StatusInfo}},
 	})
 	r.Benchmark, r.Title = "", "swarmguard domain report"
 	r.Facts = []Fact{{Label: "Policy", Value: "max_age 1h"}}
@@ -32,7 +32,8 @@ func TestRenderDomainReport(t *testing.T) {
 	}{
 		{Table, []string{"swarmguard domain report, 2026-06-01T12:00:00Z\n", "Policy:  max_age 1h\n", "summary: 0 pass, 1 warn, 0 fail, 0 info, 0 error", "\nThings\nSTATUS  NAME  LEFT\nFAIL    a|b   1d\n  c: not read\n"}},
 		{Markdown, []string{"# swarmguard domain report\n", "- Policy: max_age 1h\n", "## Things\n\n| Status | NAME | LEFT |\n|---|---|---|\n| FAIL | a\\|b | 1d |\n", "- c: not read\n"}},
-		{HTML, []string{"<h1>swarmguard domain report</h1>", "<th>Policy</th><td>max_age 1h</td>", "<h2>Things</h2>", "<td>a|b</td>", "c: not read", "30.0 days"}},
+		{HTML, []string{"<h1>swarmguard domain report</h1>", "<th>Policy</th><td>max_age 1h</td>", "<h2>Things</h2>", "<td>a|b</td>", "c: not read", "30.0 days",
+			`fill="` + bandWarn + `"`, `fill="` + bandCritical + `"`, "its warn window (amber)", ">unknown</text>"}},
 		{JUnit, []string{`<testsuite name="swarmguard domain report"`, `<property name="Policy" value="max_age 1h">`}},
 	} {
 		var b bytes.Buffer
