@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/swarmguard/swarmguard/operator"
+	"github.com/swarmguard/swarmguard/operator/config"
 	"github.com/swarmguard/swarmguard/secrets"
 )
 
@@ -29,7 +30,7 @@ const (
 )
 
 // EventCertIssued is the audit event of one issuance (or one refused or failed request).
-const EventCertIssued = "cert_issued"
+const EventCertIssued = config.EventCertIssued
 
 // Trust is what the bridge needs to know about the swarm at each request.
 type Trust struct {
