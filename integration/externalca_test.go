@@ -46,48 +46,8 @@ func (a *auditList) Record(r operator.AuditRecord) { a.recs = append(a.recs, r) 
 func TestExternalCABridge(t *testing.T) {
 	env := labEnv(t)
 	ctx := t.Context()
-	run := fmt.Sprintf("%d", time.Now().UnixNano())
-	mount := "pki-it-" + run
-
-	root := vaultRoot(t, env)
-	if err := root.Sys().MountWithContext(ctx, mount, &vault.MountInput{Type: "pki", Config: vault.MountConfigInput{MaxLeaseTTL: "87600h"}}); err != nil {
-		t.Fatalf("mounting pki at %s: %v", mount, err)
-	}
-	t.Cleanup(func() { _ = root.Sys().UnmountWithContext(context.WithoutCancel(ctx), mount) })
-	gen, err := root.Logical().WriteWithContext(ctx, mount+"/root/generate/internal", map[string]any{"common_name": "swarmguard it root " + run, "ttl": "8760h", "key_type": "ec", "key_bits": 256})
-	if err != nil {
-		t.Fatalf("generating the root in vault: %v", err)
-	}
-	if _, ok := gen.Data["private_key"]; ok {
-		t.Fatal("vault handed out the root key: generate/internal must keep it")
-	}
-	vaultRootCert := mustParseCertPEM(t, gen.Data["certificate"].(string))
-
-	sw, err := swarm.New(swarm.Options{Host: env["DOCKER_HOST"], APITimeout: 30 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl, err := sw.Cluster(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	roles := externalca.Roles{Manager: "mgr-" + run, Worker: "wrk-" + run}
-	for role, ou := range map[string]string{roles.Manager: externalca.ManagerOU, roles.Worker: externalca.WorkerOU} {
-		if _, err := root.Logical().WriteWithContext(ctx, mount+"/roles/"+role, map[string]any{
-			"organization": cl.ID, "ou": ou, "allow_any_name": true, "enforce_hostnames": false,
-			"use_csr_common_name": false, "use_csr_sans": false, "key_type": "any", "max_ttl": "8760h",
-			"server_flag": true, "client_flag": true,
-		}); err != nil {
-			t.Fatalf("writing role %s: %v", role, err)
-		}
-	}
-	serverRole := "bridge-" + run
-	if _, err := root.Logical().WriteWithContext(ctx, mount+"/roles/"+serverRole, map[string]any{
-		"allow_any_name": true, "allow_ip_sans": true, "server_flag": true, "client_flag": false, "key_type": "ec", "key_bits": 256, "max_ttl": "24h",
-	}); err != nil {
-		t.Fatalf("writing role %s: %v", serverRole, err)
-	}
-
+	p := ecaSetup(t, env)
+	root, mount, roles, serverRole, vaultRootCert, sw, cl := p.root, p.mount, p.roles, p.serverRole, p.rootCert, p.sw, p.cl
 	v, err := secrets.NewVault(secrets.VaultConfig{Address: env["VAULT_ADDR"], Auth: secrets.AuthConfig{Method: secrets.AuthToken, Token: sensitive.New(env["VAULT_TOKEN"])}}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -120,23 +80,7 @@ func TestExternalCABridge(t *testing.T) {
 	pool := x509.NewCertPool()
 	pool.AddCert(vaultRootCert)
 	post := func(node string, body []byte) (int, externalca.Response) {
-		t.Helper()
-		pair := nodeKeyPair(t, env, node)
-		hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{
-			Certificates: []tls.Certificate{pair}, RootCAs: pool, MinVersion: tls.VersionTLS12}}}
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := hc.Do(req)
-		if err != nil {
-			t.Fatalf("posting as %s: %v", node, err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		var r externalca.Response
-		if err := json.Unmarshal(b, &r); err != nil {
-			t.Fatalf("answer %d is not CFSSL JSON: %q", resp.StatusCode, b)
-		}
-		return resp.StatusCode, r
+		return ecaPost(t, env, url, pool, node, body)
 	}
 
 	issuedBefore := vaultSerials(t, root, mount)
@@ -298,4 +242,153 @@ func itSignJSON(csr, cn, ou, org string) []byte {
 	b, _ := json.Marshal(map[string]any{"hosts": hosts, "certificate_request": csr, "profile": "", "crl_override": "", "label": "", "extensions": nil,
 		"subject": map[string]any{"CN": cn, "names": []map[string]string{{"O": org, "OU": ou}}, "SerialNumber": ""}})
 	return b
+}
+
+// ecaPKI is a PKI mount of the test's own in the lab's Vault, with a root generated inside it and the
+// bridge's three roles for the lab's swarm.
+type ecaPKI struct {
+	root       *vault.Client
+	mount      string
+	roles      externalca.Roles
+	serverRole string
+	rootCert   *x509.Certificate
+	sw         *swarm.Client
+	cl         swarm.Cluster
+}
+
+func ecaSetup(t *testing.T, env map[string]string) ecaPKI {
+	t.Helper()
+	ctx := t.Context()
+	run := fmt.Sprintf("%d", time.Now().UnixNano())
+	mount := "pki-it-" + run
+
+	root := vaultRoot(t, env)
+	if err := root.Sys().MountWithContext(ctx, mount, &vault.MountInput{Type: "pki", Config: vault.MountConfigInput{MaxLeaseTTL: "87600h"}}); err != nil {
+		t.Fatalf("mounting pki at %s: %v", mount, err)
+	}
+	t.Cleanup(func() { _ = root.Sys().UnmountWithContext(context.WithoutCancel(ctx), mount) })
+	gen, err := root.Logical().WriteWithContext(ctx, mount+"/root/generate/internal", map[string]any{"common_name": "swarmguard it root " + run, "ttl": "8760h", "key_type": "ec", "key_bits": 256})
+	if err != nil {
+		t.Fatalf("generating the root in vault: %v", err)
+	}
+	if _, ok := gen.Data["private_key"]; ok {
+		t.Fatal("vault handed out the root key: generate/internal must keep it")
+	}
+	vaultRootCert := mustParseCertPEM(t, gen.Data["certificate"].(string))
+
+	sw, err := swarm.New(swarm.Options{Host: env["DOCKER_HOST"], APITimeout: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := sw.Cluster(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roles := externalca.Roles{Manager: "mgr-" + run, Worker: "wrk-" + run}
+	for role, ou := range map[string]string{roles.Manager: externalca.ManagerOU, roles.Worker: externalca.WorkerOU} {
+		if _, err := root.Logical().WriteWithContext(ctx, mount+"/roles/"+role, map[string]any{
+			"organization": cl.ID, "ou": ou, "allow_any_name": true, "enforce_hostnames": false,
+			"use_csr_common_name": false, "use_csr_sans": false, "key_type": "any", "max_ttl": "8760h",
+			"server_flag": true, "client_flag": true,
+		}); err != nil {
+			t.Fatalf("writing role %s: %v", role, err)
+		}
+	}
+	serverRole := "bridge-" + run
+	if _, err := root.Logical().WriteWithContext(ctx, mount+"/roles/"+serverRole, map[string]any{
+		"allow_any_name": true, "allow_ip_sans": true, "server_flag": true, "client_flag": false, "key_type": "ec", "key_bits": 256, "max_ttl": "24h",
+	}); err != nil {
+		t.Fatalf("writing role %s: %v", serverRole, err)
+	}
+
+	return ecaPKI{root: root, mount: mount, roles: roles, serverRole: serverRole, rootCert: vaultRootCert, sw: sw, cl: cl}
+}
+
+// ecaPost posts a sign request to the bridge at url as swarmkit does, with node's real certificate.
+func ecaPost(t *testing.T, env map[string]string, url string, pool *x509.CertPool, node string, body []byte) (int, externalca.Response) {
+	t.Helper()
+	pair := nodeKeyPair(t, env, node)
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{
+		Certificates: []tls.Certificate{pair}, RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, url, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatalf("posting as %s: %v", node, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var r externalca.Response
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatalf("answer %d is not CFSSL JSON: %q", resp.StatusCode, b)
+	}
+	return resp.StatusCode, r
+}
+
+// TestExternalCABridgeRun: `swarmguard run` with pki.external_ca enabled serves the bridge (its server
+// certificate issued by Vault for the URL's address), issues a manager's request through Vault, refuses a
+// worker's, and counts both in /metrics.
+func TestExternalCABridgeRun(t *testing.T) {
+	env := labEnv(t)
+	p := ecaSetup(t, env)
+	id := fmt.Sprintf("eca%d", time.Now().UnixNano()%1_000_000_000)
+	rtRemoveObjects(t, env, id)
+	port := rtFreePort(t)
+	url := fmt.Sprintf("https://127.0.0.1:%d%s", port, externalca.SignPath)
+	cfg := rtRuntimeConfig(t, fmt.Sprintf(`lease: {name: sgit-lease-%[1]s}
+ledger: {name: sgit-state-%[1]s}
+pki:
+  external_ca:
+    enabled: true
+    listen: "127.0.0.1:%[2]d"
+    mount: %[3]s
+    manager_role: %[4]s
+    worker_role: %[5]s
+    server_role: %[6]s
+    urls: [%[7]q]
+`, id, port, p.mount, p.roles.Manager, p.roles.Worker, p.serverRole, url))
+	if r := runSG(t, env, nil, "config", "check", "--config", cfg); r.Code != 0 {
+		t.Fatalf("config check = %d %s %s", r.Code, r.Stdout, r.Stderr)
+	}
+	hosts := managerSockets(t, env)
+	rep := rtStartReplica(t, env, hosts[0], 1, cfg)
+	eventually(t, 30*time.Second, "the bridge serving", func() bool {
+		return strings.Contains(rep.log.String(), "serving the external CA bridge") || !rep.running()
+	})
+	if !rep.running() {
+		t.Fatalf("run exited %d:\n%s", rep.code, rtTail(rep.log.String(), 30))
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(p.rootCert)
+	mgrID := nodeCertCN(t, env, "n1")
+	csr, _ := itCSR(t, pkix.Name{})
+	status, resp := ecaPost(t, env, url, pool, "n1", itSignJSON(csr, mgrID, externalca.ManagerOU, p.cl.ID))
+	if status != http.StatusOK || !resp.Success {
+		t.Fatalf("manager's request = %d %+v; want a certificate", status, resp)
+	}
+	got := mustParseCertPEM(t, resp.Result.(map[string]any)["certificate"].(string))
+	if got.Subject.CommonName != mgrID || got.Issuer.String() != p.rootCert.Subject.String() || !slices.Contains(vaultSerials(t, p.root, p.mount), colonHex(got.SerialNumber.Bytes())) {
+		t.Errorf("issued %v by %v serial %s; want CN %s by vault's root, serial in %s/certs", got.Subject, got.Issuer, colonHex(got.SerialNumber.Bytes()), mgrID, p.mount)
+	}
+	wcsr, _ := itCSR(t, pkix.Name{})
+	if status, _ := ecaPost(t, env, url, pool, "n4", itSignJSON(wcsr, nodeCertCN(t, env, "n4"), externalca.WorkerOU, p.cl.ID)); status != http.StatusForbidden {
+		t.Errorf("worker's request = %d; want 403", status)
+	}
+	code, metrics, err := rep.get("/metrics")
+	if err != nil || code != 200 {
+		t.Fatalf("/metrics = %d %v", code, err)
+	}
+	for _, want := range []string{`swarmguard_external_ca_requests_total{result="issued"} 1`, `swarmguard_external_ca_requests_total{result="refused"} 1`,
+		`swarmguard_external_ca_failures_total{reason="not_manager",result="refused"} 1`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	log := rep.log.String()
+	for _, want := range []string{`"msg":"issued node certificate"`, `"event":"cert_issued"`, `"reason":"not_manager"`} {
+		if !strings.Contains(log, want) {
+			t.Errorf("run's log lacks %s", want)
+		}
+	}
+	secretScan(t, []string{log, metrics}, env["VAULT_TOKEN"])
 }
