@@ -25,3 +25,7 @@ func mustCreate(t *testing.T, tmpl *x509.Certificate, ca testCA, pub any) *x509.
 	}
 	return c
 }
+
+func verifyOpts(tr Trust) x509.VerifyOptions {
+	return x509.VerifyOptions{Roots: tr.Roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+}
