@@ -392,3 +392,44 @@ pki:
 	}
 	secretScan(t, []string{log, metrics}, env["VAULT_TOKEN"])
 }
+
+// TestExternalCABridgeVaultDown: with Vault unreachable when run starts, the controller keeps running, says
+// the bridge has no server certificate yet, and no request gets a certificate (the handshake fails, which
+// swarmkit retries).
+func TestExternalCABridgeVaultDown(t *testing.T) {
+	env := labEnv(t)
+	down := map[string]string{}
+	for k, v := range env {
+		down[k] = v
+	}
+	down["VAULT_ADDR"] = fmt.Sprintf("http://127.0.0.1:%d", rtFreePort(t)) // nothing listens there
+	id := fmt.Sprintf("ecad%d", time.Now().UnixNano()%1_000_000_000)
+	rtRemoveObjects(t, env, id)
+	port := rtFreePort(t)
+	url := fmt.Sprintf("https://127.0.0.1:%d%s", port, externalca.SignPath)
+	cfg := rtRuntimeConfig(t, fmt.Sprintf(`lease: {name: sgit-lease-%[1]s}
+ledger: {name: sgit-state-%[1]s}
+vault: {timeout: 2s}
+pki:
+  external_ca: {enabled: true, listen: "127.0.0.1:%[2]d", urls: [%[3]q]}
+`, id, port, url))
+	rep := rtStartReplica(t, down, managerSockets(t, env)[0], 1, cfg)
+	eventually(t, 60*time.Second, "the bridge serving without a certificate", func() bool {
+		return strings.Contains(rep.log.String(), "serving the external CA bridge") || !rep.running()
+	})
+	if !rep.running() || !strings.Contains(rep.log.String(), "vault unreachable: the external CA bridge has no server certificate yet") {
+		t.Fatalf("run = running %v; want running with the warning:\n%s", rep.running(), rtTail(rep.log.String(), 30))
+	}
+	pair := nodeKeyPair(t, env, "n1")
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{
+		Certificates: []tls.Certificate{pair}, InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}}} //nolint:gosec // only checks no certificate is served
+	csr, _ := itCSR(t, pkix.Name{})
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, url, bytes.NewReader(itSignJSON(csr, nodeCertCN(t, env, "n1"), externalca.ManagerOU, "x")))
+	if resp, err := hc.Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatalf("request with Vault down = %d; want the handshake to fail (no server certificate)", resp.StatusCode)
+	}
+	if !rep.running() {
+		t.Errorf("run exited after a failed handshake:\n%s", rtTail(rep.log.String(), 30))
+	}
+}
