@@ -51,3 +51,25 @@ path "auth/token/lookup-self" {
 path "auth/token/revoke-self" {
   capabilities = ["update"]
 }
+
+# pki.external_ca (the bridge, when enabled): sign node certificates through the
+# two roles (the subject's O and OU come from the role, so the bridge reads each
+# role first and refuses to sign through one that would give another subject),
+# and issue the bridge's own server certificate. Adjust "pki-swarm" and the role
+# names to pki.external_ca.mount, manager_role, worker_role and server_role.
+# No path here reads or exports a CA key: Vault signs, the key stays inside it.
+path "pki-swarm/sign/swarm-manager" {
+  capabilities = ["create", "update"]
+}
+path "pki-swarm/sign/swarm-worker" {
+  capabilities = ["create", "update"]
+}
+path "pki-swarm/roles/swarm-manager" {
+  capabilities = ["read"]
+}
+path "pki-swarm/roles/swarm-worker" {
+  capabilities = ["read"]
+}
+path "pki-swarm/issue/swarmguard-bridge" {
+  capabilities = ["create", "update"]
+}

@@ -219,6 +219,11 @@ func (a *app) runController(ctx context.Context) error {
 	if ctx.Err() != nil {
 		return nil
 	}
+	bridgeErr, stopBridge, err := a.startExternalCA(ctx, c, aud, m, log)
+	if err != nil {
+		return err
+	}
+	defer stopBridge()
 	ledger := a.ledger(c)
 	tasks, err := a.buildTasks(taskDeps{Engine: c, Self: self, Ledger: ledger, Audit: aud})
 	if err != nil {
@@ -250,6 +255,10 @@ func (a *app) runController(ctx context.Context) error {
 		return err
 	case err := <-served:
 		// A listener failed under us: stop the runtime (releasing the lease) and report it.
+		stopRun()
+		<-runErr
+		return failed(err)
+	case err := <-bridgeErr:
 		stopRun()
 		<-runErr
 		return failed(err)

@@ -130,6 +130,21 @@ type PKIConfig struct {
 	ControlSocket  string   `yaml:"control_socket"`   // swarmkit control API socket (all nodes' certificates)
 	Schedule       string   `yaml:"schedule"`         // when to check certificates
 	CA             CAConfig `yaml:"ca"`
+	// ExternalCA is the bridge that serves swarmkit's external CA protocol and signs through Vault PKI.
+	ExternalCA ExternalCAConfig `yaml:"external_ca"`
+}
+
+// ExternalCAConfig is the external CA bridge: swarmkit's CFSSL sign requests from this swarm's managers,
+// signed through a Vault PKI mount (the root key stays in Vault). The validity of what it signs is the
+// swarm's node-certificate expiry policy.
+type ExternalCAConfig struct {
+	Enabled     bool     `yaml:"enabled"`      // serve the bridge on every replica of `run`
+	Listen      string   `yaml:"listen"`       // host:port of the HTTPS endpoint
+	Mount       string   `yaml:"mount"`        // Vault PKI mount that signs (e.g. pki-swarm)
+	ManagerRole string   `yaml:"manager_role"` // Vault role for managers: organization=<swarm ID>, ou=swarm-manager
+	WorkerRole  string   `yaml:"worker_role"`  // Vault role for workers: organization=<swarm ID>, ou=swarm-worker
+	ServerRole  string   `yaml:"server_role"`  // Vault role that issues the bridge's own server certificate
+	URLs        []string `yaml:"urls"`         // what the swarm is told: https://<manager address>:<port>/api/v1/cfssl/sign
 }
 
 // CAConfig is the root CA rotation policy.
@@ -250,6 +265,8 @@ func DefaultConfig() Config {
 			ControlSocket:  "/var/run/docker/swarm/control.sock",
 			Schedule:       "@every 15m",
 			CA:             CAConfig{Schedule: "@daily"},
+			ExternalCA: ExternalCAConfig{Listen: ":8555", Mount: "pki-swarm", ManagerRole: "swarm-manager",
+				WorkerRole: "swarm-worker", ServerRole: "swarmguard-bridge", URLs: []string{}},
 		},
 		Networks:  NetworksConfig{RequireEncryption: true, Exempt: []string{}, Schedule: "@every 5m"},
 		Workloads: WorkloadsConfig{Mode: ModeAudit, AllowedRegistries: []string{}, Schedule: "@every 10m"},

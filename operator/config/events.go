@@ -16,7 +16,10 @@ const (
 	// certificate that lapses while its node is down, an expired certificate, an unreadable root CA). It is
 	// sent again only after it cleared and came back; a new holder sends what it finds once more.
 	EventFinding = "finding"
+	// EventCertIssued: the external CA bridge answered a sign request: issued (result ok, with the node, its
+	// role, the serial and Vault's request ID), refused or failed.
+	EventCertIssued = "cert_issued"
 )
 
 // AuditEvents lists every event name.
-var AuditEvents = []string{EventAction, EventLeaseAcquired, EventLeaseLost, EventLeaseReleased, EventReconcileFailed, EventFinding}
+var AuditEvents = []string{EventAction, EventLeaseAcquired, EventLeaseLost, EventLeaseReleased, EventReconcileFailed, EventFinding, EventCertIssued}

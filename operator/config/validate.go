@@ -152,6 +152,7 @@ func (c Config) Validate() Problems {
 	if c.PKI.CA.MaxAge != 0 && c.PKI.CA.MaxAge < Duration(24*time.Hour) {
 		add("pki.ca.max_age", "%s is below 24h; a root rotation reissues every certificate in the swarm (example: 8760h)", c.PKI.CA.MaxAge)
 	}
+	externalCA(c.PKI.ExternalCA, add)
 
 	oneOf("workloads.mode", c.Workloads.Mode, ModeEnforce, ModeAudit)
 	schedule("workloads.schedule", c.Workloads.Schedule)
@@ -395,4 +396,62 @@ func (c Config) FileProblems() Problems {
 		}
 	}
 	return ps
+}
+
+// externalCASignPath is where swarmkit posts sign requests; the URLs the swarm is told must end with it.
+const externalCASignPath = "/api/v1/cfssl/sign"
+
+// externalCA checks pki.external_ca. Its keys are checked even when the bridge is off, so a config prepared
+// before the move is found wrong before it is needed; the URLs must be there only when it is on.
+func externalCA(e ExternalCAConfig, add func(string, string, ...any)) {
+	const k = "pki.external_ca."
+	_, port, err := net.SplitHostPort(e.Listen)
+	if err != nil || port == "" || port == "0" {
+		add(k+"listen", "%q is not host:port with a fixed port (example: \":8555\"); the swarm is told that port", e.Listen)
+		port = ""
+	}
+	name := func(key, v, example string) {
+		switch {
+		case v == "":
+			add(k+key, "is empty; give the Vault %s (example: %s)", strings.ReplaceAll(key, "_", " "), example)
+		case strings.ContainsAny(v, " \t\n") || strings.Trim(v, "/") != v || strings.Contains(v, "//") || (key != "mount" && strings.Contains(v, "/")):
+			add(k+key, "%q is not a Vault %s name (example: %s)", v, strings.ReplaceAll(key, "_", " "), example)
+		}
+	}
+	name("mount", e.Mount, "pki-swarm")
+	name("manager_role", e.ManagerRole, "swarm-manager")
+	name("worker_role", e.WorkerRole, "swarm-worker")
+	name("server_role", e.ServerRole, "swarmguard-bridge")
+	if e.ManagerRole != "" && e.ManagerRole == e.WorkerRole {
+		add(k+"worker_role", "%q is manager_role too; a Vault role fixes the OU it issues, so managers (swarm-manager) and workers (swarm-worker) need a role each", e.WorkerRole)
+	}
+	if e.Enabled && len(e.URLs) == 0 {
+		add(k+"urls", "is empty while pki.external_ca.enabled is true; list every manager's bridge (example: [\"https://10.0.0.11%s%s\"])", ":"+orPort(port), externalCASignPath)
+	}
+	seen := map[string]bool{}
+	for i, raw := range e.URLs {
+		key := fmt.Sprintf("%surls[%d]", k, i)
+		u, err := url.Parse(raw)
+		if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+			add(key, "%q is not an https URL (example: https://10.0.0.11:%s%s); swarmkit speaks only HTTPS to an external CA", raw, orPort(port), externalCASignPath)
+			continue
+		}
+		if u.Path != externalCASignPath {
+			add(key, "%q has path %q; swarmkit posts to the URL as given and the bridge serves %s", raw, u.Path, externalCASignPath)
+		}
+		if port != "" && u.Port() != port {
+			add(key, "%q names port %q but the bridge listens on %s (pki.external_ca.listen)", raw, u.Port(), port)
+		}
+		if seen[raw] {
+			add(key, "%q is listed twice", raw)
+		}
+		seen[raw] = true
+	}
+}
+
+func orPort(p string) string {
+	if p == "" {
+		return "8555"
+	}
+	return p
 }
