@@ -163,7 +163,10 @@ func (a *app) rotateCA(ctx context.Context, fl rotateCAFlags) error {
 		return failed(err)
 	}
 	if fl.dryRun {
-		return nil
+		if start.Plan == nil {
+			return nil
+		}
+		return a.writePlan("table", *start.Plan)
 	}
 	switch {
 	case start.Attached:
@@ -179,7 +182,7 @@ func (a *app) rotateCA(ctx context.Context, fl rotateCAFlags) error {
 	// the lease, so the controller goes on meanwhile. Republishing the tokens writes Vault: it takes the
 	// lease again and reads the tokens under it, so a rotation and publish by the controller in between is
 	// never overwritten with the tokens read before.
-	err = certs.FollowCARotation(ctx, c, ledger, start, certs.FollowOptions{Timeout: fl.timeout}, env)
+	err = certs.FollowCARotation(ctx, c, ledger, start, certs.FollowOptions{Timeout: fl.timeout, Progress: caFollowPrinter(a.stdout)}, env)
 	if err != nil {
 		return failed(err)
 	}
@@ -197,6 +200,21 @@ func (a *app) rotateCA(ctx context.Context, fl rotateCAFlags) error {
 		}
 	}
 	return nil
+}
+
+// caFollowPrinter prints what the root CA follow tells as it goes: each reading that moved, a stall, the end.
+func caFollowPrinter(w io.Writer) func(certs.CAFollowEvent) {
+	return func(ev certs.CAFollowEvent) {
+		switch {
+		case ev.Done:
+			fmt.Fprintf(w, "root CA rotation complete: %d/%d nodes on the new root (%s) in %s\n", ev.Progress.OnNewRoot, ev.Progress.Total, ev.Root, ev.Elapsed)
+		case ev.Stalled:
+			fmt.Fprintf(w, "[%s] warning: no progress for %s; %s (a node that is down holds the rotation until it returns)\n",
+				ev.Elapsed, ev.StillFor, certs.PendingText(ev.Progress))
+		default:
+			fmt.Fprintf(w, "[%s] %s\n", ev.Elapsed, certs.PendingText(ev.Progress))
+		}
+	}
 }
 
 // readCAFiles reads --cert and --key. The key is held as sensitive.Value from the moment it is read, and

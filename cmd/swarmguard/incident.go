@@ -320,7 +320,7 @@ func incidentCA(eng certs.Engine, ledger operator.LedgerStore, republish func(co
 					return incident.Outcome{}, err
 				}
 			}
-			if err := certs.FollowCARotation(ctx, eng, ledger, start, certs.FollowOptions{Timeout: caTimeout, Republish: republish}, env); err != nil {
+			if err := certs.FollowCARotation(ctx, eng, ledger, start, certs.FollowOptions{Timeout: caTimeout, Republish: republish, Progress: caFollowPrinter(env.Output())}, env); err != nil {
 				return incident.Outcome{}, err
 			}
 			verb := "rotated"

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/swarmguard/swarmguard/operator"
 	"github.com/swarmguard/swarmguard/operator/networks"
+	"github.com/swarmguard/swarmguard/operator/report"
 	"github.com/swarmguard/swarmguard/swarm"
 )
 
@@ -94,7 +96,7 @@ have the xfrm/ESP modules, or tasks on different nodes cannot talk over the encr
 				}
 				fmt.Fprintln(a.stdout, "\napplying:")
 				res, applyErr := networks.ApplyNetworkRemediation(ctx, c, plan, networks.RemediateOptions{
-					Converge: converge, RemoveWait: remove, Log: a.log.With("component", "remediate"), Out: a.stdout,
+					Converge: converge, RemoveWait: remove, Log: a.log.With("component", "remediate"), Progress: remediatePrinter(a.stdout),
 					StillHolder: stillHolder(ctx), Fence: leaseFence(ctx)})
 				entry := swarm.Entry{Kind: swarm.KindNetwork, At: time.Now().UTC(), Actor: actor(), Reason: reason,
 					Result: swarm.ResultOK, Details: res.LedgerDetails(plan)}
@@ -125,6 +127,31 @@ have the xfrm/ESP modules, or tasks on different nodes cannot talk over the encr
 	cmd.Flags().DurationVar(&converge, "converge-timeout", networks.DefaultRemediateConverge, "how long to wait for each service's tasks to move")
 	cmd.Flags().DurationVar(&remove, "remove-timeout", networks.DefaultRemediateRemoveWait, "how long to wait for the old network to be free before leaving it in place")
 	return cmd
+}
+
+// remediatePrinter prints each step of a network remediation as it is done.
+func remediatePrinter(w io.Writer) func(networks.RemediateEvent) {
+	return func(ev networks.RemediateEvent) {
+		n := ev.Network
+		switch ev.Step {
+		case networks.StepReusedTwin:
+			fmt.Fprintf(w, "reusing encrypted twin %s (id %s)\n", n.Name, n.ID)
+		case networks.StepCreatedTwin:
+			fmt.Fprintf(w, "created encrypted network %s (id %s, subnets %s)\n", n.Name, n.ID, report.ListOrNone(n.Subnets))
+		case networks.StepAttached:
+			fmt.Fprintf(w, "attached %s to service %s (aliases: %s)\n", n.Name, ev.Service, report.ListOrNone(ev.Aliases))
+		case networks.StepDetached:
+			fmt.Fprintf(w, "detached %s from service %s\n", n.Name, ev.Service)
+		case networks.StepRemovedOld:
+			fmt.Fprintf(w, "removed network %s\n", n.Name)
+		case networks.StepLeftOld:
+			fmt.Fprintf(w, "left network %s in place: %v; remove it with `docker network rm %s` once nothing uses it\n", n.Name, ev.Err, n.Name)
+		case networks.StepUndo:
+			fmt.Fprintf(w, "undo: %s\n", ev.What)
+		case networks.StepNotUndone:
+			fmt.Fprintf(w, "not undoing: the lease no longer holds (%v); left to undo by hand, in order: %s\n", ev.Err, ev.What)
+		}
+	}
 }
 
 func planRemediation(ctx context.Context, a *app, c *swarm.Client, name string) (networks.NetworkPlan, error) {

@@ -106,7 +106,9 @@ func (a *app) rotateUnlockKey(ctx context.Context, fl rotateUnlockFlags) error {
 		return rerr
 	}
 	if fl.dryRun {
-		err = run(ctx)
+		if err = run(ctx); err == nil && res.Plan != nil {
+			return a.writePlan(format, *res.Plan)
+		}
 	} else {
 		err = a.withLease(ctx, "rotate unlock-key", run)
 	}
@@ -153,7 +155,10 @@ func (a *app) escrowUnlockKey(ctx context.Context, reason string, dryRun bool) e
 		return failed(err)
 	}
 	if dryRun {
-		return nil
+		if res.Plan == nil {
+			return nil
+		}
+		return a.writePlan(format, *res.Plan)
 	}
 	return a.writeOutput(func(w io.Writer) error { return renderUnlockResult(w, format, res, false) })
 }

@@ -95,6 +95,8 @@ type UnlockKeyResult struct {
 	OldFingerprint string
 	Escrow         *EscrowOutcome
 	Warnings       []string
+	// Plan is what a dry run would do (set only then): the caller prints it; nothing is printed here.
+	Plan *operator.Plan
 }
 
 // RotateKeyOptions tune a manual rotation.
@@ -249,7 +251,7 @@ func (a *Autolock) rotateKey(ctx context.Context, opts RotateKeyOptions, env ope
 		p := operator.Plan{Domain: Domain}
 		p.Add(swarm.KindUnlockKey, "unlock key of swarm "+cl.ID, "rotate the unlock key", env.Reason)
 		p.Add(swarm.KindUnlockKeyEscrow, "unlock key of swarm "+cl.ID, "escrow the new unlock key to vault at "+path, "a new key is escrowed before the step counts as done")
-		operator.PrintPlan(env, p)
+		res.Plan = &p
 		return res, nil
 	}
 	if err := env.CheckHolder(ctx); err != nil {
@@ -308,7 +310,7 @@ func (a *Autolock) escrowCurrent(ctx context.Context, env operator.TaskEnv, rec 
 	if env.DryRun {
 		p := operator.Plan{Domain: Domain}
 		p.Add(swarm.KindUnlockKeyEscrow, "unlock key of swarm "+cl.ID+" sha256:"+key.Short(), "escrow the unlock key to vault at "+a.Config.EscrowPath(cl.ID), env.Reason)
-		operator.PrintPlan(env, p)
+		res.Plan = &p
 		return res, nil
 	}
 	if err := env.CheckHolder(ctx); err != nil {
@@ -399,119 +401,109 @@ func (a *Autolock) Task() operator.Task {
 	return operator.Task{Name: "autolock", Schedule: a.Config.Schedule, Run: a.Run}
 }
 
-// Run is one pass. Under enforce: turn autolock on when off (escrowing the first key at once), rotate
-// the key past its max age, and escrow the current key when Vault does not hold it. Under audit: adopt
-// the key's clock and report. Under off: nothing.
+// Run is one pass: Decide, then Apply the plan (a dry run prints it instead). Under enforce: turn
+// autolock on when off (escrowing the first key at once), rotate the key past its max age, and escrow the
+// current key when Vault does not hold it. Under audit: adopt the key's clock and report. Under off: nothing.
 func (a *Autolock) Run(ctx context.Context, env operator.TaskEnv) error {
-	// The pass records once, at its end, whatever it did (an adoption, an enabling, a rotation, an escrow).
-	var rec pass
-	err := a.run(ctx, env, &rec)
-	return rec.flush(ctx, a.Ledger, env, err, "the unlock key was handled")
-}
-
-func (a *Autolock) run(ctx context.Context, env operator.TaskEnv, rec *pass) error {
-	log := env.Logger().With("component", "autolock")
-	mode := a.Config.Mode
-	if mode == config.ModeOff {
-		return nil
-	}
-	entries, err := a.Ledger.Entries(ctx)
+	pp, err := a.Decide(ctx, env.Time())
 	if err != nil {
-		return fmt.Errorf("reading the ledger: %w", err)
-	}
-	cl, err := a.Engine.Cluster(ctx)
-	if err != nil {
-		return fmt.Errorf("reading the swarm: %w", err)
-	}
-	if !cl.AutoLock && mode != config.ModeEnforce {
-		log.Warn("autolock is off; a stolen manager disk holds the swarm's keys in clear", "mode", mode)
-	}
-	var key sensitive.Value
-	if cl.AutoLock {
-		if key, err = a.Engine.UnlockKey(ctx); err != nil {
-			return err
-		}
+		return err
 	}
 	if env.DryRun {
-		// The dry run prints the plan the steps below follow (PlanFrom: the same decision and observation).
-		in, err := a.observePlan(ctx, entries, cl, key, env.Time())
-		if err != nil {
-			return err
-		}
-		p := PlanFrom(in)
+		p := pp.Plan()
 		operator.PrintPlan(env, p)
 		return p.Err
 	}
-	if !cl.AutoLock {
-		if mode != config.ModeEnforce {
-			return nil
-		}
-		return a.enable(ctx, cl, env, rec)
-	}
-	now := env.Time()
-	d := DecideCurrentKey(entries, a.Config.Rotate.MaxAge.D(), key.Fingerprint(), now)
-	// An adopted key's clock starts at this pass.
-	a.Ages.Set(swarm.KindUnlockKey, operator.CredentialAge{Known: true, Age: d.Clock.Age, MaxAge: d.MaxAge})
-	obs := EscrowObservation{}
-	if a.Escrow != nil {
-		obs = a.observeEscrow(ctx, cl.ID, key)
-	}
-	log.Debug("unlock key decision", "due", d.Due, "adopt", d.Adopt, "why", d.Why, "escrow_matches", obs.Matches)
-	if d.Adopt {
-		if err := env.CheckHolder(ctx); err != nil {
-			return err
-		}
-		details := map[string]string{operator.DetailFingerprint: key.Fingerprint(), operator.DetailSwarmID: cl.ID}
-		if obs.Matches {
-			// Found escrowed (by a holder stopped before recording its escrow, or by hand): the adoption is
-			// that escrow's record, so the audit trail says where the key is without a second write.
-			details[operator.DetailVaultPath], details[operator.DetailVaultVersion] = obs.Path, strconv.Itoa(obs.Version)
-		}
-		rec.add(swarm.Entry{Kind: swarm.KindUnlockKey, At: now, Actor: env.Actor, Reason: d.AdoptReason,
-			Result: swarm.ResultAdopted, Details: details})
-		log.Info("adopted unlock key: its clock starts now", "fingerprint", key.Short(), "changed_outside", d.ChangedOutside)
-	}
-	if mode != config.ModeEnforce {
-		if d.Due {
-			log.Warn("unlock key is past its max age (mode audit: not rotated)", "why", d.Why)
-		}
-		if !obs.Matches {
-			log.Warn("vault does not hold the current unlock key (mode audit: not escrowed); run `swarmguard escrow unlock-key`", "escrow", obs.describe())
-		}
+	return a.Apply(ctx, pp, env)
+}
+
+// Apply acts on the pass's plan, nothing else: each action in order, each change after re-checking the
+// lease, and records one ledger entry per action (its kind), in one write at its end. A plan that could not
+// be decided (its Err) does nothing and returns that error. It prints nothing; it logs what it changed.
+func (a *Autolock) Apply(ctx context.Context, pp PassPlan, env operator.TaskEnv) error {
+	var rec pass
+	err := a.apply(ctx, pp, env, &rec)
+	return rec.flush(ctx, a.Ledger, env, err, "the unlock key was handled")
+}
+
+func (a *Autolock) apply(ctx context.Context, pp PassPlan, env operator.TaskEnv, rec *pass) error {
+	log := env.Logger().With("component", "autolock")
+	in, d := pp.in, pp.in.Decision
+	if in.Mode == config.ModeOff {
 		return nil
 	}
-	if d.Due {
-		nodes, err := a.Engine.Nodes(ctx)
-		if err != nil {
-			return fmt.Errorf("listing managers: %w", err)
-		}
-		if bad := unreachableManagers(nodes); len(bad) > 0 {
-			log.Warn("unlock key is due, but a manager is unreachable: rotation deferred", "managers", strings.Join(bad, ", "))
-			return nil
-		}
-		if obs.Err != nil && errors.Is(obs.Err, secrets.ErrUnreachable) {
-			return fmt.Errorf("unlock key is due, but vault does not answer: rotation deferred: %w", obs.Err)
-		}
-		renv := env
-		if renv.Reason == "" {
-			renv.Reason = "scheduled: " + d.Why
-		}
-		_, err = a.rotateKey(ctx, RotateKeyOptions{}, renv, rec)
-		return err
+	if in.AutoLock {
+		// An adopted key's clock starts at this pass.
+		a.Ages.Set(swarm.KindUnlockKey, operator.CredentialAge{Known: true, Age: d.Clock.Age, MaxAge: d.MaxAge})
+		log.Debug("unlock key decision", "due", d.Due, "adopt", d.Adopt, "why", d.Why, "escrow_matches", in.Escrow.Matches)
 	}
 	switch {
-	case obs.Err != nil:
-		return fmt.Errorf("checking the unlock-key escrow: %w", obs.Err)
-	case a.Escrow == nil:
+	case !in.AutoLock && in.Mode != config.ModeEnforce:
+		log.Warn("autolock is off; a stolen manager disk holds the swarm's keys in clear", "mode", in.Mode)
+	case in.AutoLock && in.Mode != config.ModeEnforce && d.Due:
+		log.Warn("unlock key is past its max age (mode audit: not rotated)", "why", d.Why)
+	case in.AutoLock && in.Mode == config.ModeEnforce && d.Due && len(in.Unreachable) > 0:
+		log.Warn("unlock key is due, but a manager is unreachable: rotation deferred", "managers", strings.Join(in.Unreachable, ", "))
+	case in.AutoLock && in.Mode == config.ModeEnforce && !d.Due && !in.EscrowConfigured:
 		log.Warn("no vault configured: the unlock key is not escrowed")
-		return nil
-	case !obs.Matches:
-		renv := env
-		if renv.Reason == "" {
-			renv.Reason = "scheduled: vault does not hold the current unlock key"
+	}
+	if in.AutoLock && in.Mode != config.ModeEnforce && !in.Escrow.Matches {
+		log.Warn("vault does not hold the current unlock key (mode audit: not escrowed); run `swarmguard escrow unlock-key`", "escrow", in.Escrow.describe())
+	}
+	if pp.plan.Err != nil {
+		return pp.plan.Err
+	}
+	cl, key := pp.cluster, pp.key
+	for i := 0; i < len(pp.steps); i++ {
+		s := pp.steps[i]
+		// A step that makes a new key is followed by that key's escrow: the two are done (and recorded) together.
+		pairedEscrow := i+1 < len(pp.steps) && pp.steps[i+1].do == opEscrowNew
+		var err error
+		switch s.do {
+		case opEnable:
+			if !pairedEscrow {
+				return fmt.Errorf("autolock plan: turning autolock on without escrowing its key is not a plan this pass applies")
+			}
+			i++
+			err = a.enable(ctx, cl, env, rec)
+		case opAdopt:
+			if err := env.CheckHolder(ctx); err != nil {
+				return err
+			}
+			details := map[string]string{operator.DetailFingerprint: key.Fingerprint(), operator.DetailSwarmID: cl.ID}
+			if in.Escrow.Matches {
+				// Found escrowed (by a holder stopped before recording its escrow, or by hand): the adoption is
+				// that escrow's record, so the audit trail says where the key is without a second write.
+				details[operator.DetailVaultPath], details[operator.DetailVaultVersion] = in.Escrow.Path, strconv.Itoa(in.Escrow.Version)
+			}
+			rec.add(swarm.Entry{Kind: swarm.KindUnlockKey, At: env.Time(), Actor: env.Actor, Reason: d.AdoptReason,
+				Result: swarm.ResultAdopted, Details: details})
+			log.Info("adopted unlock key: its clock starts now", "fingerprint", key.Short(), "changed_outside", d.ChangedOutside)
+		case opRotate:
+			if !pairedEscrow {
+				return fmt.Errorf("autolock plan: rotating the unlock key without escrowing the new one is not a plan this pass applies")
+			}
+			i++
+			renv := env
+			if renv.Reason == "" {
+				renv.Reason = "scheduled: " + d.Why
+			}
+			_, err = a.rotateKey(ctx, RotateKeyOptions{}, renv, rec)
+		case opEscrowCurrent:
+			if err := env.CheckHolder(ctx); err != nil {
+				return err
+			}
+			renv := env
+			if renv.Reason == "" {
+				renv.Reason = "scheduled: vault does not hold the current unlock key"
+			}
+			_, err = a.escrowKey(ctx, nil, cl.ID, key, renv, rec)
+		default:
+			return fmt.Errorf("autolock plan: action %q (%s) has no step before it that makes its key", s.action.Change, s.action.Kind)
 		}
-		_, err := a.escrowKey(ctx, nil, cl.ID, key, renv, rec)
-		return err
+		if err != nil {
+			return err
+		}
 	}
 	return nil
 }

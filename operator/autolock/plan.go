@@ -41,25 +41,71 @@ type PlanInput struct {
 // enforce rotate a key past its max age and escrow the new one, or escrow the current key when Vault does
 // not hold it. A rotation that cannot be done safely (a manager unreachable) is a note, and a Vault that
 // cannot be checked is the plan's error. It is pure.
-func PlanFrom(in PlanInput) operator.Plan {
-	p := operator.Plan{Domain: Domain}
+func PlanFrom(in PlanInput) operator.Plan { return decide(in).Plan() }
+
+// step is one action of the pass's plan and what its apply does for it.
+type step struct {
+	action operator.Action
+	do     stepOp
+}
+
+// stepOp is what Apply does for an action.
+type stepOp int
+
+const (
+	opEnable        stepOp = iota + 1 // turn autolock on (its key is escrowed by the opEscrowNew that follows)
+	opAdopt                           // record the current key as adopted: its clock starts now
+	opRotate                          // rotate the key (its new key is escrowed by the opEscrowNew that follows)
+	opEscrowNew                       // escrow the key the step before made
+	opEscrowCurrent                   // escrow the current key
+)
+
+// PassPlan is the autolock pass's plan (Plan() is what is shown) and, for each of its actions in order,
+// what Apply does: the pass decides once and acts on this value.
+type PassPlan struct {
+	plan  operator.Plan
+	in    PlanInput
+	steps []step
+	// cluster and key are what was observed: the swarm, and its current unlock key (zero with autolock off).
+	cluster swarm.Cluster
+	key     sensitive.Value
+}
+
+// Plan is the plan as every dry run and `swarmguard plan` show it.
+func (pp PassPlan) Plan() operator.Plan {
+	p := pp.plan
+	p.Actions = make([]operator.Action, 0, len(pp.steps))
+	for _, s := range pp.steps {
+		p.Actions = append(p.Actions, s.action)
+	}
+	return p
+}
+
+func (pp *PassPlan) add(do stepOp, kind, subject, change, reason string) {
+	pp.steps = append(pp.steps, step{action: operator.Action{Kind: kind, Subject: subject, Change: change, Reason: reason}, do: do})
+}
+
+// decide is PlanFrom with the step of each action. It is pure.
+func decide(in PlanInput) PassPlan {
+	pp := PassPlan{plan: operator.Plan{Domain: Domain}, in: in}
+	p := &pp.plan
 	if in.Mode == config.ModeOff {
 		p.Note("autolock.mode off: nothing is checked")
-		return p
+		return pp
 	}
 	subject := "unlock key of swarm " + in.SwarmID
 	if !in.AutoLock {
 		if in.Mode != config.ModeEnforce {
 			p.Note("autolock is off (mode %s: report only)", in.Mode)
-			return p
+			return pp
 		}
 		if !in.EscrowConfigured {
 			p.Err = fmt.Errorf("%w: set vault.address (or VAULT_ADDR) and vault.auth; swarmguard does not turn autolock on without a place to escrow its key", ErrNoEscrow)
-			return p
+			return pp
 		}
-		p.Add(swarm.KindUnlockKey, "swarm "+in.SwarmID, "turn autolock on", "autolock.mode enforce: autolock is off")
-		p.Add(swarm.KindUnlockKeyEscrow, subject, "escrow the new unlock key to vault at "+in.EscrowPath, "a new key is escrowed before the step counts as done")
-		return p
+		pp.add(opEnable, swarm.KindUnlockKey, "swarm "+in.SwarmID, "turn autolock on", "autolock.mode enforce: autolock is off")
+		pp.add(opEscrowNew, swarm.KindUnlockKeyEscrow, subject, "escrow the new unlock key to vault at "+in.EscrowPath, "a new key is escrowed before the step counts as done")
+		return pp
 	}
 	d := in.Decision
 	keySubject := subject
@@ -67,7 +113,7 @@ func PlanFrom(in PlanInput) operator.Plan {
 		keySubject += " sha256:" + sensitive.Short(in.KeyFingerprint)
 	}
 	if d.Adopt {
-		p.Add(swarm.KindUnlockKey, keySubject, "adopt the unlock key: its clock starts now", d.Why)
+		pp.add(opAdopt, swarm.KindUnlockKey, keySubject, "adopt the unlock key: its clock starts now", d.Why)
 	}
 	if in.Mode != config.ModeEnforce {
 		if d.Due {
@@ -76,28 +122,28 @@ func PlanFrom(in PlanInput) operator.Plan {
 		if in.EscrowConfigured && !in.Escrow.Matches {
 			p.Note("vault does not hold the current unlock key (mode %s: not escrowed; run `swarmguard escrow unlock-key`): escrow %s", in.Mode, in.Escrow.describe())
 		}
-		return p
+		return pp
 	}
 	switch {
 	case d.Due && len(in.Unreachable) > 0:
 		p.Note("unlock key is due, but a manager is unreachable: rotation deferred (%s)", strings.Join(in.Unreachable, ", "))
 	case d.Due && in.Escrow.Err != nil && errors.Is(in.Escrow.Err, secrets.ErrUnreachable):
 		p.Err = fmt.Errorf("unlock key is due, but vault does not answer: rotation deferred: %w", in.Escrow.Err)
-		p.Actions = nil
+		pp.steps = nil
 	case d.Due:
-		p.Add(swarm.KindUnlockKey, keySubject, "rotate the unlock key", d.Why)
-		p.Add(swarm.KindUnlockKeyEscrow, subject, "escrow the new unlock key to vault at "+in.EscrowPath, "a new key is escrowed before the step counts as done")
+		pp.add(opRotate, swarm.KindUnlockKey, keySubject, "rotate the unlock key", d.Why)
+		pp.add(opEscrowNew, swarm.KindUnlockKeyEscrow, subject, "escrow the new unlock key to vault at "+in.EscrowPath, "a new key is escrowed before the step counts as done")
 	case in.Escrow.Err != nil:
 		p.Err = fmt.Errorf("checking the unlock-key escrow: %w", in.Escrow.Err)
-		p.Actions = nil
+		pp.steps = nil
 	case !in.EscrowConfigured:
 		p.Note("no vault configured: the unlock key is not escrowed")
 	case !in.Escrow.Matches:
-		p.Add(swarm.KindUnlockKeyEscrow, keySubject, "escrow the current unlock key to vault at "+in.EscrowPath, "vault does not hold the current unlock key: escrow "+in.Escrow.describe())
+		pp.add(opEscrowCurrent, swarm.KindUnlockKeyEscrow, keySubject, "escrow the current unlock key to vault at "+in.EscrowPath, "vault does not hold the current unlock key: escrow "+in.Escrow.describe())
 	default:
 		p.Note("%s; escrow %s", d.Why, in.Escrow.describe())
 	}
-	return p
+	return pp
 }
 
 // observePlan reads what PlanFrom needs (reads only). A read that fails is returned.
@@ -124,26 +170,38 @@ func (a *Autolock) observePlan(ctx context.Context, entries []swarm.Entry, cl sw
 // Plan observes the swarm, the ledger and the escrow (reads only) and returns the autolock pass's plan as
 // of now. A failed read plans nothing and says why.
 func (a *Autolock) Plan(ctx context.Context, now time.Time) operator.Plan {
+	pp, err := a.Decide(ctx, now)
+	if err != nil {
+		return operator.Failed(Domain, err)
+	}
+	return pp.Plan()
+}
+
+// Decide observes the swarm, the ledger and the escrow (reads only) and decides the pass as of now: the
+// plan Apply acts on. A failed read is returned and plans nothing.
+func (a *Autolock) Decide(ctx context.Context, now time.Time) (PassPlan, error) {
 	if a.Config.Mode == config.ModeOff {
-		return PlanFrom(PlanInput{Mode: config.ModeOff})
+		return decide(PlanInput{Mode: config.ModeOff}), nil
 	}
 	entries, err := a.Ledger.Entries(ctx)
 	if err != nil {
-		return operator.Failed(Domain, fmt.Errorf("reading the ledger: %w", err))
+		return PassPlan{}, fmt.Errorf("reading the ledger: %w", err)
 	}
 	cl, err := a.Engine.Cluster(ctx)
 	if err != nil {
-		return operator.Failed(Domain, fmt.Errorf("reading the swarm: %w", err))
+		return PassPlan{}, fmt.Errorf("reading the swarm: %w", err)
 	}
 	var key sensitive.Value
 	if cl.AutoLock {
 		if key, err = a.Engine.UnlockKey(ctx); err != nil {
-			return operator.Failed(Domain, err)
+			return PassPlan{}, err
 		}
 	}
 	in, err := a.observePlan(ctx, entries, cl, key, now)
 	if err != nil {
-		return operator.Failed(Domain, err)
+		return PassPlan{}, err
 	}
-	return PlanFrom(in)
+	pp := decide(in)
+	pp.cluster, pp.key = cl, key
+	return pp, nil
 }

@@ -170,94 +170,74 @@ func certsPass(ctx context.Context, eng Engine, ledger operator.LedgerStore, src
 	return EnforceNodeCertExpiry(ctx, eng, ledger, c, o.CA, env)
 }
 
-// EnforceNodeCertExpiry sets the cluster's NodeCertExpiry to pki.node_cert_expiry when pki.mode is
-// enforce and the two differ, and records it in the ledger (kind node-cert-expiry). In audit mode it
-// only says what it would do. The write is compare-and-swap and a no-op when already set, so a retry
-// after a crash does nothing twice.
+// EnforceNodeCertExpiry decides (reads the ledger; ca is the CA state the pass observed) and applies the
+// certificate pass's plan (ApplyNodeCertExpiry); a dry run prints the plan instead. Under pki.mode enforce
+// it sets the cluster's NodeCertExpiry to pki.node_cert_expiry when the two differ and records it (kind
+// node-cert-expiry); in audit mode it changes nothing. The write is compare-and-swap and a no-op when
+// already set, so a retry after a crash does nothing twice.
 func EnforceNodeCertExpiry(ctx context.Context, eng Engine, ledger operator.LedgerStore, c config.PKIConfig, ca swarm.CAState, env operator.TaskEnv) error {
-	log := env.Logger().With("component", "certs")
-	if env.DryRun {
-		// The dry run prints the plan the steps below follow.
-		entries, err := ledger.Entries(ctx)
-		if err != nil {
-			return fmt.Errorf("reading the ledger: %w", err)
-		}
-		operator.PrintPlan(env, PlanNodeCertExpiry(c, ca, entries))
-		return nil
-	}
-	want := c.NodeCertExpiry.D()
-	if want == 0 {
-		return nil
-	}
-	if ca.NodeCertExpiry == want {
-		log.Debug("node certificate expiry as wanted", "node_cert_expiry", ca.NodeCertExpiry.String())
-		if c.Mode != config.ModeEnforce || env.DryRun {
-			return nil
-		}
-		return adoptNodeCertExpiry(ctx, ledger, want, env)
-	}
-	if c.Mode != config.ModeEnforce {
-		log.Debug("node certificate expiry differs, audit mode", "current", ca.NodeCertExpiry.String(), "wanted", want.String())
-		return nil
-	}
-	if err := env.CheckHolder(ctx); err != nil {
-		return err
-	}
-	before, changed, err := eng.SetNodeCertExpiry(ctx, want)
-	if err != nil {
-		return fmt.Errorf("setting the node certificate expiry to %s: %w", want, err)
-	}
-	if !changed {
-		return nil
-	}
-	crashpoint.At("node-cert-expiry.after-set") // set, not recorded
-	log.Info("set node certificate expiry", "from", before.String(), "to", want.String())
-	fmt.Fprintf(env.Output(), "set the node certificate expiry from %s to %s\n", before, want)
-	reason := env.Reason
-	if reason == "" {
-		reason = "pki.mode enforce: pki.node_cert_expiry " + want.String()
-	}
-	err = operator.Record(ctx, ledger, swarm.Entry{
-		Kind: swarm.KindNodeCertExpiry, At: env.Time().UTC(), Actor: env.Actor, Reason: reason, Result: swarm.ResultOK,
-		Details: map[string]string{"from": before.String(), "to": want.String()},
-	})
-	if err != nil {
-		return fmt.Errorf("recording the node certificate expiry in the ledger: %w", err)
-	}
-	return nil
-}
-
-// adoptNodeCertExpiry records, once, a node certificate expiry found as wanted with no ledger entry saying
-// so: set by a process stopped between the change and its record (the next pass has nothing left to set,
-// so without this the change would never reach the audit trail), or by hand, or before swarmguard ran.
-func adoptNodeCertExpiry(ctx context.Context, ledger operator.LedgerStore, want time.Duration, env operator.TaskEnv) error {
 	entries, err := ledger.Entries(ctx)
 	if err != nil {
 		return fmt.Errorf("reading the ledger: %w", err)
 	}
-	if nodeCertExpiryRecorded(entries, want) {
+	np := decideNodeCertExpiry(c, ca, entries)
+	if env.DryRun {
+		operator.PrintPlan(env, np.Plan())
 		return nil
 	}
-	if err := env.CheckHolder(ctx); err != nil {
-		return err
+	return ApplyNodeCertExpiry(ctx, eng, ledger, np, env)
+}
+
+// ApplyNodeCertExpiry acts on the certificate pass's plan, nothing else: its one action, after re-checking
+// the lease, recorded once (kind node-cert-expiry). A set that finds the expiry already changed (another
+// writer did it between the read and the write) records nothing: the next pass adopts it. It prints nothing.
+func ApplyNodeCertExpiry(ctx context.Context, eng Engine, ledger operator.LedgerStore, np NodeCertPlan, env operator.TaskEnv) error {
+	log := env.Logger().With("component", "certs")
+	for _, s := range np.steps {
+		if err := env.CheckHolder(ctx); err != nil {
+			return err
+		}
+		if s.adopt {
+			err := operator.Record(ctx, ledger, swarm.Entry{
+				Kind: swarm.KindNodeCertExpiry, At: env.Time().UTC(), Actor: env.Actor, Result: swarm.ResultAdopted,
+				Reason:  "node certificate expiry found at pki.node_cert_expiry with no ledger entry (set by a process stopped before recording it, by hand, or before swarmguard)",
+				Details: map[string]string{"action": "adopted", "to": s.want.String()},
+			})
+			if err != nil {
+				return fmt.Errorf("recording the node certificate expiry found in the ledger: %w", err)
+			}
+			log.Info("node certificate expiry found as wanted, not in the ledger: recorded as adopted", "node_cert_expiry", s.want.String())
+			continue
+		}
+		before, changed, err := eng.SetNodeCertExpiry(ctx, s.want)
+		if err != nil {
+			return fmt.Errorf("setting the node certificate expiry to %s: %w", s.want, err)
+		}
+		if !changed {
+			continue
+		}
+		crashpoint.At("node-cert-expiry.after-set") // set, not recorded
+		log.Info("set node certificate expiry", "from", before.String(), "to", s.want.String())
+		reason := env.Reason
+		if reason == "" {
+			reason = s.action.Reason
+		}
+		err = operator.Record(ctx, ledger, swarm.Entry{
+			Kind: swarm.KindNodeCertExpiry, At: env.Time().UTC(), Actor: env.Actor, Reason: reason, Result: swarm.ResultOK,
+			Details: map[string]string{"from": before.String(), "to": s.want.String()},
+		})
+		if err != nil {
+			return fmt.Errorf("recording the node certificate expiry in the ledger: %w", err)
+		}
 	}
-	err = operator.Record(ctx, ledger, swarm.Entry{
-		Kind: swarm.KindNodeCertExpiry, At: env.Time().UTC(), Actor: env.Actor, Result: swarm.ResultAdopted,
-		Reason:  "node certificate expiry found at pki.node_cert_expiry with no ledger entry (set by a process stopped before recording it, by hand, or before swarmguard)",
-		Details: map[string]string{"action": "adopted", "to": want.String()},
-	})
-	if err != nil {
-		return fmt.Errorf("recording the node certificate expiry found in the ledger: %w", err)
-	}
-	env.Logger().With("component", "certs").Info("node certificate expiry found as wanted, not in the ledger: recorded as adopted", "node_cert_expiry", want.String())
 	return nil
 }
 
-// CATask is the controller's scheduled root CA rotation on pki.ca.schedule: under pki.mode enforce, when
-// pki.ca.max_age is set and DecideCA says the root is due, start a rotation (never while one is in
-// progress), then follow it to completion exactly as `rotate ca --wait` does (FollowCARotation: progress,
-// a stall naming the nodes, the ledger entry at the end, the join tokens republished). republish may be
-// nil (publishing not configured).
+// CATask is the controller's scheduled root CA rotation on pki.ca.schedule: decide (DecideCA, as a plan),
+// then apply it: under pki.mode enforce, when pki.ca.max_age is set and the root is due, start a rotation
+// (never while one is in progress), then follow it to completion exactly as `rotate ca --wait` does
+// (FollowCARotation: progress, a stall naming the nodes, the ledger entry at the end, the join tokens
+// republished). republish may be nil (publishing not configured).
 //
 // ages, when not nil, gets the root CA's age and max age (kind ca) from the decision of each pass, also
 // when no max age is set (the clock is then shown against a max age of 0).
@@ -267,76 +247,104 @@ func CATask(eng Engine, ledger operator.LedgerStore, c config.PKIConfig, republi
 		Name:     "ca",
 		Schedule: c.CA.Schedule,
 		Run: func(ctx context.Context, env operator.TaskEnv) error {
-			start, err := scheduledCARotation(ctx, eng, ledger, c, env, ages)
-			if err != nil || env.DryRun || !(start.Started || start.Attached) {
+			cp, err := DecideCAPass(ctx, eng, ledger, c, env.Time())
+			if err != nil {
 				return err
 			}
-			return FollowCARotation(ctx, eng, ledger, start, FollowOptions{Republish: republish}, env)
+			ages.Set(swarm.KindCA, operator.CredentialAge{Known: true, Age: cp.decision.Age, MaxAge: cp.maxAge})
+			if env.DryRun {
+				operator.PrintPlan(env, cp.Plan())
+				return nil
+			}
+			return ApplyCA(ctx, eng, ledger, cp, FollowOptions{Republish: republish}, env)
 		},
 	}
 }
 
-// ScheduledCARotation decides (DecideCA) and, when due, starts a root CA rotation. It returns what it
-// started; a zero CARotationStart means nothing was due.
-func ScheduledCARotation(ctx context.Context, eng Engine, ledger operator.LedgerStore, c config.PKIConfig, env operator.TaskEnv) (CARotationStart, error) {
-	return scheduledCARotation(ctx, eng, ledger, c, env, nil)
-}
-
-func scheduledCARotation(ctx context.Context, eng Engine, ledger operator.LedgerStore, c config.PKIConfig, env operator.TaskEnv,
-	ages *operator.CredentialAges) (CARotationStart, error) {
-	log := env.Logger().With("component", "ca")
-	maxAge := c.CA.MaxAge.D()
-	if maxAge == 0 && ages == nil {
-		return CARotationStart{}, nil
-	}
+// DecideCAPass reads the root CA and the ledger (reads only) and decides the scheduled root CA pass as of
+// now: the plan ApplyCA acts on. A failed read decides nothing: the ledger may hold a rotation newer than the
+// root's NotBefore.
+func DecideCAPass(ctx context.Context, eng Engine, ledger operator.LedgerStore, c config.PKIConfig, now time.Time) (CAPlan, error) {
 	ca, err := eng.CA(ctx)
 	if err != nil {
-		return CARotationStart{}, fmt.Errorf("reading the root CA: %w", err)
+		return CAPlan{}, fmt.Errorf("reading the root CA: %w", err)
 	}
 	root, err := pki.ParseCertificate([]byte(ca.TrustRootPEM))
 	if err != nil {
-		return CARotationStart{}, fmt.Errorf("reading the trust root: %w", err)
+		return CAPlan{}, fmt.Errorf("reading the trust root: %w", err)
 	}
 	entries, err := ledger.Entries(ctx)
 	if err != nil {
-		// The ledger may hold a rotation newer than the root's NotBefore: never act on "couldn't read".
-		return CARotationStart{}, fmt.Errorf("reading the ledger: %w", err)
+		return CAPlan{}, fmt.Errorf("reading the ledger: %w", err)
+	}
+	return decideCA(c, ca, root, entries, now), nil
+}
+
+// ScheduledCARotation decides (DecideCAPass) and applies the plan's adoption and start, not its follow: it
+// returns what it started; a zero CARotationStart means nothing was due. A dry run prints the plan.
+func ScheduledCARotation(ctx context.Context, eng Engine, ledger operator.LedgerStore, c config.PKIConfig, env operator.TaskEnv) (CARotationStart, error) {
+	cp, err := DecideCAPass(ctx, eng, ledger, c, env.Time())
+	if err != nil {
+		return CARotationStart{}, err
 	}
 	if env.DryRun {
-		// The dry run prints the plan the steps below follow (PlanCAFrom: the same observation and decision).
-		operator.PrintPlan(env, PlanCAFrom(c, ca, root, entries, env.Time()))
+		operator.PrintPlan(env, cp.Plan())
 		return CARotationStart{}, nil
 	}
-	if n, ok := UnrecordedCARotation(ca, entries); ok {
-		// A rotation the ledger does not know: one started by a process killed before its record, or by
-		// `docker swarm ca --rotate`. It is not started again (the root's NotBefore already dates it); it is
-		// recorded, so the audit trail says it happened.
-		log.Warn("root CA rotation not in the ledger: recording it as adopted", "force_rotate", n)
-		e := swarm.Entry{Kind: swarm.KindCA, At: env.Time().UTC(), Actor: env.Actor, Result: swarm.ResultAdopted,
-			Reason: fmt.Sprintf("root CA rotation %d changed outside the ledger (started by a process that stopped before recording it, or by hand)", n),
-			Details: map[string]string{"action": "adopted", "force_rotate": strconv.FormatUint(n, 10), DetailRootSerial: pki.SerialHex(root),
-				"in_progress": strconv.FormatBool(ca.RootRotationInProgress)}}
-		if err := operator.Record(ctx, ledger, e); err != nil {
-			return CARotationStart{}, fmt.Errorf("recording the unrecorded root CA rotation %d in the ledger: %w", n, err)
+	return applyCAStart(ctx, eng, ledger, cp, env)
+}
+
+// ApplyCA acts on a root CA plan, nothing else, in its order: records an adoption, starts a rotation
+// (StartCARotation re-reads the CA first: one started meanwhile is attached to, not restarted), and follows
+// it (FollowCARotation) when the plan says so; one ledger entry per action. It prints nothing.
+func ApplyCA(ctx context.Context, eng Engine, ledger operator.LedgerStore, cp CAPlan, o FollowOptions, env operator.TaskEnv) error {
+	start, err := applyCAStart(ctx, eng, ledger, cp, env)
+	if err != nil || !cp.follows() || !(start.Started || start.Attached) {
+		return err
+	}
+	return FollowCARotation(ctx, eng, ledger, start, o, env)
+}
+
+// applyCAStart does the plan's adoption and start (not its follow).
+func applyCAStart(ctx context.Context, eng Engine, ledger operator.LedgerStore, cp CAPlan, env operator.TaskEnv) (CARotationStart, error) {
+	log := env.Logger().With("component", "ca")
+	d := cp.decision
+	if cp.maxAge > 0 && !d.Rotate {
+		log.Debug("root CA rotation not due", "age", d.Age.Truncate(time.Second).String(), "age_from", d.SinceSource, "max_age", cp.maxAge.String(),
+			"in_progress", cp.ca.RootRotationInProgress, "why", d.Why)
+	}
+	if cp.maxAge > 0 && d.Rotate && !cp.follows() {
+		log.Warn("root CA older than pki.ca.max_age, audit mode: not rotating", "age", d.Age.Truncate(time.Second).String(), "max_age", cp.maxAge.String())
+	}
+	var start CARotationStart
+	for _, s := range cp.steps {
+		switch s.do {
+		case caAdopt:
+			// A rotation the ledger does not know: one started by a process killed before its record, or by
+			// `docker swarm ca --rotate`. It is not started again (the root's NotBefore already dates it); it is
+			// recorded, so the audit trail says it happened.
+			if err := env.CheckHolder(ctx); err != nil {
+				return start, err
+			}
+			log.Warn("root CA rotation not in the ledger: recording it as adopted", "force_rotate", s.n)
+			e := swarm.Entry{Kind: swarm.KindCA, At: env.Time().UTC(), Actor: env.Actor, Result: swarm.ResultAdopted, Reason: s.action.Reason,
+				Details: map[string]string{"action": "adopted", "force_rotate": strconv.FormatUint(s.n, 10), DetailRootSerial: pki.SerialHex(cp.root),
+					"in_progress": strconv.FormatBool(cp.ca.RootRotationInProgress)}}
+			if err := operator.Record(ctx, ledger, e); err != nil {
+				return start, fmt.Errorf("recording the unrecorded root CA rotation %d in the ledger: %w", s.n, err)
+			}
+		case caStart:
+			renv := env
+			if renv.Reason == "" {
+				renv.Reason = "scheduled: " + d.Why
+			}
+			var err error
+			if start, err = StartCARotation(ctx, eng, ledger, s.opts, renv); err != nil {
+				return start, err
+			}
 		}
-		entries = append(entries, e)
 	}
-	d := DecideCA(CAObservation{Root: root, InProgress: ca.RootRotationInProgress, Entries: entries}, maxAge, env.Time())
-	ages.Set(swarm.KindCA, operator.CredentialAge{Known: true, Age: d.Age, MaxAge: maxAge})
-	if !d.Rotate {
-		log.Debug("root CA rotation not due", "age", d.Age.Truncate(time.Second).String(), "age_from", d.SinceSource, "max_age", maxAge.String(),
-			"in_progress", ca.RootRotationInProgress, "why", d.Why)
-		return CARotationStart{}, nil
-	}
-	if c.Mode != config.ModeEnforce {
-		log.Warn("root CA older than pki.ca.max_age, audit mode: not rotating", "age", d.Age.Truncate(time.Second).String(), "max_age", maxAge.String())
-		return CARotationStart{}, nil
-	}
-	renv := env
-	if renv.Reason == "" {
-		renv.Reason = "scheduled: " + d.Why
-	}
-	return StartCARotation(ctx, eng, ledger, swarm.RotateCAOptions{}, renv)
+	return start, nil
 }
 
 // DetailRootSerial is the ca ledger entries' detail naming the root a rotation ended on (or the root an
@@ -376,17 +384,36 @@ type FollowOptions struct {
 	Republish func(ctx context.Context, env operator.TaskEnv) error
 	// Poll and StallAfter as in WaitCAOptions (defaults when zero).
 	Poll, StallAfter time.Duration
+	// Progress, when not nil, is told what the follow sees as it goes (the CLI prints it); the follow itself
+	// prints nothing.
+	Progress func(CAFollowEvent)
+}
+
+// CAFollowEvent is one thing FollowCARotation says while it follows a rotation: a reading that moved, a
+// stall (Stalled: nothing moved for StillFor), or the end (Done: every node on the new root, described by Root).
+type CAFollowEvent struct {
+	// Elapsed is the time since the follow began.
+	Elapsed  time.Duration
+	Progress pki.RotationProgress
+	Stalled  bool
+	StillFor time.Duration
+	Done     bool
+	Root     string
 }
 
 // FollowCARotation follows a started (or attached) root CA rotation to its end, the one implementation of
-// `rotate ca --wait` and of the controller's scheduled rotation: it prints the progress to env.Out and logs
-// it, warns once per stall naming every pending node and whether it is down, records the outcome in the
+// `rotate ca --wait` and of the controller's scheduled rotation: it tells its progress to o.Progress (it
+// prints nothing) and logs it, warns once per stall naming every pending node and whether it is down, records the outcome in the
 // ledger (kind ca: completed, or wait-failed with the pending nodes), and on completion republishes the
 // join tokens. A cancelled ctx (the lease lost, a signal) records nothing: the rotation goes on in the swarm
 // and the next follower attaches to it.
 func FollowCARotation(ctx context.Context, eng Engine, ledger operator.LedgerStore, start CARotationStart, o FollowOptions, env operator.TaskEnv) error {
 	log := env.Logger().With("component", "ca")
-	out := env.Output()
+	tell := func(ev CAFollowEvent) {
+		if o.Progress != nil {
+			o.Progress(ev)
+		}
+	}
 	began := env.Time()
 	since := func() time.Duration { return env.Time().Sub(began).Truncate(time.Second) }
 	p, werr := WaitCARotation(ctx, eng, WaitCAOptions{
@@ -396,12 +423,11 @@ func FollowCARotation(ctx context.Context, eng Engine, ledger operator.LedgerSto
 		StallAfter: o.StallAfter,
 		Now:        env.Now,
 		OnProgress: func(p pki.RotationProgress) {
-			fmt.Fprintf(out, "[%s] %s\n", since(), PendingText(p))
+			tell(CAFollowEvent{Elapsed: since(), Progress: p})
 			log.Info("root CA rotation progress", "on_new_root", p.OnNewRoot, "total", p.Total, "pending", len(p.Pending))
 		},
 		OnStall: func(p pki.RotationProgress, still time.Duration) {
-			fmt.Fprintf(out, "[%s] warning: no progress for %s; %s (a node that is down holds the rotation until it returns)\n",
-				since(), still.Truncate(time.Second), PendingText(p))
+			tell(CAFollowEvent{Elapsed: since(), Progress: p, Stalled: true, StillFor: still.Truncate(time.Second)})
 			log.Warn("root CA rotation stalled", "still_for", still.Truncate(time.Second).String(), "pending", PendingText(p))
 		},
 	})
@@ -433,7 +459,7 @@ func FollowCARotation(ctx context.Context, eng Engine, ledger operator.LedgerSto
 			root = fmt.Sprintf("%s serial %s, valid until %s", cert.Subject, pki.SerialHex(cert), cert.NotAfter.UTC().Format(time.RFC3339))
 		}
 	}
-	fmt.Fprintf(out, "root CA rotation complete: %d/%d nodes on the new root (%s) in %s\n", p.OnNewRoot, p.Total, root, since())
+	tell(CAFollowEvent{Elapsed: since(), Progress: p, Done: true, Root: root})
 	log.Info("root CA rotation complete", "nodes", p.Total, "root", root)
 	// The CA-digest part of every join token changed with the root: publish the tokens again.
 	crashpoint.At("ca.before-republish") // completed and recorded; the tokens not republished
@@ -460,33 +486,52 @@ type CARotationStart struct {
 	ForceRotate uint64
 	// Before is the CA state read before acting; its trust root is the old root.
 	Before swarm.CAState
+	// Plan is what a dry run would do (set only then): the caller prints it; nothing is printed here.
+	Plan *operator.Plan
 }
 
 // StartCARotation starts a root CA rotation, or attaches to the one in progress unless opts.Force, and
-// records it in the ledger (kind ca).
+// records it in the ledger (kind ca): it reads the CA state, plans (PlanStartCA) and acts on that plan's
+// start. A dry run changes nothing and returns the plan in the result's Plan for the caller to print.
 func StartCARotation(ctx context.Context, eng Engine, ledger operator.LedgerStore, opts swarm.RotateCAOptions, env operator.TaskEnv) (CARotationStart, error) {
-	log := env.Logger().With("component", "ca")
 	before, err := eng.CA(ctx)
 	if err != nil {
 		return CARotationStart{}, fmt.Errorf("reading the root CA: %w", err)
 	}
-	out := CARotationStart{Before: before, ForceRotate: before.ForceRotate}
-	if before.RootRotationInProgress && !opts.Force {
-		out.Attached = true
-	}
+	cp := planStartCA(before, opts, env.Reason)
 	if env.DryRun {
+		p := cp.Plan()
+		out := CARotationStart{Before: before, ForceRotate: before.ForceRotate, Plan: &p}
+		out.Attached = before.RootRotationInProgress && !opts.Force
 		out.Started = !out.Attached
-		operator.PrintPlan(env, PlanStartCA(before, opts, env.Reason))
 		return out, nil
 	}
-	if out.Attached {
-		log.Info("attaching to root CA rotation in progress", "force_rotate", before.ForceRotate)
+	return startCA(ctx, eng, ledger, cp, env)
+}
+
+// startCA acts on the start of a plan from planStartCA: without a start step it attaches to the rotation in
+// progress; with one it starts it (after re-checking the lease) and records it.
+func startCA(ctx context.Context, eng Engine, ledger operator.LedgerStore, cp CAPlan, env operator.TaskEnv) (CARotationStart, error) {
+	log := env.Logger().With("component", "ca")
+	before := cp.ca
+	out := CARotationStart{Before: before, ForceRotate: before.ForceRotate}
+	var st *caStep
+	for i := range cp.steps {
+		if cp.steps[i].do == caStart {
+			st = &cp.steps[i]
+		}
+	}
+	if st == nil {
+		out.Attached = before.RootRotationInProgress
+		if out.Attached {
+			log.Info("attaching to root CA rotation in progress", "force_rotate", before.ForceRotate)
+		}
 		return out, nil
 	}
 	if err := env.CheckHolder(ctx); err != nil {
 		return out, err
 	}
-	res, err := eng.RotateCA(ctx, opts)
+	res, err := eng.RotateCA(ctx, st.opts)
 	if err != nil {
 		return out, fmt.Errorf("starting the root CA rotation: %w", err)
 	}
@@ -499,11 +544,11 @@ func StartCARotation(ctx context.Context, eng Engine, ledger operator.LedgerStor
 	}
 	crashpoint.At("ca.after-start") // started, not recorded
 	out.Started = true
-	log.Info("started root CA rotation", "force_rotate", res.ForceRotate, "handed_in", opts.CertPEM != "")
+	log.Info("started root CA rotation", "force_rotate", res.ForceRotate, "handed_in", st.opts.CertPEM != "")
 	details := map[string]string{
 		"action":       "started",
 		"force_rotate": strconv.FormatUint(res.ForceRotate, 10),
-		"handed_in":    strconv.FormatBool(opts.CertPEM != ""),
+		"handed_in":    strconv.FormatBool(st.opts.CertPEM != ""),
 	}
 	if root, err := pki.ParseCertificate([]byte(before.TrustRootPEM)); err == nil {
 		details["old_root_serial"] = pki.SerialHex(root)

@@ -74,7 +74,8 @@ func TestEnforceNodeCertExpiry(t *testing.T) {
 		wantOut   string
 	}{
 		{"audit leaves it", config.ModeAudit, 90 * time.Hour, false, "", false, false, ""},
-		{"enforce sets it", config.ModeEnforce, 90 * time.Hour, false, "", true, true, "set the node certificate expiry from 90h0m0s to 24h0m0s"},
+		// The change itself is in the ledger entry (from, to) and the log: the act prints nothing.
+		{"enforce sets it", config.ModeEnforce, 90 * time.Hour, false, "", true, true, ""},
 		{"enforce, already set and recorded", config.ModeEnforce, 24 * time.Hour, false, "24h0m0s", false, false, ""},
 		{"enforce, already set, another value recorded", config.ModeEnforce, 24 * time.Hour, false, "90h0m0s", false, true, ""},
 		{"enforce, already set, not recorded", config.ModeEnforce, 24 * time.Hour, false, "", false, true, ""},
@@ -127,6 +128,9 @@ func TestEnforceNodeCertExpiry(t *testing.T) {
 			}
 			if !strings.Contains(out.String(), tt.wantOut) {
 				t.Errorf("out = %q; want %q", out.String(), tt.wantOut)
+			}
+			if !tt.dryRun && out.Len() > 0 {
+				t.Errorf("out = %q; the act prints nothing (only a dry run prints its plan)", out.String())
 			}
 		})
 	}
@@ -289,8 +293,12 @@ func TestStartCARotationAttaches(t *testing.T) {
 	var out bytes.Buffer
 	eng = &fakeCertsEngine{states: []swarm.CAState{{TrustRootPEM: root.PEM, ForceRotate: 2}}}
 	s, err = StartCARotation(t.Context(), eng, ledgertest.New(), swarm.RotateCAOptions{}, operator.TaskEnv{DryRun: true, Out: &out})
-	if err != nil || len(eng.rotations) != 0 || !strings.Contains(out.String(), "ForceRotate 2 -> 3") {
-		t.Errorf("StartCARotation(dry run) = %+v, %v, out %q", s, err, out.String())
+	if err != nil || len(eng.rotations) != 0 || out.Len() != 0 || s.Plan == nil {
+		t.Fatalf("StartCARotation(dry run) = %+v, %v, out %q; want no change, nothing printed, the plan returned", s, err, out.String())
+	}
+	// The caller prints the plan it returned.
+	if err := operator.WritePlans(&out, *s.Plan); err != nil || !strings.Contains(out.String(), "ForceRotate 2 -> 3") {
+		t.Errorf("StartCARotation(dry run) plan = %q, %v; want ForceRotate 2 -> 3", out.String(), err)
 	}
 }
 

@@ -64,3 +64,29 @@ func TestNetworksAgreeWithReport(t *testing.T) {
 		})
 	}
 }
+
+// TestNetworksPassPrintsOnlyItsPlan: the networks pass changes nothing, so its plan holds no action; a dry
+// run prints that plan (the unencrypted network as a note naming the remediation), and a pass that is not a
+// dry run prints nothing at all (its findings are logged).
+func TestNetworksPassPrintsOnlyItsPlan(t *testing.T) {
+	c := config.NetworksConfig{RequireEncryption: true}
+	eng := agreeEngine{nets: []swarm.Network{{ID: "n2", Name: "backend", Driver: "overlay", Scope: "swarm"}}}
+	for _, dry := range []bool{false, true} {
+		var out, logs bytes.Buffer
+		env := operator.TaskEnv{DryRun: dry, Out: &out, Log: slog.New(slog.NewTextHandler(&logs, nil))}
+		if err := Task(eng, c, nil).Run(t.Context(), env); err != nil {
+			t.Fatal(err)
+		}
+		if p := PlanFrom(EvaluateNetworks(eng.nets, nil, c), c); len(p.Actions) != 0 {
+			t.Fatalf("PlanFrom = %+v; the networks pass plans no action", p.Actions)
+		}
+		switch {
+		case dry && !bytes.Contains(out.Bytes(), []byte("swarmguard remediate network backend")):
+			t.Errorf("dry run printed %q; want the plan's note naming the remediation", out.String())
+		case !dry && out.Len() != 0:
+			t.Errorf("pass printed %q; want nothing (the findings are logged)", out.String())
+		case !dry && !bytes.Contains(logs.Bytes(), []byte("overlay network not encrypted")):
+			t.Errorf("pass logged %q; want the unencrypted network", logs.String())
+		}
+	}
+}

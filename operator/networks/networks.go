@@ -543,13 +543,9 @@ func Task(eng Engine, c config.NetworksConfig, onGauges func([]report.Gauge)) op
 					log.Warn("network check not passing", "check", ch.ID, "status", string(ch.Status), "summary", ch.Summary)
 				}
 			}
-			if env.DryRun {
-				operator.PrintPlan(env, PlanFrom(vs, c)) // a dry run prints the plan (no action: this pass changes nothing)
-			} else if env.Out != nil {
-				for _, ch := range checks {
-					fmt.Fprintf(env.Out, "%-5s %s: %s\n", ch.Status, ch.ID, ch.Summary)
-				}
-			}
+			// The pass's plan never holds an action (PlanFrom): there is nothing to apply. A dry run prints it;
+			// otherwise the findings above are logged and the pass prints nothing.
+			operator.PrintPlan(env, PlanFrom(vs, c))
 			return nodesErr
 		},
 	}

@@ -195,13 +195,41 @@ type RemediateOptions struct {
 	// Poll is how often the wait re-reads the tasks.
 	Poll time.Duration
 	Log  *slog.Logger
-	Out  io.Writer
+	// Progress, when not nil, is told each step as it is done (the CLI prints it); the apply prints nothing.
+	Progress func(RemediateEvent)
 	// StillHolder re-checks the lease before each mutating step, undo steps included.
 	StillHolder func(ctx context.Context) error
 	// Fence, when set, bounds the undo to the hold of the lease (Lease.Fence): the undo runs on a context
 	// of its own (the caller's may be what was cancelled), which ends the moment the hold ends.
 	Fence func(ctx context.Context) (context.Context, context.CancelFunc)
 }
+
+// RemediateEvent is one step ApplyNetworkRemediation has done (or an undo it is about to do).
+type RemediateEvent struct {
+	// Step is one of the RemediateStep* constants.
+	Step string
+	// Network is the network the step made, changed or removed: the twin, or the old network.
+	Network swarm.Network
+	// Service and Aliases name the service attached or detached.
+	Service string
+	Aliases []string
+	// What is an undo step's description (StepUndo), or what is left to undo (StepNotUndone); Err says why
+	// (StepNotUndone, StepLeftOld).
+	What string
+	Err  error
+}
+
+// The steps of a RemediateEvent.
+const (
+	StepReusedTwin  = "reused-twin"
+	StepCreatedTwin = "created-twin"
+	StepAttached    = "attached"
+	StepDetached    = "detached"
+	StepRemovedOld  = "removed-old"
+	StepLeftOld     = "left-old"
+	StepUndo        = "undo"
+	StepNotUndone   = "not-undone"
+)
 
 // Remediation defaults: a rollout of a small service takes seconds (LAB.md: 7 to 25 s); a minute per
 // service leaves room for image-less restarts without hanging a person's terminal forever.
@@ -247,7 +275,8 @@ type undoStep struct {
 	do   func(ctx context.Context) error
 }
 
-// ApplyNetworkRemediation carries out a plan: create the encrypted twin, attach it to every service (and
+// ApplyNetworkRemediation carries out a plan (and nothing else; it prints nothing, it tells each step to
+// o.Progress): create the encrypted twin, attach it to every service (and
 // wait until their tasks run on it), then detach the old network (and wait), then remove the old network
 // when nothing uses it. A failure before the old network is detached everywhere undoes the steps done, in
 // reverse order, so no service is left split across networks.
@@ -271,8 +300,10 @@ func ApplyNetworkRemediation(ctx context.Context, eng RemediateEngine, p Network
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	if o.Out == nil {
-		o.Out = io.Discard
+	tell := func(ev RemediateEvent) {
+		if o.Progress != nil {
+			o.Progress(ev)
+		}
 	}
 	holder := func(ctx context.Context) error {
 		if o.StillHolder == nil {
@@ -295,7 +326,7 @@ func ApplyNetworkRemediation(ctx context.Context, eng RemediateEngine, p Network
 			herr := holder(uctx)
 			if herr == nil {
 				crashpoint.At("network.undo")
-				fmt.Fprintf(o.Out, "undo: %s\n", undo[i].what)
+				tell(RemediateEvent{Step: StepUndo, What: undo[i].what})
 				uerr := undo[i].do(uctx)
 				if uerr == nil {
 					continue
@@ -311,7 +342,7 @@ func ApplyNetworkRemediation(ctx context.Context, eng RemediateEngine, p Network
 				res.LeftToUndo = append(res.LeftToUndo, undo[j].what)
 			}
 			left := strings.Join(res.LeftToUndo, "; ")
-			fmt.Fprintf(o.Out, "not undoing: the lease no longer holds (%v); left to undo by hand, in order: %s\n", herr, left)
+			tell(RemediateEvent{Step: StepNotUndone, What: left, Err: herr})
 			o.Log.Error("remediation not undone: the lease no longer holds", "network", p.Network.Name, "left_to_undo", left, "err", herr)
 			return res, fmt.Errorf("%w; not undone, the lease no longer holds (%w): left to undo by hand, in order: %s", err, herr, left)
 		}
@@ -327,7 +358,7 @@ func ApplyNetworkRemediation(ctx context.Context, eng RemediateEngine, p Network
 	}
 	if p.Twin != nil {
 		res.Twin = *p.Twin
-		fmt.Fprintf(o.Out, "reusing encrypted twin %s (id %s)\n", res.Twin.Name, res.Twin.ID)
+		tell(RemediateEvent{Step: StepReusedTwin, Network: res.Twin})
 	} else {
 		labels := maps.Clone(p.Network.Labels)
 		if labels == nil {
@@ -345,7 +376,7 @@ func ApplyNetworkRemediation(ctx context.Context, eng RemediateEngine, p Network
 		}
 		res.Twin, res.CreatedTwin = twin, true
 		crashpoint.At("network.after-create-twin")
-		fmt.Fprintf(o.Out, "created encrypted network %s (id %s, subnets %s)\n", twin.Name, twin.ID, report.ListOrNone(twin.Subnets))
+		tell(RemediateEvent{Step: StepCreatedTwin, Network: twin})
 		o.Log.Info("created encrypted twin network", "network", p.Network.Name, "twin", twin.Name, "twin_id", twin.ID)
 		undo = append(undo, undoStep{what: "remove network " + twin.Name, do: func(ctx context.Context) error {
 			return removeWhenFree(ctx, eng, twin.ID, o.RemoveWait, o.Poll)
@@ -363,7 +394,7 @@ func ApplyNetworkRemediation(ctx context.Context, eng RemediateEngine, p Network
 			return fail(fmt.Errorf("attaching %s to service %s: %w", res.Twin.Name, s.Name, err))
 		}
 		crashpoint.At("network.after-attach")
-		fmt.Fprintf(o.Out, "attached %s to service %s (aliases: %s)\n", res.Twin.Name, s.Name, report.ListOrNone(s.Aliases))
+		tell(RemediateEvent{Step: StepAttached, Network: res.Twin, Service: s.Name, Aliases: s.Aliases})
 		if changed {
 			svc := s
 			undo = append(undo, undoStep{what: "detach " + res.Twin.Name + " from service " + s.Name, do: func(ctx context.Context) error {
@@ -388,7 +419,7 @@ func ApplyNetworkRemediation(ctx context.Context, eng RemediateEngine, p Network
 			return fail(fmt.Errorf("detaching %s from service %s: %w", p.Network.Name, s.Name, err))
 		}
 		crashpoint.At("network.after-detach")
-		fmt.Fprintf(o.Out, "detached %s from service %s\n", p.Network.Name, s.Name)
+		tell(RemediateEvent{Step: StepDetached, Network: p.Network, Service: s.Name})
 		if changed {
 			svc := s
 			undo = append(undo, undoStep{what: "attach " + p.Network.Name + " to service " + s.Name + " again", do: func(ctx context.Context) error {
@@ -416,11 +447,11 @@ func ApplyNetworkRemediation(ctx context.Context, eng RemediateEngine, p Network
 	switch {
 	case err == nil:
 		res.RemovedOld = true
-		fmt.Fprintf(o.Out, "removed network %s\n", p.Network.Name)
+		tell(RemediateEvent{Step: StepRemovedOld, Network: p.Network})
 		o.Log.Info("removed unencrypted network", "network", p.Network.Name, "network_id", p.Network.ID)
 	default:
 		res.LeftOldReason = err.Error()
-		fmt.Fprintf(o.Out, "left network %s in place: %v; remove it with `docker network rm %s` once nothing uses it\n", p.Network.Name, err, p.Network.Name)
+		tell(RemediateEvent{Step: StepLeftOld, Network: p.Network, Err: err})
 		o.Log.Warn("unencrypted network left in place", "network", p.Network.Name, "err", err)
 	}
 	return res, nil

@@ -1,7 +1,6 @@
 package networks
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -180,12 +179,20 @@ func TestRemediateUndoesOnFailure(t *testing.T) {
 			f := newFakeNetEngine()
 			f.failAttach, f.failDetach = tc.failAttach, tc.failDetach
 			p := planFor(t, f, "backend", config.NetworksConfig{})
-			var out bytes.Buffer
+			var undos []string
 			o := fastOpts
-			o.Out = &out
+			o.Progress = func(ev RemediateEvent) {
+				if ev.Step == StepUndo {
+					undos = append(undos, ev.What)
+				}
+			}
 			_, err := ApplyNetworkRemediation(t.Context(), f, p, o)
 			if err == nil || !strings.Contains(err.Error(), "undone") {
 				t.Fatalf("ApplyNetworkRemediation = %v; want an error saying the steps were undone", err)
+			}
+			// The undo is told to the caller step by step, the twin's removal last.
+			if len(undos) == 0 || undos[len(undos)-1] != "remove network backend"+TwinSuffix {
+				t.Errorf("undo steps told = %q; want them ending with the twin's removal", undos)
 			}
 			// every service is back on the old network only, and the twin is gone
 			for _, id := range []string{"s1", "s2"} {
@@ -286,8 +293,12 @@ func TestRemediateUndoOnlyUnderTheLease(t *testing.T) {
 				}
 				return nil
 			}
-			var out bytes.Buffer
-			o.Out = &out
+			var notUndone []string
+			o.Progress = func(ev RemediateEvent) {
+				if ev.Step == StepNotUndone {
+					notUndone = append(notUndone, ev.What)
+				}
+			}
 			res, err := ApplyNetworkRemediation(t.Context(), f, p, o)
 			if err == nil || !strings.Contains(err.Error(), "left to undo by hand") || strings.Contains(err.Error(), "were undone") {
 				t.Fatalf("ApplyNetworkRemediation = %v; want an error saying what is left to undo", err)
@@ -298,10 +309,51 @@ func TestRemediateUndoOnlyUnderTheLease(t *testing.T) {
 			if got := res.LedgerDetails(p)["left_to_undo"]; got != strings.Join(tc.wantLeft, "; ") {
 				t.Errorf("ledger left_to_undo = %q", got)
 			}
+			if want := []string{strings.Join(tc.wantLeft, "; ")}; !slices.Equal(notUndone, want) {
+				t.Errorf("told the caller left to undo %q; want %q", notUndone, want)
+			}
 			i := slices.Index(f.calls, "detach backend from worker")
 			if i < 0 || len(f.calls)-i-1 != tc.wantCalls {
 				t.Errorf("engine calls after the failed detach = %v; want %d (undo steps done before the lease was lost)", f.calls[i+1:], tc.wantCalls)
 			}
 		})
+	}
+}
+
+// TestRemediateApplyDoesOnlyThePlan: ApplyNetworkRemediation acts on the plan value it is given: its engine
+// writes are the plan's steps for the plan's services, in order (twin, attach each, detach each, remove),
+// and a plan naming fewer services touches only those, although the swarm it was read from has more. Each
+// write is told to the caller, who prints it; the apply prints nothing.
+func TestRemediateApplyDoesOnlyThePlan(t *testing.T) {
+	for _, keep := range []int{2, 1} {
+		f := newFakeNetEngine()
+		p := planFor(t, f, "backend", config.NetworksConfig{})
+		if len(p.Services) != 2 {
+			t.Fatalf("plan services = %+v; want api and worker", p.Services)
+		}
+		p.Services = p.Services[:keep]
+		var told []string
+		o := fastOpts
+		o.Progress = func(ev RemediateEvent) { told = append(told, ev.Step+" "+ev.Service) }
+		if _, err := ApplyNetworkRemediation(t.Context(), f, p, o); err != nil {
+			t.Fatalf("ApplyNetworkRemediation = %v", err)
+		}
+		want := []string{"create backend" + TwinSuffix}
+		wantTold := []string{StepCreatedTwin + " "}
+		for _, s := range p.Services {
+			want = append(want, fmt.Sprintf("attach backend%s to %s %v", TwinSuffix, s.Name, s.Aliases))
+			wantTold = append(wantTold, StepAttached+" "+s.Name)
+		}
+		for _, s := range p.Services {
+			want = append(want, "detach backend from "+s.Name)
+			wantTold = append(wantTold, StepDetached+" "+s.Name)
+		}
+		want = append(want, "remove backend") // step 4 (the fake engine does not hold the network in use)
+		if !slices.Equal(f.calls, want) {
+			t.Errorf("keep %d: engine writes =\n%s\nthe plan's steps are\n%s", keep, strings.Join(f.calls, "\n"), strings.Join(want, "\n"))
+		}
+		if !slices.Equal(told[:min(len(told), len(wantTold))], wantTold) {
+			t.Errorf("keep %d: told %q; want %q", keep, told, wantTold)
+		}
 	}
 }

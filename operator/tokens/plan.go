@@ -17,25 +17,67 @@ const Domain = "tokens"
 // first: a kind due by age and a closing window of that kind rotate once), then each window's close.
 // It is pure.
 func PlanFrom(ds []TokenDecision, wds []WindowDecision) operator.Plan {
-	p := operator.Plan{Domain: Domain}
-	rotate := map[string]string{}
-	for _, d := range ds {
+	return decide(swarm.Cluster{}, ds, wds).Plan()
+}
+
+// step is one action of the pass's plan and what Apply does for it: exactly one of adopt, rotate, close.
+type step struct {
+	action operator.Action
+	// adopt is the decision of a token whose clock starts now.
+	adopt *TokenDecision
+	// rotate is the kind of token rotated; dueWhy is set when it is due by its own policy (age,
+	// tokens.require_windows), not only because a window of its kind closes.
+	rotate string
+	dueWhy string
+	// close is the decision of a window that closes.
+	close *WindowDecision
+}
+
+// PassPlan is a join-token plan (Plan() is what is shown) and, for each of its actions in order, what
+// Apply does: the pass, `rotate join-token` and `join-window close` decide once and act on this value.
+type PassPlan struct {
+	notes   []string
+	steps   []step
+	cluster swarm.Cluster
+	// decisions are the tokens' decisions the plan came from (the pass sets the age gauges from them).
+	decisions []TokenDecision
+	// republish: after its actions, write the published tokens again when they are not the swarm's (the
+	// scheduled pass does; a person's command publishes only what it rotated).
+	republish bool
+}
+
+// Plan is the plan as every dry run and `swarmguard plan` show it.
+func (pp PassPlan) Plan() operator.Plan {
+	p := operator.Plan{Domain: Domain, Notes: pp.notes}
+	for _, s := range pp.steps {
+		p.Actions = append(p.Actions, s.action)
+	}
+	return p
+}
+
+// decide builds the plan of the decisions ds and window decisions wds of the swarm cl. It is pure.
+func decide(cl swarm.Cluster, ds []TokenDecision, wds []WindowDecision) PassPlan {
+	pp := PassPlan{cluster: cl, decisions: ds}
+	note := func(s string) { pp.notes = append(pp.notes, s) }
+	rotate, due := map[string]string{}, map[string]string{}
+	for i, d := range ds {
 		subject := d.Kind + " join token"
 		if !d.Token.IsZero() {
 			subject += " sha256:" + d.Token.Short()
 		}
 		switch {
 		case d.Adopt:
-			p.Add(TokenLedgerKind(d.Kind), subject, "adopt "+d.Kind+" token: its clock starts now", d.Why)
+			pp.steps = append(pp.steps, step{action: operator.Action{Kind: TokenLedgerKind(d.Kind), Subject: subject,
+				Change: "adopt " + d.Kind + " token: its clock starts now", Reason: d.Why}, adopt: &ds[i]})
 		case d.Due:
-			rotate[d.Kind] = d.Why
+			rotate[d.Kind], due[d.Kind] = d.Why, d.Why
 		default:
-			p.Note("%s", d.Why)
+			note(d.Why)
 		}
 	}
 	for _, w := range wds {
 		if !w.Close {
-			p.Note("%s", w.Why)
+			note(w.Why)
 			continue
 		}
 		if w.Rotate {
@@ -48,39 +90,57 @@ func PlanFrom(ds []TokenDecision, wds []WindowDecision) operator.Plan {
 	}
 	for _, k := range TokenKinds {
 		if why, ok := rotate[k]; ok {
-			p.Add(TokenLedgerKind(k), k+" join token", "rotate "+k+" token", why)
+			pp.steps = append(pp.steps, step{action: operator.Action{Kind: TokenLedgerKind(k), Subject: k + " join token",
+				Change: "rotate " + k + " token", Reason: why}, rotate: k, dueWhy: due[k]})
 		}
 	}
-	for _, w := range wds {
+	for i, w := range wds {
 		if w.Close {
-			p.Add(swarm.KindJoinWindow, "join window "+w.Window.ID+" ("+w.Window.Kind+")", "close join window "+w.Window.ID+" (closed by "+w.By+")", w.Why)
+			pp.steps = append(pp.steps, step{action: operator.Action{Kind: swarm.KindJoinWindow, Subject: "join window " + w.Window.ID + " (" + w.Window.Kind + ")",
+				Change: "close join window " + w.Window.ID + " (closed by " + w.By + ")", Reason: w.Why}, close: &wds[i]})
 		}
 	}
-	return p
+	return pp
 }
 
 // Plan observes the swarm and the ledger (reads only) and returns the join-token pass's plan as of now.
 // A failed read plans nothing and says why.
 func (t *Tokens) Plan(ctx context.Context, now time.Time) operator.Plan {
-	entries, err := t.Ledger.Entries(ctx)
-	if err != nil {
-		return operator.Failed(Domain, fmt.Errorf("reading the ledger: %w", err))
-	}
-	cl, err := t.Engine.Cluster(ctx)
-	if err != nil {
-		return operator.Failed(Domain, fmt.Errorf("reading the swarm: %w", err))
-	}
-	wds, err := t.decideWindows(ctx, entries, cl, now)
+	pp, err := t.Decide(ctx, now)
 	if err != nil {
 		return operator.Failed(Domain, err)
 	}
-	return PlanFrom(Decide(Observation{Cluster: cl, Entries: entries}, t.Config, now), wds)
+	return pp.Plan()
+}
+
+// Decide observes the swarm and the ledger (reads only) and decides the join-token pass as of now: the
+// plan Apply acts on. A failed read decides nothing.
+func (t *Tokens) Decide(ctx context.Context, now time.Time) (PassPlan, error) {
+	entries, err := t.Ledger.Entries(ctx)
+	if err != nil {
+		return PassPlan{}, fmt.Errorf("reading the ledger: %w", err)
+	}
+	cl, err := t.Engine.Cluster(ctx)
+	if err != nil {
+		return PassPlan{}, fmt.Errorf("reading the swarm: %w", err)
+	}
+	wds, err := t.decideWindows(ctx, entries, cl, now)
+	if err != nil {
+		return PassPlan{}, err
+	}
+	pp := decide(cl, Decide(Observation{Cluster: cl, Entries: entries}, t.Config, now), wds)
+	pp.republish = true
+	return pp, nil
 }
 
 // PlanRotate is the plan of a manual rotation (`rotate join-token`) of kinds, from the swarm's current
 // tokens: one rotation per kind (worker first), each one ledger entry. It is pure.
 func PlanRotate(cl swarm.Cluster, kinds []string, reason string) operator.Plan {
-	p := operator.Plan{Domain: Domain}
+	return planRotate(cl, kinds, reason).Plan()
+}
+
+func planRotate(cl swarm.Cluster, kinds []string, reason string) PassPlan {
+	pp := PassPlan{cluster: cl}
 	for _, k := range TokenKinds {
 		if !contains(kinds, k) {
 			continue
@@ -89,9 +149,10 @@ func PlanRotate(cl swarm.Cluster, kinds []string, reason string) operator.Plan {
 		if k == swarm.TokenManager {
 			tok = cl.ManagerToken
 		}
-		p.Add(TokenLedgerKind(k), k+" join token sha256:"+tok.Short(), "rotate the "+k+" join token", reason)
+		pp.steps = append(pp.steps, step{action: operator.Action{Kind: TokenLedgerKind(k), Subject: k + " join token sha256:" + tok.Short(),
+			Change: "rotate the " + k + " join token", Reason: reason}, rotate: k, dueWhy: reason})
 	}
-	return p
+	return pp
 }
 
 // PlanOpenWindow observes the ledger and the swarm (reads only) and returns the plan of OpenWindow: one
@@ -117,7 +178,7 @@ func (t *Tokens) PlanCloseWindow(ctx context.Context, which, actor, reason strin
 	if err != nil {
 		return operator.Failed(Domain, err)
 	}
-	return PlanFrom(nil, []WindowDecision{d})
+	return decide(swarm.Cluster{}, nil, []WindowDecision{d}).Plan()
 }
 
 // decideClose observes the ledger and the swarm (reads only) and decides the close of the window named

@@ -3,6 +3,7 @@ package tokens
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -127,5 +128,96 @@ func TestPlanManualActions(t *testing.T) {
 	}
 	if p := tk.PlanCloseWindow(t.Context(), "worker", domaintest.Actor, "", tokT0); !errors.Is(p.Err, ErrNoWindow) {
 		t.Errorf("PlanCloseWindow with none open = %+v; want ErrNoWindow", p)
+	}
+}
+
+// TestTokensApplyDoesOnlyThePlan: Apply acts on the plan value it is given, nothing else. What it does (the
+// fake engine's rotations, the ledger's new entries) is the plan's actions, same kinds, same order; and a
+// plan from which actions were taken (every rotation, or everything) does only what is left, although the
+// swarm it was decided from still calls for them.
+func TestTokensApplyDoesOnlyThePlan(t *testing.T) {
+	worker := sensitive.New("SWMTKN-1-digest-worker0secretpart").Fingerprint()
+	manager := sensitive.New("SWMTKN-1-digest-manager0secretpart").Fingerprint()
+	tracked := func(kind, fp string, age time.Duration) swarm.Entry {
+		return domaintest.Entry(kind, swarm.ResultOK, tokT0.Add(-age), fp)
+	}
+	old := 30 * 24 * time.Hour
+	keepAll := func(step) bool { return true }
+	noRotation := func(s step) bool { return s.rotate == "" }
+	nothing := func(step) bool { return false }
+	for _, tc := range []struct {
+		name    string
+		entries []swarm.Entry
+		window  time.Duration // > 0: a worker window opened 2h ago with this TTL
+	}{
+		{"never seen: adopted", nil, 0},
+		{"both past max age", []swarm.Entry{tracked(swarm.KindJoinTokenWorker, worker, old), tracked(swarm.KindJoinTokenManager, manager, old)}, 0},
+		{"only the manager due", []swarm.Entry{tracked(swarm.KindJoinTokenWorker, worker, time.Hour), tracked(swarm.KindJoinTokenManager, manager, old)}, 0},
+		{"window over, manager due", []swarm.Entry{tracked(swarm.KindJoinTokenWorker, worker, 3*time.Hour), tracked(swarm.KindJoinTokenManager, manager, old)}, time.Hour},
+	} {
+		for _, keep := range []struct {
+			name string
+			f    func(step) bool
+		}{{"whole plan", keepAll}, {"rotations taken out", noRotation}, {"every action taken out", nothing}} {
+			t.Run(tc.name+"/"+keep.name, func(t *testing.T) {
+				eng, led := newTokEngine(), ledgertest.New(tc.entries...)
+				cfg := config.TokensConfig{Adopt: true, Worker: config.MaxAge{MaxAge: config.Duration(720 * time.Hour)}, Manager: config.MaxAge{MaxAge: config.Duration(720 * time.Hour)}}
+				tk := &Tokens{Engine: eng, Ledger: led, Config: cfg}
+				var log bytes.Buffer
+				if tc.window > 0 {
+					if _, err := tk.OpenWindow(t.Context(), OpenWindowOptions{Kind: swarm.TokenWorker, TTL: tc.window}, domaintest.Env(tokT0.Add(-2*time.Hour), &log)); err != nil {
+						t.Fatal(err)
+					}
+				}
+				before := len(led.All())
+				pp, err := tk.Decide(t.Context(), tokT0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(pp.steps) == 0 {
+					t.Fatalf("Decide planned nothing; the case wants a plan")
+				}
+				var kept []step
+				for _, s := range pp.steps {
+					if keep.f(s) {
+						kept = append(kept, s)
+					}
+				}
+				pp.steps = kept
+				p := pp.Plan()
+				eng.calls = nil
+				if _, err := tk.Apply(t.Context(), pp, domaintest.Env(tokT0, &log)); err != nil {
+					t.Fatalf("Apply = %v\n%s", err, log.String())
+				}
+				// The engine's writes: one rotation call for the kinds the plan rotates, none without one.
+				var rotates []string
+				wantWorker, wantManager := false, false
+				for _, a := range p.Actions {
+					wantWorker = wantWorker || a.Change == "rotate worker token"
+					wantManager = wantManager || a.Change == "rotate manager token"
+				}
+				for _, c := range eng.calls {
+					if strings.HasPrefix(c, "rotate") {
+						rotates = append(rotates, c)
+					}
+				}
+				var wantRotates []string
+				if wantWorker || wantManager {
+					wantRotates = []string{fmt.Sprintf("rotate worker=%v manager=%v", wantWorker, wantManager)}
+				}
+				if !slices.Equal(rotates, wantRotates) {
+					t.Errorf("Apply made engine writes %q; the plan %v calls for %q", rotates, p.Actions, wantRotates)
+				}
+				// The ledger: one entry per action, of its kind, in its order; a rotation or adoption entry
+				// for each token action, a close entry for each window action.
+				var did []string
+				for _, e := range led.All()[before:] {
+					did = append(did, e.Kind)
+				}
+				if !slices.Equal(did, domaintest.Kinds(p)) {
+					t.Errorf("Apply recorded %v; the plan had %v", did, domaintest.Kinds(p))
+				}
+			})
+		}
 	}
 }

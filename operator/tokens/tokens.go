@@ -191,26 +191,21 @@ func (e *PublishError) Error() string {
 
 func (e *PublishError) Unwrap() error { return e.Err }
 
-// Rotate rotates the join tokens of the given kinds now, records each in the ledger (actor, reason, old
-// and new fingerprints) and publishes the new tokens when tokens.publish.vault_path is set. The
-// returned rotations are valid even when the error is a *PublishError or a ledger failure: the swarm has
-// the new tokens.
+// Rotate rotates the join tokens of the given kinds now (the plan PlanRotate shows, applied), records
+// each in the ledger (actor, reason, old and new fingerprints) and publishes the new tokens when
+// tokens.publish.vault_path is set. The returned rotations are valid even when the error is a
+// *PublishError or a ledger failure: the swarm has the new tokens.
 func (t *Tokens) Rotate(ctx context.Context, kinds []string, env operator.TaskEnv) ([]TokenRotated, error) {
-	out, entries, err := t.rotate(ctx, kinds, env)
-	if len(entries) == 0 {
-		return out, err
-	}
-	if lerr := operator.Record(ctx, t.Ledger, entries...); lerr != nil {
-		if err != nil {
-			env.Logger().Warn("recording the failed rotation in the ledger failed", "err", lerr)
-			return out, err
+	for _, k := range kinds {
+		if k != swarm.TokenWorker && k != swarm.TokenManager {
+			return nil, fmt.Errorf("join token kind %q is not worker or manager", k)
 		}
-		return out, fmt.Errorf("the join tokens were rotated, but recording it in the ledger failed: %w (the next pass records the new tokens instead of rotating again)", lerr)
 	}
+	cl, err := t.Engine.Cluster(ctx)
 	if err != nil {
-		return out, err
+		return nil, fmt.Errorf("reading the swarm: %w", err)
 	}
-	return out, t.publishAfterRotation(ctx, env)
+	return t.Apply(ctx, planRotate(cl, kinds, env.Reason), env)
 }
 
 // rotate rotates the join tokens of the given kinds and returns the ledger entries to record (a failed
@@ -319,90 +314,99 @@ func (t *Tokens) Task() operator.Task {
 	return operator.Task{Name: "tokens", Schedule: t.Config.Schedule, Run: t.Run}
 }
 
-// Run is one pass: adopt tokens never seen, rotate those past their max age, and republish when the
-// published tokens are not the swarm's current ones (after a failed publish, or a root CA rotation).
+// Run is one pass: Decide, then Apply the plan (a dry run prints it instead): adopt tokens never seen,
+// rotate those past their max age, close the join windows that are due, and republish when the published
+// tokens are not the swarm's current ones (after a failed publish, or a root CA rotation).
 func (t *Tokens) Run(ctx context.Context, env operator.TaskEnv) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	log := env.Logger().With("component", "tokens")
-	entries, err := t.Ledger.Entries(ctx)
-	if err != nil {
-		return fmt.Errorf("reading the ledger: %w", err)
-	}
-	cl, err := t.Engine.Cluster(ctx)
-	if err != nil {
-		return fmt.Errorf("reading the swarm: %w", err)
-	}
-	at := env.Time()
-	var record []swarm.Entry
-	var due, whys []string
-	ds := Decide(Observation{Cluster: cl, Entries: entries}, t.Config, at)
-	for _, d := range ds {
-		t.Ages.Set(TokenLedgerKind(d.Kind), tokenAge(d))
-		switch {
-		case d.Adopt:
-			record = append(record, swarm.Entry{Kind: TokenLedgerKind(d.Kind), At: at, Actor: env.Actor, Reason: d.AdoptReason,
-				Result: swarm.ResultAdopted, Details: map[string]string{operator.DetailFingerprint: d.Token.Fingerprint(),
-					operator.DetailSecretFingerprint: tokenSecretFingerprint(d.Token), operator.DetailSwarmID: cl.ID}})
-		case d.Due:
-			due = append(due, d.Kind)
-			whys = append(whys, d.Why)
-		}
-		log.Debug("join token decision", "kind", d.Kind, "due", d.Due, "adopt", d.Adopt, "why", d.Why)
-	}
-	wds, err := t.decideWindows(ctx, entries, cl, at)
+	pp, err := t.Decide(ctx, env.Time())
 	if err != nil {
 		return err
 	}
-	closing := false
-	for _, d := range wds {
-		log.Debug("join window decision", "window", d.Window.ID, "kind", d.Window.Kind, "close", d.Close, "rotate", d.Rotate, "why", d.Why)
-		closing = closing || d.Close
+	for _, d := range pp.decisions {
+		t.Ages.Set(TokenLedgerKind(d.Kind), tokenAge(d))
+		log.Debug("join token decision", "kind", d.Kind, "due", d.Due, "adopt", d.Adopt, "why", d.Why)
 	}
 	if env.DryRun {
-		// The dry run prints the plan the apply below follows (PlanFrom: the same decisions, in its order).
-		operator.PrintPlan(env, PlanFrom(ds, wds))
+		operator.PrintPlan(env, pp.Plan())
 		return nil
 	}
-	if len(record) > 0 || closing {
-		if err := env.CheckHolder(ctx); err != nil {
-			return err
+	_, err = t.Apply(ctx, pp, env)
+	return err
+}
+
+// Apply acts on a join-token plan, nothing else: its adoptions, its rotations (one engine call for the
+// kinds it rotates) and its windows' closes, re-checking the lease before the first change, and records
+// one ledger entry per action, in the plan's order, in one write. The new tokens are then published (when
+// tokens.publish.vault_path is set; no ledger entry). It prints nothing and returns the rotations.
+func (t *Tokens) Apply(ctx context.Context, pp PassPlan, env operator.TaskEnv) ([]TokenRotated, error) {
+	log := env.Logger().With("component", "tokens")
+	cl, at := pp.cluster, env.Time()
+	var record []swarm.Entry
+	var rotKinds, whys []string
+	var closing []WindowDecision
+	for _, s := range pp.steps {
+		switch {
+		case s.adopt != nil:
+			d := *s.adopt
+			record = append(record, swarm.Entry{Kind: TokenLedgerKind(d.Kind), At: at, Actor: env.Actor, Reason: d.AdoptReason,
+				Result: swarm.ResultAdopted, Details: map[string]string{operator.DetailFingerprint: d.Token.Fingerprint(),
+					operator.DetailSecretFingerprint: tokenSecretFingerprint(d.Token), operator.DetailSwarmID: cl.ID}})
+		case s.rotate != "":
+			rotKinds = append(rotKinds, s.rotate)
+			if s.dueWhy != "" {
+				whys = append(whys, s.dueWhy)
+			}
+		case s.close != nil:
+			closing = append(closing, *s.close)
 		}
 	}
-	if closing {
+	if len(pp.steps) > 0 {
+		if err := env.CheckHolder(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if len(closing) > 0 {
+		// A closing window's token is rotated only by the plan's rotation of its kind.
+		for i := range closing {
+			closing[i].Rotate = closing[i].Rotate && contains(rotKinds, closing[i].Window.Kind)
+		}
 		why := ""
-		if len(due) > 0 && env.Reason == "" {
+		if len(whys) > 0 && env.Reason == "" {
 			why = "scheduled: " + strings.Join(whys, "; ")
 		}
-		rots, err := t.closeWindows(ctx, cl, wds, record, why, env, due...)
-		if err != nil || len(rots) > 0 {
-			return err // a rotation publishes its tokens
+		rots, err := t.closeWindows(ctx, cl, closing, record, why, env, rotKinds...)
+		if err != nil || len(rots) > 0 || !pp.republish {
+			return rots, err // a rotation publishes its tokens
 		}
 		// Closed without a rotation (its token was rotated since it opened: by hand, or by a holder stopped
 		// before recording it): the published tokens may be the old ones.
-		return t.republishIfStale(ctx, cl, env)
+		return rots, t.republishIfStale(ctx, cl, env)
 	}
+	var rots []TokenRotated
 	var rotErr error
-	if len(due) > 0 {
+	if len(rotKinds) > 0 {
 		renv := env
 		if renv.Reason == "" {
 			renv.Reason = "scheduled: " + strings.Join(whys, "; ")
 		}
 		var rotated []swarm.Entry
-		_, rotated, rotErr = t.rotate(ctx, due, renv)
+		rots, rotated, rotErr = t.rotate(ctx, rotKinds, renv)
 		record = append(record, rotated...)
 	}
-	// One write for the whole pass: the adoptions and the rotation (or its failure) together.
+	// One write for the whole plan: the adoptions and the rotation (or its failure) together.
 	if len(record) > 0 {
 		if err := operator.Record(ctx, t.Ledger, record...); err != nil {
 			if rotErr != nil {
 				log.Warn("recording the failed rotation in the ledger failed", "err", err)
-				return rotErr
+				return rots, rotErr
 			}
-			if len(due) > 0 {
-				return fmt.Errorf("the join tokens were rotated, but recording it in the ledger failed: %w (the next pass records the new tokens instead of rotating again)", err)
+			if len(rotKinds) > 0 {
+				return rots, fmt.Errorf("the join tokens were rotated, but recording it in the ledger failed: %w (the next pass records the new tokens instead of rotating again)", err)
 			}
-			return fmt.Errorf("recording adopted join tokens: %w", err)
+			return rots, fmt.Errorf("recording adopted join tokens: %w", err)
 		}
 		for _, e := range record {
 			if e.Result == swarm.ResultAdopted {
@@ -411,12 +415,15 @@ func (t *Tokens) Run(ctx context.Context, env operator.TaskEnv) error {
 		}
 	}
 	if rotErr != nil {
-		return rotErr
+		return rots, rotErr
 	}
-	if len(due) > 0 {
-		return t.publishAfterRotation(ctx, env)
+	if len(rotKinds) > 0 {
+		return rots, t.publishAfterRotation(ctx, env)
 	}
-	return t.republishIfStale(ctx, cl, env)
+	if pp.republish {
+		return rots, t.republishIfStale(ctx, cl, env)
+	}
+	return rots, nil
 }
 
 // decideWindows reads the open join windows and decides for each; the nodes are read only when a window

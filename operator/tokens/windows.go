@@ -80,18 +80,12 @@ func (t *Tokens) RunWindows(ctx context.Context, env operator.TaskEnv) error {
 	if err != nil {
 		return err
 	}
-	closing := false
-	for _, d := range wds {
-		closing = closing || d.Close
-	}
-	operator.PrintPlan(env, PlanFrom(nil, wds)) // a dry run prints the plan; the steps below follow it
-	if !closing || env.DryRun {
+	pp := decide(cl, nil, wds)
+	operator.PrintPlan(env, pp.Plan()) // a dry run prints the plan Apply would act on
+	if len(pp.steps) == 0 || env.DryRun {
 		return nil
 	}
-	if err := env.CheckHolder(ctx); err != nil {
-		return err
-	}
-	_, err = t.closeWindows(ctx, cl, wds, nil, "", env)
+	_, err = t.Apply(ctx, pp, env)
 	return err
 }
 
@@ -286,7 +280,7 @@ func (t *Tokens) CloseWindow(ctx context.Context, which string, env operator.Tas
 	if err != nil {
 		return WindowDecision{}, nil, err
 	}
-	rots, err := t.closeWindows(ctx, cl, []WindowDecision{d}, nil, "", env)
+	rots, err := t.Apply(ctx, decide(cl, nil, []WindowDecision{d}), env)
 	return d, rots, err
 }
 
