@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 	"time"
@@ -24,7 +25,7 @@ const reactFollowers = 16
 // or early termination of task"), so the hardening would be rolled back.
 const (
 	settlePoll    = 250 * time.Millisecond
-	settleTimeout = 30 * time.Second
+	settleTimeout = 2 * time.Minute
 )
 
 // EventTask is Task with the engine's service events: a created or updated service is judged and, under
@@ -99,31 +100,18 @@ func (e *Enforcer) React(ctx context.Context, env operator.TaskEnv, ch operator.
 	}
 	log.Info("hardening changed services", "services", len(p.Actions), "trigger", env.Reason)
 	// Services that need hardening again were changed by someone else since the last hardening (the
-	// controller's own update keeps passing): the follow of that hardening's rollout ends here.
-	changed := make([]string, 0, len(p.Actions))
+	// controller's own update keeps passing): what was still under way for them (waiting for their tasks,
+	// following a rollout) ends here, and this change is handled afresh.
+	var immediate, created []Action
+	marks := map[string]*following{}
 	for _, a := range p.Actions {
-		changed = append(changed, a.Service.ID)
-	}
-	e.supersede(changed)
-	var actions, created []Action
-	for _, a := range p.Actions {
+		marks[a.Service.ID] = e.register(a.Service.ID)
 		if fresh[a.Service.ID] {
 			created = append(created, a)
 		} else {
-			actions = append(actions, a)
+			immediate = append(immediate, a)
 		}
 	}
-	settled, err := e.settle(ctx, created)
-	if err != nil {
-		return err
-	}
-	actions = append(actions, settled...)
-	for _, a := range p.Actions {
-		if !slices.ContainsFunc(actions, func(b Action) bool { return b.Service.ID == a.Service.ID }) {
-			log.Info("service's tasks did not come up; the next pass or change looks again", "service", a.Service.Name, "waited", settleTimeout)
-		}
-	}
-
 	type started struct {
 		a      Action
 		before secrets.Service
@@ -133,28 +121,39 @@ func (e *Enforcer) React(ctx context.Context, env operator.TaskEnv, ch operator.
 		errs []error
 		todo []started
 	)
-	for _, a := range actions {
-		if err := env.CheckHolder(ctx); err != nil {
-			return err
-		}
+	harden := func(ctx context.Context, a Action) (started, error) {
 		before, entry, err := e.hardenOne(ctx, env, a)
 		switch {
 		case errors.Is(err, swarm.ErrConflict):
 			log.Info("service changed under the enforcement; its next event or pass decides again", "service", a.Service.Name)
-			continue
 		case errors.Is(err, swarm.ErrNotFound):
 			log.Info("service removed before it was hardened", "service", a.Service.Name)
-			continue
 		case err != nil:
-			errs = append(errs, err)
+			log.Warn("hardening a changed service failed; the next pass looks again", "service", a.Service.Name, "err", err)
+			return started{}, err
+		default:
+			log.Info("hardening service", "service", a.Service.Name, "change", a.Change(), "trigger", env.Reason)
+			return started{a, before, entry}, nil
+		}
+		return started{}, errSkipped
+	}
+	for _, a := range immediate {
+		if err := env.CheckHolder(ctx); err != nil {
+			return err
+		}
+		s, err := harden(ctx, a)
+		if err == nil {
+			todo = append(todo, s)
 			continue
 		}
-		log.Info("hardening service", "service", a.Service.Name, "change", a.Change(), "trigger", env.Reason)
-		todo = append(todo, started{a, before, entry})
+		e.release(a.Service.ID, marks[a.Service.ID])
+		if !errors.Is(err, errSkipped) {
+			errs = append(errs, err)
+		}
 	}
-	// The rollouts are followed after this reconcile returns, so the loop's next events (a redeploy of the
-	// same stack, the next services of a long deploy) are not held back by a minute-long rollout; their
-	// results go to the ledger together.
+	// New services wait for their tasks, and every rollout is followed, after this reconcile returns: the
+	// loop's next events (a redeploy of the same stack, the next services of a long deploy) are not held
+	// back by task start-ups or minute-long rollouts. Their results go to the ledger together.
 	roll := e.rollout(env, log, "the other services of this change were followed on their own; ")
 	env.Go(ctx, func(ctx context.Context) {
 		var (
@@ -164,13 +163,14 @@ func (e *Enforcer) React(ctx context.Context, env operator.TaskEnv, ch operator.
 		)
 		add := func(en swarm.Entry) { mu.Lock(); entries = append(entries, en); mu.Unlock() }
 		sem := make(chan struct{}, reactFollowers)
-		for _, s := range todo {
-			wg.Add(1)
-			sem <- struct{}{}
-			go func() {
-				defer func() { <-sem; wg.Done() }()
-				fctx, done := e.follow(ctx, s.a.Service.ID)
-				defer done()
+		followIt := func(s started) {
+			f := marks[s.a.Service.ID]
+			wg.Go(func() {
+				defer e.release(s.a.Service.ID, f)
+				sem <- struct{}{}
+				defer func() { <-sem }()
+				fctx, stop := f.attach(ctx)
+				defer stop()
 				entry, err := e.followOne(fctx, env, roll, s.a, s.before, s.entry)
 				if errors.Is(context.Cause(fctx), errSuperseded) && ctx.Err() == nil {
 					entry.Result, entry.Details[DetailRollout] = swarm.ResultOK, "superseded: the service changed again before the rollout ended"
@@ -191,8 +191,22 @@ func (e *Enforcer) React(ctx context.Context, env operator.TaskEnv, ch operator.
 				default:
 					log.Info("hardened service", "service", s.a.Service.Name, "change", s.a.Change(), "rollout", "converged")
 				}
-			}()
+			})
 		}
+		for _, s := range todo {
+			followIt(s)
+		}
+		e.settle(ctx, log, created, marks, func(a Action) {
+			if err := env.CheckHolder(ctx); err != nil {
+				e.release(a.Service.ID, marks[a.Service.ID])
+				return
+			}
+			if s, err := harden(ctx, a); err == nil {
+				followIt(s)
+			} else {
+				e.release(a.Service.ID, marks[a.Service.ID])
+			}
+		})
 		wg.Wait()
 		if rerr := operator.Record(ctx, e.Ledger, entries...); rerr != nil {
 			log.Error("recording the workload enforcement in the ledger failed", "err", rerr)
@@ -201,79 +215,111 @@ func (e *Enforcer) React(ctx context.Context, env operator.TaskEnv, ch operator.
 	return errors.Join(errs...)
 }
 
-// settle (for services never updated: new ones) waits until every task the engine means to run for the actions' services runs (or the service has
-// none), with one task list per round, and returns the actions whose services settled within settleTimeout.
-func (e *Enforcer) settle(ctx context.Context, actions []Action) ([]Action, error) {
+// settle waits (one task list per round) until the tasks the engine means to run for each new service run,
+// and hands each service to ready as soon as they do; a service changed again meanwhile is left to that
+// change's reconcile; one whose tasks do not run within settleTimeout is left to the next pass.
+func (e *Enforcer) settle(ctx context.Context, log *slog.Logger, actions []Action, marks map[string]*following, ready func(Action)) {
 	deadline := time.Now().Add(settleTimeout)
 	waiting := slices.Clone(actions)
-	var ready []Action
-	for {
+	for len(waiting) > 0 {
+		waiting = slices.DeleteFunc(waiting, func(a Action) bool { return marks[a.Service.ID].isSuperseded() })
 		tasks, err := e.Engine.TasksSecrets(ctx, "")
 		if err != nil {
-			return nil, fmt.Errorf("listing tasks to see whether changed services are up: %w", err)
+			log.Warn("listing tasks to see whether new services run failed; retrying", "err", err)
+		} else {
+			running, starting := map[string]bool{}, map[string]bool{}
+			for _, t := range tasks {
+				if t.DesiredState != "running" {
+					continue
+				}
+				if t.State == "running" {
+					running[t.ServiceID] = true
+				} else {
+					starting[t.ServiceID] = true
+				}
+			}
+			waiting = slices.DeleteFunc(waiting, func(a Action) bool {
+				noTasks := a.Service.Replicas != nil && *a.Service.Replicas == 0
+				if starting[a.Service.ID] || (!running[a.Service.ID] && !noTasks) {
+					return false // starting, or its tasks not even created yet
+				}
+				ready(a)
+				return true
+			})
 		}
-		running, starting := map[string]bool{}, map[string]bool{}
-		for _, t := range tasks {
-			if t.DesiredState != "running" {
-				continue
-			}
-			if t.State == "running" {
-				running[t.ServiceID] = true
-			} else {
-				starting[t.ServiceID] = true
-			}
+		if len(waiting) == 0 {
+			return
 		}
-		waiting = slices.DeleteFunc(waiting, func(a Action) bool {
-			noTasks := a.Service.Replicas != nil && *a.Service.Replicas == 0
-			if starting[a.Service.ID] || (!running[a.Service.ID] && !noTasks) {
-				return false // starting, or its tasks not even created yet
+		if !time.Now().Before(deadline) || ctx.Err() != nil {
+			for _, a := range waiting {
+				log.Warn("new service's tasks did not run in time; workloads.schedule's pass hardens it", "service", a.Service.Name, "waited", settleTimeout)
+				e.release(a.Service.ID, marks[a.Service.ID])
 			}
-			ready = append(ready, a)
-			return true
-		})
-		if len(waiting) == 0 || !time.Now().Before(deadline) {
-			return ready, nil
+			return
 		}
 		select {
 		case <-ctx.Done():
-			return nil, ctx.Err()
 		case <-time.After(settlePoll):
 		}
 	}
 }
 
-var errSuperseded = errors.New("the service changed again")
+var (
+	errSuperseded = errors.New("the service changed again")
+	errSkipped    = errors.New("changed or removed meanwhile")
+)
 
-// supersede cancels the background follow of the services that changed again.
-func (e *Enforcer) supersede(ids []string) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	for _, id := range ids {
-		if f := e.following[id]; f != nil {
-			f.cancel(errSuperseded)
-			delete(e.following, id)
-		}
-	}
+// following is the work under way for one service's hardening (waiting for its tasks, following its
+// rollout); a later change of the service supersedes it.
+type following struct {
+	mu         sync.Mutex
+	superseded bool
+	cancel     context.CancelCauseFunc
 }
 
-type following struct{ cancel context.CancelCauseFunc }
+func (f *following) isSuperseded() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.superseded
+}
 
-// follow is the context of the background follow of one service's hardening, cancelled by supersede.
-func (e *Enforcer) follow(ctx context.Context, id string) (context.Context, func()) {
+// attach is the context of the follow, cancelled when the work is superseded.
+func (f *following) attach(ctx context.Context) (context.Context, func()) {
 	fctx, cancel := context.WithCancelCause(ctx)
-	f := &following{cancel}
+	f.mu.Lock()
+	f.cancel = cancel
+	if f.superseded {
+		cancel(errSuperseded)
+	}
+	f.mu.Unlock()
+	return fctx, func() { cancel(nil) }
+}
+
+// register supersedes what was under way for a service and records the new work.
+func (e *Enforcer) register(id string) *following {
+	f := &following{}
 	e.mu.Lock()
+	defer e.mu.Unlock()
+	if old := e.following[id]; old != nil {
+		old.mu.Lock()
+		old.superseded = true
+		if old.cancel != nil {
+			old.cancel(errSuperseded)
+		}
+		old.mu.Unlock()
+	}
 	if e.following == nil {
 		e.following = map[string]*following{}
 	}
 	e.following[id] = f
-	e.mu.Unlock()
-	return fctx, func() {
-		e.mu.Lock()
-		if e.following[id] == f {
-			delete(e.following, id)
-		}
-		e.mu.Unlock()
-		cancel(nil)
+	return f
+}
+
+// release forgets f once its work is over (unless a later change replaced it already).
+func (e *Enforcer) release(id string, f *following) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.following[id] == f {
+		delete(e.following, id)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -12,11 +13,24 @@ import (
 	"github.com/swarmguard/swarmguard/swarm"
 )
 
-// eventEngine is fakeEngine whose hardening shows in the service (as the engine's does) and whose every
-// service has a running task.
-type eventEngine struct{ *fakeEngine }
+// eventEngine is fakeEngine whose hardening shows in the service (as the engine's does), whose every
+// service has a running task, and which is safe for the concurrent calls of the background follows.
+type eventEngine struct {
+	*fakeEngine
+	mu *sync.Mutex
+}
+
+func newEventEngine(f *fakeEngine) eventEngine { return eventEngine{f, &sync.Mutex{}} }
+
+func (f eventEngine) Workloads(ctx context.Context) ([]swarm.Workload, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.services), nil
+}
 
 func (f eventEngine) HardenService(ctx context.Context, id string, version uint64, h swarm.Hardening) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if err := f.fakeEngine.HardenService(ctx, id, version, h); err != nil {
 		return err
 	}
@@ -28,7 +42,21 @@ func (f eventEngine) HardenService(ctx context.Context, id string, version uint6
 	return nil
 }
 
+func (f eventEngine) RollbackService(ctx context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.fakeEngine.RollbackService(ctx, id)
+}
+
+func (f eventEngine) ServiceSecrets(ctx context.Context, id string) (swarm.ServiceSecrets, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.fakeEngine.ServiceSecrets(ctx, id)
+}
+
 func (f eventEngine) TasksSecrets(context.Context, string) ([]swarm.TaskSecrets, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	var out []swarm.TaskSecrets
 	for _, s := range f.services {
 		out = append(out, swarm.TaskSecrets{ID: "t-" + s.ID, ServiceID: s.ID, State: "running", DesiredState: "running", NoNewPrivileges: s.NoNewPrivileges})
@@ -51,9 +79,9 @@ func changes(ids ...string) operator.Changes {
 // TestReact: only the services the events name are judged and hardened; a service mid-update (a redeploy)
 // is hardened at once; the controller's own update, coming back as an event, changes nothing (no loop).
 func TestReact(t *testing.T) {
-	eng := eventEngine{&fakeEngine{api: "1.56", updateState: "completed", started: time.Unix(1000, 0), services: []swarm.Workload{
+	eng := newEventEngine(&fakeEngine{api: "1.56", updateState: "completed", started: time.Unix(1000, 0), services: []swarm.Workload{
 		optedIn("new", false, ""), optedIn("redeployed", false, "updating"), optedIn("untouched", false, ""), optedIn("done", true, "completed"),
-	}}}
+	}})
 	led := &fakeLedger{}
 	e := &Enforcer{Engine: eng, Ledger: led, Config: config.WorkloadsConfig{Mode: config.ModeEnforce, Schedule: "@every 1h"},
 		PollInterval: time.Millisecond, RolloutTimeout: time.Second}
@@ -93,7 +121,7 @@ func TestReact(t *testing.T) {
 
 // TestReactAudit: under mode audit, events are judged and nothing is changed.
 func TestReactAudit(t *testing.T) {
-	eng := eventEngine{&fakeEngine{api: "1.56", services: []swarm.Workload{optedIn("a", false, "")}}}
+	eng := newEventEngine(&fakeEngine{api: "1.56", services: []swarm.Workload{optedIn("a", false, "")}})
 	e := &Enforcer{Engine: eng, Ledger: &fakeLedger{}, Config: config.WorkloadsConfig{Mode: config.ModeAudit, Schedule: "@every 1h"}}
 	if err := e.React(t.Context(), operator.TaskEnv{Actor: "test"}, changes("a")); err != nil || len(eng.hardened) != 0 {
 		t.Fatalf("React under audit = %v, hardened %v; want nil and nothing", err, eng.hardened)
