@@ -56,7 +56,12 @@ workloads: {mode: enforce, schedule: "@every 1h"}
 	if !swarm.APIAtLeast(api, swarm.PrivilegesMinAPI) {
 		deploy()
 		eventually(t, 30*time.Second, "the controller reconciling the deploy's service event", func() bool {
-			return strings.Contains(r.log.String(), "not settable on this engine") || strings.Contains(r.log.String(), `"msg":"changed services need nothing"`)
+			for _, l := range strings.Split(r.log.String(), "\n") {
+				if strings.Contains(l, `"msg":"changed services need nothing"`) && strings.Contains(l, svc) {
+					return true
+				}
+			}
+			return false
 		})
 		if n := nnp(); n != "false" || len(entries()) != 0 {
 			t.Fatalf("engine API %s: no-new-privileges %s, %d ledger entries; want nothing set (not settable on this engine)", api, n, len(entries()))
