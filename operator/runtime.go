@@ -97,6 +97,11 @@ type RuntimeOptions struct {
 	Now               func() time.Time
 	Backoff           Backoff
 	StopGrace         time.Duration
+	// Events is the engine's event stream, followed by the holder for the tasks that name event types
+	// (Task.Events); nil: schedules only. EventQuiet and EventMaxWait shape the coalescing (0: the defaults).
+	Events       EventSource
+	EventQuiet   time.Duration
+	EventMaxWait time.Duration
 }
 
 // Runtime is the controller of `swarmguard run`: the lease, one independent loop per task on its own cron
@@ -121,6 +126,9 @@ type Runtime struct {
 
 	readyMu sync.Mutex
 	ready   Readiness // Engine and Config as the last check found them
+
+	roleCh chan struct{} // a lease role change, for the event follower (buffer 1, non-blocking send)
+	ev     *eventMetrics
 }
 
 // NewRuntime checks every task's schedule and builds the runtime; nothing runs until Run.
@@ -138,7 +146,13 @@ func NewRuntime(opts RuntimeOptions) (*Runtime, error) {
 		opts.ReadinessInterval = DefaultReadinessInterval
 	}
 	rt := &Runtime{opts: opts, actor: "operator:" + opts.Node, log: opts.Log.With("component", "runtime"), prevRole: RoleUnknown,
-		ready: Readiness{Engine: engineNotChecked, Config: "ok"}}
+		ready: Readiness{Engine: engineNotChecked, Config: "ok"}, roleCh: make(chan struct{}, 1)}
+	if opts.EventQuiet <= 0 {
+		rt.opts.EventQuiet = DefaultEventQuiet
+	}
+	if opts.EventMaxWait <= 0 {
+		rt.opts.EventMaxWait = DefaultEventMaxWait
+	}
 	rt.lease = NewLease(opts.Store, LeaseOptions{
 		Name: opts.LeaseName, TTL: opts.TTL, Node: opts.Node, Instance: opts.Instance,
 		Actor: rt.actor, What: "controller", Now: opts.Now, Log: opts.Log.With("component", "lease"),
@@ -161,7 +175,7 @@ func NewRuntime(opts RuntimeOptions) (*Runtime, error) {
 			errs = append(errs, fmt.Errorf("schedule of loop %s %q: %w (use 5-field cron syntax, a descriptor such as @every 1h, and CRON_TZ=Zone in front if needed)", t.Name, t.Schedule, err))
 			continue
 		}
-		l := &loop{rt: rt, task: t, sched: sched, log: opts.Log.With("loop", t.Name)}
+		l := &loop{rt: rt, task: t, sched: sched, log: opts.Log.With("loop", t.Name), wake: make(chan struct{}, 1)}
 		cl := cronLogger{l.log}
 		l.job = cron.NewChain(cron.Recover(cl), cron.SkipIfStillRunning(cl)).Then(cron.FuncJob(l.pass))
 		rt.loops = append(rt.loops, l)
@@ -169,6 +183,7 @@ func NewRuntime(opts RuntimeOptions) (*Runtime, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	rt.ev = newEventMetrics(opts.Metrics)
 	return rt, nil
 }
 
@@ -203,6 +218,7 @@ func (rt *Runtime) Run(ctx context.Context) error {
 	go func() { defer close(leaseDone); rt.lease.Run(leaseCtx) }()
 	readyDone := make(chan struct{})
 	go func() { defer close(readyDone); rt.watchReadiness(leaseCtx) }()
+	eventsDone := rt.startEvents(leaseCtx)
 	c.Start()
 	rt.log.Info("runtime started", "loops", len(rt.loops), "lease", rt.opts.LeaseName, "ttl", rt.opts.TTL, "self", rt.lease.ID())
 
@@ -242,6 +258,7 @@ func (rt *Runtime) Run(ctx context.Context) error {
 	cancelLease()
 	<-leaseDone
 	<-readyDone
+	<-eventsDone
 	wasHolder := rt.lease.Holding()
 	rctx, cancel := context.WithTimeout(base, releaseTimeout)
 	defer cancel()
@@ -263,6 +280,10 @@ func (rt *Runtime) onLease(st LeaseStatus) {
 	prevRole, prevHold := rt.prevRole, rt.prevHold
 	rt.prevRole, rt.prevHold = st.Role, st.Holder
 	rt.mu.Unlock()
+	select {
+	case rt.roleCh <- struct{}{}:
+	default:
+	}
 	rt.opts.Metrics.SetRole(rt.opts.Node, st.Role)
 	if (prevRole != RoleUnknown && prevHold != st.Holder) || (st.Role == RoleHolder && prevRole != RoleHolder) {
 		rt.opts.Metrics.LeaseTransition()
@@ -445,6 +466,13 @@ type loop struct {
 	reason   string
 	failures int
 	retry    *time.Timer
+
+	// runMu serialises this loop's passes, scheduled or reacting to events: an event arriving during a pass
+	// waits in pending and is reconciled right after it, never dropped.
+	runMu     sync.Mutex
+	lastStart time.Time // when the last pass of this loop began (under runMu)
+	wake      chan struct{}
+	pending   pendingEvents
 }
 
 // trigger runs a pass now (unless one runs already: SkipIfStillRunning) and waits for it.
@@ -463,6 +491,29 @@ func (l *loop) trigger(reason string) {
 	l.job.Run()
 }
 
+// background runs fn after a pass, as TaskEnv.Background describes: counted with the passes (shutdown
+// waits for it within the stop grace), its context fenced by the lease, its panic logged and contained.
+func (l *loop) background(fn func(ctx context.Context)) {
+	rt := l.rt
+	rt.mu.Lock()
+	if rt.stopping {
+		rt.mu.Unlock()
+		return
+	}
+	rt.passes.Add(1)
+	rt.mu.Unlock()
+	go func() {
+		defer rt.passes.Done()
+		ctx, cancel := rt.lease.Fence(rt.passCtx)
+		defer cancel()
+		if err := guard.Do("background work of loop "+l.task.Name, func() { fn(WithAudit(ctx, rt.opts.Audit)) }); err != nil {
+			var pe *guard.PanicError
+			errors.As(err, &pe)
+			l.log.Error("background work panicked", "panic", pe.Kind, "where", pe.Where, "stack", string(pe.Stack))
+		}
+	}()
+}
+
 func (l *loop) stopRetry() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -477,23 +528,39 @@ func (l *loop) pass() {
 	l.mu.Lock()
 	reason := l.reason
 	l.mu.Unlock()
+	l.execute(reason, time.Time{}, l.task.Run)
+}
+
+// execute runs do (a full pass, or a reaction to events) under the loop's runMu if this replica holds the
+// lease; a failure backs off and retries with a full pass. notBefore, when set, skips the run when a pass
+// of this loop started after it (that pass saw everything a full pass now would). It reports whether do ran.
+func (l *loop) execute(reason string, notBefore time.Time, do func(context.Context, TaskEnv) error) bool {
+	l.runMu.Lock()
+	defer l.runMu.Unlock()
+	if !notBefore.IsZero() && l.lastStart.After(notBefore) {
+		l.log.Debug("full pass not needed: one started after the event stream connected", "trigger", reason)
+		return false
+	}
 	rt := l.rt
 	if !rt.act.begin() {
 		l.log.Debug("pass skipped: lease being handed to a CLI user")
-		return
+		return false
 	}
 	defer rt.act.end()
 	if !rt.lease.Holding() {
 		l.log.Debug("standby: pass skipped", "holder", rt.lease.Status().Holder)
-		return
+		return false
 	}
+	l.lastStart = time.Now()
 	// The pass's context ends if this replica's hold on the lease ends while it runs (Fence), so a replica
 	// that stalled past its TTL sends nothing more.
 	ctx, cancel := rt.lease.Fence(rt.passCtx)
 	defer cancel()
-	env := TaskEnv{Actor: rt.actor, Log: l.log, Now: rt.opts.Now, Out: io.Discard, StillHolder: rt.lease.Check}
+	env := TaskEnv{Actor: rt.actor, Log: l.log, Now: rt.opts.Now, Out: io.Discard, StillHolder: rt.lease.Check, Background: l.background}
 	start := time.Now()
-	err := runTask(WithAudit(ctx, rt.opts.Audit), l.task, env)
+	t := l.task
+	t.Run = do
+	err := runTask(WithAudit(ctx, rt.opts.Audit), t, env)
 	d := time.Since(start)
 	rt.opts.Metrics.ObservePass(l.task.Name, d, err)
 	rt.syncLedger(rt.passCtx)
@@ -503,17 +570,17 @@ func (l *loop) pass() {
 		l.mu.Unlock()
 		l.stopRetry()
 		l.log.Debug("pass done", "trigger", reason, "duration", d)
-		return
+		return true
 	}
 	if rt.passCtx.Err() != nil {
 		// Cancelled at the stop deadline: not a failure to retry or audit; the next holder's take-over pass
 		// attaches to whatever this one left running in the swarm.
 		l.log.Warn("pass cancelled: the stop grace ran out", "trigger", reason, "duration", d, "err", err)
-		return
+		return true
 	}
 	if errors.Is(err, ErrLeaseLost) || ctx.Err() != nil {
 		l.log.Warn("pass stopped: this replica lost the lease", "err", err)
-		return
+		return true
 	}
 	l.mu.Lock()
 	l.failures++
@@ -527,6 +594,7 @@ func (l *loop) pass() {
 	l.log.Warn("pass failed, will retry", "trigger", reason, "failures", failures, "retry_in", delay.Round(time.Second), "err", err)
 	rt.opts.Audit.Record(AuditRecord{Event: config.EventReconcileFailed, Kind: l.task.Name, Actor: rt.actor, Reason: reason,
 		Result: swarm.ResultFailed, DurationSeconds: d.Seconds(), Node: rt.opts.Node, Error: err.Error()})
+	return true
 }
 
 // runTask runs one pass, turning a panic into an error (with the stack logged) so that the loop backs off

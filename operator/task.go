@@ -18,6 +18,12 @@ type Task struct {
 	// Run does one pass. It returns an error when an action or a read failed; the controller backs off and
 	// retries, and other loops go on.
 	Run func(ctx context.Context, env TaskEnv) error
+	// Events names the engine object types (swarm.EventService, EventSecret, EventNetwork, EventNode) whose
+	// changes this task reconciles as they happen, on the lease holder; none: the schedule only.
+	Events []string
+	// React reconciles only the objects a batch of coalesced events names; it must be as safe to repeat as
+	// Run. Nil: such a batch runs a full pass (Run). A (re)connected stream always runs a full pass.
+	React func(ctx context.Context, env TaskEnv, ch Changes) error
 }
 
 // TaskEnv is what a pass is given.
@@ -35,6 +41,20 @@ type TaskEnv struct {
 	// StillHolder re-checks, right before a mutating step, that this process still holds the lease
 	// (a stale leader must do nothing). It returns an error when the lease was lost.
 	StillHolder func(ctx context.Context) error
+	// Background, when set, runs fn after the pass returns, in its own goroutine, with a context that ends
+	// when this replica's hold on the lease ends or the stop grace runs out; shutdown waits for it like for
+	// a pass. A pass uses it for a long wait (following rollouts) that must not hold back the loop's next
+	// events. Nil (run --once, tests): fn runs at once, before Go returns.
+	Background func(fn func(ctx context.Context))
+}
+
+// Go runs fn in the background (Background) or, without one, now with ctx.
+func (env TaskEnv) Go(ctx context.Context, fn func(ctx context.Context)) {
+	if env.Background == nil {
+		fn(ctx)
+		return
+	}
+	env.Background(fn)
 }
 
 // Time is the pass's clock: Now, or the wall clock when none was given.

@@ -42,6 +42,8 @@ type engineAPI interface {
 	NetworkInspect(ctx context.Context, networkID string, options client.NetworkInspectOptions) (client.NetworkInspectResult, error)
 	NetworkCreate(ctx context.Context, name string, options client.NetworkCreateOptions) (client.NetworkCreateResult, error)
 	NetworkRemove(ctx context.Context, networkID string, options client.NetworkRemoveOptions) (client.NetworkRemoveResult, error)
+
+	Events(ctx context.Context, options client.EventsListOptions) client.EventsResult
 }
 
 var _ engineAPI = (*client.Client)(nil) // compile-time check against the real SDK

@@ -231,7 +231,7 @@ func (a *app) runController(ctx context.Context) error {
 	}
 	r, err := operator.NewRuntime(operator.RuntimeOptions{
 		Store: c, LeaseName: a.cfg.Lease.Name, TTL: a.cfg.Lease.TTL.D(), Node: self.NodeID,
-		Tasks: tasks, Ledger: ledger, Metrics: m, Audit: aud, Log: a.log,
+		Tasks: tasks, Ledger: ledger, Metrics: m, Audit: aud, Log: a.log, Events: c,
 		Engine: func(ctx context.Context) error { _, err := c.Check(ctx); return err },
 		ConfigProblems: func() config.Problems {
 			return append(a.cfg.Validate(), a.cfg.FileProblems()...)

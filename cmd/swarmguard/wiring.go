@@ -89,12 +89,27 @@ func (a *app) buildTasks(d taskDeps) ([]operator.Task, error) {
 			errs = append(errs, err)
 			continue
 		}
+		if t.Events == nil {
+			t.Events = eventFollowers[t.Name]
+		}
 		tasks = append(tasks, t)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, &exitError{code: ExitUsage, err: fmt.Errorf("setting up the loops: %w", err)}
 	}
 	return tasks, nil
+}
+
+// eventFollowers are the engine event types that start a full pass of a loop between its schedules (the
+// workloads loop names its own, and reconciles only the changed services): a node's join or leave for the
+// certificate inventory and the join windows (a window closes on its node limit); a network created,
+// changed or removed by someone else for the networks findings; a secret or a service changed by someone
+// else (a redeploy naming an old secret version) for the secret sync. Events are coalesced by the runtime.
+var eventFollowers = map[string][]string{
+	"certs":        {swarm.EventNode},
+	"join-windows": {swarm.EventNode},
+	"networks":     {swarm.EventNetwork},
+	"secrets":      {swarm.EventSecret, swarm.EventService},
 }
 
 func (a *app) certsTask(d taskDeps) (operator.Task, error) {
@@ -157,5 +172,5 @@ func (a *app) secretsLoop(d taskDeps) (operator.Task, error) {
 // workloads.mode enforce, hardens the opted-in services with the secret sync's rollout.
 func (a *app) workloadsTask(d taskDeps) (operator.Task, error) {
 	e := &workloads.Enforcer{Engine: d.Engine, Ledger: d.Ledger, Config: a.cfg.Workloads, RolloutTimeout: a.cfg.Secrets.RolloutTimeout.D()}
-	return e.Task(), nil
+	return e.EventTask(), nil
 }

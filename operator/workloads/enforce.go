@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -178,6 +179,9 @@ type Enforcer struct {
 
 	mu     sync.Mutex
 	failed map[string]string
+	// following cancels the background follow of a service's hardening rollout (React): a later change to
+	// the service supersedes it, and its outcome is no longer the hardening's to judge (or roll back).
+	following map[string]*following
 }
 
 // SpecKey identifies a service's spec as the workload checks read it, without its version and update
@@ -262,9 +266,7 @@ func (e *Enforcer) Pass(ctx context.Context, env operator.TaskEnv) error {
 			log.Error("recording the workload enforcement in the ledger failed", "err", rerr)
 		}
 	}()
-	roll := secrets.Rollout{Engine: rolloutEngine{e.Engine}, Log: log, Now: env.Now, After: e.After, PollInterval: e.PollInterval,
-		Timeout: e.RolloutTimeout, Next: "the service was returned to its previous spec and no further service was touched; " +
-			"fix the service (or exempt it from workloads.privileges with a reason), then the next change to it lets swarmguard try again"}
+	roll := e.rollout(env, log, "no further service was touched; ")
 	for _, a := range p.Actions {
 		if err := env.CheckHolder(ctx); err != nil {
 			return err
@@ -291,20 +293,43 @@ func (e *Enforcer) Pass(ctx context.Context, env operator.TaskEnv) error {
 	return nil
 }
 
+// rollout is how the enforcement follows one service's hardening; what names what else was (not) touched.
+func (e *Enforcer) rollout(env operator.TaskEnv, log *slog.Logger, what string) secrets.Rollout {
+	return secrets.Rollout{Engine: rolloutEngine{e.Engine}, Log: log, Now: env.Now, After: e.After, PollInterval: e.PollInterval,
+		Timeout: e.RolloutTimeout, Next: "the service was returned to its previous spec and " + what +
+			"fix the service (or exempt it from workloads.privileges with a reason), then the next change to it lets swarmguard try again"}
+}
+
 func (e *Enforcer) enforceOne(ctx context.Context, env operator.TaskEnv, roll secrets.Rollout, a Action) (*swarm.Entry, error) {
+	before, entry, err := e.hardenOne(ctx, env, a)
+	if err != nil {
+		return nil, err
+	}
+	return e.followOne(ctx, env, roll, a, before, entry)
+}
+
+// hardenOne sets a's hardening on the service's spec (compare-and-swap on the version the plan read) and
+// returns the service as it was before and the ledger entry of the change, to be completed by followOne.
+func (e *Enforcer) hardenOne(ctx context.Context, env operator.TaskEnv, a Action) (secrets.Service, *swarm.Entry, error) {
 	before, err := rolloutEngine{e.Engine}.InspectService(ctx, a.Service.ID)
 	if err != nil {
-		return nil, fmt.Errorf("inspecting service %s: %w", a.Service.Name, err)
+		return before, nil, fmt.Errorf("inspecting service %s: %w", a.Service.Name, err)
 	}
 	if before.Version != a.Service.Version {
-		return nil, fmt.Errorf("service %s: %w", a.Service.Name, swarm.ErrConflict)
+		return before, nil, fmt.Errorf("service %s: %w", a.Service.Name, swarm.ErrConflict)
 	}
 	if err := e.Engine.HardenService(ctx, a.Service.ID, a.Service.Version, a.Hardening); err != nil {
-		return nil, err
+		return before, nil, err
 	}
 	crashpoint.At("workload.after-harden") // the new spec is in; its rollout neither followed nor recorded
 	entry := &swarm.Entry{Kind: swarm.KindWorkload, At: env.Time().UTC(), Actor: env.Actor, Reason: reasonOr(env.Reason),
 		Result: swarm.ResultOK, Details: map[string]string{DetailService: a.Service.Name, DetailChange: a.Change(), DetailRollout: "converged"}}
+	return before, entry, nil
+}
+
+// followOne follows the rollout of a hardening hardenOne made; a failed one is rolled back (while the lease
+// holds) and remembered by the spec it failed on.
+func (e *Enforcer) followOne(ctx context.Context, env operator.TaskEnv, roll secrets.Rollout, a Action, before secrets.Service, entry *swarm.Entry) (*swarm.Entry, error) {
 	werr := roll.Wait(ctx, a.Service.ID, a.Service.Name, before, tasksHardened(a.Hardening))
 	var re *secrets.RolloutError
 	if errors.As(werr, &re) {
