@@ -27,7 +27,7 @@ func TestImportDirection(t *testing.T) {
 		"github.com/pkg/errors":          "-",
 	}
 	domains := map[string]bool{}
-	for _, d := range []string{"tokens", "autolock", "certs", "networks", "secretsync", "incident"} {
+	for _, d := range []string{"tokens", "autolock", "certs", "networks", "secretsync", "workloads", "externalca", "incident"} {
 		domains["operator/"+d] = true
 	}
 	checked := 0
