@@ -26,7 +26,7 @@ type fakeEngine struct {
 	failList  error // every list call fails with it
 	createErr error
 	removeErr map[string]error                       // by secret ID
-	conflicts int                                    // next N updates fail with ErrEngineConflict
+	conflicts int                                    // next N updates fail with swarm.ErrConflict
 	onUpdate  func(svc *swarm.ServiceSecrets) string // returns the update state after an update
 }
 

@@ -164,17 +164,28 @@ func (ss *SecretsSync) Run(ctx context.Context, env operator.TaskEnv, ms []secre
 		ss.Syncer.FailedBefore = ss.failedBefore()
 	}
 	// Each action is audited when its mapping's sync ends, with its own duration; the ledger entries of the
-	// pass are written once, at its end.
-	var entries []swarm.Entry
+	// pass are written once, at its end, one per action in the plan's order (the mappings'), whatever order
+	// the actions ended in.
+	at := make(map[string]int, len(ms))
+	for i, m := range ms {
+		at[m.Name] = i
+	}
+	byAction := make([]*swarm.Entry, len(ms))
 	opt.Done = func(r Result) {
 		if opt.DryRun || (r.Outcome != OutcomeChanged && r.Outcome != OutcomeFailed) {
 			return
 		}
 		e := ss.entry(env, r)
 		operator.AuditAction(ctx, e, r.Duration)
-		entries = append(entries, e)
+		byAction[at[r.Mapping]] = &e
 	}
 	results := ss.Syncer.Pass(ctx, ms, opt)
+	var entries []swarm.Entry
+	for _, e := range byAction {
+		if e != nil {
+			entries = append(entries, *e)
+		}
+	}
 	if ss.Ledger != nil {
 		if err := operator.RecordAudited(ctx, ss.Ledger, entries...); err != nil {
 			log.Warn("recording the secret sync in the ledger failed (each action was audited)", "entries", len(entries), "err", err)

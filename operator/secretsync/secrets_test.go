@@ -300,6 +300,15 @@ func TestSecretsSyncAuditsEachActionWritesLedgerOnce(t *testing.T) {
 		if ledgerErr == nil && len(led.All()) != 120 {
 			t.Errorf("ledger entries = %d; want 120", len(led.All()))
 		}
+		if ledgerErr == nil {
+			// one entry per action, in the plan's order (the mappings'), whatever order the actions ended in
+			for i, e := range led.All() {
+				if i < len(ms) && e.Details["secret"] != ms[i].Name {
+					t.Errorf("ledger entry %d is of %s; want %s (the plan's order)", i, e.Details["secret"], ms[i].Name)
+					break
+				}
+			}
+		}
 	}
 }
 
