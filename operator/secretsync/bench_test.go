@@ -2,9 +2,10 @@ package secretsync
 
 import (
 	"fmt"
+	"testing"
+
 	"github.com/swarmguard/swarmguard/secrets"
 	"github.com/swarmguard/swarmguard/swarm"
-	"testing"
 )
 
 // BenchmarkSteadyStatePass is a pass over 1,000 mappings and 300 services

@@ -3,12 +3,13 @@ package secretsync
 import (
 	"bytes"
 	"context"
-	"github.com/swarmguard/swarmguard/secrets"
-	"github.com/swarmguard/swarmguard/swarm"
 	"slices"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/swarmguard/swarmguard/secrets"
+	"github.com/swarmguard/swarmguard/swarm"
 )
 
 // slowCanaryEngine keeps the rollout of one service (the canary) "updating" until another service is

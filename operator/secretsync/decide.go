@@ -3,12 +3,13 @@ package secretsync
 import (
 	"cmp"
 	"fmt"
-	"github.com/swarmguard/swarmguard/secrets"
-	"github.com/swarmguard/swarmguard/swarm"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/swarmguard/swarmguard/secrets"
+	"github.com/swarmguard/swarmguard/swarm"
 )
 
 // holdsSecrets says whether a task in this state may still have its secrets mounted: everything that has
@@ -230,11 +231,16 @@ type Index struct {
 	services   []swarm.ServiceSecrets          // sorted by name
 	referenced map[string]bool                 // secret IDs and names that something refers to
 	byID       map[string]swarm.ServiceSecrets // services by ID
+	// inSpec are the secret IDs and names a service's current spec refers to; heldBy the services whose
+	// previous spec or live tasks refer to a secret ID or name (an update of the service releases those).
+	inSpec map[string]bool
+	heldBy map[string]map[string]bool
 }
 
 // NewIndex arranges obs for planning.
 func NewIndex(obs Observation) *Index {
-	ix := &Index{versions: map[string][]swarm.Secret{}, dependents: map[string][]int{}, referenced: map[string]bool{}}
+	ix := &Index{versions: map[string][]swarm.Secret{}, dependents: map[string][]int{}, referenced: map[string]bool{},
+		inSpec: map[string]bool{}, heldBy: map[string]map[string]bool{}}
 	byID := make(map[string]string, len(obs.Secrets))   // ID -> mapping
 	byName := make(map[string]string, len(obs.Secrets)) // name -> mapping
 	for _, s := range obs.Secrets {
@@ -251,17 +257,28 @@ func NewIndex(obs Observation) *Index {
 	ix.services = slices.SortedFunc(slices.Values(obs.Services), func(a, b swarm.ServiceSecrets) int {
 		return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.ID, b.ID))
 	})
-	mark := func(refs []swarm.SecretRef) {
+	// mark records refs: in a current spec (service ""), or held by service (its previous spec, its tasks).
+	mark := func(refs []swarm.SecretRef, service string, current bool) {
 		for _, r := range refs {
-			if r.SecretID != "" {
-				ix.referenced[r.SecretID] = true
+			for _, k := range []string{r.SecretID, r.SecretName} {
+				if k == "" {
+					continue
+				}
+				ix.referenced[k] = true
+				if current {
+					ix.inSpec[k] = true
+					continue
+				}
+				if ix.heldBy[k] == nil {
+					ix.heldBy[k] = map[string]bool{}
+				}
+				ix.heldBy[k][service] = true
 			}
-			ix.referenced[r.SecretName] = true
 		}
 	}
 	for i, svc := range ix.services {
-		mark(svc.Secrets)
-		mark(svc.PreviousSecrets)
+		mark(svc.Secrets, svc.ID, true)
+		mark(svc.PreviousSecrets, svc.ID, false)
 		seen := map[string]bool{}
 		add := func(m string) {
 			if m != "" && !seen[m] {
@@ -283,7 +300,7 @@ func NewIndex(obs Observation) *Index {
 	}
 	for _, t := range obs.Tasks {
 		if holdsSecrets(t) {
-			mark(t.Secrets)
+			mark(t.Secrets, t.ServiceID, false)
 		}
 	}
 	return ix
@@ -373,15 +390,41 @@ func (ix *Index) Plan(m secrets.Mapping, want secrets.Desired) Plan {
 		c := ordered[0]
 		p.Current = &c
 	}
+	// The plan's removals are what nothing uses once its updates are in: a service it updates keeps its
+	// current spec as its previous one (what `docker service rollback` returns to), and its old previous
+	// spec and the tasks of it go.
+	updated := make(map[string]bool, len(p.Updates))
+	for _, u := range p.Updates {
+		updated[u.ServiceID] = true
+	}
 	keep := m.Keep()
 	for i, v := range ordered {
 		rank := i + 1 // the wanted version is rank 0
-		if rank < keep || ix.referenced[v.ID] || ix.referenced[v.Name] {
+		if rank < keep || ix.usedAfter(v, updated) {
 			continue
 		}
 		p.Remove = append(p.Remove, v)
 	}
 	return p
+}
+
+// usedAfter says whether v is still used once the services in updated are updated: a current spec refers
+// to it, or the previous spec or a live task of a service not updated does.
+func (ix *Index) usedAfter(v Version, updated map[string]bool) bool {
+	for _, k := range []string{v.ID, v.Name} {
+		if k == "" {
+			continue
+		}
+		if ix.inSpec[k] {
+			return true
+		}
+		for svc := range ix.heldBy[k] {
+			if !updated[svc] {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Newest returns the newest version of mapping name that exists (by

@@ -1,14 +1,15 @@
 package secretsync
 
 import (
-	"github.com/swarmguard/swarmguard/secrets"
-	"github.com/swarmguard/swarmguard/swarm"
 	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/swarmguard/swarmguard/secrets"
+	"github.com/swarmguard/swarmguard/swarm"
 )
 
 var t0 = time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
@@ -231,5 +232,35 @@ func TestPlanRefsKeepTargetOwnerMode(t *testing.T) {
 	}
 	if !slices.Equal(p.Dependents, []string{"api", "defaults", "optin"}) {
 		t.Errorf("Dependents = %v", p.Dependents)
+	}
+}
+
+// TestPlanRemovesWhatItsUpdatesRelease: the plan's removals are what nothing uses once its updates are in.
+// A service the plan updates keeps its current spec as its previous one (v2 stays, for `docker service
+// rollback`) and releases its old previous spec (v1 goes, in this very plan: the apply acts on it, and the
+// next plan has nothing left to remove); v1 held by a service the plan does not update stays.
+func TestPlanRemovesWhatItsUpdatesRelease(t *testing.T) {
+	m := secrets.Mapping{Name: "db", FromPath: "secret/apps/db", FromKey: "password", KeepVersions: 1}
+	const v1, v2, v3 = "db-11111111", "db-22222222", "db-33333333"
+	want := secrets.Desired{Name: v3, HMAC: "33333333ff", VaultVersion: 3}
+	api := swarm.ServiceSecrets{ID: "a", Name: "api", Secrets: []swarm.SecretRef{ref(v2, "pw")}, PreviousSecrets: []swarm.SecretRef{ref(v1, "pw")}}
+	obs := Observation{Secrets: []swarm.Secret{ver(v1, 1, 2*time.Hour), ver(v2, 2, time.Hour)}, Services: []swarm.ServiceSecrets{api},
+		Tasks: []swarm.TaskSecrets{{ID: "t1", ServiceID: "a", State: "running", DesiredState: "running", Secrets: []swarm.SecretRef{ref(v2, "pw")}},
+			{ID: "t0", ServiceID: "a", State: "running", DesiredState: "shutdown", Secrets: []swarm.SecretRef{ref(v1, "pw")}}}}
+	p := ComputePlan(m, want, obs)
+	var removed []string
+	for _, v := range p.Remove {
+		removed = append(removed, v.Name)
+	}
+	if len(p.Updates) != 1 || !slices.Equal(removed, []string{v1}) {
+		t.Errorf("plan: %d updates, removes %v; want api updated and %s removed (its update releases it), %s kept", len(p.Updates), removed, v1, v2)
+	}
+
+	// a service the plan does not update (it no longer uses the mapping) still holds v1 in its previous spec
+	cron := swarm.ServiceSecrets{ID: "c", Name: "cron", Secrets: []swarm.SecretRef{}, PreviousSecrets: []swarm.SecretRef{ref(v1, "pw")}}
+	obs.Services = append(obs.Services, cron)
+	p = ComputePlan(m, want, obs)
+	if len(p.Remove) != 0 {
+		t.Errorf("plan removes %v; want nothing: cron's previous spec still uses %s", p.Remove, v1)
 	}
 }

@@ -3,12 +3,13 @@ package secretsync
 import (
 	"context"
 	"fmt"
-	"github.com/swarmguard/swarmguard/secrets"
-	"github.com/swarmguard/swarmguard/swarm"
 	"maps"
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/swarmguard/swarmguard/secrets"
+	"github.com/swarmguard/swarmguard/swarm"
 )
 
 // fakeEngine records calls and keeps secrets, services and tasks in memory.

@@ -668,8 +668,8 @@ func (s *Syncer) applyAll(ctx context.Context, ix *Index, items []*item, opt Opt
 			}
 		})
 	}
-	// Old versions: looked at again once after the rollouts (the services' previous specs moved onto the
-	// versions they left), then removed, Concurrency at a time.
+	// Old versions: the plan's removals, checked once more after the rollouts against a fresh observation
+	// (what the services and their tasks refer to now), then removed, Concurrency at a time.
 	anyUpdated := false
 	for _, it := range items {
 		anyUpdated = anyUpdated || len(it.r.Updated) > 0
@@ -693,11 +693,13 @@ func (s *Syncer) applyAll(ctx context.Context, ix *Index, items []*item, opt Opt
 			continue
 		}
 		s.forget(it.m.Name)
-		remove := it.plan.Remove
-		if anyUpdated {
-			remove = nil
-			if fresh != nil {
-				remove = fresh.Plan(it.m, secrets.Desired{Name: it.want.Name, HMAC: it.want.HMAC, VaultVersion: it.want.VaultVersion}).Remove
+		// The plan's removals, each only once nothing refers to it as the services are now: a version a
+		// service's previous spec or task still uses (a rollout not done, a task still stopping) goes in a
+		// later pass.
+		var remove []Version
+		for _, v := range it.plan.Remove {
+			if !anyUpdated || fresh != nil && !fresh.referenced[v.ID] && !fresh.referenced[v.Name] {
+				remove = append(remove, v)
 			}
 		}
 		for _, v := range remove {
