@@ -14,7 +14,6 @@ import (
 	"github.com/swarmguard/swarmguard/operator"
 	"github.com/swarmguard/swarmguard/operator/config"
 	"github.com/swarmguard/swarmguard/operator/workloads"
-	"github.com/swarmguard/swarmguard/secrets"
 	"github.com/swarmguard/swarmguard/swarm"
 )
 
@@ -109,8 +108,8 @@ func hardenRefusingService(t *testing.T, env map[string]string, c *swarm.Client,
 	if entry == nil {
 		t.Fatalf("round %d: no workload ledger entry for %s; entries %+v", round, name, led.entries)
 	}
-	var re *secrets.RolloutError
-	if !errors.As(perr, &re) || entry.Result != swarm.ResultFailed || entry.Details[workloads.DetailRollout] != secrets.UpdatePaused ||
+	var re *swarm.RolloutError
+	if !errors.As(perr, &re) || entry.Result != swarm.ResultFailed || entry.Details[workloads.DetailRollout] != swarm.UpdatePaused ||
 		entry.Details[workloads.DetailRolledBack] != "true" {
 		state, _ := docker(t, env, "", "service", "inspect", "--format", "{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}", name)
 		t.Fatalf("round %d: hardening a service whose new task fails: Pass = %v after %s, ledger %s rollout=%q rolled_back=%q (engine's update state now %q); "+
@@ -121,7 +120,7 @@ func hardenRefusingService(t *testing.T, env map[string]string, c *swarm.Client,
 	eventually(t, 2*time.Minute, name+" back on its previous spec and running", func() bool {
 		state, _ := docker(t, env, "", "service", "inspect", "--format", "{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}", name)
 		ps, _ := docker(t, env, "", "service", "ps", name, "--filter", "desired-state=running", "--format", "{{.CurrentState}}")
-		return state == secrets.UpdateRollbackCompleted && strings.HasPrefix(ps, "Running")
+		return state == swarm.UpdateRollbackCompleted && strings.HasPrefix(ps, "Running")
 	})
 	nnp := mustDocker(t, env, "", "service", "inspect", "--format",
 		"{{if .Spec.TaskTemplate.ContainerSpec.Privileges}}{{.Spec.TaskTemplate.ContainerSpec.Privileges.NoNewPrivileges}}{{else}}false{{end}}", name)

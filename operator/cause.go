@@ -45,11 +45,11 @@ func Cause(err error) string {
 		return CauseNotInSwarm
 	case errors.Is(err, swarm.ErrUnreachable):
 		return CauseEngineUnreachable
-	case errors.Is(err, swarm.ErrConflict), errors.Is(err, secrets.ErrEngineConflict):
+	case errors.Is(err, swarm.ErrConflict):
 		return CauseEngineConflict
 	case errors.Is(err, swarm.ErrCorruptLedger):
 		return CauseLedgerCorrupt
-	case errors.Is(err, swarm.ErrNotFound), errors.Is(err, secrets.ErrEngineNotFound):
+	case errors.Is(err, swarm.ErrNotFound):
 		return CauseEngineNotFound
 	case errors.Is(err, secrets.ErrPermissionDenied):
 		return CauseVaultDenied

@@ -1,15 +1,14 @@
-// Package secrets keeps Docker secrets in step with Vault KV.
+// Package secrets is the Vault adapter of the secret sync.
 //
 // It owns the Vault side (connection, AppRole or token auth, token renewal,
-// KV v1 and v2 with the mount's version detected), the mappings from a Vault
-// path to a Docker secret, the keyed-HMAC naming of each secret version
-// (DESIGN.md decision 5), the sync plan (a pure function of what was
-// observed) and its rollout through a small [Engine] interface that the
-// caller implements over the Docker Engine API.
+// KV v1 and v2 with the mount's version detected, the unlock key's and join
+// tokens' escrow), the mappings from a Vault path to a Docker secret: their
+// rendering and the keyed-HMAC naming of each secret version (DESIGN.md
+// decision 5). The sync's plan and act (operator/secretsync) and the rollout
+// (swarm) are not here.
 //
 // Only this package imports github.com/hashicorp/vault/api. It never
-// imports operator, swarm or the Docker SDK: the types it exchanges with the
-// engine ([Secret], [Service], [Task], [SecretRef]) are its own.
+// imports operator, swarm or the Docker SDK.
 //
 // Secret material is held in [sensitive.Value] and [Value], whose String, Format,
 // LogValue and MarshalJSON print "REDACTED", so a value cannot leak into a

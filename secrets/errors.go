@@ -23,18 +23,6 @@ var (
 	ErrConflict = errors.New("check-and-set conflict")
 	// ErrInvalid: bad input (mapping, template, value too large).
 	ErrInvalid = errors.New("invalid")
-
-	// ErrInUse is what an [Engine] returns when Docker refuses to remove a
-	// secret because a service uses it. The clean-up counts it as in use.
-	ErrInUse = errors.New("secret in use")
-	// ErrExists is what an [Engine] returns when a secret of that name
-	// exists already. A create that meets it found its work done.
-	ErrExists = errors.New("already exists")
-	// ErrEngineConflict is what an [Engine] returns when a service update
-	// was written against an old version (update out of sequence).
-	ErrEngineConflict = errors.New("service version conflict")
-	// ErrEngineNotFound is what an [Engine] returns for a missing object.
-	ErrEngineNotFound = errors.New("engine object not found")
 )
 
 // PolicyFile is the least policy swarmguard needs, shipped in the repository.

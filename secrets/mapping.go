@@ -194,6 +194,21 @@ func HMAC(key, data sensitive.Value) string {
 // SecretName is <name>-<first 8 hex of the HMAC>.
 func SecretName(name, hmacHex string) string { return name + "-" + hmacHex[:hashLen] }
 
+// IsVersionName says whether secret is named as a version of mapping name: name, a dash and the
+// hashLen hex digits of the value's HMAC (SecretName).
+func IsVersionName(name, secret string) bool {
+	rest, ok := strings.CutPrefix(secret, name+"-")
+	if !ok || len(rest) != hashLen {
+		return false
+	}
+	for _, c := range rest {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
 // Labels are the labels of the version with this HMAC and Vault version.
 func (m Mapping) SecretLabels(hmacHex string, vaultVersion int) map[string]string {
 	l := make(map[string]string, len(m.Labels)+5)

@@ -119,7 +119,7 @@ func TestDesireNaming(t *testing.T) {
 	if d1.Name == d2.Name || d1.Name == dk.Name {
 		t.Errorf("different value or key gave the same name %s", d1.Name)
 	}
-	if !isVersionName("db_password", d1.Name) || len(d1.HMAC) != 64 || d1.Name != "db_password-"+d1.HMAC[:8] {
+	if !IsVersionName("db_password", d1.Name) || len(d1.HMAC) != 64 || d1.Name != "db_password-"+d1.HMAC[:8] {
 		t.Errorf("Desire().Name = %s, HMAC %s; want db_password-<first 8 of the HMAC>", d1.Name, d1.HMAC)
 	}
 	want := map[string]string{LabelManaged: "true", LabelSecret: "db_password", LabelSource: "secret/apps/db#password",

@@ -1,6 +1,7 @@
 package secrets
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -307,7 +308,7 @@ func TestAppRoleLoginAndRelogin(t *testing.T) {
 		t.Fatalf("Login() = %v", err)
 	}
 	done := make(chan struct{})
-	ctx, cancel := contextWithCancel(t)
+	ctx, cancel := context.WithCancel(t.Context())
 	go func() { _ = v.Run(ctx); close(done) }()
 	deadline := time.Now().Add(15 * time.Second)
 	for v.Stats().Relogins < 1 && time.Now().Before(deadline) {

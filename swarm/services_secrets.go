@@ -47,6 +47,9 @@ type TaskSecrets struct {
 	// NoNewPrivileges and SeccompMode are the task spec's Privileges.NoNewPrivileges and Seccomp.Mode ("" when unset).
 	NoNewPrivileges bool
 	SeccompMode     string
+	// NetworkIDs are the networks the task is attached to; Err is its status's error, "" when none.
+	NetworkIDs []string
+	Err        string
 }
 
 func refsFrom(spec *swarmtypes.ServiceSpec) []SecretRef {
@@ -174,7 +177,10 @@ func (c *Client) TasksSecrets(ctx context.Context, serviceID string) ([]TaskSecr
 	}
 	out := make([]TaskSecrets, 0, len(res.Items))
 	for _, t := range res.Items {
-		ts := TaskSecrets{ID: t.ID, ServiceID: t.ServiceID, State: string(t.Status.State), DesiredState: string(t.DesiredState)}
+		ts := TaskSecrets{ID: t.ID, ServiceID: t.ServiceID, State: string(t.Status.State), DesiredState: string(t.DesiredState), Err: t.Status.Err}
+		for _, a := range t.NetworksAttachments {
+			ts.NetworkIDs = append(ts.NetworkIDs, a.Network.ID)
+		}
 		if cs := t.Spec.ContainerSpec; cs != nil {
 			ts.Secrets = refsOf(cs.Secrets)
 			if p := cs.Privileges; p != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/swarmguard/swarmguard/operator/autolock"
 	"github.com/swarmguard/swarmguard/operator/certs"
 	"github.com/swarmguard/swarmguard/operator/incident"
+	"github.com/swarmguard/swarmguard/operator/secretsync"
 	"github.com/swarmguard/swarmguard/operator/tokens"
 	"github.com/swarmguard/swarmguard/secrets"
 	"github.com/swarmguard/swarmguard/swarm"
@@ -106,17 +107,17 @@ func (a *app) runIncident(ctx context.Context, fl incidentFlags) error {
 	}
 	// The secrets are checked before anything changes: an unknown mapping or an unreachable Vault refuses
 	// the whole response, not its fifth step.
-	var sync func(ctx context.Context, name string, env operator.TaskEnv, dryRun bool) ([]secrets.Result, error)
+	var sync func(ctx context.Context, name string, env operator.TaskEnv, dryRun bool) ([]secretsync.Result, error)
 	if len(fl.secrets) > 0 {
 		ss, ms, _, err := a.openSync(ctx, fl.secrets, false)
 		if err != nil {
 			return err
 		}
-		sync = func(ctx context.Context, name string, env operator.TaskEnv, dryRun bool) ([]secrets.Result, error) {
+		sync = func(ctx context.Context, name string, env operator.TaskEnv, dryRun bool) ([]secretsync.Result, error) {
 			for _, m := range ms {
 				if m.Name == name {
 					env.DryRun = dryRun
-					res, _ := ss.Run(ctx, env, []secrets.Mapping{m}, secrets.Options{DryRun: dryRun, Force: true, Reason: env.Reason})
+					res, _ := ss.Run(ctx, env, []secrets.Mapping{m}, secretsync.Options{DryRun: dryRun, Force: true, Reason: env.Reason})
 					return res, resultsErr(res)
 				}
 			}
@@ -183,7 +184,7 @@ func incidentTable(w io.Writer, steps []incident.Step) error {
 // into the ledger's labels and the webhooks' audit records: it names a token or key by its fingerprint
 // only, never by Masked (whose last characters are the secret's own).
 func (a *app) incidentActions(c *swarm.Client, ledger *swarm.Ledger,
-	sync func(context.Context, string, operator.TaskEnv, bool) ([]secrets.Result, error), caTimeout time.Duration) map[string]incident.Action {
+	sync func(context.Context, string, operator.TaskEnv, bool) ([]secretsync.Result, error), caTimeout time.Duration) map[string]incident.Action {
 	tk := a.tokens(c, ledger)
 	al := a.autolock(c, ledger)
 	token := incident.Action{

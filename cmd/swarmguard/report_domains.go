@@ -5,8 +5,8 @@ import (
 
 	"github.com/swarmguard/swarmguard/operator/certs"
 	"github.com/swarmguard/swarmguard/operator/compliance"
+	"github.com/swarmguard/swarmguard/operator/secretsync"
 	"github.com/swarmguard/swarmguard/operator/workloads"
-	"github.com/swarmguard/swarmguard/secrets"
 	"github.com/swarmguard/swarmguard/swarm"
 )
 
@@ -22,7 +22,7 @@ func gatherReportDomains(ctx context.Context, a *app, c *swarm.Client, in *compl
 
 // reportSecrets judges the secret sync with a dry-run pass (reads Vault and the engine, changes nothing).
 // With no mapping configured Vault is not contacted.
-func reportSecrets(ctx context.Context, a *app) ([]secrets.Result, error) {
+func reportSecrets(ctx context.Context, a *app) ([]secretsync.Result, error) {
 	if len(a.cfg.Secrets.Mappings) == 0 {
 		return nil, nil
 	}
@@ -30,5 +30,5 @@ func reportSecrets(ctx context.Context, a *app) ([]secrets.Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	return ss.Syncer.Pass(ctx, ms, secrets.Options{DryRun: true}), nil
+	return ss.Syncer.Pass(ctx, ms, secretsync.Options{DryRun: true}), nil
 }

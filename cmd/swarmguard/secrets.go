@@ -54,16 +54,16 @@ func (a *app) mappings() ([]secrets.Mapping, error) {
 }
 
 // syncer builds the sync over the engine and Vault.
-func (a *app) syncer(c *swarm.Client, v *secrets.Vault) (*secrets.Syncer, error) {
+func (a *app) syncer(c *swarm.Client, v *secrets.Vault) (*secretsync.Syncer, error) {
 	key, err := a.hmacKey()
 	if err != nil {
 		return nil, err
 	}
-	var src secrets.Source
+	var src secretsync.Source
 	if v != nil {
 		src = v.KV()
 	}
-	s := &secrets.Syncer{Engine: secretsync.SecretsEngine{Swarm: c}, Source: src, Key: key, Log: a.log.With("component", "secrets"),
+	s := &secretsync.Syncer{Engine: c, Source: src, Key: key, Log: a.log.With("component", "secrets"),
 		RolloutTimeout: a.cfg.Secrets.RolloutTimeout.D(), Concurrency: a.cfg.Secrets.Concurrency, RolloutConcurrency: a.cfg.Secrets.RolloutConcurrency}
 	s.BeforeUpdate = func(string) { crashpoint.At("secret.after-create") } // a no-op outside the crash harness
 	return s, nil
@@ -129,8 +129,8 @@ func secretMetrics(a *app, ms []secrets.Mapping) secretsync.SecretsObserver {
 // before anything is contacted, and the engine's error comes first when both fail. With readAhead (a
 // command that syncs or plans at once) the mappings' Vault reads start as soon as Vault answers, so they go
 // on while the engine is checked and the lease taken; the pass uses them if they are fresh (see
-// secrets.ReadAheadMaxAge). Without it, ahead is nil.
-func (a *app) openSync(ctx context.Context, names []string, readAhead bool) (ss *secretsync.SecretsSync, sel []secrets.Mapping, ahead *secrets.ReadAhead, err error) {
+// secretsync.ReadAheadMaxAge). Without it, ahead is nil.
+func (a *app) openSync(ctx context.Context, names []string, readAhead bool) (ss *secretsync.SecretsSync, sel []secrets.Mapping, ahead *secretsync.ReadAhead, err error) {
 	ms, err := a.mappings()
 	if err != nil {
 		return nil, nil, nil, err
@@ -196,7 +196,7 @@ shows what a sync would do. It changes nothing. Exit 1 when a mapping cannot be 
 			if err != nil {
 				return err
 			}
-			results := ss.Syncer.Pass(cmd.Context(), ms, secrets.Options{DryRun: true, Reads: ahead})
+			results := ss.Syncer.Pass(cmd.Context(), ms, secretsync.Options{DryRun: true, Reads: ahead})
 			if err := a.writeTableOrJSON(format, results, func(w io.Writer) error { return writePlanTable(w, results) }); err != nil {
 				return err
 			}
@@ -205,7 +205,7 @@ shows what a sync would do. It changes nothing. Exit 1 when a mapping cannot be 
 	}
 }
 
-func resultsErr(results []secrets.Result) error {
+func resultsErr(results []secretsync.Result) error {
 	var errs []error
 	for _, r := range results {
 		if r.Err != nil {
@@ -225,7 +225,7 @@ func orDash(s string) string {
 	return s
 }
 
-func writePlanTable(w io.Writer, results []secrets.Result) error {
+func writePlanTable(w io.Writer, results []secretsync.Result) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "MAPPING\tCURRENT\tWANTED\tVAULT VERSION\tCREATE\tUPDATE SERVICES\tREMOVE")
 	var notes []string
@@ -327,14 +327,14 @@ It reads only the engine (not Vault). Exit 1 when a mapping has no version yet.`
 			if err != nil {
 				return err
 			}
-			all, err := secretsync.SecretsEngine{Swarm: c}.ListSecrets(cmd.Context())
+			all, err := c.ManagedSecrets(cmd.Context())
 			if err != nil {
 				return failed(err)
 			}
 			var out []currentSecret
 			var missing []string
 			for _, m := range sel {
-				v, ok := secrets.Newest(m.Name, all)
+				v, ok := secretsync.Newest(m.Name, all)
 				if !ok {
 					missing = append(missing, m.Name)
 					continue
@@ -394,13 +394,13 @@ failed.`,
 			if reason == "" {
 				reason = "manual rotate"
 			}
-			var results []secrets.Result
+			var results []secretsync.Result
 			run := func(ctx context.Context) error {
 				env := operator.TaskEnv{DryRun: fl.dryRun, Actor: actor(), Reason: reason, Log: a.log}
 				if !fl.dryRun {
 					env.StillHolder = stillHolder(ctx) // every create, repoint and removal re-checks the lease
 				}
-				results, _ = ss.Run(ctx, env, ms, secrets.Options{DryRun: fl.dryRun, Force: true, Reason: reason, Reads: ahead})
+				results, _ = ss.Run(ctx, env, ms, secretsync.Options{DryRun: fl.dryRun, Force: true, Reason: reason, Reads: ahead})
 				return nil
 			}
 			if fl.dryRun {
@@ -427,7 +427,7 @@ failed.`,
 	return cmd
 }
 
-func writeRotateTable(w io.Writer, results []secrets.Result) error {
+func writeRotateTable(w io.Writer, results []secretsync.Result) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "MAPPING\tRESULT\tSECRET\tVAULT VERSION\tCREATED\tUPDATED\tREMOVED")
 	var notes []string

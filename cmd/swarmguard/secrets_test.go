@@ -3,10 +3,9 @@ package main
 import (
 	"bytes"
 	"errors"
+	"github.com/swarmguard/swarmguard/operator/secretsync"
 	"strings"
 	"testing"
-
-	"github.com/swarmguard/swarmguard/secrets"
 )
 
 func TestEnvName(t *testing.T) {
@@ -18,14 +17,14 @@ func TestEnvName(t *testing.T) {
 }
 
 func TestPlanAndRotateTables(t *testing.T) {
-	p := &secrets.Plan{Mapping: "db", Current: &secrets.Version{Name: "db-11111111", VaultVersion: 1},
-		Wanted: secrets.Version{Name: "db-22222222", VaultVersion: 2}, Create: &secrets.Version{Name: "db-22222222"},
-		Updates:  []secrets.ServiceUpdate{{ServiceName: "api"}, {ServiceName: "worker", Added: true}},
-		Remove:   []secrets.Version{{Name: "db-00000000"}},
+	p := &secretsync.Plan{Mapping: "db", Current: &secretsync.Version{Name: "db-11111111", VaultVersion: 1},
+		Wanted: secretsync.Version{Name: "db-22222222", VaultVersion: 2}, Create: &secretsync.Version{Name: "db-22222222"},
+		Updates:  []secretsync.ServiceUpdate{{ServiceName: "api"}, {ServiceName: "worker", Added: true}},
+		Remove:   []secretsync.Version{{Name: "db-00000000"}},
 		Warnings: []string{"service api is from stack shop"}}
-	results := []secrets.Result{
-		{Mapping: "db", Outcome: secrets.OutcomePlanned, Plan: p, VaultVersion: 2},
-		{Mapping: "bad", Outcome: secrets.OutcomeError, Err: errors.New("x"), Error: `mapping "bad": not found`},
+	results := []secretsync.Result{
+		{Mapping: "db", Outcome: secretsync.OutcomePlanned, Plan: p, VaultVersion: 2},
+		{Mapping: "bad", Outcome: secretsync.OutcomeError, Err: errors.New("x"), Error: `mapping "bad": not found`},
 	}
 	var b bytes.Buffer
 	if err := writePlanTable(&b, results); err != nil {
@@ -38,7 +37,7 @@ func TestPlanAndRotateTables(t *testing.T) {
 		}
 	}
 	b.Reset()
-	results[0].Outcome, results[0].Created, results[0].Updated = secrets.OutcomeChanged, "db-22222222", []string{"api", "worker"}
+	results[0].Outcome, results[0].Created, results[0].Updated = secretsync.OutcomeChanged, "db-22222222", []string{"api", "worker"}
 	if err := writeRotateTable(&b, results); err != nil {
 		t.Fatal(err)
 	}

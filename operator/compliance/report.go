@@ -14,7 +14,6 @@ import (
 	"github.com/swarmguard/swarmguard/operator/tokens"
 	"github.com/swarmguard/swarmguard/operator/workloads"
 	"github.com/swarmguard/swarmguard/pki"
-	"github.com/swarmguard/swarmguard/secrets"
 )
 
 // Input is everything one report is built from: the swarm-level reads (the swarm object, nodes,
@@ -28,7 +27,7 @@ type Input struct {
 	Inventory    pki.Inventory
 	InventoryErr error
 	// Secrets are the results of a dry-run sync pass; SecretsErr says why it could not run.
-	Secrets    []secrets.Result
+	Secrets    []secretsync.Result
 	SecretsErr error
 	// Workloads is every service's container hardening (workloads.Observe).
 	Workloads workloads.Observation

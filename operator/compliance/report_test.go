@@ -23,8 +23,8 @@ import (
 	"github.com/swarmguard/swarmguard/operator/internal/testpki"
 	"github.com/swarmguard/swarmguard/operator/networks"
 	"github.com/swarmguard/swarmguard/operator/report"
+	"github.com/swarmguard/swarmguard/operator/secretsync"
 	"github.com/swarmguard/swarmguard/pki"
-	"github.com/swarmguard/swarmguard/secrets"
 	"github.com/swarmguard/swarmguard/sensitive"
 	"github.com/swarmguard/swarmguard/swarm"
 )
@@ -90,8 +90,8 @@ func sampleInput(t testing.TB) (Input, config.Config) {
 		return pki.CertFacts{Subject: "CN=node", Issuer: "CN=swarm-ca", Serial: "1A2B", KeyAlgorithm: "ECDSA", KeyBits: 256,
 			NotBefore: fixedNow.Add(-90 * 24 * time.Hour), NotAfter: fixedNow.Add(time.Duration(days) * 24 * time.Hour)}
 	}
-	v1 := secrets.Version{Name: "db-11111111", VaultVersion: 1}
-	v2 := secrets.Version{Name: "db-22222222", VaultVersion: 2}
+	v1 := secretsync.Version{Name: "db-11111111", VaultVersion: 1}
+	v2 := secretsync.Version{Name: "db-22222222", VaultVersion: 2}
 	in := Input{ReportInput: sw,
 		Autolock: autolock.Observation{KeyFingerprint: keyFP, Escrow: autolock.EscrowObservation{Path: "secret/swarmguard/swarm0000000000000000000001/unlock-key",
 			Checked: true, Found: true, Fingerprint: keyFP, SwarmID: sw.Cluster.ID, Version: 3, Matches: true}},
@@ -101,8 +101,8 @@ func sampleInput(t testing.TB) (Input, config.Config) {
 			{ID: "node3", Hostname: "m3", Role: "manager", State: "ready", Known: true, Cert: cert(60), Source: pki.SourceTLSProbe, IssuerCurrent: true, IssuerKnown: true},
 			{ID: "node4", Hostname: "w1", Role: "worker", State: "down", DownSince: fixedNow.Add(-48 * time.Hour), Known: true, Cert: cert(1), Source: pki.SourceControlAPI},
 		}},
-		Secrets: []secrets.Result{{Mapping: "db", Outcome: secrets.OutcomePlanned, VaultVersion: 2,
-			Plan: &secrets.Plan{Mapping: "db", Source: "secret/apps/db#password", Current: &v1, Wanted: v2, Create: &v2, Updates: []secrets.ServiceUpdate{{ServiceName: "api"}}}}},
+		Secrets: []secretsync.Result{{Mapping: "db", Outcome: secretsync.OutcomePlanned, VaultVersion: 2,
+			Plan: &secretsync.Plan{Mapping: "db", Source: "secret/apps/db#password", Current: &v1, Wanted: v2, Create: &v2, Updates: []secretsync.ServiceUpdate{{ServiceName: "api"}}}}},
 		Workloads: sampleWorkloads(),
 	}
 	return in, cfg

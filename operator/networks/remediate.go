@@ -22,8 +22,7 @@ import (
 type RemediateEngine interface {
 	Networks(ctx context.Context) ([]swarm.Network, error)
 	Services(ctx context.Context) ([]swarm.Service, error)
-	Service(ctx context.Context, id string) (swarm.Service, error)
-	ServiceTasks(ctx context.Context, service string) ([]swarm.ServiceTask, error)
+	swarm.RolloutEngine // the rollout of each update: the service's update status and its tasks
 	CreateNetwork(ctx context.Context, spec swarm.NetworkSpec) (swarm.Network, error)
 	RemoveNetwork(ctx context.Context, id string) error
 	AttachNetwork(ctx context.Context, service, networkID string, aliases []string) (bool, error)
@@ -385,14 +384,20 @@ func ApplyNetworkRemediation(ctx context.Context, eng RemediateEngine, p Network
 	twinID := res.Twin.ID
 
 	// 2. attach the twin everywhere first, so the application is never split across networks
+	before := map[string]swarm.ServiceSecrets{} // each service as read right before its update was written
 	for _, s := range p.Services {
 		if err := holder(ctx); err != nil {
 			return fail(err)
+		}
+		b, err := eng.ServiceSecrets(ctx, s.ID)
+		if err != nil {
+			return fail(fmt.Errorf("inspecting service %s before attaching %s: %w", s.Name, res.Twin.Name, err))
 		}
 		changed, err := eng.AttachNetwork(ctx, s.ID, twinID, s.Aliases)
 		if err != nil {
 			return fail(fmt.Errorf("attaching %s to service %s: %w", res.Twin.Name, s.Name, err))
 		}
+		before[s.ID] = updateBefore(b, changed)
 		crashpoint.At("network.after-attach")
 		tell(RemediateEvent{Step: StepAttached, Network: res.Twin, Service: s.Name, Aliases: s.Aliases})
 		if changed {
@@ -404,7 +409,7 @@ func ApplyNetworkRemediation(ctx context.Context, eng RemediateEngine, p Network
 		}
 	}
 	for _, s := range p.Services {
-		if err := waitTasks(ctx, eng, s, o, func(nets []string) bool { return slices.Contains(nets, twinID) }); err != nil {
+		if err := waitTasks(ctx, eng, s, before[s.ID], o, func(nets []string) bool { return slices.Contains(nets, twinID) }); err != nil {
 			return fail(fmt.Errorf("service %s did not come up on %s: %w", s.Name, res.Twin.Name, err))
 		}
 	}
@@ -414,10 +419,15 @@ func ApplyNetworkRemediation(ctx context.Context, eng RemediateEngine, p Network
 		if err := holder(ctx); err != nil {
 			return fail(err)
 		}
+		b, err := eng.ServiceSecrets(ctx, s.ID)
+		if err != nil {
+			return fail(fmt.Errorf("inspecting service %s before detaching %s: %w", s.Name, p.Network.Name, err))
+		}
 		changed, err := eng.DetachNetwork(ctx, s.ID, p.Network)
 		if err != nil {
 			return fail(fmt.Errorf("detaching %s from service %s: %w", p.Network.Name, s.Name, err))
 		}
+		before[s.ID] = updateBefore(b, changed)
 		crashpoint.At("network.after-detach")
 		tell(RemediateEvent{Step: StepDetached, Network: p.Network, Service: s.Name})
 		if changed {
@@ -429,7 +439,7 @@ func ApplyNetworkRemediation(ctx context.Context, eng RemediateEngine, p Network
 		}
 	}
 	for _, s := range p.Services {
-		if err := waitTasks(ctx, eng, s, o, func(nets []string) bool {
+		if err := waitTasks(ctx, eng, s, before[s.ID], o, func(nets []string) bool {
 			return slices.Contains(nets, twinID) && !slices.Contains(nets, p.Network.ID)
 		}); err != nil {
 			return fail(fmt.Errorf("service %s did not leave %s: %w", s.Name, p.Network.Name, err))
@@ -457,59 +467,35 @@ func ApplyNetworkRemediation(ctx context.Context, eng RemediateEngine, p Network
 	return res, nil
 }
 
-// waitTasks waits until every task the service wants running is running with networks that satisfy ok,
-// and the service's update was not rolled back or paused.
-func waitTasks(ctx context.Context, eng RemediateEngine, s PlanService, o RemediateOptions, ok func([]string) bool) error {
-	deadline := time.Now().Add(o.Converge)
-	var last string
-	for {
-		done, why, err := tasksConverged(ctx, eng, s, ok)
-		if err != nil {
-			return err
-		}
-		if done {
-			return nil
-		}
-		last = why
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not converged after %s: %s", o.Converge, last)
-		}
-		t := time.NewTimer(o.Poll)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
-		}
+// updateBefore is what the rollout of a network change compares the service with: the service as read
+// before the write, or, when the write changed nothing (a run after a kill finds the change made), no update
+// status at all, so that whatever update the engine reports (the earlier run's) is the one followed.
+func updateBefore(b swarm.ServiceSecrets, changed bool) swarm.ServiceSecrets {
+	if !changed {
+		return swarm.ServiceSecrets{ID: b.ID, Name: b.Name, Version: b.Version, Replicas: b.Replicas}
 	}
+	return b
 }
 
-func tasksConverged(ctx context.Context, eng RemediateEngine, s PlanService, ok func([]string) bool) (bool, string, error) {
-	svc, err := eng.Service(ctx, s.ID)
-	if err != nil {
-		return false, "", err
-	}
-	switch svc.UpdateState {
-	case "rollback_started", "rollback_paused", "rollback_completed", "paused":
-		return false, "", fmt.Errorf("update %s: %s", svc.UpdateState, svc.UpdateMessage)
-	}
-	tasks, err := eng.ServiceTasks(ctx, s.ID)
-	if err != nil {
-		return false, "", err
-	}
-	if svc.Replicas != nil && uint64(len(tasks)) < *svc.Replicas {
-		return false, fmt.Sprintf("%d of %d tasks scheduled", len(tasks), *svc.Replicas), nil
-	}
-	for _, t := range tasks {
-		if t.State != "running" || !ok(t.NetworkIDs) {
-			msg := fmt.Sprintf("task %s is %s", t.ID, t.State)
-			if t.Err != "" {
-				msg += ": " + t.Err
+// waitTasks follows the service's update with the one rollout (swarm.Rollout): it has converged when the
+// update completed, or, with no update status, when every task the service wants running (as many as its
+// replicas) runs with networks that satisfy ok; a paused or rolled back update, or none of these within
+// o.Converge, is its error.
+func waitTasks(ctx context.Context, eng RemediateEngine, s PlanService, before swarm.ServiceSecrets, o RemediateOptions, ok func([]string) bool) error {
+	r := swarm.Rollout{Engine: eng, Log: o.Log, PollInterval: o.Poll, Timeout: o.Converge,
+		Next: "the network remediation undoes the steps done"}
+	return r.Wait(ctx, s.ID, s.Name, before, func(tasks []swarm.TaskSecrets) bool {
+		n := 0
+		for _, t := range tasks {
+			if t.DesiredState == "running" || t.DesiredState == "ready" {
+				n++
 			}
-			return false, msg, nil
 		}
-	}
-	return true, "", nil
+		if before.Replicas != nil && uint64(n) < *before.Replicas {
+			return false
+		}
+		return swarm.TasksRunning(tasks, func(t swarm.TaskSecrets) bool { return ok(t.NetworkIDs) })
+	})
 }
 
 // removeWhenFree removes a network, retrying while tasks still use it (a task's endpoint goes shortly after

@@ -22,6 +22,29 @@ type fakeNetEngine struct {
 	failAttach, failDetach string
 	// inUseRemovals makes RemoveNetwork answer ErrInUse this many times first.
 	inUseRemovals int
+	// monitor, when set, makes every attach or detach start an update that stays "updating" (its monitor
+	// period, the tasks already on the new networks) for this many inspections, then completes; a negative
+	// one never completes.
+	monitor int
+	updates map[string]*fakeUpdate // by service ID, the newest
+	all     []*fakeUpdate
+}
+
+type fakeUpdate struct {
+	started time.Time
+	polls   int
+}
+
+// updated starts the update a change of the service's spec makes, when the fake has a monitor period.
+func (f *fakeNetEngine) updated(svc string) {
+	if f.monitor == 0 {
+		return
+	}
+	if f.updates == nil {
+		f.updates = map[string]*fakeUpdate{}
+	}
+	f.updates[svc] = &fakeUpdate{started: time.Unix(int64(1000+len(f.calls)), 0)}
+	f.all = append(f.all, f.updates[svc])
 }
 
 func newFakeNetEngine() *fakeNetEngine {
@@ -53,21 +76,28 @@ func (f *fakeNetEngine) Services(context.Context) ([]swarm.Service, error) {
 	return out, nil
 }
 
-func (f *fakeNetEngine) Service(_ context.Context, id string) (swarm.Service, error) {
+func (f *fakeNetEngine) ServiceSecrets(_ context.Context, id string) (swarm.ServiceSecrets, error) {
 	s, ok := f.services[id]
 	if !ok {
-		return swarm.Service{}, swarm.ErrNotFound
+		return swarm.ServiceSecrets{}, swarm.ErrNotFound
 	}
-	return *s, nil
+	out := swarm.ServiceSecrets{ID: s.ID, Name: s.Name, Version: s.Version, Labels: s.Labels, Replicas: s.Replicas}
+	if u := f.updates[id]; u != nil {
+		out.UpdateState, out.UpdateStartedAt = swarm.UpdateUpdating, u.started
+		if u.polls++; f.monitor > 0 && u.polls > f.monitor {
+			out.UpdateState = swarm.UpdateCompleted
+		}
+	}
+	return out, nil
 }
 
-func (f *fakeNetEngine) ServiceTasks(_ context.Context, id string) ([]swarm.ServiceTask, error) {
+func (f *fakeNetEngine) TasksSecrets(_ context.Context, id string) ([]swarm.TaskSecrets, error) {
 	s := f.services[id]
 	var nets []string
 	for _, a := range s.Networks {
 		nets = append(nets, a.Target)
 	}
-	return []swarm.ServiceTask{{ID: id + ".1", State: "running", NetworkIDs: nets}}, nil
+	return []swarm.TaskSecrets{{ID: id + ".1", ServiceID: id, State: "running", DesiredState: "running", NetworkIDs: nets}}, nil
 }
 
 func (f *fakeNetEngine) CreateNetwork(_ context.Context, spec swarm.NetworkSpec) (swarm.Network, error) {
@@ -102,6 +132,7 @@ func (f *fakeNetEngine) AttachNetwork(_ context.Context, svc, netID string, alia
 		}
 	}
 	s.Networks = append(s.Networks, swarm.NetworkAttachment{Target: netID, Aliases: aliases})
+	f.updated(svc)
 	return true, nil
 }
 
@@ -113,6 +144,9 @@ func (f *fakeNetEngine) DetachNetwork(_ context.Context, svc string, n swarm.Net
 	}
 	before := len(s.Networks)
 	s.Networks = slices.DeleteFunc(s.Networks, func(a swarm.NetworkAttachment) bool { return a.Target == n.ID })
+	if len(s.Networks) != before {
+		f.updated(svc)
+	}
 	return len(s.Networks) != before, nil
 }
 
@@ -163,6 +197,42 @@ func TestRemediateApply(t *testing.T) {
 	}
 	if d := res.LedgerDetails(p); d["twin_id"] != "twin-id" || d["services"] != "api,worker" {
 		t.Errorf("ledger details = %v", d)
+	}
+}
+
+// TestRemediateWaitsForTheUpdateToComplete: while a service's update is in its monitor period (updating, its
+// tasks already on the new networks) it has not converged: the remediation goes on only once the update
+// completed, and an update that never completes is a failure whose steps are undone.
+func TestRemediateWaitsForTheUpdateToComplete(t *testing.T) {
+	f := newFakeNetEngine()
+	f.monitor = 3
+	p := planFor(t, f, "backend", config.NetworksConfig{})
+	if _, err := ApplyNetworkRemediation(t.Context(), f, p, fastOpts); err != nil {
+		t.Fatalf("ApplyNetworkRemediation with a 3-poll monitor period = %v", err)
+	}
+	// two services, two updates each (attach, detach), each inspected through 3 polls of "updating" and
+	// the one that says completed
+	if len(f.all) != 4 {
+		t.Fatalf("updates = %d; want 4", len(f.all))
+	}
+	for i, u := range f.all {
+		if u.polls < 3+1 {
+			t.Errorf("update %d was inspected %d times; want at least 4: converged before it completed", i, u.polls)
+		}
+	}
+
+	f = newFakeNetEngine()
+	f.monitor = -1 // never completes
+	p = planFor(t, f, "backend", config.NetworksConfig{})
+	o := fastOpts
+	o.Converge = 50 * time.Millisecond
+	_, err := ApplyNetworkRemediation(t.Context(), f, p, o)
+	var re *swarm.RolloutError
+	if !errors.As(err, &re) || re.State != "timeout" || !strings.Contains(err.Error(), "undone") {
+		t.Fatalf("ApplyNetworkRemediation with an update that stays in its monitor period = %v; want a rollout timeout, undone", err)
+	}
+	if _, ok := f.nets["twin-id"]; ok {
+		t.Errorf("the twin network was not removed by the undo")
 	}
 }
 

@@ -19,7 +19,7 @@ const Domain = "secrets"
 // it, remove old versions), and one per mapping whose rollout already failed (a settling service paused or
 // rolled back: the sync records the failure). A mapping that cannot be read or rendered makes the plan's
 // error, and the plan then holds no action. It is pure.
-func LedgerPlan(results []secrets.Result) operator.Plan {
+func LedgerPlan(results []Result) operator.Plan {
 	p := operator.Plan{Domain: Domain}
 	var errs []error
 	for _, r := range results {
@@ -34,7 +34,7 @@ func LedgerPlan(results []secrets.Result) operator.Plan {
 		sp := r.Plan
 		subject := "secret " + r.Mapping + " (" + sp.Source + ")"
 		for _, st := range sp.Settling {
-			if st.State != secrets.UpdateUpdating {
+			if st.State != swarm.UpdateUpdating {
 				p.Add(swarm.KindSecret, subject, fmt.Sprintf("record the failed rollout of service %s (%s)", st.ServiceName, st.State),
 					"a service's rollout onto the secret did not complete: "+st.Message)
 				break
@@ -83,5 +83,5 @@ func (ss *SecretsSync) Plan(ctx context.Context, ms []secrets.Mapping) operator.
 	if len(ms) == 0 {
 		ms = ss.Mappings
 	}
-	return LedgerPlan(ss.Syncer.Pass(ctx, ms, secrets.Options{DryRun: true}))
+	return LedgerPlan(ss.Syncer.Pass(ctx, ms, Options{DryRun: true}))
 }

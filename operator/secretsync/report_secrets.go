@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/swarmguard/swarmguard/operator/report"
-	"github.com/swarmguard/swarmguard/secrets"
 	"github.com/swarmguard/swarmguard/swarm"
 )
 
@@ -19,7 +18,7 @@ const CheckSecretsSync = "secrets.sync"
 // (what a sync would do now: a version to create or services to repoint means the swarm lags Vault) and
 // the ledger (kind secret: the last sync and whether it failed). Values never appear: the pass carries
 // names, versions and HMAC-derived names only.
-func SecretsDomainFrom(results []secrets.Result, entries []swarm.Entry, ledgerErr error, now time.Time) report.Section {
+func SecretsDomainFrom(results []Result, entries []swarm.Entry, ledgerErr error, now time.Time) report.Section {
 	ch := report.Check{ID: CheckSecretsSync, Title: "Synced secrets are fresh and without failures",
 		Remediation: "`swarmguard secrets plan` shows what a sync would do; `swarmguard rotate secret NAME` syncs now. " +
 			"A failed rollout keeps the services on the old version: fix the service (its logs, its update config) and sync again."}
@@ -54,7 +53,7 @@ func SecretsDomainFrom(results []secrets.Result, entries []swarm.Entry, ledgerEr
 			e.Facts["last_sync_age"] = report.RoundAge(now.Sub(okEntry.At))
 		}
 		switch {
-		case r.Outcome == secrets.OutcomeError || r.Err != nil && r.Outcome != secrets.OutcomeFailed:
+		case r.Outcome == OutcomeError || r.Err != nil && r.Outcome != OutcomeFailed:
 			e.Status, e.Note = report.StatusError, "could not be read: "+firstNonEmpty(r.Error, errText(r.Err))
 			errored = append(errored, r.Mapping)
 		case lastOK && last.Result == swarm.ResultFailed:
@@ -144,7 +143,7 @@ func firstNonEmpty(xs ...string) string {
 
 // Section is the secret sync's part of the compliance report (secrets.sync): from a dry-run pass's results
 // (passErr: the pass could not run, Vault or the engine unreachable), the ledger and now.
-func Section(results []secrets.Result, passErr error, entries []swarm.Entry, ledgerErr error, now time.Time) report.Section {
+func Section(results []Result, passErr error, entries []swarm.Entry, ledgerErr error, now time.Time) report.Section {
 	if passErr != nil {
 		ch := report.Check{ID: CheckSecretsSync, Title: "Synced secrets are fresh and without failures"}
 		return report.Section{Checks: []report.Check{ch.Errored(passErr)}, Err: passErr}

@@ -29,123 +29,6 @@ const (
 	secretsMaxBackoff = 5 * time.Minute
 )
 
-// SecretsSwarm is what the secrets sync needs of the engine. *swarm.Client satisfies it.
-type SecretsSwarm interface {
-	ManagedSecrets(ctx context.Context) ([]swarm.Secret, error)
-	CreateSecret(ctx context.Context, name string, data []byte, labels map[string]string) (string, error)
-	RemoveSecret(ctx context.Context, id string) error
-	ServicesSecrets(ctx context.Context) ([]swarm.ServiceSecrets, error)
-	ServiceSecrets(ctx context.Context, id string) (swarm.ServiceSecrets, error)
-	UpdateServiceSecrets(ctx context.Context, id string, version uint64, refs []swarm.SecretRef) error
-	TasksSecrets(ctx context.Context, serviceID string) ([]swarm.TaskSecrets, error)
-}
-
-var _ SecretsSwarm = (*swarm.Client)(nil)
-
-// SecretsEngine adapts the swarm adapter to secrets.Engine: it converts types and maps the swarm sentinels
-// to the ones the sync understands.
-type SecretsEngine struct{ Swarm SecretsSwarm }
-
-var _ secrets.Engine = SecretsEngine{}
-
-func engineErr(err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, swarm.ErrAlreadyExists):
-		return fmt.Errorf("%w: %w", secrets.ErrExists, err)
-	case errors.Is(err, swarm.ErrInUse):
-		return fmt.Errorf("%w: %w", secrets.ErrInUse, err)
-	case errors.Is(err, swarm.ErrConflict):
-		return fmt.Errorf("%w: %w", secrets.ErrEngineConflict, err)
-	case errors.Is(err, swarm.ErrNotFound):
-		return fmt.Errorf("%w: %w", secrets.ErrEngineNotFound, err)
-	}
-	return err
-}
-
-// ListSecrets implements secrets.Engine.
-func (e SecretsEngine) ListSecrets(ctx context.Context) ([]secrets.Secret, error) {
-	in, err := e.Swarm.ManagedSecrets(ctx)
-	if err != nil {
-		return nil, engineErr(err)
-	}
-	out := make([]secrets.Secret, len(in))
-	for i, s := range in {
-		out[i] = secrets.Secret{ID: s.ID, Name: s.Name, Labels: s.Labels, CreatedAt: s.CreatedAt}
-	}
-	return out, nil
-}
-
-// CreateSecret implements secrets.Engine.
-func (e SecretsEngine) CreateSecret(ctx context.Context, name string, data []byte, labels map[string]string) (string, error) {
-	id, err := e.Swarm.CreateSecret(ctx, name, data, labels)
-	return id, engineErr(err)
-}
-
-// RemoveSecret implements secrets.Engine.
-func (e SecretsEngine) RemoveSecret(ctx context.Context, id string) error {
-	return engineErr(e.Swarm.RemoveSecret(ctx, id))
-}
-
-func toRefs(in []swarm.SecretRef) []secrets.SecretRef {
-	out := make([]secrets.SecretRef, len(in))
-	for i, r := range in {
-		out[i] = secrets.SecretRef(r)
-	}
-	return out
-}
-
-func toService(s swarm.ServiceSecrets) secrets.Service {
-	return secrets.Service{ID: s.ID, Name: s.Name, Version: s.Version, Labels: s.Labels, Secrets: toRefs(s.Secrets),
-		PreviousSecrets: toRefs(s.PreviousSecrets), UpdateState: s.UpdateState, UpdateMessage: s.UpdateMessage,
-		UpdateStartedAt: s.UpdateStartedAt, Stack: s.Labels[secrets.LabelStackNamespace], Replicas: s.Replicas}
-}
-
-// ListServices implements secrets.Engine.
-func (e SecretsEngine) ListServices(ctx context.Context) ([]secrets.Service, error) {
-	in, err := e.Swarm.ServicesSecrets(ctx)
-	if err != nil {
-		return nil, engineErr(err)
-	}
-	out := make([]secrets.Service, len(in))
-	for i, s := range in {
-		out[i] = toService(s)
-	}
-	return out, nil
-}
-
-// InspectService implements secrets.Engine.
-func (e SecretsEngine) InspectService(ctx context.Context, id string) (secrets.Service, error) {
-	s, err := e.Swarm.ServiceSecrets(ctx, id)
-	if err != nil {
-		return secrets.Service{}, engineErr(err)
-	}
-	return toService(s), nil
-}
-
-// UpdateServiceSecrets implements secrets.Engine.
-func (e SecretsEngine) UpdateServiceSecrets(ctx context.Context, id string, version uint64, refs []secrets.SecretRef) error {
-	in := make([]swarm.SecretRef, len(refs))
-	for i, r := range refs {
-		in[i] = swarm.SecretRef(r)
-	}
-	return engineErr(e.Swarm.UpdateServiceSecrets(ctx, id, version, in))
-}
-
-// ListTasks implements secrets.Engine.
-func (e SecretsEngine) ListTasks(ctx context.Context, serviceID string) ([]secrets.Task, error) {
-	in, err := e.Swarm.TasksSecrets(ctx, serviceID)
-	if err != nil {
-		return nil, engineErr(err)
-	}
-	out := make([]secrets.Task, len(in))
-	for i, t := range in {
-		out[i] = secrets.Task{ID: t.ID, ServiceID: t.ServiceID, State: t.State, DesiredState: t.DesiredState, Secrets: toRefs(t.Secrets)}
-	}
-	return out, nil
-}
-
 // Mappings turns the configuration's secrets.mappings into the sync's mappings, with each one's problems
 // named by its key (secrets.mappings[2].template: ...).
 func Mappings(c config.SecretsConfig) ([]secrets.Mapping, config.Problems) {
@@ -202,7 +85,7 @@ type SecretsObserver interface {
 // SecretsSync runs the secrets sync for the controller and the CLI: which mappings are due, each one's
 // status, the ledger entries and the metrics.
 type SecretsSync struct {
-	Syncer   *secrets.Syncer
+	Syncer   *Syncer
 	Mappings []secrets.Mapping
 	// DefaultRefresh applies to a mapping without its own refresh.
 	DefaultRefresh time.Duration
@@ -216,7 +99,7 @@ type SecretsSync struct {
 }
 
 // NewSecretsSync builds the sync over mappings.
-func NewSecretsSync(s *secrets.Syncer, mappings []secrets.Mapping, ledger operator.LedgerStore, obs SecretsObserver) *SecretsSync {
+func NewSecretsSync(s *Syncer, mappings []secrets.Mapping, ledger operator.LedgerStore, obs SecretsObserver) *SecretsSync {
 	ss := &SecretsSync{Syncer: s, Mappings: mappings, DefaultRefresh: time.Minute, Ledger: ledger, Observer: obs,
 		status: map[string]*SecretState{}, due: map[string]time.Time{}, backoff: map[string]time.Duration{}}
 	for _, m := range mappings {
@@ -271,7 +154,7 @@ func (ss *SecretsSync) Status() []SecretState {
 
 // Run syncs the given mappings once and records what happened. It returns the results and an error when
 // any mapping failed (the others still ran).
-func (ss *SecretsSync) Run(ctx context.Context, env operator.TaskEnv, ms []secrets.Mapping, opt secrets.Options) ([]secrets.Result, error) {
+func (ss *SecretsSync) Run(ctx context.Context, env operator.TaskEnv, ms []secrets.Mapping, opt Options) ([]Result, error) {
 	log := env.Logger().With("component", "secrets")
 	now := env.Time()
 	if env.StillHolder != nil {
@@ -281,17 +164,28 @@ func (ss *SecretsSync) Run(ctx context.Context, env operator.TaskEnv, ms []secre
 		ss.Syncer.FailedBefore = ss.failedBefore()
 	}
 	// Each action is audited when its mapping's sync ends, with its own duration; the ledger entries of the
-	// pass are written once, at its end.
-	var entries []swarm.Entry
-	opt.Done = func(r secrets.Result) {
-		if opt.DryRun || (r.Outcome != secrets.OutcomeChanged && r.Outcome != secrets.OutcomeFailed) {
+	// pass are written once, at its end, one per action in the plan's order (the mappings'), whatever order
+	// the actions ended in.
+	at := make(map[string]int, len(ms))
+	for i, m := range ms {
+		at[m.Name] = i
+	}
+	byAction := make([]*swarm.Entry, len(ms))
+	opt.Done = func(r Result) {
+		if opt.DryRun || (r.Outcome != OutcomeChanged && r.Outcome != OutcomeFailed) {
 			return
 		}
 		e := ss.entry(env, r)
 		operator.AuditAction(ctx, e, r.Duration)
-		entries = append(entries, e)
+		byAction[at[r.Mapping]] = &e
 	}
 	results := ss.Syncer.Pass(ctx, ms, opt)
+	var entries []swarm.Entry
+	for _, e := range byAction {
+		if e != nil {
+			entries = append(entries, *e)
+		}
+	}
 	if ss.Ledger != nil {
 		if err := operator.RecordAudited(ctx, ss.Ledger, entries...); err != nil {
 			log.Warn("recording the secret sync in the ledger failed (each action was audited)", "entries", len(entries), "err", err)
@@ -303,10 +197,10 @@ func (ss *SecretsSync) Run(ctx context.Context, env operator.TaskEnv, ms []secre
 		ss.record(m, r, now)
 		if r.Err != nil {
 			errs = append(errs, fmt.Errorf("secret %s: %w", r.Mapping, r.Err))
-			if r.Outcome != secrets.OutcomeFailed { // a failed rollout was logged as an error by the sync
+			if r.Outcome != OutcomeFailed { // a failed rollout was logged as an error by the sync
 				log.Warn("secret sync failed, will retry", "secret", r.Mapping, "err", r.Err)
 			}
-		} else if r.Outcome == secrets.OutcomeUnchanged {
+		} else if r.Outcome == OutcomeUnchanged {
 			log.Debug("secret in sync", "secret", r.Mapping, "vault_version", r.VaultVersion)
 		}
 		if r.Plan != nil {
@@ -324,7 +218,7 @@ func (ss *SecretsSync) Run(ctx context.Context, env operator.TaskEnv, ms []secre
 	return results, errors.Join(errs...)
 }
 
-func (ss *SecretsSync) record(m secrets.Mapping, r secrets.Result, now time.Time) {
+func (ss *SecretsSync) record(m secrets.Mapping, r Result, now time.Time) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	st := ss.status[m.Name]
@@ -338,7 +232,7 @@ func (ss *SecretsSync) record(m secrets.Mapping, r secrets.Result, now time.Time
 		refresh = ss.DefaultRefresh
 	}
 	ok := r.Err == nil
-	if r.Outcome == secrets.OutcomePlanned {
+	if r.Outcome == OutcomePlanned {
 		return // a dry run says nothing about the sync's health
 	}
 	if ok {
@@ -352,7 +246,7 @@ func (ss *SecretsSync) record(m secrets.Mapping, r secrets.Result, now time.Time
 		ss.backoff[m.Name] = 0
 	} else {
 		st.State = "error"
-		if r.Outcome == secrets.OutcomeFailed {
+		if r.Outcome == OutcomeFailed {
 			st.State = "failed"
 		}
 		st.Error, st.Cause = r.Err.Error(), operator.Cause(r.Err)
@@ -387,7 +281,7 @@ func (ss *SecretsSync) Unavailable(err error, now time.Time) {
 	ss.mu.Unlock()
 	if ss.Observer != nil {
 		for _, st := range states {
-			ss.Observer.SecretSynced(st, secrets.OutcomeError)
+			ss.Observer.SecretSynced(st, OutcomeError)
 		}
 	}
 }
@@ -425,9 +319,9 @@ func (ss *SecretsSync) failedBefore() func(ctx context.Context, mapping, wanted 
 }
 
 // entry is the ledger entry (and audit record) of one mapping's changed or failed sync.
-func (ss *SecretsSync) entry(env operator.TaskEnv, r secrets.Result) swarm.Entry {
+func (ss *SecretsSync) entry(env operator.TaskEnv, r Result) swarm.Entry {
 	res := swarm.ResultOK
-	if r.Outcome == secrets.OutcomeFailed {
+	if r.Outcome == OutcomeFailed {
 		res = swarm.ResultFailed
 	}
 	d := map[string]string{"secret": r.Mapping, "vault_version": strconv.Itoa(r.VaultVersion)}
@@ -448,7 +342,7 @@ func (ss *SecretsSync) entry(env operator.TaskEnv, r secrets.Result) swarm.Entry
 	}
 	if r.Err != nil {
 		d["error"] = operator.ShortErr(r.Err)
-		var re *secrets.RolloutError
+		var re *swarm.RolloutError
 		if errors.As(r.Err, &re) && re.Earlier && re.Message != "" {
 			// The failure as first recorded: wrapped again at every failover, it would soon be cut away.
 			d["error"] = operator.ShortErr(errors.New(re.Message))
@@ -469,17 +363,17 @@ func (ss *SecretsSync) Task() operator.Task {
 		if len(due) == 0 {
 			return nil
 		}
-		_, err := ss.Run(ctx, env, due, secrets.Options{DryRun: env.DryRun, Reason: env.Reason})
+		_, err := ss.Run(ctx, env, due, Options{DryRun: env.DryRun, Reason: env.Reason})
 		return err
 	}}
 }
 
 // writeSecretResult prints one line per mapping for `run --once` (names, versions and services only).
-func writeSecretResult(w io.Writer, r secrets.Result) {
+func writeSecretResult(w io.Writer, r Result) {
 	line := fmt.Sprintf("secret %s: %s", r.Mapping, r.Outcome)
 	if p := r.Plan; p != nil {
 		line += fmt.Sprintf(" (vault version %d, %s)", r.VaultVersion, p.Wanted.Name)
-		if r.Outcome == secrets.OutcomePlanned {
+		if r.Outcome == OutcomePlanned {
 			var what []string
 			if p.Create != nil {
 				what = append(what, "create "+p.Create.Name)

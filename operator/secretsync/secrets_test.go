@@ -121,27 +121,13 @@ func TestMappingsProblems(t *testing.T) {
 	}
 }
 
-func TestSecretsEngineMapsErrors(t *testing.T) {
-	f := &fakeSecretsSwarm{secrets: []swarm.Secret{{ID: "x", Name: "db-12345678"}}, services: map[string]*swarm.ServiceSecrets{}}
-	e := SecretsEngine{Swarm: f}
-	if _, err := e.CreateSecret(t.Context(), "db-12345678", nil, nil); !errors.Is(err, secrets.ErrExists) {
-		t.Errorf("CreateSecret(existing) = %v; want secrets.ErrExists", err)
-	}
-	if err := e.RemoveSecret(t.Context(), "x"); !errors.Is(err, secrets.ErrInUse) {
-		t.Errorf("RemoveSecret(in use) = %v; want secrets.ErrInUse", err)
-	}
-	if _, err := e.InspectService(t.Context(), "nope"); !errors.Is(err, secrets.ErrEngineNotFound) {
-		t.Errorf("InspectService(missing) = %v; want secrets.ErrEngineNotFound", err)
-	}
-}
-
 func TestSecretsSyncStatusMetricsLedger(t *testing.T) {
 	const value = "s3cr3t-value-for-the-scan"
 	f := &fakeSecretsSwarm{services: map[string]*swarm.ServiceSecrets{
 		"a": {ID: "a", Name: "api", Version: 3, Labels: map[string]string{secrets.LabelOptIn: "db"}},
 	}}
 	src := &fakeVaultSource{val: secrets.NewValue("secret/db", 4, map[string]string{"password": value})}
-	syncer := &secrets.Syncer{Engine: SecretsEngine{Swarm: f}, Source: src, Key: sensitive.New("k"), PollInterval: time.Millisecond}
+	syncer := &Syncer{Engine: f, Source: src, Key: sensitive.New("k"), PollInterval: time.Millisecond}
 	m := secrets.Mapping{Name: "db", FromPath: "secret/db", FromKey: "password", Refresh: time.Minute}
 	reg := prometheus.NewRegistry()
 	met, err := NewSecretMetrics(reg, []string{"db"})
@@ -153,7 +139,7 @@ func TestSecretsSyncStatusMetricsLedger(t *testing.T) {
 	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	env := operator.TaskEnv{Actor: "test", Now: func() time.Time { return now }}
 
-	if _, err := ss.Run(t.Context(), env, ss.Due(now), secrets.Options{}); err != nil {
+	if _, err := ss.Run(t.Context(), env, ss.Due(now), Options{}); err != nil {
 		t.Fatalf("Run() = %v", err)
 	}
 	st := ss.Status()[0]
@@ -175,7 +161,7 @@ func TestSecretsSyncStatusMetricsLedger(t *testing.T) {
 	f.calls = nil
 	later := now.Add(time.Minute)
 	env.Now = func() time.Time { return later }
-	if _, err := ss.Run(t.Context(), env, ss.Due(later), secrets.Options{}); !errors.Is(err, secrets.ErrUnreachable) {
+	if _, err := ss.Run(t.Context(), env, ss.Due(later), Options{}); !errors.Is(err, secrets.ErrUnreachable) {
 		t.Fatalf("Run(vault down) = %v; want ErrUnreachable", err)
 	}
 	if len(f.calls) != 0 {
@@ -183,7 +169,7 @@ func TestSecretsSyncStatusMetricsLedger(t *testing.T) {
 	}
 	later2 := later.Add(time.Hour)
 	env.Now = func() time.Time { return later2 }
-	_, _ = ss.Run(t.Context(), env, ss.Due(later2), secrets.Options{})
+	_, _ = ss.Run(t.Context(), env, ss.Due(later2), Options{})
 	st = ss.Status()[0]
 	if st.State != "error" || !st.FailingSince.Equal(later) || !strings.Contains(st.Error, "vault unreachable") {
 		t.Errorf("status with vault down = %+v; want error failing since %v", st, later)
@@ -201,7 +187,7 @@ func TestSecretsSyncStatusMetricsLedger(t *testing.T) {
 	src.err = nil
 	later3 := later2.Add(time.Hour)
 	env.Now = func() time.Time { return later3 }
-	if _, err := ss.Run(t.Context(), env, ss.Due(later3), secrets.Options{}); err != nil {
+	if _, err := ss.Run(t.Context(), env, ss.Due(later3), Options{}); err != nil {
 		t.Fatal(err)
 	}
 	if st := ss.Status()[0]; st.State != "ok" || !st.FailingSince.IsZero() {
@@ -279,7 +265,7 @@ func TestSecretsSyncAuditsEachActionWritesLedgerOnce(t *testing.T) {
 	for _, ledgerErr := range []error{nil, errors.New("ledger over its size")} {
 		f := &fakeSecretsSwarm{services: map[string]*swarm.ServiceSecrets{}}
 		src := &fakeVaultSource{val: secrets.NewValue("secret/x", 2, map[string]string{"v": "value"})}
-		syncer := &secrets.Syncer{Engine: SecretsEngine{Swarm: f}, Source: src, Key: sensitive.New("k"), PollInterval: time.Millisecond}
+		syncer := &Syncer{Engine: f, Source: src, Key: sensitive.New("k"), PollInterval: time.Millisecond}
 		var ms []secrets.Mapping
 		for i := range 120 {
 			ms = append(ms, secrets.Mapping{Name: fmt.Sprintf("m%03d", i), FromPath: "secret/x", FromKey: "v"})
@@ -291,7 +277,7 @@ func TestSecretsSyncAuditsEachActionWritesLedgerOnce(t *testing.T) {
 		w := writerFunc(func(p []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return buf.Write(p) })
 		aud := operator.NewAuditor(t.Context(), slog.New(slog.NewJSONHandler(w, nil)), nil)
 		ctx := operator.WithAudit(t.Context(), aud)
-		if _, err := ss.Run(ctx, operator.TaskEnv{Actor: "test"}, ms, secrets.Options{}); err != nil {
+		if _, err := ss.Run(ctx, operator.TaskEnv{Actor: "test"}, ms, Options{}); err != nil {
 			t.Fatalf("Run() = %v", err)
 		}
 		if led.appends != 1 {
@@ -313,6 +299,15 @@ func TestSecretsSyncAuditsEachActionWritesLedgerOnce(t *testing.T) {
 		}
 		if ledgerErr == nil && len(led.All()) != 120 {
 			t.Errorf("ledger entries = %d; want 120", len(led.All()))
+		}
+		if ledgerErr == nil {
+			// one entry per action, in the plan's order (the mappings'), whatever order the actions ended in
+			for i, e := range led.All() {
+				if i < len(ms) && e.Details["secret"] != ms[i].Name {
+					t.Errorf("ledger entry %d is of %s; want %s (the plan's order)", i, e.Details["secret"], ms[i].Name)
+					break
+				}
+			}
 		}
 	}
 }
@@ -348,9 +343,9 @@ func TestSecretsSyncRemembersFailedRolloutThroughTheLedger(t *testing.T) {
 			f := &fakeSecretsSwarm{secrets: []swarm.Secret{old}, services: map[string]*swarm.ServiceSecrets{
 				"a": {ID: "a", Name: "api", Version: 3, Secrets: []swarm.SecretRef{{SecretID: "old", SecretName: old.Name, File: "pw"}}},
 			}}
-			syncer := &secrets.Syncer{Engine: SecretsEngine{Swarm: f}, Source: &fakeVaultSource{val: val}, Key: sensitive.New("k"), PollInterval: time.Millisecond}
+			syncer := &Syncer{Engine: f, Source: &fakeVaultSource{val: val}, Key: sensitive.New("k"), PollInterval: time.Millisecond}
 			ss := NewSecretsSync(syncer, []secrets.Mapping{m}, ledgertest.New(tc.ledger...), nil)
-			rs, _ := ss.Run(t.Context(), operator.TaskEnv{Actor: "test"}, []secrets.Mapping{m}, secrets.Options{})
+			rs, _ := ss.Run(t.Context(), operator.TaskEnv{Actor: "test"}, []secrets.Mapping{m}, Options{})
 			wrote := false
 			for _, c := range f.calls {
 				wrote = wrote || strings.HasPrefix(c, "create") || strings.HasPrefix(c, "update")
@@ -358,7 +353,7 @@ func TestSecretsSyncRemembersFailedRolloutThroughTheLedger(t *testing.T) {
 			if wrote != tc.writes {
 				t.Fatalf("result %+v, engine calls %v; want writes=%v", rs[0], f.calls, tc.writes)
 			}
-			if !tc.writes && rs[0].Outcome != secrets.OutcomeFailed {
+			if !tc.writes && rs[0].Outcome != OutcomeFailed {
 				t.Errorf("outcome = %s; want failed (remembered through the ledger)", rs[0].Outcome)
 			}
 		})
@@ -428,15 +423,15 @@ func TestSecretsSyncFailedRolloutSurvivesTwoFailovers(t *testing.T) {
 		f := &fakeSecretsSwarm{secrets: []swarm.Secret{old}, services: map[string]*swarm.ServiceSecrets{
 			"a": {ID: "a", Name: "api", Version: 3, Secrets: []swarm.SecretRef{{SecretID: "old", SecretName: old.Name, File: "pw"}}},
 		}}
-		syncer := &secrets.Syncer{Engine: SecretsEngine{Swarm: f}, Source: &fakeVaultSource{val: val}, Key: sensitive.New("k"), PollInterval: time.Millisecond}
+		syncer := &Syncer{Engine: f, Source: &fakeVaultSource{val: val}, Key: sensitive.New("k"), PollInterval: time.Millisecond}
 		ss := NewSecretsSync(syncer, []secrets.Mapping{m}, led, nil)
-		rs, _ := ss.Run(t.Context(), operator.TaskEnv{Actor: fmt.Sprintf("operator:n%d", holder)}, []secrets.Mapping{m}, secrets.Options{})
+		rs, _ := ss.Run(t.Context(), operator.TaskEnv{Actor: fmt.Sprintf("operator:n%d", holder)}, []secrets.Mapping{m}, Options{})
 		for _, c := range f.calls {
 			if strings.HasPrefix(c, "create") || strings.HasPrefix(c, "update") {
 				t.Fatalf("holder %d: engine calls %v; want no create or update (the rollout of %s failed on api before)", holder, f.calls, want.Name)
 			}
 		}
-		if rs[0].Outcome != secrets.OutcomeFailed || rs[0].FailedService != "api" {
+		if rs[0].Outcome != OutcomeFailed || rs[0].FailedService != "api" {
 			t.Errorf("holder %d: result %s, failed service %q; want failed on api", holder, rs[0].Outcome, rs[0].FailedService)
 		}
 		newest, _ := swarm.Latest(led.All(), swarm.KindSecret)
@@ -451,8 +446,8 @@ func TestSecretsSyncFailedRolloutSurvivesTwoFailovers(t *testing.T) {
 
 // The ledger keeps a failed rollout as state by the details the sync writes.
 func TestSecretEntryDetailsAreTheLedgerState(t *testing.T) {
-	e := (&SecretsSync{}).entry(operator.TaskEnv{}, secrets.Result{Mapping: "db", Outcome: secrets.OutcomeFailed, FailedService: "api", Err: errors.New("paused"),
-		Plan: &secrets.Plan{Wanted: secrets.Version{Name: "db-1"}}})
+	e := (&SecretsSync{}).entry(operator.TaskEnv{}, Result{Mapping: "db", Outcome: OutcomeFailed, FailedService: "api", Err: errors.New("paused"),
+		Plan: &Plan{Wanted: Version{Name: "db-1"}}})
 	for _, k := range []string{swarm.StateDetailSecret, swarm.StateDetailTo, swarm.StateDetailFailedService, swarm.StateDetailError} {
 		if e.Details[k] == "" {
 			t.Errorf("failed entry details %v: no %q, which the ledger keeps the failure's state by", e.Details, k)

@@ -15,7 +15,6 @@ import (
 	"github.com/swarmguard/swarmguard/operator"
 	"github.com/swarmguard/swarmguard/operator/config"
 	"github.com/swarmguard/swarmguard/operator/report"
-	"github.com/swarmguard/swarmguard/secrets"
 	"github.com/swarmguard/swarmguard/swarm"
 )
 
@@ -85,7 +84,7 @@ func PlanEnforcement(o Observation, vs []Verdict, c config.WorkloadsConfig, fail
 		case f.Fix == (swarm.Hardening{}):
 			p.Skipped = append(p.Skipped, Skip{s.Name, f.Note + ": enforcement sets only no-new-privileges and seccomp default; " +
 				"set AppArmor in the service spec, or exempt it from " + CheckPrivileges + " with a reason"})
-		case s.UpdateState == secrets.UpdateUpdating || s.UpdateState == secrets.UpdateRollbackStarted:
+		case s.UpdateState == swarm.UpdateUpdating || s.UpdateState == swarm.UpdateRollbackStarted:
 			p.Skipped = append(p.Skipped, Skip{s.Name, "an update is in progress (" + s.UpdateState + "); the next pass looks again"})
 		case failed[s.ID] != "" && failed[s.ID] == SpecKey(s):
 			p.Skipped = append(p.Skipped, Skip{s.Name, "its hardening rollout failed on this spec; fix the service (any change to it lets swarmguard try again)"})
@@ -107,58 +106,16 @@ type Engine interface {
 
 var _ Engine = (*swarm.Client)(nil)
 
-// rolloutEngine adapts the engine to secrets.RolloutEngine, so the enforcement follows its updates with
-// the secret sync's rollout.
-type rolloutEngine struct{ eng Engine }
-
-func rolloutErr(err error) error {
-	if errors.Is(err, swarm.ErrNotFound) {
-		return fmt.Errorf("%w: %w", secrets.ErrEngineNotFound, err)
-	}
-	return err
-}
-
-func (r rolloutEngine) InspectService(ctx context.Context, id string) (secrets.Service, error) {
-	s, err := r.eng.ServiceSecrets(ctx, id)
-	if err != nil {
-		return secrets.Service{}, rolloutErr(err)
-	}
-	return secrets.Service{ID: s.ID, Name: s.Name, Version: s.Version, UpdateState: s.UpdateState, UpdateMessage: s.UpdateMessage,
-		UpdateStartedAt: s.UpdateStartedAt, Replicas: s.Replicas}, nil
-}
-
-func (r rolloutEngine) ListTasks(ctx context.Context, serviceID string) ([]secrets.Task, error) {
-	in, err := r.eng.TasksSecrets(ctx, serviceID)
-	if err != nil {
-		return nil, rolloutErr(err)
-	}
-	out := make([]secrets.Task, len(in))
-	for i, t := range in {
-		out[i] = secrets.Task{ID: t.ID, ServiceID: t.ServiceID, State: t.State, DesiredState: t.DesiredState,
-			NoNewPrivileges: t.NoNewPrivileges, SeccompMode: t.SeccompMode}
-	}
-	return out, nil
-}
-
 // tasksHardened returns the rollout's convergence test for a service with no update status: every task
 // meant to run (desired running, or ready: a stop-first update's new task) is running with h in its spec,
 // and at least one is. Running alone says nothing: right after the update the engine has no update status
-// and the old tasks, without h, still run (see secrets.Rollout.Wait). HardenService sets seccomp default only
+// and the old tasks, without h, still run (see swarm.Rollout.Wait). HardenService sets seccomp default only
 // where it was unconfined, so a task of the new spec is one whose seccomp mode is not unconfined.
-func tasksHardened(h swarm.Hardening) func([]secrets.Task) bool {
-	return func(tasks []secrets.Task) bool {
-		n := 0
-		for _, t := range tasks {
-			if t.DesiredState != "running" && t.DesiredState != "ready" {
-				continue
-			}
-			if t.State != "running" || (h.NoNewPrivileges && !t.NoNewPrivileges) ||
-				(h.SeccompDefault && t.SeccompMode == seccompUnconfined) {
-				return false
-			}
-			n++
-		}
-		return n > 0
+func tasksHardened(h swarm.Hardening) func([]swarm.TaskSecrets) bool {
+	return func(tasks []swarm.TaskSecrets) bool {
+		return swarm.TasksRunning(tasks, func(t swarm.TaskSecrets) bool {
+			return (!h.NoNewPrivileges || t.NoNewPrivileges) && (!h.SeccompDefault || t.SeccompMode != seccompUnconfined)
+		})
 	}
 }
 
@@ -171,7 +128,7 @@ type Enforcer struct {
 	Engine Engine
 	Ledger operator.LedgerStore
 	Config config.WorkloadsConfig
-	// RolloutTimeout bounds the wait for one service (0: secrets.DefaultRolloutTimeout); PollInterval and
+	// RolloutTimeout bounds the wait for one service (0: swarm.DefaultRolloutTimeout); PollInterval and
 	// After are the rollout's clock (0/nil: the defaults).
 	RolloutTimeout time.Duration
 	PollInterval   time.Duration
@@ -275,7 +232,7 @@ func (e *Enforcer) Pass(ctx context.Context, env operator.TaskEnv) error {
 		if entry != nil {
 			entries = append(entries, *entry)
 		}
-		var re *secrets.RolloutError
+		var re *swarm.RolloutError
 		switch {
 		case errors.Is(err, swarm.ErrConflict):
 			log.Info("service changed under the enforcement; the next pass decides again", "service", a.Service.Name)
@@ -294,13 +251,13 @@ func (e *Enforcer) Pass(ctx context.Context, env operator.TaskEnv) error {
 }
 
 // rollout is how the enforcement follows one service's hardening; what names what else was (not) touched.
-func (e *Enforcer) rollout(env operator.TaskEnv, log *slog.Logger, what string) secrets.Rollout {
-	return secrets.Rollout{Engine: rolloutEngine{e.Engine}, Log: log, Now: env.Now, After: e.After, PollInterval: e.PollInterval,
+func (e *Enforcer) rollout(env operator.TaskEnv, log *slog.Logger, what string) swarm.Rollout {
+	return swarm.Rollout{Engine: e.Engine, Log: log, Now: env.Now, After: e.After, PollInterval: e.PollInterval,
 		Timeout: e.RolloutTimeout, Next: "the service was returned to its previous spec and " + what +
 			"fix the service (or exempt it from workloads.privileges with a reason), then the next change to it lets swarmguard try again"}
 }
 
-func (e *Enforcer) enforceOne(ctx context.Context, env operator.TaskEnv, roll secrets.Rollout, a Action) (*swarm.Entry, error) {
+func (e *Enforcer) enforceOne(ctx context.Context, env operator.TaskEnv, roll swarm.Rollout, a Action) (*swarm.Entry, error) {
 	before, entry, err := e.hardenOne(ctx, env, a)
 	if err != nil {
 		return nil, err
@@ -310,8 +267,8 @@ func (e *Enforcer) enforceOne(ctx context.Context, env operator.TaskEnv, roll se
 
 // hardenOne sets a's hardening on the service's spec (compare-and-swap on the version the plan read) and
 // returns the service as it was before and the ledger entry of the change, to be completed by followOne.
-func (e *Enforcer) hardenOne(ctx context.Context, env operator.TaskEnv, a Action) (secrets.Service, *swarm.Entry, error) {
-	before, err := rolloutEngine{e.Engine}.InspectService(ctx, a.Service.ID)
+func (e *Enforcer) hardenOne(ctx context.Context, env operator.TaskEnv, a Action) (swarm.ServiceSecrets, *swarm.Entry, error) {
+	before, err := e.Engine.ServiceSecrets(ctx, a.Service.ID)
 	if err != nil {
 		return before, nil, fmt.Errorf("inspecting service %s: %w", a.Service.Name, err)
 	}
@@ -329,13 +286,13 @@ func (e *Enforcer) hardenOne(ctx context.Context, env operator.TaskEnv, a Action
 
 // followOne follows the rollout of a hardening hardenOne made; a failed one is rolled back (while the lease
 // holds) and remembered by the spec it failed on.
-func (e *Enforcer) followOne(ctx context.Context, env operator.TaskEnv, roll secrets.Rollout, a Action, before secrets.Service, entry *swarm.Entry) (*swarm.Entry, error) {
+func (e *Enforcer) followOne(ctx context.Context, env operator.TaskEnv, roll swarm.Rollout, a Action, before swarm.ServiceSecrets, entry *swarm.Entry) (*swarm.Entry, error) {
 	werr := roll.Wait(ctx, a.Service.ID, a.Service.Name, before, tasksHardened(a.Hardening))
-	var re *secrets.RolloutError
+	var re *swarm.RolloutError
 	if errors.As(werr, &re) {
 		entry.Result, entry.Details[DetailRollout] = swarm.ResultFailed, re.State
 		entry.Details[operator.DetailError] = operator.ShortErr(werr)
-		if re.State == secrets.UpdatePaused || re.State == "timeout" {
+		if re.State == swarm.UpdatePaused || re.State == "timeout" {
 			// The engine kept the new spec (failure action pause, or still going): return to the old one,
 			// but only while the lease holds; otherwise say what is left to undo.
 			if herr := env.CheckHolder(ctx); herr != nil {

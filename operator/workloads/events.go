@@ -11,7 +11,6 @@ import (
 
 	"github.com/swarmguard/swarmguard/operator"
 	"github.com/swarmguard/swarmguard/operator/report"
-	"github.com/swarmguard/swarmguard/secrets"
 	"github.com/swarmguard/swarmguard/swarm"
 )
 
@@ -65,7 +64,7 @@ func (e *Enforcer) React(ctx context.Context, env operator.TaskEnv, ch operator.
 	fresh := map[string]bool{}
 	for i := range o.Services {
 		switch o.Services[i].UpdateState {
-		case secrets.UpdateUpdating:
+		case swarm.UpdateUpdating:
 			o.Services[i].UpdateState = ""
 		case "":
 			fresh[o.Services[i].ID] = true
@@ -114,7 +113,7 @@ func (e *Enforcer) React(ctx context.Context, env operator.TaskEnv, ch operator.
 	}
 	type started struct {
 		a      Action
-		before secrets.Service
+		before swarm.ServiceSecrets
 		entry  *swarm.Entry
 	}
 	var (
@@ -182,7 +181,7 @@ func (e *Enforcer) React(ctx context.Context, env operator.TaskEnv, ch operator.
 				if entry != nil {
 					add(*entry)
 				}
-				var re *secrets.RolloutError
+				var re *swarm.RolloutError
 				switch {
 				case errors.As(err, &re):
 					log.Error("workload hardening rollout failed", "service", s.a.Service.Name, "state", re.State, "err", err)

@@ -11,7 +11,6 @@ import (
 
 	"github.com/swarmguard/swarmguard/operator"
 	"github.com/swarmguard/swarmguard/operator/config"
-	"github.com/swarmguard/swarmguard/secrets"
 	"github.com/swarmguard/swarmguard/swarm"
 )
 
@@ -122,7 +121,7 @@ func TestPassJudgesTheNewSpec(t *testing.T) {
 			if len(led.entries) == 1 {
 				rollout = led.entries[0].Details[DetailRollout]
 			}
-			var re *secrets.RolloutError
+			var re *swarm.RolloutError
 			if (err != nil) != tc.wantErr || (tc.wantErr && !errors.As(err, &re)) || rollout != tc.rollout || len(eng.rolledBack) != tc.rolledBack {
 				t.Errorf("Pass = %v, ledger rollout %q, rolled back %v; want error %v, rollout %q, %d rollback(s)",
 					err, rollout, eng.rolledBack, tc.wantErr, tc.rollout, tc.rolledBack)

@@ -1,4 +1,4 @@
-package secrets
+package secretsync
 
 import (
 	"bytes"
@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/swarmguard/swarmguard/guard"
+	"github.com/swarmguard/swarmguard/secrets"
+	"github.com/swarmguard/swarmguard/swarm"
 )
 
 // panicValue is what the panics below carry: secret material formatted into a panic must never show.
@@ -21,10 +23,10 @@ type panicky struct {
 	readPath   string // Read of this path panics
 	createName string // CreateSecret of a name with this prefix panics
 	updateID   string // UpdateServiceSecrets of this service panics
-	listTasks  bool   // ListTasks panics (the engine observation)
+	listTasks  bool   // TasksSecrets panics (the engine observation)
 }
 
-func (p *panicky) Read(ctx context.Context, path string) (Value, error) {
+func (p *panicky) Read(ctx context.Context, path string) (secrets.Value, error) {
 	if path == p.readPath {
 		panic("render " + panicValue)
 	}
@@ -38,18 +40,18 @@ func (p *panicky) CreateSecret(ctx context.Context, name string, data []byte, la
 	return p.fakeEngine.CreateSecret(ctx, name, data, labels)
 }
 
-func (p *panicky) UpdateServiceSecrets(ctx context.Context, id string, version uint64, refs []SecretRef) error {
+func (p *panicky) UpdateServiceSecrets(ctx context.Context, id string, version uint64, refs []swarm.SecretRef) error {
 	if id == p.updateID {
 		panic(errors.New("updating with " + panicValue))
 	}
 	return p.fakeEngine.UpdateServiceSecrets(ctx, id, version, refs)
 }
 
-func (p *panicky) ListTasks(ctx context.Context, serviceID string) ([]Task, error) {
+func (p *panicky) TasksSecrets(ctx context.Context, serviceID string) ([]swarm.TaskSecrets, error) {
 	if p.listTasks {
 		panic("tasks " + panicValue)
 	}
-	return p.fakeEngine.ListTasks(ctx, serviceID)
+	return p.fakeEngine.TasksSecrets(ctx, serviceID)
 }
 
 // TestSyncPanicFailsOnlyItsItem: a panic in one of the pass's worker goroutines (a Vault read, a create, a
@@ -57,7 +59,7 @@ func (p *panicky) ListTasks(ctx context.Context, serviceID string) ([]Task, erro
 // mappings it worked for, with an error that matches guard.ErrPanic and does not carry the panic's value;
 // the other mappings go on, and the process lives.
 func TestSyncPanicFailsOnlyItsItem(t *testing.T) {
-	other := Mapping{Name: "other", FromPath: "secret/o", FromKey: "k", KeepVersions: 1}
+	other := secrets.Mapping{Name: "other", FromPath: "secret/o", FromKey: "k", KeepVersions: 1}
 	tests := []struct {
 		name      string
 		set       func(p *panicky)
@@ -80,13 +82,13 @@ func TestSyncPanicFailsOnlyItsItem(t *testing.T) {
 			s.Engine, s.Source = p, p
 			src.put(dbMap.FromPath, 1, map[string]string{"password": "value-one"})
 			src.put(other.FromPath, 1, map[string]string{"k": "other-one"})
-			e.addService(Service{ID: "a", Name: "api", Labels: map[string]string{LabelOptIn: "db_password"}})
-			e.addService(Service{ID: "b", Name: "worker", Labels: map[string]string{LabelOptIn: "other"}})
+			e.addService(swarm.ServiceSecrets{ID: "a", Name: "api", Labels: map[string]string{secrets.LabelOptIn: "db_password"}})
+			e.addService(swarm.ServiceSecrets{ID: "b", Name: "worker", Labels: map[string]string{secrets.LabelOptIn: "other"}})
 			opt := Options{}
 			if tt.ahead {
-				opt.Reads = s.ReadAhead(t.Context(), []Mapping{dbMap, other})
+				opt.Reads = s.ReadAhead(t.Context(), []secrets.Mapping{dbMap, other})
 			}
-			rs := s.Pass(t.Context(), []Mapping{dbMap, other}, opt)
+			rs := s.Pass(t.Context(), []secrets.Mapping{dbMap, other}, opt)
 			if r := rs[0]; r.Outcome != OutcomeError || !errors.Is(r.Err, guard.ErrPanic) {
 				t.Errorf("db_password = %s, %v; want error matching guard.ErrPanic", r.Outcome, r.Err)
 			}

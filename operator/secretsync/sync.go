@@ -1,4 +1,4 @@
-package secrets
+package secretsync
 
 import (
 	"cmp"
@@ -13,45 +13,40 @@ import (
 
 	"github.com/swarmguard/swarmguard/crashpoint"
 	"github.com/swarmguard/swarmguard/guard"
+	"github.com/swarmguard/swarmguard/secrets"
 	"github.com/swarmguard/swarmguard/sensitive"
+	"github.com/swarmguard/swarmguard/swarm"
 )
 
-// Engine is the part of the Docker Engine the sync uses, in this package's
-// own types. The caller adapts its engine client to it (operator does, over
-// swarm.Client). Each list is one API call.
+// Engine is the part of the Docker Engine the sync uses, in the swarm adapter's own types. *swarm.Client
+// satisfies it. Each list is one API call.
 type Engine interface {
-	// ListSecrets returns the managed secrets (label swarmguard.managed=true).
-	ListSecrets(ctx context.Context) ([]Secret, error)
-	// CreateSecret creates a secret; a name taken already is ErrExists.
+	// ManagedSecrets returns the managed secrets (label swarmguard.managed=true).
+	ManagedSecrets(ctx context.Context) ([]swarm.Secret, error)
+	// CreateSecret creates a secret; a name taken already is swarm.ErrAlreadyExists.
 	CreateSecret(ctx context.Context, name string, data []byte, labels map[string]string) (id string, err error)
-	// RemoveSecret removes a secret; one a service uses is ErrInUse, a
-	// missing one ErrEngineNotFound.
+	// RemoveSecret removes a secret; one a service uses is swarm.ErrInUse, a missing one swarm.ErrNotFound.
 	RemoveSecret(ctx context.Context, id string) error
-	// ListServices returns every service.
-	ListServices(ctx context.Context) ([]Service, error)
-	// InspectService returns one service; a missing one is ErrEngineNotFound.
-	InspectService(ctx context.Context, id string) (Service, error)
-	// UpdateServiceSecrets replaces the secret list of the service's spec,
-	// written against version (an older version is ErrEngineConflict). The
-	// rest of the spec stays as it is.
-	UpdateServiceSecrets(ctx context.Context, serviceID string, version uint64, refs []SecretRef) error
-	// ListTasks returns the tasks of one service, or of all when serviceID is empty.
-	ListTasks(ctx context.Context, serviceID string) ([]Task, error)
+	// ServicesSecrets returns every service.
+	ServicesSecrets(ctx context.Context) ([]swarm.ServiceSecrets, error)
+	// ServiceSecrets returns one service; a missing one is swarm.ErrNotFound.
+	ServiceSecrets(ctx context.Context, id string) (swarm.ServiceSecrets, error)
+	// UpdateServiceSecrets replaces the secret list of the service's spec, written against version (an
+	// older version is swarm.ErrConflict). The rest of the spec stays as it is.
+	UpdateServiceSecrets(ctx context.Context, serviceID string, version uint64, refs []swarm.SecretRef) error
+	// TasksSecrets returns the tasks of one service, or of all when serviceID is empty.
+	TasksSecrets(ctx context.Context, serviceID string) ([]swarm.TaskSecrets, error)
 }
+
+var _ Engine = (*swarm.Client)(nil)
 
 // Source reads Vault KV; *KV satisfies it.
 type Source interface {
-	Read(ctx context.Context, path string) (Value, error)
+	Read(ctx context.Context, path string) (secrets.Value, error)
 }
 
 // Tunables of the rollout.
 const (
-	// DefaultPollInterval is how often a rollout is checked; Docker's own
-	// `service update` progress polls about this often.
-	DefaultPollInterval = time.Second
-	// DefaultRolloutTimeout bounds the wait for one service to converge;
-	// a service whose update config is slower needs a longer one.
-	DefaultRolloutTimeout = 5 * time.Minute
 	// maxConflictRetries bounds re-reads after a service changed under us.
 	maxConflictRetries = 3
 	// DefaultConcurrency is how many Vault reads, creates or removals a pass runs at once (secrets.concurrency).
@@ -101,7 +96,7 @@ type ReadAhead struct {
 // ReadAhead starts reading every distinct path of mappings now (Concurrency at a time), for a pass that
 // will begin soon: a command reads Vault while it connects to the engine and takes the lease, which
 // reading does not need. Nothing is changed by it.
-func (s *Syncer) ReadAhead(ctx context.Context, mappings []Mapping) *ReadAhead {
+func (s *Syncer) ReadAhead(ctx context.Context, mappings []secrets.Mapping) *ReadAhead {
 	ra := &ReadAhead{began: time.Now(), done: make(chan struct{})}
 	go func() {
 		defer close(ra.done)
@@ -136,29 +131,6 @@ type Result struct {
 	VaultVersion int `json:"vault_version"`
 	// Duration is how long this mapping's own sync took.
 	Duration time.Duration `json:"-"`
-}
-
-// RolloutError says a service's rollout did not complete.
-type RolloutError struct {
-	Service string
-	State   string // Docker's update state, or "timeout"
-	Message string
-	// Next says what was kept and what to do; empty means the secret sync's own words.
-	Next string
-	// Earlier: the rollout failed in an earlier pass (another process's, read from the ledger); Message is
-	// that pass's error as it was recorded.
-	Earlier bool
-}
-
-func (e *RolloutError) Error() string {
-	s := fmt.Sprintf("rollout of service %s ended %s", e.Service, e.State)
-	if e.Message != "" {
-		s += ": " + e.Message
-	}
-	if e.Next != "" {
-		return s + "; " + e.Next
-	}
-	return s + "; the old secret is kept and no further service of this mapping was touched; fix the service, then run `swarmguard rotate secret`"
 }
 
 // Syncer runs passes: observe the engine, read Vault, plan, apply.
@@ -231,9 +203,9 @@ func (s *Syncer) Observe(ctx context.Context) (Observation, error) {
 			}
 		})
 	}
-	list(0, func() (err error) { o.Secrets, err = s.Engine.ListSecrets(ctx); return err })
-	list(1, func() (err error) { o.Services, err = s.Engine.ListServices(ctx); return err })
-	list(2, func() (err error) { o.Tasks, err = s.Engine.ListTasks(ctx, ""); return err })
+	list(0, func() (err error) { o.Secrets, err = s.Engine.ManagedSecrets(ctx); return err })
+	list(1, func() (err error) { o.Services, err = s.Engine.ServicesSecrets(ctx); return err })
+	list(2, func() (err error) { o.Tasks, err = s.Engine.TasksSecrets(ctx, ""); return err })
 	wg.Wait()
 	for i, what := range []string{"listing secrets", "listing services", "listing tasks"} {
 		if errs[i] != nil {
@@ -263,10 +235,10 @@ func (s *Syncer) observeAhead(ctx context.Context) (wait func() (Observation, er
 }
 
 // Desire reads m's path from Vault and renders the wanted version.
-func (s *Syncer) Desire(ctx context.Context, m Mapping) (Desired, error) {
+func (s *Syncer) Desire(ctx context.Context, m secrets.Mapping) (secrets.Desired, error) {
 	v, err := s.Source.Read(ctx, m.FromPath)
 	if err != nil {
-		return Desired{}, fmt.Errorf("mapping %q: %w", m.Name, err)
+		return secrets.Desired{}, fmt.Errorf("mapping %q: %w", m.Name, err)
 	}
 	return m.Desire(s.Key, v)
 }
@@ -279,7 +251,7 @@ func (s *Syncer) Desire(ctx context.Context, m Mapping) (Desired, error) {
 // A rollout that fails stops its mappings: no service not yet started is updated for them (the others'
 // changes still go). A mapping's failure does not stop the others. Results
 // are in the order of mappings; Options.Done gets each as soon as it is final.
-func (s *Syncer) Pass(ctx context.Context, mappings []Mapping, opt Options) []Result {
+func (s *Syncer) Pass(ctx context.Context, mappings []secrets.Mapping, opt Options) []Result {
 	results := make([]Result, len(mappings))
 	start := time.Now()
 	final := func(i int, r Result) {
@@ -339,13 +311,13 @@ func (s *Syncer) Pass(ctx context.Context, mappings []Mapping, opt Options) []Re
 }
 
 type readResult struct {
-	v   Value
+	v   secrets.Value
 	err error
 }
 
 // values is each distinct path's read for a pass: the reads started ahead when they are fresh (the
 // observation then starts at once, beside the wait for them), the paths they lack read now.
-func (s *Syncer) values(ctx context.Context, mappings []Mapping, ahead *ReadAhead, ok func()) map[string]readResult {
+func (s *Syncer) values(ctx context.Context, mappings []secrets.Mapping, ahead *ReadAhead, ok func()) map[string]readResult {
 	if ahead == nil {
 		return s.readAll(ctx, mappings, ok)
 	}
@@ -355,7 +327,7 @@ func (s *Syncer) values(ctx context.Context, mappings []Mapping, ahead *ReadAhea
 		s.log().Info("reads started ahead are too old; reading vault again", "max_age", ReadAheadMaxAge)
 		return s.readAll(ctx, mappings, func() {})
 	}
-	var missing []Mapping
+	var missing []secrets.Mapping
 	for _, m := range mappings {
 		if _, ok := got[m.FromPath]; !ok {
 			missing = append(missing, m)
@@ -368,7 +340,7 @@ func (s *Syncer) values(ctx context.Context, mappings []Mapping, ahead *ReadAhea
 
 // readAll reads each distinct path of mappings once, Concurrency reads at a time; ok is called after each
 // read that succeeded.
-func (s *Syncer) readAll(ctx context.Context, mappings []Mapping, ok func()) map[string]readResult {
+func (s *Syncer) readAll(ctx context.Context, mappings []secrets.Mapping, ok func()) map[string]readResult {
 	out := make(map[string]readResult, len(mappings))
 	var paths []string
 	for _, m := range mappings {
@@ -449,10 +421,10 @@ func (s *Syncer) errResult(name string, err error) Result {
 // item is one mapping being applied in a pass.
 type item struct {
 	i        int
-	m        Mapping
-	want     Desired
+	m        secrets.Mapping
+	want     secrets.Desired
 	plan     Plan
-	isOld    func(SecretRef) bool
+	isOld    func(swarm.SecretRef) bool
 	wantedID string
 	r        Result
 	began    time.Time
@@ -467,9 +439,9 @@ func (it *item) fail(now time.Time, err error, outcome string) {
 
 // Apply carries out plan p for mapping m alone (Pass does many at once): create the wanted version if
 // missing, roll each service onto it, then remove what is no longer used. Every step is safe to repeat.
-func (s *Syncer) Apply(ctx context.Context, m Mapping, want Desired, p Plan, opt Options) Result {
+func (s *Syncer) Apply(ctx context.Context, m secrets.Mapping, want secrets.Desired, p Plan, opt Options) Result {
 	var ix *Index
-	isOld := func(SecretRef) bool { return false }
+	isOld := func(swarm.SecretRef) bool { return false }
 	if o, err := s.Observe(ctx); err == nil {
 		ix = NewIndex(o)
 		isOld = ix.isOld(m.Name, want.Name)
@@ -493,8 +465,8 @@ func (s *Syncer) applyAll(ctx context.Context, ix *Index, items []*item, opt Opt
 			continue
 		}
 		for _, st := range p.Settling {
-			if st.State != UpdateUpdating {
-				err := &RolloutError{Service: st.ServiceName, State: st.State, Message: st.Message}
+			if st.State != swarm.UpdateUpdating {
+				err := &swarm.RolloutError{Service: st.ServiceName, State: st.State, Message: st.Message}
 				log.Error("secret rollout failed", "secret", it.m.Name, "service", st.ServiceName, "state", st.State, "err", err)
 				it.fail(s.now(), err, OutcomeFailed)
 				break
@@ -510,7 +482,7 @@ func (s *Syncer) applyAll(ctx context.Context, ix *Index, items []*item, opt Opt
 			// The rollout of this very version failed; trying again on every refresh would roll the
 			// service back and forth. The result names the service that failed, as the failing pass's
 			// did: the ledger entry written from it is what the next holder reads (FailedBefore).
-			var re *RolloutError
+			var re *swarm.RolloutError
 			if errors.As(err, &re) {
 				it.r.FailedService = re.Service
 			}
@@ -550,7 +522,7 @@ func (s *Syncer) applyAll(ctx context.Context, ix *Index, items []*item, opt Opt
 		}
 		id, err := s.Engine.CreateSecret(ctx, it.want.Name, it.want.Data.Bytes(), it.want.Labels)
 		switch {
-		case errors.Is(err, ErrExists):
+		case errors.Is(err, swarm.ErrAlreadyExists):
 			id, err = s.findManaged(ctx, it.m.Name, it.want.Name)
 			if err != nil {
 				it.fail(s.now(), err, OutcomeError)
@@ -575,7 +547,7 @@ func (s *Syncer) applyAll(ctx context.Context, ix *Index, items []*item, opt Opt
 
 	// One update per affected service, with all of its mappings' changes.
 	type svcWork struct {
-		svc   Service
+		svc   swarm.ServiceSecrets
 		items []*item
 	}
 	bySvc := map[string]*svcWork{}
@@ -590,12 +562,12 @@ func (s *Syncer) applyAll(ctx context.Context, ix *Index, items []*item, opt Opt
 		for _, up := range it.plan.Updates {
 			w := bySvc[up.ServiceID]
 			if w == nil {
-				svc, ok := Service{}, false
+				svc, ok := swarm.ServiceSecrets{}, false
 				if ix != nil {
 					svc, ok = ix.byID[up.ServiceID]
 				}
 				if !ok {
-					svc = Service{ID: up.ServiceID, Name: up.ServiceName, Version: up.Version}
+					svc = swarm.ServiceSecrets{ID: up.ServiceID, Name: up.ServiceName, Version: up.Version}
 				}
 				w = &svcWork{svc: svc}
 				bySvc[up.ServiceID] = w
@@ -660,7 +632,7 @@ func (s *Syncer) applyAll(ctx context.Context, ix *Index, items []*item, opt Opt
 		rolled, err := s.rollService(ctx, w.svc, live)
 		mu.Lock()
 		defer mu.Unlock()
-		var re *RolloutError
+		var re *swarm.RolloutError
 		switch {
 		case err == nil:
 			for _, it := range rolled {
@@ -696,8 +668,8 @@ func (s *Syncer) applyAll(ctx context.Context, ix *Index, items []*item, opt Opt
 			}
 		})
 	}
-	// Old versions: looked at again once after the rollouts (the services' previous specs moved onto the
-	// versions they left), then removed, Concurrency at a time.
+	// Old versions: the plan's removals, checked once more after the rollouts against a fresh observation
+	// (what the services and their tasks refer to now), then removed, Concurrency at a time.
 	anyUpdated := false
 	for _, it := range items {
 		anyUpdated = anyUpdated || len(it.r.Updated) > 0
@@ -721,11 +693,13 @@ func (s *Syncer) applyAll(ctx context.Context, ix *Index, items []*item, opt Opt
 			continue
 		}
 		s.forget(it.m.Name)
-		remove := it.plan.Remove
-		if anyUpdated {
-			remove = nil
-			if fresh != nil {
-				remove = fresh.Plan(it.m, Desired{Name: it.want.Name, HMAC: it.want.HMAC, VaultVersion: it.want.VaultVersion}).Remove
+		// The plan's removals, each only once nothing refers to it as the services are now: a version a
+		// service's previous spec or task still uses (a rollout not done, a task still stopping) goes in a
+		// later pass.
+		var remove []Version
+		for _, v := range it.plan.Remove {
+			if !anyUpdated || fresh != nil && !fresh.referenced[v.ID] && !fresh.referenced[v.Name] {
+				remove = append(remove, v)
 			}
 		}
 		for _, v := range remove {
@@ -750,9 +724,9 @@ func (s *Syncer) applyAll(ctx context.Context, ix *Index, items []*item, opt Opt
 			rm.it.r.Removed = append(rm.it.r.Removed, rm.v.Name)
 			mu.Unlock()
 			log.Info("removed old secret version", "secret", rm.it.m.Name, "secret_name", rm.v.Name, "vault_version", rm.v.VaultVersion)
-		case errors.Is(err, ErrInUse):
+		case errors.Is(err, swarm.ErrInUse):
 			log.Debug("old secret version still in use, kept", "secret_name", rm.v.Name)
-		case errors.Is(err, ErrEngineNotFound):
+		case errors.Is(err, swarm.ErrNotFound):
 		default:
 			// Not fatal: the next pass tries again.
 			log.Warn("removing old secret version failed, will retry", "secret_name", rm.v.Name, "err", err)
@@ -783,9 +757,9 @@ func (s *Syncer) applyAll(ctx context.Context, ix *Index, items []*item, opt Opt
 // rollService writes one service's new secret list, with the changes of every item, and waits for it to
 // converge. It returns the items that had a change for it (a service changed since the observation is
 // decided again on what is there now; one gone is skipped).
-func (s *Syncer) rollService(ctx context.Context, obs Service, items []*item) ([]*item, error) {
+func (s *Syncer) rollService(ctx context.Context, obs swarm.ServiceSecrets, items []*item) ([]*item, error) {
 	log := s.log().With("service", obs.Name)
-	compose := func(svc Service) ([]SecretRef, []*item, []string) {
+	compose := func(svc swarm.ServiceSecrets) ([]swarm.SecretRef, []*item, []string) {
 		var rolled []*item
 		var names []string
 		cur := svc
@@ -800,12 +774,12 @@ func (s *Syncer) rollService(ctx context.Context, obs Service, items []*item) ([
 		}
 		return cur.Secrets, rolled, names
 	}
-	var before Service
+	var before swarm.ServiceSecrets
 	var rolled []*item
 	var wanted []string
 	for attempt := 0; ; attempt++ {
-		cur, err := s.Engine.InspectService(ctx, obs.ID)
-		if errors.Is(err, ErrEngineNotFound) {
+		cur, err := s.Engine.ServiceSecrets(ctx, obs.ID)
+		if errors.Is(err, swarm.ErrNotFound) {
 			log.Info("service gone before its update, skipped")
 			return nil, nil
 		}
@@ -813,7 +787,7 @@ func (s *Syncer) rollService(ctx context.Context, obs Service, items []*item) ([
 			return nil, fmt.Errorf("inspecting service %s: %w", obs.Name, err)
 		}
 		before = cur
-		var refs []SecretRef
+		var refs []swarm.SecretRef
 		refs, rolled, wanted = compose(cur)
 		if len(rolled) == 0 {
 			return nil, nil
@@ -822,7 +796,7 @@ func (s *Syncer) rollService(ctx context.Context, obs Service, items []*item) ([
 		if err == nil {
 			break
 		}
-		if errors.Is(err, ErrEngineConflict) && attempt < maxConflictRetries {
+		if errors.Is(err, swarm.ErrConflict) && attempt < maxConflictRetries {
 			log.Debug("service changed during its update, deciding again", "attempt", attempt+1)
 			continue
 		}
@@ -830,8 +804,8 @@ func (s *Syncer) rollService(ctx context.Context, obs Service, items []*item) ([
 	}
 	log.Info("pointed service at new secret version", "secret_names", wanted)
 	crashpoint.At("secret.after-repoint") // the service points at the new versions; its rollout is not followed yet
-	r := Rollout{Engine: s.Engine, Log: s.Log, Now: s.Now, After: s.After, PollInterval: s.PollInterval, Timeout: s.RolloutTimeout}
-	err := r.Wait(ctx, obs.ID, obs.Name, before, func(tasks []Task) bool {
+	r := swarm.Rollout{Engine: s.Engine, Log: s.Log, Now: s.Now, After: s.After, PollInterval: s.PollInterval, Timeout: s.RolloutTimeout}
+	err := r.Wait(ctx, obs.ID, obs.Name, before, func(tasks []swarm.TaskSecrets) bool {
 		for _, w := range wanted {
 			if !tasksOnVersion(tasks, w) {
 				return false
@@ -910,7 +884,7 @@ func (s *Syncer) failedBefore(ctx context.Context, mapping, wanted string) (fail
 	if !ok {
 		return nil, false, nil
 	}
-	ferr := &RolloutError{Service: svc, State: "failed in an earlier pass", Message: msg, Earlier: true}
+	ferr := &swarm.RolloutError{Service: svc, State: "failed in an earlier pass", Message: msg, Earlier: true}
 	s.remember(mapping, wanted, ferr)
 	return ferr, true, nil
 }
@@ -918,7 +892,7 @@ func (s *Syncer) failedBefore(ctx context.Context, mapping, wanted string) (fail
 // findManaged finds the ID of an existing version after a create met
 // "already exists" (another replica, or a retry).
 func (s *Syncer) findManaged(ctx context.Context, mapping, name string) (string, error) {
-	all, err := s.Engine.ListSecrets(ctx)
+	all, err := s.Engine.ManagedSecrets(ctx)
 	if err != nil {
 		return "", fmt.Errorf("listing secrets after %s existed: %w", name, err)
 	}
@@ -927,38 +901,13 @@ func (s *Syncer) findManaged(ctx context.Context, mapping, name string) (string,
 			return sec.ID, nil
 		}
 	}
-	return "", fmt.Errorf("a secret named %s exists but is not labelled %s=%s: swarmguard will not adopt it; remove or rename it", name, LabelSecret, mapping)
+	return "", fmt.Errorf("a secret named %s exists but is not labelled %s=%s: swarmguard will not adopt it; remove or rename it", name, secrets.LabelSecret, mapping)
 }
 
-// tasksOnVersion: every task meant to run (desired running, or ready: a
-// stop-first update's new task waiting for the old one to stop) is running
-// and mounts wanted, and at least one is.
-func tasksOnVersion(tasks []Task, wanted string) bool {
-	n := 0
-	for _, t := range tasks {
-		if t.DesiredState != "running" && t.DesiredState != "ready" {
-			continue
-		}
-		if t.State != "running" {
-			return false
-		}
-		has := false
-		for _, r := range t.Secrets {
-			if r.SecretName == wanted {
-				has = true
-			}
-		}
-		if !has {
-			return false
-		}
-		n++
-	}
-	return n > 0
-}
-
-func cmpOr(d, def time.Duration) time.Duration {
-	if d > 0 {
-		return d
-	}
-	return def
+// tasksOnVersion: every task meant to run (desired running, or ready: a stop-first update's new task
+// waiting for the old one to stop) is running and mounts wanted, and at least one is.
+func tasksOnVersion(tasks []swarm.TaskSecrets, wanted string) bool {
+	return swarm.TasksRunning(tasks, func(t swarm.TaskSecrets) bool {
+		return slices.ContainsFunc(t.Secrets, func(r swarm.SecretRef) bool { return r.SecretName == wanted })
+	})
 }

@@ -1,4 +1,4 @@
-package secrets
+package secretsync
 
 import (
 	"bytes"
@@ -7,6 +7,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/swarmguard/swarmguard/secrets"
+	"github.com/swarmguard/swarmguard/swarm"
 )
 
 // slowCanaryEngine keeps the rollout of one service (the canary) "updating" until another service is
@@ -24,7 +27,7 @@ type slowCanaryEngine struct {
 	early     []string
 }
 
-func (e *slowCanaryEngine) InspectService(ctx context.Context, id string) (Service, error) {
+func (e *slowCanaryEngine) ServiceSecrets(ctx context.Context, id string) (swarm.ServiceSecrets, error) {
 	if id == e.canary {
 		e.mu.Lock()
 		end := !e.writtenAt.IsZero() && !e.ended && (e.others > 0 || time.Since(e.writtenAt) > e.hold)
@@ -35,25 +38,25 @@ func (e *slowCanaryEngine) InspectService(ctx context.Context, id string) (Servi
 		if end {
 			e.fakeEngine.mu.Lock()
 			s := e.fakeEngine.services[id]
-			s.UpdateState = UpdateCompleted
+			s.UpdateState = swarm.UpdateCompleted
 			if e.fail {
-				s.UpdateState = UpdateRollbackCompleted
+				s.UpdateState = swarm.UpdateRollbackCompleted
 				s.Secrets, s.PreviousSecrets = s.PreviousSecrets, nil
 			}
 			e.fakeEngine.mu.Unlock()
 		}
 	}
-	return e.fakeEngine.InspectService(ctx, id)
+	return e.fakeEngine.ServiceSecrets(ctx, id)
 }
 
 // onUpdate is the fake's hook: the canary stays "updating"; any other service written before the canary's
 // rollout ended is noted as early.
-func (e *slowCanaryEngine) onUpdate(svc *Service) string {
+func (e *slowCanaryEngine) onUpdate(svc *swarm.ServiceSecrets) string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if svc.ID == e.canary {
 		e.writtenAt = time.Now()
-		return UpdateUpdating
+		return swarm.UpdateUpdating
 	}
 	if !e.writtenAt.IsZero() {
 		e.others++
@@ -61,14 +64,14 @@ func (e *slowCanaryEngine) onUpdate(svc *Service) string {
 	if !e.ended {
 		e.early = append(e.early, svc.Name)
 	}
-	return UpdateCompleted
+	return swarm.UpdateCompleted
 }
 
 // TestSyncCanaryWhenMappingsShareAService (issue 21, finding 4): db_password is used by svc-a and svc-b,
 // api_key by svc-b only. svc-b is api_key's first service, but db_password's second: it must not start
 // before db_password's canary svc-a has converged. When svc-a fails, svc-b rolls api_key's change alone.
 func TestSyncCanaryWhenMappingsShareAService(t *testing.T) {
-	keyMap := Mapping{Name: "api_key", FromPath: "secret/apps/key", FromKey: "k", KeepVersions: 1}
+	keyMap := secrets.Mapping{Name: "api_key", FromPath: "secret/apps/key", FromKey: "k", KeepVersions: 1}
 	for _, tc := range []struct {
 		name       string
 		fail       bool
@@ -92,13 +95,13 @@ func TestSyncCanaryWhenMappingsShareAService(t *testing.T) {
 			db1, k1 := nameFor(t, dbMap, "one"), nameFor(t, keyMap, "k-one")
 			dbID := fe.addSecret(db1, dbMap.SecretLabels("x", 1))
 			kID := fe.addSecret(k1, keyMap.SecretLabels("y", 1))
-			fe.addService(Service{ID: "a", Name: "svc-a", Secrets: []SecretRef{{SecretID: dbID, SecretName: db1, File: "pw"}}})
-			fe.addService(Service{ID: "b", Name: "svc-b", Secrets: []SecretRef{{SecretID: dbID, SecretName: db1, File: "pw"},
+			fe.addService(swarm.ServiceSecrets{ID: "a", Name: "svc-a", Secrets: []swarm.SecretRef{{SecretID: dbID, SecretName: db1, File: "pw"}}})
+			fe.addService(swarm.ServiceSecrets{ID: "b", Name: "svc-b", Secrets: []swarm.SecretRef{{SecretID: dbID, SecretName: db1, File: "pw"},
 				{SecretID: kID, SecretName: k1, File: "key"}}})
 			src.put("secret/apps/db", 2, map[string]string{"password": "two"})
 			src.put("secret/apps/key", 2, map[string]string{"k": "k-two"})
 
-			rs := s.Pass(t.Context(), []Mapping{dbMap, keyMap}, Options{})
+			rs := s.Pass(t.Context(), []secrets.Mapping{dbMap, keyMap}, Options{})
 			db, key := rs[0], rs[1]
 			onB := ""
 			for _, r := range fe.services["b"].Secrets {

@@ -1,4 +1,4 @@
-package secrets
+package secretsync
 
 import (
 	"bytes"
@@ -12,7 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/swarmguard/swarmguard/secrets"
 	"github.com/swarmguard/swarmguard/sensitive"
+	"github.com/swarmguard/swarmguard/swarm"
 )
 
 // fakeClock advances by each wait, so rollouts and timeouts need no sleeping.
@@ -38,7 +40,7 @@ func (c *fakeClock) After(d time.Duration) <-chan time.Time {
 
 var (
 	hmacKey = sensitive.New("test-hmac-key")
-	dbMap   = Mapping{Name: "db_password", FromPath: "secret/apps/db", FromKey: "password", KeepVersions: 1}
+	dbMap   = secrets.Mapping{Name: "db_password", FromPath: "secret/apps/db", FromKey: "password", KeepVersions: 1}
 )
 
 func newSyncer(e *fakeEngine, src *fakeSource, logs *bytes.Buffer) *Syncer {
@@ -48,9 +50,9 @@ func newSyncer(e *fakeEngine, src *fakeSource, logs *bytes.Buffer) *Syncer {
 }
 
 // nameFor is the Docker secret name a value gets.
-func nameFor(t *testing.T, m Mapping, val string) string {
+func nameFor(t *testing.T, m secrets.Mapping, val string) string {
 	t.Helper()
-	d, err := m.Desire(hmacKey, NewValue(m.FromPath, 1, map[string]string{m.FromKey: val}))
+	d, err := m.Desire(hmacKey, secrets.NewValue(m.FromPath, 1, map[string]string{m.FromKey: val}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,11 +72,11 @@ func TestSyncRotation(t *testing.T) {
 	e, src := newFakeEngine(), &fakeSource{}
 	s := newSyncer(e, src, &logs)
 	src.put("secret/apps/db", 1, map[string]string{"password": "value-one"})
-	e.addService(Service{ID: "a", Name: "api", Secrets: []SecretRef{}})
-	e.addService(Service{ID: "b", Name: "worker", Labels: map[string]string{LabelOptIn: "db_password", OptInLabel("db_password", "target"): "/etc/db.pw"}})
+	e.addService(swarm.ServiceSecrets{ID: "a", Name: "api", Secrets: []swarm.SecretRef{}})
+	e.addService(swarm.ServiceSecrets{ID: "b", Name: "worker", Labels: map[string]string{secrets.LabelOptIn: "db_password", secrets.OptInLabel("db_password", "target"): "/etc/db.pw"}})
 
 	// Pass 1: v1 is created and added to the opted-in service.
-	r := s.Pass(t.Context(), []Mapping{dbMap}, Options{})[0]
+	r := s.Pass(t.Context(), []secrets.Mapping{dbMap}, Options{})[0]
 	n1 := nameFor(t, dbMap, "value-one")
 	if r.Outcome != OutcomeChanged || r.Created != n1 || !slices.Equal(r.Updated, []string{"worker"}) {
 		t.Fatalf("pass 1 = %+v; want %s created and worker updated", r, n1)
@@ -83,18 +85,18 @@ func TestSyncRotation(t *testing.T) {
 		t.Fatalf("worker refs = %+v; want %s at /etc/db.pw with its ID", got, n1)
 	}
 	// The first service now uses v1 too (as a person would deploy it).
-	e.services["a"].Secrets = []SecretRef{{SecretID: e.services["b"].Secrets[0].SecretID, SecretName: n1, File: "db_password", UID: "10", GID: "20", Mode: 0o400}}
+	e.services["a"].Secrets = []swarm.SecretRef{{SecretID: e.services["b"].Secrets[0].SecretID, SecretName: n1, File: "db_password", UID: "10", GID: "20", Mode: 0o400}}
 
 	// Pass 2: nothing changed.
 	e.calls = nil
-	r = s.Pass(t.Context(), []Mapping{dbMap}, Options{})[0]
+	r = s.Pass(t.Context(), []secrets.Mapping{dbMap}, Options{})[0]
 	if r.Outcome != OutcomeUnchanged || len(e.writes()) != 0 {
 		t.Fatalf("steady pass = %s, writes %v; want unchanged and none", r.Outcome, e.writes())
 	}
 
 	// Pass 3: v2 rolls both services, same target/uid/gid/mode; v1 stays (previous specs).
 	src.put("secret/apps/db", 2, map[string]string{"password": "value-two"})
-	r = s.Pass(t.Context(), []Mapping{dbMap}, Options{Reason: "test"})[0]
+	r = s.Pass(t.Context(), []secrets.Mapping{dbMap}, Options{Reason: "test"})[0]
 	n2 := nameFor(t, dbMap, "value-two")
 	if r.Outcome != OutcomeChanged || r.Created != n2 || !slices.Equal(r.Updated, []string{"api", "worker"}) || len(r.Removed) != 0 {
 		t.Fatalf("pass 3 = %+v; want %s created, api and worker updated, nothing removed", r, n2)
@@ -111,7 +113,7 @@ func TestSyncRotation(t *testing.T) {
 	for _, id := range []string{"a", "b"} {
 		e.services[id].PreviousSecrets = nil
 	}
-	r = s.Pass(t.Context(), []Mapping{dbMap}, Options{})[0]
+	r = s.Pass(t.Context(), []secrets.Mapping{dbMap}, Options{})[0]
 	if !slices.Equal(r.Removed, []string{n1}) || !slices.Equal(secretNames(e), []string{n2}) {
 		t.Fatalf("pass 4 removed %v, secrets %v; want %s removed", r.Removed, secretNames(e), n1)
 	}
@@ -125,12 +127,12 @@ func TestSyncRotation(t *testing.T) {
 
 func TestSyncVaultUnreachableChangesNothing(t *testing.T) {
 	var logs bytes.Buffer
-	e, src := newFakeEngine(), &fakeSource{err: ErrUnreachable}
+	e, src := newFakeEngine(), &fakeSource{err: secrets.ErrUnreachable}
 	s := newSyncer(e, src, &logs)
-	e.addSecret("db_password-11111111", map[string]string{LabelManaged: "true", LabelSecret: "db_password"})
-	rs := s.Pass(t.Context(), []Mapping{dbMap, {Name: "other", FromPath: "secret/o", FromKey: "k"}}, Options{})
+	e.addSecret("db_password-11111111", map[string]string{secrets.LabelManaged: "true", secrets.LabelSecret: "db_password"})
+	rs := s.Pass(t.Context(), []secrets.Mapping{dbMap, {Name: "other", FromPath: "secret/o", FromKey: "k"}}, Options{})
 	for _, r := range rs {
-		if r.Outcome != OutcomeError || !errors.Is(r.Err, ErrUnreachable) {
+		if r.Outcome != OutcomeError || !errors.Is(r.Err, secrets.ErrUnreachable) {
 			t.Errorf("result %s = %s, %v; want error wrapping ErrUnreachable", r.Mapping, r.Outcome, r.Err)
 		}
 	}
@@ -145,7 +147,7 @@ func TestSyncEngineListFailureChangesNothing(t *testing.T) {
 	src.put("secret/apps/db", 1, map[string]string{"password": "x"})
 	e.failList = errors.New("daemon unreachable")
 	s := newSyncer(e, src, &logs)
-	r := s.Pass(t.Context(), []Mapping{dbMap}, Options{})[0]
+	r := s.Pass(t.Context(), []secrets.Mapping{dbMap}, Options{})[0]
 	if r.Outcome != OutcomeError || len(e.writes()) != 0 {
 		t.Fatalf("pass = %s, writes %v; want error and no writes", r.Outcome, e.writes())
 	}
@@ -162,13 +164,13 @@ func threeServicesOneFailing(t *testing.T, failing string) (e *fakeEngine, s *Sy
 	v1 = nameFor(t, dbMap, "one")
 	id1 := e.addSecret(v1, dbMap.SecretLabels("x", 1))
 	for _, id := range []string{"a", "b", "c"} {
-		e.addService(Service{ID: id, Name: "svc-" + id, Secrets: []SecretRef{{SecretID: id1, SecretName: v1, File: "pw"}}})
+		e.addService(swarm.ServiceSecrets{ID: id, Name: "svc-" + id, Secrets: []swarm.SecretRef{{SecretID: id1, SecretName: v1, File: "pw"}}})
 	}
-	e.onUpdate = func(svc *Service) string {
+	e.onUpdate = func(svc *swarm.ServiceSecrets) string {
 		if svc.ID == failing {
-			return UpdateRollbackCompleted
+			return swarm.UpdateRollbackCompleted
 		}
-		return UpdateCompleted
+		return swarm.UpdateCompleted
 	}
 	src.put("secret/apps/db", 2, map[string]string{"password": "two"})
 	return e, s, v1
@@ -177,9 +179,9 @@ func threeServicesOneFailing(t *testing.T, failing string) (e *fakeEngine, s *Sy
 func TestSyncRollbackStopsMapping(t *testing.T) {
 	e, s, n1 := threeServicesOneFailing(t, "b")
 	s.RolloutConcurrency = 1 // one service at a time: a failed rollout stops those not yet started
-	r := s.Pass(t.Context(), []Mapping{dbMap}, Options{})[0]
-	var re *RolloutError
-	if r.Outcome != OutcomeFailed || !errors.As(r.Err, &re) || re.State != UpdateRollbackCompleted || r.FailedService != "svc-b" {
+	r := s.Pass(t.Context(), []secrets.Mapping{dbMap}, Options{})[0]
+	var re *swarm.RolloutError
+	if r.Outcome != OutcomeFailed || !errors.As(r.Err, &re) || re.State != swarm.UpdateRollbackCompleted || r.FailedService != "svc-b" {
 		t.Fatalf("pass = %+v; want failed at svc-b with rollback_completed", r)
 	}
 	if e.services["c"].Secrets[0].SecretName != n1 {
@@ -196,20 +198,20 @@ func TestSyncRollbackStopsMapping(t *testing.T) {
 	}
 	// The controller does not retry the same version by itself...
 	e.calls = nil
-	r = s.Pass(t.Context(), []Mapping{dbMap}, Options{})[0]
+	r = s.Pass(t.Context(), []secrets.Mapping{dbMap}, Options{})[0]
 	if r.Outcome != OutcomeFailed || len(e.writes()) != 0 {
 		t.Fatalf("automatic retry = %s, writes %v; want failed and no writes", r.Outcome, e.writes())
 	}
 	// ...a person's rotate does, and with the service fixed it completes.
 	e.onUpdate = nil
-	r = s.Pass(t.Context(), []Mapping{dbMap}, Options{Force: true})[0]
+	r = s.Pass(t.Context(), []secrets.Mapping{dbMap}, Options{Force: true})[0]
 	if r.Outcome != OutcomeChanged || !slices.Equal(r.Updated, []string{"svc-b", "svc-c"}) {
 		t.Fatalf("forced retry = %+v; want svc-b and svc-c updated", r)
 	}
 }
 
 func TestSyncPausedAndTimeout(t *testing.T) {
-	for _, tc := range []struct{ state, want string }{{UpdatePaused, UpdatePaused}, {UpdateUpdating, "timeout"}} {
+	for _, tc := range []struct{ state, want string }{{swarm.UpdatePaused, swarm.UpdatePaused}, {swarm.UpdateUpdating, "timeout"}} {
 		t.Run(tc.state, func(t *testing.T) {
 			var logs bytes.Buffer
 			e, src := newFakeEngine(), &fakeSource{}
@@ -217,11 +219,11 @@ func TestSyncPausedAndTimeout(t *testing.T) {
 			s.RolloutTimeout = time.Minute
 			n1 := nameFor(t, dbMap, "one")
 			id1 := e.addSecret(n1, dbMap.SecretLabels("x", 1))
-			e.addService(Service{ID: "a", Name: "api", Secrets: []SecretRef{{SecretID: id1, SecretName: n1, File: "pw"}}})
-			e.onUpdate = func(*Service) string { return tc.state }
+			e.addService(swarm.ServiceSecrets{ID: "a", Name: "api", Secrets: []swarm.SecretRef{{SecretID: id1, SecretName: n1, File: "pw"}}})
+			e.onUpdate = func(*swarm.ServiceSecrets) string { return tc.state }
 			src.put("secret/apps/db", 2, map[string]string{"password": "two"})
-			r := s.Pass(t.Context(), []Mapping{dbMap}, Options{})[0]
-			var re *RolloutError
+			r := s.Pass(t.Context(), []secrets.Mapping{dbMap}, Options{})[0]
+			var re *swarm.RolloutError
 			if r.Outcome != OutcomeFailed || !errors.As(r.Err, &re) || re.State != tc.want {
 				t.Fatalf("pass = %s, %v; want failed with %s", r.Outcome, r.Err, tc.want)
 			}
@@ -236,16 +238,16 @@ func TestSyncNoUpdateStatusWaitsForTasks(t *testing.T) {
 	n1 := nameFor(t, dbMap, "one")
 	n2 := nameFor(t, dbMap, "two")
 	id1 := e.addSecret(n1, dbMap.SecretLabels("x", 1))
-	e.addService(Service{ID: "a", Name: "api", Secrets: []SecretRef{{SecretID: id1, SecretName: n1, File: "pw"}}})
-	e.tasks = []Task{{ID: "t1", ServiceID: "a", State: "running", DesiredState: "running", Secrets: []SecretRef{{SecretName: n1}}}}
+	e.addService(swarm.ServiceSecrets{ID: "a", Name: "api", Secrets: []swarm.SecretRef{{SecretID: id1, SecretName: n1, File: "pw"}}})
+	e.tasks = []swarm.TaskSecrets{{ID: "t1", ServiceID: "a", State: "running", DesiredState: "running", Secrets: []swarm.SecretRef{{SecretName: n1}}}}
 	polls := 0
-	e.onUpdate = func(*Service) string { return "" }
+	e.onUpdate = func(*swarm.ServiceSecrets) string { return "" }
 	s.After = func(time.Duration) <-chan time.Time {
 		polls++
 		if polls == 2 { // the new task comes up on the second poll
-			e.tasks = []Task{
-				{ID: "t1", ServiceID: "a", State: "shutdown", DesiredState: "shutdown", Secrets: []SecretRef{{SecretName: n1}}},
-				{ID: "t2", ServiceID: "a", State: "running", DesiredState: "running", Secrets: []SecretRef{{SecretName: n2}}},
+			e.tasks = []swarm.TaskSecrets{
+				{ID: "t1", ServiceID: "a", State: "shutdown", DesiredState: "shutdown", Secrets: []swarm.SecretRef{{SecretName: n1}}},
+				{ID: "t2", ServiceID: "a", State: "running", DesiredState: "running", Secrets: []swarm.SecretRef{{SecretName: n2}}},
 			}
 		}
 		ch := make(chan time.Time, 1)
@@ -253,7 +255,7 @@ func TestSyncNoUpdateStatusWaitsForTasks(t *testing.T) {
 		return ch
 	}
 	src.put("secret/apps/db", 2, map[string]string{"password": "two"})
-	r := s.Pass(t.Context(), []Mapping{dbMap}, Options{})[0]
+	r := s.Pass(t.Context(), []secrets.Mapping{dbMap}, Options{})[0]
 	if r.Outcome != OutcomeChanged || polls != 2 {
 		t.Fatalf("pass = %s after %d polls; want changed after 2", r.Outcome, polls)
 	}
@@ -265,19 +267,19 @@ func TestSyncCrashBetweenCreateAndUpdate(t *testing.T) {
 	s := newSyncer(e, src, &logs)
 	n1 := nameFor(t, dbMap, "one")
 	id1 := e.addSecret(n1, dbMap.SecretLabels("x", 1))
-	e.addService(Service{ID: "a", Name: "api", Secrets: []SecretRef{{SecretID: id1, SecretName: n1, File: "pw"}}})
+	e.addService(swarm.ServiceSecrets{ID: "a", Name: "api", Secrets: []swarm.SecretRef{{SecretID: id1, SecretName: n1, File: "pw"}}})
 	src.put("secret/apps/db", 2, map[string]string{"password": "two"})
 	s.BeforeUpdate = func(string) { panic("crash") }
 	func() {
 		defer func() { _ = recover() }()
-		s.Pass(t.Context(), []Mapping{dbMap}, Options{})
+		s.Pass(t.Context(), []secrets.Mapping{dbMap}, Options{})
 	}()
 	if e.callCount("create") != 1 || e.callCount("update") != 0 {
 		t.Fatalf("before the crash: calls %v; want one create and no update", e.calls)
 	}
 	// A new process: new syncer, same engine.
 	s2 := newSyncer(e, src, &logs)
-	r := s2.Pass(t.Context(), []Mapping{dbMap}, Options{})[0]
+	r := s2.Pass(t.Context(), []secrets.Mapping{dbMap}, Options{})[0]
 	n2 := nameFor(t, dbMap, "two")
 	if r.Outcome != OutcomeChanged || r.Created != "" || !slices.Equal(r.Updated, []string{"api"}) {
 		t.Fatalf("after the crash = %+v; want no create and api updated", r)
@@ -304,9 +306,9 @@ func TestSyncCreateRaceAndRemoveInUse(t *testing.T) {
 	}
 	// An unlabelled secret of the same name is not adopted.
 	e2 := newFakeEngine()
-	e2.secrets = []Secret{{ID: "x", Name: n2}}
+	e2.secrets = []swarm.Secret{{ID: "x", Name: n2}}
 	s2 := newSyncer(e2, src, &logs)
-	r = s2.Pass(t.Context(), []Mapping{dbMap}, Options{})[0]
+	r = s2.Pass(t.Context(), []secrets.Mapping{dbMap}, Options{})[0]
 	if r.Outcome != OutcomeError || !strings.Contains(r.Error, "will not adopt") {
 		t.Fatalf("pass over a foreign secret = %+v; want an error", r)
 	}
@@ -314,9 +316,9 @@ func TestSyncCreateRaceAndRemoveInUse(t *testing.T) {
 	e3 := newFakeEngine()
 	old := e3.addSecret(nameFor(t, dbMap, "one"), dbMap.SecretLabels("x", 1))
 	e3.addSecret(n2, want.Labels)
-	e3.removeErr = map[string]error{old: ErrInUse}
+	e3.removeErr = map[string]error{old: swarm.ErrInUse}
 	s3 := newSyncer(e3, src, &logs)
-	r = s3.Pass(t.Context(), []Mapping{dbMap}, Options{})[0]
+	r = s3.Pass(t.Context(), []secrets.Mapping{dbMap}, Options{})[0]
 	if r.Outcome != OutcomeUnchanged || r.Err != nil || e3.callCount("remove") != 1 {
 		t.Fatalf("pass with an in-use refusal = %+v; want unchanged, no error, one remove tried", r)
 	}
@@ -328,10 +330,10 @@ func TestSyncUpdateConflictRetries(t *testing.T) {
 	s := newSyncer(e, src, &logs)
 	n1 := nameFor(t, dbMap, "one")
 	id1 := e.addSecret(n1, dbMap.SecretLabels("x", 1))
-	e.addService(Service{ID: "a", Name: "api", Secrets: []SecretRef{{SecretID: id1, SecretName: n1, File: "pw"}}})
+	e.addService(swarm.ServiceSecrets{ID: "a", Name: "api", Secrets: []swarm.SecretRef{{SecretID: id1, SecretName: n1, File: "pw"}}})
 	e.conflicts = 2
 	src.put("secret/apps/db", 2, map[string]string{"password": "two"})
-	r := s.Pass(t.Context(), []Mapping{dbMap}, Options{})[0]
+	r := s.Pass(t.Context(), []secrets.Mapping{dbMap}, Options{})[0]
 	if r.Outcome != OutcomeChanged || e.callCount("update") != 3 {
 		t.Fatalf("pass = %+v after %d updates; want changed after 3", r, e.callCount("update"))
 	}
@@ -342,8 +344,8 @@ func TestSyncDryRunAndBadMappingsGoOn(t *testing.T) {
 	e, src := newFakeEngine(), &fakeSource{}
 	s := newSyncer(e, src, &logs)
 	src.put("secret/apps/db", 1, map[string]string{"password": "one"})
-	bad := Mapping{Name: "bad", FromPath: "secret/apps/db", FromKey: "nokey"}
-	rs := s.Pass(t.Context(), []Mapping{bad, dbMap}, Options{DryRun: true})
+	bad := secrets.Mapping{Name: "bad", FromPath: "secret/apps/db", FromKey: "nokey"}
+	rs := s.Pass(t.Context(), []secrets.Mapping{bad, dbMap}, Options{DryRun: true})
 	if rs[0].Outcome != OutcomeError || !strings.Contains(rs[0].Error, `mapping "bad"`) {
 		t.Errorf("bad mapping = %+v; want an error naming it", rs[0])
 	}
@@ -353,19 +355,19 @@ func TestSyncDryRunAndBadMappingsGoOn(t *testing.T) {
 }
 
 func TestTasksOnVersion(t *testing.T) {
-	on := []SecretRef{{SecretName: "new"}}
-	off := []SecretRef{{SecretName: "old"}}
+	on := []swarm.SecretRef{{SecretName: "new"}}
+	off := []swarm.SecretRef{{SecretName: "old"}}
 	tests := []struct {
 		name  string
-		tasks []Task
+		tasks []swarm.TaskSecrets
 		want  bool
 	}{
 		{"none", nil, false},
-		{"running new", []Task{{State: "running", DesiredState: "running", Secrets: on}}, true},
-		{"old still meant to run", []Task{{State: "running", DesiredState: "running", Secrets: on}, {State: "running", DesiredState: "running", Secrets: off}}, false},
-		{"new one waiting (stop-first)", []Task{{State: "running", DesiredState: "shutdown", Secrets: off}, {State: "assigned", DesiredState: "ready", Secrets: on}}, false},
-		{"new one starting", []Task{{State: "starting", DesiredState: "running", Secrets: on}}, false},
-		{"old shut down", []Task{{State: "shutdown", DesiredState: "shutdown", Secrets: off}, {State: "running", DesiredState: "running", Secrets: on}}, true},
+		{"running new", []swarm.TaskSecrets{{State: "running", DesiredState: "running", Secrets: on}}, true},
+		{"old still meant to run", []swarm.TaskSecrets{{State: "running", DesiredState: "running", Secrets: on}, {State: "running", DesiredState: "running", Secrets: off}}, false},
+		{"new one waiting (stop-first)", []swarm.TaskSecrets{{State: "running", DesiredState: "shutdown", Secrets: off}, {State: "assigned", DesiredState: "ready", Secrets: on}}, false},
+		{"new one starting", []swarm.TaskSecrets{{State: "starting", DesiredState: "running", Secrets: on}}, false},
+		{"old shut down", []swarm.TaskSecrets{{State: "shutdown", DesiredState: "shutdown", Secrets: off}, {State: "running", DesiredState: "running", Secrets: on}}, true},
 	}
 	for _, tt := range tests {
 		if got := tasksOnVersion(tt.tasks, "new"); got != tt.want {
@@ -379,10 +381,10 @@ func TestSyncZeroReplicasNeedsNoWait(t *testing.T) {
 	e, src := newFakeEngine(), &fakeSource{}
 	s := newSyncer(e, src, &logs)
 	zero := uint64(0)
-	e.addService(Service{ID: "z", Name: "zero", Replicas: &zero, Labels: map[string]string{LabelOptIn: "db_password"}})
-	e.onUpdate = func(*Service) string { return "" } // Docker sets no update status when no task changes
+	e.addService(swarm.ServiceSecrets{ID: "z", Name: "zero", Replicas: &zero, Labels: map[string]string{secrets.LabelOptIn: "db_password"}})
+	e.onUpdate = func(*swarm.ServiceSecrets) string { return "" } // Docker sets no update status when no task changes
 	src.put("secret/apps/db", 1, map[string]string{"password": "one"})
-	r := s.Pass(t.Context(), []Mapping{dbMap}, Options{})[0]
+	r := s.Pass(t.Context(), []secrets.Mapping{dbMap}, Options{})[0]
 	if r.Outcome != OutcomeChanged || e.callCount("list tasks z") != 0 {
 		t.Fatalf("pass over a 0-replica service = %+v (calls %v); want changed without waiting on tasks", r, e.calls)
 	}
@@ -394,17 +396,17 @@ func TestSyncOneUpdatePerService(t *testing.T) {
 	var logs bytes.Buffer
 	e, src := newFakeEngine(), &fakeSource{}
 	s := newSyncer(e, src, &logs)
-	var ms []Mapping
-	var refs []SecretRef
+	var ms []secrets.Mapping
+	var refs []swarm.SecretRef
 	for i, n := range []string{"m1", "m2", "m3"} {
-		m := Mapping{Name: n, FromPath: "secret/shared", FromKey: n, KeepVersions: 1}
+		m := secrets.Mapping{Name: n, FromPath: "secret/shared", FromKey: n, KeepVersions: 1}
 		ms = append(ms, m)
 		old := nameFor(t, m, "old")
 		id := e.addSecret(old, m.SecretLabels("x", 1))
-		refs = append(refs, SecretRef{SecretID: id, SecretName: old, File: fmt.Sprintf("f%d", i)})
+		refs = append(refs, swarm.SecretRef{SecretID: id, SecretName: old, File: fmt.Sprintf("f%d", i)})
 	}
 	for _, id := range []string{"a", "b"} {
-		e.addService(Service{ID: id, Name: "svc-" + id, Secrets: slices.Clone(refs)})
+		e.addService(swarm.ServiceSecrets{ID: id, Name: "svc-" + id, Secrets: slices.Clone(refs)})
 	}
 	src.put("secret/shared", 2, map[string]string{"m1": "new1", "m2": "new2", "m3": "new3"})
 	rs := s.Pass(t.Context(), ms, Options{})
@@ -434,11 +436,11 @@ func TestSyncUnlabelledLookalikeNotTakenOver(t *testing.T) {
 	var logs bytes.Buffer
 	e, src := newFakeEngine(), &fakeSource{}
 	s := newSyncer(e, src, &logs)
-	app := Mapping{Name: "app", FromPath: "secret/app", FromKey: "v", KeepVersions: 1}
+	app := secrets.Mapping{Name: "app", FromPath: "secret/app", FromKey: "v", KeepVersions: 1}
 	own := e.addSecret("app-20240101", map[string]string{"owner": "team"})
-	e.addService(Service{ID: "a", Name: "api", Secrets: []SecretRef{{SecretID: own, SecretName: "app-20240101", File: "app"}}})
+	e.addService(swarm.ServiceSecrets{ID: "a", Name: "api", Secrets: []swarm.SecretRef{{SecretID: own, SecretName: "app-20240101", File: "app"}}})
 	src.put("secret/app", 1, map[string]string{"v": "value"})
-	r := s.Pass(t.Context(), []Mapping{app}, Options{})[0]
+	r := s.Pass(t.Context(), []secrets.Mapping{app}, Options{})[0]
 	if r.Err != nil || len(r.Updated) != 0 || e.callCount("update") != 0 {
 		t.Fatalf("pass = %+v, writes %v; want the service's own app-20240101 left alone", r, e.writes())
 	}
@@ -455,7 +457,7 @@ func TestSyncFailedBeforeIsNotRetried(t *testing.T) {
 	s := newSyncer(e, src, &logs)
 	n1 := nameFor(t, dbMap, "one")
 	id1 := e.addSecret(n1, dbMap.SecretLabels("x", 1))
-	e.addService(Service{ID: "a", Name: "api", Secrets: []SecretRef{{SecretID: id1, SecretName: n1, File: "pw"}}})
+	e.addService(swarm.ServiceSecrets{ID: "a", Name: "api", Secrets: []swarm.SecretRef{{SecretID: id1, SecretName: n1, File: "pw"}}})
 	src.put("secret/apps/db", 2, map[string]string{"password": "two"})
 	n2 := nameFor(t, dbMap, "two")
 	var asked []string
@@ -463,15 +465,15 @@ func TestSyncFailedBeforeIsNotRetried(t *testing.T) {
 		asked = append(asked, mapping+"="+wanted)
 		return "api", "rollback_completed", wanted == n2, nil
 	}
-	r := s.Pass(t.Context(), []Mapping{dbMap}, Options{})[0]
-	var re *RolloutError
+	r := s.Pass(t.Context(), []secrets.Mapping{dbMap}, Options{})[0]
+	var re *swarm.RolloutError
 	if r.Outcome != OutcomeFailed || !errors.As(r.Err, &re) || re.Service != "api" || len(e.writes()) != 0 {
 		t.Fatalf("pass = %+v, writes %v; want failed (from the ledger) with no writes", r, e.writes())
 	}
 	if !slices.Equal(asked, []string{"db_password=" + n2}) {
 		t.Errorf("FailedBefore asked %v; want once for %s", asked, n2)
 	}
-	r = s.Pass(t.Context(), []Mapping{dbMap}, Options{Force: true})[0]
+	r = s.Pass(t.Context(), []secrets.Mapping{dbMap}, Options{Force: true})[0]
 	if r.Outcome != OutcomeChanged || !slices.Equal(r.Updated, []string{"api"}) {
 		t.Fatalf("forced pass = %+v; want api updated", r)
 	}
@@ -481,12 +483,12 @@ func TestSyncFailedBeforeIsNotRetried(t *testing.T) {
 // service of the mapping is touched.
 func TestSyncCanaryFailureTouchesNoOtherService(t *testing.T) {
 	e, s, _ := threeServicesOneFailing(t, "a")
-	r := s.Pass(t.Context(), []Mapping{dbMap}, Options{})[0]
+	r := s.Pass(t.Context(), []secrets.Mapping{dbMap}, Options{})[0]
 	if r.Outcome != OutcomeFailed || r.FailedService != "svc-a" || e.callCount("update") != 1 {
 		t.Fatalf("pass = %+v, writes %v; want failed at svc-a, the only service updated", r, e.writes())
 	}
 	e.onUpdate = nil
-	r = s.Pass(t.Context(), []Mapping{dbMap}, Options{Force: true})[0]
+	r = s.Pass(t.Context(), []secrets.Mapping{dbMap}, Options{Force: true})[0]
 	if r.Outcome != OutcomeChanged || !slices.Equal(r.Updated, []string{"svc-a", "svc-b", "svc-c"}) {
 		t.Fatalf("forced pass = %+v; want all three updated", r)
 	}
@@ -500,14 +502,14 @@ func TestSyncPassUsesFreshReadsAhead(t *testing.T) {
 	s := newSyncer(e, src, &logs)
 	src.put("secret/apps/db", 1, map[string]string{"password": "value-one"})
 	src.put("secret/o", 1, map[string]string{"k": "other-one"})
-	other := Mapping{Name: "other", FromPath: "secret/o", FromKey: "k"}
-	ahead := s.ReadAhead(t.Context(), []Mapping{dbMap})
+	other := secrets.Mapping{Name: "other", FromPath: "secret/o", FromKey: "k"}
+	ahead := s.ReadAhead(t.Context(), []secrets.Mapping{dbMap})
 	if _, fresh := ahead.usable(time.Now()); !fresh || src.reads != 1 {
 		t.Fatalf("read ahead: fresh %v after %d reads; want fresh after 1", fresh, src.reads)
 	}
 	// Vault changes after the read ahead: the pass acts on what was read ahead (the next pass sees it).
 	src.put("secret/apps/db", 2, map[string]string{"password": "value-two"})
-	rs := s.Pass(t.Context(), []Mapping{dbMap, other}, Options{Reads: ahead})
+	rs := s.Pass(t.Context(), []secrets.Mapping{dbMap, other}, Options{Reads: ahead})
 	if src.reads != 2 {
 		t.Errorf("reads after the pass = %d; want 2 (one ahead, one for the path the reads ahead lack)", src.reads)
 	}
@@ -522,11 +524,11 @@ func TestSyncPassRereadsStaleReadsAhead(t *testing.T) {
 	e, src := newFakeEngine(), &fakeSource{}
 	s := newSyncer(e, src, &logs)
 	src.put("secret/apps/db", 1, map[string]string{"password": "value-one"})
-	ahead := s.ReadAhead(t.Context(), []Mapping{dbMap})
+	ahead := s.ReadAhead(t.Context(), []secrets.Mapping{dbMap})
 	<-ahead.done
 	ahead.began = ahead.began.Add(-ReadAheadMaxAge - time.Second)
 	src.put("secret/apps/db", 2, map[string]string{"password": "value-two"})
-	r := s.Pass(t.Context(), []Mapping{dbMap}, Options{Reads: ahead})[0]
+	r := s.Pass(t.Context(), []secrets.Mapping{dbMap}, Options{Reads: ahead})[0]
 	if src.reads != 2 || r.Created != nameFor(t, dbMap, "value-two") || r.VaultVersion != 2 {
 		t.Errorf("pass over stale reads ahead: %d reads, created %s (vault version %d); want 2 reads and version 2", src.reads, r.Created, r.VaultVersion)
 	}

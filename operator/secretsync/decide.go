@@ -1,4 +1,4 @@
-package secrets
+package secretsync
 
 import (
 	"cmp"
@@ -7,73 +7,14 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/swarmguard/swarmguard/secrets"
+	"github.com/swarmguard/swarmguard/swarm"
 )
 
-// Secret is a Docker secret as the plan sees it.
-type Secret struct {
-	ID        string
-	Name      string
-	Labels    map[string]string
-	CreatedAt time.Time
-}
-
-// SecretRef is one secret a service (or task) mounts.
-type SecretRef struct {
-	SecretID   string `json:"secret_id,omitempty"`
-	SecretName string `json:"secret_name"`
-	// File is the target: a file name under /run/secrets or an absolute path.
-	File string `json:"file"`
-	UID  string `json:"uid"`
-	GID  string `json:"gid"`
-	Mode uint32 `json:"mode"`
-}
-
-// Update states a service can report (Docker's UpdateStatus.State).
-const (
-	UpdateUpdating          = "updating"
-	UpdatePaused            = "paused"
-	UpdateCompleted         = "completed"
-	UpdateRollbackStarted   = "rollback_started"
-	UpdateRollbackPaused    = "rollback_paused"
-	UpdateRollbackCompleted = "rollback_completed"
-)
-
-// Service is a swarm service as the plan sees it.
-type Service struct {
-	ID      string
-	Name    string
-	Version uint64
-	Labels  map[string]string
-	// Secrets are the refs of the current spec; PreviousSecrets those of
-	// the previous spec (what `docker service rollback` returns to).
-	Secrets         []SecretRef
-	PreviousSecrets []SecretRef
-	// UpdateState is UpdateStatus.State, empty when the service has none.
-	UpdateState     string
-	UpdateMessage   string
-	UpdateStartedAt time.Time
-	// Stack is the com.docker.stack.namespace label, if any.
-	Stack string
-	// Replicas is the replica count of a replicated service; nil for global ones.
-	Replicas *uint64
-}
-
-// Task is one task with the secrets its spec mounts and the privileges its spec sets (what the workload
-// hardening's rollout judges its tasks by).
-type Task struct {
-	ID           string
-	ServiceID    string
-	State        string // Status.State: running, failed, shutdown...
-	DesiredState string
-	Secrets      []SecretRef
-	// NoNewPrivileges and SeccompMode are the task spec's privileges ("" when no seccomp mode is set).
-	NoNewPrivileges bool
-	SeccompMode     string
-}
-
-// holdsSecrets says whether a task in this state may still have its
-// secrets mounted: everything that has not ended.
-func (t Task) holdsSecrets() bool {
+// holdsSecrets says whether a task in this state may still have its secrets mounted: everything that has
+// not ended.
+func holdsSecrets(t swarm.TaskSecrets) bool {
 	switch t.State {
 	case "complete", "failed", "shutdown", "rejected", "orphaned", "remove":
 		return false
@@ -84,9 +25,9 @@ func (t Task) holdsSecrets() bool {
 // Observation is what one pass read from the engine: the managed secrets,
 // all services and all tasks, one list call each.
 type Observation struct {
-	Secrets  []Secret
-	Services []Service
-	Tasks    []Task
+	Secrets  []swarm.Secret
+	Services []swarm.ServiceSecrets
+	Tasks    []swarm.TaskSecrets
 }
 
 // Version is one version of a mapping's Docker secret.
@@ -110,8 +51,8 @@ type ServiceUpdate struct {
 	Added bool `json:"added,omitempty"`
 	// Refs is the service's whole new secret list. The wanted version's
 	// SecretID is empty until it is created.
-	Refs  []SecretRef `json:"refs"`
-	Stack string      `json:"stack,omitempty"`
+	Refs  []swarm.SecretRef `json:"refs"`
+	Stack string            `json:"stack,omitempty"`
 }
 
 // ServiceState is a dependent already on the wanted version whose update
@@ -148,37 +89,24 @@ func (p Plan) Changes() bool { return p.Create != nil || len(p.Updates) > 0 || l
 
 // ManagedVersions returns the Docker secrets that are versions of mapping
 // name, by label and name.
-func ManagedVersions(name string, all []Secret) []Secret {
-	var out []Secret
+func ManagedVersions(name string, all []swarm.Secret) []swarm.Secret {
+	var out []swarm.Secret
 	for _, s := range all {
-		if s.Labels[LabelManaged] == "true" && s.Labels[LabelSecret] == name && isVersionName(name, s.Name) {
+		if s.Labels[secrets.LabelManaged] == "true" && s.Labels[secrets.LabelSecret] == name && secrets.IsVersionName(name, s.Name) {
 			out = append(out, s)
 		}
 	}
 	return out
 }
 
-func isVersionName(name, secret string) bool {
-	rest, ok := strings.CutPrefix(secret, name+"-")
-	if !ok || len(rest) != hashLen {
-		return false
-	}
-	for _, c := range rest {
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
-	}
-	return true
-}
-
-func versionOf(s Secret) Version {
-	n, _ := strconv.Atoi(s.Labels[LabelVaultVersion])
-	return Version{ID: s.ID, Name: s.Name, VaultVersion: n, HMAC: s.Labels[LabelHMAC], CreatedAt: s.CreatedAt}
+func versionOf(s swarm.Secret) Version {
+	n, _ := strconv.Atoi(s.Labels[secrets.LabelVaultVersion])
+	return Version{ID: s.ID, Name: s.Name, VaultVersion: n, HMAC: s.Labels[secrets.LabelHMAC], CreatedAt: s.CreatedAt}
 }
 
 // optIn reports whether svc lists name in its swarmguard.secrets label.
-func optIn(svc Service, name string) bool {
-	for n := range strings.SplitSeq(svc.Labels[LabelOptIn], ",") {
+func optIn(svc swarm.ServiceSecrets, name string) bool {
+	for n := range strings.SplitSeq(svc.Labels[secrets.LabelOptIn], ",") {
 		if strings.TrimSpace(n) == name {
 			return true
 		}
@@ -186,33 +114,28 @@ func optIn(svc Service, name string) bool {
 	return false
 }
 
-func stackOf(svc Service) string {
-	if svc.Stack != "" {
-		return svc.Stack
-	}
-	return svc.Labels[LabelStackNamespace]
-}
+func stackOf(svc swarm.ServiceSecrets) string { return svc.Labels[secrets.LabelStackNamespace] }
 
 // DefaultMode is the mode of a secret added to an opted-in service, as
 // `docker service create --secret` gives.
 const DefaultMode = 0o444
 
 // optInRef is the ref an opted-in service gets, from its labels.
-func optInRef(svc Service, name, wanted string) (SecretRef, error) {
-	ref := SecretRef{SecretName: wanted, File: name, UID: "0", GID: "0", Mode: DefaultMode}
-	if t := svc.Labels[OptInLabel(name, "target")]; t != "" {
+func optInRef(svc swarm.ServiceSecrets, name, wanted string) (swarm.SecretRef, error) {
+	ref := swarm.SecretRef{SecretName: wanted, File: name, UID: "0", GID: "0", Mode: DefaultMode}
+	if t := svc.Labels[secrets.OptInLabel(name, "target")]; t != "" {
 		ref.File = t
 	}
-	if u := svc.Labels[OptInLabel(name, "uid")]; u != "" {
+	if u := svc.Labels[secrets.OptInLabel(name, "uid")]; u != "" {
 		ref.UID = u
 	}
-	if g := svc.Labels[OptInLabel(name, "gid")]; g != "" {
+	if g := svc.Labels[secrets.OptInLabel(name, "gid")]; g != "" {
 		ref.GID = g
 	}
-	if m := svc.Labels[OptInLabel(name, "mode")]; m != "" {
+	if m := svc.Labels[secrets.OptInLabel(name, "mode")]; m != "" {
 		n, err := strconv.ParseUint(m, 8, 32)
 		if err != nil {
-			return ref, fmt.Errorf("label %s=%q is not an octal mode (example: 0400)", OptInLabel(name, "mode"), m)
+			return ref, fmt.Errorf("label %s=%q is not an octal mode (example: 0400)", secrets.OptInLabel(name, "mode"), m)
 		}
 		ref.Mode = uint32(n)
 	}
@@ -222,10 +145,10 @@ func optInRef(svc Service, name, wanted string) (SecretRef, error) {
 // planService decides what svc needs for mapping m to be on wanted. isOld
 // tells whether a ref is an older version of m. It returns the update (nil
 // when none is needed), whether svc depends on m at all, and a warning.
-func planService(m Mapping, wanted Version, svc Service, isOld func(SecretRef) bool) (*ServiceUpdate, bool, string) {
+func planService(m secrets.Mapping, wanted Version, svc swarm.ServiceSecrets, isOld func(swarm.SecretRef) bool) (*ServiceUpdate, bool, string) {
 	var from []string
 	uses := false
-	refs := make([]SecretRef, 0, len(svc.Secrets)+1)
+	refs := make([]swarm.SecretRef, 0, len(svc.Secrets)+1)
 	seen := map[string]bool{} // targets of refs to m, to drop duplicates
 	for _, r := range svc.Secrets {
 		switch {
@@ -267,7 +190,7 @@ func planService(m Mapping, wanted Version, svc Service, isOld func(SecretRef) b
 	for _, r := range svc.Secrets {
 		if r.File == ref.File {
 			return nil, true, fmt.Sprintf("service %s opts in to %s at target %q, but secret %s is mounted there; not added (set label %s)",
-				svc.Name, m.Name, ref.File, r.SecretName, OptInLabel(m.Name, "target"))
+				svc.Name, m.Name, ref.File, r.SecretName, secrets.OptInLabel(m.Name, "target"))
 		}
 	}
 	refs = append(refs, ref)
@@ -277,8 +200,8 @@ func planService(m Mapping, wanted Version, svc Service, isOld func(SecretRef) b
 // oldVersionTest tells whether a ref is an older version of a mapping whose wanted version is wanted: a
 // managed secret labelled as the mapping's (by ID, or by name). A secret that only looks like a version
 // (app-20240101 beside mapping app) is the service's own and is never taken over.
-func oldVersionTest(wanted string, byID, byName map[string]Secret) func(SecretRef) bool {
-	return func(r SecretRef) bool {
+func oldVersionTest(wanted string, byID, byName map[string]swarm.Secret) func(swarm.SecretRef) bool {
+	return func(r swarm.SecretRef) bool {
 		if r.SecretName == wanted {
 			return false
 		}
@@ -291,8 +214,8 @@ func oldVersionTest(wanted string, byID, byName map[string]Secret) func(SecretRe
 }
 
 // isOld is the old-version test of mapping name over the indexed observation.
-func (ix *Index) isOld(name, wanted string) func(SecretRef) bool {
-	byID, byName := map[string]Secret{}, map[string]Secret{}
+func (ix *Index) isOld(name, wanted string) func(swarm.SecretRef) bool {
+	byID, byName := map[string]swarm.Secret{}, map[string]swarm.Secret{}
 	for _, s := range ix.versions[name] {
 		byID[s.ID], byName[s.Name] = s, s
 	}
@@ -303,43 +226,59 @@ func (ix *Index) isOld(name, wanted string) func(SecretRef) bool {
 // grouped by mapping, the services that use or opt in to each mapping, and
 // everything any spec or live task refers to. Build it once per observation.
 type Index struct {
-	versions   map[string][]Secret // by mapping name
-	dependents map[string][]int    // mapping name -> indexes into services
-	services   []Service           // sorted by name
-	referenced map[string]bool     // secret IDs and names that something refers to
-	byID       map[string]Service  // services by ID
+	versions   map[string][]swarm.Secret       // by mapping name
+	dependents map[string][]int                // mapping name -> indexes into services
+	services   []swarm.ServiceSecrets          // sorted by name
+	referenced map[string]bool                 // secret IDs and names that something refers to
+	byID       map[string]swarm.ServiceSecrets // services by ID
+	// inSpec are the secret IDs and names a service's current spec refers to; heldBy the services whose
+	// previous spec or live tasks refer to a secret ID or name (an update of the service releases those).
+	inSpec map[string]bool
+	heldBy map[string]map[string]bool
 }
 
 // NewIndex arranges obs for planning.
 func NewIndex(obs Observation) *Index {
-	ix := &Index{versions: map[string][]Secret{}, dependents: map[string][]int{}, referenced: map[string]bool{}}
+	ix := &Index{versions: map[string][]swarm.Secret{}, dependents: map[string][]int{}, referenced: map[string]bool{},
+		inSpec: map[string]bool{}, heldBy: map[string]map[string]bool{}}
 	byID := make(map[string]string, len(obs.Secrets))   // ID -> mapping
 	byName := make(map[string]string, len(obs.Secrets)) // name -> mapping
 	for _, s := range obs.Secrets {
-		name := s.Labels[LabelSecret]
-		if s.Labels[LabelManaged] == "true" && isVersionName(name, s.Name) {
+		name := s.Labels[secrets.LabelSecret]
+		if s.Labels[secrets.LabelManaged] == "true" && secrets.IsVersionName(name, s.Name) {
 			ix.versions[name] = append(ix.versions[name], s)
 			byID[s.ID], byName[s.Name] = name, name
 		}
 	}
-	ix.byID = make(map[string]Service, len(obs.Services))
+	ix.byID = make(map[string]swarm.ServiceSecrets, len(obs.Services))
 	for _, svc := range obs.Services {
 		ix.byID[svc.ID] = svc
 	}
-	ix.services = slices.SortedFunc(slices.Values(obs.Services), func(a, b Service) int {
+	ix.services = slices.SortedFunc(slices.Values(obs.Services), func(a, b swarm.ServiceSecrets) int {
 		return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.ID, b.ID))
 	})
-	mark := func(refs []SecretRef) {
+	// mark records refs: in a current spec (service ""), or held by service (its previous spec, its tasks).
+	mark := func(refs []swarm.SecretRef, service string, current bool) {
 		for _, r := range refs {
-			if r.SecretID != "" {
-				ix.referenced[r.SecretID] = true
+			for _, k := range []string{r.SecretID, r.SecretName} {
+				if k == "" {
+					continue
+				}
+				ix.referenced[k] = true
+				if current {
+					ix.inSpec[k] = true
+					continue
+				}
+				if ix.heldBy[k] == nil {
+					ix.heldBy[k] = map[string]bool{}
+				}
+				ix.heldBy[k][service] = true
 			}
-			ix.referenced[r.SecretName] = true
 		}
 	}
 	for i, svc := range ix.services {
-		mark(svc.Secrets)
-		mark(svc.PreviousSecrets)
+		mark(svc.Secrets, svc.ID, true)
+		mark(svc.PreviousSecrets, svc.ID, false)
 		seen := map[string]bool{}
 		add := func(m string) {
 			if m != "" && !seen[m] {
@@ -355,13 +294,13 @@ func NewIndex(obs Observation) *Index {
 				add(m)
 			}
 		}
-		for n := range strings.SplitSeq(svc.Labels[LabelOptIn], ",") {
+		for n := range strings.SplitSeq(svc.Labels[secrets.LabelOptIn], ",") {
 			add(strings.TrimSpace(n))
 		}
 	}
 	for _, t := range obs.Tasks {
-		if t.holdsSecrets() {
-			mark(t.Secrets)
+		if holdsSecrets(t) {
+			mark(t.Secrets, t.ServiceID, false)
 		}
 	}
 	return ix
@@ -371,17 +310,17 @@ func NewIndex(obs Observation) *Index {
 // what to create, which services to update and which versions to remove.
 // It only reads its inputs. For many mappings over one observation, build
 // an [Index] once and call its Plan.
-func ComputePlan(m Mapping, want Desired, obs Observation) Plan {
+func ComputePlan(m secrets.Mapping, want secrets.Desired, obs Observation) Plan {
 	return NewIndex(obs).Plan(m, want)
 }
 
 // Plan is [ComputePlan] over the indexed observation.
-func (ix *Index) Plan(m Mapping, want Desired) Plan {
+func (ix *Index) Plan(m secrets.Mapping, want secrets.Desired) Plan {
 	p := Plan{Mapping: m.Name, Source: m.Source(), Updates: []ServiceUpdate{}, Remove: []Version{}, Warnings: []string{}, Dependents: []string{}}
 	versions := ix.versions[m.Name]
 	wanted := Version{Name: want.Name, VaultVersion: want.VaultVersion, HMAC: want.HMAC}
-	byID := make(map[string]Secret, len(versions))
-	byName := make(map[string]Secret, len(versions))
+	byID := make(map[string]swarm.Secret, len(versions))
+	byName := make(map[string]swarm.Secret, len(versions))
 	for _, s := range versions {
 		byID[s.ID] = s
 		byName[s.Name] = s
@@ -421,7 +360,7 @@ func (ix *Index) Plan(m Mapping, want Desired) Plan {
 		}
 		if dep {
 			switch svc.UpdateState {
-			case UpdateUpdating, UpdatePaused, UpdateRollbackStarted, UpdateRollbackPaused:
+			case swarm.UpdateUpdating, swarm.UpdatePaused, swarm.UpdateRollbackStarted, swarm.UpdateRollbackPaused:
 				p.Settling = append(p.Settling, ServiceState{ServiceID: svc.ID, ServiceName: svc.Name, State: svc.UpdateState, Message: svc.UpdateMessage})
 			}
 		}
@@ -451,10 +390,17 @@ func (ix *Index) Plan(m Mapping, want Desired) Plan {
 		c := ordered[0]
 		p.Current = &c
 	}
+	// The plan's removals are what nothing uses once its updates are in: a service it updates keeps its
+	// current spec as its previous one (what `docker service rollback` returns to), and its old previous
+	// spec and the tasks of it go.
+	updated := make(map[string]bool, len(p.Updates))
+	for _, u := range p.Updates {
+		updated[u.ServiceID] = true
+	}
 	keep := m.Keep()
 	for i, v := range ordered {
 		rank := i + 1 // the wanted version is rank 0
-		if rank < keep || ix.referenced[v.ID] || ix.referenced[v.Name] {
+		if rank < keep || ix.usedAfter(v, updated) {
 			continue
 		}
 		p.Remove = append(p.Remove, v)
@@ -462,10 +408,29 @@ func (ix *Index) Plan(m Mapping, want Desired) Plan {
 	return p
 }
 
+// usedAfter says whether v is still used once the services in updated are updated: a current spec refers
+// to it, or the previous spec or a live task of a service not updated does.
+func (ix *Index) usedAfter(v Version, updated map[string]bool) bool {
+	for _, k := range []string{v.ID, v.Name} {
+		if k == "" {
+			continue
+		}
+		if ix.inSpec[k] {
+			return true
+		}
+		for svc := range ix.heldBy[k] {
+			if !updated[svc] {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // Newest returns the newest version of mapping name that exists (by
 // creation, then Vault version): what `swarmguard secrets current` prints
 // for a compose file to name.
-func Newest(name string, all []Secret) (Version, bool) {
+func Newest(name string, all []swarm.Secret) (Version, bool) {
 	var best Version
 	found := false
 	for _, s := range ManagedVersions(name, all) {

@@ -1,4 +1,4 @@
-package secrets
+package secretsync
 
 import (
 	"context"
@@ -6,8 +6,10 @@ import (
 	"maps"
 	"slices"
 	"sync"
-	"testing"
 	"time"
+
+	"github.com/swarmguard/swarmguard/secrets"
+	"github.com/swarmguard/swarmguard/swarm"
 )
 
 // fakeEngine records calls and keeps secrets, services and tasks in memory.
@@ -15,22 +17,22 @@ import (
 // update (default: completed).
 type fakeEngine struct {
 	mu       sync.Mutex
-	secrets  []Secret
-	services map[string]*Service
-	tasks    []Task
+	secrets  []swarm.Secret
+	services map[string]*swarm.ServiceSecrets
+	tasks    []swarm.TaskSecrets
 	calls    []string
 	nextID   int
 	now      time.Time
 
 	failList  error // every list call fails with it
 	createErr error
-	removeErr map[string]error          // by secret ID
-	conflicts int                       // next N updates fail with ErrEngineConflict
-	onUpdate  func(svc *Service) string // returns the update state after an update
+	removeErr map[string]error                       // by secret ID
+	conflicts int                                    // next N updates fail with swarm.ErrConflict
+	onUpdate  func(svc *swarm.ServiceSecrets) string // returns the update state after an update
 }
 
 func newFakeEngine() *fakeEngine {
-	return &fakeEngine{services: map[string]*Service{}, now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	return &fakeEngine{services: map[string]*swarm.ServiceSecrets{}, now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 }
 
 func (f *fakeEngine) record(format string, a ...any) {
@@ -67,27 +69,27 @@ func (f *fakeEngine) addSecret(name string, labels map[string]string) string {
 	f.nextID++
 	f.now = f.now.Add(time.Minute)
 	id := fmt.Sprintf("sec%03d", f.nextID)
-	f.secrets = append(f.secrets, Secret{ID: id, Name: name, Labels: labels, CreatedAt: f.now})
+	f.secrets = append(f.secrets, swarm.Secret{ID: id, Name: name, Labels: labels, CreatedAt: f.now})
 	return id
 }
 
-func (f *fakeEngine) addService(s Service) {
+func (f *fakeEngine) addService(s swarm.ServiceSecrets) {
 	if s.Version == 0 {
 		s.Version = 10
 	}
 	f.services[s.ID] = &s
 }
 
-func (f *fakeEngine) ListSecrets(context.Context) ([]Secret, error) {
+func (f *fakeEngine) ManagedSecrets(context.Context) ([]swarm.Secret, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.record("list secrets")
 	if f.failList != nil {
 		return nil, f.failList
 	}
-	out := make([]Secret, 0, len(f.secrets))
+	out := make([]swarm.Secret, 0, len(f.secrets))
 	for _, s := range f.secrets {
-		if s.Labels[LabelManaged] == "true" {
+		if s.Labels[secrets.LabelManaged] == "true" {
 			out = append(out, s)
 		}
 	}
@@ -103,7 +105,7 @@ func (f *fakeEngine) CreateSecret(_ context.Context, name string, data []byte, l
 	}
 	for _, s := range f.secrets {
 		if s.Name == name {
-			return "", ErrExists
+			return "", swarm.ErrAlreadyExists
 		}
 	}
 	return f.addSecret(name, maps.Clone(labels)), nil
@@ -119,7 +121,7 @@ func (f *fakeEngine) RemoveSecret(_ context.Context, id string) error {
 	for _, s := range f.services {
 		for _, r := range s.Secrets {
 			if r.SecretID == id {
-				return ErrInUse
+				return swarm.ErrInUse
 			}
 		}
 	}
@@ -129,73 +131,73 @@ func (f *fakeEngine) RemoveSecret(_ context.Context, id string) error {
 			return nil
 		}
 	}
-	return ErrEngineNotFound
+	return swarm.ErrNotFound
 }
 
-func (f *fakeEngine) ListServices(context.Context) ([]Service, error) {
+func (f *fakeEngine) ServicesSecrets(context.Context) ([]swarm.ServiceSecrets, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.record("list services")
 	if f.failList != nil {
 		return nil, f.failList
 	}
-	out := make([]Service, 0, len(f.services))
+	out := make([]swarm.ServiceSecrets, 0, len(f.services))
 	for _, id := range slices.Sorted(maps.Keys(f.services)) {
 		out = append(out, *f.services[id])
 	}
 	return out, nil
 }
 
-func (f *fakeEngine) InspectService(_ context.Context, id string) (Service, error) {
+func (f *fakeEngine) ServiceSecrets(_ context.Context, id string) (swarm.ServiceSecrets, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.record("inspect %s", id)
 	s, ok := f.services[id]
 	if !ok {
-		return Service{}, ErrEngineNotFound
+		return swarm.ServiceSecrets{}, swarm.ErrNotFound
 	}
 	return *s, nil
 }
 
-func (f *fakeEngine) UpdateServiceSecrets(_ context.Context, id string, version uint64, refs []SecretRef) error {
+func (f *fakeEngine) UpdateServiceSecrets(_ context.Context, id string, version uint64, refs []swarm.SecretRef) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.record("update %s@%d", id, version)
 	s, ok := f.services[id]
 	if !ok {
-		return ErrEngineNotFound
+		return swarm.ErrNotFound
 	}
 	if f.conflicts > 0 {
 		f.conflicts--
 		s.Version++ // someone else wrote
-		return ErrEngineConflict
+		return swarm.ErrConflict
 	}
 	if s.Version != version {
-		return ErrEngineConflict
+		return swarm.ErrConflict
 	}
 	s.PreviousSecrets = s.Secrets
 	s.Secrets = slices.Clone(refs)
 	s.Version++
 	f.now = f.now.Add(time.Second)
 	s.UpdateStartedAt = f.now
-	s.UpdateState = UpdateCompleted
+	s.UpdateState = swarm.UpdateCompleted
 	if f.onUpdate != nil {
 		s.UpdateState = f.onUpdate(s)
 	}
-	if s.UpdateState == UpdateRollbackCompleted {
+	if s.UpdateState == swarm.UpdateRollbackCompleted {
 		s.Secrets, s.PreviousSecrets = s.PreviousSecrets, nil
 	}
 	return nil
 }
 
-func (f *fakeEngine) ListTasks(_ context.Context, serviceID string) ([]Task, error) {
+func (f *fakeEngine) TasksSecrets(_ context.Context, serviceID string) ([]swarm.TaskSecrets, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.record("list tasks %s", serviceID)
 	if f.failList != nil {
 		return nil, f.failList
 	}
-	var out []Task
+	var out []swarm.TaskSecrets
 	for _, t := range f.tasks {
 		if serviceID == "" || t.ServiceID == serviceID {
 			out = append(out, t)
@@ -207,21 +209,21 @@ func (f *fakeEngine) ListTasks(_ context.Context, serviceID string) ([]Task, err
 // fakeSource is an in-memory Vault.
 type fakeSource struct {
 	mu     sync.Mutex
-	values map[string]Value
+	values map[string]secrets.Value
 	err    error
 	reads  int
 }
 
-func (s *fakeSource) Read(_ context.Context, path string) (Value, error) {
+func (s *fakeSource) Read(_ context.Context, path string) (secrets.Value, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.reads++
 	if s.err != nil {
-		return Value{}, s.err
+		return secrets.Value{}, s.err
 	}
 	v, ok := s.values[path]
 	if !ok {
-		return Value{}, fmt.Errorf("reading %q: %w", path, ErrNotFound)
+		return secrets.Value{}, fmt.Errorf("reading %q: %w", path, secrets.ErrNotFound)
 	}
 	return v, nil
 }
@@ -230,11 +232,7 @@ func (s *fakeSource) put(path string, version int, fields map[string]string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.values == nil {
-		s.values = map[string]Value{}
+		s.values = map[string]secrets.Value{}
 	}
-	s.values[path] = NewValue(path, version, fields)
-}
-
-func contextWithCancel(t *testing.T) (context.Context, context.CancelFunc) {
-	return context.WithCancel(t.Context())
+	s.values[path] = secrets.NewValue(path, version, fields)
 }
