@@ -491,7 +491,7 @@ func (l *loop) pass() {
 	// that stalled past its TTL sends nothing more.
 	ctx, cancel := rt.lease.Fence(rt.passCtx)
 	defer cancel()
-	env := TaskEnv{Actor: rt.actor, Log: l.log, Now: rt.opts.Now, Out: io.Discard, StillHolder: rt.lease.Check}
+	env := TaskEnv{Actor: rt.actor, Log: l.log, Now: rt.opts.Now, Out: io.Discard, Guard: rt.lease}
 	start := time.Now()
 	err := runTask(WithAudit(ctx, rt.opts.Audit), l.task, env)
 	d := time.Since(start)

@@ -395,18 +395,16 @@ failed.`,
 				reason = "manual rotate"
 			}
 			var results []secrets.Result
-			run := func(ctx context.Context) error {
-				env := operator.TaskEnv{DryRun: fl.dryRun, Actor: actor(), Reason: reason, Log: a.log}
-				if !fl.dryRun {
-					env.StillHolder = stillHolder(ctx) // every create, repoint and removal re-checks the lease
-				}
+			env := operator.TaskEnv{DryRun: fl.dryRun, Actor: actor(), Reason: reason, Log: a.log}
+			// Under the lease every create, repoint and removal re-checks it (env.Guard).
+			run := func(ctx context.Context, env operator.TaskEnv) error {
 				results, _ = ss.Run(ctx, env, ms, secrets.Options{DryRun: fl.dryRun, Force: true, Reason: reason, Reads: ahead})
 				return nil
 			}
 			if fl.dryRun {
-				err = run(cmd.Context())
+				err = run(cmd.Context(), env)
 			} else {
-				err = a.withLease(cmd.Context(), "rotate secret", run)
+				err = a.hold(cmd.Context(), "rotate secret", env, run)
 			}
 			if err != nil {
 				return err

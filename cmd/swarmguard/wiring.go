@@ -116,7 +116,7 @@ func (a *app) certsTask(d taskDeps) (operator.Task, error) {
 
 // caTask follows a scheduled rotation to completion and republishes the join tokens at its end.
 func (a *app) caTask(d taskDeps) (operator.Task, error) {
-	return certs.CATask(d.Engine, d.Ledger, a.cfg.PKI, a.republisher(d.Engine), a.metrics().Credentials()), nil
+	return certs.CATask(d.Engine, d.Ledger, a.cfg.PKI, a.tokens(d.Engine, d.Ledger).Republisher(), a.metrics().Credentials()), nil
 }
 
 // networksTask is the networks loop: log the overlay-network findings and refresh the compliance gauges

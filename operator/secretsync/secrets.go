@@ -274,8 +274,8 @@ func (ss *SecretsSync) Status() []SecretState {
 func (ss *SecretsSync) Run(ctx context.Context, env operator.TaskEnv, ms []secrets.Mapping, opt secrets.Options) ([]secrets.Result, error) {
 	log := env.Logger().With("component", "secrets")
 	now := env.Time()
-	if env.StillHolder != nil {
-		ss.Syncer.Guard = env.StillHolder
+	if env.Guard != nil {
+		ss.Syncer.Guard = env.Guard.Check
 	}
 	if ss.Ledger != nil {
 		ss.Syncer.FailedBefore = ss.failedBefore()

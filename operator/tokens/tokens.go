@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -291,9 +292,17 @@ func publishTokens(ctx context.Context, pub TokenPublisher, path string, cl swar
 	if !rc.Unchanged {
 		env.Logger().Info("published join tokens to vault", "vault_path", path, "vault_version", rc.Version,
 			"worker_fingerprint", cl.WorkerToken.Short(), "manager_fingerprint", cl.ManagerToken.Short())
+		// Its own audit record, with the action's actor (no ledger entry: the published copy is not state).
+		operator.AuditAction(ctx, swarm.Entry{Kind: AuditKindPublish, At: env.Time().UTC(), Actor: env.Actor, Reason: env.Reason,
+			Result: swarm.ResultOK, Details: map[string]string{"vault_path": path, "vault_version": strconv.Itoa(rc.Version),
+				"worker_fingerprint": cl.WorkerToken.Fingerprint(), "manager_fingerprint": cl.ManagerToken.Fingerprint()}}, 0)
 	}
 	return rc, nil
 }
+
+// AuditKindPublish is the kind of the audit record of a write of the join tokens to
+// tokens.publish.vault_path. It has no ledger entry: what was published is read back from Vault.
+const AuditKindPublish = "join-tokens-publish"
 
 // ClusterReader reads the swarm object. *swarm.Client satisfies it.
 type ClusterReader interface {
@@ -312,6 +321,30 @@ func RepublishTokens(ctx context.Context, eng ClusterReader, pub TokenPublisher,
 		return secrets.Receipt{}, fmt.Errorf("reading the join tokens to republish: %w", err)
 	}
 	return publishTokens(ctx, pub, path, cl, env)
+}
+
+// Republisher is the republish step of the root CA follow-through (the controller's scheduled rotation,
+// `rotate ca --wait`, the incident's CA step): the join tokens written again to tokens.publish.vault_path
+// under the action's env, its actor and its guard: refused when the lease is no longer held. nil when
+// publishing is not configured.
+func (t *Tokens) Republisher() func(ctx context.Context, env operator.TaskEnv) error {
+	path := t.Config.Publish.VaultPath
+	if path == "" || t.Publisher == nil {
+		return nil
+	}
+	return func(ctx context.Context, env operator.TaskEnv) error {
+		// A write to Vault: only as the holder, or tokens read before the holder rotated and published newer
+		// ones would overwrite them.
+		if err := env.CheckHolder(ctx); err != nil {
+			return fmt.Errorf("republishing the join tokens to %q: %w", path, err)
+		}
+		pub, err := t.Publisher(ctx)
+		if err != nil {
+			return fmt.Errorf("republishing the join tokens to %q: %w", path, err)
+		}
+		_, err = RepublishTokens(ctx, t.Engine, pub, path, env)
+		return err
+	}
 }
 
 // Task is the controller's join-token pass (operator.Task{Name: "tokens"}).
