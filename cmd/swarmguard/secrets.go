@@ -88,6 +88,7 @@ func (a *app) secretsTask(d taskDeps) (operator.Task, error) {
 	}
 	// The sync and its status exist from the start; its Syncer comes with the first Vault login.
 	ss := secretsync.NewSecretsSync(nil, ms, ledger, secretMetrics(a, ms))
+	ss.Gauges = d.Gauges.Part("secrets")
 	a.secretsSync.Store(ss)
 	var mu sync.Mutex
 	return operator.Task{Name: "secrets", Schedule: "@every 5s", Run: func(ctx context.Context, env operator.TaskEnv) error {

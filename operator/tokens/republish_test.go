@@ -14,6 +14,8 @@ import (
 	"github.com/swarmguard/swarmguard/operator"
 	"github.com/swarmguard/swarmguard/operator/config"
 	"github.com/swarmguard/swarmguard/operator/internal/domaintest"
+	"github.com/swarmguard/swarmguard/operator/internal/ledgertest"
+	"github.com/swarmguard/swarmguard/operator/report"
 )
 
 // auditLines are the audit records an auditor logged as JSON, one decoded record each.
@@ -86,5 +88,29 @@ func TestRepublisherRunsWithThePassEnv(t *testing.T) {
 			}
 			domaintest.NoSecret(t, []string{logs.String(), msg}, "secretpart")
 		})
+	}
+}
+
+// TestRunRefreshesItsGauges: the tokens pass hands its own section's gauges, from what it read, to Gauges
+// (issue 22, item 3): no other loop rebuilds them.
+func TestRunRefreshesItsGauges(t *testing.T) {
+	eng := newTokEngine()
+	calls := 0
+	var got []report.Gauge
+	tk := &Tokens{Engine: eng, Ledger: ledgertest.New(), Config: tokConfig(), Gauges: func(g []report.Gauge) { calls++; got = g }}
+	if err := tk.Run(t.Context(), operator.TaskEnv{Actor: "operator:n1", Now: func() time.Time { return tokT0 }}); err != nil {
+		t.Fatal(err)
+	}
+	cl, _ := eng.Cluster(t.Context())
+	want := SectionGauges(tk.Config, cl, nil, tokT0) // what the pass read: the swarm, an empty ledger
+	if calls != 1 || fmt.Sprint(got) != fmt.Sprint(want) || len(want) == 0 {
+		t.Fatalf("Run handed Gauges %d time(s) %v; want once %v", calls, got, want)
+	}
+	found := false
+	for _, g := range got {
+		found = found || g.Name == report.MetricCheckStatus && g.Labels["check"] == "tokens.age"
+	}
+	if !found {
+		t.Errorf("gauges %v lack swarmguard_check_status{check=tokens.age}", got)
 	}
 }

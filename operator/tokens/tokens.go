@@ -12,6 +12,7 @@ import (
 	"github.com/swarmguard/swarmguard/crashpoint"
 	"github.com/swarmguard/swarmguard/operator"
 	"github.com/swarmguard/swarmguard/operator/config"
+	"github.com/swarmguard/swarmguard/operator/report"
 	"github.com/swarmguard/swarmguard/secrets"
 	"github.com/swarmguard/swarmguard/sensitive"
 	"github.com/swarmguard/swarmguard/swarm"
@@ -158,6 +159,9 @@ type Tokens struct {
 	Ages *operator.CredentialAges
 	// Nodes counts the joins of a join window with a node limit; read only when such a window is open.
 	Nodes NodeLister
+	// Gauges, when not nil, gets the domain's compliance gauges (its report section's check statuses) from
+	// each tokens pass's own observation.
+	Gauges func([]report.Gauge)
 
 	// mu serializes this domain's passes (the tokens loop and the join-windows loop run concurrently), so
 	// that two of them never rotate a token for one reason.
@@ -370,6 +374,9 @@ func (t *Tokens) Run(ctx context.Context, env operator.TaskEnv) error {
 	var record []swarm.Entry
 	var due, whys []string
 	ds := Decide(Observation{Cluster: cl, Entries: entries}, t.Config, at)
+	if t.Gauges != nil {
+		t.Gauges(SectionGauges(t.Config, cl, entries, at))
+	}
 	for _, d := range ds {
 		t.Ages.Set(TokenLedgerKind(d.Kind), tokenAge(d))
 		switch {
