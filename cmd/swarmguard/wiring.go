@@ -66,7 +66,7 @@ type taskDeps struct {
 }
 
 // buildTasks builds the controller's loops, in the order they run at start-up and in `run --once`:
-// certificates, the root CA, networks, the swarm-level checks, join tokens, join windows, autolock, secret
+// certificates, the root CA, the swarm-level checks, networks, join tokens, join windows, autolock, secret
 // sync, workloads. Each refreshes its own part of the compliance gauges from its own pass.
 func (a *app) buildTasks(d taskDeps) ([]operator.Task, error) {
 	d.Gauges = report.NewGaugeCollector()
@@ -79,8 +79,8 @@ func (a *app) buildTasks(d taskDeps) ([]operator.Task, error) {
 	builders := []func(taskDeps) (operator.Task, error){
 		a.certsTask,
 		a.caTask,
-		a.networksTask,
 		a.clusterTask,
+		a.networksTask,
 		func(taskDeps) (operator.Task, error) { return tk.Task(), nil },
 		func(taskDeps) (operator.Task, error) { return tk.WindowsTask(), nil },
 		func(d taskDeps) (operator.Task, error) {
