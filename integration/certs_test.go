@@ -221,7 +221,7 @@ func TestCertsEnforceAndRotate(t *testing.T) {
 	cfg.PKI.ControlSocket = strings.Fields(env["LAB_CONTROL_SOCKETS"])[0]
 	ledger := c.NewLedger(ledgerName, 50)
 	t.Cleanup(func() { _ = certsRemoveConfig(c, ledgerName) })
-	task := certs.Task(c, ledger, pki.Sources{Control: &pki.ControlClient{Socket: cfg.PKI.ControlSocket}, Prober: &pki.TLSProber{}}, cfg.PKI, nil)
+	task := certs.Task(c, ledger, pki.Sources{Control: &pki.ControlClient{Socket: cfg.PKI.ControlSocket}, Prober: &pki.TLSProber{}}, cfg.PKI, nil, nil)
 	if err := task.Run(ctx, operator.TaskEnv{Actor: "integration", Now: time.Now, Log: slog.New(slog.NewTextHandler(os.Stderr, nil))}); err != nil {
 		t.Fatalf("certs pass: %v", err)
 	}

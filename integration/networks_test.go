@@ -297,8 +297,9 @@ func TestNetworkEngineVersions(t *testing.T) {
 	}
 }
 
-// TestNetworkMetrics: the controller's networks loop exports swarmguard_network_encrypted{network} and
-// swarmguard_check_status{check} on /metrics (first pass at start-up).
+// TestNetworkMetrics: the controller's networks loop exports swarmguard_network_encrypted{network} and its
+// swarmguard_check_status{check}, the cluster loop the swarm-level checks', on /metrics (first passes at
+// start-up).
 func TestNetworkMetrics(t *testing.T) {
 	env := labEnv(t)
 	plain := crName("nw-metrics")
@@ -337,7 +338,10 @@ func TestNetworkMetrics(t *testing.T) {
 			return false
 		}
 		body = b
-		return strings.Contains(body, `swarmguard_network_encrypted{network="`+plain+`"} 0`)
+		// Each loop exports its own checks from its own pass: the networks loop this network, the cluster
+		// loop the swarm-level checks; wait for both parts, then check their values.
+		return strings.Contains(body, `swarmguard_network_encrypted{network="`+plain+`"} 0`) &&
+			strings.Contains(body, `swarmguard_check_status{check="swarm.manager-count"}`)
 	})
 	for _, want := range []string{
 		`swarmguard_check_status{check="networks.encrypted"} 2`,

@@ -75,7 +75,7 @@ const (
 	validityMargin = 20
 	// acquirePollMax bounds the poll interval of a CLI waiting for the lease.
 	acquirePollMax = time.Second
-	// checkAttempts bounds StillHolder's re-read-and-retry when a CAS loses to a request label write.
+	// checkAttempts bounds Check's re-read-and-retry when a CAS loses to a request label write.
 	checkAttempts = 3
 )
 
@@ -853,6 +853,112 @@ func (f *fenceCtx) watch() {
 			return
 		case <-t.C:
 			f.check()
+		}
+	}
+}
+
+// Guard is the lease's one guard over an action, carried in the action's TaskEnv: the controller's pass,
+// `run --once`, every CLI action and the incident get it from the lease they hold (HoldLease, the runtime).
+// Check re-checks, right before a mutating step, that the hold still stands (a stale holder must do
+// nothing); Fence bounds work that runs on a context of its own (an undo after its caller's context ended)
+// to the hold. *Lease is the real one.
+type Guard interface {
+	Check(ctx context.Context) error
+	Fence(parent context.Context) (context.Context, context.CancelFunc)
+}
+
+var _ Guard = (*Lease)(nil)
+
+// CheckOnly is a Guard made of a check alone: a dry run's refusal, a test's scripted lease. Its Fence
+// bounds nothing beyond the parent; its Check is what refuses.
+type CheckOnly func(ctx context.Context) error
+
+// Check calls f.
+func (f CheckOnly) Check(ctx context.Context) error { return f(ctx) }
+
+// Fence is a plain cancellable child of parent.
+func (f CheckOnly) Fence(parent context.Context) (context.Context, context.CancelFunc) {
+	return context.WithCancel(parent)
+}
+
+// holdReleaseTimeout bounds the release of the lease after an action held with HoldLease, also when the
+// action was interrupted.
+const holdReleaseTimeout = 5 * time.Second
+
+// HoldOptions say which lease HoldLease takes and how long it waits for it.
+type HoldOptions struct {
+	Store LeaseStore
+	// Lease names the lease and describes the holder (Actor, What); Request is always set: the holder is
+	// asked to hand it over.
+	Lease LeaseOptions
+	// Wait bounds the wait for a holder to hand the lease over (lease.wait).
+	Wait time.Duration
+	// Audit, when not nil, records each action done under the hold (WithAudit); the caller closes it.
+	Audit *Auditor
+}
+
+// HoldLease holds the swarm-wide lease for one action (DESIGN.md decision 2): a person's rotate, remediate,
+// join window, incident and `run --once` alike. It asks the holder to hand the lease over and waits up to
+// o.Wait, failing with a *HeldError naming the holder; then it renews the lease while fn runs, gives fn a
+// context that ends the moment the hold ends (Fence) and env with the hold as its Guard, and releases the
+// lease when fn returns. An error fn returns after the hold was lost says so (ErrLeaseLost).
+func HoldLease(ctx context.Context, o HoldOptions, env TaskEnv, fn func(ctx context.Context, env TaskEnv) error) error {
+	opts := o.Lease
+	opts.Request = true
+	if opts.Log == nil {
+		opts.Log = env.Logger()
+	}
+	l := NewLease(o.Store, opts)
+	if err := l.Acquire(ctx, o.Wait); err != nil {
+		return err
+	}
+	opts.Log.Debug("lease taken", "lease", opts.Name, "self", l.ID(), "what", opts.What)
+	hctx, cancel := context.WithCancelCause(ctx)
+	if o.Audit != nil {
+		hctx = WithAudit(hctx, o.Audit)
+	}
+	kept := make(chan struct{})
+	go func() { defer close(kept); l.keep(hctx, cancel) }()
+	fenced, fcancel := l.Fence(hctx) // ends the moment the hold ends, checked before every API call
+	env.Guard = l
+	err := fn(fenced, env)
+	fcancel()
+	if err != nil && !errors.Is(err, ErrLeaseLost) {
+		// Say why the action stopped when it was the hold that ended (its context, a refused step).
+		if cause := context.Cause(hctx); errors.Is(cause, ErrLeaseLost) {
+			err = fmt.Errorf("%w (%w)", err, cause)
+		} else if !l.Holding() && ctx.Err() == nil {
+			err = fmt.Errorf("%w (lease %s: %w)", err, l.ID(), ErrLeaseLost)
+		}
+	}
+	cancel(nil)
+	<-kept
+
+	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), holdReleaseTimeout)
+	defer rcancel()
+	if rerr := l.Release(rctx); rerr != nil {
+		opts.Log.Warn("lease not released; it lapses after its TTL", "lease", opts.Name, "err", rerr)
+	}
+	return err
+}
+
+// keep renews the lease while ctx lasts and cancels ctx with ErrLeaseLost when the hold ends.
+func (l *Lease) keep(ctx context.Context, cancel context.CancelCauseFunc) {
+	for {
+		t := time.NewTimer(l.Interval())
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		// A panic in a tick (a bug) is a failed renewal: the hold lapses as when the engine is unreachable.
+		if err := guard.Do("lease renewal", func() { _, _ = l.Tick(ctx) }); err != nil {
+			l.opts.Log.Error("lease renewal panicked", "lease", l.opts.Name, "err", err)
+		}
+		if !l.Holding() {
+			cancel(fmt.Errorf("lease %s: %w", l.ID(), ErrLeaseLost))
+			return
 		}
 	}
 }

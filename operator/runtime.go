@@ -556,7 +556,7 @@ func (l *loop) execute(reason string, notBefore time.Time, do func(context.Conte
 	// that stalled past its TTL sends nothing more.
 	ctx, cancel := rt.lease.Fence(rt.passCtx)
 	defer cancel()
-	env := TaskEnv{Actor: rt.actor, Log: l.log, Now: rt.opts.Now, Out: io.Discard, StillHolder: rt.lease.Check, Background: l.background}
+	env := TaskEnv{Actor: rt.actor, Log: l.log, Now: rt.opts.Now, Out: io.Discard, Guard: rt.lease, Background: l.background}
 	start := time.Now()
 	t := l.task
 	t.Run = do

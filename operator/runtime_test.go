@@ -196,10 +196,10 @@ func testRuntimeRunShutdownReleases(t *testing.T) {
 	block := make(chan struct{})
 	task := Task{Name: "tokens", Schedule: "@every 1h", Run: func(ctx context.Context, env TaskEnv) error {
 		passes.Add(1)
-		if env.Actor != "operator:A" || env.Reason != "" || env.StillHolder == nil || env.DryRun {
-			return fmt.Errorf("env = %+v; want actor operator:A, empty reason, StillHolder, not dry", env)
+		if env.Actor != "operator:A" || env.Reason != "" || env.Guard == nil || env.DryRun {
+			return fmt.Errorf("env = %+v; want actor operator:A, empty reason, a Guard, not dry", env)
 		}
-		if err := env.StillHolder(ctx); err != nil {
+		if err := env.CheckHolder(ctx); err != nil {
 			return err
 		}
 		select {

@@ -38,9 +38,10 @@ type TaskEnv struct {
 	Now    func() time.Time
 	// Out receives human-readable plans and results (stdout for run --once; io.Discard in the controller).
 	Out io.Writer
-	// StillHolder re-checks, right before a mutating step, that this process still holds the lease
-	// (a stale leader must do nothing). It returns an error when the lease was lost.
-	StillHolder func(ctx context.Context) error
+	// Guard is the lease's one guard over this action (the hold the controller's pass or HoldLease
+	// gives): CheckHolder before every mutating step, Fence for work on a context of its own. A dry run
+	// carries one that refuses.
+	Guard Guard
 	// Background, when set, runs fn after the pass returns, in its own goroutine, with a context that ends
 	// when this replica's hold on the lease ends or the stop grace runs out; shutdown waits for it like for
 	// a pass. A pass uses it for a long wait (following rollouts) that must not hold back the loop's next
@@ -81,10 +82,19 @@ func (env TaskEnv) Output() io.Writer {
 	return io.Discard
 }
 
-// CheckHolder re-checks the lease right before a mutating step (StillHolder); without one it passes.
+// CheckHolder re-checks the lease right before a mutating step (Guard.Check); without a guard it passes.
 func (env TaskEnv) CheckHolder(ctx context.Context) error {
-	if env.StillHolder == nil {
+	if env.Guard == nil {
 		return nil
 	}
-	return env.StillHolder(ctx)
+	return env.Guard.Check(ctx)
+}
+
+// Fence bounds work done on a context of its own (an undo after the caller's context ended) to the hold
+// of the lease (Guard.Fence); without a guard it is a plain cancellable child of parent.
+func (env TaskEnv) Fence(parent context.Context) (context.Context, context.CancelFunc) {
+	if env.Guard == nil {
+		return context.WithCancel(parent)
+	}
+	return env.Guard.Fence(parent)
 }

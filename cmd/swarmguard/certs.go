@@ -154,7 +154,7 @@ func (a *app) rotateCA(ctx context.Context, fl rotateCAFlags) error {
 	}
 	env := operator.TaskEnv{DryRun: fl.dryRun, Actor: actor(), Reason: reason, Log: a.log, Now: time.Now, Out: a.stdout}
 	var start certs.CARotationStart
-	err = a.withLease(ctx, "rotate ca", func(ctx context.Context) error {
+	err = a.hold(ctx, "rotate ca", env, func(ctx context.Context, env operator.TaskEnv) error {
 		var err error
 		start, err = certs.StartCARotation(ctx, c, ledger, opts, env)
 		return err
@@ -186,15 +186,8 @@ func (a *app) rotateCA(ctx context.Context, fl rotateCAFlags) error {
 	if err != nil {
 		return failed(err)
 	}
-	if republish := a.republisher(c); republish != nil {
-		err = a.withLease(ctx, "rotate ca: republish join tokens", func(ctx context.Context) error {
-			renv := env
-			renv.StillHolder = stillHolder(ctx)
-			if err := renv.CheckHolder(ctx); err != nil {
-				return err
-			}
-			return republish(ctx, renv)
-		})
+	if republish := a.tokens(c, ledger).Republisher(); republish != nil {
+		err = a.hold(ctx, "rotate ca: republish join tokens", env, republish)
 		if err != nil {
 			return failed(fmt.Errorf("the root CA rotation completed, but %w; the controller's tokens pass retries it", err))
 		}

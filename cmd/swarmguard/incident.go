@@ -147,8 +147,7 @@ func (a *app) runIncident(ctx context.Context, fl incidentFlags) error {
 	}
 	env := operator.TaskEnv{Actor: actor(), Log: a.log, Now: time.Now, Out: a.stderr}
 	var done []incident.Step
-	err = a.withLease(ctx, "incident "+id, func(ctx context.Context) error {
-		env.StillHolder = stillHolder(ctx)
+	err = a.hold(ctx, "incident "+id, env, func(ctx context.Context, env operator.TaskEnv) error {
 		var err error
 		done, err = resp.Run(ctx, steps, env)
 		return err
@@ -247,7 +246,7 @@ func (a *app) incidentActions(c *swarm.Client, ledger *swarm.Ledger,
 				return incident.Outcome{Detail: d}, nil
 			},
 		},
-		incident.KindCA: incidentCA(c, ledger, a.republisher(c), caTimeout),
+		incident.KindCA: incidentCA(c, ledger, a.tokens(c, ledger).Republisher(), caTimeout),
 		incident.KindSecret: {
 			Plan: func(ctx context.Context, s incident.Step) (incident.Outcome, error) {
 				return incident.Outcome{Detail: "would resync " + s.Name + " from vault and roll its services"}, nil

@@ -118,8 +118,7 @@ func (a *app) openJoinWindow(ctx context.Context, kind string, fl joinWindowFlag
 	env := operator.TaskEnv{Actor: actor(), Reason: reason, Log: a.log, Now: time.Now, Out: io.Discard}
 	var ow tokens.OpenedWindow
 	var rc secrets.Receipt
-	err = a.withLease(ctx, "join-window open "+kind, func(ctx context.Context) error {
-		env.StillHolder = stillHolder(ctx)
+	err = a.hold(ctx, "join-window open "+kind, env, func(ctx context.Context, env operator.TaskEnv) error {
 		var err error
 		if ow, err = tk.OpenWindow(ctx, tokens.OpenWindowOptions{Kind: kind, TTL: fl.ttl, Nodes: fl.nodes}, env); err != nil {
 			return err
@@ -175,8 +174,7 @@ func (a *app) closeJoinWindow(ctx context.Context, which, reason string, dryRun 
 	env := operator.TaskEnv{Actor: actor(), Reason: reason, Log: a.log, Now: time.Now, Out: io.Discard}
 	var d tokens.WindowDecision
 	var rots []tokens.TokenRotated
-	err = a.withLease(ctx, "join-window close "+which, func(ctx context.Context) error {
-		env.StillHolder = stillHolder(ctx)
+	err = a.hold(ctx, "join-window close "+which, env, func(ctx context.Context, env operator.TaskEnv) error {
 		var err error
 		d, rots, err = tk.CloseWindow(ctx, which, env)
 		return err

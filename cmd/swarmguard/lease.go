@@ -5,30 +5,24 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/swarmguard/swarmguard/guard"
 	"github.com/swarmguard/swarmguard/operator"
 )
 
-// cliReleaseTimeout bounds the release of the lease and the audit after a CLI action, also when the action
-// was interrupted.
-const cliReleaseTimeout = 5 * time.Second
+// cliAuditCloseTimeout bounds the delivery of the queued webhook records after a CLI action, also when the
+// action was interrupted.
+const cliAuditCloseTimeout = 5 * time.Second
 
-type leaseKey struct{}
-
-// withLease runs fn while holding the swarm-wide lease (DESIGN.md decision 2), so that a person's rotate,
-// `run --once` and the controller never act at once. what names the action in the lease ("rotate join-token
-// worker"). A controller holding the lease hands it over when its current pass ends; withLease waits up to
-// lease.wait and otherwise fails (exit 1) saying who holds it. While fn runs the lease is renewed; if it is
-// lost, fn's context is cancelled. Inside fn, stillHolder(ctx) is the TaskEnv.StillHolder to give a pass.
-// fn's context carries the auditor (operator.WithAudit): each action it does is audited when it happens (log
-// and notify.webhooks), whether or not its ledger write succeeds.
-func (a *app) withLease(ctx context.Context, what string, fn func(ctx context.Context) error) error {
+// hold runs fn while this process holds the swarm-wide lease (operator.HoldLease), so that a person's
+// rotate, remediate, join window, incident and `run --once` and the controller never act at once. what names
+// the action in the lease ("rotate join-token worker"); env is the action's, and fn gets it back carrying
+// the hold as its Guard. A holder that does not hand the lease over within lease.wait fails the command
+// (exit 1) saying who holds it. Each action fn does is audited when it happens (log and notify.webhooks).
+func (a *app) hold(ctx context.Context, what string, env operator.TaskEnv, fn func(ctx context.Context, env operator.TaskEnv) error) error {
 	// The webhooks first: an unreadable signing key refuses the action before anything changes.
 	targets, err := a.webhookTargets()
 	if err != nil {
@@ -38,88 +32,20 @@ func (a *app) withLease(ctx context.Context, what string, fn func(ctx context.Co
 	if err != nil {
 		return err
 	}
-	l := operator.NewLease(c, operator.LeaseOptions{
-		Name: a.cfg.Lease.Name, TTL: a.cfg.Lease.TTL.D(), Node: self.NodeID, Actor: actor(), What: what,
-		Request: true, Log: a.log.With("component", "lease"),
-	})
-	if err := l.Acquire(ctx, a.cfg.Lease.Wait.D()); err != nil {
-		var he *operator.HeldError
-		if errors.As(err, &he) {
-			return failed(err)
-		}
-		return err
-	}
-	a.log.Debug("lease taken", "lease", a.cfg.Lease.Name, "self", l.ID(), "what", what)
 	aud := a.auditor(context.WithoutCancel(ctx), targets)
-	fctx, cancel := context.WithCancelCause(operator.WithAudit(context.WithValue(ctx, leaseKey{}, l), aud))
-	kept := make(chan struct{})
-	go func() { defer close(kept); keepLease(fctx, l, cancel, a.log) }()
-	fenced, fcancel := l.Fence(fctx) // ends the moment the hold ends, checked before every API call
-	err = fn(fenced)
-	fcancel()
-	if cause := context.Cause(fctx); err != nil && errors.Is(cause, operator.ErrLeaseLost) {
-		err = fmt.Errorf("%w (%w)", err, cause)
-	}
-	cancel(nil)
-	<-kept
-
-	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), cliReleaseTimeout)
-	defer rcancel()
-	if rerr := l.Release(rctx); rerr != nil {
-		a.log.Warn("lease not released; it lapses after its TTL", "lease", a.cfg.Lease.Name, "err", rerr)
-	}
-	actx, acancel := context.WithTimeout(context.WithoutCancel(ctx), cliReleaseTimeout)
+	err = operator.HoldLease(ctx, operator.HoldOptions{
+		Store: c, Wait: a.cfg.Lease.Wait.D(), Audit: aud,
+		Lease: operator.LeaseOptions{Name: a.cfg.Lease.Name, TTL: a.cfg.Lease.TTL.D(), Node: self.NodeID, Actor: env.Actor, What: what,
+			Log: a.log.With("component", "lease")},
+	}, env, fn)
+	actx, acancel := context.WithTimeout(context.WithoutCancel(ctx), cliAuditCloseTimeout)
 	defer acancel()
 	aud.Close(actx) // the queued webhook deliveries
-
+	var he *operator.HeldError
+	if errors.As(err, &he) {
+		return failed(err)
+	}
 	return err
-}
-
-// keepLease renews the lease while ctx lasts and cancels ctx with ErrLeaseLost when it is lost.
-func keepLease(ctx context.Context, l *operator.Lease, cancel context.CancelCauseFunc, log *slog.Logger) {
-	for {
-		t := time.NewTimer(l.Interval())
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		}
-		// A panic in a tick (a bug) is a failed renewal: the hold lapses as when the engine is unreachable.
-		if err := guard.Do("lease renewal", func() { _, _ = l.Tick(ctx) }); err != nil {
-			log.Error("lease renewal panicked", "err", err)
-		}
-		if !l.Holding() {
-			cancel(fmt.Errorf("lease %s: %w", l.ID(), operator.ErrLeaseLost))
-			return
-		}
-	}
-}
-
-// stillHolder is TaskEnv.StillHolder for a pass run inside withLease: it renews the lease by CAS and fails
-// when it was lost. Outside withLease it always fails, so a mutation never runs unguarded.
-func stillHolder(ctx context.Context) func(context.Context) error {
-	l, _ := ctx.Value(leaseKey{}).(*operator.Lease)
-	if l == nil {
-		return func(context.Context) error {
-			return errors.New("not running under the swarmguard lease: wrap the action in withLease")
-		}
-	}
-	return l.Check
-}
-
-// leaseFence is RemediateOptions.Fence for work inside withLease: a context that ends the moment the hold
-// ends. Outside withLease the context it gives has already ended, so nothing runs unfenced.
-func leaseFence(ctx context.Context) func(context.Context) (context.Context, context.CancelFunc) {
-	l, _ := ctx.Value(leaseKey{}).(*operator.Lease)
-	if l == nil {
-		return func(parent context.Context) (context.Context, context.CancelFunc) {
-			c, cancel := context.WithCancel(parent)
-			cancel()
-			return c, cancel
-		}
-	}
-	return l.Fence
 }
 
 func newLeaseCmd(a *app) *cobra.Command {

@@ -77,7 +77,8 @@ have the xfrm/ESP modules, or tasks on different nodes cannot talk over the encr
 			if reason == "" {
 				reason = "manual: encrypt overlay network " + plan.Network.Name
 			}
-			return a.withLease(ctx, "remediate network "+plan.Network.Name, func(ctx context.Context) error {
+			env := operator.TaskEnv{Actor: actor(), Reason: reason, Log: a.log, Now: time.Now, Out: a.stdout}
+			return a.hold(ctx, "remediate network "+plan.Network.Name, env, func(ctx context.Context, env operator.TaskEnv) error {
 				// Re-read under the lease: another actor may have done (part of) it meanwhile.
 				plan, err := planRemediation(ctx, a, c, args[0])
 				if errors.Is(err, swarm.ErrNotFound) {
@@ -97,7 +98,7 @@ have the xfrm/ESP modules, or tasks on different nodes cannot talk over the encr
 				fmt.Fprintln(a.stdout, "\napplying:")
 				res, applyErr := networks.ApplyNetworkRemediation(ctx, c, plan, networks.RemediateOptions{
 					Converge: converge, RemoveWait: remove, Log: a.log.With("component", "remediate"), Progress: remediatePrinter(a.stdout),
-					StillHolder: stillHolder(ctx), Fence: leaseFence(ctx)})
+					Guard: env.Guard})
 				entry := swarm.Entry{Kind: swarm.KindNetwork, At: time.Now().UTC(), Actor: actor(), Reason: reason,
 					Result: swarm.ResultOK, Details: res.LedgerDetails(plan)}
 				if applyErr != nil {

@@ -136,7 +136,7 @@ swarm manager.`,
 			return err
 		}
 		// A command that may act sends audit records: a webhook signing key that cannot be read stops it
-		// before it connects to anything (withLease checks again, for the paths that reach it otherwise).
+		// before it connects to anything (hold checks again, for the paths that reach it otherwise).
 		if cmd.Annotations["acts"] == "true" {
 			if _, err := a.webhookTargets(); err != nil {
 				return err
@@ -261,7 +261,7 @@ func (a *app) engine(ctx context.Context) (*swarm.Client, swarm.Self, error) {
 		return nil, swarm.Self{}, err
 	}
 	if a.checked != nil {
-		// One process, one check: a command that reaches the engine twice (openSync, then withLease) asks
+		// One process, one check: a command that reaches the engine twice (openSync, then hold) asks
 		// the engine's /info once (a slow call on a loaded manager).
 		return a.client, *a.checked, nil
 	}

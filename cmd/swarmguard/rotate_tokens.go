@@ -32,22 +32,6 @@ func (a *app) escrow(ctx context.Context) (*secrets.Escrow, error) {
 	return secrets.NewEscrow(v.KV()), nil
 }
 
-// republishTokens writes the current join tokens to tokens.publish.vault_path again; it does nothing when
-// publishing is not configured. Call it after a root CA rotation completes: the CA-digest part of every
-// join token changes then.
-func (a *app) republishTokens(ctx context.Context, c *swarm.Client) error {
-	path := a.cfg.Tokens.Publish.VaultPath
-	if path == "" {
-		return nil
-	}
-	esc, err := a.escrow(ctx)
-	if err != nil {
-		return fmt.Errorf("republishing the join tokens to %q: %w", path, err)
-	}
-	_, err = tokens.RepublishTokens(ctx, c, esc, path, operator.TaskEnv{Actor: actor(), Log: a.log, Now: time.Now})
-	return err
-}
-
 type rotateTokenFlags struct {
 	reason string
 	dryRun bool
@@ -141,7 +125,7 @@ func (a *app) rotateJoinTokens(ctx context.Context, arg string, fl rotateTokenFl
 	}
 	env := operator.TaskEnv{Actor: actor(), Reason: reason, Log: a.log, Now: time.Now, Out: io.Discard}
 	var rots []tokens.TokenRotated
-	err = a.withLease(ctx, "rotate join-token "+arg, func(ctx context.Context) error {
+	err = a.hold(ctx, "rotate join-token "+arg, env, func(ctx context.Context, env operator.TaskEnv) error {
 		var rerr error
 		rots, rerr = tk.Rotate(ctx, kinds, env)
 		return rerr
@@ -184,13 +168,4 @@ func shortFP(fp string) string {
 		return fp[:12]
 	}
 	return fp
-}
-
-// republisher is the republish step of the CA follow-through (rotate ca --wait and the controller's
-// scheduled rotation): the join tokens written again to tokens.publish.vault_path; nil when not set.
-func (a *app) republisher(c *swarm.Client) func(context.Context, operator.TaskEnv) error {
-	if a.cfg.Tokens.Publish.VaultPath == "" {
-		return nil
-	}
-	return func(ctx context.Context, _ operator.TaskEnv) error { return a.republishTokens(ctx, c) }
 }

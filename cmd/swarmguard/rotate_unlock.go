@@ -100,17 +100,17 @@ func (a *app) rotateUnlockKey(ctx context.Context, fl rotateUnlockFlags) error {
 	al := a.autolock(c, a.ledger(c))
 	env := operator.TaskEnv{DryRun: fl.dryRun, Actor: actor(), Reason: reason, Log: a.log, Now: time.Now, Out: a.stdout}
 	var res autolock.UnlockKeyResult
-	run := func(ctx context.Context) error {
+	run := func(ctx context.Context, env operator.TaskEnv) error {
 		var rerr error
 		res, rerr = al.RotateKey(ctx, autolock.RotateKeyOptions{Force: fl.force}, env)
 		return rerr
 	}
 	if fl.dryRun {
-		if err = run(ctx); err == nil && res.Plan != nil {
+		if err = run(ctx, env); err == nil && res.Plan != nil {
 			return a.writePlan(format, *res.Plan)
 		}
 	} else {
-		err = a.withLease(ctx, "rotate unlock-key", run)
+		err = a.hold(ctx, "rotate unlock-key", env, run)
 	}
 	if res.Rotated {
 		if werr := a.writeOutput(func(w io.Writer) error { return renderUnlockResult(w, format, res, fl.show) }); werr != nil && err == nil {
@@ -141,15 +141,15 @@ func (a *app) escrowUnlockKey(ctx context.Context, reason string, dryRun bool) e
 	al := a.autolock(c, a.ledger(c))
 	env := operator.TaskEnv{DryRun: dryRun, Actor: actor(), Reason: reason, Log: a.log, Now: time.Now, Out: a.stdout}
 	var res autolock.UnlockKeyResult
-	run := func(ctx context.Context) error {
+	run := func(ctx context.Context, env operator.TaskEnv) error {
 		var rerr error
 		res, rerr = al.EscrowCurrent(ctx, env)
 		return rerr
 	}
 	if dryRun {
-		err = run(ctx)
+		err = run(ctx, env)
 	} else {
-		err = a.withLease(ctx, "escrow unlock-key", run)
+		err = a.hold(ctx, "escrow unlock-key", env, run)
 	}
 	if err != nil {
 		return failed(err)

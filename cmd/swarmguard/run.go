@@ -310,11 +310,10 @@ func (a *app) runOnce(ctx context.Context, dryRun bool) error {
 	env := operator.TaskEnv{DryRun: dryRun, Actor: actor(), Log: a.log, Now: time.Now, Out: a.stdout}
 	var results []operator.PassResult
 	if dryRun {
-		env.StillHolder = func(context.Context) error { return errors.New("dry run: no change may be made") }
+		env.Guard = operator.CheckOnly(func(context.Context) error { return errors.New("dry run: no change may be made") })
 		results = operator.RunOnce(ctx, tasks, env, a.metrics())
 	} else {
-		err := a.withLease(ctx, "run --once", func(ctx context.Context) error {
-			env.StillHolder = stillHolder(ctx)
+		err := a.hold(ctx, "run --once", env, func(ctx context.Context, env operator.TaskEnv) error {
 			results = operator.RunOnce(ctx, tasks, env, a.metrics())
 			return nil
 		})

@@ -88,6 +88,7 @@ func (a *app) secretsTask(d taskDeps) (operator.Task, error) {
 	}
 	// The sync and its status exist from the start; its Syncer comes with the first Vault login.
 	ss := secretsync.NewSecretsSync(nil, ms, ledger, secretMetrics(a, ms))
+	ss.Gauges = d.Gauges.Part("secrets")
 	a.secretsSync.Store(ss)
 	var mu sync.Mutex
 	return operator.Task{Name: "secrets", Schedule: "@every 5s", Run: func(ctx context.Context, env operator.TaskEnv) error {
@@ -395,18 +396,16 @@ failed.`,
 				reason = "manual rotate"
 			}
 			var results []secretsync.Result
-			run := func(ctx context.Context) error {
-				env := operator.TaskEnv{DryRun: fl.dryRun, Actor: actor(), Reason: reason, Log: a.log}
-				if !fl.dryRun {
-					env.StillHolder = stillHolder(ctx) // every create, repoint and removal re-checks the lease
-				}
+			env := operator.TaskEnv{DryRun: fl.dryRun, Actor: actor(), Reason: reason, Log: a.log}
+			// Under the lease every create, repoint and removal re-checks it (env.Guard).
+			run := func(ctx context.Context, env operator.TaskEnv) error {
 				results, _ = ss.Run(ctx, env, ms, secretsync.Options{DryRun: fl.dryRun, Force: true, Reason: reason, Reads: ahead})
 				return nil
 			}
 			if fl.dryRun {
-				err = run(cmd.Context())
+				err = run(cmd.Context(), env)
 			} else {
-				err = a.withLease(cmd.Context(), "rotate secret", run)
+				err = a.hold(cmd.Context(), "rotate secret", env, run)
 			}
 			if err != nil {
 				return err

@@ -4,12 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/swarmguard/swarmguard/operator"
 	"github.com/swarmguard/swarmguard/operator/certs"
-	"github.com/swarmguard/swarmguard/operator/compliance"
+	"github.com/swarmguard/swarmguard/operator/cluster"
 	"github.com/swarmguard/swarmguard/operator/networks"
 	"github.com/swarmguard/swarmguard/operator/report"
 	"github.com/swarmguard/swarmguard/operator/workloads"
@@ -59,23 +60,33 @@ type taskDeps struct {
 	Ledger *swarm.Ledger
 	// Audit receives the loops' own records (critical findings); nil outside the controller.
 	Audit *operator.Auditor
+	// Gauges holds the compliance gauges (swarmguard_check_status{check} and the domains' own): each loop
+	// sets its domain's part from its own pass.
+	Gauges *report.GaugeCollector
 }
 
 // buildTasks builds the controller's loops, in the order they run at start-up and in `run --once`:
-// certificates, the root CA, networks (with the compliance gauges), join tokens, join windows, autolock,
-// secret sync, workloads.
+// certificates, the root CA, the swarm-level checks, networks, join tokens, join windows, autolock, secret
+// sync, workloads. Each refreshes its own part of the compliance gauges from its own pass.
 func (a *app) buildTasks(d taskDeps) ([]operator.Task, error) {
+	d.Gauges = report.NewGaugeCollector()
+	if err := a.metrics().Registerer().Register(d.Gauges); err != nil {
+		return nil, fmt.Errorf("registering the compliance metrics: %w", err)
+	}
 	tk := a.tokens(d.Engine, d.Ledger) // one for both of its loops: their passes take turns
 	tk.Ages = a.metrics().Credentials()
+	tk.Gauges = d.Gauges.Part("tokens")
 	builders := []func(taskDeps) (operator.Task, error){
 		a.certsTask,
 		a.caTask,
+		a.clusterTask,
 		a.networksTask,
 		func(taskDeps) (operator.Task, error) { return tk.Task(), nil },
 		func(taskDeps) (operator.Task, error) { return tk.WindowsTask(), nil },
 		func(d taskDeps) (operator.Task, error) {
 			al := a.autolock(d.Engine, d.Ledger)
 			al.Ages = a.metrics().Credentials()
+			al.Gauges = d.Gauges.Part("autolock")
 			return al.Task(), nil
 		},
 		a.secretsLoop,
@@ -126,36 +137,29 @@ func (a *app) certsTask(d taskDeps) (operator.Task, error) {
 	return certs.Task(d.Engine, d.Ledger, a.pkiSources(), a.cfg.PKI, func(inv pki.Inventory) {
 		m.Update(inv)
 		alerts.Update(inv)
-	}), nil
+	}, d.Gauges.Part("certs")), nil
 }
 
 // caTask follows a scheduled rotation to completion and republishes the join tokens at its end.
 func (a *app) caTask(d taskDeps) (operator.Task, error) {
-	return certs.CATask(d.Engine, d.Ledger, a.cfg.PKI, a.republisher(d.Engine), a.metrics().Credentials()), nil
+	return certs.CATask(d.Engine, d.Ledger, a.cfg.PKI, a.tokens(d.Engine, d.Ledger).Republisher(), a.metrics().Credentials()), nil
 }
 
-// networksTask is the networks loop: log the overlay-network findings and refresh the compliance gauges
-// (swarmguard_check_status{check} for every report check, swarmguard_network_encrypted{network}) on
+// networksTask is the networks loop: log the overlay-network findings and refresh the network domain's
+// gauges (its checks' swarmguard_check_status{check}, swarmguard_network_encrypted{network}) on
 // networks.schedule. It changes nothing: remediation is a person's `swarmguard remediate network`.
 func (a *app) networksTask(d taskDeps) (operator.Task, error) {
-	col := report.NewGaugeCollector()
-	if err := a.metrics().Registerer().Register(col); err != nil {
-		return operator.Task{}, fmt.Errorf("registering the compliance metrics: %w", err)
+	return networks.Task(d.Engine, a.cfg.Networks, d.Gauges.Part("networks")), nil
+}
+
+// clusterTask refreshes the swarm-level checks' gauges (CIS 7.1, 7.2, 7.4, 7.9, the firewall backend) from
+// their own reads, on networks.schedule (they look at the same swarm objects and nodes).
+func (a *app) clusterTask(d taskDeps) (operator.Task, error) {
+	gather := func(ctx context.Context, now time.Time) (cluster.ReportInput, error) {
+		opts := cluster.GatherOptions{Local: readLocalSwarmState(ctx, d.Engine), Prober: a.pkiSources().Prober}
+		return cluster.GatherReport(ctx, d.Engine, nil, opts, now) // nil ledger: no swarm-level check reads it
 	}
-	t := networks.Task(d.Engine, a.cfg.Networks, nil)
-	inner := t.Run
-	t.Run = func(ctx context.Context, env operator.TaskEnv) error {
-		err := inner(ctx, env)
-		r, in, rerr := buildReport(ctx, a, d.Engine, env.Time())
-		if rerr != nil {
-			return errors.Join(err, fmt.Errorf("compliance report: %w", rerr))
-		}
-		col.Set(compliance.Gauges(r, in, a.cfg))
-		env.Log.Debug("compliance gauges refreshed", "pass", r.Summary.Pass, "warn", r.Summary.Warn, "fail", r.Summary.Fail,
-			"info", r.Summary.Info, "error", r.Summary.Error)
-		return err
-	}
-	return t, nil
+	return cluster.Task(a.cfg.Networks.Schedule, gather, d.Gauges.Part(cluster.TaskName)), nil
 }
 
 // secretsLoop is the secret sync; with no mapping configured a loop that does nothing, so the runtime's
@@ -171,6 +175,7 @@ func (a *app) secretsLoop(d taskDeps) (operator.Task, error) {
 // workloadsTask judges every service's container hardening on workloads.schedule and, under
 // workloads.mode enforce, hardens the opted-in services with the secret sync's rollout.
 func (a *app) workloadsTask(d taskDeps) (operator.Task, error) {
-	e := &workloads.Enforcer{Engine: d.Engine, Ledger: d.Ledger, Config: a.cfg.Workloads, RolloutTimeout: a.cfg.Secrets.RolloutTimeout.D()}
+	e := &workloads.Enforcer{Engine: d.Engine, Ledger: d.Ledger, Config: a.cfg.Workloads, RolloutTimeout: a.cfg.Secrets.RolloutTimeout.D(),
+		Gauges: d.Gauges.Part("workloads")}
 	return e.EventTask(), nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/swarmguard/swarmguard/crashpoint"
 	"github.com/swarmguard/swarmguard/operator"
 	"github.com/swarmguard/swarmguard/operator/config"
+	"github.com/swarmguard/swarmguard/operator/report"
 	"github.com/swarmguard/swarmguard/secrets"
 	"github.com/swarmguard/swarmguard/sensitive"
 	"github.com/swarmguard/swarmguard/swarm"
@@ -73,6 +74,39 @@ type Autolock struct {
 	VaultAddr string
 	// LookupHost resolves a host name for that warning; nil skips resolution.
 	LookupHost func(ctx context.Context, host string) ([]string, error)
+	// Gauges, when not nil, gets the domain's compliance gauges (its report section's check statuses) from
+	// each autolock pass's own observation.
+	Gauges func([]report.Gauge)
+}
+
+// offGauges refreshes the gauges under mode off, where the pass acts on nothing: reads only, and a failed
+// read leaves the gauges as they were (the pass has nothing else to fail).
+func (a *Autolock) offGauges(ctx context.Context, env operator.TaskEnv) {
+	if a.Gauges == nil || env.DryRun {
+		return
+	}
+	entries, err := a.Ledger.Entries(ctx)
+	if err != nil {
+		env.Logger().Debug("autolock gauges not refreshed", "err", err)
+		return
+	}
+	cl, err := a.Engine.Cluster(ctx)
+	if err != nil {
+		env.Logger().Debug("autolock gauges not refreshed", "err", err)
+		return
+	}
+	a.gauges(cl, entries, a.Observe(ctx, cl), env.Time())
+}
+
+// gauges hands the report section's check statuses for this pass's observation to Gauges.
+func (a *Autolock) gauges(cl swarm.Cluster, entries []swarm.Entry, o Observation, now time.Time) {
+	if a.Gauges == nil {
+		return
+	}
+	if o.Escrow.Path == "" {
+		o.Escrow.Path = a.Config.EscrowPath(cl.ID)
+	}
+	a.Gauges(SectionGauges(cl, entries, o, a.Config, now))
 }
 
 // EscrowOutcome says where the key was escrowed and that it was read back.
@@ -408,6 +442,12 @@ func (a *Autolock) Run(ctx context.Context, env operator.TaskEnv) error {
 	pp, err := a.Decide(ctx, env.Time())
 	if err != nil {
 		return err
+	}
+	// The domain's compliance gauges come from this pass's own observation.
+	if a.Config.Mode == config.ModeOff {
+		a.offGauges(ctx, env)
+	} else {
+		a.gauges(pp.cluster, pp.entries, Observation{KeyFingerprint: pp.in.KeyFingerprint, Escrow: pp.in.Escrow}, env.Time())
 	}
 	if env.DryRun {
 		p := pp.Plan()

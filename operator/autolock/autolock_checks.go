@@ -168,3 +168,9 @@ func Section(cl swarm.Cluster, entries []swarm.Entry, ledgerErr error, o Observa
 	}
 	return sec
 }
+
+// SectionGauges are autolock's section's check statuses for one observation (the swarm object, the ledger,
+// the key's fingerprint and the escrow as an autolock pass read them): what that pass refreshes.
+func SectionGauges(cl swarm.Cluster, entries []swarm.Entry, o Observation, c config.AutolockConfig, now time.Time) []report.Gauge {
+	return report.CheckGauges(Section(cl, entries, nil, o, c, now).Checks)
+}

@@ -66,9 +66,11 @@ type PassPlan struct {
 	plan  operator.Plan
 	in    PlanInput
 	steps []step
-	// cluster and key are what was observed: the swarm, and its current unlock key (zero with autolock off).
+	// cluster, key and entries are what was observed: the swarm, its current unlock key (zero with
+	// autolock off) and the ledger.
 	cluster swarm.Cluster
 	key     sensitive.Value
+	entries []swarm.Entry
 }
 
 // Plan is the plan as every dry run and `swarmguard plan` show it.
@@ -202,6 +204,6 @@ func (a *Autolock) Decide(ctx context.Context, now time.Time) (PassPlan, error) 
 		return PassPlan{}, err
 	}
 	pp := decide(in)
-	pp.cluster, pp.key = cl, key
+	pp.cluster, pp.key, pp.entries = cl, key, entries
 	return pp, nil
 }

@@ -131,19 +131,34 @@ func SeverityStatus(s pki.Severity) report.CheckStatus {
 }
 
 // Task is the controller's certificate pass on pki.schedule: read every certificate, log the
-// findings, hand the inventory to onInventory (metrics), and under pki.mode enforce set the cluster's
-// node certificate expiry to the policy.
-func Task(eng Engine, ledger operator.LedgerStore, src pki.Sources, c config.PKIConfig, onInventory func(pki.Inventory)) operator.Task {
+// findings, hand the inventory to onInventory (metrics) and the domain's compliance gauges (its report
+// section's check statuses, from this pass's observation) to onGauges, and under pki.mode enforce set the
+// cluster's node certificate expiry to the policy. Either hook may be nil.
+func Task(eng Engine, ledger operator.LedgerStore, src pki.Sources, c config.PKIConfig, onInventory func(pki.Inventory),
+	onGauges func([]report.Gauge)) operator.Task {
 	return operator.Task{
 		Name:     "certs",
 		Schedule: c.Schedule,
 		Run: func(ctx context.Context, env operator.TaskEnv) error {
-			return certsPass(ctx, eng, ledger, src, c, onInventory, env)
+			return certsPass(ctx, eng, ledger, src, c, onInventory, onGauges, env)
 		},
 	}
 }
 
-func certsPass(ctx context.Context, eng Engine, ledger operator.LedgerStore, src pki.Sources, c config.PKIConfig, onInventory func(pki.Inventory), env operator.TaskEnv) error {
+// sectionGauges are the certificate section's check statuses for one pass's observation: the swarm's CA
+// state as the pass read it, the ledger (the root CA's clock) and the inventory.
+func sectionGauges(ctx context.Context, ledger operator.LedgerStore, o Observation, c config.PKIConfig, now time.Time) []report.Gauge {
+	var entries []swarm.Entry
+	ledgerErr := errors.New("no ledger configured")
+	if ledger != nil {
+		entries, ledgerErr = ledger.Entries(ctx)
+	}
+	cl := swarm.Cluster{TrustRootPEM: o.CA.TrustRootPEM, NodeCertExpiry: o.CA.NodeCertExpiry, RootRotationInProgress: o.CA.RootRotationInProgress}
+	return SectionGauges(cl, entries, ledgerErr, o.Inventory, c, now)
+}
+
+func certsPass(ctx context.Context, eng Engine, ledger operator.LedgerStore, src pki.Sources, c config.PKIConfig, onInventory func(pki.Inventory),
+	onGauges func([]report.Gauge), env operator.TaskEnv) error {
 	log := env.Logger().With("component", "certs")
 	p, err := PKIPolicy(c)
 	if err != nil {
@@ -157,6 +172,9 @@ func certsPass(ctx context.Context, eng Engine, ledger operator.LedgerStore, src
 		onInventory(o.Inventory)
 	}
 	now := env.Time()
+	if onGauges != nil {
+		onGauges(sectionGauges(ctx, ledger, o, c, now))
+	}
 	for _, f := range pki.Evaluate(o.Inventory, p, now) {
 		lvl := slog.LevelDebug
 		switch f.Severity {

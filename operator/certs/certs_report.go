@@ -216,3 +216,9 @@ func downNodesCheck() report.Check {
 		Evidence: []report.Evidence{},
 	}
 }
+
+// SectionGauges are the certificate section's check statuses for one observation (the CA state, the ledger
+// and the inventory as a certs pass read them): what that pass refreshes.
+func SectionGauges(cl swarm.Cluster, entries []swarm.Entry, ledgerErr error, inv pki.Inventory, c config.PKIConfig, now time.Time) []report.Gauge {
+	return report.CheckGauges(Section(cl, entries, ledgerErr, inv, nil, c, now).Checks)
+}

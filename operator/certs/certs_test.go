@@ -141,7 +141,7 @@ func TestEnforceStaleLeaderDoesNothing(t *testing.T) {
 	c.NodeCertExpiry = config.Duration(24 * time.Hour)
 	eng := &fakeCertsEngine{states: []swarm.CAState{{NodeCertExpiry: time.Hour}}}
 	lost := errors.New("lease lost")
-	err := EnforceNodeCertExpiry(t.Context(), eng, ledgertest.New(), c, eng.states[0], operator.TaskEnv{StillHolder: func(context.Context) error { return lost }})
+	err := EnforceNodeCertExpiry(t.Context(), eng, ledgertest.New(), c, eng.states[0], operator.TaskEnv{Guard: operator.CheckOnly(func(context.Context) error { return lost })})
 	if !errors.Is(err, lost) || len(eng.setExpiry) != 0 {
 		t.Errorf("EnforceNodeCertExpiry with lost lease = %v, set %v; want the lease error and no write", err, eng.setExpiry)
 	}
@@ -515,14 +515,20 @@ func TestFollowRepublishesOnlyAsHolder(t *testing.T) {
 		eng := &fakeCertsEngine{states: []swarm.CAState{done}, nodes: [][]swarm.Node{nodes}}
 		var republished int
 		lost := errors.New("lease held by another")
-		env := operator.TaskEnv{Actor: "a", StillHolder: func(context.Context) error {
+		env := operator.TaskEnv{Actor: "a", Guard: operator.CheckOnly(func(context.Context) error {
 			if holder {
 				return nil
 			}
 			return lost
-		}}
+		})}
 		err := FollowCARotation(t.Context(), eng, ledgertest.New(), CARotationStart{Attached: true}, FollowOptions{Poll: time.Millisecond,
-			Republish: func(context.Context, operator.TaskEnv) error { republished++; return nil }}, env)
+			Republish: func(_ context.Context, renv operator.TaskEnv) error {
+				republished++
+				if renv.Actor != env.Actor || renv.Guard == nil { // the pass's env: its actor, its guard
+					t.Errorf("Republish got env actor %q, guard %v; want the pass's, %q and its guard", renv.Actor, renv.Guard != nil, env.Actor)
+				}
+				return nil
+			}}, env)
 		switch {
 		case holder && (err != nil || republished != 1):
 			t.Errorf("FollowCARotation as the holder = %v, republished %d; want nil, 1", err, republished)

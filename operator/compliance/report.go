@@ -59,7 +59,8 @@ func networkObservation(in cluster.ReportInput) networks.Observation {
 }
 
 // Gauges are the report's metrics: every check's status, every overlay network's encryption and each
-// workload check's findings.
+// workload check's findings. The controller exports the same series in parts, each domain's loop from its
+// own pass (the domains' SectionGauges); TestDomainGaugesAgreeWithReport holds the two together.
 func Gauges(r report.Report, in Input, c config.Config) []report.Gauge {
 	g := append(report.CheckGauges(r.Checks), networks.Gauges(networkObservation(in.ReportInput), c.Networks)...)
 	return append(g, workloads.Gauges(in.Workloads, c.Workloads)...)

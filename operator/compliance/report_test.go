@@ -8,6 +8,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -18,12 +19,14 @@ import (
 	"github.com/swarmguard/swarmguard/operator/workloads"
 
 	"github.com/swarmguard/swarmguard/operator/autolock"
+	"github.com/swarmguard/swarmguard/operator/certs"
 	"github.com/swarmguard/swarmguard/operator/cluster"
 	"github.com/swarmguard/swarmguard/operator/config"
 	"github.com/swarmguard/swarmguard/operator/internal/testpki"
 	"github.com/swarmguard/swarmguard/operator/networks"
 	"github.com/swarmguard/swarmguard/operator/report"
 	"github.com/swarmguard/swarmguard/operator/secretsync"
+	"github.com/swarmguard/swarmguard/operator/tokens"
 	"github.com/swarmguard/swarmguard/pki"
 	"github.com/swarmguard/swarmguard/sensitive"
 	"github.com/swarmguard/swarmguard/swarm"
@@ -375,4 +378,86 @@ func sampleWorkloads() workloads.Observation {
 		{ID: "w4", Name: "agent", Container: true, Image: "nginx:1", Seccomp: "unconfined", Replicas: &zero, Mode: "replicated",
 			Labels: map[string]string{swarm.LabelWorkloadExempt: "privileges", swarm.LabelWorkloadProfile: "system"}},
 	}}
+}
+
+// TestDomainGaugesAgreeWithReport: the controller refreshes the compliance gauges in parts, each domain
+// from its own pass (issue 22, item 3), where it once rebuilt the whole report on the networks loop's
+// schedule. For one observation the parts together are exactly the report's Gauges: every series, every
+// value, nothing more and nothing twice.
+func TestDomainGaugesAgreeWithReport(t *testing.T) {
+	in, cfg := sampleInput(t)
+	want := gaugeLines(Gauges(Build(in, cfg), in, cfg))
+	now := in.Now.UTC()
+	// Each domain's pass hands over what it read: the secret sync its mappings' latest results.
+	parts := map[string][]report.Gauge{
+		"cluster":   cluster.SectionGauges(in.ReportInput),
+		"networks":  networks.SectionGauges(networkObservation(in.ReportInput), cfg.Networks),
+		"tokens":    tokens.SectionGauges(cfg.Tokens, in.Cluster, in.Ledger, now),
+		"autolock":  autolock.SectionGauges(in.Cluster, in.Ledger, in.Autolock, cfg.Autolock, now),
+		"certs":     certs.SectionGauges(in.Cluster, in.Ledger, nil, in.Inventory, cfg.PKI, now),
+		"secrets":   secretsync.SectionGauges(in.Secrets, in.Ledger, nil, now),
+		"workloads": workloads.SectionGauges(in.Workloads, cfg.Workloads),
+	}
+	col := report.NewGaugeCollector()
+	for name, g := range parts {
+		col.SetPart(name, g)
+	}
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(col)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatalf("Gather() = %v", err)
+	}
+	var got []string
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			got = append(got, mf.GetName()+"{"+report.FactsText(labels)+"} "+big.NewFloat(m.GetGauge().GetValue()).String())
+		}
+	}
+	sort.Strings(got)
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("the domains' gauge parts differ from the report's gauges:\n got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if len(want) < 20 {
+		t.Errorf("the report has only %d gauges; want every domain's (the sample fills them all)", len(want))
+	}
+	// A part set again replaces only itself: the networks pass does not touch the certs part.
+	col.SetPart("networks", nil)
+	n := 0
+	if mfs, err = reg.Gather(); err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "check" && l.GetValue() == "pki.down-nodes" {
+					n++
+				}
+				if l.GetName() == "check" && strings.HasPrefix(l.GetValue(), "networks.") {
+					t.Errorf("series %s left after the networks part was emptied", l.GetValue())
+				}
+			}
+		}
+	}
+	if n != 1 {
+		t.Errorf("pki.down-nodes series after the networks part was emptied: %d; want 1", n)
+	}
+}
+
+func gaugeLines(g []report.Gauge) []string {
+	out := make([]string, 0, len(g))
+	seen := map[string]bool{}
+	for _, x := range g {
+		l := x.Name + "{" + report.FactsText(x.Labels) + "} " + big.NewFloat(x.Value).String()
+		if !seen[l] {
+			seen[l] = true
+			out = append(out, l)
+		}
+	}
+	sort.Strings(out)
+	return out
 }

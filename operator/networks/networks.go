@@ -472,6 +472,12 @@ func Gauges(o Observation, c config.NetworksConfig) []report.Gauge {
 	return NetworkGauges(vs)
 }
 
+// SectionGauges are the network domain's gauges for one observation: its metrics (Gauges) and its report
+// section's check statuses, what the networks pass refreshes.
+func SectionGauges(o Observation, c config.NetworksConfig) []report.Gauge {
+	return append(Gauges(o, c), report.CheckGauges(Section(o, c).Checks)...)
+}
+
 // MetricNetworkEncrypted is the metric of each overlay network's encryption.
 const MetricNetworkEncrypted = "swarmguard_network_encrypted"
 
@@ -521,9 +527,7 @@ func Task(eng Engine, c config.NetworksConfig, onGauges func([]report.Gauge)) op
 			checks := []report.Check{checkNetworksEncrypted(vs, nil), checkNetworkExemptions(vs, nil), checkNetworksAttachable(vs, nil),
 				checkEngineCVEs(nodes, nodesErr), checkEngineConsistent(nodes, nodesErr)}
 			if onGauges != nil {
-				g := NetworkGauges(vs)
-				g = append(g, report.CheckGauges(checks)...)
-				onGauges(g)
+				onGauges(SectionGauges(Observation{Networks: nets, Services: svcs, Nodes: nodes, NodesErr: nodesErr}, c))
 			}
 			log := env.Log
 			for _, v := range vs {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/swarmguard/swarmguard/crashpoint"
+	"github.com/swarmguard/swarmguard/operator"
 	"github.com/swarmguard/swarmguard/operator/config"
 	"github.com/swarmguard/swarmguard/operator/report"
 	"github.com/swarmguard/swarmguard/swarm"
@@ -196,11 +197,10 @@ type RemediateOptions struct {
 	Log  *slog.Logger
 	// Progress, when not nil, is told each step as it is done (the CLI prints it); the apply prints nothing.
 	Progress func(RemediateEvent)
-	// StillHolder re-checks the lease before each mutating step, undo steps included.
-	StillHolder func(ctx context.Context) error
-	// Fence, when set, bounds the undo to the hold of the lease (Lease.Fence): the undo runs on a context
-	// of its own (the caller's may be what was cancelled), which ends the moment the hold ends.
-	Fence func(ctx context.Context) (context.Context, context.CancelFunc)
+	// Guard is the lease's guard over the action (TaskEnv.Guard): checked before each mutating step, undo
+	// steps included; it bounds the undo, which runs on a context of its own (the caller's may be what was
+	// cancelled), to the hold of the lease.
+	Guard operator.Guard
 }
 
 // RemediateEvent is one step ApplyNetworkRemediation has done (or an undo it is about to do).
@@ -304,23 +304,16 @@ func ApplyNetworkRemediation(ctx context.Context, eng RemediateEngine, p Network
 			o.Progress(ev)
 		}
 	}
-	holder := func(ctx context.Context) error {
-		if o.StillHolder == nil {
-			return nil
-		}
-		return o.StillHolder(ctx)
-	}
+	env := operator.TaskEnv{Guard: o.Guard}
+	holder := env.CheckHolder
 	var undo []undoStep
 	fail := func(err error) (RemediateResult, error) {
 		// Undo with a context of its own (the caller's may be what was cancelled), but only while the lease
 		// holds: once it is lost another actor may be acting, and an undo then would be a second actor.
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.Converge+o.RemoveWait)
 		defer cancel()
-		if o.Fence != nil {
-			var fcancel context.CancelFunc
-			uctx, fcancel = o.Fence(uctx)
-			defer fcancel()
-		}
+		uctx, fcancel := env.Fence(uctx)
+		defer fcancel()
 		for i := len(undo) - 1; i >= 0; i-- {
 			herr := holder(uctx)
 			if herr == nil {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/swarmguard/swarmguard/operator"
 	"github.com/swarmguard/swarmguard/operator/config"
 	"github.com/swarmguard/swarmguard/swarm"
 )
@@ -343,7 +344,7 @@ func TestRemediatePlanRefusals(t *testing.T) {
 func TestRemediateUndoOnlyUnderTheLease(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
-		holdChecks int // StillHolder calls that succeed; later ones fail
+		holdChecks int // Guard checks that succeed; later ones fail
 		wantLeft   []string
 		wantCalls  int // engine calls after the failing detach
 	}{
@@ -356,13 +357,13 @@ func TestRemediateUndoOnlyUnderTheLease(t *testing.T) {
 			p := planFor(t, f, "backend", config.NetworksConfig{})
 			checks := 0
 			o := fastOpts
-			o.StillHolder = func(context.Context) error {
+			o.Guard = operator.CheckOnly(func(context.Context) error {
 				checks++
 				if checks > tc.holdChecks {
 					return errors.New("lease lost")
 				}
 				return nil
-			}
+			})
 			var notUndone []string
 			o.Progress = func(ev RemediateEvent) {
 				if ev.Step == StepNotUndone {

@@ -8,23 +8,32 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// GaugeCollector exports the latest set of Gauges (swarmguard_check_status{check},
-// swarmguard_network_encrypted{network}) as a Prometheus collector. The pass that computes them calls Set;
-// a series that disappears from one set to the next (a removed network) disappears from /metrics too.
+// GaugeCollector exports the latest Gauges (swarmguard_check_status{check},
+// swarmguard_network_encrypted{network}) as a Prometheus collector, in parts: each domain's pass sets its
+// own part (SetPart) from its own observation, on its own schedule, and no pass touches another's. A series
+// that disappears from one set of a part to the next (a removed network) disappears from /metrics too.
 // Register it with the runtime's registry: a.metrics().Registerer().MustRegister(c).
 type GaugeCollector struct {
-	mu     sync.Mutex
-	gauges []Gauge
+	mu    sync.Mutex
+	parts map[string][]Gauge
 }
 
 // NewGaugeCollector returns an empty collector.
-func NewGaugeCollector() *GaugeCollector { return &GaugeCollector{} }
+func NewGaugeCollector() *GaugeCollector { return &GaugeCollector{parts: map[string][]Gauge{}} }
 
-// Set replaces the exported gauges.
-func (c *GaugeCollector) Set(g []Gauge) {
+// Set replaces the exported gauges of the unnamed part.
+func (c *GaugeCollector) Set(g []Gauge) { c.SetPart("", g) }
+
+// SetPart replaces the gauges of one part (a domain's name), leaving the other parts as they are.
+func (c *GaugeCollector) SetPart(part string, g []Gauge) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.gauges = append([]Gauge(nil), g...)
+	c.parts[part] = append([]Gauge(nil), g...)
+}
+
+// Part returns a function that sets one part: what a domain's pass is handed (its gauges hook).
+func (c *GaugeCollector) Part(part string) func([]Gauge) {
+	return func(g []Gauge) { c.SetPart(part, g) }
 }
 
 // Describe sends nothing: the series change with the swarm (networks come and go), so this is an unchecked
@@ -34,7 +43,15 @@ func (c *GaugeCollector) Describe(chan<- *prometheus.Desc) {}
 // Collect sends the current gauges.
 func (c *GaugeCollector) Collect(ch chan<- prometheus.Metric) {
 	c.mu.Lock()
-	gauges := c.gauges
+	names := make([]string, 0, len(c.parts))
+	for n := range c.parts {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var gauges []Gauge
+	for _, n := range names {
+		gauges = append(gauges, c.parts[n]...)
+	}
 	c.mu.Unlock()
 	seen := map[string]bool{}
 	for _, g := range gauges {
@@ -49,7 +66,7 @@ func (c *GaugeCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		id := g.Name + "\x00" + strings.Join(vals, "\x00")
 		if seen[id] {
-			continue // two networks of one name: report the first, never a duplicate series
+			continue // two networks of one name, or two parts with one series: report the first, never a duplicate
 		}
 		seen[id] = true
 		desc := prometheus.NewDesc(g.Name, g.Help, keys, nil)

@@ -150,3 +150,9 @@ func Section(results []Result, passErr error, entries []swarm.Entry, ledgerErr e
 	}
 	return SecretsDomainFrom(results, entries, ledgerErr, now)
 }
+
+// SectionGauges are the secret sync section's check statuses for each mapping's latest result and the
+// ledger: what the sync refreshes after a pass.
+func SectionGauges(results []Result, entries []swarm.Entry, ledgerErr error, now time.Time) []report.Gauge {
+	return report.CheckGauges(Section(results, nil, entries, ledgerErr, now).Checks)
+}

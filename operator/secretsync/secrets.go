@@ -14,6 +14,7 @@ import (
 
 	"github.com/swarmguard/swarmguard/operator"
 	"github.com/swarmguard/swarmguard/operator/config"
+	"github.com/swarmguard/swarmguard/operator/report"
 	"github.com/swarmguard/swarmguard/secrets"
 	"github.com/swarmguard/swarmguard/swarm"
 )
@@ -91,8 +92,12 @@ type SecretsSync struct {
 	DefaultRefresh time.Duration
 	Ledger         operator.LedgerStore // optional
 	Observer       SecretsObserver      // optional
+	// Gauges, when not nil, gets the domain's compliance gauges (secrets.sync's status) after each pass
+	// that synced something, from each mapping's latest result (this pass's or an earlier one's).
+	Gauges func([]report.Gauge)
 
 	mu      sync.Mutex
+	last    map[string]Result // each mapping's latest result of a real (not dry) pass
 	status  map[string]*SecretState
 	due     map[string]time.Time
 	backoff map[string]time.Duration
@@ -157,8 +162,8 @@ func (ss *SecretsSync) Status() []SecretState {
 func (ss *SecretsSync) Run(ctx context.Context, env operator.TaskEnv, ms []secrets.Mapping, opt Options) ([]Result, error) {
 	log := env.Logger().With("component", "secrets")
 	now := env.Time()
-	if env.StillHolder != nil {
-		ss.Syncer.Guard = env.StillHolder
+	if env.Guard != nil {
+		ss.Syncer.Guard = env.Guard.Check
 	}
 	if ss.Ledger != nil {
 		ss.Syncer.FailedBefore = ss.failedBefore()
@@ -215,7 +220,40 @@ func (ss *SecretsSync) Run(ctx context.Context, env operator.TaskEnv, ms []secre
 	if opt.DryRun && env.Out != nil {
 		_ = operator.WritePlans(env.Out, LedgerPlan(results)) // a dry run prints its plan
 	}
+	if !opt.DryRun && ss.Gauges != nil {
+		ss.Gauges(ss.sectionGauges(ctx, results, now))
+	}
 	return results, errors.Join(errs...)
+}
+
+// sectionGauges keeps results as their mappings' latest and returns the secret sync section's check
+// statuses over every mapping's latest result: a mapping synced (changed or unchanged) is in step with
+// Vault now, so what a sync would still do for it is nothing.
+func (ss *SecretsSync) sectionGauges(ctx context.Context, results []Result, now time.Time) []report.Gauge {
+	ss.mu.Lock()
+	if ss.last == nil {
+		ss.last = map[string]Result{}
+	}
+	for _, r := range results {
+		if (r.Outcome == OutcomeChanged || r.Outcome == OutcomeUnchanged) && r.Plan != nil {
+			p := *r.Plan
+			wanted := p.Wanted
+			p.Current, p.Create, p.Updates, p.Remove = &wanted, nil, nil, nil
+			r.Plan = &p
+		}
+		ss.last[r.Mapping] = r
+	}
+	all := make([]Result, 0, len(ss.last))
+	for _, r := range ss.last {
+		all = append(all, r)
+	}
+	ss.mu.Unlock()
+	var entries []swarm.Entry
+	ledgerErr := errors.New("no ledger configured")
+	if ss.Ledger != nil {
+		entries, ledgerErr = ss.Ledger.Entries(ctx)
+	}
+	return SectionGauges(all, entries, ledgerErr, now)
 }
 
 func (ss *SecretsSync) record(m secrets.Mapping, r Result, now time.Time) {

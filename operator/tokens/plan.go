@@ -39,8 +39,11 @@ type PassPlan struct {
 	notes   []string
 	steps   []step
 	cluster swarm.Cluster
-	// decisions are the tokens' decisions the plan came from (the pass sets the age gauges from them).
+	// decisions are the tokens' decisions the plan came from (the pass sets the age gauges from them);
+	// entries and at the ledger and the time they were decided on (the pass's compliance gauges).
 	decisions []TokenDecision
+	entries   []swarm.Entry
+	at        time.Time
 	// republish: after its actions, write the published tokens again when they are not the swarm's (the
 	// scheduled pass does; a person's command publishes only what it rotated).
 	republish bool
@@ -129,7 +132,7 @@ func (t *Tokens) Decide(ctx context.Context, now time.Time) (PassPlan, error) {
 		return PassPlan{}, err
 	}
 	pp := decide(cl, Decide(Observation{Cluster: cl, Entries: entries}, t.Config, now), wds)
-	pp.republish = true
+	pp.republish, pp.entries, pp.at = true, entries, now
 	return pp, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/swarmguard/swarmguard/crashpoint"
 	"github.com/swarmguard/swarmguard/operator"
 	"github.com/swarmguard/swarmguard/operator/config"
+	"github.com/swarmguard/swarmguard/operator/report"
 	"github.com/swarmguard/swarmguard/secrets"
 	"github.com/swarmguard/swarmguard/sensitive"
 	"github.com/swarmguard/swarmguard/swarm"
@@ -157,6 +159,9 @@ type Tokens struct {
 	Ages *operator.CredentialAges
 	// Nodes counts the joins of a join window with a node limit; read only when such a window is open.
 	Nodes NodeLister
+	// Gauges, when not nil, gets the domain's compliance gauges (its report section's check statuses) from
+	// each tokens pass's own observation.
+	Gauges func([]report.Gauge)
 
 	// mu serializes this domain's passes (the tokens loop and the join-windows loop run concurrently), so
 	// that two of them never rotate a token for one reason.
@@ -286,9 +291,17 @@ func publishTokens(ctx context.Context, pub TokenPublisher, path string, cl swar
 	if !rc.Unchanged {
 		env.Logger().Info("published join tokens to vault", "vault_path", path, "vault_version", rc.Version,
 			"worker_fingerprint", cl.WorkerToken.Short(), "manager_fingerprint", cl.ManagerToken.Short())
+		// Its own audit record, with the action's actor (no ledger entry: the published copy is not state).
+		operator.AuditAction(ctx, swarm.Entry{Kind: AuditKindPublish, At: env.Time().UTC(), Actor: env.Actor, Reason: env.Reason,
+			Result: swarm.ResultOK, Details: map[string]string{"vault_path": path, "vault_version": strconv.Itoa(rc.Version),
+				"worker_fingerprint": cl.WorkerToken.Fingerprint(), "manager_fingerprint": cl.ManagerToken.Fingerprint()}}, 0)
 	}
 	return rc, nil
 }
+
+// AuditKindPublish is the kind of the audit record of a write of the join tokens to
+// tokens.publish.vault_path. It has no ledger entry: what was published is read back from Vault.
+const AuditKindPublish = "join-tokens-publish"
 
 // ClusterReader reads the swarm object. *swarm.Client satisfies it.
 type ClusterReader interface {
@@ -309,6 +322,30 @@ func RepublishTokens(ctx context.Context, eng ClusterReader, pub TokenPublisher,
 	return publishTokens(ctx, pub, path, cl, env)
 }
 
+// Republisher is the republish step of the root CA follow-through (the controller's scheduled rotation,
+// `rotate ca --wait`, the incident's CA step): the join tokens written again to tokens.publish.vault_path
+// under the action's env, its actor and its guard: refused when the lease is no longer held. nil when
+// publishing is not configured.
+func (t *Tokens) Republisher() func(ctx context.Context, env operator.TaskEnv) error {
+	path := t.Config.Publish.VaultPath
+	if path == "" || t.Publisher == nil {
+		return nil
+	}
+	return func(ctx context.Context, env operator.TaskEnv) error {
+		// A write to Vault: only as the holder, or tokens read before the holder rotated and published newer
+		// ones would overwrite them.
+		if err := env.CheckHolder(ctx); err != nil {
+			return fmt.Errorf("republishing the join tokens to %q: %w", path, err)
+		}
+		pub, err := t.Publisher(ctx)
+		if err != nil {
+			return fmt.Errorf("republishing the join tokens to %q: %w", path, err)
+		}
+		_, err = RepublishTokens(ctx, t.Engine, pub, path, env)
+		return err
+	}
+}
+
 // Task is the controller's join-token pass (operator.Task{Name: "tokens"}).
 func (t *Tokens) Task() operator.Task {
 	return operator.Task{Name: "tokens", Schedule: t.Config.Schedule, Run: t.Run}
@@ -324,6 +361,9 @@ func (t *Tokens) Run(ctx context.Context, env operator.TaskEnv) error {
 	pp, err := t.Decide(ctx, env.Time())
 	if err != nil {
 		return err
+	}
+	if t.Gauges != nil {
+		t.Gauges(SectionGauges(t.Config, pp.cluster, pp.entries, pp.at))
 	}
 	for _, d := range pp.decisions {
 		t.Ages.Set(TokenLedgerKind(d.Kind), tokenAge(d))

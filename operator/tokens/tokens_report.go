@@ -85,3 +85,9 @@ func Section(cfg config.TokensConfig, cl swarm.Cluster, entries []swarm.Entry, l
 	ch.Summary = strings.Join(parts, "; ")
 	return report.Section{Checks: []report.Check{ch}, Ages: ages}
 }
+
+// SectionGauges are the join-token section's check statuses for one observation (the swarm object and the
+// ledger as a tokens pass read them): what that pass refreshes.
+func SectionGauges(cfg config.TokensConfig, cl swarm.Cluster, entries []swarm.Entry, now time.Time) []report.Gauge {
+	return report.CheckGauges(Section(cfg, cl, entries, nil, now).Checks)
+}

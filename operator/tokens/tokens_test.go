@@ -287,7 +287,7 @@ func TestTokensRotateManual(t *testing.T) {
 			env := domaintest.Env(tokT0, &logs)
 			env.Reason = "leaked in CI"
 			if tc.lostLease {
-				env.StillHolder = func(context.Context) error { return errors.New("lease lost") }
+				env.Guard = operator.CheckOnly(func(context.Context) error { return errors.New("lease lost") })
 			}
 			rots, err := tk.Rotate(t.Context(), tc.kinds, env)
 			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {

@@ -184,3 +184,9 @@ func Gauges(o Observation, c config.WorkloadsConfig) []report.Gauge {
 	}
 	return out
 }
+
+// SectionGauges are the workload domain's gauges for one observation: its metrics (Gauges) and its report
+// section's check statuses, what the workloads pass refreshes.
+func SectionGauges(o Observation, c config.WorkloadsConfig) []report.Gauge {
+	return append(Gauges(o, c), report.CheckGauges(Section(o, c).Checks)...)
+}

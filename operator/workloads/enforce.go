@@ -133,6 +133,9 @@ type Enforcer struct {
 	RolloutTimeout time.Duration
 	PollInterval   time.Duration
 	After          func(time.Duration) <-chan time.Time
+	// Gauges, when not nil, gets the domain's metrics (Gauges) and compliance gauges (its report section's
+	// check statuses) from each pass's own observation.
+	Gauges func([]report.Gauge)
 
 	mu     sync.Mutex
 	failed map[string]string
@@ -185,6 +188,9 @@ func (e *Enforcer) Pass(ctx context.Context, env operator.TaskEnv) error {
 	log := env.Logger().With("component", "workloads")
 	out := env.Output()
 	o := Observe(ctx, e.Engine)
+	if e.Gauges != nil && !env.DryRun {
+		e.Gauges(SectionGauges(o, e.Config))
+	}
 	vs, err := Verdicts(o, e.Config)
 	if err != nil {
 		return fmt.Errorf("workloads pass: %w", err)

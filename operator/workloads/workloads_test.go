@@ -427,13 +427,13 @@ func TestPassNoRollbackWithoutTheLease(t *testing.T) {
 	e := &Enforcer{Engine: eng, Ledger: led, Config: config.WorkloadsConfig{Mode: config.ModeEnforce, Schedule: "@every 1m"},
 		PollInterval: time.Millisecond, RolloutTimeout: time.Second}
 	checks := 0
-	env := operator.TaskEnv{Actor: "test", Out: io.Discard, StillHolder: func(context.Context) error {
+	env := operator.TaskEnv{Actor: "test", Out: io.Discard, Guard: operator.CheckOnly(func(context.Context) error {
 		checks++
 		if checks > 1 { // the check before the hardening passes; the one before the rollback does not
 			return errors.New("lease lost")
 		}
 		return nil
-	}}
+	})}
 	if err := e.Pass(t.Context(), env); err == nil {
 		t.Fatal("Pass with a paused rollout = nil; want its error")
 	}
