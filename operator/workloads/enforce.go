@@ -1,6 +1,7 @@
 package workloads
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -8,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,6 +26,9 @@ const (
 	DetailChange     = "change"
 	DetailRollout    = "rollout"
 	DetailRolledBack = "rolled_back"
+	// DetailEnginePaused: the engine paused the update on a task of the previous spec the hardening ended
+	// (its message); the hardened spec itself runs.
+	DetailEnginePaused = "engine_paused"
 	// DetailLeftToUndo says what a person must undo by hand: the lease was lost before the rollback.
 	DetailLeftToUndo = "left_to_undo"
 )
@@ -113,9 +118,59 @@ var _ Engine = (*swarm.Client)(nil)
 // where it was unconfined, so a task of the new spec is one whose seccomp mode is not unconfined.
 func tasksHardened(h swarm.Hardening) func([]swarm.TaskSecrets) bool {
 	return func(tasks []swarm.TaskSecrets) bool {
-		return swarm.TasksRunning(tasks, func(t swarm.TaskSecrets) bool {
-			return (!h.NoNewPrivileges || t.NoNewPrivileges) && (!h.SeccompDefault || t.SeccompMode != seccompUnconfined)
-		})
+		return swarm.TasksRunning(tasks, func(t swarm.TaskSecrets) bool { return taskHardened(h, t) })
+	}
+}
+
+// taskHardened: t's spec carries h.
+func taskHardened(h swarm.Hardening, t swarm.TaskSecrets) bool {
+	return (!h.NoNewPrivileges || t.NoNewPrivileges) && (!h.SeccompDefault || t.SeccompMode != seccompUnconfined)
+}
+
+// pausedOnPreviousSpec: the update paused on a task (the engine names it last in its message: "update
+// paused due to failure or early termination of task ID") that did not run the hardened spec. A task not
+// found, or tasks that cannot be read, count as the new spec's failure.
+func (e *Enforcer) pausedOnPreviousSpec(ctx context.Context, a Action, message string) bool {
+	i := strings.LastIndex(message, "task ")
+	if i < 0 {
+		return false
+	}
+	id := strings.TrimSpace(message[i+len("task "):])
+	if id == "" {
+		return false
+	}
+	tasks, err := e.Engine.TasksSecrets(ctx, a.Service.ID)
+	if err != nil {
+		return false
+	}
+	for _, t := range tasks {
+		if t.ID == id {
+			return !taskHardened(a.Hardening, t)
+		}
+	}
+	return false
+}
+
+// waitTasksHardened polls the service's tasks until every one meant to run runs the hardened spec, within
+// the rollout's timeout.
+func (e *Enforcer) waitTasksHardened(ctx context.Context, roll swarm.Rollout, a Action) error {
+	timeout, poll := cmp.Or(roll.Timeout, swarm.DefaultRolloutTimeout), cmp.Or(roll.PollInterval, swarm.DefaultPollInterval)
+	after := roll.After
+	if after == nil {
+		after = time.After
+	}
+	deadline := after(timeout)
+	for {
+		if tasks, err := e.Engine.TasksSecrets(ctx, a.Service.ID); err == nil && tasksHardened(a.Hardening)(tasks) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-deadline:
+			return fmt.Errorf("service %s: tasks not running the hardened spec within %s", a.Service.Name, timeout)
+		case <-after(poll):
+		}
 	}
 }
 
@@ -295,6 +350,18 @@ func (e *Enforcer) hardenOne(ctx context.Context, env operator.TaskEnv, a Action
 func (e *Enforcer) followOne(ctx context.Context, env operator.TaskEnv, roll swarm.Rollout, a Action, before swarm.ServiceSecrets, entry *swarm.Entry) (*swarm.Entry, error) {
 	werr := roll.Wait(ctx, a.Service.ID, a.Service.Name, before, tasksHardened(a.Hardening))
 	var re *swarm.RolloutError
+	if errors.As(werr, &re) && re.State == swarm.UpdatePaused && e.pausedOnPreviousSpec(ctx, a, re.Message) {
+		// The engine paused on a task of the previous spec that this hardening ended while it started (a
+		// `docker stack deploy` landing during an earlier hardening's rollout, then hardened again): the
+		// new spec did not fail. The paused update leaves the spec in place and the engine runs the slot's
+		// next task from it; converged once every task runs hardened. Rolling back would undo a hardening
+		// that works.
+		if terr := e.waitTasksHardened(ctx, roll, a); terr == nil {
+			entry.Details[DetailRollout] = "converged"
+			entry.Details[DetailEnginePaused] = re.Message
+			return entry, nil
+		}
+	}
 	if errors.As(werr, &re) {
 		entry.Result, entry.Details[DetailRollout] = swarm.ResultFailed, re.State
 		entry.Details[operator.DetailError] = operator.ShortErr(werr)

@@ -22,6 +22,9 @@ type swarmkitEngine struct {
 	*fakeEngine
 	startAfter int
 	failNew    bool
+	// pauseOnOld: the update pauses on the old task (t1, of the previous spec) that the hardening ended while
+	// it started, as after a redeploy during an earlier hardening; the new task runs.
+	pauseOnOld bool
 
 	mu           sync.Mutex
 	statusWrites int // version bumps the engine's rollback updater makes after RollbackService returned
@@ -54,7 +57,7 @@ func (f *swarmkitEngine) ServiceSecrets(ctx context.Context, id string) (swarm.S
 		case f.polls <= f.startAfter: // the updater has not started: no update status
 		case f.state == "":
 			f.state, f.started = "updating", time.Unix(2000, 0)
-		case f.state == "updating" && f.failNew:
+		case f.state == "updating" && (f.failNew || f.pauseOnOld):
 			f.state = "paused"
 		case f.state == "updating":
 			f.state = "completed"
@@ -63,6 +66,9 @@ func (f *swarmkitEngine) ServiceSecrets(ctx context.Context, id string) (swarm.S
 	s.UpdateState, s.UpdateStartedAt = f.state, f.started
 	if f.state == "paused" {
 		s.UpdateMessage = "update paused due to failure or early termination of task t2"
+		if f.pauseOnOld {
+			s.UpdateMessage = "update paused due to failure or early termination of task t1"
+		}
 	}
 	return s, nil
 }
@@ -78,6 +84,10 @@ func (f *swarmkitEngine) TasksSecrets(_ context.Context, id string) ([]swarm.Tas
 		old.State, old.DesiredState = "shutdown", "shutdown"
 		return []swarm.TaskSecrets{old, newTask(id, "starting", "running")}, nil
 	case "paused":
+		if f.pauseOnOld {
+			old.State, old.DesiredState = "failed", "shutdown"
+			return []swarm.TaskSecrets{old, newTask(id, "running", "running")}, nil
+		}
 		old.State, old.DesiredState = "shutdown", "shutdown"
 		return []swarm.TaskSecrets{old, newTask(id, "failed", "shutdown")}, nil
 	}
@@ -101,17 +111,21 @@ func TestPassJudgesTheNewSpec(t *testing.T) {
 		wantErr    bool
 		rollout    string
 		rolledBack int
+		pauseOnOld bool
 	}{
-		{"new task fails after the updater starts", 2, true, true, "paused", 1},
-		{"new task fails, updater at once", 0, true, true, "paused", 1},
-		{"new task runs", 2, false, false, "converged", 0},
+		{"new task fails after the updater starts", 2, true, true, "paused", 1, false},
+		{"new task fails, updater at once", 0, true, true, "paused", 1, false},
+		{"new task runs", 2, false, false, "converged", 0, false},
+		// Found on the lab: a redeploy during a hardening's rollout, hardened again, paused the engine on the
+		// previous spec's task; the pass rolled the working hardening back and left the service unhardened.
+		{"paused on a task of the previous spec, the new one runs", 2, false, false, "converged", 0, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := svc(func(w *swarm.Workload) {
 				w.ID, w.Name, w.NoNewPrivileges = "a", "a", false
 				w.Labels = map[string]string{swarm.LabelWorkloadEnforce: "true"}
 			})
-			eng := &swarmkitEngine{fakeEngine: &fakeEngine{api: "1.56", services: []swarm.Workload{w}}, startAfter: tc.startAfter, failNew: tc.failNew}
+			eng := &swarmkitEngine{fakeEngine: &fakeEngine{api: "1.56", services: []swarm.Workload{w}}, startAfter: tc.startAfter, failNew: tc.failNew, pauseOnOld: tc.pauseOnOld}
 			led := &fakeLedger{}
 			e := &Enforcer{Engine: eng, Ledger: led, Config: config.WorkloadsConfig{Mode: config.ModeEnforce, Schedule: "@every 1m"},
 				PollInterval: time.Millisecond, RolloutTimeout: 5 * time.Second}
