@@ -398,13 +398,9 @@ func (l *loop) eventWorker(ctx context.Context) {
 func (l *loop) reconcileEvents() {
 	rt := l.rt
 	full, fullSince, ch := l.pending.take()
-	rt.mu.Lock()
-	if rt.stopping {
-		rt.mu.Unlock()
+	if !rt.startPass() {
 		return
 	}
-	rt.passes.Add(1)
-	rt.mu.Unlock()
 	defer rt.passes.Done()
 	switch {
 	case full:

@@ -475,15 +475,23 @@ type loop struct {
 	pending   pendingEvents
 }
 
+// startPass counts a pass (or a pass's background work) that shutdown waits for, unless the runtime is
+// stopping: then it returns false and nothing may start. The caller calls rt.passes.Done when it ends.
+func (rt *Runtime) startPass() bool {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if rt.stopping {
+		return false
+	}
+	rt.passes.Add(1)
+	return true
+}
+
 // trigger runs a pass now (unless one runs already: SkipIfStillRunning) and waits for it.
 func (l *loop) trigger(reason string) {
-	l.rt.mu.Lock()
-	if l.rt.stopping {
-		l.rt.mu.Unlock()
+	if !l.rt.startPass() {
 		return
 	}
-	l.rt.passes.Add(1)
-	l.rt.mu.Unlock()
 	defer l.rt.passes.Done()
 	l.mu.Lock()
 	l.reason = reason
@@ -495,13 +503,9 @@ func (l *loop) trigger(reason string) {
 // waits for it within the stop grace), its context fenced by the lease, its panic logged and contained.
 func (l *loop) background(fn func(ctx context.Context)) {
 	rt := l.rt
-	rt.mu.Lock()
-	if rt.stopping {
-		rt.mu.Unlock()
+	if !rt.startPass() {
 		return
 	}
-	rt.passes.Add(1)
-	rt.mu.Unlock()
 	go func() {
 		defer rt.passes.Done()
 		ctx, cancel := rt.lease.Fence(rt.passCtx)
