@@ -135,7 +135,7 @@ func TestWorkloadsSpecChecks(t *testing.T) {
 		{"workloads.healthcheck", imgHealth, "pass", "image_healthcheck=command"},
 		{"workloads.healthcheck", absent, "warn", "not determinable: no health check in the spec and the manager swarmguard reads does not have the image"},
 		{"workloads.host-mounts", ok, "warn", "/etc/ssl (a sensitive host directory, read-only)"},
-		{"workloads.host-mounts", bad, "pass", "no sensitive host directory"},
+		{"workloads.host-mounts", bad, "fail", "/var/run/docker.sock (the Docker socket"},
 		{"workloads.docker-socket", bad, "fail", "/var/run/docker.sock:/var/run/docker.sock:ro"},
 		{"workloads.docker-socket", ok, "pass", "socket_mounts=none"},
 	} {

@@ -68,7 +68,8 @@ func TestWorkloads(t *testing.T) {
 	for _, tc := range []struct{ check, svc, want string }{
 		{"workloads.user", bad, "fail"}, {"workloads.user", good, "pass"},
 		{"workloads.capabilities", bad, "fail"}, {"workloads.capabilities", good, "pass"}, {"workloads.capabilities", ex, "info"},
-		{"workloads.docker-socket", bad, "fail"}, {"workloads.docker-socket", good, "pass"}, {"workloads.host-mounts", bad, "pass"},
+		{"workloads.docker-socket", bad, "fail"}, {"workloads.docker-socket", good, "pass"}, {"workloads.host-mounts", bad, "fail"},
+		{"workloads.limits", bad, "fail"}, {"workloads.limits", good, "pass"},
 		{"workloads.memory", bad, "fail"}, {"workloads.memory", good, "pass"}, {"workloads.memory", zero, "fail"},
 		{"workloads.pids", bad, "warn"}, {"workloads.pids", good, "pass"},
 		{"workloads.read-only", bad, "warn"}, {"workloads.read-only", good, "pass"},

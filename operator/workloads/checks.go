@@ -35,6 +35,8 @@ var defs = map[string]checkDef{
 		"Set `--limit-memory` on the service.", "have a memory limit"},
 	CheckCPU: {"5.12", "CPU is limited",
 		"Set `--limit-cpu` on the service.", "have a CPU limit"},
+	CheckLimits: {"5.11", "Memory and CPU are limited (CIS 5.11 and 5.12; workloads.memory and workloads.cpu judge each)",
+		"Set `--limit-memory` and `--limit-cpu` on the service.", "have memory and CPU limits"},
 	CheckPids: {"5.29", "The number of processes is limited",
 		"Set `--limit-pids` on the service (engines with API 1.41+).", "have a pids limit"},
 	CheckReadOnly: {"5.13", "The root file system is read-only",

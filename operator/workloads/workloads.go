@@ -25,27 +25,31 @@ const (
 	CheckMemory       = "workloads.memory"
 	CheckCPU          = "workloads.cpu"
 	CheckPids         = "workloads.pids"
-	CheckReadOnly     = "workloads.read-only"
-	CheckPrivileges   = "workloads.privileges"
-	CheckPorts        = "workloads.ports"
-	CheckRestart      = "workloads.restart"
-	CheckPropagation  = "workloads.propagation"
-	CheckHealthcheck  = "workloads.healthcheck"
-	CheckImagePinned  = "workloads.image-pinned"
-	CheckSysctls      = "workloads.sysctls"
-	CheckExemptions   = "workloads.exemptions"
+	// CheckLimits is memory and CPU together (CIS 5.11 and 5.12), the check earlier releases had: kept so
+	// dashboards, alerts and exemptions that name it keep working; workloads.memory and workloads.cpu say
+	// which of the two is missing.
+	CheckLimits      = "workloads.limits"
+	CheckReadOnly    = "workloads.read-only"
+	CheckPrivileges  = "workloads.privileges"
+	CheckPorts       = "workloads.ports"
+	CheckRestart     = "workloads.restart"
+	CheckPropagation = "workloads.propagation"
+	CheckHealthcheck = "workloads.healthcheck"
+	CheckImagePinned = "workloads.image-pinned"
+	CheckSysctls     = "workloads.sysctls"
+	CheckExemptions  = "workloads.exemptions"
 )
 
 // Checks are the per-service checks in report order (the exemptions check comes after them). Each judges
 // one CIS recommendation (workloads.privileges: three, which enforcement mends together), so a report
 // line says which recommendation a service misses.
 var Checks = []string{CheckUser, CheckCapabilities, CheckHostMounts, CheckDockerSocket, CheckHostNetwork, CheckMemory,
-	CheckCPU, CheckPids, CheckReadOnly, CheckPrivileges, CheckPorts, CheckRestart, CheckPropagation, CheckHealthcheck,
+	CheckCPU, CheckLimits, CheckPids, CheckReadOnly, CheckPrivileges, CheckPorts, CheckRestart, CheckPropagation, CheckHealthcheck,
 	CheckImagePinned, CheckSysctls}
 
 // formerChecks are check names of earlier releases that exemption labels may still name, and the checks
-// each now stands for: workloads.limits judged memory, CPU and pids together.
-var formerChecks = map[string][]string{"workloads.limits": {CheckMemory, CheckCPU, CheckPids}}
+// each now stands for: an exemption from workloads.limits covers memory, CPU and pids, as it did.
+var formerChecks = map[string][]string{CheckLimits: {CheckLimits, CheckMemory, CheckCPU, CheckPids}}
 
 // PrivilegedPortMax is the highest privileged port (CIS 5.8): ports below 1024 need root to bind.
 const PrivilegedPortMax = 1023
@@ -217,6 +221,7 @@ func judge(s swarm.Workload, o Observation, c config.WorkloadsConfig) Verdict {
 	v.Findings[CheckHostNetwork] = judgeHostNetwork(s, sys)
 	v.Findings[CheckMemory] = judgeMemory(s)
 	v.Findings[CheckCPU] = judgeCPU(s)
+	v.Findings[CheckLimits] = judgeLimits(v.Findings[CheckMemory], v.Findings[CheckCPU])
 	v.Findings[CheckPids] = judgePids(s)
 	v.Findings[CheckReadOnly] = judgeReadOnly(s, sys)
 	v.Findings[CheckPrivileges] = judgePrivileges(s, o)
@@ -373,10 +378,14 @@ func isDockerSocket(m swarm.WorkloadMount) bool {
 }
 
 // hostMountProblem says how bad a bind mount's source is under CIS 5.6: fail, warn, or "" when it is not a
-// sensitive host directory (the sockets are CIS 5.32's, judged by workloads.docker-socket).
+// sensitive host directory. The Docker socket fails here too, as it always did (root on the host, read-only
+// or not); workloads.docker-socket judges it on its own as CIS 5.32, so a fail there names the socket alone.
 func hostMountProblem(m swarm.WorkloadMount) (report.CheckStatus, string) {
-	if m.Type != "bind" || isDockerSocket(m) {
+	if m.Type != "bind" {
 		return "", ""
+	}
+	if isDockerSocket(m) {
+		return report.StatusFail, "the Docker socket: equivalent to root on the host, read-only or not (also workloads.docker-socket, CIS 5.32)"
 	}
 	src := path.Clean(m.Source)
 	sensitive := src == "/"
@@ -470,6 +479,25 @@ func judgeCPU(s swarm.Workload) Finding {
 		f.Status, f.Note = report.StatusWarn, "no CPU limit"
 	} else {
 		f.Status, f.Note = report.StatusPass, "CPU limited to "+cpusOrNone(s.NanoCPUs)
+	}
+	return f
+}
+
+// judgeLimits is workloads.limits from the memory and CPU findings: the worse of the two, naming what is
+// missing.
+func judgeLimits(mem, cpu Finding) Finding {
+	f := Finding{Status: report.Worse(mem.Status, cpu.Status), Facts: map[string]string{}}
+	var missing []string
+	for _, x := range []Finding{mem, cpu} {
+		maps.Copy(f.Facts, x.Facts)
+		if x.Status != report.StatusPass {
+			missing = append(missing, x.Note)
+		}
+	}
+	if len(missing) == 0 {
+		f.Note = "memory and CPU limited"
+	} else {
+		f.Note = strings.Join(missing, "; ") + " (workloads.memory, workloads.cpu)"
 	}
 	return f
 }

@@ -62,9 +62,9 @@ func TestChecks(t *testing.T) {
 		{"socket ro", CheckDockerSocket, svc(func(w *swarm.Workload) {
 			w.Mounts = []swarm.WorkloadMount{{Type: "bind", Source: "/var/run/docker.sock", Target: "/s", ReadOnly: true}}
 		}), "", report.StatusFail, "docker.sock"},
-		{"socket is not 5.6", CheckHostMounts, svc(func(w *swarm.Workload) {
+		{"socket: host-mounts fails too, naming 5.32", CheckHostMounts, svc(func(w *swarm.Workload) {
 			w.Mounts = []swarm.WorkloadMount{{Type: "bind", Source: "/var/run/docker.sock", Target: "/s", ReadOnly: true}}
-		}), "", report.StatusPass, "no sensitive host directory"},
+		}), "", report.StatusFail, "docker.sock (the Docker socket"},
 		{"control socket", CheckDockerSocket, svc(func(w *swarm.Workload) {
 			w.Mounts = []swarm.WorkloadMount{{Type: "bind", Source: "/run/docker/swarm/control.sock", Target: "/c"}}
 		}), "", report.StatusFail, "control.sock"},
@@ -90,6 +90,10 @@ func TestChecks(t *testing.T) {
 		{"cpu", CheckCPU, svc(nil), "", report.StatusPass, "cpu_limit=1"},
 		{"no cpu", CheckCPU, svc(func(w *swarm.Workload) { w.NanoCPUs = 0 }), "", report.StatusWarn, "no CPU limit"},
 		{"no cpu is not 5.11", CheckMemory, svc(func(w *swarm.Workload) { w.NanoCPUs = 0 }), "", report.StatusPass, ""},
+		{"limits: memory and cpu", CheckLimits, svc(nil), "", report.StatusPass, "memory and CPU limited"},
+		{"limits: no memory fails, naming it", CheckLimits, svc(func(w *swarm.Workload) { w.MemoryLimit = 0 }), "", report.StatusFail, "no memory limit"},
+		{"limits: no cpu warns, naming it", CheckLimits, svc(func(w *swarm.Workload) { w.NanoCPUs = 0 }), "", report.StatusWarn, "no CPU limit"},
+		{"limits: no pids limit is not limits", CheckLimits, svc(func(w *swarm.Workload) { w.PidsLimit = 0 }), "", report.StatusPass, ""},
 		{"pids", CheckPids, svc(nil), "", report.StatusPass, "pids_limit=50"},
 		{"no pids", CheckPids, svc(func(w *swarm.Workload) { w.PidsLimit = 0 }), "", report.StatusWarn, "no pids limit"},
 		{"no ports", CheckPorts, svc(nil), "", report.StatusPass, "published_ports=none"},
@@ -191,7 +195,7 @@ func TestExemptions(t *testing.T) {
 		{"no reason", map[string]string{swarm.LabelWorkloadExempt: "user"}, "", "not valid"},
 		{"unknown", map[string]string{swarm.LabelWorkloadExempt: "users", swarm.LabelWorkloadExemptReason: "x"}, "", "no such check: users"},
 		{"former limits check", map[string]string{swarm.LabelWorkloadExempt: "limits", swarm.LabelWorkloadExemptReason: "batch"},
-			"workloads.cpu,workloads.memory,workloads.pids", ""},
+			"workloads.cpu,workloads.limits,workloads.memory,workloads.pids", ""},
 		{"one of the split checks", map[string]string{swarm.LabelWorkloadExempt: "docker-socket,workloads.pids", swarm.LabelWorkloadExemptReason: "agent"},
 			"workloads.docker-socket,workloads.pids", ""},
 	} {
