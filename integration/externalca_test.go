@@ -28,16 +28,16 @@ import (
 	vault "github.com/hashicorp/vault/api"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/swarmguard/swarmguard/operator"
+	"github.com/swarmguard/swarmguard/operator/audit"
 	"github.com/swarmguard/swarmguard/operator/externalca"
 	"github.com/swarmguard/swarmguard/secrets"
 	"github.com/swarmguard/swarmguard/sensitive"
 	"github.com/swarmguard/swarmguard/swarm"
 )
 
-type auditList struct{ recs []operator.AuditRecord }
+type auditList struct{ recs []audit.Record }
 
-func (a *auditList) Record(r operator.AuditRecord) { a.recs = append(a.recs, r) }
+func (a *auditList) Record(r audit.Record) { a.recs = append(a.recs, r) }
 
 // TestExternalCABridge: a PKI mount in the lab's Vault generates a root whose key stays in Vault; the bridge
 // runs in-process against the lab's swarm and that mount; a manager's real node certificate (from its data

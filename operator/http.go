@@ -2,7 +2,6 @@ package operator
 
 import (
 	"bytes"
-	"crypto/subtle"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -12,6 +11,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/swarmguard/swarmguard/operator/audit"
 )
 
 // HTTP server tunables: a client that is slow to send its request, slow to read the answer, or idle is
@@ -80,17 +81,17 @@ func (c *limitConn) Close() error {
 
 // BearerToken is what /status/* may require (http.status_token_file). It prints as REDACTED everywhere;
 // Empty means none is set (then /status/* is open to whoever reaches its listener).
-type BearerToken struct{ secretBytes }
+type BearerToken struct{ audit.Redacted }
 
 // NewBearerToken wraps a token (trimmed of surrounding whitespace).
 func NewBearerToken(b []byte) BearerToken {
-	return BearerToken{secretBytes{b: bytes.Clone(bytes.TrimSpace(b))}}
+	return BearerToken{audit.NewRedacted(bytes.TrimSpace(b))}
 }
 
 // allows says whether an Authorization header carries the token (constant time).
 func (t BearerToken) allows(header string) bool {
 	got, ok := strings.CutPrefix(header, "Bearer ")
-	return ok && subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), t.b) == 1
+	return ok && t.ConstantTimeEqual([]byte(strings.TrimSpace(got)))
 }
 
 // NewHandler serves /healthz (the process is alive and serving), /readyz (engine reachable, configuration

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/swarmguard/swarmguard/guard"
+	"github.com/swarmguard/swarmguard/operator/audit"
 	"github.com/swarmguard/swarmguard/swarm"
 )
 
@@ -893,8 +894,8 @@ type HoldOptions struct {
 	Lease LeaseOptions
 	// Wait bounds the wait for a holder to hand the lease over (lease.wait).
 	Wait time.Duration
-	// Audit, when not nil, records each action done under the hold (WithAudit); the caller closes it.
-	Audit *Auditor
+	// Audit, when not nil, records each action done under the hold (audit.With); the caller closes it.
+	Audit *audit.Auditor
 }
 
 // HoldLease holds the swarm-wide lease for one action (DESIGN.md decision 2): a person's rotate, remediate,
@@ -915,7 +916,7 @@ func HoldLease(ctx context.Context, o HoldOptions, env TaskEnv, fn func(ctx cont
 	opts.Log.Debug("lease taken", "lease", opts.Name, "self", l.ID(), "what", opts.What)
 	hctx, cancel := context.WithCancelCause(ctx)
 	if o.Audit != nil {
-		hctx = WithAudit(hctx, o.Audit)
+		hctx = audit.With(hctx, o.Audit)
 	}
 	kept := make(chan struct{})
 	go func() { defer close(kept); l.keep(hctx, cancel) }()

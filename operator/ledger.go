@@ -5,6 +5,7 @@ import (
 	"maps"
 	"time"
 
+	"github.com/swarmguard/swarmguard/operator/audit"
 	"github.com/swarmguard/swarmguard/swarm"
 )
 
@@ -79,14 +80,14 @@ func ShortErr(err error) string {
 // meanwhile (the lease lapsed during a stall): a record of what was done is always right, and a lost one would
 // make the next holder act again for the same due time. Nothing is written for no entries.
 //
-// A domain that does many actions in one pass (the secret sync) audits each with AuditAction as it happens
+// A domain that does many actions in one pass (the secret sync) audits each with audit.Action as it happens
 // and writes them all with RecordAudited at the end instead.
 func Record(ctx context.Context, ledger LedgerStore, entries ...swarm.Entry) error {
 	if len(entries) == 0 {
 		return nil
 	}
 	err := RecordAudited(ctx, ledger, entries...)
-	d := actionDuration(ctx)
+	d := audit.ActionDuration(ctx)
 	for _, e := range entries {
 		if err != nil {
 			e.Details = maps.Clone(e.Details)
@@ -95,12 +96,12 @@ func Record(ctx context.Context, ledger LedgerStore, entries ...swarm.Entry) err
 			}
 			e.Details[DetailLedgerError] = ShortErr(err)
 		}
-		AuditAction(ctx, e, d)
+		audit.Action(ctx, e, d)
 	}
 	return err
 }
 
-// RecordAudited writes entries already audited one by one (AuditAction) in one Append, with Record's
+// RecordAudited writes entries already audited one by one (audit.Action) in one Append, with Record's
 // context rules. Nothing is written for no entries.
 func RecordAudited(ctx context.Context, ledger LedgerStore, entries ...swarm.Entry) error {
 	if len(entries) == 0 || ledger == nil {

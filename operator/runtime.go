@@ -15,6 +15,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/swarmguard/swarmguard/guard"
+	"github.com/swarmguard/swarmguard/operator/audit"
 	"github.com/swarmguard/swarmguard/operator/config"
 	"github.com/swarmguard/swarmguard/swarm"
 )
@@ -92,7 +93,7 @@ type RuntimeOptions struct {
 	// ReadinessInterval paces those checks; 0 means DefaultReadinessInterval.
 	ReadinessInterval time.Duration
 	Metrics           *Metrics
-	Audit             *Auditor
+	Audit             *audit.Auditor
 	Log               *slog.Logger
 	Now               func() time.Time
 	Backoff           Backoff
@@ -267,7 +268,7 @@ func (rt *Runtime) Run(ctx context.Context) error {
 		return nil
 	}
 	if wasHolder {
-		rt.opts.Audit.Record(AuditRecord{Event: config.EventLeaseReleased, Actor: rt.actor, Reason: "shutdown", Result: swarm.ResultOK, Node: rt.opts.Node})
+		rt.opts.Audit.Record(audit.Record{Event: config.EventLeaseReleased, Actor: rt.actor, Reason: "shutdown", Result: swarm.ResultOK, Node: rt.opts.Node})
 	}
 	rt.log.Info("stopped", "took", time.Since(start).Round(time.Millisecond))
 	return nil
@@ -291,7 +292,7 @@ func (rt *Runtime) onLease(st LeaseStatus) {
 	switch {
 	case st.Role == RoleHolder && prevRole != RoleHolder:
 		rt.log.Info("holder: this replica acts", "self", st.Self)
-		rt.opts.Audit.Record(AuditRecord{Event: config.EventLeaseAcquired, Actor: rt.actor, Result: swarm.ResultOK, Node: rt.opts.Node,
+		rt.opts.Audit.Record(audit.Record{Event: config.EventLeaseAcquired, Actor: rt.actor, Result: swarm.ResultOK, Node: rt.opts.Node,
 			Details: map[string]string{"previous_holder": prevHold}})
 		for _, l := range rt.loops {
 			go l.trigger(TriggerTakeover)
@@ -301,7 +302,7 @@ func (rt *Runtime) onLease(st LeaseStatus) {
 	case st.Role == RoleStandby && st.Holder == st.Self:
 		rt.log.Warn("standby: this replica could not renew the lease within its TTL; it acts again once it renews", "err", st.Err)
 		if prevRole == RoleHolder {
-			rt.opts.Audit.Record(AuditRecord{Event: config.EventLeaseLost, Actor: rt.actor, Result: swarm.ResultFailed, Node: rt.opts.Node,
+			rt.opts.Audit.Record(audit.Record{Event: config.EventLeaseLost, Actor: rt.actor, Result: swarm.ResultFailed, Node: rt.opts.Node,
 				Details: map[string]string{"holder": st.Holder}, Error: st.Err})
 		}
 	case st.Role == RoleStandby && st.Holder == "":
@@ -309,7 +310,7 @@ func (rt *Runtime) onLease(st LeaseStatus) {
 	case st.Role == RoleStandby:
 		rt.log.Info("standby: another replica holds the lease", "holder", st.Holder, "holder_actor", st.HolderActor, "holder_what", st.HolderWhat)
 		if prevRole == RoleHolder && st.Holder != "" {
-			rt.opts.Audit.Record(AuditRecord{Event: config.EventLeaseLost, Actor: rt.actor, Result: swarm.ResultFailed, Node: rt.opts.Node,
+			rt.opts.Audit.Record(audit.Record{Event: config.EventLeaseLost, Actor: rt.actor, Result: swarm.ResultFailed, Node: rt.opts.Node,
 				Details: map[string]string{"holder": st.Holder, "holder_actor": st.HolderActor}, Error: st.Err})
 		}
 	}
@@ -392,7 +393,7 @@ func (rt *Runtime) checkReadiness(ctx context.Context) {
 }
 
 // syncLedger sets the last-attempt and last-success metrics from the newest entry of each kind (any result,
-// and ok only). Audit records are not made here: each action is audited when it happens (AuditAction, Record).
+// and ok only). Audit records are not made here: each action is audited when it happens (audit.Action, Record).
 func (rt *Runtime) syncLedger(ctx context.Context) {
 	if rt.opts.Ledger == nil {
 		return
@@ -510,7 +511,7 @@ func (l *loop) background(fn func(ctx context.Context)) {
 		defer rt.passes.Done()
 		ctx, cancel := rt.lease.Fence(rt.passCtx)
 		defer cancel()
-		if err := guard.Do("background work of loop "+l.task.Name, func() { fn(WithAudit(ctx, rt.opts.Audit)) }); err != nil {
+		if err := guard.Do("background work of loop "+l.task.Name, func() { fn(audit.With(ctx, rt.opts.Audit)) }); err != nil {
 			var pe *guard.PanicError
 			errors.As(err, &pe)
 			l.log.Error("background work panicked", "panic", pe.Kind, "where", pe.Where, "stack", string(pe.Stack))
@@ -564,7 +565,7 @@ func (l *loop) execute(reason string, notBefore time.Time, do func(context.Conte
 	start := time.Now()
 	t := l.task
 	t.Run = do
-	err := runTask(WithAudit(ctx, rt.opts.Audit), t, env)
+	err := runTask(audit.With(ctx, rt.opts.Audit), t, env)
 	d := time.Since(start)
 	rt.opts.Metrics.ObservePass(l.task.Name, d, err)
 	rt.syncLedger(rt.passCtx)
@@ -596,7 +597,7 @@ func (l *loop) execute(reason string, notBefore time.Time, do func(context.Conte
 	failures := l.failures
 	l.mu.Unlock()
 	l.log.Warn("pass failed, will retry", "trigger", reason, "failures", failures, "retry_in", delay.Round(time.Second), "err", err)
-	rt.opts.Audit.Record(AuditRecord{Event: config.EventReconcileFailed, Kind: l.task.Name, Actor: rt.actor, Reason: reason,
+	rt.opts.Audit.Record(audit.Record{Event: config.EventReconcileFailed, Kind: l.task.Name, Actor: rt.actor, Reason: reason,
 		Result: swarm.ResultFailed, DurationSeconds: d.Seconds(), Node: rt.opts.Node, Error: err.Error()})
 	return true
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/swarmguard/swarmguard/operator/audit"
 	"github.com/swarmguard/swarmguard/operator/internal/ledgertest"
 	"github.com/swarmguard/swarmguard/swarm"
 )
@@ -325,7 +326,7 @@ func testRuntimeAuditsEachAction(t *testing.T) {
 			Result: swarm.ResultOK, Details: map[string]string{"old_fingerprint": "aaaa", "new_fingerprint": "bbbb", "swarm_id": "s1"}})
 	}}
 	rt, err := NewRuntime(RuntimeOptions{Store: newFakeStore(), LeaseName: "l", TTL: testTTL, Node: "A", Tasks: []Task{task},
-		Ledger: led, Metrics: NewMetrics(), Audit: NewAuditor(t.Context(), log, nil), Log: log})
+		Ledger: led, Metrics: NewMetrics(), Audit: audit.New(t.Context(), log, nil), Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -382,7 +383,7 @@ func TestRuntimeLapseIsLogged(t *testing.T) {
 	var buf syncBuffer
 	log := slog.New(slog.NewJSONHandler(&buf, nil))
 	rt, err := NewRuntime(RuntimeOptions{Store: s, LeaseName: "l", TTL: testTTL, Node: "A", Metrics: NewMetrics(), Log: log,
-		Audit: NewAuditor(t.Context(), log, nil), Now: clk.Now})
+		Audit: audit.New(t.Context(), log, nil), Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/swarmguard/swarmguard/operator"
+	"github.com/swarmguard/swarmguard/operator/audit"
 	"github.com/swarmguard/swarmguard/operator/externalca"
 	"github.com/swarmguard/swarmguard/secrets"
 	"github.com/swarmguard/swarmguard/swarm"
@@ -23,7 +24,7 @@ const bridgeServerCertTTL = 24 * time.Hour
 // startExternalCA serves the external CA bridge when pki.external_ca.enabled is true, on every replica (not
 // only the lease holder: swarmkit tries each manager's URL in turn). It returns a channel that yields the
 // bridge's error if it stops on its own (nil when the bridge is off) and a stop function that waits for it.
-func (a *app) startExternalCA(ctx context.Context, c *swarm.Client, aud *operator.Auditor, m *operator.Metrics, log *slog.Logger) (<-chan error, func(), error) {
+func (a *app) startExternalCA(ctx context.Context, c *swarm.Client, aud *audit.Auditor, m *operator.Metrics, log *slog.Logger) (<-chan error, func(), error) {
 	e := a.cfg.PKI.ExternalCA
 	if !e.Enabled {
 		return nil, func() {}, nil

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/swarmguard/swarmguard/operator"
+	"github.com/swarmguard/swarmguard/operator/audit"
 	"github.com/swarmguard/swarmguard/operator/config"
 	"github.com/swarmguard/swarmguard/operator/secretsync"
 	"github.com/swarmguard/swarmguard/swarm"
@@ -90,11 +91,11 @@ func (a *app) metrics() *operator.Metrics {
 // webhookTargets reads notify.webhooks, each with its signing key from its secret_file. A key file that is
 // configured but cannot be read, or is empty, is an error naming the key: nothing is ever sent unsigned to a
 // receiver that expects a signature. `run` and every CLI action under the lease call it before they act.
-func (a *app) webhookTargets() ([]operator.WebhookTarget, error) {
-	var targets []operator.WebhookTarget
+func (a *app) webhookTargets() ([]audit.WebhookTarget, error) {
+	var targets []audit.WebhookTarget
 	var errs []error
 	for i, w := range a.cfg.Notify.Webhooks {
-		t := operator.WebhookTarget{URL: w.URL, Events: w.Events, Timeout: w.Timeout.D(), Index: i}
+		t := audit.WebhookTarget{URL: w.URL, Events: w.Events, Timeout: w.Timeout.D(), Index: i}
 		if w.SecretFile != "" {
 			b, err := os.ReadFile(w.SecretFile)
 			key := bytes.TrimRight(b, "\r\n")
@@ -106,7 +107,7 @@ func (a *app) webhookTargets() ([]operator.WebhookTarget, error) {
 				errs = append(errs, fmt.Errorf("notify.webhooks[%d].secret_file: %s is empty (put the HMAC key in it: head -c 32 /dev/urandom | base64)", i, w.SecretFile))
 				continue
 			}
-			t.Key = operator.NewSigningKey(key)
+			t.Key = audit.NewSigningKey(key)
 		}
 		targets = append(targets, t)
 	}
@@ -117,8 +118,8 @@ func (a *app) webhookTargets() ([]operator.WebhookTarget, error) {
 }
 
 // auditor builds the audit trail: the log and the webhooks of targets (webhookTargets).
-func (a *app) auditor(ctx context.Context, targets []operator.WebhookTarget) *operator.Auditor {
-	return operator.NewAuditor(ctx, a.log, targets)
+func (a *app) auditor(ctx context.Context, targets []audit.WebhookTarget) *audit.Auditor {
+	return audit.New(ctx, a.log, targets)
 }
 
 func (a *app) runController(ctx context.Context) error {

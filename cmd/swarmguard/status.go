@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/swarmguard/swarmguard/operator"
+	"github.com/swarmguard/swarmguard/operator/status"
 	"github.com/swarmguard/swarmguard/operator/tokens"
 	"github.com/swarmguard/swarmguard/swarm"
 )
@@ -30,11 +30,11 @@ func newStatusCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			st, err := operator.ReadStatus(cmd.Context(), c, c.Host(), a.ledger(c), c, a.cfg.Lease.Name)
+			st, err := status.Read(cmd.Context(), c, c.Host(), a.ledger(c), c, a.cfg.Lease.Name)
 			if err != nil {
 				return err
 			}
-			out := statusJSON{Status: st, JoinWindows: []tokens.Window{}}
+			out := statusJSON{View: st, JoinWindows: []tokens.Window{}}
 			if st.LedgerError == "" {
 				if out.JoinWindows, err = openJoinWindows(cmd.Context(), c, a.ledger(c)); err != nil {
 					return err
@@ -60,7 +60,7 @@ func newStatusCmd(a *app) *cobra.Command {
 
 // statusJSON is `status`: the swarm as the runtime sees it plus the open join windows (the tokens domain).
 type statusJSON struct {
-	operator.Status
+	status.View
 	JoinWindows []tokens.Window `json:"join_windows"`
 }
 
@@ -82,7 +82,7 @@ func openJoinWindows(ctx context.Context, c *swarm.Client, l *swarm.Ledger) ([]t
 	return ws, nil
 }
 
-func statusTable(w io.Writer, st operator.Status) error {
+func statusTable(w io.Writer, st status.View) error {
 	fmt.Fprintf(w, "swarm %s (created %s)\n", st.Swarm.ID, st.Swarm.CreatedAt.Format(time.RFC3339))
 	fmt.Fprintf(w, "self: node %s, %s, engine %s, API %s, via %s\n", st.Self.NodeID, st.Self.Role, st.Self.EngineVersion, st.Self.APIVersion, st.Self.Host)
 	fmt.Fprintf(w, "root CA: %s, valid until %s", st.CA.Subject, st.CA.NotAfter.Format(time.RFC3339))

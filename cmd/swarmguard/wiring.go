@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/swarmguard/swarmguard/operator"
+	"github.com/swarmguard/swarmguard/operator/audit"
 	"github.com/swarmguard/swarmguard/operator/certs"
 	"github.com/swarmguard/swarmguard/operator/cluster"
 	"github.com/swarmguard/swarmguard/operator/networks"
@@ -59,7 +60,7 @@ type taskDeps struct {
 	Self   swarm.Self
 	Ledger *swarm.Ledger
 	// Audit receives the loops' own records (critical findings); nil outside the controller.
-	Audit *operator.Auditor
+	Audit *audit.Auditor
 	// Gauges holds the compliance gauges (swarmguard_check_status{check} and the domains' own): each loop
 	// sets its domain's part from its own pass.
 	Gauges *report.GaugeCollector

@@ -4,7 +4,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/swarmguard/swarmguard/operator"
+	"github.com/swarmguard/swarmguard/operator/audit"
 	"github.com/swarmguard/swarmguard/operator/config"
 	"github.com/swarmguard/swarmguard/pki"
 	"github.com/swarmguard/swarmguard/swarm"
@@ -18,8 +18,8 @@ type FindingAlerts struct {
 	Policy pki.Policy
 	// Actor is the records' actor (operator:<node ID>).
 	Actor string
-	// Record receives each record (operator.Auditor.Record; a nil Auditor's Record does nothing).
-	Record func(operator.AuditRecord)
+	// Record receives each record (audit.Auditor.Record; a nil Auditor's Record does nothing).
+	Record func(audit.Record)
 	// Now is the clock; the wall clock when nil.
 	Now func() time.Time
 
@@ -53,7 +53,7 @@ func (a *FindingAlerts) Update(inv pki.Inventory) {
 		return
 	}
 	for _, f := range fresh {
-		a.Record(operator.AuditRecord{Time: now, Event: config.EventFinding, Kind: f.ID, Actor: a.Actor, Reason: f.Message,
+		a.Record(audit.Record{Time: now, Event: config.EventFinding, Kind: f.ID, Actor: a.Actor, Reason: f.Message,
 			Result: swarm.ResultFailed, Node: f.Node, Details: map[string]string{"loop": "certs", "severity": string(f.Severity)}})
 	}
 }

@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/swarmguard/swarmguard/operator"
+	"github.com/swarmguard/swarmguard/operator/audit"
 	"github.com/swarmguard/swarmguard/operator/config"
 	"github.com/swarmguard/swarmguard/pki"
 )
@@ -23,9 +23,9 @@ func TestFindingAlerts(t *testing.T) {
 		}
 		return n
 	}
-	var got []operator.AuditRecord
+	var got []audit.Record
 	a := &FindingAlerts{Policy: pki.Policy{WarnBefore: pki.MustWindow("30%"), CriticalBefore: pki.MustWindow("10%")}, Actor: "operator:n1",
-		Record: func(r operator.AuditRecord) { got = append(got, r) }, Now: func() time.Time { return certsNowT }}
+		Record: func(r audit.Record) { got = append(got, r) }, Now: func() time.Time { return certsNowT }}
 	passes := []struct {
 		name string
 		node pki.NodeCert

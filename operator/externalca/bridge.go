@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/swarmguard/swarmguard/operator"
+	"github.com/swarmguard/swarmguard/operator/audit"
 	"github.com/swarmguard/swarmguard/operator/config"
 	"github.com/swarmguard/swarmguard/secrets"
 )
@@ -55,9 +55,9 @@ type Signer interface {
 
 var _ Signer = (*secrets.PKI)(nil)
 
-// Recorder receives the bridge's audit records; *operator.Auditor satisfies it.
+// Recorder receives the bridge's audit records; *audit.Auditor satisfies it.
 type Recorder interface {
-	Record(r operator.AuditRecord)
+	Record(r audit.Record)
 }
 
 // Roles are the Vault PKI roles the bridge signs through, one per node role: a Vault role fixes the subject's
@@ -154,7 +154,7 @@ func (b *Bridge) record(is issuance, result, errMsg string, d time.Duration) {
 	if is.requestID != "" {
 		details["vault_request_id"] = is.requestID
 	}
-	b.audit.Record(operator.AuditRecord{Time: b.now(), Event: EventCertIssued, Kind: "node-certificate",
+	b.audit.Record(audit.Record{Time: b.now(), Event: EventCertIssued, Kind: "node-certificate",
 		Actor: "external-ca", Result: result, Details: details, DurationSeconds: d.Seconds(), Node: is.node, Error: errMsg})
 }
 

@@ -23,7 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/swarmguard/swarmguard/operator"
+	"github.com/swarmguard/swarmguard/operator/audit"
 	"github.com/swarmguard/swarmguard/secrets"
 )
 
@@ -174,10 +174,10 @@ func (f fakeTrust) Trust(context.Context) (Trust, error) { return f.t, f.err }
 
 type recorder struct {
 	mu   sync.Mutex
-	recs []operator.AuditRecord
+	recs []audit.Record
 }
 
-func (r *recorder) Record(rec operator.AuditRecord) {
+func (r *recorder) Record(rec audit.Record) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.recs = append(r.recs, rec)

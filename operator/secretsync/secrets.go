@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/swarmguard/swarmguard/operator"
+	"github.com/swarmguard/swarmguard/operator/audit"
 	"github.com/swarmguard/swarmguard/operator/config"
 	"github.com/swarmguard/swarmguard/operator/report"
 	"github.com/swarmguard/swarmguard/secrets"
@@ -181,7 +182,7 @@ func (ss *SecretsSync) Run(ctx context.Context, env operator.TaskEnv, ms []secre
 			return
 		}
 		e := ss.entry(env, r)
-		operator.AuditAction(ctx, e, r.Duration)
+		audit.Action(ctx, e, r.Duration)
 		byAction[at[r.Mapping]] = &e
 	}
 	results := ss.Syncer.Pass(ctx, ms, opt)

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/swarmguard/swarmguard/operator"
+	"github.com/swarmguard/swarmguard/operator/audit"
 	"github.com/swarmguard/swarmguard/operator/config"
 	"github.com/swarmguard/swarmguard/operator/internal/ledgertest"
 	"github.com/swarmguard/swarmguard/secrets"
@@ -275,8 +276,8 @@ func TestSecretsSyncAuditsEachActionWritesLedgerOnce(t *testing.T) {
 		var buf strings.Builder
 		var mu sync.Mutex
 		w := writerFunc(func(p []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return buf.Write(p) })
-		aud := operator.NewAuditor(t.Context(), slog.New(slog.NewJSONHandler(w, nil)), nil)
-		ctx := operator.WithAudit(t.Context(), aud)
+		aud := audit.New(t.Context(), slog.New(slog.NewJSONHandler(w, nil)), nil)
+		ctx := audit.With(t.Context(), aud)
 		if _, err := ss.Run(ctx, operator.TaskEnv{Actor: "test"}, ms, Options{}); err != nil {
 			t.Fatalf("Run() = %v", err)
 		}
@@ -286,8 +287,8 @@ func TestSecretsSyncAuditsEachActionWritesLedgerOnce(t *testing.T) {
 		ids, names := map[string]bool{}, map[string]bool{}
 		for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
 			var l struct {
-				Msg    string               `json:"msg"`
-				Record operator.AuditRecord `json:"record"`
+				Msg    string       `json:"msg"`
+				Record audit.Record `json:"record"`
 			}
 			if json.Unmarshal([]byte(line), &l) != nil || l.Msg != "audit" || l.Record.Kind != swarm.KindSecret {
 				continue

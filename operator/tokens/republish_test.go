@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/swarmguard/swarmguard/operator"
+	"github.com/swarmguard/swarmguard/operator/audit"
 	"github.com/swarmguard/swarmguard/operator/config"
 	"github.com/swarmguard/swarmguard/operator/internal/domaintest"
 	"github.com/swarmguard/swarmguard/operator/internal/ledgertest"
@@ -19,13 +20,13 @@ import (
 )
 
 // auditLines are the audit records an auditor logged as JSON, one decoded record each.
-func auditLines(t *testing.T, logs string) []operator.AuditRecord {
+func auditLines(t *testing.T, logs string) []audit.Record {
 	t.Helper()
-	var out []operator.AuditRecord
+	var out []audit.Record
 	for _, line := range strings.Split(strings.TrimSpace(logs), "\n") {
 		var l struct {
-			Msg    string               `json:"msg"`
-			Record operator.AuditRecord `json:"record"`
+			Msg    string       `json:"msg"`
+			Record audit.Record `json:"record"`
 		}
 		if line == "" {
 			continue
@@ -60,8 +61,8 @@ func TestRepublisherRunsWithThePassEnv(t *testing.T) {
 			tk := &Tokens{Engine: eng, Config: cfg, Publisher: func(context.Context) (TokenPublisher, error) { return pub, nil }}
 			var logs bytes.Buffer
 			log := slog.New(slog.NewJSONHandler(&logs, nil))
-			aud := operator.NewAuditor(t.Context(), log, nil)
-			ctx := operator.WithAudit(t.Context(), aud)
+			aud := audit.New(t.Context(), log, nil)
+			ctx := audit.With(t.Context(), aud)
 			checks := 0
 			env := operator.TaskEnv{Actor: "operator:node1", Log: log, Now: func() time.Time { return tokT0 },
 				Guard: operator.CheckOnly(func(context.Context) error { checks++; return tc.guard })}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/swarmguard/swarmguard/crashpoint"
 	"github.com/swarmguard/swarmguard/operator"
+	"github.com/swarmguard/swarmguard/operator/audit"
 	"github.com/swarmguard/swarmguard/operator/config"
 	"github.com/swarmguard/swarmguard/operator/report"
 	"github.com/swarmguard/swarmguard/secrets"
@@ -292,7 +293,7 @@ func publishTokens(ctx context.Context, pub TokenPublisher, path string, cl swar
 		env.Logger().Info("published join tokens to vault", "vault_path", path, "vault_version", rc.Version,
 			"worker_fingerprint", cl.WorkerToken.Short(), "manager_fingerprint", cl.ManagerToken.Short())
 		// Its own audit record, with the action's actor (no ledger entry: the published copy is not state).
-		operator.AuditAction(ctx, swarm.Entry{Kind: AuditKindPublish, At: env.Time().UTC(), Actor: env.Actor, Reason: env.Reason,
+		audit.Action(ctx, swarm.Entry{Kind: AuditKindPublish, At: env.Time().UTC(), Actor: env.Actor, Reason: env.Reason,
 			Result: swarm.ResultOK, Details: map[string]string{"vault_path": path, "vault_version": strconv.Itoa(rc.Version),
 				"worker_fingerprint": cl.WorkerToken.Fingerprint(), "manager_fingerprint": cl.ManagerToken.Fingerprint()}}, 0)
 	}

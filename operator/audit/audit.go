@@ -1,4 +1,4 @@
-package operator
+package audit
 
 import (
 	"bytes"
@@ -6,6 +6,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
@@ -25,9 +26,9 @@ import (
 	"github.com/swarmguard/swarmguard/swarm"
 )
 
-// AuditRecord is one structured audit record: logged at info (message "audit") and sent to the webhooks
+// Record is one structured audit record: logged at info (message "audit") and sent to the webhooks
 // that subscribe to its event. It never holds a secret value: tokens and keys appear only as fingerprints.
-type AuditRecord struct {
+type Record struct {
 	// ID is unique per record; webhooks receive it as X-Swarmguard-Delivery too, to drop duplicates.
 	ID   string    `json:"id"`
 	Time time.Time `json:"time"`
@@ -51,7 +52,7 @@ type AuditRecord struct {
 }
 
 // LogValue lets a record be logged as a group of its fields.
-func (r AuditRecord) LogValue() slog.Value {
+func (r Record) LogValue() slog.Value {
 	attrs := []slog.Attr{
 		slog.String("id", r.ID), slog.String("event", r.Event), slog.String("kind", r.Kind),
 		slog.String("actor", r.Actor), slog.String("reason", r.Reason), slog.String("result", r.Result),
@@ -72,10 +73,10 @@ func (r AuditRecord) LogValue() slog.Value {
 	return slog.GroupValue(attrs...)
 }
 
-// RecordFromEntry turns a ledger entry into an action record. Details keys naming a fingerprint go to
+// FromEntry turns a ledger entry into an action record. Details keys naming a fingerprint go to
 // Fingerprints; the ledger holds no secret values, so nothing else needs filtering.
-func RecordFromEntry(e swarm.Entry, d time.Duration) AuditRecord {
-	r := AuditRecord{Time: e.At, Event: config.EventAction, Kind: e.Kind, Actor: e.Actor, Reason: e.Reason, Result: e.Result,
+func FromEntry(e swarm.Entry, d time.Duration) Record {
+	r := Record{Time: e.At, Event: config.EventAction, Kind: e.Kind, Actor: e.Actor, Reason: e.Reason, Result: e.Result,
 		DurationSeconds: d.Seconds()}
 	for k, v := range e.Details {
 		if strings.Contains(k, "fingerprint") || strings.HasSuffix(k, "_fp") {
@@ -100,28 +101,28 @@ type actionAudit struct {
 	start time.Time
 }
 
-// WithAudit returns ctx carrying the auditor that records the actions done under it (AuditAction, Record),
+// With returns ctx carrying the auditor that records the actions done under it (Action, Record),
 // and the start of the pass or command, the duration of an action recorded by Record. The controller gives it
 // to every pass, the CLI to every action it runs under the lease.
-func WithAudit(ctx context.Context, a *Auditor) context.Context {
+func With(ctx context.Context, a *Auditor) context.Context {
 	return context.WithValue(ctx, auditKey{}, actionAudit{aud: a, start: time.Now()})
 }
 
-func actionDuration(ctx context.Context) time.Duration {
+func ActionDuration(ctx context.Context) time.Duration {
 	if aa, ok := ctx.Value(auditKey{}).(actionAudit); ok {
 		return time.Since(aa.start)
 	}
 	return 0
 }
 
-// AuditAction records one action, now, with its own duration d: the ledger entry it made (or would have
+// Action records one action, now, with its own duration d: the ledger entry it made (or would have
 // made) becomes an audit record on the log and the webhooks. Without an auditor in ctx it does nothing.
-func AuditAction(ctx context.Context, e swarm.Entry, d time.Duration) {
+func Action(ctx context.Context, e swarm.Entry, d time.Duration) {
 	aa, ok := ctx.Value(auditKey{}).(actionAudit)
 	if !ok || aa.aud == nil {
 		return
 	}
-	aa.aud.Record(RecordFromEntry(e, d))
+	aa.aud.Record(FromEntry(e, d))
 }
 
 // WebhookTarget is one webhook: notify.webhooks[] with its signing key read by cmd.
@@ -134,24 +135,30 @@ type WebhookTarget struct {
 	Index int
 }
 
-// secretBytes is key material that prints as REDACTED everywhere: fmt, slog, JSON and text encoding.
-type secretBytes struct{ b []byte }
+// Redacted is key material that prints as REDACTED everywhere: fmt, slog, JSON and text encoding.
+type Redacted struct{ b []byte }
 
 // Empty says whether nothing is set.
-func (s secretBytes) Empty() bool { return len(s.b) == 0 }
+// NewRedacted holds a copy of b.
+func NewRedacted(b []byte) Redacted { return Redacted{b: bytes.Clone(b)} }
 
-func (s secretBytes) String() string               { return "REDACTED" }
-func (s secretBytes) GoString() string             { return "REDACTED" }
-func (s secretBytes) LogValue() slog.Value         { return slog.StringValue("REDACTED") }
-func (s secretBytes) MarshalText() ([]byte, error) { return []byte("REDACTED"), nil }
-func (s secretBytes) Format(f fmt.State, _ rune)   { _, _ = io.WriteString(f, "REDACTED") }
+// ConstantTimeEqual says whether b is the value held, in constant time.
+func (s Redacted) ConstantTimeEqual(b []byte) bool { return subtle.ConstantTimeCompare(b, s.b) == 1 }
+
+func (s Redacted) Empty() bool { return len(s.b) == 0 }
+
+func (s Redacted) String() string               { return "REDACTED" }
+func (s Redacted) GoString() string             { return "REDACTED" }
+func (s Redacted) LogValue() slog.Value         { return slog.StringValue("REDACTED") }
+func (s Redacted) MarshalText() ([]byte, error) { return []byte("REDACTED"), nil }
+func (s Redacted) Format(f fmt.State, _ rune)   { _, _ = io.WriteString(f, "REDACTED") }
 
 // SigningKey is a webhook's HMAC-SHA256 key. It prints as REDACTED everywhere; Empty means the webhook has
 // no key (it is then sent unsigned).
-type SigningKey struct{ secretBytes }
+type SigningKey struct{ Redacted }
 
 // NewSigningKey wraps key bytes (trailing newlines of a key file are the caller's to trim).
-func NewSigningKey(b []byte) SigningKey { return SigningKey{secretBytes{b: bytes.Clone(b)}} }
+func NewSigningKey(b []byte) SigningKey { return SigningKey{NewRedacted(b)} }
 
 // Sign returns the signature header value for a delivery sent at timestamp (the X-Swarmguard-Timestamp
 // value, Unix seconds as decimal text): "sha256=" and the hex HMAC-SHA256 of timestamp, ".", body. The
@@ -202,8 +209,8 @@ type Auditor struct {
 	closed bool
 }
 
-// NewAuditor starts the webhook senders. Close stops them.
-func NewAuditor(ctx context.Context, log *slog.Logger, targets []WebhookTarget) *Auditor {
+// New starts the webhook senders. Close stops them.
+func New(ctx context.Context, log *slog.Logger, targets []WebhookTarget) *Auditor {
 	ctx, cancel := context.WithCancel(ctx)
 	a := &Auditor{log: log.With("component", "audit"), now: time.Now, ctx: ctx, stop: cancel}
 	for _, t := range targets {
@@ -217,7 +224,7 @@ func NewAuditor(ctx context.Context, log *slog.Logger, targets []WebhookTarget) 
 }
 
 // Record logs r and queues it for the webhooks subscribed to its event. ID and Time are filled in when empty.
-func (a *Auditor) Record(r AuditRecord) {
+func (a *Auditor) Record(r Record) {
 	if a == nil {
 		return
 	}

@@ -1,12 +1,10 @@
-package operator
+package audit
 
 import (
-	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -75,11 +73,11 @@ func TestWebhookSignedDelivery(t *testing.T) {
 	srv, got, _ := hookServer(t, 200)
 	key := []byte("webhook-signing-key-0123456789abcdef")
 	var logs syncBuffer
-	a := NewAuditor(t.Context(), slog.New(slog.NewJSONHandler(&logs, nil)), []WebhookTarget{{URL: srv.URL + "/hook", Key: NewSigningKey(key), Timeout: time.Second}})
+	a := New(t.Context(), slog.New(slog.NewJSONHandler(&logs, nil)), []WebhookTarget{{URL: srv.URL + "/hook", Key: NewSigningKey(key), Timeout: time.Second}})
 	entry := swarm.Entry{Kind: swarm.KindJoinTokenWorker, At: time.Date(2026, 11, 27, 3, 0, 0, 0, time.UTC), Actor: "operator:n1",
 		Reason: "scheduled: worker token older than 720h", Result: swarm.ResultOK,
 		Details: map[string]string{"old_fingerprint": "aa11", "new_fingerprint": "bb22", "swarm_id": "s1"}}
-	a.Record(RecordFromEntry(entry, 40*time.Millisecond))
+	a.Record(FromEntry(entry, 40*time.Millisecond))
 	a.Close(t.Context())
 
 	g := got()
@@ -101,7 +99,7 @@ func TestWebhookSignedDelivery(t *testing.T) {
 	if g[0].headers.Get(HeaderEvent) != config.EventAction || g[0].headers.Get(HeaderDelivery) == "" {
 		t.Fatalf("headers = %v; want event %s and a delivery ID", g[0].headers, config.EventAction)
 	}
-	var r AuditRecord
+	var r Record
 	if err := json.Unmarshal(g[0].body, &r); err != nil {
 		t.Fatal(err)
 	}
@@ -137,12 +135,12 @@ func TestWebhookRetriesAndFilters(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				handler, got, calls := hookHandler(tt.status...)
-				a := NewAuditor(t.Context(), slog.New(slog.DiscardHandler), []WebhookTarget{{URL: "http://hooks.example/hook", Events: tt.events, Timeout: time.Second}})
+				a := New(t.Context(), slog.New(slog.DiscardHandler), []WebhookTarget{{URL: "http://hooks.example/hook", Events: tt.events, Timeout: time.Second}})
 				for _, h := range a.hooks {
 					h.client.Transport = handlerTransport{handler}
 				}
 				start := time.Now()
-				a.Record(AuditRecord{Event: config.EventAction, Kind: swarm.KindCA, Actor: "operator:n1", Result: "ok"})
+				a.Record(Record{Event: config.EventAction, Kind: swarm.KindCA, Actor: "operator:n1", Result: "ok"})
 				a.Close(t.Context())
 				if calls.Load() != tt.wantCalls || len(got()) != tt.wantGot {
 					t.Fatalf("calls = %d, delivered = %d; want %d, %d", calls.Load(), len(got()), tt.wantCalls, tt.wantGot)
@@ -161,11 +159,11 @@ func TestWebhookRetriesAndFilters(t *testing.T) {
 func TestWebhookErrorHidesURL(t *testing.T) {
 	var logs syncBuffer
 	url := "http://127.0.0.1:1/services/T000/B000/secret-path-token"
-	a := NewAuditor(t.Context(), slog.New(slog.NewJSONHandler(&logs, nil)), []WebhookTarget{{URL: url, Timeout: time.Second}})
+	a := New(t.Context(), slog.New(slog.NewJSONHandler(&logs, nil)), []WebhookTarget{{URL: url, Timeout: time.Second}})
 	for _, h := range a.hooks {
 		h.backoff = time.Millisecond
 	}
-	a.Record(AuditRecord{Event: config.EventLeaseAcquired, Actor: "operator:n1", Result: "ok"})
+	a.Record(Record{Event: config.EventLeaseAcquired, Actor: "operator:n1", Result: "ok"})
 	a.Close(t.Context())
 	if !strings.Contains(logs.String(), "webhook delivery failed") {
 		t.Fatalf("no failure logged:\n%s", logs.String())
@@ -198,8 +196,8 @@ func TestWebhookNoRedirectVerifiedTLS(t *testing.T) {
 			}))
 			t.Cleanup(srv.Close)
 			var logs syncBuffer
-			a := NewAuditor(t.Context(), slog.New(slog.NewJSONHandler(&logs, nil)), []WebhookTarget{{URL: srv.URL, Key: NewSigningKey([]byte("k")), Timeout: time.Second, Index: 3}})
-			a.Record(AuditRecord{Event: config.EventAction, Kind: swarm.KindCA, Actor: "operator:n1", Result: "ok"})
+			a := New(t.Context(), slog.New(slog.NewJSONHandler(&logs, nil)), []WebhookTarget{{URL: srv.URL, Key: NewSigningKey([]byte("k")), Timeout: time.Second, Index: 3}})
+			a.Record(Record{Event: config.EventAction, Kind: swarm.KindCA, Actor: "operator:n1", Result: "ok"})
 			a.Close(t.Context())
 			if !strings.Contains(logs.String(), "redirects are not followed") || !strings.Contains(logs.String(), "notify.webhooks[3].url") {
 				t.Errorf("log = %s; want the redirect refused, naming notify.webhooks[3].url", logs.String())
@@ -214,70 +212,20 @@ func TestWebhookNoRedirectVerifiedTLS(t *testing.T) {
 	t.Cleanup(tlsSrv.Close)
 	tlsSrv.Config.ErrorLog = nil
 	var logs syncBuffer
-	a := NewAuditor(t.Context(), slog.New(slog.NewJSONHandler(&logs, nil)), []WebhookTarget{{URL: tlsSrv.URL, Timeout: time.Second}})
+	a := New(t.Context(), slog.New(slog.NewJSONHandler(&logs, nil)), []WebhookTarget{{URL: tlsSrv.URL, Timeout: time.Second}})
 	for _, h := range a.hooks {
 		h.backoff = time.Millisecond
 	}
-	a.Record(AuditRecord{Event: config.EventAction, Kind: swarm.KindCA, Actor: "operator:n1", Result: "ok"})
+	a.Record(Record{Event: config.EventAction, Kind: swarm.KindCA, Actor: "operator:n1", Result: "ok"})
 	a.Close(t.Context())
 	if !strings.Contains(logs.String(), "certificate") {
 		t.Errorf("log = %s; want the delivery to a receiver with an unknown certificate refused", logs.String())
 	}
 }
 
-// failingLedger refuses every write.
-type failingLedger struct{ appends int }
-
-func (f *failingLedger) Entries(context.Context) ([]swarm.Entry, error) { return nil, nil }
-func (f *failingLedger) Append(context.Context, ...swarm.Entry) ([]swarm.Entry, error) {
-	f.appends++
-	return nil, errors.New("raft: entry too large")
-}
-
-// Each action recorded is audited, once, with the ledger's failure named, when the ledger write fails.
-func TestRecordAuditsEvenWhenTheLedgerWriteFails(t *testing.T) {
-	var buf syncBuffer
-	aud := NewAuditor(t.Context(), slog.New(slog.NewJSONHandler(&buf, nil)), nil)
-	ctx := WithAudit(t.Context(), aud)
-	led := &failingLedger{}
-	entries := []swarm.Entry{
-		{Kind: swarm.KindSecret, Actor: "a", Result: swarm.ResultOK, Details: map[string]string{"secret": "one"}},
-		{Kind: swarm.KindSecret, Actor: "a", Result: swarm.ResultOK, Details: map[string]string{"secret": "two"}},
-	}
-	if err := Record(ctx, led, entries...); err == nil {
-		t.Fatal("Record with a failing ledger returned nil; want the write's error")
-	}
-	if led.appends != 1 {
-		t.Errorf("ledger appends = %d; want 1 (one write for the batch)", led.appends)
-	}
-	if entries[0].Details[DetailLedgerError] != "" {
-		t.Error("Record changed the caller's entry details")
-	}
-	ids := map[string]bool{}
-	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
-		var l struct {
-			Msg    string      `json:"msg"`
-			Record AuditRecord `json:"record"`
-		}
-		if err := json.Unmarshal([]byte(line), &l); err != nil {
-			t.Fatalf("log line %q: %v", line, err)
-		}
-		if l.Msg != "audit" {
-			continue
-		}
-		if l.Record.Details[DetailLedgerError] != "raft: entry too large" {
-			t.Errorf("record %s details = %v; want ledger_error naming the failed write", l.Record.ID, l.Record.Details)
-		}
-		ids[l.Record.ID] = true
-	}
-	if len(ids) != 2 {
-		t.Errorf("distinct audit records = %d; want 2:\n%s", len(ids), buf.String())
-	}
-}
-
-// AuditAction outside an audited context does nothing (and does not panic).
+// Action outside an audited context does nothing (and does not panic).
 func TestAuditActionWithoutAuditor(t *testing.T) {
-	AuditAction(t.Context(), swarm.Entry{Kind: swarm.KindSecret}, time.Second)
+	Action(t.Context(), swarm.Entry{Kind: swarm.KindSecret}, time.Second)
 }
 
 // Records racing Close are queued or dropped, never sent on a closed queue.
@@ -285,12 +233,12 @@ func TestAuditorRecordRacingClose(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	defer srv.Close()
 	for range 20 {
-		aud := NewAuditor(t.Context(), slog.New(slog.DiscardHandler), []WebhookTarget{{URL: srv.URL}})
+		aud := New(t.Context(), slog.New(slog.DiscardHandler), []WebhookTarget{{URL: srv.URL}})
 		var wg sync.WaitGroup
 		for range 4 {
 			wg.Go(func() {
 				for range 50 {
-					aud.Record(AuditRecord{Event: config.EventAction, Result: swarm.ResultOK})
+					aud.Record(Record{Event: config.EventAction, Result: swarm.ResultOK})
 				}
 			})
 		}

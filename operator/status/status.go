@@ -1,4 +1,4 @@
-package operator
+package status
 
 import (
 	"context"
@@ -7,27 +7,28 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/swarmguard/swarmguard/operator"
 	"github.com/swarmguard/swarmguard/operator/config"
 )
 
-// Status is the swarm as swarmguard sees it: `swarmguard status`.
-type Status struct {
-	Swarm          StatusSwarm    `json:"swarm"`
-	Self           StatusSelf     `json:"self"`
-	Nodes          []StatusNode   `json:"nodes"`
-	CA             StatusCA       `json:"ca"`
-	NodeCertExpiry string         `json:"node_cert_expiry"`
-	Autolock       bool           `json:"autolock"`
-	Ledger         []StatusLedger `json:"ledger"`
+// View is the swarm as swarmguard sees it: `swarmguard status`.
+type View struct {
+	Swarm          Swarm    `json:"swarm"`
+	Self           Self     `json:"self"`
+	Nodes          []Node   `json:"nodes"`
+	CA             CA       `json:"ca"`
+	NodeCertExpiry string   `json:"node_cert_expiry"`
+	Autolock       bool     `json:"autolock"`
+	Ledger         []Ledger `json:"ledger"`
 	// LedgerError is set when the ledger could not be read; the rest of the status still stands.
 	LedgerError string `json:"ledger_error,omitempty"`
 	// Lease is who acts now (holder empty: nobody); LeaseError is set when it could not be read.
-	Lease      *LeaseInfo `json:"lease,omitempty"`
-	LeaseError string     `json:"lease_error,omitempty"`
+	Lease      *operator.LeaseInfo `json:"lease,omitempty"`
+	LeaseError string              `json:"lease_error,omitempty"`
 }
 
-// StatusSwarm identifies the swarm.
-type StatusSwarm struct {
+// Swarm identifies the swarm.
+type Swarm struct {
 	ID                     string    `json:"id"`
 	CreatedAt              time.Time `json:"created_at"`
 	RootRotationInProgress bool      `json:"root_rotation_in_progress"`
@@ -35,8 +36,8 @@ type StatusSwarm struct {
 	DefaultAddrPool        []string  `json:"default_addr_pool"`
 }
 
-// StatusSelf is the engine swarmguard talks to.
-type StatusSelf struct {
+// Self is the engine swarmguard talks to.
+type Self struct {
 	NodeID        string `json:"node_id"`
 	Role          string `json:"role"`
 	Host          string `json:"host"`
@@ -44,8 +45,8 @@ type StatusSelf struct {
 	APIVersion    string `json:"api_version"`
 }
 
-// StatusNode is one node.
-type StatusNode struct {
+// Node is one node.
+type Node struct {
 	ID            string `json:"id"`
 	Hostname      string `json:"hostname"`
 	Role          string `json:"role"`
@@ -58,16 +59,16 @@ type StatusNode struct {
 	Reachability  string `json:"reachability,omitempty"`
 }
 
-// StatusCA is the swarm's root CA certificate.
-type StatusCA struct {
+// CA is the swarm's root CA certificate.
+type CA struct {
 	Subject   string    `json:"subject"`
 	Serial    string    `json:"serial"`
 	NotBefore time.Time `json:"not_before"`
 	NotAfter  time.Time `json:"not_after"`
 }
 
-// StatusLedger is one ledger entry.
-type StatusLedger struct {
+// Ledger is one ledger entry.
+type Ledger struct {
 	Kind    string            `json:"kind"`
 	At      string            `json:"at"`
 	Actor   string            `json:"actor"`
@@ -76,52 +77,52 @@ type StatusLedger struct {
 	Details map[string]string `json:"details,omitempty"`
 }
 
-// ReadStatus observes the swarm. A ledger that cannot be read is reported in LedgerError, not taken for empty.
-func ReadStatus(ctx context.Context, sw SwarmReader, host string, ledger LedgerStore, lease LeaseStore, leaseName string) (Status, error) {
+// Read observes the swarm. A ledger that cannot be read is reported in LedgerError, not taken for empty.
+func Read(ctx context.Context, sw operator.SwarmReader, host string, ledger operator.LedgerStore, lease operator.LeaseStore, leaseName string) (View, error) {
 	self, err := sw.Check(ctx)
 	if err != nil {
-		return Status{}, err
+		return View{}, err
 	}
 	cl, err := sw.Cluster(ctx)
 	if err != nil {
-		return Status{}, err
+		return View{}, err
 	}
 	nodes, err := sw.Nodes(ctx)
 	if err != nil {
-		return Status{}, err
+		return View{}, err
 	}
-	st := Status{
-		Swarm: StatusSwarm{ID: cl.ID, CreatedAt: cl.CreatedAt.UTC(), RootRotationInProgress: cl.RootRotationInProgress,
+	st := View{
+		Swarm: Swarm{ID: cl.ID, CreatedAt: cl.CreatedAt.UTC(), RootRotationInProgress: cl.RootRotationInProgress,
 			DataPathPort: cl.DataPathPort, DefaultAddrPool: cl.DefaultAddrPool},
-		Self:           StatusSelf{NodeID: self.NodeID, Role: self.Role, Host: host, EngineVersion: self.EngineVersion, APIVersion: self.APIVersion},
-		Nodes:          make([]StatusNode, 0, len(nodes)),
+		Self:           Self{NodeID: self.NodeID, Role: self.Role, Host: host, EngineVersion: self.EngineVersion, APIVersion: self.APIVersion},
+		Nodes:          make([]Node, 0, len(nodes)),
 		NodeCertExpiry: config.Duration(cl.NodeCertExpiry).String(),
 		Autolock:       cl.AutoLock,
-		Ledger:         []StatusLedger{},
+		Ledger:         []Ledger{},
 	}
 	if st.Swarm.DefaultAddrPool == nil {
 		st.Swarm.DefaultAddrPool = []string{}
 	}
 	for _, n := range nodes {
-		st.Nodes = append(st.Nodes, StatusNode{ID: n.ID, Hostname: n.Hostname, Role: n.Role, Leader: n.Leader, State: n.State,
+		st.Nodes = append(st.Nodes, Node{ID: n.ID, Hostname: n.Hostname, Role: n.Role, Leader: n.Leader, State: n.State,
 			Availability: n.Availability, EngineVersion: n.EngineVersion, Addr: n.Addr, ManagerAddr: n.ManagerAddr, Reachability: n.Reachability})
 	}
 	ca, err := parseRoot(cl.TrustRootPEM)
 	if err != nil {
-		return Status{}, fmt.Errorf("reading the swarm's root CA: %w", err)
+		return View{}, fmt.Errorf("reading the swarm's root CA: %w", err)
 	}
-	st.CA = StatusCA{Subject: ca.Subject.String(), Serial: ca.SerialNumber.Text(16), NotBefore: ca.NotBefore.UTC(), NotAfter: ca.NotAfter.UTC()}
+	st.CA = CA{Subject: ca.Subject.String(), Serial: ca.SerialNumber.Text(16), NotBefore: ca.NotBefore.UTC(), NotAfter: ca.NotAfter.UTC()}
 	if ledger != nil {
 		entries, err := ledger.Entries(ctx)
 		if err != nil {
 			st.LedgerError = err.Error()
 		}
 		for _, e := range entries {
-			st.Ledger = append(st.Ledger, StatusLedger{Kind: e.Kind, At: e.At.UTC().Format(time.RFC3339), Actor: e.Actor, Reason: e.Reason, Result: e.Result, Details: e.Details})
+			st.Ledger = append(st.Ledger, Ledger{Kind: e.Kind, At: e.At.UTC().Format(time.RFC3339), Actor: e.Actor, Reason: e.Reason, Result: e.Result, Details: e.Details})
 		}
 	}
 	if lease != nil {
-		li, err := ReadLease(ctx, lease, leaseName)
+		li, err := operator.ReadLease(ctx, lease, leaseName)
 		if err != nil {
 			st.LeaseError = err.Error()
 		} else {
