@@ -32,7 +32,10 @@ TEST_ENGINES ?= current 20.10
 # reads is the one every 20.10 test reads), the report's renderers (HTML in Chromium, formats and exit
 # codes), bad input, and the escrow with Vault down; CIS 7.2/7.9 runs on the mixed lab, whose worker is
 # 20.10. Keeps make test under an hour on 2 cores (docs/lab.md, "Which tests run on which engine").
-SKIP_20_10 ?= ^(TestFaultDrills|TestRuntimeRaceRotations$$|TestRuntimeFailoverRotatesOnce$$|TestSecretsSyncCrash|TestCIS71ManagerCount$$|TestCIS72And79SeparateSwarm$$|TestReportHTMLChromium$$|TestReportFormatsAndGate$$|TestFoundationBadInput$$|TestEscrowVaultDown$$)
+# No "$" anchors: the value is handed to a sub-make (INTEGRATION_SKIP=...), which would expand "$|" and "$)"
+# as make variables (the anchors were eaten before, so the 20.10 run skipped only the fault drills); every
+# name here is no other test's prefix.
+SKIP_20_10 ?= ^(TestFaultDrills|TestRuntimeRaceRotations|TestRuntimeFailoverRotatesOnce|TestSecretsSyncCrash|TestCIS71ManagerCount|TestCIS72And79SeparateSwarm|TestReportHTMLChromium|TestReportFormatsAndGate|TestFoundationBadInput|TestEscrowVaultDown)
 MIXED_TESTS ?= ^(TestEnginesMixedLab|TestFoundationStatus|TestCertsReportAllNodes|TestSecretsSyncRotateRollsServices|TestNetworkEngineVersions|TestCIS72And79SeparateSwarm)$$
 
 test: ## Unit tests, then the integration suite on the current engine and on Debian's 20.10, then the mixed-lab tests (the lab is removed after)
