@@ -5,6 +5,7 @@ package integration
 import (
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -30,7 +31,15 @@ workloads: {mode: enforce, schedule: "@every 1h"}
 	eventually(t, 30*time.Second, "the controller following the engine's events", func() bool {
 		return r.metric("swarmguard_event_stream_connected") == "swarmguard_event_stream_connected 1"
 	})
-	time.Sleep(3 * time.Second) // the take-over passes are over: from here only events act
+	// The take-over passes are over once the full pass of the connection has run: from here only events act.
+	eventually(t, 60*time.Second, "the workloads loop's full pass for the new connection", func() bool {
+		f := strings.Fields(r.metric(`swarmguard_event_reconciles_total{kind="full",loop="workloads"}`))
+		if len(f) != 2 {
+			return false
+		}
+		n, err := strconv.ParseFloat(f[1], 64)
+		return err == nil && n >= 1
+	})
 
 	stack := "sgev" + id
 	file := filepath.Join(repoRoot(), "charts", "examples", "hardened-stack.yml")

@@ -3,7 +3,6 @@
 package integration
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -32,38 +31,13 @@ func TestWorkloads(t *testing.T) {
 	mk(ex, "--cap-add", "NET_ADMIN", "--label", "swarmguard.workloads.exempt=capabilities", "--label", "swarmguard.workloads.exempt.reason=a router")
 	mk(zero, "--replicas", "0", "--label", "swarmguard.workloads.enforce=true")
 
-	r := runSG(t, env, nil, "report", "--format", "json")
-	if r.Code > 1 {
-		t.Fatalf("report exited %d: %s", r.Code, r.Stderr)
-	}
-	var doc struct {
-		Checks []struct {
-			ID       string `json:"id"`
-			CIS      string `json:"cis"`
-			Evidence []struct {
-				Subject string            `json:"subject"`
-				Status  string            `json:"status"`
-				Facts   map[string]string `json:"facts"`
-				Note    string            `json:"note"`
-			} `json:"evidence"`
-		} `json:"checks"`
-	}
-	if err := json.Unmarshal([]byte(r.Stdout), &doc); err != nil {
-		t.Fatalf("report JSON: %v", err)
-	}
+	ev, _ := workloadReport(t, env)
 	status := func(check, svc string) (string, string) {
-		for _, c := range doc.Checks {
-			if c.ID != check {
-				continue
-			}
-			for _, e := range c.Evidence {
-				if e.Subject == "service "+svc {
-					return e.Status, e.Note
-				}
-			}
+		e, ok := ev[check]["service "+svc]
+		if !ok {
+			t.Fatalf("%s has no evidence for service %s", check, svc)
 		}
-		t.Fatalf("%s has no evidence for service %s", check, svc)
-		return "", ""
+		return e.Status, e.Note
 	}
 	for _, tc := range []struct{ check, svc, want string }{
 		{"workloads.user", bad, "fail"}, {"workloads.user", good, "pass"},
@@ -91,7 +65,7 @@ func TestWorkloads(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte("workloads: {mode: enforce}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r = runSG(t, env, nil, "run", "--once", "--config", cfg)
+	r := runSG(t, env, nil, "run", "--once", "--config", cfg)
 	t.Logf("run --once:\n%s", grepLines(r.Stdout, "workloads"))
 	if r.Code != 0 {
 		t.Fatalf("run --once exited %d: %s", r.Code, r.Stderr)

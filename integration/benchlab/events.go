@@ -94,10 +94,14 @@ func (b *bench) eventsPart() error {
 			}
 		}
 	}()
-	if err := b.waitHolder(ctx, port); err != nil {
-		return err
+	if err := b.waitMetric(ctx, port, "swarmguard_lease_holder{"); err != nil {
+		return fmt.Errorf("the controller did not take the lease: %w", err)
 	}
-	time.Sleep(5 * time.Second) // its take-over passes are over: from here only events act
+	// Its take-over passes are over once the full pass of the event stream's connection has run: from
+	// here only events act.
+	if err := b.waitMetric(ctx, port, `swarmguard_event_reconciles_total{kind="full",loop="workloads"}`); err != nil {
+		return fmt.Errorf("the workloads loop ran no full pass for the event stream: %w", err)
+	}
 
 	cpu0, err := cpuSeconds(cmd.Process.Pid)
 	if err != nil {
@@ -154,23 +158,27 @@ func (b *bench) eventsPart() error {
 	return nil
 }
 
-func (b *bench) waitHolder(ctx context.Context, port int) error {
+// waitMetric polls the controller's /metrics until a series starting with prefix is at least 1.
+func (b *bench) waitMetric(ctx context.Context, port int, prefix string) error {
 	for ctx.Err() == nil {
 		resp, err := b.hc.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
 		if err == nil {
 			sc := bufio.NewScanner(resp.Body)
 			sc.Buffer(make([]byte, 1<<20), 1<<20)
 			for sc.Scan() {
-				if strings.HasPrefix(sc.Text(), "swarmguard_lease_holder{") && strings.HasSuffix(sc.Text(), " 1") {
-					resp.Body.Close()
-					return nil
+				f := strings.Fields(sc.Text())
+				if len(f) == 2 && strings.HasPrefix(sc.Text(), prefix) {
+					if v, perr := strconv.ParseFloat(f[1], 64); perr == nil && v >= 1 {
+						resp.Body.Close()
+						return nil
+					}
 				}
 			}
 			resp.Body.Close()
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-	return fmt.Errorf("the controller did not take the lease: %w", ctx.Err())
+	return ctx.Err()
 }
 
 func stackServices(hc *http.Client, stack string) ([]swarmtypes.Service, error) {
